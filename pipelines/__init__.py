@@ -1,0 +1,1 @@
+"""Governed data pipeline framework for commerce data."""

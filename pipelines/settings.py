@@ -1,0 +1,157 @@
+"""One typed settings object for the whole framework.
+
+Where a value comes from, highest priority first:
+
+1. arguments passed in code or on the command line (``Settings(data_dir=...)``, ``--data-dir``);
+2. a TOML settings file: ``settings_file=`` argument, else ``$PIPELINES_SETTINGS_FILE``,
+   else ``pipelines.toml`` in the current directory if it exists;
+3. ``PIPELINES_*`` environment variables (``PIPELINES_DATA_DIR``, ``PIPELINES_KEY_FILE``, ...);
+4. the defaults below, which put everything under ``<project>/.data``.
+
+Secrets (the key ring) are :class:`pydantic.SecretStr`: their ``repr`` and ``str`` are masked,
+so a settings object can be logged without leaking them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+"""The repository root (where ``contracts/``, ``dags/`` and ``dbt_project/`` live)."""
+
+ENV_PREFIX = "PIPELINES_"
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional TOML settings file (top-level keys are field names)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        if not self.path.is_file():
+            raise FileNotFoundError(f"settings file not found: {self.path}")
+        with self.path.open("rb") as fh:
+            data = tomllib.load(fh)
+        section = data.get("pipelines", data)
+        unknown = sorted(set(section) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise ValueError(f"{self.path}: unknown setting(s): {', '.join(unknown)}")
+        return section
+
+
+def _settings_file(init_kwargs: dict[str, Any]) -> Path | None:
+    explicit = init_kwargs.get("settings_file") or os.environ.get(f"{ENV_PREFIX}SETTINGS_FILE")
+    if explicit:
+        return Path(explicit)
+    local = Path.cwd() / "pipelines.toml"
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Where data lives, where keys come from and how hard DuckDB may work."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    settings_file: Path | None = Field(default=None, description="TOML file with settings.")
+    data_dir: Path = Field(
+        default=PROJECT_DIR / ".data", description="Root of everything the pipeline writes."
+    )
+    landing_dir: Path | None = Field(
+        default=None,
+        description="Where source files arrive, as <date>/<file>; default <data_dir>/landing.",
+    )
+    lake_dir: Path | None = Field(
+        default=None, description="Protected, partitioned Parquet lake; default <data_dir>/lake."
+    )
+    warehouse_path: Path | None = Field(
+        default=None, description="DuckDB warehouse file; default <data_dir>/warehouse.duckdb."
+    )
+    audit_log: Path | None = Field(
+        default=None, description="Append-only audit log (JSON lines); default <data_dir>/audit."
+    )
+    contracts_dir: Path = Field(
+        default=PROJECT_DIR / "contracts", description="Source contracts (*.yml)."
+    )
+    key_file: Path | None = Field(
+        default=None, description="Key ring file (JSON). Used when `keys` is not set."
+    )
+    keys: SecretStr | None = Field(
+        default=None, description="Key ring as JSON text (for secret stores / containers)."
+    )
+    duckdb_memory_limit: str = Field(default="3GB", description="DuckDB memory_limit.")
+    duckdb_threads: int | None = Field(default=None, description="DuckDB threads (None: cores).")
+
+    @field_validator("duckdb_threads")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("duckdb_threads must be at least 1")
+        return value
+
+    def __init__(self, **values: Any):
+        self.__class__._pending_file = _settings_file(values)
+        super().__init__(**values)
+
+    _pending_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _TomlFileSource(settings_cls, cls._pending_file), env_settings)
+
+    # Derived locations -------------------------------------------------------------------
+
+    @property
+    def landing(self) -> Path:
+        return self.landing_dir or self.data_dir / "landing"
+
+    @property
+    def lake(self) -> Path:
+        return self.lake_dir or self.data_dir / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.warehouse_path or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def audit(self) -> Path:
+        return self.audit_log or self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def default_key_file(self) -> Path:
+        """Where ``make demo`` creates a local development key ring."""
+        return self.data_dir / "keys" / "dev-keyring.json"
+
+    def describe(self) -> dict[str, str]:
+        """Human-readable view of the effective settings (secrets masked)."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            out[name] = "**********" if isinstance(value, SecretStr) else str(value)
+        out["landing (effective)"] = str(self.landing)
+        out["lake (effective)"] = str(self.lake)
+        out["warehouse (effective)"] = str(self.warehouse)
+        return out
