@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -96,12 +96,14 @@ class Column(BaseModel):
         if self.protection is Protection.GENERALIZE and self.generalize is None:
             raise ValueError(f"{self.name}: protection 'generalize' needs a 'generalize' method")
         if self.generalize is not None and self.protection is not Protection.GENERALIZE:
-            raise ValueError(f"{self.name}: 'generalize' is only valid with protection 'generalize'")
-        if self.pii is not PiiClass.NONE and self.protection is Protection.KEEP:
-            if self.pii in (PiiClass.DIRECT_IDENTIFIER, PiiClass.FREE_TEXT):
-                raise ValueError(
-                    f"{self.name}: a {self.pii.value} column cannot be kept in clear text"
-                )
+            raise ValueError(
+                f"{self.name}: 'generalize' is only valid with protection 'generalize'"
+            )
+        if self.protection is Protection.KEEP and self.pii in (
+            PiiClass.DIRECT_IDENTIFIER,
+            PiiClass.FREE_TEXT,
+        ):
+            raise ValueError(f"{self.name}: a {self.pii.value} column cannot be kept in clear text")
         if self.pii is PiiClass.NONE and self.protection is not Protection.KEEP:
             raise ValueError(f"{self.name}: protection {self.protection.value} on a non-PII column")
         if self.protection is Protection.SCRUB and self.type != "string":
@@ -282,7 +284,7 @@ class ContractSet(Mapping[str, Contract]):
                 f"no contract for table {table!r}; known: {', '.join(sorted(self._by_table))}"
             ) from None
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._by_table)
 
     def __len__(self) -> int:
@@ -329,7 +331,9 @@ def load_contract(path: Path) -> Contract:
         )
         raise ContractError(f"{path}: {problems}") from None
     if contract.table != path.stem:
-        raise ContractError(f"{path}: declares table {contract.table!r}; file must be named after it")
+        raise ContractError(
+            f"{path}: declares table {contract.table!r}; file must be named after it"
+        )
     return contract
 
 

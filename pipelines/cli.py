@@ -1,0 +1,225 @@
+"""The ``pipelines`` command line. Run ``pipelines --help`` or ``pipelines <command> --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
+
+EPILOG = """\
+typical session:
+  pipelines keys init                         # a local development key ring (once)
+  pipelines generate --orders 2000 --out .data/landing
+  pipelines ingest --all --start 2018-01-01 --end 2018-01-02
+  pipelines summary --start 2018-01-01 --end 2018-01-02
+  pipelines pii inventory
+
+settings come from arguments, then a TOML file (--settings, $PIPELINES_SETTINGS_FILE or
+./pipelines.toml), then PIPELINES_* environment variables; see `pipelines settings`.
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from pipelines.settings import Settings
+
+    overrides = {}
+    if getattr(args, "settings", None):
+        overrides["settings_file"] = args.settings
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    return Settings(**overrides)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.console import table
+    from pipelines.contracts import load_contracts
+    from pipelines.ingest import Interval, ingest_table
+
+    settings = _settings(args)
+    contracts = load_contracts(settings.contracts_dir)
+    interval = Interval.parse(args.start, args.end)
+    tables = contracts.load_order() if args.all else args.table
+    if not tables:
+        print("name a --table (repeatable) or use --all", file=sys.stderr)
+        return 2
+    if not args.all:
+        tables = [t for t in contracts.load_order() if t in set(tables)] + [
+            t for t in tables if t not in contracts
+        ]
+    rows = []
+    for name in tables:
+        result = ingest_table(name, interval, settings, run_id=args.run_id, contracts=contracts)
+        c = result.counts
+        rows.append(
+            [name, f"{c.read:,}", f"{c.loaded:,}", f"{c.quarantined:,}", str(result.partition_dir)]
+        )
+    print(table(rows, ["table", "read", "loaded", "quarantined", "partition"]))
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from pipelines.summary import print_summary
+
+    settings = _settings(args)
+    from pipelines.ingest import Interval
+
+    interval = Interval.parse(args.start, args.end) if args.start and args.end else None
+    return print_summary(settings, interval, as_json=args.format == "json")
+
+
+def _cmd_contracts(args: argparse.Namespace) -> int:
+    from pipelines.console import table
+    from pipelines.contracts import load_contracts
+
+    settings = _settings(args)
+    contracts = load_contracts(settings.contracts_dir)
+    if args.action == "list":
+        rows = [
+            [
+                t,
+                f"v{contracts[t].version}",
+                ", ".join(contracts[t].primary_key),
+                ", ".join(fk.references for fk in contracts[t].foreign_keys) or "-",
+                contracts[t].owner,
+            ]
+            for t in contracts.load_order()
+        ]
+        print(table(rows, ["table (load order)", "version", "primary key", "references", "owner"]))
+    elif args.action == "show":
+        contract = contracts[args.table]
+        print(json.dumps(contract.model_dump(mode="json", exclude={"path"}), indent=2))
+    else:  # check
+        print(f"{len(contracts)} contracts in {settings.contracts_dir} are valid")
+    return 0
+
+
+def _cmd_pii(args: argparse.Namespace) -> int:
+    from pipelines.pii_inventory import inventory, render_markdown
+
+    settings = _settings(args)
+    rows = inventory(settings)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        print(render_markdown(rows))
+    return 0
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    from pipelines.console import table
+
+    settings = _settings(args)
+    print(table([[k, v] for k, v in settings.describe().items()], ["setting", "value"]))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(_settings(args), orders=args.orders, days=args.days, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipelines",
+        description="Governed commerce data pipeline: generate sample data, ingest it into a "
+        "protected lake, manage keys and inspect what was done.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--settings", type=Path, help="TOML settings file")
+    parser.add_argument("--data-dir", type=Path, help="root of everything the pipeline writes")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    from pipelines.generate.command import register as register_generate
+    from pipelines.protection.command import register as register_protection
+
+    register_generate(sub)
+    register_protection(sub)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="ingest landing files of a data interval into the protected lake",
+        description="Read each table's landing files delivered in [START, END), type and "
+        "check every record against its contract, protect PII and publish one lake partition "
+        "per table (data, quarantine, manifest). Re-running an interval replaces it.",
+        epilog="example:\n  pipelines ingest --all --start 2018-01-01 --end 2018-01-02",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    target = ingest.add_mutually_exclusive_group(required=True)
+    target.add_argument("--table", action="append", help="table to ingest (repeatable)")
+    target.add_argument("--all", action="store_true", help="every table, in load order")
+    ingest.add_argument("--start", required=True, help="interval start (ISO date/time, UTC)")
+    ingest.add_argument("--end", required=True, help="interval end, exclusive")
+    ingest.add_argument("--run-id", help="run identifier recorded in manifests")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    summary = sub.add_parser(
+        "summary",
+        help="row accounting of the lake: read, loaded, quarantined per table",
+        description="Totals from the partition manifests, optionally for one interval.",
+    )
+    summary.add_argument("--start", help="only partitions starting at or after this")
+    summary.add_argument("--end", help="... and before this")
+    summary.add_argument("--format", choices=["text", "json"], default="text")
+    summary.set_defaults(func=_cmd_summary)
+
+    contracts = sub.add_parser("contracts", help="list, show or validate the source contracts")
+    contracts.add_argument("action", choices=["list", "show", "check"])
+    contracts.add_argument("table", nargs="?", help="table for `show`")
+    contracts.set_defaults(func=_cmd_contracts)
+
+    pii = sub.add_parser(
+        "pii",
+        help="PII inventory: every personal-data column and how it is protected",
+        description="Built from the source contracts; lists each PII column, its class, its "
+        "protection and its name in the lake.",
+    )
+    pii.add_argument("action", choices=["inventory"])
+    pii.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    pii.set_defaults(func=_cmd_pii)
+
+    settings = sub.add_parser("settings", help="show the effective settings (secrets masked)")
+    settings.set_defaults(func=_cmd_settings)
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate sample data and run the daily DAG through Airflow (what `make demo` runs)",
+        description="Creates a development key ring if none is configured, generates sample "
+        "landing data, runs `airflow dags test commerce_daily` on SQLite for each demo day, "
+        "and prints what was loaded and quarantined and where the outputs are.",
+    )
+    demo.add_argument("--orders", type=int, default=3000, help="orders to generate (default 3000)")
+    demo.add_argument("--days", type=int, default=5, help="days to generate and run (default 5)")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pipelines.console import setup_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Terminal output for the command line: quiet third-party loggers, readable progress."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+NOISY_LOGGERS = (
+    "great_expectations",
+    "airflow",
+    "alembic",
+    "sqlalchemy",
+    "dbt",
+    "urllib3",
+    "openlineage",
+    "py.warnings",
+)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log ``pipelines.*`` progress to stderr; keep library chatter out of the terminal."""
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("pipelines").setLevel(level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if not verbose:
+        warnings.filterwarnings("ignore")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain left/right aligned text table (numbers right-aligned)."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+
+    def fmt(row: list[str]) -> str:
+        cells = []
+        for value, width in zip(row, widths, strict=False):
+            text = str(value)
+            numeric = text.replace(",", "").replace(".", "").replace("-", "").isdigit()
+            cells.append(text.rjust(width) if numeric else text.ljust(width))
+        return "  ".join(cells).rstrip()
+
+    line = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), line, *(fmt(r) for r in rows)])

@@ -1,0 +1,58 @@
+"""PII protection as SQL for ingestion, bound to one key ring.
+
+Implements :class:`pipelines.ingest.transform.ProtectionSql` with the primitives of
+:mod:`pipelines.protection`: pseudonymization runs as pure SQL (key-derived pads passed as
+prepared parameters, never in the SQL text), encryption as a vectorised DuckDB UDF.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.ingest.readers import sql_str
+from pipelines.protection import KeyRing
+from pipelines.protection.encrypt import Encryptor
+from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
+from pipelines.protection.generalize import sql_generalize
+from pipelines.protection.pseudonymize import Pseudonymizer
+from pipelines.protection.scrub import sql_scrub
+
+ENCRYPT_UDF = "pipelines_encrypt"
+
+
+class KeyedProtection:
+    def __init__(self, keyring: KeyRing):
+        self.keyring = keyring
+        self.pseudonymizer = Pseudonymizer(keyring)
+        self.encryptor = Encryptor(keyring)
+
+    @property
+    def pseudonymization_key_id(self) -> str:
+        return self.pseudonymizer.key_id
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        register_encrypt_udf(con, self.encryptor, ENCRYPT_UDF)
+
+    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
+        return self.pseudonymizer.sql_token(column_sql, param_prefix)
+
+    def encrypt(self, column_sql: str, context: str) -> str:
+        return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
+
+    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
+        return sql_generalize(method, column_sql, reference_date_sql)
+
+    def scrub(self, column_sql: str) -> str:
+        return sql_scrub(column_sql)
+
+    def key_versions(self) -> dict[str, str]:
+        return {
+            "pseudonymization": self.keyring.pseudonymization.active_id,
+            "encryption": self.keyring.encryption.active_id,
+        }
+
+    def key_fingerprints(self) -> dict[str, str]:
+        return {
+            "pseudonymization": self.keyring.pseudonymization.active.fingerprint(),
+            "encryption": self.keyring.encryption.active.fingerprint(),
+        }

@@ -1,0 +1,373 @@
+"""Protected ingestion of one source table for one data interval.
+
+``ingest_table`` reads every landing file of the table delivered inside the interval, types
+and checks each record against the contract, protects PII, and publishes one lake partition
+(``<lake>/<table>/dt=<start>/``) holding ``data.parquet`` (loaded rows), ``quarantine.parquet``
+(every other record, with file, row, column and reason) and ``manifest.json``. Every record
+read is either loaded or quarantined; the run fails rather than publish counts that do not
+add up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contracts import Contract, ContractSet, load_contracts
+from pipelines.ingest.interval import Interval
+from pipelines.ingest.lake import partitions, partitions_until
+from pipelines.ingest.landing import find_landing_files
+from pipelines.ingest.manifest import (
+    DATA_NAME,
+    QUARANTINE_NAME,
+    Counts,
+    LakeColumn,
+    Manifest,
+    SourceFileEntry,
+)
+from pipelines.ingest.protect import KeyedProtection
+from pipelines.ingest.publish import clean_leftovers, staged_partition
+from pipelines.ingest.readers import (
+    FileRead,
+    SchemaDriftError,
+    create_malformed_table,
+    q,
+    read_file,
+    sql_str,
+)
+from pipelines.ingest.transform import staged_query
+from pipelines.protection import KeyRing, keyring_from_settings
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class IngestionError(RuntimeError):
+    """Ingestion cannot proceed safely; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    table: str
+    partition_dir: Path
+    manifest: Manifest
+    seconds: float
+
+    @property
+    def counts(self) -> Counts:
+        return self.manifest.counts
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _connect(settings: Settings, scratch: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
+    con.execute(f"SET temp_directory = {sql_str(str(scratch))}")
+    if settings.duckdb_threads:
+        con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def _check_existing(lake: Path, contract: Contract, interval: Interval) -> None:
+    for part in partitions(lake, contract.table):
+        other = part.interval
+        if other != interval and other.overlaps(interval):
+            raise IngestionError(
+                f"{contract.table}: interval {interval} overlaps the existing partition "
+                f"{part.folder.name} for {other}; intervals of one table must not overlap "
+                f"(delete {part.folder} to re-cut the intervals)"
+            )
+
+
+def _check_key_versions(
+    lake: Path, contracts: ContractSet, contract: Contract, interval: Interval, active: str
+) -> None:
+    """Tokens only join when made with the same pseudonymization key version."""
+    tables = [contract.table, *contracts.upstream(contract.table)]
+    for table in tables:
+        for part in partitions_until(lake, table, interval.end):
+            used = part.manifest.key_versions.get("pseudonymization")
+            if used and used != active and part.interval != interval:
+                raise IngestionError(
+                    f"{table}/{part.folder.name} was pseudonymized with key {used} but the "
+                    f"active key is {active}; tokens would not join. Re-ingest the lake with the "
+                    "new key (pseudonymization keys cannot re-key existing tokens), or make "
+                    f"{used} active again."
+                )
+
+
+def _check_retyped(con: duckdb.DuckDBPyConnection, contract: Contract, file: FileRead) -> None:
+    """Raise when most values of a column in one file fail to parse: the column was retyped."""
+    policy = contract.schema_policy
+    failures = dict(
+        con.execute(
+            "SELECT r.column, count(*) FROM (SELECT unnest(_reasons) AS r FROM staged "
+            "WHERE _source_file = ?) WHERE r.check = 'type_error' GROUP BY 1",
+            [file.file.relative],
+        ).fetchall()
+    )
+    if not failures:
+        return
+    counts = ", ".join(f"count({q(contract.column(c).lake_name)})" for c in failures)
+    parsed = con.execute(
+        f"SELECT {counts} FROM staged WHERE _source_file = ?", [file.file.relative]
+    ).fetchone()
+    assert parsed is not None
+    retyped = []
+    for (column, failed), ok in zip(failures.items(), parsed, strict=True):
+        total = int(failed) + int(ok)
+        if total >= policy.retyped_min_values and failed / total >= policy.retyped_share:
+            retyped.append(
+                f"{column} ({failed:,} of {total:,} values are not {contract.column(column).type})"
+            )
+    if retyped:
+        raise SchemaDriftError(
+            f"{file.file.relative}: column(s) look retyped: {'; '.join(retyped)} "
+            f"(contract {contract.version_tag}; schema_policy.retyped_share="
+            f"{policy.retyped_share}). Fix the export or change the contract; nothing was published."
+        )
+
+
+def _foreign_key_checks(
+    con: duckdb.DuckDBPyConnection,
+    lake: Path,
+    contracts: ContractSet,
+    contract: Contract,
+    interval: Interval,
+) -> None:
+    """Create ``_late_failures`` (duplicate keys and orphan foreign keys) for staged rows."""
+    pk = ", ".join(q(contract.column(c).lake_name) for c in contract.primary_key)
+    reasons = [
+        "CASE WHEN row_number() OVER (PARTITION BY "
+        f"{pk} ORDER BY _source_file, _source_row) > 1 THEN {{'check': 'duplicate_key', "
+        f"'column': {sql_str(', '.join(contract.primary_key))}, "
+        "'reason': 'duplicate primary key; the first occurrence (' || "
+        f"first_value(_source_file) OVER (PARTITION BY {pk} ORDER BY _source_file, _source_row) "
+        "|| ' row ' || first_value(_source_row) OVER (PARTITION BY "
+        f"{pk} ORDER BY _source_file, _source_row) || ') was loaded'}} END"
+    ]
+    joins = []
+    for i, fk in enumerate(contract.foreign_keys):
+        ref = contracts[fk.ref_table]
+        ref_col = ref.column(fk.ref_column).lake_name
+        own_col = contract.column(fk.column).lake_name
+        files = [p.data_file for p in partitions_until(lake, ref.table, interval.end)]
+        if not files:
+            raise IngestionError(
+                f"{contract.table}.{fk.column} references {fk.references}, but {ref.table} has "
+                f"no lake partition up to {interval.end.isoformat()}: ingest {ref.table} first "
+                f"(load order: {', '.join(contracts.load_order())})"
+            )
+        file_list = "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
+        joins.append(
+            f"LEFT JOIN (SELECT DISTINCT {q(ref_col)} AS k FROM read_parquet({file_list})) "
+            f"AS fk{i} ON s.{q(own_col)} = fk{i}.k"
+        )
+        reasons.append(
+            f"CASE WHEN s.{q(own_col)} IS NOT NULL AND fk{i}.k IS NULL THEN "
+            f"{{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
+            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} END"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _late_failures AS "
+        "SELECT _source_file, _source_row, reasons FROM ("
+        f"SELECT s._source_file, s._source_row, list_filter([{', '.join(reasons)}], "
+        "x -> x IS NOT NULL) AS reasons "
+        f"FROM (SELECT * FROM staged WHERE len(_reasons) = 0) AS s {' '.join(joins)}"
+        ") WHERE len(reasons) > 0"
+    )
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection, contract: Contract, folder: Path
+) -> tuple[int, int]:
+    lake_cols = ", ".join(q(c.lake_name) for c in contract.written_columns)
+    loaded = con.execute(
+        f"COPY (SELECT {lake_cols}, s._source_file, s._source_row FROM staged AS s "
+        "ANTI JOIN _late_failures AS f USING (_source_file, _source_row) "
+        "WHERE len(s._reasons) = 0 ORDER BY s._source_file, s._source_row) "
+        f"TO {sql_str(str(folder / DATA_NAME))} (FORMAT parquet, COMPRESSION zstd)"
+    ).fetchone()
+    record_cols = ", ".join(
+        f"{sql_str(c.lake_name)}: CAST(s.{q(c.lake_name)} AS VARCHAR)"
+        for c in contract.written_columns
+    )
+    quarantined = con.execute(
+        "COPY (SELECT _source_file, _source_row, reasons[1]['check'] AS failed_check, "
+        "reasons[1]['column'] AS column_name, reasons[1]['reason'] AS reason, reasons, record "
+        "FROM ("
+        "SELECT _source_file, _source_row, _reasons AS reasons, _record AS record FROM staged "
+        "WHERE len(_reasons) > 0 "
+        "UNION ALL "
+        f"SELECT s._source_file, s._source_row, f.reasons, to_json({{{record_cols}}}) "
+        "FROM staged AS s JOIN _late_failures AS f USING (_source_file, _source_row) "
+        "UNION ALL "
+        "SELECT _source_file, _source_row, [{'check': 'malformed_record', 'column': NULL, "
+        "'reason': error}], to_json({'encrypted_record': raw_text}) FROM malformed"
+        ") ORDER BY _source_file, _source_row) "
+        f"TO {sql_str(str(folder / QUARANTINE_NAME))} (FORMAT parquet, COMPRESSION zstd)"
+    ).fetchone()
+    return int(loaded[0]) if loaded else 0, int(quarantined[0]) if quarantined else 0
+
+
+def _lake_columns(contract: Contract) -> list[LakeColumn]:
+    return [
+        LakeColumn(
+            name=c.lake_name,
+            type=c.lake_type,
+            source_column=c.name,
+            pii=c.pii.value,
+            protection=c.protection.value,
+            masked=c.masked,
+        )
+        for c in contract.written_columns
+    ]
+
+
+def ingest_table(
+    table: str,
+    interval: Interval,
+    settings: Settings | None = None,
+    *,
+    run_id: str | None = None,
+    keyring: KeyRing | None = None,
+    contracts: ContractSet | None = None,
+) -> IngestResult:
+    """Ingest ``table`` for ``interval`` into the lake; idempotent per interval."""
+    started = time.perf_counter()
+    settings = settings or Settings()
+    contracts = contracts or load_contracts(settings.contracts_dir)
+    contract = contracts[table]
+    keyring = keyring or keyring_from_settings(settings)
+    lake = settings.lake
+    table_dir = lake / table
+    clean_leftovers(table_dir)
+    _check_existing(lake, contract, interval)
+    protection = KeyedProtection(keyring)
+    _check_key_versions(lake, contracts, contract, interval, protection.pseudonymization_key_id)
+
+    files = find_landing_files(settings.landing, contract, interval)
+    log.info("%s: %d landing file(s) for %s", table, len(files), interval)
+
+    scratch_root = settings.data_dir / "tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"ingest-{table}-", dir=scratch_root))
+    con = _connect(settings, scratch)
+    try:
+        protection.register(con)
+        empty_raw = (
+            "SELECT "
+            + ", ".join(f"NULL::VARCHAR AS {q(c)}" for c in contract.column_names)
+            + ", NULL::VARCHAR AS _source_file, NULL::BIGINT AS _source_row WHERE false"
+        )
+        schema = staged_query(contract, interval, empty_raw, protection)
+        con.execute(f"CREATE TEMP TABLE staged AS {schema.sql}", schema.params or None)
+        create_malformed_table(con)
+
+        def load(raw_sql: str) -> int:
+            query = staged_query(contract, interval, raw_sql, protection)
+            row = con.execute(f"INSERT INTO staged {query.sql}", query.params or None).fetchone()
+            return int(row[0]) if row else 0
+
+        def protect_text(sql: str) -> str:
+            return protection.encrypt(sql, f"{table}._malformed_record")
+
+        reads: list[tuple[FileRead, str]] = []
+        for number, file in enumerate(files, 1):
+            file_started = time.perf_counter()
+            read = read_file(con, contract, file, load, protect_text)
+            _check_retyped(con, contract, read)
+            reads.append((read, file.sha256()))
+            log.info(
+                "%s: [%d/%d] %s: %s records (%s malformed) in %.1fs",
+                table,
+                number,
+                len(files),
+                file.relative,
+                f"{read.records:,}",
+                f"{read.malformed:,}",
+                time.perf_counter() - file_started,
+            )
+
+        if contract.foreign_keys or contract.primary_key:
+            _foreign_key_checks(con, lake, contracts, contract, interval)
+
+        with staged_partition(table_dir, interval.partition) as folder:
+            loaded, quarantined = _write_outputs(con, contract, folder)
+            by_check = dict(
+                con.execute(
+                    f"SELECT failed_check, count(*) FROM read_parquet({sql_str(str(folder / QUARANTINE_NAME))}) "
+                    "GROUP BY failed_check ORDER BY failed_check"
+                ).fetchall()
+            )
+            counts = Counts(
+                read=sum(r.records for r, _ in reads), loaded=loaded, quarantined=quarantined
+            )
+            if not counts.balanced:
+                raise IngestionError(
+                    f"{table}: row accounting does not balance for {interval}: read "
+                    f"{counts.read:,} != loaded {loaded:,} + quarantined {quarantined:,}; "
+                    "nothing was published"
+                )
+            manifest = Manifest(
+                table=table,
+                partition=interval.partition,
+                interval_start=interval.start.isoformat(),
+                interval_end=interval.end.isoformat(),
+                contract_version=contract.version,
+                contract_fingerprint=contract.fingerprint,
+                run_id=run_id,
+                source_files=[
+                    SourceFileEntry(
+                        path=r.file.relative,
+                        format=r.file.format,
+                        delivery_date=r.file.delivery_date.isoformat(),
+                        bytes=r.file.size,
+                        sha256=digest,
+                        records=r.records,
+                        parsed=r.parsed,
+                        malformed=r.malformed,
+                        missing_columns=r.missing_columns,
+                        ignored_columns=r.ignored_columns,
+                    )
+                    for r, digest in reads
+                ],
+                counts=counts,
+                quarantine_by_check={str(k): int(v) for k, v in by_check.items()},
+                dataset_version=_sha256(folder / DATA_NAME),
+                quarantine_version=_sha256(folder / QUARANTINE_NAME),
+                columns=_lake_columns(contract),
+                key_versions=protection.key_versions(),
+                key_fingerprints=protection.key_fingerprints(),
+            )
+            manifest.write(folder)
+        partition_dir = table_dir / interval.partition
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s: read %s, loaded %s, quarantined %s -> %s (%.1fs)",
+        table,
+        f"{counts.read:,}",
+        f"{counts.loaded:,}",
+        f"{counts.quarantined:,}",
+        partition_dir,
+        seconds,
+    )
+    return IngestResult(table, partition_dir, manifest, seconds)

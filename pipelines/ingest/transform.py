@@ -1,0 +1,215 @@
+"""SQL that turns raw text records into typed, protected, checked records.
+
+For one contract this builds a single SELECT over a raw relation (all VARCHAR, as the readers
+produce it) that yields, per record:
+
+* every written column in its lake form: typed, or protected when the contract says so;
+* ``_reasons``: the row-level checks it failed (type, required, range, allowed values,
+  pattern, lateness), each a struct ``{check, column, reason}``;
+* ``_record``: for failed records only, a JSON image of the record for the quarantine, in
+  which PII columns are protected exactly as in the lake (never clear text).
+
+Clear-text PII exists only inside this streaming expression; nothing that holds it is
+materialized.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from pipelines.contracts import Column, Contract, Protection
+from pipelines.ingest.interval import Interval
+from pipelines.ingest.readers import q, sql_str
+
+_DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
+_SHOWN_CHARS = 60
+
+
+class ProtectionSql(Protocol):
+    """The SQL building blocks of PII protection (see :mod:`pipelines.protection`)."""
+
+    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]: ...
+
+    def encrypt(self, column_sql: str, context: str) -> str: ...
+
+    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str: ...
+
+    def scrub(self, column_sql: str) -> str: ...
+
+
+@dataclass
+class StagedQuery:
+    sql: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def typed_expr(col: Column, raw: str) -> str:
+    """Strict parse of a raw text value into the contract type (NULL when it does not parse)."""
+    kind = col.type
+    if kind == "string":
+        return raw
+    if kind == "integer":
+        return f"TRY_CAST(regexp_extract(trim({raw}), '^([+-]?[0-9]+)(\\.0+)?$', 1) AS BIGINT)"
+    match = _DECIMAL.match(kind)
+    if match:
+        scale = int(match.group(2))
+        frac = f"(\\.[0-9]{{1,{scale}}}0*)?" if scale else "(\\.0+)?"
+        return (
+            f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+{frac}') "
+            f"THEN TRY_CAST(trim({raw}) AS {col.duckdb_type}) END"
+        )
+    return f"TRY_CAST(trim({raw}) AS {col.duckdb_type})"
+
+
+def _literal(col: Column, value: object) -> str:
+    if col.type in ("date", "timestamp", "string"):
+        return f"CAST({sql_str(str(value))} AS {col.duckdb_type})"
+    return str(value)
+
+
+def _shown(col: Column, raw: str) -> str:
+    """How a bad value appears in a quarantine reason: never for PII columns."""
+    if col.pii.value != "none":
+        return "'(value withheld: PII)'"
+    return f"'''' || left({raw}, {_SHOWN_CHARS}) || ''''"
+
+
+def _reason(check: str, col: Column | None, condition: str, message_sql: str) -> str:
+    column = sql_str(col.name) if col else "NULL"
+    return (
+        f"CASE WHEN {condition} THEN {{'check': {sql_str(check)}, 'column': {column}, "
+        f"'reason': {message_sql}}} END"
+    )
+
+
+def row_checks(contract: Contract, interval: Interval) -> list[str]:
+    """One CASE expression per row-level check, over columns ``r.<col>`` and ``t.<col>``."""
+    checks = []
+    for col in contract.columns:
+        raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
+        if col.type != "string":
+            checks.append(
+                _reason(
+                    "type_error",
+                    col,
+                    f"{raw} IS NOT NULL AND {typed} IS NULL",
+                    f"{_shown(col, raw)} || ' is not a valid {col.type}'",
+                )
+            )
+        if col.required:
+            checks.append(
+                _reason(
+                    "required_missing",
+                    col,
+                    f"{raw} IS NULL",
+                    "'required value is missing'",
+                )
+            )
+        if col.min is not None:
+            checks.append(
+                _reason(
+                    "out_of_range",
+                    col,
+                    f"{typed} < {_literal(col, col.min)}",
+                    f"{_shown(col, raw)} || ' is below the minimum {col.min}'",
+                )
+            )
+        if col.max is not None:
+            checks.append(
+                _reason(
+                    "out_of_range",
+                    col,
+                    f"{typed} > {_literal(col, col.max)}",
+                    f"{_shown(col, raw)} || ' is above the maximum {col.max}'",
+                )
+            )
+        if col.allowed_values:
+            allowed = ", ".join(sql_str(v) for v in col.allowed_values)
+            checks.append(
+                _reason(
+                    "not_allowed",
+                    col,
+                    f"{typed} NOT IN ({allowed})",
+                    f"{_shown(col, raw)} || ' is not an allowed value'",
+                )
+            )
+        if col.pattern:
+            checks.append(
+                _reason(
+                    "pattern_mismatch",
+                    col,
+                    f"NOT regexp_matches({typed}, {sql_str(col.pattern)})",
+                    f"{_shown(col, raw)} || ' does not match {col.pattern.replace(chr(39), chr(39) * 2)}'",
+                )
+            )
+    event = contract.event_time
+    if event and event.on_late == "quarantine":
+        cutoff = (interval.start - timedelta(hours=event.allowed_lateness_hours)).replace(
+            tzinfo=None
+        )
+        col = contract.column(event.column)
+        checks.append(
+            _reason(
+                "late_arrival",
+                col,
+                f"r.t_{col.name} < TIMESTAMP '{cutoff.isoformat(sep=' ')}'",
+                f"'event time ' || CAST(r.t_{col.name} AS VARCHAR) || ' is more than "
+                f"{event.allowed_lateness_hours}h before the interval start "
+                f"{interval.start.isoformat()}'",
+            )
+        )
+    return checks
+
+
+def _protected(
+    col: Column, contract: Contract, interval: Interval, protect: ProtectionSql, params: dict
+) -> str:
+    raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
+    match col.protection:
+        case Protection.KEEP:
+            return typed
+        case Protection.PSEUDONYMIZE:
+            sql, extra = protect.token(raw, f"p_{col.name}")
+            params.update(extra)
+            return sql
+        case Protection.ENCRYPT:
+            return protect.encrypt(raw, f"{contract.table}.{col.name}")
+        case Protection.SCRUB:
+            return protect.scrub(raw)
+        case Protection.GENERALIZE:
+            assert col.generalize is not None
+            reference = f"DATE '{interval.end.date().isoformat()}'"
+            return protect.generalize(col.generalize.value, typed, reference)
+    raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
+
+
+def staged_query(
+    contract: Contract, interval: Interval, raw_relation: str, protect: ProtectionSql
+) -> StagedQuery:
+    """The SELECT producing lake columns, ``_reasons`` and ``_record`` from raw text records."""
+    params: dict[str, object] = {}
+    typed = ", ".join(f"{typed_expr(c, 'r.' + q(c.name))} AS t_{c.name}" for c in contract.columns)
+    lake_cols = [
+        f"{_protected(col, contract, interval, protect, params)} AS {q(col.lake_name)}"
+        for col in contract.written_columns
+    ]
+    checks = row_checks(contract, interval)
+    reasons = f"list_filter([{', '.join(checks)}], x -> x IS NOT NULL)" if checks else "[]"
+    record_fields = []
+    for col in contract.written_columns:
+        if col.pii.value == "none":
+            value = f"r.{q(col.name)}"
+        else:
+            value = f"CAST({_protected(col, contract, interval, protect, params)} AS VARCHAR)"
+        record_fields.append(f"{sql_str(col.lake_name)}: {value}")
+    record = "to_json({" + ", ".join(record_fields) + "})"
+    sql = (
+        f"SELECT {', '.join(lake_cols)}, r._source_file, r._source_row, "
+        f"{reasons} AS _reasons, "
+        f"CASE WHEN len({reasons}) > 0 THEN {record} END AS _record "
+        f"FROM (SELECT r.*, {typed} FROM ({raw_relation}) AS r) AS r"
+    )
+    return StagedQuery(sql, params)

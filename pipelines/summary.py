@@ -1,0 +1,68 @@
+"""Row accounting of the lake, read from partition manifests (no data values)."""
+
+from __future__ import annotations
+
+import json
+
+from pipelines.console import table
+from pipelines.contracts import load_contracts
+from pipelines.ingest import Interval
+from pipelines.ingest.lake import partitions
+from pipelines.settings import Settings
+
+
+def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
+    contracts = load_contracts(settings.contracts_dir)
+    rows = []
+    for name in contracts.load_order():
+        parts = [
+            p
+            for p in partitions(settings.lake, name)
+            if interval is None or interval.overlaps(p.interval)
+        ]
+        checks: dict[str, int] = {}
+        for p in parts:
+            for check, n in p.manifest.quarantine_by_check.items():
+                checks[check] = checks.get(check, 0) + n
+        rows.append(
+            {
+                "table": name,
+                "partitions": len(parts),
+                "read": sum(p.manifest.counts.read for p in parts),
+                "loaded": sum(p.manifest.counts.loaded for p in parts),
+                "quarantined": sum(p.manifest.counts.quarantined for p in parts),
+                "quarantine_by_check": checks,
+                "location": str(settings.lake / name),
+            }
+        )
+    return rows
+
+
+def print_summary(settings: Settings, interval: Interval | None, as_json: bool = False) -> int:
+    rows = collect(settings, interval)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(
+        table(
+            [
+                [
+                    r["table"],
+                    str(r["partitions"]),
+                    f"{r['read']:,}",
+                    f"{r['loaded']:,}",
+                    f"{r['quarantined']:,}",
+                    ", ".join(f"{k}={v}" for k, v in sorted(r["quarantine_by_check"].items()))
+                    or "-",
+                ]
+                for r in rows
+            ],
+            ["table", "partitions", "read", "loaded", "quarantined", "quarantine reasons"],
+        )
+    )
+    balanced = all(r["read"] == r["loaded"] + r["quarantined"] for r in rows)
+    print(
+        f"\nrow accounting: {'read = loaded + quarantined for every table' if balanced else 'UNBALANCED'}"
+    )
+    print(f"lake: {settings.lake}  (data.parquet, quarantine.parquet, manifest.json per partition)")
+    return 0 if balanced else 1

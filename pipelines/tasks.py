@@ -1,0 +1,36 @@
+"""The functions Airflow tasks call: one call per task, plain values in and out.
+
+DAG files import this module lazily inside task bodies, so parsing a DAG never imports
+DuckDB, cryptography or the contracts machinery. Return values become XComs: they carry
+counts, paths and hashes, never data values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipelines.ingest import Interval, ingest_table
+from pipelines.settings import Settings
+
+
+def ingest(
+    table: str, data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
+) -> dict[str, Any]:
+    """Ingest one source table for the run's data interval (idempotent per interval)."""
+    from pipelines.console import setup_logging
+
+    setup_logging()
+    result = ingest_table(
+        table, Interval(data_interval_start, data_interval_end), Settings(), run_id=run_id
+    )
+    manifest = result.manifest
+    return {
+        "table": table,
+        "partition": str(result.partition_dir),
+        "read": manifest.counts.read,
+        "loaded": manifest.counts.loaded,
+        "quarantined": manifest.counts.quarantined,
+        "quarantine_by_check": manifest.quarantine_by_check,
+        "dataset_version": manifest.dataset_version,
+    }
