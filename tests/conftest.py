@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated data directory, settings and a fresh key ring per test."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.contracts import ContractSet, load_contracts
+from pipelines.protection import KeyRing
+from pipelines.settings import PROJECT_DIR, Settings
+
+SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def contracts() -> ContractSet:
+    return load_contracts(PROJECT_DIR / "contracts")
+
+
+@pytest.fixture
+def keyring() -> KeyRing:
+    return KeyRing.generate(note="test key ring")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for var in ("PIPELINES_KEYS", "PIPELINES_KEY_FILE", "PIPELINES_SETTINGS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    return Settings(data_dir=tmp_path / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
+
+
+WriteLanding = Callable[..., Path]
+
+
+@pytest.fixture
+def write_landing(settings: Settings) -> WriteLanding:
+    """Write one landing file: ``write_landing(day, "olist_orders_dataset.csv", text)``."""
+
+    def write(day: date | str, name: str, text: str | bytes) -> Path:
+        folder = settings.landing / str(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        data = text.encode() if isinstance(text, str) else text
+        if name.endswith(".gz"):
+            data = gzip.compress(data, mtime=0)
+        path.write_bytes(data)
+        return path
+
+    return write
+
+
+def olist_sample() -> Path:
+    path = SHARED_DATA / "olist_sample"
+    if not path.is_dir():
+        pytest.skip(f"real Olist sample not available at {path}")
+    return path

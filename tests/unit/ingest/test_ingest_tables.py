@@ -1,0 +1,226 @@
+"""Ingestion end to end on hand-written landing files: accounting, checks, protection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.contracts import ContractSet
+from pipelines.ingest import IngestionError, Interval, ingest_table
+from pipelines.ingest.manifest import Manifest
+from pipelines.protection import DecryptionError, Encryptor, KeyRing, Pseudonymizer
+from pipelines.settings import Settings
+from tests.factories import DAY, clean_day, copy_rows, write_day
+
+INTERVAL = Interval.parse(DAY, "2018-01-02")
+
+
+def ingest_all(
+    settings: Settings, keyring: KeyRing, contracts: ContractSet, interval: Interval = INTERVAL
+):
+    return {
+        t: ingest_table(t, interval, settings, keyring=keyring, contracts=contracts)
+        for t in contracts.load_order()
+    }
+
+
+def lake_rows(settings: Settings, table: str) -> list[dict]:
+    con = duckdb.connect()
+    rel = con.sql(f"SELECT * FROM read_parquet('{settings.lake / table}/dt=*/data.parquet')")
+    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+
+
+def quarantine_rows(settings: Settings, table: str) -> list[dict]:
+    con = duckdb.connect()
+    rel = con.sql(
+        f"SELECT * FROM read_parquet('{settings.lake / table}/dt=*/quarantine.parquet') "
+        "ORDER BY _source_file, _source_row"
+    )
+    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+
+
+def test_clean_day_loads_every_row_and_balances(settings, keyring, contracts, write_landing):
+    rows = clean_day()
+    write_day(write_landing, contracts, rows)
+    results = ingest_all(settings, keyring, contracts)
+    for table, result in results.items():
+        counts = result.counts
+        assert counts.read == len(rows[table]), table
+        assert counts.loaded == counts.read and counts.quarantined == 0, table
+        manifest = Manifest.read(result.partition_dir)
+        assert manifest.counts == counts
+        assert manifest.source_files[0].records == len(rows[table])
+        assert len(manifest.dataset_version) == 64
+
+
+def test_pii_is_protected_in_the_lake(settings, keyring, contracts, write_landing):
+    rows = clean_day()
+    write_day(write_landing, contracts, rows)
+    ingest_all(settings, keyring, contracts)
+    tokens = Pseudonymizer(keyring)
+
+    customers = lake_rows(settings, "customers")
+    assert [c["customer_id"] for c in customers] == [
+        tokens.token(r["customer_id"]) for r in rows["customers"]
+    ]
+    assert {c["customer_zip3"] for c in customers} == {"013xx", "200xx"}
+    assert "customer_city" not in customers[0]
+
+    # Join-stable: the order's customer token equals the customer's token.
+    orders = lake_rows(settings, "orders")
+    assert {o["customer_id"] for o in orders} == {c["customer_id"] for c in customers}
+
+    profiles = lake_rows(settings, "customer_profiles")
+    assert set(profiles[0]) >= {"customer_unique_id", "email", "phone", "age_band", "gender"}
+    assert "full_name" not in profiles[0] and "street_address" not in profiles[0]
+    assert [p["age_band"] for p in profiles] == ["25-34", "<18"]  # as of the interval end
+    encryptor = Encryptor(keyring)
+    assert (
+        encryptor.decrypt(profiles[0]["email"], "customer_profiles.email")
+        == rows["customer_profiles"][0]["email"]
+    )
+    with pytest.raises(DecryptionError):
+        Encryptor(KeyRing.generate()).decrypt(profiles[0]["email"], "customer_profiles.email")
+
+    reviews = lake_rows(settings, "order_reviews")
+    assert (
+        reviews[0]["review_comment_message"] == "Chegou rápido!\nQualquer coisa: [email] ou [phone]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "index", "column", "value", "check"),
+    [
+        ("orders", 1, "order_purchase_timestamp", None, "required_missing"),
+        ("order_items", 2, "price", "12,50x", "type_error"),
+        ("order_items", 0, "price", "-1.00", "out_of_range"),
+        ("order_reviews", 1, "review_score", "7", "out_of_range"),
+        ("orders", 2, "order_status", "lost_in_space", "not_allowed"),
+        ("customers", 1, "customer_zip_code_prefix", "2003", "pattern_mismatch"),
+        ("order_items", 3, "order_item_id", "2.5", "type_error"),
+        ("order_payments", 0, "order_id", "o_does_not_exist_anywhere_000000", "orphan_fk"),
+    ],
+)
+def test_bad_value_is_quarantined_with_file_row_column_and_reason(
+    settings, keyring, contracts, write_landing, table, index, column, value, check
+):
+    rows = copy_rows(clean_day())
+    rows[table][index][column] = value
+    write_day(write_landing, contracts, rows)
+    results = ingest_all(settings, keyring, contracts)
+    counts = results[table].counts
+    assert (counts.read, counts.loaded, counts.quarantined) == (
+        len(rows[table]),
+        len(rows[table]) - 1,
+        1,
+    )
+    [entry] = quarantine_rows(settings, table)
+    stem = contracts[table].source.file_stem
+    assert entry["_source_file"] == f"{DAY}/{stem}.csv"
+    assert entry["_source_row"] == index + 1
+    assert (entry["failed_check"], entry["column_name"]) == (check, column)
+    assert entry["reason"]
+    assert results[table].manifest.quarantine_by_check == {check: 1}
+
+
+def test_duplicate_key_keeps_the_first_and_quarantines_the_rest(
+    settings, keyring, contracts, write_landing
+):
+    rows = copy_rows(clean_day())
+    rows["order_items"].append(dict(rows["order_items"][1]))
+    write_day(write_landing, contracts, rows)
+    results = ingest_all(settings, keyring, contracts)
+    assert results["order_items"].counts.quarantined == 1
+    [entry] = quarantine_rows(settings, "order_items")
+    assert entry["failed_check"] == "duplicate_key"
+    assert entry["_source_row"] == 5
+    assert "row 2" in entry["reason"]
+
+
+def test_pii_value_is_withheld_from_quarantine_reason(settings, keyring, contracts, write_landing):
+    rows = copy_rows(clean_day())
+    rows["customer_profiles"][0]["birth_date"] = "CANARYDATE"
+    write_day(write_landing, contracts, rows)
+    ingest_all(settings, keyring, contracts)
+    [entry] = quarantine_rows(settings, "customer_profiles")
+    assert entry["failed_check"] == "type_error" and entry["column_name"] == "birth_date"
+    assert "CANARY" not in json.dumps(entry, default=str)
+    record = json.loads(entry["record"])
+    assert record["email"].startswith(keyring.encryption.active_id + ":")
+    assert "full_name" not in record
+
+
+def test_malformed_lines_are_quarantined_and_record_numbers_stay_exact(
+    settings, keyring, contracts, write_landing
+):
+    rows = clean_day()
+    write_day(write_landing, contracts, rows)
+    header = ",".join(contracts["order_payments"].column_names)
+    lines = [
+        header,
+        "o0000000000000000000000000000001,1,credit_card,1,180.90",
+        "o0000000000000000000000000000002,1,boleto",  # too few fields
+        "o0000000000000000000000000000002,2,boleto,1,110.50",
+        "o0000000000000000000000000000003,1,voucher,1,35.50,surplus",  # too many
+        "o0000000000000000000000000000003,2,voucher,1,1.00",
+    ]
+    write_landing(DAY, "olist_order_payments_dataset.csv", "\n".join(lines) + "\n")
+    results = ingest_all(settings, keyring, contracts)
+    counts = results["order_payments"].counts
+    assert (counts.read, counts.loaded, counts.quarantined) == (5, 3, 2)
+    bad = quarantine_rows(settings, "order_payments")
+    assert [(q["_source_row"], q["failed_check"]) for q in bad] == [
+        (2, "malformed_record"),
+        (4, "malformed_record"),
+    ]
+    assert "boleto" not in bad[0]["record"]  # the raw line is stored encrypted
+    loaded = lake_rows(settings, "order_payments")
+    assert sorted(r["_source_row"] for r in loaded) == [1, 3, 5]
+    by_row = {r["_source_row"]: r for r in loaded}
+    assert by_row[5]["payment_sequential"] == 2 and by_row[3]["payment_sequential"] == 2
+
+
+def test_late_records_are_quarantined(settings, keyring, contracts, write_landing):
+    rows = copy_rows(clean_day())
+    rows["order_reviews"][0]["review_creation_date"] = "2017-12-29 09:00:00"
+    write_day(write_landing, contracts, rows)
+    results = ingest_all(settings, keyring, contracts)
+    assert results["order_reviews"].manifest.quarantine_by_check == {"late_arrival": 1}
+
+
+def test_orphans_need_the_referenced_table_first(settings, keyring, contracts, write_landing):
+    write_day(write_landing, contracts, clean_day())
+    with pytest.raises(IngestionError, match="ingest orders first"):
+        ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+
+
+def test_formats_give_the_same_lake_content(
+    settings, keyring, contracts, write_landing, tmp_path: Path
+):
+    results = {}
+    for fmt in ("csv", "csv.gz", "jsonl"):
+        run_settings = settings.model_copy(update={"data_dir": tmp_path / fmt})
+
+        def write(day, name, text, _s=run_settings):
+            import gzip
+
+            folder = _s.landing / str(day)
+            folder.mkdir(parents=True, exist_ok=True)
+            data = text.encode()
+            (folder / name).write_bytes(
+                gzip.compress(data, mtime=0) if name.endswith(".gz") else data
+            )
+
+        write_day(write, contracts, clean_day(), fmt=fmt)
+        ingest_all(run_settings, keyring, contracts)
+        results[fmt] = {
+            t: [
+                {k: v for k, v in r.items() if k != "_source_file"}
+                for r in lake_rows(run_settings, t)
+            ]
+            for t in contracts
+        }
+    assert results["csv"] == results["csv.gz"] == results["jsonl"]
