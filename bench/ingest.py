@@ -1,0 +1,231 @@
+"""Benchmark: protected ingestion against a bare DuckDB baseline, in the same run.
+
+    python -m bench.ingest --items 1000000          # or: make bench
+
+1. Generates (or reuses) a landing tree holding N order items and the matching orders,
+   customers, profiles, payments, reviews, products and sellers (csv.gz, the Olist layout).
+2. Baseline: for every table, DuckDB reads its landing files with type auto-detection and
+   writes one Parquet file. No contracts, checks, quarantine, protection or manifests.
+3. Pipeline: ``ingest_table`` for every table in load order over one interval covering all
+   delivery folders: contracts, row checks, foreign keys, PII protection, atomic publish.
+
+Each phase runs in its own process so its peak memory (max RSS) is its own. The page cache
+is warmed first so neither phase pays for the first read from disk. Results are printed
+and written to ``bench/results/ingest-<items>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START = date(2018, 1, 1)
+
+
+def _landing_files(landing: Path) -> list[Path]:
+    return sorted(p for p in landing.rglob("*") if p.is_file() and not p.name.startswith("_"))
+
+
+def _warm(landing: Path) -> None:
+    for path in _landing_files(landing):
+        with path.open("rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+
+def phase_baseline(workdir: Path, threads: int | None) -> dict:
+    import duckdb
+
+    from pipelines.contracts import load_contracts
+    from pipelines.ingest.landing import file_format
+
+    contracts = load_contracts(ROOT / "contracts")
+    landing, out = workdir / "landing", workdir / "baseline"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    rows = 0
+    for table in contracts.load_order():
+        stem = contracts[table].source.file_stem
+        files = [str(p) for p in _landing_files(landing) if file_format(p.name, stem)]
+        if not files:
+            continue
+        listing = "[" + ", ".join(f"'{f}'" for f in files) + "]"
+        copied = con.execute(
+            f"COPY (SELECT * FROM read_csv({listing}, header=true, union_by_name=true, "
+            "ignore_errors=true)) "
+            f"TO '{out / (table + '.parquet')}' (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        rows += int(copied[0]) if copied else 0
+    return {"rows": rows}
+
+
+def phase_pipeline(workdir: Path, threads: int | None) -> dict:
+    from pipelines.contracts import load_contracts
+    from pipelines.ingest import Interval, ingest_table
+    from pipelines.protection import KeyRing
+    from pipelines.settings import Settings
+
+    settings = Settings(
+        data_dir=workdir / "pipeline",
+        landing_dir=workdir / "landing",
+        duckdb_threads=threads,
+    )
+    shutil.rmtree(settings.lake, ignore_errors=True)
+    contracts = load_contracts(settings.contracts_dir)
+    keyring = KeyRing.generate(note="benchmark key ring")
+    days = sorted(p.name for p in settings.landing.iterdir() if p.is_dir())
+    interval = Interval.parse(days[0], _next(days[-1]))
+    rows = loaded = quarantined = 0
+    per_table = {}
+    for table in contracts.load_order():
+        started = time.perf_counter()
+        result = ingest_table(table, interval, settings, keyring=keyring, contracts=contracts)
+        per_table[table] = {
+            "read": result.counts.read,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        rows += result.counts.read
+        loaded += result.counts.loaded
+        quarantined += result.counts.quarantined
+    return {"rows": rows, "loaded": loaded, "quarantined": quarantined, "tables": per_table}
+
+
+def _next(day: str) -> str:
+    return date.fromordinal(date.fromisoformat(day).toordinal() + 1).isoformat()
+
+
+PHASES = {"baseline": phase_baseline, "pipeline": phase_pipeline}
+
+
+def run_phase(name: str, workdir: Path, threads: int | None) -> dict:
+    """Run one phase in a child process; returns its result with seconds and peak RSS."""
+    cmd = [sys.executable, "-m", "bench.ingest", "--phase", name, "--workdir", str(workdir)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} phase failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _child(name: str, workdir: Path, threads: int | None) -> None:
+    started = time.perf_counter()
+    result = PHASES[name](workdir, threads)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))
+
+
+def ensure_landing(workdir: Path, items: int, seed: int, days: int) -> dict:
+    from pipelines.generate import generate, orders_for_items
+
+    landing = workdir / "landing"
+    marker = landing / "_generation.json"
+    orders = orders_for_items(items)
+    if marker.exists():
+        info = json.loads(marker.read_text())
+        args = info.get("arguments", {})
+        if args.get("orders") == orders and args.get("seed") == seed and args.get("days") == days:
+            print(f"reusing generated landing data in {landing}", file=sys.stderr)
+            return info
+        shutil.rmtree(landing)
+    print(
+        f"generating {items:,} order items ({orders:,} orders) into {landing} ...", file=sys.stderr
+    )
+    started = time.perf_counter()
+    generate(
+        landing,
+        orders=orders,
+        seed=seed,
+        start=START,
+        days=days,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
+    print(f"generated in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return json.loads(marker.read_text())
+
+
+def machine() -> dict:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import duckdb
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem, 1),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=1_000_000, help="order items to generate")
+    parser.add_argument("--days", type=int, default=7, help="delivery days to spread them over")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, help="DuckDB threads for both phases")
+    parser.add_argument(
+        "--workdir", type=Path, help="where data goes (default .data/bench-<items>)"
+    )
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    workdir = args.workdir or ROOT / ".data" / f"bench-{args.items}"
+    if args.phase:
+        _child(args.phase, workdir, args.threads)
+        return 0
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    generation = ensure_landing(workdir, args.items, args.seed, args.days)
+    _warm(workdir / "landing")
+    baseline = run_phase("baseline", workdir, args.threads)
+    pipeline = run_phase("pipeline", workdir, args.threads)
+    ratio = pipeline["seconds"] / baseline["seconds"]
+    report = {
+        "items": args.items,
+        "landing_bytes": sum(p.stat().st_size for p in _landing_files(workdir / "landing")),
+        "rows_per_table": generation.get("counts"),
+        "baseline": baseline,
+        "pipeline": pipeline,
+        "ratio": round(ratio, 2),
+        "machine": machine(),
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"ingest-{args.items}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"rows read: baseline {baseline['rows']:,}, pipeline {pipeline['rows']:,} "
+        f"(loaded {pipeline['loaded']:,}, quarantined {pipeline['quarantined']:,})\n"
+        f"baseline (bare DuckDB csv.gz -> Parquet): {baseline['seconds']:.1f}s, "
+        f"peak RSS {baseline['peak_rss_mb']:.0f} MB\n"
+        f"pipeline (contracts + checks + PII protection + manifests): {pipeline['seconds']:.1f}s, "
+        f"peak RSS {pipeline['peak_rss_mb']:.0f} MB\n"
+        f"ratio pipeline/baseline: {ratio:.2f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
