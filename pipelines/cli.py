@@ -29,8 +29,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     from pipelines.settings import Settings
 
     overrides = {}
-    if getattr(args, "settings", None):
-        overrides["settings_file"] = args.settings
+    if getattr(args, "settings_file", None):
+        overrides["settings_file"] = args.settings_file
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
     return Settings(**overrides)
@@ -41,7 +41,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.contracts import load_contracts
     from pipelines.ingest import Interval, ingest_table
 
-    settings = _settings(args)
+    settings = args.settings
     contracts = load_contracts(settings.contracts_dir)
     interval = Interval.parse(args.start, args.end)
     tables = contracts.load_order() if args.all else args.table
@@ -66,7 +66,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from pipelines.summary import print_summary
 
-    settings = _settings(args)
+    settings = args.settings
     from pipelines.ingest import Interval
 
     interval = Interval.parse(args.start, args.end) if args.start and args.end else None
@@ -77,7 +77,7 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
     from pipelines.console import table
     from pipelines.contracts import load_contracts
 
-    settings = _settings(args)
+    settings = args.settings
     contracts = load_contracts(settings.contracts_dir)
     if args.action == "list":
         rows = [
@@ -102,7 +102,7 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
 def _cmd_pii(args: argparse.Namespace) -> int:
     from pipelines.pii_inventory import inventory, render_markdown
 
-    settings = _settings(args)
+    settings = args.settings
     rows = inventory(settings)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -114,7 +114,7 @@ def _cmd_pii(args: argparse.Namespace) -> int:
 def _cmd_settings(args: argparse.Namespace) -> int:
     from pipelines.console import table
 
-    settings = _settings(args)
+    settings = args.settings
     print(table([[k, v] for k, v in settings.describe().items()], ["setting", "value"]))
     return 0
 
@@ -122,7 +122,7 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
-    return run_demo(_settings(args), orders=args.orders, days=args.days, seed=args.seed)
+    return run_demo(args.settings, orders=args.orders, days=args.days, seed=args.seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--settings", type=Path, help="TOML settings file")
+    parser.add_argument("--settings", dest="settings_file", type=Path, help="TOML settings file")
     parser.add_argument("--data-dir", type=Path, help="root of everything the pipeline writes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -210,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
+        args.settings = _settings(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

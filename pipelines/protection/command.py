@@ -1,0 +1,251 @@
+"""CLI subcommands: ``keys init|rotate|show``, ``reidentify`` and ``audit verify``.
+
+:func:`register` adds them to the main parser's subparsers. Each sets ``func`` (via
+``set_defaults``) to a handler ``(args) -> int`` exit code. Handlers use ``args.settings`` if
+the main CLI put a :class:`~pipelines.settings.Settings` there, else ``Settings()``.
+
+Only ``reidentify`` ever prints a clear value (to stdout, after auditing it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipelines.contracts import ContractError
+from pipelines.protection.audit import AuditLog
+from pipelines.protection.errors import ProtectionError
+from pipelines.protection.keys import (
+    KEY_FILE_ENV_VAR,
+    KEYS_ENV_VAR,
+    FileKeyProvider,
+    KeyRing,
+    Purpose,
+    create_keyring,
+    keyring_from_settings,
+    rotate,
+)
+from pipelines.protection.reidentify import reidentify
+from pipelines.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = getattr(args, "settings", None)
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _cmd_keys_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = Path(args.path) if args.path else settings.key_file or settings.default_key_file
+    keyring = create_keyring(path)
+    print(f"Created a DEVELOPMENT key ring at {path} (mode 0600).")
+    print("It is for local development only; do not use it in production.")
+    for purpose in Purpose:
+        keyset = keyring.keyset(purpose)
+        print(f"  {purpose.value}: {keyset.active_id} (fingerprint {keyset.active.fingerprint()})")
+    if settings.key_file is None or Path(settings.key_file) != path:
+        print(f"Use it with: export {KEY_FILE_ENV_VAR}={path}")
+    return 0
+
+
+def _key_file(args: argparse.Namespace, settings: Settings) -> Path:
+    if args.path:
+        return Path(args.path)
+    if settings.key_file is not None:
+        return settings.key_file
+    if settings.keys is not None:
+        raise ProtectionError(
+            f"the key ring comes from {KEYS_ENV_VAR}; rotate it where that secret is stored "
+            "(or pass --path to a key ring file)"
+        )
+    raise ProtectionError(f"no key ring file: set {KEY_FILE_ENV_VAR} or pass --path")
+
+
+def _cmd_keys_rotate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = _key_file(args, settings)
+    keyring = rotate(path, args.purpose)
+    keyset = keyring.keyset(args.purpose)
+    print(
+        f"Rotated {keyset.purpose.value} key in {path}: active is now {keyset.active_id} "
+        f"(fingerprint {keyset.active.fingerprint()}); kept {', '.join(keyset.keys)}."
+    )
+    if keyset.purpose is Purpose.PSEUDONYMIZATION:
+        print(
+            "Pseudonymization tokens cannot be re-keyed: re-ingest every table from landing, "
+            "or old and new tokens will not join."
+        )
+    else:
+        print("Existing ciphertexts still decrypt; re-encrypt them to retire the old key.")
+    return 0
+
+
+def _cmd_keys_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.path:
+        keyring: KeyRing = FileKeyProvider(Path(args.path)).load()
+        source = str(args.path)
+    else:
+        keyring = keyring_from_settings(settings)
+        source = KEYS_ENV_VAR if settings.keys is not None else str(settings.key_file)
+    info: dict[str, Any] = {"source": source, **keyring.describe()}
+    info["created"], info["note"] = keyring.created, keyring.note
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"key ring: {source}")
+    if keyring.note:
+        print(f"note: {keyring.note}")
+    for purpose in Purpose:
+        keyset = keyring.keyset(purpose)
+        print(f"{purpose.value}:")
+        for key_id, fingerprint in keyset.fingerprints().items():
+            marker = "  (active)" if key_id == keyset.active_id else ""
+            print(f"  {key_id}  fingerprint {fingerprint}{marker}")
+    return 0
+
+
+def _cmd_reidentify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    contracts = Path(args.contracts_dir) if args.contracts_dir else settings.contracts_dir
+    log = AuditLog(settings.audit)
+    value = reidentify(
+        keyring_from_settings(settings),
+        log,
+        table=args.table,
+        column=args.column,
+        token=args.token,
+        actor=args.actor,
+        reason=args.reason,
+        contracts=contracts,
+    )
+    seq, _ = log.head()
+    print(f"(audited as entry {seq} in {log.path})", file=sys.stderr)
+    print(value)
+    return 0
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    log = AuditLog(Path(args.path) if args.path else settings.audit)
+    count = log.verify()
+    if count == 0 and not log.path.exists():
+        print(f"no audit log at {log.path} (nothing audited yet)")
+        return 0
+    seq, head = log.head()
+    print(f"audit log {log.path}: OK, {count} entries, head seq {seq} hash {head}")
+    return 0
+
+
+def _guarded(handler: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(handler(args))
+        except (ProtectionError, ContractError, OSError) as exc:
+            return _fail(str(exc))
+
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def register(subparsers: Any) -> None:
+    """Add ``keys``, ``reidentify`` and ``audit`` to the main parser's subparsers."""
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    keys = subparsers.add_parser(
+        "keys",
+        help="manage the key ring (pseudonymization and encryption keys)",
+        description="Create, rotate and inspect the key ring. Key bytes are never printed.",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="{init,rotate,show}")
+    keys_sub.required = True
+
+    init = keys_sub.add_parser(
+        "init",
+        help="create a local development key ring",
+        formatter_class=fmt,
+        description=(
+            "Create a new random key ring file (mode 0600) for local development.\n"
+            "Default location: $PIPELINES_KEY_FILE if set, else <data_dir>/keys/dev-keyring.json.\n"
+            "Never overwrites an existing file. Not for production: use a secret store and\n"
+            "PIPELINES_KEYS or PIPELINES_KEY_FILE there."
+        ),
+    )
+    init.add_argument("--path", help="where to create the key ring file")
+    init.set_defaults(func=_guarded(_cmd_keys_init))
+
+    rot = keys_sub.add_parser(
+        "rotate",
+        help="add a new active key version, keeping old versions",
+        formatter_class=fmt,
+        description=(
+            "Add a new key version for one purpose and make it active; old versions stay so\n"
+            "existing ciphertexts still decrypt.\n\n"
+            "encryption: safe at any time; old values can be re-encrypted later.\n"
+            "pseudonymization: tokens cannot be re-keyed without the clear values, so every\n"
+            "table must be re-ingested from landing afterwards (tokens carry the key id)."
+        ),
+    )
+    rot.add_argument(
+        "--purpose", required=True, choices=[p.value for p in Purpose], help="which key to rotate"
+    )
+    rot.add_argument("--path", help="key ring file (default: $PIPELINES_KEY_FILE)")
+    rot.set_defaults(func=_guarded(_cmd_keys_rotate))
+
+    show = keys_sub.add_parser(
+        "show",
+        help="show key ids, active ids and fingerprints (never key bytes)",
+        description="Show the configured key ring's key ids, active ids and fingerprints.",
+    )
+    show.add_argument("--path", help="key ring file (default: from settings)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=_guarded(_cmd_keys_show))
+
+    reid = subparsers.add_parser(
+        "reidentify",
+        help="decrypt one encrypted value, with an audit entry",
+        formatter_class=fmt,
+        description=(
+            "Decrypt one value of an encrypted column (contract protection 'encrypt') and\n"
+            "print it. The request (actor, reason, table, column, a hash of the token and the\n"
+            "outcome) is written to the audit log before the value is shown. Pseudonymized\n"
+            "columns cannot be re-identified: their tokens are one-way."
+        ),
+        epilog=(
+            "example:\n  pipelines reidentify --table customer_profiles --column email \\\n"
+            '      --token e1:... --actor alice --reason "customer service ticket 123"'
+        ),
+    )
+    reid.add_argument("--table", required=True, help="source table, e.g. customer_profiles")
+    reid.add_argument("--column", required=True, help="source column, e.g. email")
+    reid.add_argument("--token", required=True, help="the encrypted value as stored (e1:...)")
+    reid.add_argument("--actor", required=True, help="who is asking (recorded in the audit log)")
+    reid.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    reid.add_argument("--contracts-dir", help="contracts directory (default: from settings)")
+    reid.set_defaults(func=_guarded(_cmd_reidentify))
+
+    audit = subparsers.add_parser(
+        "audit",
+        help="inspect the audit log",
+        description="Work with the append-only, hash-chained audit log.",
+    )
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="{verify}")
+    audit_sub.required = True
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the audit log's hash chain",
+        description=(
+            "Check every entry's hash and link; on failure name the first bad entry (seq) "
+            "and exit 1."
+        ),
+    )
+    verify.add_argument("--path", help="audit log file (default: from settings)")
+    verify.set_defaults(func=_guarded(_cmd_audit_verify))

@@ -1,0 +1,119 @@
+"""Audited re-identification: decrypting one encrypted value for a stated reason.
+
+Only columns whose contract protection is ``encrypt`` can be re-identified. Pseudonymized
+columns hold keyed HMAC tokens, which are one-way: there is nothing to decrypt.
+
+Every attempt with an actor and a reason is written to the audit log - success, refusal or
+failed decryption - and a clear value is returned only after its audit entry is on disk. The
+log records the table, column, key id and ``sha256:`` of the ciphertext, never the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.contracts import Column, Contract, ContractSet, Protection, load_contracts
+from pipelines.protection.audit import AuditLog, subject_digest
+from pipelines.protection.encrypt import Encryptor, encryption_context
+from pipelines.protection.errors import (
+    DecryptionError,
+    NotReversibleError,
+    ReidentificationRefused,
+)
+from pipelines.protection.keys import KeyRing
+from pipelines.protection.pseudonymize import is_token
+
+ACTION = "reidentify"
+
+
+def _resolve_column(
+    table: str | Contract, column: str | Column, contracts: ContractSet | Path | None
+) -> tuple[str, str, Column | None]:
+    """``(table, column, Column or None if no contract was given to check against)``."""
+    table_name = table.table if isinstance(table, Contract) else table
+    if isinstance(column, Column):
+        return table_name, column.name, column
+    try:
+        if isinstance(table, Contract):
+            return table_name, column, table.column(column)
+        if contracts is not None:
+            contract_set = load_contracts(contracts) if isinstance(contracts, Path) else contracts
+            return table_name, column, contract_set[table_name].column(column)
+    except KeyError as exc:
+        raise ReidentificationRefused(str(exc.args[0]) if exc.args else str(exc)) from None
+    return table_name, column, None
+
+
+def reidentify(
+    keyring: KeyRing,
+    audit_log: AuditLog,
+    *,
+    table: str | Contract,
+    column: str | Column,
+    token: str,
+    actor: str,
+    reason: str,
+    contracts: ContractSet | Path | None = None,
+) -> str:
+    """Decrypt ``token`` from ``table.column`` for ``actor``, audited; returns the clear value.
+
+    ``table``/``column`` may be contract objects, or names checked against ``contracts`` (a
+    :class:`ContractSet` or a contracts directory). With plain names and no contracts the
+    column's protection is not checked (the ciphertext is still bound to ``table.column``).
+    """
+    if not isinstance(actor, str) or not actor.strip():
+        raise ReidentificationRefused("re-identification needs an actor (who is asking)")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReidentificationRefused("re-identification needs a reason (why it is needed)")
+    if not isinstance(token, str) or not token:
+        raise ReidentificationRefused("re-identification needs the encrypted token")
+
+    key_id = token.partition(":")[0]
+    known_id = key_id in keyring.encryption or key_id in keyring.pseudonymization
+    details: dict[str, str | bool | None] = {
+        "table": table.table if isinstance(table, Contract) else table,
+        "column": column.name if isinstance(column, Column) else column,
+        "key_id": key_id if known_id else None,
+        "contract_checked": False,
+    }
+
+    def audit(outcome: str, error: Exception | None = None) -> None:
+        audit_log.append(
+            actor=actor,
+            action=ACTION,
+            reason=reason,
+            subject=subject_digest(token),
+            details={
+                **details,
+                "outcome": outcome,
+                "error": type(error).__name__ if error else None,
+            },
+        )
+
+    try:
+        table_name, column_name, col = _resolve_column(table, column, contracts)
+        details.update(table=table_name, column=column_name, contract_checked=col is not None)
+        where = f"{table_name}.{column_name}"
+        if (col is not None and col.protection is Protection.PSEUDONYMIZE) or (
+            col is None and is_token(token) and key_id in keyring.pseudonymization
+        ):
+            raise NotReversibleError(
+                f"{where} is pseudonymized: its values are keyed HMAC tokens, which are one-way "
+                "and cannot be re-identified; look the record up in the source system instead"
+            )
+        if col is not None and col.protection is not Protection.ENCRYPT:
+            raise ReidentificationRefused(
+                f"{where} is not encrypted (protection: {col.protection.value}); "
+                "only encrypted columns can be re-identified"
+            )
+    except ReidentificationRefused as exc:
+        audit("refused", exc)
+        raise
+
+    try:
+        clear = Encryptor(keyring).decrypt(token, encryption_context(table_name, column_name))
+    except DecryptionError as exc:
+        audit("failed", exc)
+        raise
+    audit("success")
+    return clear
