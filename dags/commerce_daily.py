@@ -23,7 +23,8 @@ PLAN = ingestion_plan()
     catchup=False,
     max_active_runs=4,
     tags=["commerce", "ingestion", "pii"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    # The retry delay comes from Airflow's [core] default_task_retry_delay (300 s by default).
+    default_args={"retries": 2},
     doc_md=__doc__,
 )
 def commerce_daily() -> None:

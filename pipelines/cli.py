@@ -196,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         "landing data, runs `airflow dags test commerce_daily` on SQLite for each demo day, "
         "and prints what was loaded and quarantined and where the outputs are.",
     )
-    demo.add_argument("--orders", type=int, default=3000, help="orders to generate (default 3000)")
-    demo.add_argument("--days", type=int, default=5, help="days to generate and run (default 5)")
+    demo.add_argument("--orders", type=int, default=3500, help="orders to generate (default 3500)")
+    demo.add_argument("--days", type=int, default=7, help="days to generate and run (default 7)")
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=_cmd_demo)
     return parser
