@@ -152,9 +152,10 @@ def _read_csv(
         "rejects_table='_rejects', rejects_scan='_reject_scans', max_line_size=10000000)"
     )
     select = _select_list(contract, set(header), source)
+    first = _staged_rows(con)
     result.parsed = load(
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
-        f"row_number() OVER () AS _source_row FROM {scan}"
+        f"NULL::BIGINT AS _source_row FROM {scan}"
     )
     # One record can produce several reject rows (one per problem); keep one per record.
     # DuckDB's reject "line" counts records, the header being line 1.
@@ -167,24 +168,27 @@ def _read_csv(
     con.execute("DROP TABLE IF EXISTS _reject_scans")
     rejected = con.execute("SELECT count(*) FROM _file_rejects").fetchone()
     result.malformed = int(rejected[0]) if rejected else 0
+    # Rows are stored in file order (preserve_insertion_order), so a row's position in the
+    # file is its rowid offset. Parsed rows skip rejected records: shift each one past the
+    # rejected records that precede it so _source_row is the true record number.
+    position = f"(staged.rowid - {first} + 1)"
     if result.malformed:
         con.execute(
             "INSERT INTO malformed SELECT ?, record, error, raw_text FROM _file_rejects",
             [file.relative],
         )
-        # Parsed rows were numbered 1..n skipping the rejected records; shift each one past
-        # the rejected records that precede it so _source_row is the true record number.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _gaps AS "
             "SELECT record - row_number() OVER (ORDER BY record) AS valid_before FROM _file_rejects"
         )
-        con.execute(
-            "UPDATE staged SET _source_row = _source_row + "
-            "(SELECT count(*) FROM _gaps WHERE valid_before < staged._source_row) "
-            "WHERE _source_file = ?",
-            [file.relative],
-        )
+        position = f"{position} + (SELECT count(*) FROM _gaps WHERE valid_before < {position})"
+    con.execute(f"UPDATE staged SET _source_row = {position} WHERE rowid >= {first}")
     return result
+
+
+def _staged_rows(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT count(*) FROM staged").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _read_jsonl(

@@ -143,26 +143,30 @@ def _check_retyped(con: duckdb.DuckDBPyConnection, contract: Contract, file: Fil
         )
 
 
-def _foreign_key_checks(
+def _key_checks(
     con: duckdb.DuckDBPyConnection,
     lake: Path,
     contracts: ContractSet,
     contract: Contract,
     interval: Interval,
-) -> None:
-    """Create ``_late_failures`` (duplicate keys and orphan foreign keys) for staged rows."""
+) -> int:
+    """Add duplicate-key and orphan-foreign-key reasons to staged rows that passed so far.
+
+    Works on ``rowid``: staged rows are in file order, so the lowest rowid of a key is its
+    first occurrence. Returns the number of rows that failed.
+    """
     pk = ", ".join(q(contract.column(c).lake_name) for c in contract.primary_key)
-    reasons = [
-        "CASE WHEN row_number() OVER (PARTITION BY "
-        f"{pk} ORDER BY _source_file, _source_row) > 1 THEN {{'check': 'duplicate_key', "
+    failures = [
+        "SELECT d.rowid AS id, {'check': 'duplicate_key', "
         f"'column': {sql_str(', '.join(contract.primary_key))}, "
-        "'reason': 'duplicate primary key; the first occurrence (' || "
-        f"first_value(_source_file) OVER (PARTITION BY {pk} ORDER BY _source_file, _source_row) "
-        "|| ' row ' || first_value(_source_row) OVER (PARTITION BY "
-        f"{pk} ORDER BY _source_file, _source_row) || ') was loaded'}} END"
+        "'reason': 'duplicate primary key; the first occurrence (' || f._source_file || "
+        "' row ' || f._source_row || ') was loaded'} AS reason "
+        f"FROM (SELECT rowid, {pk} FROM staged WHERE len(_reasons) = 0) AS d "
+        f"JOIN (SELECT {pk}, min(rowid) AS first FROM staged WHERE len(_reasons) = 0 "
+        f"GROUP BY {pk} HAVING count(*) > 1) AS k USING ({pk}) "
+        "JOIN staged AS f ON f.rowid = k.first WHERE d.rowid <> k.first"
     ]
-    joins = []
-    for i, fk in enumerate(contract.foreign_keys):
+    for fk in contract.foreign_keys:
         ref = contracts[fk.ref_table]
         ref_col = ref.column(fk.ref_column).lake_name
         own_col = contract.column(fk.column).lake_name
@@ -174,48 +178,47 @@ def _foreign_key_checks(
                 f"(load order: {', '.join(contracts.load_order())})"
             )
         file_list = "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
-        joins.append(
-            f"LEFT JOIN (SELECT DISTINCT {q(ref_col)} AS k FROM read_parquet({file_list})) "
-            f"AS fk{i} ON s.{q(own_col)} = fk{i}.k"
-        )
-        reasons.append(
-            f"CASE WHEN s.{q(own_col)} IS NOT NULL AND fk{i}.k IS NULL THEN "
-            f"{{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
-            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} END"
+        failures.append(
+            f"SELECT s.rowid AS id, {{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
+            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} "
+            f"FROM staged AS s ANTI JOIN read_parquet({file_list}) AS r "
+            f"ON s.{q(own_col)} = r.{q(ref_col)} "
+            f"WHERE len(s._reasons) = 0 AND s.{q(own_col)} IS NOT NULL"
         )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _late_failures AS "
-        "SELECT _source_file, _source_row, reasons FROM ("
-        f"SELECT s._source_file, s._source_row, list_filter([{', '.join(reasons)}], "
-        "x -> x IS NOT NULL) AS reasons "
-        f"FROM (SELECT * FROM staged WHERE len(_reasons) = 0) AS s {' '.join(joins)}"
-        ") WHERE len(reasons) > 0"
+        "CREATE OR REPLACE TEMP TABLE _key_failures AS SELECT id, list(reason) AS reasons "
+        f"FROM ({' UNION ALL '.join(failures)}) GROUP BY id"
     )
+    failed = con.execute("SELECT count(*) FROM _key_failures").fetchone()
+    count = int(failed[0]) if failed else 0
+    if count:
+        record_cols = ", ".join(
+            f"{sql_str(c.lake_name)}: CAST({q(c.lake_name)} AS VARCHAR)"
+            for c in contract.written_columns
+        )
+        con.execute(
+            f"UPDATE staged SET _reasons = f.reasons, _record = to_json({{{record_cols}}}) "
+            "FROM _key_failures AS f WHERE staged.rowid = f.id"
+        )
+    return count
 
 
 def _write_outputs(
     con: duckdb.DuckDBPyConnection, contract: Contract, folder: Path
 ) -> tuple[int, int]:
+    """Write data.parquet (rows in file order) and quarantine.parquet; return both counts."""
     lake_cols = ", ".join(q(c.lake_name) for c in contract.written_columns)
     loaded = con.execute(
-        f"COPY (SELECT {lake_cols}, s._source_file, s._source_row FROM staged AS s "
-        "ANTI JOIN _late_failures AS f USING (_source_file, _source_row) "
-        "WHERE len(s._reasons) = 0 ORDER BY s._source_file, s._source_row) "
+        f"COPY (SELECT {lake_cols}, _source_file, _source_row FROM staged "
+        "WHERE len(_reasons) = 0) "
         f"TO {sql_str(str(folder / DATA_NAME))} (FORMAT parquet, COMPRESSION zstd)"
     ).fetchone()
-    record_cols = ", ".join(
-        f"{sql_str(c.lake_name)}: CAST(s.{q(c.lake_name)} AS VARCHAR)"
-        for c in contract.written_columns
-    )
     quarantined = con.execute(
         "COPY (SELECT _source_file, _source_row, reasons[1]['check'] AS failed_check, "
         "reasons[1]['column'] AS column_name, reasons[1]['reason'] AS reason, reasons, record "
         "FROM ("
         "SELECT _source_file, _source_row, _reasons AS reasons, _record AS record FROM staged "
         "WHERE len(_reasons) > 0 "
-        "UNION ALL "
-        f"SELECT s._source_file, s._source_row, f.reasons, to_json({{{record_cols}}}) "
-        "FROM staged AS s JOIN _late_failures AS f USING (_source_file, _source_row) "
         "UNION ALL "
         "SELECT _source_file, _source_row, [{'check': 'malformed_record', 'column': NULL, "
         "'reason': error}], to_json({'encrypted_record': raw_text}) FROM malformed"
@@ -304,8 +307,7 @@ def ingest_table(
                 time.perf_counter() - file_started,
             )
 
-        if contract.foreign_keys or contract.primary_key:
-            _foreign_key_checks(con, lake, contracts, contract, interval)
+        _key_checks(con, lake, contracts, contract, interval)
 
         with staged_partition(table_dir, interval.partition) as folder:
             loaded, quarantined = _write_outputs(con, contract, folder)

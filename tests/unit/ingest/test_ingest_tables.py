@@ -224,3 +224,21 @@ def test_formats_give_the_same_lake_content(
             for t in contracts
         }
     assert results["csv"] == results["csv.gz"] == results["jsonl"]
+
+
+def test_source_rows_follow_file_order_in_a_large_parallel_read(
+    settings, keyring, contracts, write_landing
+):
+    """DuckDB reads a big uncompressed CSV with several threads; row numbers must still be exact."""
+    header = ",".join(contracts["products"].column_names)
+    n = 300_000
+    lines = [header] + [f"p{i:031d},cat,{i},{i % 997},1,500,20,10,15" for i in range(1, n + 1)]
+    write_landing(DAY, "olist_products_dataset.csv", "\n".join(lines) + "\n")
+    result = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert result.counts.loaded == n
+    con = duckdb.connect()
+    mismatched = con.execute(
+        f"SELECT count(*) FROM read_parquet('{result.partition_dir}/data.parquet') "
+        "WHERE _source_row <> product_name_lenght"
+    ).fetchone()
+    assert mismatched == (0,)
