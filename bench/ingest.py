@@ -129,16 +129,32 @@ def _child(name: str, workdir: Path, threads: int | None) -> None:
     print(json.dumps(result))
 
 
+def generator_fingerprint() -> str:
+    """Hash of the generator's code: landing data made by other code is not reused."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "pipelines" / "generate").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def ensure_landing(workdir: Path, items: int, seed: int, days: int) -> dict:
     from pipelines.generate import generate, orders_for_items
 
     landing = workdir / "landing"
     marker = landing / "_generation.json"
+    stamp = workdir / "landing.generator"
     orders = orders_for_items(items)
     if marker.exists():
         info = json.loads(marker.read_text())
         args = info.get("arguments", {})
-        if args.get("orders") == orders and args.get("seed") == seed and args.get("days") == days:
+        same_code = stamp.exists() and stamp.read_text() == generator_fingerprint()
+        if same_code and (args.get("orders"), args.get("seed"), args.get("days")) == (
+            orders,
+            seed,
+            days,
+        ):
             print(f"reusing generated landing data in {landing}", file=sys.stderr)
             return info
         shutil.rmtree(landing)
@@ -155,6 +171,7 @@ def ensure_landing(workdir: Path, items: int, seed: int, days: int) -> dict:
         progress=lambda m: print(m, file=sys.stderr),
     )
     print(f"generated in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    stamp.write_text(generator_fingerprint())
     return json.loads(marker.read_text())
 
 
