@@ -207,9 +207,9 @@ def staged_query(
         record_fields.append(f"{sql_str(col.lake_name)}: {value}")
     record = "to_json({" + ", ".join(record_fields) + "})"
     sql = (
-        f"SELECT {', '.join(lake_cols)}, r._source_file, r._source_row, "
-        f"{reasons} AS _reasons, "
-        f"CASE WHEN len({reasons}) > 0 THEN {record} END AS _record "
-        f"FROM (SELECT r.*, {typed} FROM ({raw_relation}) AS r) AS r"
+        f"SELECT {', '.join(lake_cols)}, r._source_file, r._source_row, r._reasons, "
+        f"CASE WHEN len(r._reasons) > 0 THEN {record} END AS _record "
+        f"FROM (SELECT r.*, {reasons} AS _reasons "
+        f"FROM (SELECT r.*, {typed} FROM ({raw_relation}) AS r) AS r) AS r"
     )
     return StagedQuery(sql, params)
