@@ -6,13 +6,13 @@ delivery date. A folder belongs to an interval when its date (midnight UTC) lies
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from pipelines.contracts import Contract
+from pipelines.hashing import file_sha256
 from pipelines.ingest.interval import Interval
 
 FORMATS = ("csv", "csv.gz", "jsonl", "jsonl.gz", "parquet")
@@ -27,11 +27,7 @@ class LandingFile:
     delivery_date: date
 
     def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with self.path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_sha256(self.path)
 
     @property
     def size(self) -> int:

@@ -10,7 +10,6 @@ add up.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
+from pipelines.hashing import file_sha256
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.lake import partitions, partitions_until
 from pipelines.ingest.landing import find_landing_files
@@ -63,14 +63,6 @@ class IngestResult:
     @property
     def counts(self) -> Counts:
         return self.manifest.counts
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _connect(settings: Settings, scratch: Path) -> duckdb.DuckDBPyConnection:
@@ -351,8 +343,8 @@ def ingest_table(
                 ],
                 counts=counts,
                 quarantine_by_check={str(k): int(v) for k, v in by_check.items()},
-                dataset_version=_sha256(folder / DATA_NAME),
-                quarantine_version=_sha256(folder / QUARANTINE_NAME),
+                dataset_version=file_sha256(folder / DATA_NAME),
+                quarantine_version=file_sha256(folder / QUARANTINE_NAME),
                 columns=_lake_columns(contract),
                 key_versions=protection.key_versions(),
                 key_fingerprints=protection.key_fingerprints(),
