@@ -1,8 +1,12 @@
-"""Daily commerce pipeline: protected ingestion of every source table, per data interval.
+"""Daily commerce pipeline: protected ingestion and the quality gate, per data interval.
 
-Each task is one call into ``pipelines``; ingestion of a table runs after the tables its
-foreign keys reference (derived from the source contracts in ``contracts/``). Tasks are
-idempotent: re-running an interval replaces that interval's lake partition.
+``ingest_<table>`` reads the interval's landing files into the protected lake;
+``quality_<table>`` validates the partition with Great Expectations (contract checks,
+business rules, freshness, representativeness and drift); ``quality_report`` builds the Data
+Docs; ``quality_gate`` fails the run when a critical check failed, so nothing downstream
+publishes that data. A table is ingested after the quality tasks of the tables its foreign
+keys reference (derived from ``contracts/`` and ``expectations/``). Every task is one call
+into ``pipelines`` and idempotent: re-running an interval replaces its partitions.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from pipelines.plan import ingestion_plan
+from pipelines.quality.plan import quality_plan
 
 PLAN = ingestion_plan()
+QUALITY = quality_plan()
 
 
 @dag(
@@ -22,7 +28,7 @@ PLAN = ingestion_plan()
     start_date=datetime(2016, 9, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=4,
-    tags=["commerce", "ingestion", "pii"],
+    tags=["commerce", "ingestion", "pii", "quality"],
     # The retry delay comes from Airflow's [core] default_task_retry_delay (300 s by default).
     default_args={"retries": 2},
     doc_md=__doc__,
@@ -34,10 +40,36 @@ def commerce_daily() -> None:
 
         return run(table, data_interval_start, data_interval_end, run_id)
 
-    tasks = {table: ingest.override(task_id=f"ingest_{table}")(table) for table in PLAN.order}
-    for table, upstream in PLAN.upstream.items():
-        for parent in upstream:
-            tasks[parent] >> tasks[table]
+    @task(execution_timeout=timedelta(hours=1))
+    def validate(table: str, data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.quality.tasks import validate as run
+
+        return run(table, data_interval_start, data_interval_end, run_id)
+
+    @task(trigger_rule="all_done", execution_timeout=timedelta(minutes=30))
+    def quality_report(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.quality.tasks import build_docs
+
+        return build_docs(data_interval_start, data_interval_end, run_id)
+
+    @task
+    def quality_gate(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.quality.tasks import gate_for_airflow
+
+        return gate_for_airflow(data_interval_start, data_interval_end, run_id)
+
+    ingests = {t: ingest.override(task_id=f"ingest_{t}")(t) for t in PLAN.order}
+    checks = {t: validate.override(task_id=f"quality_{t}")(t) for t in QUALITY.order}
+    for table in PLAN.order:
+        ingests[table] >> checks[table]
+        for parent in PLAN.upstream[table]:
+            checks[parent] >> ingests[table]
+        for other in QUALITY.reads[table]:
+            checks[other] >> checks[table]
+    report = quality_report()
+    passed = quality_gate()
+    list(checks.values()) >> report
+    [*checks.values(), report] >> passed
 
 
 commerce_daily()

@@ -140,9 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines.generate.command import register as register_generate
     from pipelines.protection.command import register as register_protection
+    from pipelines.quality.command import register as register_quality
 
     register_generate(sub)
     register_protection(sub)
+    register_quality(sub)
 
     ingest = sub.add_parser(
         "ingest",

@@ -147,6 +147,10 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     interval = Interval.day(DEMO_START)
     interval = Interval(interval.start, interval.start + timedelta(days=days))
     status = print_summary(settings, interval)
+    from pipelines.quality.summary import print_summary as print_quality
+
+    _say("")
+    status = max(status, print_quality(settings, interval=interval, details=False))
     _say(f"landing files: {settings.landing}")
     _say(f"Airflow log:   {log_path}")
     _say(

@@ -1,8 +1,8 @@
 """The daily DAG run by real Airflow (`airflow dags test`, SQLite metadata), end to end.
 
 Checks what an operator would: every task succeeded, every table has a balanced partition,
-the XComs carry counts and hashes only, and no PII canary appears anywhere Airflow or the
-pipeline wrote (task logs, the metadata database with its XComs, the lake). A schema-drifted
+and no PII canary appears anywhere Airflow or the pipeline wrote (task logs, the metadata
+database with its XComs, the lake, quality results and Data Docs). A schema-drifted
 file fails its task with a message naming the file, and the downstream tasks do not run.
 """
 
@@ -56,14 +56,18 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     assert code == 0, log.read_text()[-5000:]
 
     states = _task_states(env)
-    assert states == {f"ingest_{t}": "success" for t in contracts}
+    expected = {f"{stage}_{t}" for t in contracts for stage in ("ingest", "quality")}
+    assert states == dict.fromkeys(expected | {"quality_report", "quality_gate"}, "success")
     for table in contracts:
         [part] = partitions(settings.lake, table)
         counts = part.manifest.counts
         assert counts.read == len(rows[table]) == counts.loaded + counts.quarantined, table
         assert part.manifest.run_id and part.manifest.run_id.startswith("manual__")
 
-    written = [*_files_under(settings.lake, Path(env["AIRFLOW_HOME"])), log]
+    # Everything written: lake, quality results, Data Docs, Airflow's database and logs.
+    written = [p for p in _files_under(settings.data_dir) if settings.landing not in p.parents]
+    written.append(log)
+    assert any(p.name == "index.html" for p in written)
     # `dags test` runs tasks in-process: their logs are in the captured output we scan.
     assert "orders: read 3, loaded 3, quarantined 0" in log.read_text()
     leaks = [f"{p}: {c}" for p in written for c in CANARIES if c.encode() in p.read_bytes()]
@@ -82,6 +86,7 @@ def test_schema_drift_fails_the_task_and_stops_its_dependants(
     assert states["ingest_customers"] == "success"
     for child in ("ingest_order_items", "ingest_order_payments", "ingest_order_reviews"):
         assert states[child] == "upstream_failed", child
+    assert states["quality_gate"] == "upstream_failed"  # nothing downstream publishes
     text = log.read_text()
     assert "2018-01-01/olist_orders_dataset.csv: missing column(s) order_status" in text
     assert partitions(settings.lake, "orders") == []

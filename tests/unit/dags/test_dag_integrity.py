@@ -96,23 +96,49 @@ def test_no_import_errors_and_no_heavy_imports_at_parse_time(parsed):
 
 def test_commerce_daily_task_graph(parsed):
     dag = parsed["dags"]["commerce_daily"]
+    quality = [f"quality_{t}" for t in ("customers", "customer_profiles", "orders", "products")]
+    quality += [
+        f"quality_{t}" for t in ("sellers", "order_items", "order_payments", "order_reviews")
+    ]
     assert dag["tasks"] == {
         "ingest_customers": [],
-        "ingest_customer_profiles": ["ingest_customers"],
-        "ingest_orders": ["ingest_customers"],
         "ingest_products": [],
         "ingest_sellers": [],
-        "ingest_order_items": ["ingest_orders", "ingest_products", "ingest_sellers"],
-        "ingest_order_payments": ["ingest_orders"],
-        "ingest_order_reviews": ["ingest_orders"],
+        "ingest_customer_profiles": ["quality_customers"],
+        "ingest_orders": ["quality_customers"],
+        "ingest_order_items": ["quality_orders", "quality_products", "quality_sellers"],
+        "ingest_order_payments": ["quality_orders"],
+        "ingest_order_reviews": ["quality_orders"],
+        "quality_customers": ["ingest_customers"],
+        "quality_customer_profiles": ["ingest_customer_profiles", "quality_customers"],
+        "quality_orders": ["ingest_orders", "quality_customers"],
+        "quality_products": ["ingest_products"],
+        "quality_sellers": ["ingest_sellers"],
+        "quality_order_items": [
+            "ingest_order_items",
+            "quality_orders",
+            "quality_products",
+            "quality_sellers",
+        ],
+        "quality_order_payments": [
+            "ingest_order_payments",
+            "quality_order_items",
+            "quality_orders",
+        ],
+        "quality_order_reviews": ["ingest_order_reviews", "quality_orders"],
+        "quality_report": sorted(quality),
+        "quality_gate": sorted([*quality, "quality_report"]),
     }
     assert dag["catchup"] is False
     assert dag["timetable"] == "CronDataIntervalTimetable"
     assert dag["start_date"].endswith("+00:00")
-    assert "commerce" in dag["tags"]
+    assert {"commerce", "quality"} <= set(dag["tags"])
     assert all(r >= 1 for r in dag["retries"])
 
 
-def test_one_ingest_task_per_contract(parsed, contracts):
+def test_one_ingest_and_one_quality_task_per_contract(parsed, contracts):
     tasks = parsed["dags"]["commerce_daily"]["tasks"]
     assert {t for t in tasks if t.startswith("ingest_")} == {f"ingest_{t}" for t in contracts}
+    assert {
+        t for t in tasks if t.startswith("quality_") and t not in ("quality_report", "quality_gate")
+    } == {f"quality_{t}" for t in contracts}

@@ -1,0 +1,191 @@
+"""Row-level quarantine by the quality gate: rows breaking a row-level rule leave the data.
+
+A check whose ``meta.quarantine`` is true (a row-level business rule, or a foreign key) has
+its failing rows moved from the partition's ``data.parquet`` to its ``quarantine.parquet``,
+with ``failed_check = 'gx:<check name>'``, the rule's column and a reason that quotes no
+value. The partition is republished with ingestion's atomic publisher
+(:func:`pipelines.ingest.publish.staged_partition`) and its manifest's counts updated, so
+``read = loaded + quarantined`` still holds. It is idempotent: a gated partition has no
+failing rows left, so validating it again moves nothing and rewrites nothing.
+
+Which rows fail is computed by SQL derived from the check itself (the same condition GX
+counted); the gate asserts that the number of rows moved equals GX's count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.contracts import Contract
+from pipelines.ingest.lake import Partition
+from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
+from pipelines.ingest.publish import staged_partition
+from pipelines.quality.suites import CheckSpec, q, sql_str
+
+GATE_PREFIX = "gx:"
+
+
+class QuarantineError(RuntimeError):
+    """Gate quarantine could not be applied consistently; nothing was republished."""
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return sql_str(str(value))
+
+
+def violations_sql(spec: CheckSpec, view: str) -> str:
+    """SQL selecting ``_source_file, _source_row`` of the rows that break ``spec``."""
+    kw = spec.kwargs
+    if spec.type == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = q(kw["column_A"]), q(kw["column_B"])
+        op = ">=" if kw.get("or_equal") else ">"
+        return (
+            f"SELECT _source_file, _source_row FROM {q(view)} "
+            f"WHERE {a} IS NOT NULL AND {b} IS NOT NULL AND NOT ({a} {op} {b})"
+        )
+    if spec.type == "expect_column_values_to_be_between":
+        col = q(kw["column"])
+        parts = []
+        if kw.get("min_value") is not None:
+            parts.append(
+                f"{col} {'<=' if kw.get('strict_min') else '<'} {_literal(kw['min_value'])}"
+            )
+        if kw.get("max_value") is not None:
+            parts.append(
+                f"{col} {'>=' if kw.get('strict_max') else '>'} {_literal(kw['max_value'])}"
+            )
+        return (
+            f"SELECT _source_file, _source_row FROM {q(view)} "
+            f"WHERE {col} IS NOT NULL AND ({' OR '.join(parts) or 'false'})"
+        )
+    if spec.type == "expect_unexpected_rows_to_be_at_most":
+        query = str(kw["unexpected_rows_query"]).replace("{batch}", q(view))
+        return f"SELECT _source_file, _source_row FROM ({query}) AS v"
+    raise QuarantineError(f"{spec.name}: {spec.type} cannot quarantine rows")
+
+
+@dataclass(frozen=True)
+class GateQuarantine:
+    moved: dict[str, int]  # check name -> rows moved for it (rows counted under their first rule)
+    found: dict[str, int]  # check name -> rows failing it (a row may fail several)
+    partition_dir: Path | None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def apply(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    partition: Partition,
+    specs: list[CheckSpec],
+    *,
+    data_view: str,
+    run_id: str,
+) -> GateQuarantine:
+    """Move the rows failing ``specs`` (quarantine rules) to the partition's quarantine."""
+    if not specs:
+        return GateQuarantine({}, {}, None)
+    parts = []
+    for order, spec in enumerate(specs):
+        reason = f"{spec.description or spec.name} (quality gate, run {run_id})"
+        parts.append(
+            f"SELECT _source_file, _source_row, {order} AS rule_order, "
+            f"{sql_str(GATE_PREFIX + spec.name)} AS check_name, "
+            f"{sql_str(spec.column) if spec.column else 'NULL'} AS column_name, "
+            f"{sql_str(reason)} AS reason FROM ({violations_sql(spec, data_view)}) AS v{order}"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _gate_failures AS SELECT DISTINCT * FROM ("
+        + " UNION ALL ".join(parts)
+        + ")"
+    )
+    found = dict(
+        con.execute(
+            "SELECT check_name, count(*) FROM _gate_failures GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    found = {str(k)[len(GATE_PREFIX) :]: int(v) for k, v in found.items()}
+    if not found:
+        return GateQuarantine({}, {}, None)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _gate_rows AS "
+        "SELECT _source_file, _source_row, "
+        "list({'check': check_name, 'column': column_name, 'reason': reason} ORDER BY rule_order) "
+        "AS reasons FROM _gate_failures GROUP BY _source_file, _source_row"
+    )
+    moved_rows = int(con.execute("SELECT count(*) FROM _gate_rows").fetchone()[0])  # type: ignore[index]
+    old_data = partition.folder / DATA_NAME
+    old_quarantine = partition.folder / QUARANTINE_NAME
+    manifest = partition.manifest
+    record_fields = ", ".join(
+        f"{sql_str(c.lake_name)}: CAST(d.{q(c.lake_name)} AS VARCHAR)"
+        for c in contract.written_columns
+    )
+    with staged_partition(partition.folder.parent, partition.folder.name) as staging:
+        loaded = con.execute(
+            f"COPY (SELECT d.* FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "
+            "ANTI JOIN _gate_rows AS g USING (_source_file, _source_row) "
+            "ORDER BY d._source_file, d._source_row) "
+            f"TO {sql_str(str(staging / DATA_NAME))} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        quarantined = con.execute(
+            "COPY (SELECT * FROM ("
+            f"SELECT * FROM read_parquet({sql_str(str(old_quarantine))}, hive_partitioning = false) "
+            "UNION ALL BY NAME "
+            "SELECT g._source_file, g._source_row, g.reasons[1]['check'] AS failed_check, "
+            "g.reasons[1]['column'] AS column_name, g.reasons[1]['reason'] AS reason, "
+            f"g.reasons AS reasons, to_json({{{record_fields}}}) AS record "
+            f"FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "
+            "JOIN _gate_rows AS g USING (_source_file, _source_row)"
+            ") ORDER BY _source_file, _source_row) "
+            f"TO {sql_str(str(staging / QUARANTINE_NAME))} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        n_loaded = int(loaded[0]) if loaded else 0
+        n_quarantined = int(quarantined[0]) if quarantined else 0
+        counts = Counts(read=manifest.counts.read, loaded=n_loaded, quarantined=n_quarantined)
+        if n_loaded != manifest.counts.loaded - moved_rows or not counts.balanced:
+            raise QuarantineError(
+                f"{contract.table}/{partition.folder.name}: moving {moved_rows} row(s) would give "
+                f"read {counts.read} != loaded {n_loaded} + quarantined {n_quarantined}; "
+                "nothing was republished"
+            )
+        by_check = dict(
+            con.execute(
+                f"SELECT failed_check, count(*) FROM read_parquet({sql_str(str(staging / QUARANTINE_NAME))}) "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        updated = manifest.model_copy(
+            update={
+                "counts": counts,
+                "quarantine_by_check": {str(k): int(v) for k, v in by_check.items()},
+                "dataset_version": _sha256(staging / DATA_NAME),
+                "quarantine_version": _sha256(staging / QUARANTINE_NAME),
+            }
+        )
+        Manifest.model_validate(updated.model_dump()).write(staging)
+    moved = dict(
+        con.execute(
+            "SELECT reasons[1]['check'], count(*) FROM _gate_rows GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    return GateQuarantine(
+        {str(k)[len(GATE_PREFIX) :]: int(v) for k, v in moved.items()},
+        found,
+        partition.folder,
+    )

@@ -1,0 +1,228 @@
+"""Where validation results go: queryable Parquet, GX result JSON, gate decisions.
+
+Layout under ``<data_dir>/quality/`` (one file per run and table; re-validating replaces it):
+
+``checks/run=<run key>/<table>.parquet``
+    one row per check: run id, table, partition, interval, suite, expectation (name and GX
+    type), column, severity, source, outcome (passed / warned / failed), GX success,
+    observed value (JSON), unexpected and element counts, rows the gate quarantined.
+``stats/run=<run key>/<table>.parquet``
+    representativeness and drift statistics, one row per check and segment (TVD, PSI, JS
+    distance, share, reference share, representation ratio), so history can be plotted.
+``results/run=<run key>/<table>.json``
+    the GX validation result (scrubbed: no unexpected values anywhere), for Data Docs.
+``gates/run=<run key>.json``
+    the gate decision of a run.
+
+Query it with DuckDB, e.g.
+``SELECT * FROM read_parquet('.data/quality/checks/*/*.parquet') ORDER BY validated_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.settings import Settings
+
+CHECK_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("run_key", pa.string()),
+        ("table", pa.string()),
+        ("partition", pa.string()),
+        ("interval_start", pa.string()),
+        ("interval_end", pa.string()),
+        ("suite", pa.string()),
+        ("expectation", pa.string()),
+        ("expectation_type", pa.string()),
+        ("column", pa.string()),
+        ("severity", pa.string()),
+        ("source", pa.string()),
+        ("outcome", pa.string()),
+        ("success", pa.bool_()),
+        ("observed_value", pa.string()),
+        ("unexpected_count", pa.int64()),
+        ("element_count", pa.int64()),
+        ("quarantined", pa.int64()),
+        ("error", pa.string()),
+        ("validated_at", pa.string()),
+        ("dataset_version", pa.string()),
+        ("gx_version", pa.string()),
+    ]
+)
+
+STATS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("run_key", pa.string()),
+        ("table", pa.string()),
+        ("partition", pa.string()),
+        ("interval_start", pa.string()),
+        ("interval_end", pa.string()),
+        ("expectation", pa.string()),
+        ("kind", pa.string()),
+        ("column", pa.string()),
+        ("reference_name", pa.string()),
+        ("rows", pa.int64()),
+        ("evaluated", pa.bool_()),
+        ("level", pa.string()),
+        ("tvd", pa.float64()),
+        ("psi", pa.float64()),
+        ("js_distance", pa.float64()),
+        ("segment", pa.string()),
+        ("count", pa.int64()),
+        ("share", pa.float64()),
+        ("reference_share", pa.float64()),
+        ("ratio", pa.float64()),
+        ("segment_level", pa.string()),
+        ("validated_at", pa.string()),
+    ]
+)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def run_key(run_id: str) -> str:
+    """A file-system-safe, collision-free name for a run id."""
+    import hashlib
+
+    safe = _UNSAFE.sub("_", run_id).strip("_")[:80] or "run"
+    return f"{safe}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+
+
+def quality_dir(settings: Settings) -> Path:
+    return settings.data_dir / "quality"
+
+
+def docs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "reports" / "quality"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+    table = pa.Table.from_pylist(rows, schema=schema)
+    _atomic_write(path, lambda p: pq.write_table(table, p, compression="zstd"))
+
+
+def write_table_run(
+    settings: Settings,
+    run_id: str,
+    table: str,
+    checks: list[dict[str, Any]],
+    stats: list[dict[str, Any]],
+    result_json: dict[str, Any],
+) -> dict[str, Path]:
+    base = quality_dir(settings)
+    key = run_key(run_id)
+    paths = {
+        "checks": base / "checks" / f"run={key}" / f"{table}.parquet",
+        "stats": base / "stats" / f"run={key}" / f"{table}.parquet",
+        "result": base / "results" / f"run={key}" / f"{table}.json",
+    }
+    _write_parquet(paths["checks"], checks, CHECK_SCHEMA)
+    _write_parquet(paths["stats"], stats, STATS_SCHEMA)
+    text = json.dumps(result_json, indent=1, default=str, sort_keys=True)
+    _atomic_write(paths["result"], lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return paths
+
+
+def write_gate(settings: Settings, run_id: str, decision: dict[str, Any]) -> Path:
+    path = quality_dir(settings) / "gates" / f"run={run_key(run_id)}.json"
+    text = json.dumps(decision, indent=2, default=str)
+    _atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return path
+
+
+def _read_all(folder: Path, schema: pa.Schema) -> pa.Table:
+    files = sorted(folder.glob("run=*/*.parquet")) if folder.is_dir() else []
+    if not files:
+        return schema.empty_table()
+    return pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
+
+
+def read_checks(settings: Settings) -> list[dict[str, Any]]:
+    """Every stored check row (small: one row per check per run and table)."""
+    return _read_all(quality_dir(settings) / "checks", CHECK_SCHEMA).to_pylist()
+
+
+def read_stats(settings: Settings) -> list[dict[str, Any]]:
+    return _read_all(quality_dir(settings) / "stats", STATS_SCHEMA).to_pylist()
+
+
+def run_ids(settings: Settings) -> list[str]:
+    """Run ids, oldest validation first."""
+    latest: dict[str, str] = {}
+    for row in read_checks(settings):
+        at = row["validated_at"] or ""
+        latest[row["run_id"]] = max(at, latest.get(row["run_id"], ""))
+    return sorted(latest, key=lambda r: latest[r])
+
+
+def result_files(settings: Settings, runs: Iterable[str] | None = None) -> list[Path]:
+    base = quality_dir(settings) / "results"
+    if not base.is_dir():
+        return []
+    if runs is None:
+        return sorted(base.glob("run=*/*.json"))
+    return sorted(p for r in runs for p in (base / f"run={run_key(r)}").glob("*.json"))
+
+
+def previous_good_batch(
+    settings: Settings, table: str, before: str
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Segment shares of the latest earlier partition of ``table`` that passed its checks.
+
+    "Passed": the most recent validation of that partition had no failed critical check.
+    Returns ``{representativeness check name: {segment: share}}`` and a label.
+    """
+    checks = [
+        r for r in read_checks(settings) if r["table"] == table and r["interval_start"] < before
+    ]
+    latest: dict[str, tuple[str, str]] = {}  # partition -> (validated_at, run_id)
+    for row in checks:
+        current = latest.get(row["partition"])
+        if current is None or row["validated_at"] > current[0]:
+            latest[row["partition"]] = (row["validated_at"], row["run_id"])
+    good = []
+    for partition, (_, run) in latest.items():
+        rows = [r for r in checks if r["partition"] == partition and r["run_id"] == run]
+        if not any(r["outcome"] == "failed" for r in rows):
+            start = rows[0]["interval_start"]
+            good.append((start, partition, run))
+    if not good:
+        return {}, ""
+    _, partition, run = max(good)
+    counts: dict[str, dict[str, int]] = {}
+    for row in read_stats(settings):
+        if (
+            row["table"] == table
+            and row["partition"] == partition
+            and row["run_id"] == run
+            and row["kind"] == "representativeness"
+            and row["segment"] is not None
+        ):
+            counts.setdefault(row["expectation"], {})[row["segment"]] = int(row["count"] or 0)
+    shares = {}
+    for name, seg in counts.items():
+        total = sum(seg.values())
+        if total:
+            shares[name] = {k: v / total for k, v in seg.items()}
+    return shares, f"{partition} (run {run})"

@@ -1,0 +1,165 @@
+"""Quality summaries for the terminal and for the gate, read from the stored results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.console import table as text_table
+from pipelines.ingest.interval import Interval
+from pipelines.quality import store
+from pipelines.settings import Settings
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    table: str
+    partitions: int
+    checks: int
+    passed: int
+    warned: int
+    failed: int
+    quarantined: int
+    failed_checks: list[str]
+    warned_checks: list[str]
+
+
+def latest_rows(
+    settings: Settings, run_id: str | None = None, interval: Interval | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Check rows of one run (default: the latest), or the latest validation of every
+    partition overlapping ``interval``. Returns the rows and the run ids they come from."""
+    rows = store.read_checks(settings)
+    if interval is not None:
+        start, end = interval.start.isoformat(), interval.end.isoformat()
+        rows = [r for r in rows if r["interval_start"] < end and r["interval_end"] > start]
+        latest: dict[tuple[str, str], str] = {}
+        for r in rows:
+            key = (r["table"], r["partition"])
+            latest[key] = max(r["validated_at"], latest.get(key, ""))
+        rows = [r for r in rows if r["validated_at"] == latest[(r["table"], r["partition"])]]
+        return rows, sorted({r["run_id"] for r in rows})
+    if run_id is None:
+        ids = store.run_ids(settings)
+        if not ids:
+            return [], []
+        run_id = ids[-1]
+    return [r for r in rows if r["run_id"] == run_id], [run_id]
+
+
+def _describe(row: dict[str, Any]) -> str:
+    observed = row["observed_value"]
+    if row["unexpected_count"] is not None and row["element_count"] is not None:
+        observed = f"{row['unexpected_count']} of {row['element_count']} rows"
+    elif observed and len(observed) > 90:
+        observed = observed[:87] + "..."
+    text = f"{row['table']}.{row['expectation']}: {observed}"
+    if row["quarantined"]:
+        text += f" ({row['quarantined']} rows quarantined)"
+    if row["error"]:
+        text += f" (error: {row['error']})"
+    return text
+
+
+def summarize(rows: Iterable[dict[str, Any]], order: list[str] | None = None) -> list[TableSummary]:
+    by_table: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_table.setdefault(r["table"], []).append(r)
+    tables = [t for t in (order or []) if t in by_table] + sorted(
+        t for t in by_table if t not in (order or [])
+    )
+    out = []
+    for t in tables:
+        rs = by_table[t]
+        out.append(
+            TableSummary(
+                table=t,
+                partitions=len({r["partition"] for r in rs}),
+                checks=len(rs),
+                passed=sum(r["outcome"] == "passed" for r in rs),
+                warned=sum(r["outcome"] == "warned" for r in rs),
+                failed=sum(r["outcome"] == "failed" for r in rs),
+                quarantined=sum(int(r["quarantined"] or 0) for r in rs),
+                failed_checks=[_describe(r) for r in rs if r["outcome"] == "failed"],
+                warned_checks=[_describe(r) for r in rs if r["outcome"] == "warned"],
+            )
+        )
+    return out
+
+
+def render(
+    summaries: list[TableSummary], runs: list[str], docs_index: str | None, details: bool = True
+) -> str:
+    if not summaries:
+        return "no quality results yet (run the gate: pipelines quality validate ...)"
+    lines = [
+        text_table(
+            [
+                [
+                    s.table,
+                    str(s.partitions),
+                    str(s.checks),
+                    str(s.passed),
+                    str(s.warned),
+                    str(s.failed),
+                    str(s.quarantined),
+                ]
+                for s in summaries
+            ],
+            ["table", "partitions", "checks", "passed", "warned", "failed", "gate-quarantined"],
+        )
+    ]
+    failed = [c for s in summaries for c in s.failed_checks]
+    warned = [c for s in summaries for c in s.warned_checks]
+    if details and failed:
+        lines.append("\nfailed (critical):")
+        lines += [f"  {c}" for c in failed]
+    if details and warned:
+        lines.append("\nwarnings:")
+        lines += [f"  {c}" for c in warned[:40]]
+        if len(warned) > 40:
+            lines.append(
+                f"  ... and {len(warned) - 40} more (pipelines quality summary --format json)"
+            )
+    total = {k: sum(getattr(s, k) for s in summaries) for k in ("passed", "warned", "failed")}
+    verdict = "FAILED: critical checks failed" if total["failed"] else "passed"
+    lines.append(
+        f"\nquality gate: {verdict} ({total['passed']} passed, {total['warned']} warned, "
+        f"{total['failed']} failed) for run(s) {', '.join(runs)}"
+    )
+    if docs_index:
+        lines.append(f"Data Docs: {docs_index}")
+    return "\n".join(lines)
+
+
+def print_summary(
+    settings: Settings,
+    run_id: str | None = None,
+    interval: Interval | None = None,
+    *,
+    as_json: bool = False,
+    details: bool = True,
+) -> int:
+    """Print the quality summary of a run (default: the latest). Exit code 1 if it failed."""
+    from pipelines.contracts import load_contracts
+
+    rows, runs = latest_rows(settings, run_id, interval)
+    order = load_contracts(settings.contracts_dir).load_order()
+    summaries = summarize(rows, order)
+    index = store.docs_dir(settings) / "index.html"
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "runs": runs,
+                    "tables": [s.__dict__ for s in summaries],
+                    "docs": str(index) if index.exists() else None,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(render(summaries, runs, str(index) if index.exists() else None, details))
+    return 1 if any(s.failed for s in summaries) else 0

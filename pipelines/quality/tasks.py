@@ -1,0 +1,160 @@
+"""The functions the ``commerce_daily`` quality tasks call: one call per task, plain values.
+
+* :func:`validate` (task ``quality_<table>``): validate the table's partition for the run's
+  interval, quarantine rows failing row-level rules, store results. Returns counts and the
+  names of failed critical checks (an XCom: no data values). Raises only when it cannot
+  validate (no partition, broken suite), unless ``fail_on_critical``.
+* :func:`build_docs` (task ``quality_report``, runs whatever happened upstream): build GX
+  Data Docs for the latest runs and log the run's summary.
+* :func:`gate` (task ``quality_gate``): raise :class:`QualityGateFailed` naming every
+  failed critical check of the run (and any table without results), else record that the
+  run passed. Everything that publishes downstream (the feature build) runs after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.ingest.interval import Interval
+from pipelines.settings import Settings
+
+log = logging.getLogger("pipelines.quality")
+
+
+class QualityGateFailed(RuntimeError):
+    """Critical quality checks failed: downstream publication must not run on this data."""
+
+
+def _interval(start: datetime, end: datetime) -> Interval:
+    return Interval(start, end)
+
+
+def _run_id(run_id: str | None, interval: Interval) -> str:
+    return run_id or f"manual__{interval.start.isoformat()}"
+
+
+def validate(
+    table: str,
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    *,
+    fail_on_critical: bool = False,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Validate one lake table for the run's data interval (idempotent per interval)."""
+    from pipelines.console import setup_logging
+    from pipelines.quality.gxsetup import configure_logging
+    from pipelines.quality.runner import validate_partition
+
+    setup_logging()
+    configure_logging()
+    interval = _interval(data_interval_start, data_interval_end)
+    result = validate_partition(
+        table, interval, settings or Settings(), run_id=_run_id(run_id, interval)
+    )
+    summary = result.summary()
+    if fail_on_critical and result.failed_critical:
+        raise QualityGateFailed(
+            f"{table} {result.partition}: critical checks failed: "
+            + "; ".join(summary["failed_checks"])
+        )
+    return summary
+
+
+def build_docs(
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Build the Data Docs site and log the run's summary; returns counts and the site path."""
+    from pipelines.console import setup_logging
+    from pipelines.quality.docs import build_docs as build
+    from pipelines.quality.summary import latest_rows, render, summarize
+
+    setup_logging()
+    settings = settings or Settings()
+    interval = _interval(data_interval_start, data_interval_end)
+    run = _run_id(run_id, interval)
+    index = build(settings)
+    rows, runs = latest_rows(settings, run)
+    summaries = summarize(rows)
+    for line in render(summaries, runs, str(index)).splitlines():
+        log.info("%s", line)
+    return {
+        "run_id": run,
+        "docs": str(index),
+        "tables": {
+            s.table: {"passed": s.passed, "warned": s.warned, "failed": s.failed} for s in summaries
+        },
+    }
+
+
+def gate(
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    tables: list[str] | None = None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Stop the run if any critical check of this run failed or any table was not validated."""
+    from pipelines.contracts import load_contracts
+    from pipelines.quality import store
+    from pipelines.quality.summary import latest_rows, summarize
+
+    settings = settings or Settings()
+    interval = _interval(data_interval_start, data_interval_end)
+    run = _run_id(run_id, interval)
+    expected = tables or load_contracts(settings.contracts_dir).load_order()
+    rows, _ = latest_rows(settings, run)
+    rows = [r for r in rows if r["interval_start"] == interval.start.isoformat()]
+    summaries = {s.table: s for s in summarize(rows, expected)}
+    missing = [t for t in expected if t not in summaries]
+    failed = [c for t in expected if t in summaries for c in summaries[t].failed_checks]
+    decision = {
+        "run_id": run,
+        "interval_start": interval.start.isoformat(),
+        "interval_end": interval.end.isoformat(),
+        "passed": not (missing or failed),
+        "failed_checks": failed,
+        "missing_tables": missing,
+        "tables": {
+            t: {"passed": s.passed, "warned": s.warned, "failed": s.failed}
+            for t, s in summaries.items()
+        },
+        "decided_at": datetime.now(UTC).isoformat(),
+    }
+    store.write_gate(settings, run, decision)
+    if not decision["passed"]:
+        problems = [f"critical check failed: {c}" for c in failed] + [
+            f"{t}: no quality results for this run" for t in missing
+        ]
+        raise QualityGateFailed(
+            f"quality gate failed for run {run} {interval}: "
+            + "; ".join(problems)
+            + f". Details: pipelines quality summary --run-id '{run}'; Data Docs: "
+            f"{store.docs_dir(settings) / 'index.html'}"
+        )
+    log.info("quality gate passed for run %s %s", run, interval)
+    return decision
+
+
+def gate_for_airflow(
+    data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
+) -> dict[str, Any]:
+    """:func:`gate` for the DAG: a failed gate fails the task without retrying.
+
+    Retrying cannot help (the data will not change), so the failure is raised as Airflow's
+    ``AirflowFailException``; the message names every failed critical check.
+    """
+    try:
+        return gate(data_interval_start, data_interval_end, run_id)
+    except QualityGateFailed as exc:
+        from airflow.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc

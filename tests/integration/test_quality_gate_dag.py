@@ -1,0 +1,130 @@
+"""The quality gate in a real ``airflow dags test commerce_daily`` run (SQLite metadata).
+
+Assumes the wiring described in ``pipelines/quality/tasks.py``: ``ingest_<t>`` ->
+``quality_<t>`` (after the quality tasks of the tables it reads) -> ``quality_report``
+(trigger rule all_done) and ``quality_gate``; publication downstream of ``quality_gate``.
+A clean day passes the gate; a day whose payments do not add up to the order totals fails a
+critical check: ``quality_gate`` fails (without retrying), the Data Docs are still built,
+and nothing downstream of the gate runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipelines.demo import airflow_env, run_airflow
+from pipelines.protection import create_keyring
+from pipelines.quality import store
+from pipelines.settings import PROJECT_DIR, Settings
+from tests.factories import clean_day, copy_rows, write_day
+
+pytestmark = pytest.mark.integration
+
+# Set QUALITY_DAGS_FOLDER to try a DAG folder other than the project's (e.g. a wiring draft).
+DAGS = Path(os.environ.get("QUALITY_DAGS_FOLDER", PROJECT_DIR / "dags"))
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory, contracts):
+    root = tmp_path_factory.mktemp("airflow")
+    settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
+    key_file = root / "keys.json"
+    create_keyring(key_file)
+    env = airflow_env(settings, {"PIPELINES_KEY_FILE": str(key_file)})
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
+    for var in ("PIPELINES_KEYS", "PIPELINES_SETTINGS_FILE"):
+        env.pop(var, None)
+    log = root / "airflow.log"
+    assert run_airflow(["db", "migrate"], env, log, show_tasks=False) == 0, log.read_text()[-3000:]
+
+    def write(day: str, rows) -> None:
+        def write_landing(folder, name, text):
+            path = settings.landing / str(folder) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            return path
+
+        write_day(write_landing, contracts, rows, day=day)
+
+    def run(logical_date: str) -> dict[str, str]:
+        subprocess_code = run_airflow(
+            ["dags", "test", "commerce_daily", logical_date], env, log, show_tasks=False
+        )
+        del subprocess_code  # a failed task may or may not fail the command; states tell
+        db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+        with sqlite3.connect(db) as con:
+            [(run_id,)] = con.execute(
+                "SELECT run_id FROM dag_run WHERE dag_id = 'commerce_daily' ORDER BY id DESC LIMIT 1"
+            ).fetchall()
+            states = dict(
+                con.execute(
+                    "SELECT task_id, state FROM task_instance WHERE dag_id = 'commerce_daily' AND run_id = ?",
+                    [run_id],
+                ).fetchall()
+            )
+        return {"run_id": run_id, **states}
+
+    return settings, write, run, log
+
+
+def _downstream_of_gate() -> list[str]:
+    env = dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="False", PYTHONWARNINGS="ignore")
+    probe = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "dag = DagBag(dag_folder=sys.argv[1]).dags['commerce_daily']\n"
+        "print(json.dumps(sorted(t.task_id for t in dag.get_task('quality_gate').get_flat_relatives(upstream=False))))\n"
+    )
+    done = subprocess.run(
+        [str(Path(os.sys.executable)), "-c", probe, str(DAGS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_clean_day_passes_the_gate(airflow):
+    settings, write, run, log = airflow
+    write("2018-01-01", clean_day())
+    states = run("2018-01-02")  # the interval [2018-01-01, 2018-01-02)
+    quality = {t: s for t, s in states.items() if t.startswith("quality_")}
+    assert quality and all(s == "success" for s in quality.values()), (quality, log)
+    assert states["quality_gate"] == "success"
+    decision = json.loads(
+        (
+            store.quality_dir(settings) / "gates" / f"run={store.run_key(states['run_id'])}.json"
+        ).read_text()
+    )
+    assert decision["passed"] is True
+    assert (store.docs_dir(settings) / "index.html").exists()
+
+
+def test_critical_failure_stops_everything_downstream_of_the_gate(airflow):
+    settings, write, run, log = airflow
+    rows = copy_rows(clean_day())
+    for payment in rows["order_payments"]:
+        payment["payment_value"] = f"{float(payment['payment_value']) * 10:.2f}"
+    write("2018-01-02", rows)
+    states = run("2018-01-03")  # the interval [2018-01-02, 2018-01-03)
+    assert states["quality_order_payments"] == "success"  # validated, results stored
+    assert states["quality_report"] == "success"  # Data Docs built all the same
+    assert states["quality_gate"] == "failed"  # the run shows why ...
+    text = log.read_text()
+    assert "order_payments.payments_match_order_totals" in text
+    for task in _downstream_of_gate():  # ... and nothing downstream ran
+        assert states.get(task) in ("upstream_failed", None), task
+    decision = json.loads(
+        (
+            store.quality_dir(settings) / "gates" / f"run={store.run_key(states['run_id'])}.json"
+        ).read_text()
+    )
+    assert decision["passed"] is False
+    assert any("payments_match_order_totals" in c for c in decision["failed_checks"])

@@ -1,0 +1,156 @@
+"""The gate end to end on generated lakes: clean batches pass, each injected defect fails the
+right check with the right observed value, results are stored, queryable and rendered."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from contextlib import redirect_stdout
+
+import duckdb
+
+from pipelines.contracts import ContractSet
+from pipelines.quality import store
+from pipelines.quality.command import main as quality_main
+from pipelines.quality.docs import build_docs
+from tests.unit.quality.conftest import PERIOD, Lake
+
+
+def test_clean_generated_batch_passes_every_check(clean_lake: Lake):
+    for table, result in clean_lake.results.items():
+        not_passed = [c.describe() for c in result.checks if c.outcome != "passed"]
+        assert not_passed == [], table
+        assert result.count("failed") == 0
+    # representativeness was really judged (enough rows), and passed
+    status = clean_lake.check("orders", "order_status_representative")
+    assert status.details["evaluated"] is True
+    assert status.observed["psi"] < 0.1 and status.success
+    # drift has no previous batch yet: not judged, says why
+    drift = clean_lake.check("orders", "order_status_drift")
+    assert drift.success and drift.details["evaluated"] is False
+
+
+def _expected_check(contracts: ContractSet, defect: dict) -> str:
+    kind, column = defect["kind"], defect["column"]
+    if kind == "null_required":
+        return f"contract.quarantine.required_missing.{column}"
+    if kind == "duplicate_key":
+        return "contract.quarantine.duplicate_key"
+    if kind == "out_of_range":
+        allowed = contracts[defect["table"]].column(column).allowed_values
+        return f"contract.quarantine.{'not_allowed' if allowed else 'out_of_range'}.{column}"
+    if kind == "orphan_fk":
+        return f"contract.quarantine.orphan_fk.{column}"
+    if kind == "malformed_line":
+        return "contract.quarantine.malformed_record"
+    if kind == "wrong_type":
+        return f"contract.quarantine.type_error.{column}"
+    raise AssertionError(kind)
+
+
+def test_each_injected_defect_fails_the_right_check_with_the_right_observed_value(
+    defect_lake: Lake, contracts: ContractSet
+):
+    defects = defect_lake.generation["defects"]
+    assert {d["kind"] for d in defects} == {
+        "null_required",
+        "duplicate_key",
+        "out_of_range",
+        "orphan_fk",
+        "malformed_line",
+        "wrong_type",
+    }
+    expected = Counter((d["table"], _expected_check(contracts, d)) for d in defects)
+    for (table, name), count in expected.items():
+        check = defect_lake.check(table, name)
+        assert check.success is False, name
+        assert check.outcome == "warned", name  # ingestion quarantined the rows: a warning
+        assert check.unexpected_count == count, (table, name)
+        assert json.loads(json.dumps(check.observed)) == count
+    for table, result in defect_lake.results.items():
+        for check in result.checks:
+            if (
+                check.spec.name.startswith("contract.quarantine.")
+                and (table, check.spec.name) not in expected
+            ):
+                assert check.outcome == "passed", (table, check.spec.name)
+            if check.spec.name.startswith(
+                ("contract.required", "contract.range", "contract.primary")
+            ):
+                assert check.outcome == "passed", (
+                    table,
+                    check.spec.name,
+                )  # the loaded data is clean
+        assert result.count("failed") == 0, (table, [c.describe() for c in result.failed_critical])
+
+
+def test_every_check_has_severity_source_and_meta(clean_lake: Lake):
+    for result in clean_lake.results.values():
+        for check in result.checks:
+            assert check.spec.severity in ("critical", "warning")
+            assert check.spec.source in (
+                "contract",
+                "freshness",
+                "business_rule",
+                "representativeness",
+                "drift",
+            )
+            if check.spec.source == "contract" and not check.spec.name.startswith(
+                "contract.quarantine."
+            ):
+                assert check.spec.severity == "critical", check.spec.name
+
+
+def test_results_are_stored_one_row_per_check_and_queryable_with_duckdb(clean_lake: Lake):
+    base = store.quality_dir(clean_lake.settings)
+    con = duckdb.connect()
+    rows = con.execute(
+        'SELECT run_id, "table", partition, interval_start, interval_end, suite, expectation, '
+        '"column", severity, success, observed_value, unexpected_count, element_count, outcome '
+        f"FROM read_parquet('{base}/checks/*/*.parquet') WHERE run_id = 'run-clean'"
+    ).fetchall()
+    total = sum(len(r.checks) for r in clean_lake.results.values())
+    assert len(rows) == total
+    assert {r[1] for r in rows} == set(clean_lake.results)
+    assert all(r[3] == PERIOD.start.isoformat() and r[4] == PERIOD.end.isoformat() for r in rows)
+    row_count = next(r for r in rows if r[1] == "orders" and r[6] == "contract.row_count")
+    assert json.loads(row_count[10]) == clean_lake.check("orders", "contract.row_count").observed
+    stats = con.execute(
+        "SELECT expectation, segment, count, share, reference_share, psi "
+        f"FROM read_parquet('{base}/stats/*/*.parquet') "
+        "WHERE \"table\" = 'orders' AND expectation = 'order_status_representative'"
+    ).fetchall()
+    assert {s[1] for s in stats} >= {"delivered", "shipped", "canceled"}
+    assert sum(s[2] for s in stats) == clean_lake.check("orders", "contract.row_count").observed
+
+
+def test_data_docs_are_built_for_the_run(clean_lake: Lake):
+    index = build_docs(clean_lake.settings)
+    assert index.name == "index.html" and index.exists()
+    pages = list(index.parent.glob("validations/**/*.html"))
+    assert {p.parts[-4] for p in pages} == set(clean_lake.results)  # one page per table
+    text = next(p for p in pages if p.parts[-4] == "orders").read_text()
+    assert "order_status" in text and "PSI" in text
+    assert "partial_unexpected" not in text
+
+
+def test_summary_command_prints_checks_per_table(clean_lake: Lake):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = quality_main(
+            ["--data-dir", str(clean_lake.settings.data_dir), "summary", "--run-id", "run-clean"]
+        )
+    text = out.getvalue()
+    assert code == 0
+    assert "passed" in text and "warned" in text and "failed" in text
+    for table in clean_lake.results:
+        assert table in text
+    assert "quality gate: passed" in text
+    out = io.StringIO()
+    with redirect_stdout(out):
+        quality_main(
+            ["--data-dir", str(clean_lake.settings.data_dir), "summary", "--format", "json"]
+        )
+    data = json.loads(out.getvalue())
+    assert data["runs"] == ["run-clean"]
