@@ -110,9 +110,9 @@ def _next(day: str) -> str:
 PHASES = {"baseline": phase_baseline, "pipeline": phase_pipeline}
 
 
-def run_phase(name: str, workdir: Path, threads: int | None) -> dict:
-    """Run one phase in a child process; returns its result with seconds and peak RSS."""
-    cmd = [sys.executable, "-m", "bench.ingest", "--phase", name, "--workdir", str(workdir)]
+def run_phase(name: str, workdir: Path, threads: int | None, module: str = "bench.ingest") -> dict:
+    """Run one phase of ``module`` in a child process (``--phase NAME``); return its JSON."""
+    cmd = [sys.executable, "-m", module, "--phase", name, "--workdir", str(workdir)]
     if threads:
         cmd += ["--threads", str(threads)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -227,13 +226,9 @@ PHASES = {"sql": phase_sql, "gx": phase_gx}
 
 
 def run_phase(name: str, workdir: Path, threads: int | None) -> dict:
-    cmd = [sys.executable, "-m", "bench.quality", "--phase", name, "--workdir", str(workdir)]
-    if threads:
-        cmd += ["--threads", str(threads)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{name} phase failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    from bench.ingest import run_phase as run_child_phase
+
+    return run_child_phase(name, workdir, threads, module="bench.quality")
 
 
 def _child(name: str, workdir: Path, threads: int | None) -> None:
