@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(default="3GB", description="DuckDB memory_limit.")
     duckdb_threads: int | None = Field(default=None, description="DuckDB threads (None: cores).")
 
+    @field_validator(
+        "settings_file",
+        "landing_dir",
+        "lake_dir",
+        "warehouse_path",
+        "audit_log",
+        "key_file",
+        "keys",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``PIPELINES_KEY_FILE=`` (empty) means "not set", not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("duckdb_threads")
     @classmethod
     def _positive(cls, value: int | None) -> int | None:

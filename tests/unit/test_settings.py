@@ -1,0 +1,61 @@
+"""The settings object: sources in their documented order, secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in (
+        "PIPELINES_KEYS",
+        "PIPELINES_KEY_FILE",
+        "PIPELINES_SETTINGS_FILE",
+        "PIPELINES_DATA_DIR",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_argument_beats_file_beats_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PIPELINES_DATA_DIR", "/from/env")
+    monkeypatch.setenv("PIPELINES_DUCKDB_MEMORY_LIMIT", "1GB")
+    config = tmp_path / "settings.toml"
+    config.write_text('data_dir = "/from/file"\nduckdb_threads = 1\n')
+    assert Settings().data_dir == Path("/from/env")
+    from_file = Settings(settings_file=config)
+    assert from_file.data_dir == Path("/from/file")
+    assert from_file.duckdb_memory_limit == "1GB"  # the file does not set it: environment
+    assert Settings(settings_file=config, data_dir="/from/arg").data_dir == Path("/from/arg")
+    assert from_file.lake == Path("/from/file/lake")
+
+
+def test_local_pipelines_toml_is_picked_up(tmp_path: Path):
+    (tmp_path / "pipelines.toml").write_text('[pipelines]\nlake_dir = "/lake"\n')
+    assert Settings().lake == Path("/lake")
+
+
+def test_unknown_setting_in_file_is_an_error(tmp_path: Path):
+    config = tmp_path / "bad.toml"
+    config.write_text('data_dri = "/typo"\n')
+    with pytest.raises(ValueError, match=r"unknown setting.*data_dri"):
+        Settings(settings_file=config)
+
+
+def test_secrets_never_show_in_repr_or_description(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PIPELINES_KEYS", '{"super": "SECRET-KEY-MATERIAL"}')
+    settings = Settings()
+    assert settings.keys is not None
+    for text in (repr(settings), str(settings), str(settings.describe())):
+        assert "SECRET-KEY-MATERIAL" not in text
+
+
+def test_empty_environment_values_mean_unset(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PIPELINES_KEY_FILE", "")
+    monkeypatch.setenv("PIPELINES_KEYS", " ")
+    settings = Settings()
+    assert settings.key_file is None and settings.keys is None
