@@ -127,7 +127,8 @@ def render(
     verdict = "FAILED: critical checks failed" if total["failed"] else "passed"
     lines.append(
         f"\nquality gate: {verdict} ({total['passed']} passed, {total['warned']} warned, "
-        f"{total['failed']} failed) for run(s) {', '.join(runs)}"
+        f"{total['failed']} failed) for "
+        + (f"run {runs[0]}" if len(runs) == 1 else f"{len(runs)} runs ({runs[0]} .. {runs[-1]})")
     )
     if docs_index:
         lines.append(f"Data Docs: {docs_index}")
