@@ -35,6 +35,16 @@ def setup_logging(verbose: bool = False) -> None:
         os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
+def task_logging() -> None:
+    """Inside an Airflow task: keep Airflow's handlers (they route to the task log), show
+    ``pipelines.*`` progress at INFO, and quiet the libraries."""
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+    for name in NOISY_LOGGERS:
+        if name != "airflow":
+            logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     """A plain left/right aligned text table (numbers right-aligned)."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]

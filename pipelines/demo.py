@@ -18,7 +18,7 @@ from pipelines.settings import PROJECT_DIR, Settings
 
 DEMO_START = date(2018, 1, 1)
 # Our own task log lines (pipelines.ingest) and Airflow's failure lines, echoed to the terminal.
-_PROGRESS = re.compile(r"^\d\d:\d\d:\d\d (\w+: read [\d,]+, loaded [\d,]+, quarantined [\d,]+)")
+_PROGRESS = re.compile(r"\b(\w+: read [\d,]+, loaded [\d,]+, quarantined [\d,]+)")
 _FAILURE = re.compile(r"Task failed with exception|Marking task as FAILED|error: ")
 DAG_ID = "commerce_daily"
 
@@ -108,7 +108,7 @@ def run_airflow(args: list[str], env: dict[str, str], log_path: Path, show_tasks
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            if show_tasks and (progress := _PROGRESS.match(line)):
+            if show_tasks and (progress := _PROGRESS.search(line)):
                 _say(f"    {progress.group(1)}")
             elif show_tasks and _FAILURE.search(line):
                 _say(f"    FAILED: {line.strip()[:300]}")

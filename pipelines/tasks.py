@@ -18,9 +18,9 @@ def ingest(
     table: str, data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
 ) -> dict[str, Any]:
     """Ingest one source table for the run's data interval (idempotent per interval)."""
-    from pipelines.console import setup_logging
+    from pipelines.console import task_logging
 
-    setup_logging()
+    task_logging()
     result = ingest_table(
         table, Interval(data_interval_start, data_interval_end), Settings(), run_id=run_id
     )

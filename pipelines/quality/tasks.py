@@ -45,11 +45,11 @@ def validate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Validate one lake table for the run's data interval (idempotent per interval)."""
-    from pipelines.console import setup_logging
+    from pipelines.console import task_logging
     from pipelines.quality.gxsetup import configure_logging
     from pipelines.quality.runner import validate_partition
 
-    setup_logging()
+    task_logging()
     configure_logging()
     interval = _interval(data_interval_start, data_interval_end)
     result = validate_partition(
@@ -72,11 +72,11 @@ def build_docs(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Build the Data Docs site and log the run's summary; returns counts and the site path."""
-    from pipelines.console import setup_logging
+    from pipelines.console import task_logging
     from pipelines.quality.docs import build_docs as build
     from pipelines.quality.summary import latest_rows, render, summarize
 
-    setup_logging()
+    task_logging()
     settings = settings or Settings()
     interval = _interval(data_interval_start, data_interval_end)
     run = _run_id(run_id, interval)
