@@ -1,0 +1,101 @@
+"""The production deployment's contract with the code: what ``docker-compose.yml`` must hold.
+
+The compose file (Airflow 3 on PostgreSQL with Celery workers and Redis) and the process-based
+integration test both configure Airflow through the same variables listed here, and
+``tests/unit/deploy/test_compose.py`` checks the compose file against them, so neither can
+drift from the code unnoticed. Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+from pipelines.settings import ENV_PREFIX, PROJECT_DIR, Settings
+
+COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
+DOCKERFILE = PROJECT_DIR / "Dockerfile"
+
+# Services -------------------------------------------------------------------------------
+
+INFRA_SERVICES = ("postgres", "redis")
+"""The metadata database and the Celery broker."""
+
+AIRFLOW_SERVICES = (
+    "airflow-init",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+)
+"""Airflow 3's components; ``airflow-init`` migrates the database once and exits."""
+
+WORKER_SERVICE = "airflow-worker"
+"""The service to scale: ``docker compose up --scale airflow-worker=3``."""
+
+LONG_RUNNING_SERVICES = (*INFRA_SERVICES, *(s for s in AIRFLOW_SERVICES if s != "airflow-init"))
+"""Services that must declare a health check."""
+
+OPTIONAL_SERVICES = {"marquez": "marquez"}
+"""Optional services and the compose profile that enables them."""
+
+# Configuration --------------------------------------------------------------------------
+
+EXECUTOR = "CeleryExecutor"
+DB_DRIVER = "postgresql+psycopg2://"
+"""SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed."""
+BROKER_SCHEME = "redis://"
+RESULT_BACKEND_SCHEME = "db+postgresql+psycopg2://"
+
+AIRFLOW_ENV = (
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__CORE__LOAD_EXAMPLES",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+)
+"""Airflow settings every Airflow service needs (both modes set them)."""
+
+AIRFLOW_SECRET_ENV = (
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__CORE__FERNET_KEY",
+)
+"""Shared secrets: compose reads them from files (``<NAME>_CMD``), never from the image."""
+
+SECRET_FIELDS = ("keys", "key_file")
+"""Settings that locate the key ring; in compose the key ring is a secret file."""
+
+KEY_SECRET = "pipelines_keys"
+KEY_FILE_IN_CONTAINER = f"/run/secrets/{KEY_SECRET}"
+
+DATA_DIR_IN_CONTAINER = "/data"
+VOLUMES = {
+    "pipelines-data": DATA_DIR_IN_CONTAINER,
+    "landing": f"{DATA_DIR_IN_CONTAINER}/landing",
+    "lake": f"{DATA_DIR_IN_CONTAINER}/lake",
+    "warehouse": f"{DATA_DIR_IN_CONTAINER}/warehouse",
+    "reports": f"{DATA_DIR_IN_CONTAINER}/reports",
+    "lineage": f"{DATA_DIR_IN_CONTAINER}/lineage",
+    "airflow-logs": "/opt/airflow/logs",
+}
+"""Named volumes shared by every Airflow service, and where they are mounted."""
+
+WAREHOUSE_POOL = "duckdb_warehouse"
+"""Airflow pool with one slot for tasks that write the DuckDB warehouse (one writer per file)."""
+
+
+def settings_env() -> dict[str, str]:
+    """``PIPELINES_*`` variable name per settings field (derived, never restated)."""
+    return {name: f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+
+
+def pipelines_env_in_compose() -> dict[str, str]:
+    """The ``PIPELINES_*`` values compose sets on Airflow services (paths inside containers)."""
+    return {
+        "PIPELINES_DATA_DIR": DATA_DIR_IN_CONTAINER,
+        "PIPELINES_LANDING_DIR": VOLUMES["landing"],
+        "PIPELINES_LAKE_DIR": VOLUMES["lake"],
+        "PIPELINES_WAREHOUSE_PATH": f"{VOLUMES['warehouse']}/warehouse.duckdb",
+        "PIPELINES_KEY_FILE": KEY_FILE_IN_CONTAINER,
+    }

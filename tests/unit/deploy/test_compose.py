@@ -1,0 +1,147 @@
+"""``docker-compose.yml`` and ``Dockerfile`` checked against what the code expects.
+
+The names live in :mod:`pipelines.deploy`; the ``PIPELINES_*`` names are derived from
+``Settings.model_fields``. No Docker engine is needed: the files are parsed, not run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from pipelines import deploy
+from pipelines.settings import PROJECT_DIR, Settings
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(deploy.COMPOSE_FILE.read_text())
+
+
+def _airflow_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: compose["services"][name] for name in deploy.AIRFLOW_SERVICES}
+
+
+def test_every_required_service_is_there(compose):
+    services = set(compose["services"])
+    assert set(deploy.INFRA_SERVICES) <= services
+    assert set(deploy.AIRFLOW_SERVICES) <= services
+    for name, profile in deploy.OPTIONAL_SERVICES.items():
+        assert profile in compose["services"][name].get("profiles", []), name
+    # Only optional services have profiles: a plain `docker compose up` starts the whole stack.
+    required = set(deploy.INFRA_SERVICES) | set(deploy.AIRFLOW_SERVICES)
+    assert all("profiles" not in compose["services"][s] for s in required)
+
+
+def test_airflow_services_share_one_configuration(compose):
+    envs = [svc["environment"] for svc in _airflow_services(compose).values()]
+    assert all(env == envs[0] for env in envs)
+    env = envs[0]
+    for name in deploy.AIRFLOW_ENV:
+        assert env.get(name), name
+    assert env["AIRFLOW__CORE__EXECUTOR"] == deploy.EXECUTOR
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(deploy.DB_DRIVER)
+    assert "@postgres:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith(deploy.BROKER_SCHEME + "redis:")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith(deploy.RESULT_BACKEND_SCHEME)
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-api-server:")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/pipelines/dags"
+
+
+def test_secrets_come_from_files_not_from_the_environment(compose):
+    env = compose["services"]["airflow-scheduler"]["environment"]
+    for name in deploy.AIRFLOW_SECRET_ENV:
+        assert name not in env, f"{name} must not be a plain value"
+        assert env[f"{name}_CMD"].startswith("cat /run/secrets/"), name
+    assert "PIPELINES_KEYS" not in env
+    assert env["PIPELINES_KEY_FILE"] == deploy.KEY_FILE_IN_CONTAINER
+    declared = set(compose["secrets"])
+    for svc in _airflow_services(compose).values():
+        assert deploy.KEY_SECRET in svc["secrets"]
+        assert set(svc["secrets"]) <= declared
+    for secret in compose["secrets"].values():
+        assert "file" in secret
+
+
+def test_pipelines_variables_are_settings_fields(compose):
+    known = set(deploy.settings_env().values())
+    assert known == {f"PIPELINES_{f.upper()}" for f in Settings.model_fields}
+    env = compose["services"]["airflow-worker"]["environment"]
+    used = {k for k in env if k.startswith("PIPELINES_")}
+    assert used <= known, used - known
+    for name, value in deploy.pipelines_env_in_compose().items():
+        assert env[name] == value, name
+
+
+def test_settings_read_the_compose_environment(monkeypatch):
+    for name in deploy.settings_env().values():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in deploy.pipelines_env_in_compose().items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert str(settings.data_dir) == deploy.DATA_DIR_IN_CONTAINER
+    assert str(settings.lake) == deploy.VOLUMES["lake"]
+    assert str(settings.landing) == deploy.VOLUMES["landing"]
+    assert str(settings.warehouse.parent) == deploy.VOLUMES["warehouse"]
+    assert str(settings.key_file) == deploy.KEY_FILE_IN_CONTAINER
+
+
+def test_volumes_are_declared_and_mounted_on_every_airflow_service(compose):
+    assert set(deploy.VOLUMES) <= set(compose["volumes"])
+    wanted = {f"{name}:{path}" for name, path in deploy.VOLUMES.items()}
+    for name, svc in _airflow_services(compose).items():
+        assert wanted <= set(svc["volumes"]), name
+
+
+def test_long_running_services_have_health_checks(compose):
+    for name in deploy.LONG_RUNNING_SERVICES:
+        check = compose["services"][name].get("healthcheck")
+        assert check and check.get("test"), name
+    assert compose["services"]["airflow-scheduler"]["environment"][
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"
+    ] in ("True", "true")
+
+
+def test_start_order_waits_for_the_database_broker_and_migration(compose):
+    for name in deploy.AIRFLOW_SERVICES:
+        deps = compose["services"][name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy", name
+        assert deps["redis"]["condition"] == "service_healthy", name
+        if name != "airflow-init":
+            assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    assert "airflow db migrate" in init
+    assert f"airflow pools set {deploy.WAREHOUSE_POOL} 1" in init
+
+
+def test_worker_is_scalable(compose):
+    worker = compose["services"][deploy.WORKER_SERVICE]
+    assert worker["command"][:3] == ["airflow", "celery", "worker"]
+    # Scaling needs replicas without fixed names or host ports.
+    assert "container_name" not in worker
+    assert "ports" not in worker
+
+
+def test_marquez_is_the_lineage_target(compose):
+    env = compose["services"]["airflow-worker"]["environment"]
+    assert "OPENLINEAGE_URL" in env
+    marquez = compose["services"]["marquez"]
+    assert marquez["environment"]["MARQUEZ_PORT"] == "5000"
+    assert "http://marquez:5000" in deploy.COMPOSE_FILE.read_text()
+
+
+def test_dockerfile_installs_from_the_lock_and_bakes_in_no_keys():
+    text = deploy.DOCKERFILE.read_text()
+    assert re.search(r"uv sync --frozen", text)
+    assert "uv.lock" in text
+    assert not re.search(r"COPY\s+(\.|\.data|keys|secrets)\b", text)
+    ignored = (PROJECT_DIR / ".dockerignore").read_text().split()
+    assert {".data", "secrets", "keys", ".venv"} <= set(ignored)
+
+
+def test_dags_folder_in_the_image_is_the_projects():
+    assert (PROJECT_DIR / "dags" / "commerce_daily.py").is_file()
+    assert "COPY dags ./dags" in deploy.DOCKERFILE.read_text()
