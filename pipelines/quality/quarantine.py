@@ -14,7 +14,6 @@ counted); the gate asserts that the number of rows moved equals GX's count.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import duckdb
 
 from pipelines.contracts import Contract
+from pipelines.hashing import file_sha256
 from pipelines.ingest.lake import Partition
 from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
 from pipelines.ingest.publish import staged_partition
@@ -78,14 +78,6 @@ class GateQuarantine:
     moved: dict[str, int]  # check name -> rows moved for it (rows counted under their first rule)
     found: dict[str, int]  # check name -> rows failing it (a row may fail several)
     partition_dir: Path | None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def apply(
@@ -174,8 +166,8 @@ def apply(
             update={
                 "counts": counts,
                 "quarantine_by_check": {str(k): int(v) for k, v in by_check.items()},
-                "dataset_version": _sha256(staging / DATA_NAME),
-                "quarantine_version": _sha256(staging / QUARANTINE_NAME),
+                "dataset_version": file_sha256(staging / DATA_NAME),
+                "quarantine_version": file_sha256(staging / QUARANTINE_NAME),
             }
         )
         Manifest.model_validate(updated.model_dump()).write(staging)
