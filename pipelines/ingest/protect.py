@@ -1,17 +1,25 @@
-"""PII protection as SQL for ingestion, bound to one key ring.
+"""PII protection for ingestion, bound to one key ring.
 
 Implements :class:`pipelines.ingest.transform.ProtectionSql` with the primitives of
-:mod:`pipelines.protection`: pseudonymization runs as pure SQL (key-derived pads passed as
-prepared parameters, never in the SQL text), encryption as a vectorised DuckDB UDF.
+:mod:`pipelines.protection`: pseudonymization as pure SQL (key-derived pads passed as
+prepared parameters, never in the SQL text), encryption as a vectorised DuckDB UDF, and
+generalization and scrubbing as SQL. Ingestion itself computes tokens and ciphertexts on Arrow
+batches instead (:meth:`KeyedProtection.arrow_function`, :mod:`pipelines.ingest.stream`); the
+encryption UDF still protects the text of malformed records.
 """
 
 from __future__ import annotations
 
-import duckdb
+from collections.abc import Callable
+from functools import partial
 
+import duckdb
+import pyarrow as pa
+
+from pipelines.contracts import Column, Contract, Protection
 from pipelines.ingest.readers import sql_str
 from pipelines.protection import KeyRing
-from pipelines.protection.encrypt import Encryptor
+from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.generalize import sql_generalize
 from pipelines.protection.pseudonymize import Pseudonymizer
@@ -38,6 +46,16 @@ class KeyedProtection:
 
     def encrypt(self, column_sql: str, context: str) -> str:
         return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
+
+    def arrow_function(self, contract: Contract, col: Column) -> Callable[[pa.Array], pa.Array]:
+        """Protects a whole Arrow array of ``col``'s clear values, as :meth:`token` or
+        :meth:`encrypt` would value by value."""
+        if col.protection is Protection.PSEUDONYMIZE:
+            return self.pseudonymizer.tokens_arrow
+        if col.protection is Protection.ENCRYPT:
+            context = encryption_context(contract.table, col.name)
+            return partial(self.encryptor.encrypt_arrow, context=context)
+        raise ValueError(f"{contract.table}.{col.name}: {col.protection} needs no key")
 
     def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
         return sql_generalize(method, column_sql, reference_date_sql)

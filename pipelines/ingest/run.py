@@ -11,9 +11,11 @@ add up.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.lake import partitions, partitions_until
-from pipelines.ingest.landing import find_landing_files
+from pipelines.ingest.landing import LandingFile, find_landing_files
 from pipelines.ingest.manifest import (
     DATA_NAME,
     QUARANTINE_NAME,
@@ -38,11 +40,13 @@ from pipelines.ingest.readers import (
     FileRead,
     SchemaDriftError,
     create_malformed_table,
+    finish_file,
+    open_file,
     q,
-    read_file,
     sql_str,
 )
-from pipelines.ingest.transform import staged_query
+from pipelines.ingest.stream import StagedLoader
+from pipelines.ingest.transform import KEYED, protected_column, staged_query
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.settings import Settings
 
@@ -65,14 +69,36 @@ class IngestResult:
         return self.manifest.counts
 
 
-def _connect(settings: Settings, scratch: Path) -> duckdb.DuckDBPyConnection:
+def _connect(settings: Settings, scratch: Path | None) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB instance; it spills to ``scratch``, or never if None."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
-    con.execute(f"SET temp_directory = {sql_str(str(scratch))}")
+    con.execute(f"SET temp_directory = {sql_str(str(scratch) if scratch else '')}")
     if settings.duckdb_threads:
         con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     con.execute("SET preserve_insertion_order = true")
     return con
+
+
+def _create_staged(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    interval: Interval,
+    protection: KeyedProtection,
+) -> None:
+    """The empty table ``staged``: lake columns, provenance, ``_reasons`` and ``_record``."""
+    raw = [f"NULL::VARCHAR AS {q(c)}" for c in contract.column_names]
+    raw += [
+        f"NULL::VARCHAR AS {q(protected_column(c))}"
+        for c in contract.written_columns
+        if c.protection in KEYED
+    ]
+    empty_raw = (
+        f"SELECT {', '.join(raw)}, NULL::VARCHAR AS _source_file, NULL::BIGINT AS _source_row "
+        "WHERE false"
+    )
+    schema = staged_query(contract, interval, empty_raw, protection, precomputed=True)
+    con.execute(f"CREATE TEMP TABLE staged AS {schema.sql}", schema.params or None)
 
 
 def _check_existing(lake: Path, contract: Contract, interval: Interval) -> None:
@@ -103,22 +129,25 @@ def _check_key_versions(
                 )
 
 
-def _check_retyped(con: duckdb.DuckDBPyConnection, contract: Contract, file: FileRead) -> None:
-    """Raise when most values of a column in one file fail to parse: the column was retyped."""
+def _check_retyped(
+    con: duckdb.DuckDBPyConnection, contract: Contract, file: FileRead, first: int
+) -> None:
+    """Raise when most values of a column in one file fail to parse: the column was retyped.
+
+    The file's rows are the staged rows from rowid ``first`` on.
+    """
     policy = contract.schema_policy
+    rows = f"rowid >= {first} AND rowid < {first + file.parsed}"
     failures = dict(
         con.execute(
             "SELECT r.column, count(*) FROM (SELECT unnest(_reasons) AS r FROM staged "
-            "WHERE _source_file = ?) WHERE r.check = 'type_error' GROUP BY 1",
-            [file.file.relative],
+            f"WHERE {rows} AND len(_reasons) > 0) WHERE r.check = 'type_error' GROUP BY 1"
         ).fetchall()
     )
     if not failures:
         return
     counts = ", ".join(f"count({q(contract.column(c).lake_name)})" for c in failures)
-    parsed = con.execute(
-        f"SELECT {counts} FROM staged WHERE _source_file = ?", [file.file.relative]
-    ).fetchone()
+    parsed = con.execute(f"SELECT {counts} FROM staged WHERE {rows}").fetchone()
     assert parsed is not None
     retyped = []
     for (column, failed), ok in zip(failures.items(), parsed, strict=True):
@@ -262,42 +291,50 @@ def ingest_table(
     scratch_root = settings.data_dir / "tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"ingest-{table}-", dir=scratch_root))
-    con = _connect(settings, scratch)
+    con = _connect(settings, scratch)  # staged rows: protected values only, may spill
+    source = _connect(settings, None)  # reads files: clear text, never spills
+    loader: StagedLoader | None = None
     try:
-        protection.register(con)
-        empty_raw = (
-            "SELECT "
-            + ", ".join(f"NULL::VARCHAR AS {q(c)}" for c in contract.column_names)
-            + ", NULL::VARCHAR AS _source_file, NULL::BIGINT AS _source_row WHERE false"
-        )
-        schema = staged_query(contract, interval, empty_raw, protection)
-        con.execute(f"CREATE TEMP TABLE staged AS {schema.sql}", schema.params or None)
+        protection.register(source)
+        _create_staged(con, contract, interval, protection)
         create_malformed_table(con)
-
-        def load(raw_sql: str) -> int:
-            query = staged_query(contract, interval, raw_sql, protection)
-            row = con.execute(f"INSERT INTO staged {query.sql}", query.params or None).fetchone()
-            return int(row[0]) if row else 0
 
         def protect_text(sql: str) -> str:
             return protection.encrypt(sql, f"{table}._malformed_record")
 
-        reads: list[tuple[FileRead, str]] = []
-        for number, file in enumerate(files, 1):
-            file_started = time.perf_counter()
-            read = read_file(con, contract, file, load, protect_text)
-            _check_retyped(con, contract, read)
-            reads.append((read, file.sha256()))
+        threads = settings.duckdb_threads or os.cpu_count() or 1
+        loader = StagedLoader(source, con, contract, interval, protection, protect_text, threads)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-hash") as hashing:
+            digests = hashing.map(LandingFile.sha256, files)  # meanwhile
+            scans = [open_file(source, contract, file, i) for i, file in enumerate(files)]
+            loaded_at = time.perf_counter()
+            parsed_records = loader.load(scans)
             log.info(
-                "%s: [%d/%d] %s: %s records (%s malformed) in %.1fs",
+                "%s: parsed %s records of %d file(s) in %.1fs",
                 table,
-                number,
+                f"{sum(parsed_records):,}",
                 len(files),
-                file.relative,
-                f"{read.records:,}",
-                f"{read.malformed:,}",
-                time.perf_counter() - file_started,
+                time.perf_counter() - loaded_at,
             )
+            reads: list[tuple[FileRead, str]] = []
+            first = 0
+            for number, (scan, parsed, digest) in enumerate(
+                zip(scans, parsed_records, digests, strict=True), 1
+            ):
+                read = finish_file(con, scan, first, parsed)
+                _check_retyped(con, contract, read, first)
+                first += parsed
+                reads.append((read, digest))
+                log.info(
+                    "%s: [%d/%d] %s: %s records (%s malformed)",
+                    table,
+                    number,
+                    len(files),
+                    read.file.relative,
+                    f"{read.records:,}",
+                    f"{read.malformed:,}",
+                )
 
         _key_checks(con, lake, contracts, contract, interval)
 
@@ -352,6 +389,9 @@ def ingest_table(
             manifest.write(folder)
         partition_dir = table_dir / interval.partition
     finally:
+        if loader is not None:
+            loader.close()
+        source.close()
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started

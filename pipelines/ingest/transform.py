@@ -9,6 +9,11 @@ produce it) that yields, per record:
 * ``_record``: for failed records only, a JSON image of the record for the quarantine, in
   which PII columns are protected exactly as in the lake (never clear text).
 
+Keyed protections (pseudonymization, encryption) are either SQL from the :class:`ProtectionSql`
+or, with ``precomputed=True`` (what ingestion runs), read from columns the raw relation
+already carries, named by :func:`protected_column`: ingestion computes them on whole Arrow
+batches (:mod:`pipelines.ingest.stream`).
+
 Clear-text PII exists only inside this streaming expression; nothing that holds it is
 materialized.
 """
@@ -23,6 +28,7 @@ from typing import Protocol
 from pipelines.contracts import Column, Contract, Protection
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.readers import q, sql_str
+from pipelines.protection.encrypt import encryption_context
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SHOWN_CHARS = 60
@@ -40,6 +46,15 @@ class ProtectionSql(Protocol):
     def scrub(self, column_sql: str) -> str: ...
 
 
+KEYED = (Protection.PSEUDONYMIZE, Protection.ENCRYPT)
+"""Protections that need key material: precomputed outside SQL by ingestion."""
+
+
+def protected_column(col: Column) -> str:
+    """The raw-relation column holding ``col``'s precomputed token or ciphertext."""
+    return f"_protected_{col.name}"
+
+
 @dataclass
 class StagedQuery:
     sql: str
@@ -47,21 +62,36 @@ class StagedQuery:
 
 
 def typed_expr(col: Column, raw: str) -> str:
-    """Strict parse of a raw text value into the contract type (NULL when it does not parse)."""
+    """Strict parse of a raw text value into the contract type (NULL when it does not parse).
+
+    Surrounding spaces are allowed (``trim``). Each value is first parsed as it is, and trimmed
+    only if that fails: trimming copies the string, which costs as much as parsing it, and a
+    value that parses untrimmed parses to the same result trimmed.
+    """
     kind = col.type
     if kind == "string":
         return raw
+    trimmed = f"trim({raw})"
     if kind == "integer":
-        return f"TRY_CAST(regexp_extract(trim({raw}), '^([+-]?[0-9]+)(\\.0+)?$', 1) AS BIGINT)"
+        pattern = "'^([+-]?[0-9]+)(\\.0+)?$'"
+        return (
+            f"coalesce(TRY_CAST(regexp_extract({raw}, {pattern}, 1) AS BIGINT), "
+            f"TRY_CAST(regexp_extract({trimmed}, {pattern}, 1) AS BIGINT))"
+        )
     match = _DECIMAL.match(kind)
     if match:
         scale = int(match.group(2))
         frac = f"(\\.[0-9]{{1,{scale}}}0*)?" if scale else "(\\.0+)?"
+        pattern = f"'[+-]?[0-9]+{frac}'"
         return (
-            f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+{frac}') "
-            f"THEN TRY_CAST(trim({raw}) AS {col.duckdb_type}) END"
+            f"CASE WHEN regexp_full_match({raw}, {pattern}) "
+            f"THEN TRY_CAST({raw} AS {col.duckdb_type}) "
+            f"WHEN regexp_full_match({trimmed}, {pattern}) "
+            f"THEN TRY_CAST({trimmed} AS {col.duckdb_type}) END"
         )
-    return f"TRY_CAST(trim({raw}) AS {col.duckdb_type})"
+    return (
+        f"coalesce(TRY_CAST({raw} AS {col.duckdb_type}), TRY_CAST({trimmed} AS {col.duckdb_type}))"
+    )
 
 
 def _literal(col: Column, value: object) -> str:
@@ -77,16 +107,23 @@ def _shown(col: Column, raw: str) -> str:
     return f"'''' || left({raw}, {_SHOWN_CHARS}) || ''''"
 
 
-def _reason(check: str, col: Column | None, condition: str, message_sql: str) -> str:
+@dataclass(frozen=True)
+class RowCheck:
+    condition: str  # true when the record fails the check
+    reason: str  # the ``{check, column, reason}`` struct when it fails, else NULL
+
+
+def _reason(check: str, col: Column | None, condition: str, message_sql: str) -> RowCheck:
     column = sql_str(col.name) if col else "NULL"
-    return (
+    return RowCheck(
+        condition,
         f"CASE WHEN {condition} THEN {{'check': {sql_str(check)}, 'column': {column}, "
-        f"'reason': {message_sql}}} END"
+        f"'reason': {message_sql}}} END",
     )
 
 
-def row_checks(contract: Contract, interval: Interval) -> list[str]:
-    """One CASE expression per row-level check, over columns ``r.<col>`` and ``t.<col>``."""
+def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
+    """The row-level checks, over columns ``r.<col>`` (raw text) and ``r.t_<col>`` (typed)."""
     checks = []
     for col in contract.columns:
         raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
@@ -127,12 +164,14 @@ def row_checks(contract: Contract, interval: Interval) -> list[str]:
                 )
             )
         if col.allowed_values:
+            # Not "NOT IN (...)": DuckDB plans a long IN list as a join, and an INSERT through
+            # a join no longer keeps the stream's order (rowids give the rows' file positions).
             allowed = ", ".join(sql_str(v) for v in col.allowed_values)
             checks.append(
                 _reason(
                     "not_allowed",
                     col,
-                    f"{typed} NOT IN ({allowed})",
+                    f"NOT list_contains(CAST([{allowed}] AS {col.duckdb_type}[]), {typed})",
                     f"{_shown(col, raw)} || ' is not an allowed value'",
                 )
             )
@@ -165,9 +204,16 @@ def row_checks(contract: Contract, interval: Interval) -> list[str]:
 
 
 def _protected(
-    col: Column, contract: Contract, interval: Interval, protect: ProtectionSql, params: dict
+    col: Column,
+    contract: Contract,
+    interval: Interval,
+    protect: ProtectionSql,
+    params: dict,
+    precomputed: bool,
 ) -> str:
     raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
+    if precomputed and col.protection in KEYED:
+        return f"r.{q(protected_column(col))}"
     match col.protection:
         case Protection.KEEP:
             return typed
@@ -176,7 +222,7 @@ def _protected(
             params.update(extra)
             return sql
         case Protection.ENCRYPT:
-            return protect.encrypt(raw, f"{contract.table}.{col.name}")
+            return protect.encrypt(raw, encryption_context(contract.table, col.name))
         case Protection.SCRUB:
             return protect.scrub(raw)
         case Protection.GENERALIZE:
@@ -186,24 +232,42 @@ def _protected(
     raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
 
 
+def _reasons_sql(checks: list[RowCheck]) -> str:
+    """The list of failed checks; built only for records that fail one (most pass them all)."""
+    if not checks:
+        return "[]"
+    failed = " OR ".join(f"({c.condition})" for c in checks)
+    listed = f"list_filter([{', '.join(c.reason for c in checks)}], x -> x IS NOT NULL)"
+    return f"CASE WHEN {failed} THEN {listed} ELSE [] END"
+
+
 def staged_query(
-    contract: Contract, interval: Interval, raw_relation: str, protect: ProtectionSql
+    contract: Contract,
+    interval: Interval,
+    raw_relation: str,
+    protect: ProtectionSql,
+    *,
+    precomputed: bool = False,
 ) -> StagedQuery:
-    """The SELECT producing lake columns, ``_reasons`` and ``_record`` from raw text records."""
+    """The SELECT producing lake columns, ``_reasons`` and ``_record`` from raw text records.
+
+    With ``precomputed``, the raw relation also holds :func:`protected_column` for every
+    pseudonymized or encrypted column, and those values are used as they are.
+    """
     params: dict[str, object] = {}
     typed = ", ".join(f"{typed_expr(c, 'r.' + q(c.name))} AS t_{c.name}" for c in contract.columns)
     lake_cols = [
-        f"{_protected(col, contract, interval, protect, params)} AS {q(col.lake_name)}"
+        f"{_protected(col, contract, interval, protect, params, precomputed)} AS {q(col.lake_name)}"
         for col in contract.written_columns
     ]
-    checks = row_checks(contract, interval)
-    reasons = f"list_filter([{', '.join(checks)}], x -> x IS NOT NULL)" if checks else "[]"
+    reasons = _reasons_sql(row_checks(contract, interval))
     record_fields = []
     for col in contract.written_columns:
         if col.pii.value == "none":
             value = f"r.{q(col.name)}"
         else:
-            value = f"CAST({_protected(col, contract, interval, protect, params)} AS VARCHAR)"
+            protected = _protected(col, contract, interval, protect, params, precomputed)
+            value = f"CAST({protected} AS VARCHAR)"
         record_fields.append(f"{sql_str(col.lake_name)}: {value}")
     record = "to_json({" + ", ".join(record_fields) + "})"
     sql = (

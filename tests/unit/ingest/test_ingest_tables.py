@@ -183,6 +183,28 @@ def test_malformed_lines_are_quarantined_and_record_numbers_stay_exact(
     assert by_row[5]["payment_sequential"] == 2 and by_row[3]["payment_sequential"] == 2
 
 
+def test_records_up_to_10_mb_load_and_longer_ones_are_malformed(
+    settings, keyring, contracts, write_landing
+):
+    header = ",".join(contracts["products"].column_names)
+    lines = [header] + [
+        f"p{i:031d},{name},{i},1,1,500,20,10,15"
+        for i, name in enumerate(["cat", "x" * 9_000_000, "cat", "y" * 11_000_000, "cat"], 1)
+    ]
+    write_landing(DAY, "olist_products_dataset.csv.gz", "\n".join(lines) + "\n")
+    result = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert (result.counts.read, result.counts.loaded, result.counts.quarantined) == (5, 4, 1)
+    loaded = lake_rows(settings, "products")
+    assert [(r["_source_row"], len(r["product_category_name"])) for r in loaded] == [
+        (1, 3),
+        (2, 9_000_000),
+        (3, 3),
+        (5, 3),
+    ]
+    [bad] = quarantine_rows(settings, "products")
+    assert (bad["_source_row"], bad["failed_check"]) == (4, "malformed_record")
+
+
 def test_late_records_are_quarantined(settings, keyring, contracts, write_landing):
     rows = copy_rows(clean_day())
     rows["order_reviews"][0]["review_creation_date"] = "2017-12-29 09:00:00"

@@ -99,3 +99,22 @@ def test_token_rejects_non_strings(keyring: KeyRing) -> None:
     with pytest.raises(TypeError, match="int"):
         Pseudonymizer(keyring).token(12345)  # type: ignore[arg-type]
     assert "p1" in repr(Pseudonymizer(keyring))
+
+
+def test_tokens_arrow_match_python_tokens(keyring: KeyRing) -> None:
+    p = Pseudonymizer(keyring)
+    values: list[str | None] = [*_random_strings(3000), None, "y" * 200, None]
+    assert p.tokens_arrow(pa.array(values, pa.string())).to_pylist() == p.tokens(values)
+
+
+def test_tokens_arrow_take_slices_chunks_and_other_key_versions(keyring: KeyRing) -> None:
+    rotated = keyring.rotated("pseudonymization")
+    values: list[str | None] = [*_random_strings(400, seed=3), None]
+    array = pa.array(values, pa.large_string())
+    for p in (Pseudonymizer(rotated), Pseudonymizer(rotated, key_id="p1")):
+        chunked = pa.chunked_array([array.slice(0, 11), array.slice(11)])
+        assert p.tokens_arrow(chunked).to_pylist() == p.tokens(values)
+        assert p.tokens_arrow(array.slice(20, 30)).to_pylist() == p.tokens(values[20:50])
+    assert Pseudonymizer(rotated).tokens_arrow(array)[0].as_py().startswith("p2:")
+    assert Pseudonymizer(keyring).tokens_arrow(pa.array([], pa.string())).to_pylist() == []
+    assert Pseudonymizer(keyring).tokens_arrow(pa.array([None], pa.string())).to_pylist() == [None]
