@@ -25,7 +25,7 @@ from typing import Any
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.lake import Partition, partitions, partitions_until
-from pipelines.ingest.manifest import QUARANTINE_NAME
+from pipelines.ingest.manifest import QUARANTINE_NAME, Manifest
 from pipelines.quality import engine, gxsetup, store
 from pipelines.quality import quarantine as gate_quarantine
 from pipelines.quality.engine import GX_VERSION
@@ -110,6 +110,7 @@ class TableValidation:
     seconds: float = 0.0
     validated_at: str = ""
     paths: dict[str, str] = field(default_factory=dict)
+    dataset_version: str | None = None  # of what was validated, when the caller knows it
 
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.checks if c.outcome == outcome)
@@ -380,6 +381,13 @@ def validate_partition(
                 c.quarantined = gated.found.get(c.spec.name, 0)
     finally:
         con.close()
+    # The version the results vouch for: the partition as published after failing rows moved
+    # to the quarantine (what a feature release may build on).
+    vouched_version = (
+        Manifest.read(part.folder).dataset_version
+        if gated.partition_dir is not None
+        else manifest.dataset_version
+    )
     validated_at = datetime.now(UTC).isoformat()
     base = {
         "run_id": run_id,
@@ -406,7 +414,7 @@ def validate_partition(
             "element_count": c.element_count,
             "quarantined": c.quarantined,
             "error": c.error,
-            "dataset_version": manifest.dataset_version,
+            "dataset_version": vouched_version,
             "gx_version": GX_VERSION,
         }
         for c in outcomes

@@ -226,3 +226,11 @@ def previous_good_batch(
         if total:
             shares[name] = {k: v / total for k, v in seg.items()}
     return shares, f"{partition} (run {run})"
+
+
+def read_gates(settings: Settings) -> list[dict[str, Any]]:
+    """Every stored gate decision (one JSON file per run)."""
+    folder = quality_dir(settings) / "gates"
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("run=*.json"))]

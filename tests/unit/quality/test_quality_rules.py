@@ -15,6 +15,7 @@ from pipelines.ingest import Interval
 from pipelines.ingest.lake import partitions
 from pipelines.ingest.manifest import Manifest
 from pipelines.protection import KeyRing
+from pipelines.quality import store
 from pipelines.quality.runner import QualityError, validate_partition
 from pipelines.quality.tasks import QualityGateFailed, gate
 from pipelines.settings import Settings
@@ -84,6 +85,8 @@ def test_row_level_rule_quarantines_rows_with_the_check_name(
         "gx:carrier_after_purchase": 1,
     }
     assert manifest.dataset_version == _sha(part.data_file)
+    # the stored results vouch for the partition as republished, not the version before the move
+    assert {r["dataset_version"] for r in store.read_checks(settings)} == {manifest.dataset_version}
 
     with pytest.raises(QualityGateFailed) as failed:
         gate(INTERVAL.start, INTERVAL.end, "r1", tables=["orders"], settings=settings)
