@@ -518,7 +518,7 @@ def _column_of(kwargs: Mapping[str, Any]) -> str | None:
 
 def file_checks(
     suite: SuiteFile,
-    contract: Contract,
+    contract: Contract | None,
     previous: Mapping[str, Mapping[str, float]] | None = None,
     previous_label: str = "",
     reference_dir: Path = REFERENCE_DIR,
@@ -527,12 +527,14 @@ def file_checks(
 
     ``previous`` maps a representativeness check's name to the previous good batch's shares;
     a drift check (``reference: previous_batch``) takes those of the representativeness check
-    on the same column and grouping.
+    on the same column and grouping. Without a ``contract`` (feature tables) no column is
+    treated as personal data: feature tables hold none by construction.
     """
     specs: list[CheckSpec] = []
     by_column: dict[tuple[str, str], str] = {}
     names: set[str] = set()
-    lake_columns = {c.lake_name: c for c in contract.written_columns}
+    lake_columns = {c.lake_name: c for c in contract.written_columns} if contract else {}
+    table = contract.table if contract else suite.table
     for number, raw in enumerate(suite.expectations, 1):
         where = f"{suite.path}: expectation {number}"
         if not isinstance(raw, dict) or "type" not in raw:
@@ -552,7 +554,7 @@ def file_checks(
             raise SuiteError(
                 f"{where}: source must be one of {SOURCES[1:]} (contract checks are derived)"
             )
-        kwargs = _substitute(dict(raw.get("kwargs") or {}), contract.table)
+        kwargs = _substitute(dict(raw.get("kwargs") or {}), table)
         type_ = str(raw["type"])
         quarantine = bool(meta.get("quarantine", False))
         if quarantine and type_ not in _QUARANTINABLE:

@@ -1,0 +1,88 @@
+-- Customer features as of var `as_of`, one row per person (pseudonymized customer_unique_id)
+-- with at least one order placed before as_of. Orders known to be canceled at as_of count in
+-- canceled_orders and review behaviour only; everything else uses the other orders.
+with orders as (
+    select * from {{ ref('int_order_facts') }}
+    where customer_unique_token is not null
+),
+
+per_customer as (
+    select
+        customer_unique_token,
+        count(*) filter (where not is_canceled) as orders,
+        count(*) filter (where is_canceled) as canceled_orders,
+        coalesce(sum(order_value) filter (where not is_canceled), 0) as spend,
+        min(purchased_at) as first_purchase_at,
+        max(purchased_at) as last_purchase_at,
+        count(*) filter (
+            where not is_canceled and purchased_at >= {{ as_of_ts() }} - interval 90 day
+        ) as orders_90d,
+        sum(payment_value) filter (where not is_canceled) as payment_value,
+        sum(credit_card_value) filter (where not is_canceled) as credit_card_value,
+        sum(boleto_value) filter (where not is_canceled) as boleto_value,
+        sum(voucher_value) filter (where not is_canceled) as voucher_value,
+        sum(debit_card_value) filter (where not is_canceled) as debit_card_value,
+        count(*) filter (where not is_canceled and uses_installments) as installment_orders,
+        avg(max_installments) filter (where not is_canceled) as avg_installments,
+        sum(review_count) as review_count,
+        sum(review_score_sum) as review_score_sum,
+        count(*) filter (where has_delivery_outcome) as delivery_outcomes,
+        count(*) filter (where is_late) as late_deliveries,
+        arg_max(customer_state, row(purchased_at, order_id)) as customer_state,
+        arg_max(customer_zip3, row(purchased_at, order_id)) as customer_zip3
+    from orders
+    group by customer_unique_token
+),
+
+category_items as (
+    select
+        customer_unique_token,
+        category,
+        count(*) as items,
+        sum(price) as value
+    from {{ ref('int_order_item_facts') }}
+    where not is_canceled and category is not null and customer_unique_token is not null
+    group by customer_unique_token, category
+),
+
+favourite as (
+    select customer_unique_token, category as favourite_category
+    from category_items
+    qualify row_number() over (
+        partition by customer_unique_token order by items desc, value desc, category
+    ) = 1
+),
+
+profiles as (
+    select customer_unique_token, age_band
+    from {{ ref('int_customer_profiles_as_of') }}
+)
+
+select
+    per_customer.customer_unique_token,
+    {{ as_of_date() }} as as_of_date,
+    per_customer.orders,
+    per_customer.canceled_orders,
+    cast(per_customer.spend as decimal(18, 2)) as spend,
+    {{ safe_ratio('per_customer.spend', 'per_customer.orders') }} as avg_order_value,
+    date_diff('day', cast(per_customer.last_purchase_at as date), {{ as_of_date() }}) as recency_days,
+    per_customer.orders_90d as frequency_90d,
+    date_diff('day', cast(per_customer.first_purchase_at as date), {{ as_of_date() }}) as tenure_days,
+    favourite.favourite_category,
+    {{ safe_ratio('per_customer.credit_card_value', 'per_customer.payment_value') }} as credit_card_share,
+    {{ safe_ratio('per_customer.boleto_value', 'per_customer.payment_value') }} as boleto_share,
+    {{ safe_ratio('per_customer.voucher_value', 'per_customer.payment_value') }} as voucher_share,
+    {{ safe_ratio('per_customer.debit_card_value', 'per_customer.payment_value') }} as debit_card_share,
+    {{ safe_ratio('per_customer.installment_orders', 'per_customer.orders') }} as installment_order_share,
+    cast(per_customer.avg_installments as double) as avg_installments,
+    cast(per_customer.review_count as bigint) as review_count,
+    {{ safe_ratio('per_customer.review_score_sum', 'per_customer.review_count') }} as avg_review_score,
+    per_customer.delivery_outcomes,
+    {{ safe_ratio('per_customer.late_deliveries', 'per_customer.delivery_outcomes') }} as late_delivery_share,
+    per_customer.customer_state,
+    per_customer.customer_zip3,
+    profiles.age_band,
+    {{ release_columns() }}
+from per_customer
+left join favourite on per_customer.customer_unique_token = favourite.customer_unique_token
+left join profiles on per_customer.customer_unique_token = profiles.customer_unique_token

@@ -1,0 +1,453 @@
+"""Run dbt on the feature project from Python, quietly, and return what it did.
+
+``run_dbt(["build"], settings, vars={"as_of": "2018-01-08"})`` runs dbt in a **child
+process** (``python -m dbt.cli.main``), not in-process through ``dbtRunner``:
+
+- the caller never holds the warehouse file: DuckDB allows one writing process per file and
+  dbt-duckdb keeps its database handle in a class-level singleton that it drops only at
+  interpreter exit (``atexit``), so after an in-process run the Airflow worker or the CLI
+  would keep the file open (and locked) for as long as it lives;
+- dbt configures logging, global flags and an invocation context per process; in-process it
+  would reconfigure the caller's logging and is not safe to run twice at once;
+- a crash, an out-of-memory kill or a timeout ends the child, not the Airflow task process;
+- the child's environment is explicit: the effective settings go in as ``PIPELINES_*``
+  variables (``dbt_project/profiles.yml`` reads them with ``env_var()``), and the key ring
+  variables are removed (dbt never needs keys).
+
+The price is importing dbt once per call (about 4-5 s on the project machines). Outputs:
+``--target-path <data_dir>/dbt/target`` and ``--log-path <data_dir>/dbt/logs``, so the
+repository stays clean. The terminal gets one line per model (and per failing or warning
+test) and a summary line; passing tests are only counted. Everything else goes to
+``<data_dir>/dbt/logs/dbt.log``. On failure :class:`DbtError` names every failing model or
+test, with dbt's message and the compiled SQL file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipelines.settings import Settings
+from pipelines.warehouse.project import DBT_PROJECT_DIR, log_dir, target_dir
+
+log = logging.getLogger(__name__)
+
+_RESULT_EVENTS = frozenset(
+    {
+        "LogModelResult",
+        "LogTestResult",
+        "LogNodeResult",
+        "LogSeedResult",
+        "LogSnapshotResult",
+        "LogFunctionResult",
+    }
+)
+_BAD = frozenset({"error", "fail", "runtime error"})
+_SECRET_ENV = ("PIPELINES_KEYS", "PIPELINES_KEY_FILE")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node of a dbt invocation (from ``run_results.json``)."""
+
+    unique_id: str
+    resource_type: str  # model, test, unit_test, seed, snapshot, ...
+    name: str
+    status: str  # success, error, skipped (models); pass, fail, warn, error (tests)
+    seconds: float
+    rows_affected: int | None
+    failures: int | None
+    message: str | None
+    relation: str | None
+    path: str | None  # the file that defines the node, relative to dbt_project/
+    compiled_path: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in _BAD
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """What one dbt invocation did, and where its artifacts are."""
+
+    args: tuple[str, ...]
+    returncode: int
+    seconds: float
+    target_dir: Path
+    log_dir: Path
+    nodes: tuple[NodeResult, ...] = ()
+    errors: tuple[str, ...] = ()  # error messages not tied to a node (parse errors, ...)
+    warnings: tuple[str, ...] = ()  # warnings dbt logged (deprecations, ...)
+    invocation_id: str | None = None
+    run_results: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def success(self) -> bool:
+        return self.returncode == 0 and not self.failed
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [n for n in self.nodes if not n.ok]
+
+    def node(self, name: str, resource_type: str | None = None) -> NodeResult:
+        for n in self.nodes:
+            if n.name == name and (resource_type is None or n.resource_type == resource_type):
+                return n
+        raise KeyError(f"no node named {name!r} in this dbt result")
+
+    def counts(self) -> dict[str, int]:
+        """Nodes per ``<resource type> <status>`` (``"model success": 12``, ...)."""
+        out: dict[str, int] = {}
+        for n in self.nodes:
+            key = f"{n.resource_type} {n.status}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def _artifact(self, name: str) -> Path | None:
+        path = self.target_dir / name
+        return path if path.is_file() else None
+
+    @property
+    def manifest_path(self) -> Path | None:
+        return self._artifact("manifest.json")
+
+    @property
+    def run_results_path(self) -> Path | None:
+        return self._artifact("run_results.json")
+
+    @property
+    def catalog_path(self) -> Path | None:
+        """``catalog.json``, written by ``dbt docs generate``."""
+        return self._artifact("catalog.json")
+
+    @property
+    def docs_index(self) -> Path | None:
+        return self._artifact("index.html")
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "dbt.log"
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready account of the run (for release metadata and XComs): status, timing,
+        node counts, every model with its outcome, every failing test, artifact paths."""
+        return {
+            "command": " ".join(self.args),
+            "success": self.success,
+            "invocation_id": self.invocation_id,
+            "seconds": round(self.seconds, 2),
+            "counts": self.counts(),
+            "models": [
+                {
+                    "name": n.name,
+                    "status": n.status,
+                    "seconds": round(n.seconds, 3),
+                    "rows_affected": n.rows_affected,
+                    "relation": n.relation,
+                }
+                for n in self.nodes
+                if n.resource_type == "model"
+            ],
+            "failed": [
+                {
+                    "name": n.name,
+                    "resource_type": n.resource_type,
+                    "status": n.status,
+                    "message": n.message,
+                }
+                for n in self.failed
+            ],
+            "artifacts": {
+                "manifest": str(self.manifest_path) if self.manifest_path else None,
+                "run_results": str(self.run_results_path) if self.run_results_path else None,
+                "catalog": str(self.catalog_path) if self.catalog_path else None,
+            },
+        }
+
+    def describe_failure(self) -> str:
+        command = " ".join(self.args[:1]) or "dbt"
+        lines = [f"dbt {command} failed (exit code {self.returncode})"]
+        for n in self.failed:
+            where = f" ({n.path})" if n.path else ""
+            message = (n.message or n.status).strip().replace("\n", "\n      ")
+            lines.append(f"  {n.resource_type} {n.name}{where}: {message}")
+            if n.compiled_path is not None:
+                lines.append(f"      compiled SQL: {n.compiled_path}")
+        lines += [f"  {e.strip()}" for e in self.errors]
+        lines.append(f"  full log: {self.log_file}")
+        return "\n".join(lines)
+
+
+class DbtError(RuntimeError):
+    """dbt failed; the message names each failing model or test and dbt's message."""
+
+    def __init__(self, result: DbtResult):
+        super().__init__(result.describe_failure())
+        self.result = result
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+    env.update(
+        PIPELINES_WAREHOUSE_PATH=str(settings.warehouse.resolve()),
+        PIPELINES_DATA_DIR=str(settings.data_dir.resolve()),
+        PIPELINES_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit,
+        PIPELINES_DUCKDB_THREADS=str(settings.duckdb_threads or os.cpu_count() or 1),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        PYTHONWARNINGS="ignore",
+    )
+    return env
+
+
+def _command(
+    args: Sequence[str], settings: Settings, vars: Mapping[str, object] | None
+) -> list[str]:
+    cmd = [sys.executable, "-m", "dbt.cli.main", *args]
+    cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    # absolute: dbt runs in dbt_project/, and a relative data_dir means the caller's cwd
+    target, logs = target_dir(settings).resolve(), log_dir(settings).resolve()
+    cmd += ["--target-path", str(target), "--log-path", str(logs)]
+    cmd += ["--log-format", "json", "--log-format-file", "debug", "--no-use-colors"]
+    if vars:
+        cmd += ["--vars", json.dumps(dict(vars), default=str, sort_keys=True)]
+    return cmd
+
+
+@dataclass
+class _Stream:
+    """Reads dbt's JSON log lines as they come and reports outcomes."""
+
+    echo: Callable[[str], None]
+    verbose: bool = False
+    invocation_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    passed: int = 0
+    raw_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+
+    def feed(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+            info, data = event["info"], event.get("data", {})
+        except (ValueError, KeyError, TypeError):
+            if line.strip():
+                self.raw_tail.append(line.rstrip())
+                log.debug("dbt: %s", line.rstrip())
+            return
+        self.invocation_id = self.invocation_id or info.get("invocation_id")
+        name, level = info.get("name", ""), info.get("level", "")
+        if name in _RESULT_EVENTS:
+            self._outcome(data)
+        elif level == "error" and name not in ("RunResultError", "RunResultFailure"):
+            text = str(data.get("exc") or info.get("msg") or "").strip()
+            if text and name not in ("MainStackTrace", "EndOfRunSummary"):
+                self.errors.append(text)
+        elif level == "warn":
+            self.warnings.append(str(info.get("msg", "")).strip())
+            self.echo(f"dbt warning: {self.warnings[-1].splitlines()[0][:200]}")
+        elif self.verbose:
+            self.echo(f"dbt: {info.get('msg', '')}")
+
+    def _outcome(self, data: dict[str, Any]) -> None:
+        node = data.get("node_info") or {}
+        status = str(data.get("status") or node.get("node_status") or "")
+        kind = str(node.get("resource_type") or "node")
+        label = str(node.get("node_name") or data.get("name") or "?")
+        seconds = float(data.get("execution_time") or 0.0)
+        if kind in ("test", "unit_test") and status == "pass" and not self.verbose:
+            self.passed += 1
+            return
+        self.echo(f"{status:<7} {kind} {label} ({seconds:.1f}s)")
+
+
+def _nodes(run_results: dict[str, Any], manifest: dict[str, Any], target: Path) -> list[NodeResult]:
+    known = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
+    project = manifest.get("metadata", {}).get("project_name")
+    out = []
+    for r in run_results.get("results", []):
+        uid = str(r["unique_id"])
+        node = known.get(uid, {})
+        path = node.get("original_file_path")
+        compiled = None
+        if path and project:
+            candidate = target / "compiled" / project / path
+            if candidate.suffix == ".yml" and node.get("path"):
+                candidate = candidate / node["path"]  # a generic test defined in YAML
+            compiled = candidate if candidate.is_file() else None
+        response = r.get("adapter_response") or {}
+        rows = response.get("rows_affected")
+        out.append(
+            NodeResult(
+                unique_id=uid,
+                resource_type=str(node.get("resource_type") or uid.split(".", 1)[0]),
+                name=str(node.get("name") or uid.rsplit(".", 1)[-1]),
+                status=str(r.get("status")),
+                seconds=float(r.get("execution_time") or 0.0),
+                rows_affected=int(rows) if isinstance(rows, int) and rows >= 0 else None,
+                failures=r.get("failures"),
+                message=r.get("message"),
+                relation=r.get("relation_name") or node.get("relation_name"),
+                path=path,
+                compiled_path=compiled,
+            )
+        )
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_dbt(
+    args: list[str],
+    settings: Settings,
+    vars: Mapping[str, object] | None = None,
+    *,
+    check: bool = True,
+    echo: Callable[[str], None] | None = None,
+    verbose: bool = False,
+    timeout: float | None = None,
+) -> DbtResult:
+    """Run ``dbt <args>`` on ``dbt_project/`` against ``settings.warehouse``.
+
+    ``vars`` become ``--vars`` (JSON; dates as ISO text). Progress lines go to ``echo``
+    (default: this module's logger at INFO). With ``check`` (default) a failed run raises
+    :class:`DbtError`; otherwise inspect ``result.success``.
+    """
+    if not args:
+        raise ValueError("run_dbt needs a dbt command, e.g. ['build']")
+    say = echo or log.info
+    target, logs = target_dir(settings).resolve(), log_dir(settings).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    stream = _Stream(say, verbose)
+    started = time.perf_counter()
+    with subprocess.Popen(
+        _command(args, settings, vars),
+        cwd=DBT_PROJECT_DIR,
+        env=_child_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    ) as proc:
+        assert proc.stdout is not None
+        fired = threading.Event()
+
+        def stop() -> None:
+            fired.set()
+            proc.kill()
+
+        watchdog = None if timeout is None else threading.Timer(timeout, stop)
+        if watchdog is not None:
+            watchdog.start()
+        try:
+            for line in proc.stdout:
+                stream.feed(line)
+            returncode = proc.wait()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        if fired.is_set():
+            stream.errors.append(f"dbt did not finish within {timeout:.0f}s and was stopped")
+    seconds = time.perf_counter() - started
+    run_results = _read_json(target / "run_results.json")
+    if run_results.get("metadata", {}).get("invocation_id") != stream.invocation_id:
+        run_results = {}  # left over from an earlier invocation
+    nodes = _nodes(run_results, _read_json(target / "manifest.json"), target)
+    if returncode != 0 and not stream.errors and not any(not n.ok for n in nodes):
+        stream.errors.extend(stream.raw_tail)  # dbt failed before it could log (no JSON)
+    result = DbtResult(
+        args=tuple(args),
+        returncode=returncode,
+        seconds=seconds,
+        target_dir=target,
+        log_dir=logs,
+        nodes=tuple(nodes),
+        errors=tuple(stream.errors),
+        warnings=tuple(stream.warnings),
+        invocation_id=stream.invocation_id,
+        run_results=run_results or None,
+    )
+    say(_summary(result, stream.passed))
+    if check and not result.success:
+        raise DbtError(result)
+    return result
+
+
+def _summary(result: DbtResult, passed_tests: int) -> str:
+    models = [n for n in result.nodes if n.resource_type not in ("test", "unit_test")]
+    tests = [n for n in result.nodes if n.resource_type in ("test", "unit_test")]
+    parts = []
+    if models:
+        ok = sum(1 for n in models if n.ok and n.status != "skipped")
+        parts.append(f"{ok}/{len(models)} nodes ok")
+    if tests:
+        by: dict[str, int] = {}
+        for n in tests:
+            by[n.status] = by.get(n.status, 0) + 1
+        parts.append("tests " + ", ".join(f"{v} {k}" for k, v in sorted(by.items())))
+    elif passed_tests:
+        parts.append(f"{passed_tests} tests passed")
+    skipped = sum(1 for n in result.nodes if n.status == "skipped")
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    state = "ok" if result.success else "FAILED"
+    detail = "; ".join(parts) or "no nodes run"
+    command = " ".join(a for a in result.args[:2] if not a.startswith("-"))
+    return f"dbt {command}: {state} ({detail}) in {result.seconds:.1f}s"
+
+
+def docs_dir(settings: Settings) -> Path:
+    """``<data_dir>/reports/dbt``: the dbt docs site for governance staff."""
+    return settings.data_dir / "reports" / "dbt"
+
+
+def generate_docs(
+    settings: Settings,
+    as_of: date | None = None,
+    *,
+    echo: Callable[[str], None] | None = None,
+) -> Path:
+    """``dbt docs generate --static`` on the current warehouse; returns the site's index.
+
+    The site goes to ``<data_dir>/reports/dbt/``: ``index.html`` is dbt's single-file static
+    page (manifest and catalog embedded, opens offline), next to ``manifest.json`` and
+    ``catalog.json``. dbt's own copies stay in ``<data_dir>/dbt/target``. ``as_of`` only
+    sets the date shown in compiled SQL (default: today).
+    """
+    variables = {"as_of": as_of.isoformat()} if as_of else None
+    result = run_dbt(["docs", "generate", "--static"], settings, variables, echo=echo)
+    site = docs_dir(settings)
+    site.mkdir(parents=True, exist_ok=True)
+    static = result.target_dir / "static_index.html"
+    if not static.is_file():
+        raise DbtError(dataclasses.replace(result, errors=("dbt wrote no static_index.html",)))
+    for source, name in (
+        (static, "index.html"),
+        (result.manifest_path, "manifest.json"),
+        (result.catalog_path, "catalog.json"),
+    ):
+        if source is not None:
+            shutil.copyfile(source, site / name)
+    return site / "index.html"

@@ -1,0 +1,200 @@
+"""The protected lake inside the warehouse: a partition registry and one view per table.
+
+``register_lake(con, selection)`` (re)creates schema ``lake`` in the warehouse with
+
+- ``lake.partitions``: one row per selected partition (table, partition, interval, dataset
+  version, run id, contract version, manifest and data file paths, rows loaded), i.e. the
+  release the features are built from;
+- ``lake.<table>`` for every contract table: a view over exactly the selected partitions'
+  ``data.parquet`` files, with the contract's lake columns (typed as the contract says), the
+  lineage columns ``_source_file`` and ``_source_row``, and ``_partition`` and
+  ``_dataset_version`` from the registry. A table without selected partitions gets an empty
+  view of the same columns and types, built from its contract.
+
+Views, not copies: the lake stays the single copy of the data, and re-registering is cheap.
+The schema is replaced in one transaction, so readers never see half a registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contracts import Contract, ContractSet, load_contracts
+from pipelines.ingest.lake import Partition
+from pipelines.warehouse.project import LAKE_SCHEMA
+
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source_file", "VARCHAR"),
+    ("_source_row", "BIGINT"),
+)
+"""Columns every lake data file carries next to the contract's columns."""
+
+RELEASE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_partition", "VARCHAR"),
+    ("_dataset_version", "VARCHAR"),
+)
+"""Columns the views add from ``lake.partitions``."""
+
+PARTITIONS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("table_name", "VARCHAR"),
+    ("partition", "VARCHAR"),
+    ("interval_start", "TIMESTAMP"),
+    ("interval_end", "TIMESTAMP"),
+    ("dataset_version", "VARCHAR"),
+    ("run_id", "VARCHAR"),
+    ("contract_version", "INTEGER"),
+    ("contract_fingerprint", "VARCHAR"),
+    ("rows_loaded", "BIGINT"),
+    ("manifest_path", "VARCHAR"),
+    ("data_path", "VARCHAR"),
+)
+"""``lake.partitions``; interval bounds are UTC (naive TIMESTAMP, like the lake's times)."""
+
+_FILE_COLUMN = "_lake_file"
+
+
+class LakeRegistrationError(ValueError):
+    """The selection cannot be registered; the message names the table and partition."""
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def lake_columns(contract: Contract) -> list[tuple[str, str]]:
+    """The columns (name, DuckDB type) of ``lake.<table>``, in order."""
+    return [
+        *((c.lake_name, c.lake_type) for c in contract.written_columns),
+        *LINEAGE_COLUMNS,
+        *RELEASE_COLUMNS,
+    ]
+
+
+def _utc_naive(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _registry_rows(
+    selection: Mapping[str, Sequence[Partition]], contracts: ContractSet
+) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for table, parts in selection.items():
+        if table not in contracts:
+            raise LakeRegistrationError(
+                f"selection names table {table!r}, which has no contract; "
+                f"known: {', '.join(sorted(contracts))}"
+            )
+        seen: set[str] = set()
+        for part in parts:
+            where = f"{table}/{part.folder.name}"
+            if part.table != table:
+                raise LakeRegistrationError(
+                    f"partition {part.table}/{part.folder.name} is listed under table {table!r}"
+                )
+            if part.folder.name in seen:
+                raise LakeRegistrationError(f"{where} is selected twice")
+            seen.add(part.folder.name)
+            data = part.data_file.resolve()
+            if not data.is_file():
+                raise LakeRegistrationError(f"{where}: data file {data} does not exist")
+            manifest = part.manifest
+            rows.append(
+                (
+                    table,
+                    part.folder.name,
+                    _utc_naive(manifest.interval_start),
+                    _utc_naive(manifest.interval_end),
+                    manifest.dataset_version,
+                    manifest.run_id,
+                    manifest.contract_version,
+                    manifest.contract_fingerprint,
+                    manifest.counts.loaded,
+                    str((part.folder / "manifest.json").resolve()),
+                    str(data),
+                )
+            )
+    return rows
+
+
+def _view_sql(contract: Contract, files: Sequence[str]) -> str:
+    schema, table = _q(LAKE_SCHEMA), contract.table
+    columns = lake_columns(contract)
+    if not files:
+        cells = ", ".join(f"CAST(NULL AS {kind}) AS {_q(name)}" for name, kind in columns)
+        return f"CREATE VIEW {schema}.{_q(table)} AS SELECT {cells} WHERE false"
+    data_columns = [c for c in columns if c not in RELEASE_COLUMNS]
+    cells = ", ".join(f"CAST(d.{_q(name)} AS {kind}) AS {_q(name)}" for name, kind in data_columns)
+    listing = ", ".join(_lit(f) for f in files)
+    return (
+        f"CREATE VIEW {schema}.{_q(table)} AS SELECT {cells}, "
+        f"p.partition AS _partition, p.dataset_version AS _dataset_version "
+        f"FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false, "
+        f"filename = {_lit(_FILE_COLUMN)}) AS d "
+        f"JOIN {schema}.partitions AS p "
+        f"ON p.table_name = {_lit(table)} AND p.data_path = d.{_q(_FILE_COLUMN)}"
+    )
+
+
+def register_lake(
+    con: duckdb.DuckDBPyConnection,
+    selection: Mapping[str, Sequence[Partition]],
+    *,
+    contracts: ContractSet | None = None,
+) -> None:
+    """Replace schema ``lake`` with the registry of ``selection`` and one view per table.
+
+    ``selection`` maps table names to the partitions to expose (for example the partitions
+    that passed the quality gate); tables left out, or given no partitions, get empty views.
+    ``contracts`` defaults to the contracts in ``Settings().contracts_dir``.
+    """
+    if contracts is None:
+        from pipelines.settings import Settings
+
+        contracts = load_contracts(Settings().contracts_dir)
+    rows = _registry_rows(selection, contracts)
+    files: dict[str, list[str]] = {t: [] for t in contracts}
+    for row in rows:
+        files[str(row[0])].append(str(row[-1]))
+    schema = _q(LAKE_SCHEMA)
+    columns = ", ".join(f"{_q(n)} {t}" for n, t in PARTITIONS_COLUMNS)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.execute(f"CREATE SCHEMA {schema}")
+        con.execute(f"CREATE TABLE {schema}.partitions ({columns})")
+        if rows:
+            marks = ", ".join("?" for _ in PARTITIONS_COLUMNS)
+            con.executemany(f"INSERT INTO {schema}.partitions VALUES ({marks})", rows)
+        for table in sorted(contracts):
+            con.execute(_view_sql(contracts[table], files[table]))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def select_partitions(
+    lake: Path, contracts: ContractSet, *, before: datetime | None = None
+) -> dict[str, list[Partition]]:
+    """Every published partition of every contract table (optionally only those whose
+    interval starts before ``before``), for ``register_lake``."""
+    from pipelines.ingest.lake import partitions
+
+    chosen: dict[str, list[Partition]] = {}
+    for table in contracts.load_order():
+        parts = partitions(lake, table)
+        if before is not None:
+            parts = [p for p in parts if p.interval.start < before]
+        chosen[table] = parts
+    return chosen
