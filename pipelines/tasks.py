@@ -19,11 +19,19 @@ def ingest(
 ) -> dict[str, Any]:
     """Ingest one source table for the run's data interval (idempotent per interval)."""
     from pipelines.console import task_logging
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.ingestion import ingestion_lineage
 
     task_logging()
-    result = ingest_table(
-        table, Interval(data_interval_start, data_interval_end), Settings(), run_id=run_id
-    )
+    settings = Settings()
+    interval = Interval(data_interval_start, data_interval_end)
+    with task_run(
+        f"ingest_{table}", run_id=run_id, settings=settings, interval=(interval.start, interval.end)
+    ) as lineage:
+        result = ingest_table(table, interval, settings, run_id=run_id)
+        lineage.complete_with(
+            lambda: ingestion_lineage(result.manifest, result.partition_dir, settings)
+        )
     manifest = result.manifest
     return {
         "table": table,

@@ -46,15 +46,26 @@ def validate(
 ) -> dict[str, Any]:
     """Validate one lake table for the run's data interval (idempotent per interval)."""
     from pipelines.console import task_logging
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.quality import partition_version, validation_lineage
     from pipelines.quality.gxsetup import configure_logging
     from pipelines.quality.runner import validate_partition
 
     task_logging()
     configure_logging()
+    settings = settings or Settings()
     interval = _interval(data_interval_start, data_interval_end)
-    result = validate_partition(
-        table, interval, settings or Settings(), run_id=_run_id(run_id, interval)
-    )
+    with task_run(
+        f"quality_{table}",
+        run_id=run_id,
+        settings=settings,
+        interval=(interval.start, interval.end),
+    ) as lineage:
+        before = partition_version(settings, table, interval)
+        result = validate_partition(table, interval, settings, run_id=_run_id(run_id, interval))
+        lineage.complete_with(
+            lambda: validation_lineage(result, settings, validated_version=before)
+        )
     summary = result.summary()
     if fail_on_critical and result.failed_critical:
         raise QualityGateFailed(
@@ -73,6 +84,8 @@ def build_docs(
 ) -> dict[str, Any]:
     """Build the Data Docs site and log the run's summary; returns counts and the site path."""
     from pipelines.console import task_logging
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.quality import docs_lineage
     from pipelines.quality.docs import build_docs as build
     from pipelines.quality.summary import latest_rows, render, summarize
 
@@ -80,7 +93,11 @@ def build_docs(
     settings = settings or Settings()
     interval = _interval(data_interval_start, data_interval_end)
     run = _run_id(run_id, interval)
-    index = build(settings)
+    with task_run(
+        "quality_report", run_id=run_id, settings=settings, interval=(interval.start, interval.end)
+    ) as lineage:
+        index = build(settings)
+        lineage.complete_with(lambda: docs_lineage(settings, str(index)))
     rows, runs = latest_rows(settings, run)
     summaries = summarize(rows)
     for line in render(summaries, runs, str(index)).splitlines():
@@ -103,6 +120,30 @@ def gate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Stop the run if any critical check of this run failed or any table was not validated."""
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.quality import gate_lineage, stored_gate_lineage
+
+    settings = settings or Settings()
+    interval = _interval(data_interval_start, data_interval_end)
+    with task_run(
+        "quality_gate", run_id=run_id, settings=settings, interval=(interval.start, interval.end)
+    ) as lineage:
+        lineage.fail_with(lambda: stored_gate_lineage(settings, _run_id(run_id, interval)))
+        decision = _decide(
+            data_interval_start, data_interval_end, run_id, tables, settings=settings
+        )
+        lineage.complete_with(lambda: gate_lineage(decision, settings))
+    return decision
+
+
+def _decide(
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    tables: list[str] | None = None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
     from pipelines.contracts import load_contracts
     from pipelines.quality import store
     from pipelines.quality.summary import latest_rows, summarize

@@ -1,0 +1,1 @@
+"""OpenLineage emission (events, facets, transports) and the lineage store, trace and page."""

@@ -1,0 +1,182 @@
+"""``pipelines lineage ...``: rebuild the store, trace a column, list PII-derived columns, write
+the lineage page.
+
+Registered by ``pipelines.cli`` with :func:`register`. Every command reads only the lineage
+store, rebuilt first from the event log when the log is newer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+examples:
+  pipelines lineage rebuild                       # reload .data/lineage/events.jsonl
+  pipelines lineage trace customer_features.orders_count
+  pipelines lineage trace lake.orders.customer_id --downstream    # impact analysis
+  pipelines lineage trace customer_features.orders_count --format json --depth 3
+  pipelines lineage pii                           # PII-derived warehouse columns
+  pipelines lineage page                          # .data/reports/lineage/index.html
+"""
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from pipelines.settings import Settings
+
+    settings = getattr(args, "settings", None)
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from pipelines.lineage.store import open_store
+
+    return open_store(_settings(args), args.events)
+
+
+def _graph(con: Any, run: str | None) -> Any:
+    from pipelines.lineage.graph import load_graph, run_scope
+
+    return load_graph(con, run_scope(con, run))
+
+
+def _cmd_rebuild(args: argparse.Namespace) -> int:
+    from pipelines.lineage.store import events_path, rebuild_store, store_path
+
+    settings = _settings(args)
+    events = args.events or events_path(settings)
+    result = rebuild_store(events, store_path(settings))
+    print(
+        f"lineage store {result.store}: {result.events:,} events, {result.runs:,} runs, "
+        f"{result.datasets:,} datasets, {result.column_edges:,} column edges, "
+        f"{result.assertions:,} assertions (from {result.events_file})"
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from pipelines.lineage.trace import ColumnLookupError, render_text, trace
+
+    if args.depth is not None and args.depth < 1:
+        print("--depth must be at least 1", file=sys.stderr)
+        return 2
+    with _open(args) as con:
+        graph = _graph(con, args.run)
+        try:
+            result = trace(graph, args.column, downstream=args.downstream, depth=args.depth)
+        except ColumnLookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.format == "json":
+            print(json.dumps(result.to_json(), indent=2, default=str))
+        else:
+            print(render_text(result))
+    return 0
+
+
+def _cmd_pii(args: argparse.Namespace) -> int:
+    from pipelines.lineage.pii import mart_violations, pii_derived, render_text, to_json
+
+    with _open(args) as con:
+        graph = _graph(con, args.run)
+    findings = pii_derived(graph, direct_only=args.direct_only)
+    if not args.all:
+        findings = [f for f in findings if graph.dataset(f.column).kind == "warehouse"]
+    marts = mart_violations(findings)
+    if args.format == "json":
+        print(json.dumps({"columns": to_json(graph, findings), "marts_clean": not marts}, indent=2))
+    else:
+        print(render_text(graph, findings))
+        if marts:
+            names = ", ".join(graph.label(f.column) for f in marts)
+            print(f"\nmarts: {len(marts)} PII-derived column(s), the marts must have none: {names}")
+        else:
+            print("\nmarts: no PII-derived columns")
+    return 1 if marts else 0
+
+
+def _cmd_page(args: argparse.Namespace) -> int:
+    from pipelines.lineage.page import page_path, write_page
+
+    target = args.out or page_path(_settings(args))
+    with _open(args) as con:
+        path = write_page(con, target, run=args.run or "latest")
+    print(f"lineage page: {path}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``pipelines lineage rebuild|trace|pii|page``."""
+    lineage = subparsers.add_parser(
+        "lineage",
+        help="query the lineage store: trace columns, PII propagation, the lineage page",
+        description="The OpenLineage event log loaded into DuckDB "
+        "(<data_dir>/lineage/lineage.duckdb, rebuilt when the log is newer), and the "
+        "questions governance asks of it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = lineage.add_subparsers(dest="lineage_command", metavar="ACTION", required=True)
+
+    def common(parser: argparse.ArgumentParser, run: str | None = "every run") -> None:
+        parser.add_argument(
+            "--events",
+            type=Path,
+            help="event log (JSON lines, or a folder of them); default "
+            "<data_dir>/lineage/events.jsonl",
+        )
+        if run:
+            parser.add_argument(
+                "--run",
+                help="only this run and the runs under it (a run id, or `latest` for the "
+                f"most recent DAG run); default: {run}",
+            )
+
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="rebuild the lineage store from the event log (atomic, idempotent)",
+    )
+    common(rebuild, run=None)
+    rebuild.set_defaults(func=_cmd_rebuild)
+
+    tr = actions.add_parser(
+        "trace",
+        help="the upstream column graph of <table.column> down to the landing files",
+        description="Each edge with its transformation and masking flag, and each dataset on "
+        "the way with its versions and quality checks. Name a column by its short name "
+        "(customer_features.orders_count, lake.orders.customer_id) or its full name.",
+    )
+    tr.add_argument("column", help="<table>.<column>, e.g. customer_features.orders_count")
+    tr.add_argument("--downstream", action="store_true", help="what depends on the column (impact)")
+    tr.add_argument("--format", choices=["text", "json"], default="text")
+    tr.add_argument("--depth", type=int, help="stop after N edges")
+    common(tr)
+    tr.set_defaults(func=_cmd_trace)
+
+    pii = actions.add_parser(
+        "pii",
+        help="PII-derived warehouse columns (exit status 1 if a mart has one)",
+        description="A column is PII-derived if a column holding clear PII (a `pii` tag and no "
+        "masking) is upstream of it along edges that do not mask.",
+    )
+    pii.add_argument("--all", action="store_true", help="also landing and lake columns")
+    pii.add_argument(
+        "--direct-only",
+        action="store_true",
+        help="follow only DIRECT edges (ignore joins, filters, grouping on PII)",
+    )
+    pii.add_argument("--format", choices=["text", "json"], default="text")
+    common(pii)
+    pii.set_defaults(func=_cmd_pii)
+
+    page = actions.add_parser("page", help="write the lineage page (one self-contained HTML file)")
+    page.add_argument(
+        "--out", type=Path, help="output file; default <data_dir>/reports/lineage/index.html"
+    )
+    common(page, run="latest")
+    page.set_defaults(func=_cmd_page)

@@ -1,0 +1,206 @@
+"""Dataset builders shared by the emitters: landing files, lake partitions, warehouse relations.
+
+Each returns the dataset's facets (names, types, versions, counts; never values) so an
+emitter only adds what is specific to its job (column lineage, quality facets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openlineage.client.event_v2 import InputDataset, OutputDataset
+from openlineage.client.generated import (
+    input_statistics_input_dataset,
+    output_statistics_output_dataset,
+)
+
+from pipelines.contracts import Contract, ContractSet, load_contracts
+from pipelines.ingest.lake import Partition, partitions_until
+from pipelines.ingest.manifest import DATA_NAME, MANIFEST_NAME, Manifest
+from pipelines.lineage import facets as f
+from pipelines.lineage import naming
+from pipelines.lineage.events import input_dataset, output_dataset
+from pipelines.settings import Settings
+
+SOURCE_FILE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("_source_file", "VARCHAR", "Landing file the row came from (path relative to landing)."),
+    ("_source_row", "BIGINT", "1-based record number of the row in its landing file."),
+)
+
+
+_CONTRACTS: dict[tuple[str, tuple[tuple[str, int, int], ...]], ContractSet] = {}
+
+
+def _signature(folder: Path, pattern: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple(
+        (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob(pattern))
+    )
+
+
+def contracts_for(settings: Settings) -> ContractSet:
+    """The contracts, parsed once per process (again only when a file changes).
+
+    Parsing them takes a few hundred milliseconds; every event builder needs them.
+    """
+    folder = settings.contracts_dir
+    key = (str(folder), _signature(folder, "*.yml"))
+    found = _CONTRACTS.get(key)
+    if found is None:
+        found = load_contracts(folder)
+        _CONTRACTS.clear()
+        _CONTRACTS[key] = found
+    return found
+
+
+def contract_facets(contract: Contract) -> dict[str, Any]:
+    """``ownership`` and ``documentation`` from the source contract."""
+    return {
+        "ownership": f.ownership(contract.owner),
+        "documentation": f.documentation(contract.description),
+    }
+
+
+def lake_schema(contract: Contract) -> Any:
+    return f.schema(
+        [
+            *((c.lake_name, c.lake_type, c.description) for c in contract.written_columns),
+            *SOURCE_FILE_COLUMNS,
+        ]
+    )
+
+
+def lake_tags(contract: Contract) -> Any:
+    return f.pii_tags(
+        f.FieldTag(c.lake_name, c.pii.value, c.protection.value) for c in contract.written_columns
+    )
+
+
+def landing_tags(contract: Contract) -> Any:
+    return f.pii_tags(f.FieldTag(c.name, c.pii.value, c.protection.value) for c in contract.columns)
+
+
+def partition_facet(folder: Path, manifest: Manifest) -> Any:
+    return f.custom(
+        f.PipelinesPartitionDatasetFacet,
+        table=manifest.table,
+        partition=manifest.partition,
+        interval_start=manifest.interval_start,
+        interval_end=manifest.interval_end,
+        manifest=naming.absolute(folder / MANIFEST_NAME),
+        rows_loaded=manifest.counts.loaded,
+        rows_quarantined=manifest.counts.quarantined,
+    )
+
+
+def lake_partition_facets(
+    settings: Settings, contract: Contract, folder: Path, manifest: Manifest
+) -> dict[str, Any]:
+    """Facets of a lake table as one partition of it was written or read."""
+    return {
+        "schema": lake_schema(contract),
+        "symlinks": f.symlink(naming.lake_symlink(contract.table)),
+        "datasetVersion": f.dataset_version(manifest.dataset_version),
+        "pipelines_partition": partition_facet(folder, manifest),
+        "tags": lake_tags(contract),
+        **contract_facets(contract),
+    }
+
+
+def lake_partition_input(
+    settings: Settings,
+    contract: Contract,
+    folder: Path,
+    manifest: Manifest,
+    input_facets: dict[str, Any] | None = None,
+) -> InputDataset:
+    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    return input_dataset(
+        ns, name, lake_partition_facets(settings, contract, folder, manifest), input_facets
+    )
+
+
+def lake_partition_output(
+    settings: Settings, contract: Contract, folder: Path, manifest: Manifest, extra: dict[str, Any]
+) -> OutputDataset:
+    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    data = folder / DATA_NAME
+    stats = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+        rowCount=manifest.counts.loaded,
+        size=data.stat().st_size if data.is_file() else None,
+        fileCount=1,
+        producer=naming.PRODUCER,
+    )
+    return output_dataset(
+        ns,
+        name,
+        {**lake_partition_facets(settings, contract, folder, manifest), **extra},
+        {"outputStatistics": stats},
+    )
+
+
+def partition_set_facet(table: str, parts: Sequence[Partition], until: datetime) -> Any:
+    lines = sorted(f"{p.folder.name}={p.manifest.dataset_version}" for p in parts)
+    names = sorted(p.folder.name for p in parts)
+    return f.custom(
+        f.PipelinesPartitionsDatasetFacet,
+        table=table,
+        read_until=until.isoformat(),
+        partitions=len(parts),
+        first_partition=names[0] if names else None,
+        last_partition=names[-1] if names else None,
+        versions_sha256=hashlib.sha256("\n".join(lines).encode()).hexdigest() if lines else None,
+    )
+
+
+def lake_table_read(settings: Settings, contract: Contract, until: datetime) -> InputDataset:
+    """A read of every partition of a table up to ``until`` (foreign-key lookups)."""
+    parts = partitions_until(settings.lake, contract.table, until)
+    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    return input_dataset(
+        ns,
+        name,
+        {
+            "schema": lake_schema(contract),
+            "symlinks": f.symlink(naming.lake_symlink(contract.table)),
+            "pipelines_partitions": partition_set_facet(contract.table, parts, until),
+            "tags": lake_tags(contract),
+            **contract_facets(contract),
+        },
+    )
+
+
+def landing_file_input(
+    path: Path,
+    contract: Contract,
+    *,
+    sha256: str,
+    records: int,
+    size: int,
+    columns: Sequence[str],
+) -> InputDataset:
+    """A landing file: raw text columns, its content hash as version, records read."""
+    ns, name = naming.landing_dataset(path)
+    return input_dataset(
+        ns,
+        name,
+        {
+            "schema": f.schema(
+                (c, "VARCHAR", contract.column(c).description)
+                for c in columns
+                if c in contract.column_names
+            ),
+            "symlinks": f.symlink(naming.landing_symlink(contract.table)),
+            "datasetVersion": f.dataset_version(sha256),
+            "tags": landing_tags(contract),
+            **contract_facets(contract),
+        },
+        {
+            "inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
+                rowCount=records, size=size, fileCount=1, producer=naming.PRODUCER
+            )
+        },
+    )

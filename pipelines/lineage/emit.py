@@ -1,0 +1,409 @@
+"""Emitting events without ever failing the pipeline, and the task-run context manager.
+
+``with task_run("ingest_orders", run_id=..., interval=(start, end)) as lineage:`` emits START
+on entry; on exit COMPLETE with what ``lineage.complete_with(build)`` builds from the task's
+result, or FAIL with an ``errorMessage`` facet (and whatever ``lineage.fail_with(build)``
+adds) when the body raised; the exception always propagates unchanged. Inside Airflow the
+task run's parent is the DAG run (``try_number`` from ``airflow.sdk.get_current_context()``);
+outside it the run has no parent.
+
+The DAG run itself: the first task of a run to start emits its START, a task without
+downstream tasks its COMPLETE, a task failing for good (last try, or a no-retry failure) its
+FAIL; marker files under ``<data_dir>/lineage/dag_runs/`` (created with ``O_EXCL``) make each
+happen once per DAG run attempt, whichever worker gets there first.
+
+A lineage failure (building an event, the transport, the disk) is logged as one warning line
+and appended to ``<data_dir>/lineage/errors.jsonl``; it never raises.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.lineage import client, runs
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent, RunState
+
+log = logging.getLogger("pipelines.lineage")
+
+NO_RETRY_ERRORS = frozenset(
+    {"AirflowFailException", "AirflowSensorTimeout", "QualityGateFailed", "FeatureGateFailed"}
+)
+"""Exceptions after which Airflow does not retry: the DAG run fails with them (the DAG's
+gate task turns ``QualityGateFailed`` into ``AirflowFailException``)."""
+
+_USERINFO = re.compile(r"(://)[^/@\s]+@")
+START_TIMEOUT = 60.0
+"""Seconds COMPLETE/FAIL wait for the background START (a hung transport must not block)."""
+
+
+@dataclass
+class LineageParts:
+    """What a builder returns for an event: datasets and extra facets."""
+
+    inputs: list[InputDataset] = field(default_factory=list)
+    outputs: list[OutputDataset] = field(default_factory=list)
+    run_facets: dict[str, Any] = field(default_factory=dict)
+    job_facets: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: LineageParts | None) -> LineageParts:
+        if other is None:
+            return self
+        return LineageParts(
+            [*self.inputs, *other.inputs],
+            [*self.outputs, *other.outputs],
+            {**self.run_facets, **other.run_facets},
+            {**self.job_facets, **other.job_facets},
+        )
+
+
+Builder = Callable[[], LineageParts | None]
+
+
+# Failures ------------------------------------------------------------------------------------
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return _USERINFO.sub(r"\1***@", text)[:500]
+
+
+def record_failure(
+    settings: Settings, what: str, exc: BaseException, event: RunEvent | None = None
+) -> None:
+    """Log one warning line and append the failure to ``errors.jsonl``; never raises."""
+    message = _describe_error(exc)
+    job = event.job.name if event is not None else None
+    state = event.eventType.value if event is not None and event.eventType else None
+    log.warning("lineage: %s failed for %s: %s", what, job or "-", message)
+    try:
+        client.append_line(
+            client.errors_path(settings),
+            json.dumps(
+                {
+                    "time": runs.now(),
+                    "what": what,
+                    "job": job,
+                    "eventType": state,
+                    "runId": event.run.runId if event is not None else None,
+                    "error": message,
+                },
+                sort_keys=True,
+            ),
+        )
+    except Exception as write_error:  # the disk is gone too: the warning line must do
+        log.warning("lineage: could not record the failure: %s", _describe_error(write_error))
+
+
+def error_count(settings: Settings) -> int:
+    """How many lineage failures ``errors.jsonl`` records."""
+    path = client.errors_path(settings)
+    if not path.is_file():
+        return 0
+    with path.open(encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def emit(event: RunEvent, settings: Settings) -> bool:
+    """Send one event; True when sent, False when it failed (recorded, never raised)."""
+    if client.disabled():
+        return False
+    try:
+        client.get_client(settings).emit(event)
+        return True
+    except Exception as exc:
+        record_failure(
+            settings, f"emitting {event.eventType.value if event.eventType else ''}", exc, event
+        )
+        return False
+
+
+def build_safely(settings: Settings, what: str, builder: Builder | None) -> LineageParts | None:
+    """Run a builder; a failure is recorded and gives None (the event goes out without it)."""
+    if builder is None:
+        return None
+    try:
+        return builder()
+    except Exception as exc:
+        record_failure(settings, f"building {what}", exc)
+        return None
+
+
+# The DAG run ---------------------------------------------------------------------------------
+
+
+def _marker(settings: Settings, dag_run: runs.RunRef, attempt: str, name: str) -> bool:
+    """Create a marker once; True for the process that created it."""
+    folder = client.lineage_dir(settings) / "dag_runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = f"-{attempt}" if attempt else ""
+    path = folder / f"{dag_run.run_id}{suffix}.{name}"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _dag_attempt() -> str:
+    """Distinguishes re-runs of one Airflow run id (``airflow dags test`` twice): its start time."""
+    if "airflow.sdk" not in sys.modules:
+        return ""
+    try:
+        from airflow.sdk import get_current_context
+
+        started = get_current_context()["dag_run"].start_date
+        return re.sub(r"[^0-9A-Za-z]", "", started.isoformat()) if started else ""
+    except Exception:
+        return ""
+
+
+# The task run --------------------------------------------------------------------------------
+
+_CURRENT: contextvars.ContextVar[TaskLineage | None] = contextvars.ContextVar(
+    "pipelines_lineage_task", default=None
+)
+
+
+def current_task() -> TaskLineage | None:
+    """The task run of the innermost ``task_run`` block, if any (dbt steps use it as parent)."""
+    return _CURRENT.get()
+
+
+class TaskLineage:
+    """The handle a ``task_run`` block gets: its run, and where to put the result's lineage."""
+
+    def __init__(
+        self,
+        run: runs.RunRef,
+        settings: Settings,
+        airflow: runs.AirflowRun | None,
+        interval: tuple[datetime, datetime] | None,
+        job_facets: Mapping[str, Any] | None,
+    ):
+        self.run = run
+        self.settings = settings
+        self.airflow = airflow
+        self.interval = interval
+        self.job_facets = dict(job_facets or {})
+        self._complete: Builder | None = None
+        self._fail: Builder | None = None
+        self._starting: threading.Thread | None = None
+        self.attempt = ""
+        self.emitted: list[RunEvent] = []
+
+    def complete_with(self, builder: Builder) -> None:
+        """Build the COMPLETE event's datasets and facets with ``builder`` (lazily, safely)."""
+        self._complete = builder
+
+    def fail_with(self, builder: Builder) -> None:
+        """Add what ``builder`` returns to the FAIL event, if the block raises."""
+        self._fail = builder
+
+    def emit(self, event: RunEvent) -> bool:
+        self.emitted.append(event)
+        return emit(event, self.settings)
+
+    # events --------------------------------------------------------------------------------
+
+    def _run_facets(self) -> dict[str, Any]:
+        from pipelines.lineage import events as ev
+
+        facets: dict[str, Any] = {"pipelines_airflow": ev.airflow_facet(self.airflow)}
+        if self.interval is not None:
+            facets["nominalTime"] = ev.nominal_time(*self.interval)
+        return facets
+
+    def _event(self, state: RunState, parts: LineageParts | None, **extra: Any) -> RunEvent:
+        from pipelines.lineage import events as ev
+
+        parts = parts or LineageParts()
+        return ev.run_event(
+            state,
+            self.run,
+            inputs=parts.inputs,
+            outputs=parts.outputs,
+            run_facets={**self._run_facets(), **extra, **parts.run_facets},
+            job_facets={
+                "jobType": ev.job_type("TASK", "AIRFLOW" if self.airflow else "PIPELINES"),
+                **self.job_facets,
+                **parts.job_facets,
+            },
+        )
+
+    def start(self) -> None:
+        try:
+            from openlineage.client.event_v2 import RunState
+
+            self._dag_start()
+            self.emit(self._event(RunState.START, None))
+        except Exception as exc:
+            record_failure(self.settings, "START", exc)
+
+    def start_in_background(self) -> None:
+        """Emit START from a thread, so loading the OpenLineage client (about a second in a
+        fresh process) overlaps the task's own work; COMPLETE/FAIL wait for it."""
+        try:
+            thread = threading.Thread(target=self.start, name="lineage-start", daemon=True)
+            thread.start()
+            self._starting = thread
+        except Exception:  # no thread to be had: do it here
+            self.start()
+
+    def _wait_started(self) -> None:
+        if self._starting is not None:
+            self._starting.join(START_TIMEOUT)
+            self._starting = None
+
+    def complete(self) -> None:
+        self._wait_started()
+        try:
+            from openlineage.client.event_v2 import RunState
+
+            parts = build_safely(self.settings, f"COMPLETE of {self.run.job}", self._complete)
+            self.emit(self._event(RunState.COMPLETE, parts))
+            if self.airflow is not None and not self.airflow.downstream:
+                self._dag_end(RunState.COMPLETE, None)
+        except Exception as exc:
+            record_failure(self.settings, "COMPLETE", exc)
+
+    def fail(self, error: BaseException) -> None:
+        self._wait_started()
+        try:
+            from openlineage.client.event_v2 import RunState
+
+            from pipelines.lineage import events as ev
+
+            parts = build_safely(self.settings, f"FAIL of {self.run.job}", self._fail)
+            self.emit(self._event(RunState.FAIL, parts, errorMessage=ev.error_facet(error)))
+            final = type(error).__name__ in NO_RETRY_ERRORS or (
+                self.airflow is not None and self.airflow.last_try
+            )
+            if self.airflow is not None and final:
+                self._dag_end(RunState.FAIL, error)
+        except Exception as exc:
+            record_failure(self.settings, "FAIL", exc)
+
+    def _dag(self) -> runs.RunRef | None:
+        return self.run.parent
+
+    def _dag_facets(self) -> dict[str, Any]:
+        from pipelines.lineage import events as ev
+
+        facets: dict[str, Any] = {"pipelines_airflow": ev.airflow_facet(self.airflow, task=False)}
+        if self.interval is not None:
+            facets["nominalTime"] = ev.nominal_time(*self.interval)
+        return facets
+
+    def _dag_start(self) -> None:
+        from openlineage.client.event_v2 import RunState
+
+        from pipelines.lineage import events as ev
+
+        dag = self._dag()
+        if dag is None or not _marker(self.settings, dag, self.attempt, "start"):
+            return
+        self.emit(
+            ev.run_event(
+                RunState.START,
+                dag,
+                run_facets=self._dag_facets(),
+                job_facets={"jobType": ev.job_type("DAG", "AIRFLOW")},
+            )
+        )
+
+    def _dag_end(self, state: RunState, error: BaseException | None) -> None:
+        from pipelines.lineage import events as ev
+
+        dag = self._dag()
+        if dag is None or not _marker(self.settings, dag, self.attempt, "end"):
+            return
+        facets = self._dag_facets()
+        if error is not None:
+            facets["errorMessage"] = ev.error_facet(f"task {self.run.job} failed: {error}")
+        self.emit(
+            ev.run_event(
+                state,
+                dag,
+                run_facets=facets,
+                job_facets={"jobType": ev.job_type("DAG", "AIRFLOW")},
+            )
+        )
+
+
+class _DisabledLineage(TaskLineage):
+    def start(self) -> None:
+        return None
+
+    def start_in_background(self) -> None:
+        return None
+
+    def complete(self) -> None:
+        return None
+
+    def fail(self, error: BaseException) -> None:
+        return None
+
+
+@contextmanager
+def task_run(
+    task_id: str,
+    *,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+    interval: tuple[datetime, datetime] | None = None,
+    job_facets: Mapping[str, Any] | None = None,
+) -> Iterator[TaskLineage]:
+    """START before the block, COMPLETE or FAIL after it (see the module docstring).
+
+    ``task_id`` is used outside Airflow; inside, the running task instance's id wins.
+    ``run_id`` (Airflow's run id, passed to the task) makes an out-of-Airflow run id
+    deterministic.
+    """
+    settings = settings or Settings()
+    airflow = None if client.disabled() else runs.current_airflow_run()
+    task = airflow.task_id if airflow is not None else task_id
+    run = runs.task_run_ref(task, airflow, run_id=run_id)
+    cls = _DisabledLineage if client.disabled() else TaskLineage
+    handle = cls(run, settings, airflow, interval, job_facets)
+    handle.attempt = _dag_attempt() if airflow is not None else ""
+    handle.start_in_background()
+    token = _CURRENT.set(handle)
+    try:
+        yield handle
+    except BaseException as exc:
+        if not isinstance(exc, GeneratorExit):
+            handle.fail(exc)
+        raise
+    else:
+        handle.complete()
+    finally:
+        _CURRENT.reset(token)
+
+
+def emit_events(events: list[RunEvent], settings: Settings) -> int:
+    """Emit several events; returns how many were sent."""
+    return sum(emit(e, settings) for e in events)
+
+
+def write_jsonl(events: list[RunEvent], path: Path) -> None:
+    """Append events to a JSON-lines file (tests, exports), one atomic write each."""
+    from openlineage.client.serde import Serde
+
+    for event in events:
+        client.append_line(path, Serde.to_json(event))

@@ -1,0 +1,317 @@
+"""Facets: small builders for the standard ones and this project's custom ``pipelines_*`` facets.
+
+Custom facets are attrs classes like openlineage-python's own (a ``_producer`` and a
+``_schemaURL`` each), so they serialize the same way and the tests derive and check their JSON
+Schemas with the standard ones. They hold names, counts, versions and check outcomes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import attr
+from openlineage.client.generated import (
+    column_lineage_dataset,
+    dataset_version_dataset,
+    documentation_dataset,
+    ownership_dataset,
+    schema_dataset,
+    symlinks_dataset,
+    tags_dataset,
+)
+from openlineage.client.generated.base import DatasetFacet, RunFacet
+
+from pipelines.lineage.naming import PRODUCER, SYMLINK_TYPE, custom_facet_schema_url, job_namespace
+
+# Column lineage ------------------------------------------------------------------------------
+
+DIRECT = "DIRECT"
+INDIRECT = "INDIRECT"
+IDENTITY = "IDENTITY"
+TRANSFORMATION = "TRANSFORMATION"
+AGGREGATION = "AGGREGATION"
+JOIN = "JOIN"
+FILTER = "FILTER"
+GROUP_BY = "GROUP_BY"
+SORT = "SORT"
+WINDOW = "WINDOW"
+CONDITIONAL = "CONDITIONAL"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One input column of an output column (or of the whole dataset), and how it is used."""
+
+    namespace: str
+    name: str
+    field: str
+    type: str = DIRECT
+    subtype: str = IDENTITY
+    description: str | None = None
+    masking: bool = False
+
+    def transformation(self) -> column_lineage_dataset.Transformation:
+        return column_lineage_dataset.Transformation(
+            type=self.type,
+            subtype=self.subtype,
+            description=self.description,
+            masking=self.masking,
+        )
+
+
+def _input_fields(edges: Iterable[Edge]) -> list[column_lineage_dataset.InputField]:
+    grouped: dict[tuple[str, str, str], list[column_lineage_dataset.Transformation]] = {}
+    for edge in edges:
+        transformations = grouped.setdefault((edge.namespace, edge.name, edge.field), [])
+        t = edge.transformation()
+        if t not in transformations:
+            transformations.append(t)
+    return [
+        column_lineage_dataset.InputField(
+            namespace=ns, name=name, field=field, transformations=transformations
+        )
+        for (ns, name, field), transformations in grouped.items()
+    ]
+
+
+def column_lineage(
+    fields: Mapping[str, Sequence[Edge]], dataset: Sequence[Edge] = ()
+) -> column_lineage_dataset.ColumnLineageDatasetFacet:
+    """``columnLineage``: per output field its input fields; dataset-level indirect edges."""
+    return column_lineage_dataset.ColumnLineageDatasetFacet(
+        fields={
+            name: column_lineage_dataset.Fields(inputFields=_input_fields(edges))
+            for name, edges in fields.items()
+            if edges
+        },
+        dataset=_input_fields(dataset),
+        producer=PRODUCER,
+    )
+
+
+# Standard dataset facets ---------------------------------------------------------------------
+
+
+def schema(
+    fields: Iterable[tuple[str, str | None, str | None]],
+) -> schema_dataset.SchemaDatasetFacet:
+    """``schema`` from ``(name, type, description)`` triples, in column order."""
+    return schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(
+                name=name, type=type_, description=description, ordinal_position=i
+            )
+            for i, (name, type_, description) in enumerate(fields, 1)
+        ],
+        producer=PRODUCER,
+    )
+
+
+def symlink(logical_name: str) -> symlinks_dataset.SymlinksDatasetFacet:
+    return symlinks_dataset.SymlinksDatasetFacet(
+        identifiers=[
+            symlinks_dataset.Identifier(
+                namespace=job_namespace(), name=logical_name, type=SYMLINK_TYPE
+            )
+        ],
+        producer=PRODUCER,
+    )
+
+
+def dataset_version(version: str) -> dataset_version_dataset.DatasetVersionDatasetFacet:
+    return dataset_version_dataset.DatasetVersionDatasetFacet(
+        datasetVersion=version, producer=PRODUCER
+    )
+
+
+def ownership(owner: str) -> ownership_dataset.OwnershipDatasetFacet:
+    return ownership_dataset.OwnershipDatasetFacet(
+        owners=[ownership_dataset.Owner(name=owner, type="MAINTAINER")], producer=PRODUCER
+    )
+
+
+def documentation(text: str) -> documentation_dataset.DocumentationDatasetFacet:
+    return documentation_dataset.DocumentationDatasetFacet(
+        description=text, contentType="text/plain", producer=PRODUCER
+    )
+
+
+@dataclass(frozen=True)
+class FieldTag:
+    field: str
+    pii: str
+    protection: str
+
+
+def pii_tags(columns: Iterable[FieldTag]) -> tags_dataset.TagsDatasetFacet:
+    """``tags``: ``pii=<class>`` and ``protection=<method>`` per personal-data field."""
+    tags: list[tags_dataset.TagsDatasetFacetFields] = []
+    for c in columns:
+        if c.pii == "none":
+            continue
+        tags.append(
+            tags_dataset.TagsDatasetFacetFields(
+                key="pii", value=c.pii, source="contract", field=c.field
+            )
+        )
+        tags.append(
+            tags_dataset.TagsDatasetFacetFields(
+                key="protection", value=c.protection, source="contract", field=c.field
+            )
+        )
+    return tags_dataset.TagsDatasetFacet(tags=tags, producer=PRODUCER)
+
+
+# Custom facets -------------------------------------------------------------------------------
+
+
+def _custom(cls: type) -> type:
+    """Give a custom facet class its schema URL (``_get_schema``) from its name."""
+    url = custom_facet_schema_url(cls.__name__)
+    cls._get_schema = staticmethod(lambda: url)  # type: ignore[attr-defined]
+    return cls
+
+
+@_custom
+@attr.define
+class PipelinesAirflowRunFacet(RunFacet):
+    """``pipelines_airflow``: the Airflow identifiers of this run (absent outside Airflow)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str | None = attr.field(default=None)
+    try_number: int | None = attr.field(default=None)
+
+
+@_custom
+@attr.define
+class PipelinesPartitionDatasetFacet(DatasetFacet):
+    """``pipelines_partition``: the lake partition an event wrote or read."""
+
+    table: str
+    partition: str
+    interval_start: str
+    interval_end: str
+    manifest: str
+    rows_loaded: int
+    rows_quarantined: int
+
+
+@_custom
+@attr.define
+class PipelinesPartitionsDatasetFacet(DatasetFacet):
+    """``pipelines_partitions``: a read of every partition of a table up to ``read_until``.
+
+    Used for foreign-key lookups, which read many partitions: a count, the first and last
+    partition and a SHA-256 over the sorted ``partition=dataset_version`` lines instead of
+    one dataset per partition.
+    """
+
+    table: str
+    read_until: str
+    partitions: int
+    first_partition: str | None = attr.field(default=None)
+    last_partition: str | None = attr.field(default=None)
+    versions_sha256: str | None = attr.field(default=None)
+
+
+@_custom
+@attr.define
+class PipelinesIngestionRunFacet(RunFacet):
+    """``pipelines_ingestion``: the row accounting and versions of one ingestion run."""
+
+    table: str
+    partition: str
+    interval_start: str
+    interval_end: str
+    read: int
+    loaded: int
+    quarantined: int
+    quarantine_by_check: dict[str, int]
+    key_versions: dict[str, str]
+    contract_version: int
+    contract_fingerprint: str
+    dataset_version: str
+    quarantine_version: str
+    source_files: int
+
+
+@_custom
+@attr.define
+class PipelinesQualityRunFacet(RunFacet):
+    """``pipelines_quality``: one table's validation: outcome counts, gate quarantine."""
+
+    table: str
+    partition: str
+    checks: int
+    passed: int
+    warned: int
+    failed: int
+    failed_checks: list[str]
+    quarantined: dict[str, int]
+    dataset_version_validated: str | None = attr.field(default=None)
+    dataset_version_published: str | None = attr.field(default=None)
+
+
+@_custom
+@attr.define
+class PipelinesGateRunFacet(RunFacet):
+    """``pipelines_gate``: the quality gate's decision for a run (check names, no values)."""
+
+    passed: bool
+    interval_start: str
+    interval_end: str
+    failed_checks: list[str]
+    missing_tables: list[str]
+    tables: dict[str, dict[str, int]]
+
+
+@attr.define
+class ReleasePartition:
+    table: str
+    partition: str
+    dataset_version: str
+    interval_start: str
+    interval_end: str
+    run_id: str | None = attr.field(default=None)
+
+
+@_custom
+@attr.define
+class PipelinesReleaseRunFacet(RunFacet):
+    """``pipelines_release``: the lake partitions a feature build used."""
+
+    partitions: list[ReleasePartition]
+
+
+@_custom
+@attr.define
+class PipelinesDbtRunFacet(RunFacet):
+    """``pipelines_dbt``: how dbt reported a model (status, time, rows affected)."""
+
+    unique_id: str
+    status: str
+    materialization: str | None = attr.field(default=None)
+    execution_seconds: float | None = attr.field(default=None)
+    rows_affected: int | None = attr.field(default=None)
+    invocation_id: str | None = attr.field(default=None)
+
+
+CUSTOM_FACETS: dict[str, type] = {
+    "pipelines_airflow": PipelinesAirflowRunFacet,
+    "pipelines_partition": PipelinesPartitionDatasetFacet,
+    "pipelines_partitions": PipelinesPartitionsDatasetFacet,
+    "pipelines_ingestion": PipelinesIngestionRunFacet,
+    "pipelines_quality": PipelinesQualityRunFacet,
+    "pipelines_gate": PipelinesGateRunFacet,
+    "pipelines_release": PipelinesReleaseRunFacet,
+    "pipelines_dbt": PipelinesDbtRunFacet,
+}
+"""Facet key -> class of every custom facet this project emits."""
+
+
+def custom(cls: type, **values: Any) -> Any:
+    """Instantiate a custom facet with this project's producer."""
+    return cls(**values, producer=PRODUCER)

@@ -1,0 +1,184 @@
+"""Lineage of the feature stage: the exported snapshots, their checks, the publication.
+
+``build_features`` (its steps are the lake views and one run per dbt model, see
+:mod:`pipelines.lineage.lakeviews` and :mod:`pipelines.lineage.dbt`): inputs = the released
+lake partitions, outputs = one snapshot dataset per feature table (``file`` /
+``<data_dir>/features/<table>``, short name ``features.<table>``) with the snapshot file's
+SHA-256 as ``datasetVersion`` and IDENTITY column lineage from ``warehouse.marts.<table>``;
+the release (``pipelines_release``: every lake partition and version used) as a run facet.
+
+``check_<table>``: input = the snapshot as validated, with ``dataQualityAssertions``.
+``publish_features``: inputs = the snapshots; ``pipelines_release`` again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from openlineage.client.generated import output_statistics_output_dataset
+
+from pipelines.lineage import datasets as ds
+from pipelines.lineage import events as ev
+from pipelines.lineage import facets as f
+from pipelines.lineage import naming
+from pipelines.lineage.emit import LineageParts
+from pipelines.lineage.quality import assertions_facet, metrics_facet
+from pipelines.settings import Settings
+
+SOURCE = "pipelines/features/tasks.py"
+
+
+def snapshot_columns(snapshot: Path) -> list[tuple[str, str]]:
+    """``(name, type)`` of a snapshot file, from its Parquet footer."""
+    import pyarrow.parquet as pq
+
+    return [(field.name, str(field.type)) for field in pq.read_schema(snapshot)]
+
+
+def _release_facet(release: Any) -> Any:
+    return f.custom(
+        f.PipelinesReleaseRunFacet,
+        partitions=[
+            f.ReleasePartition(
+                table=p.table,
+                partition=p.partition,
+                dataset_version=p.dataset_version,
+                interval_start=p.interval_start,
+                interval_end=p.interval_end,
+                run_id=p.ingest_run_id,
+            )
+            for p in release.partitions
+        ],
+    )
+
+
+def snapshot_facets(
+    settings: Settings, table: str, snapshot: Path, *, with_lineage: bool
+) -> dict[str, Any]:
+    """Facets of a feature table as one snapshot file of it was written or read."""
+    from pipelines.features.snapshots import MARTS_SCHEMA
+    from pipelines.hashing import file_sha256
+
+    columns = snapshot_columns(snapshot)
+    facets: dict[str, Any] = {
+        "schema": f.schema((name, type_, None) for name, type_ in columns),
+        "symlinks": f.symlink(naming.feature_symlink(table)),
+        "datasetVersion": f.dataset_version(file_sha256(snapshot)),
+        "documentation": f.documentation(
+            f"Feature snapshot {snapshot.parent.name} of {table}: one row per entity, "
+            "served to ML teams by pipelines.features.load_features."
+        ),
+    }
+    if with_lineage:
+        mart_ns, mart = naming.warehouse_dataset(settings.warehouse, MARTS_SCHEMA, table)
+        facets["columnLineage"] = f.column_lineage(
+            {
+                name: [
+                    f.Edge(
+                        mart_ns,
+                        mart,
+                        name,
+                        description=f"exported where as_of_date = {snapshot.parent.name[6:]}",
+                    )
+                ]
+                for name, _ in columns
+            }
+        )
+    return facets
+
+
+def build_lineage(settings: Settings, release: Any) -> LineageParts:
+    """The build task's inputs (released lake partitions) and outputs (the snapshots)."""
+    contracts = ds.contracts_for(settings)
+    inputs = [
+        ds.lake_partition_input(settings, contracts[table], part.folder, part.manifest)
+        for table, parts in release.selection(settings.lake).items()
+        if table in contracts
+        for part in parts
+    ]
+    outputs = []
+    for table, info in sorted(release.features.items()):
+        snapshot = Path(info["file"])
+        ns, name = naming.feature_dataset(snapshot.parent.parent.parent, table)
+        stats = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+            rowCount=int(info["rows"]),
+            size=snapshot.stat().st_size,
+            fileCount=1,
+            producer=naming.PRODUCER,
+        )
+        outputs.append(
+            ev.output_dataset(
+                ns,
+                name,
+                snapshot_facets(settings, table, snapshot, with_lineage=True),
+                {"outputStatistics": stats},
+            )
+        )
+    return LineageParts(
+        inputs=inputs,
+        outputs=outputs,
+        run_facets={"pipelines_release": _release_facet(release)},
+        job_facets={"sourceCodeLocation": ev.source_location(SOURCE)},
+    )
+
+
+def check_lineage(settings: Settings, validation: Any, snapshot: Path) -> LineageParts:
+    """A feature check task: the snapshot it validated, with the checks' outcomes."""
+    ns, name = naming.feature_dataset(snapshot.parent.parent.parent, validation.table)
+    rows = next(
+        (
+            int(c.element_count)
+            for c in validation.checks
+            if c.element_count is not None and not c.error
+        ),
+        0,
+    )
+    failed = [c.spec.name for c in validation.checks if c.outcome == "failed"]
+    run_facet = f.custom(
+        f.PipelinesQualityRunFacet,
+        table=validation.table,
+        partition=validation.partition,
+        checks=len(validation.checks),
+        passed=validation.count("passed"),
+        warned=validation.count("warned"),
+        failed=validation.count("failed"),
+        failed_checks=failed,
+        quarantined={},
+        dataset_version_validated=validation.dataset_version,
+        dataset_version_published=validation.dataset_version,
+    )
+    return LineageParts(
+        inputs=[
+            ev.input_dataset(
+                ns,
+                name,
+                snapshot_facets(settings, validation.table, snapshot, with_lineage=False),
+                {
+                    "dataQualityAssertions": assertions_facet(validation.checks),
+                    "dataQualityMetrics": metrics_facet(validation.checks, rows),
+                },
+            )
+        ],
+        run_facets={"pipelines_quality": run_facet},
+        job_facets={"sourceCodeLocation": ev.source_location("pipelines/quality/features.py")},
+    )
+
+
+def publish_lineage(settings: Settings, release: Any) -> LineageParts:
+    """The publication decision: the snapshots it served (or refused) and the release."""
+    inputs = []
+    for table, info in sorted(release.features.items()):
+        snapshot = Path(info["file"])
+        if snapshot.is_file():
+            ns, name = naming.feature_dataset(snapshot.parent.parent.parent, table)
+            inputs.append(
+                ev.input_dataset(
+                    ns, name, snapshot_facets(settings, table, snapshot, with_lineage=False)
+                )
+            )
+    return LineageParts(
+        inputs=inputs,
+        run_facets={"pipelines_release": _release_facet(release)},
+        job_facets={"sourceCodeLocation": ev.source_location(SOURCE)},
+    )

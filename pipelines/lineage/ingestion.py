@@ -1,0 +1,268 @@
+"""Lineage of one ingestion run, from its manifest and the source contract.
+
+Inputs: the landing files read (raw text columns, content hash as version, records read) and,
+for foreign-key checks, the referenced lake tables up to the interval end. Output: the lake
+table with the written partition (``datasetVersion``, ``pipelines_partition``), schema,
+ownership, documentation, field-level PII tags and column lineage:
+
+* raw column -> lake column, DIRECT: ``IDENTITY`` for text kept as is; ``TRANSFORMATION``
+  for strict type parsing; ``TRANSFORMATION`` with ``masking: true`` for pseudonymize,
+  encrypt, generalize and scrub (the description names the method and key id, never keys);
+* dataset-level INDIRECT ``FILTER`` for the row checks that quarantine records (type,
+  required, range, allowed values, pattern, lateness, duplicate keys) and INDIRECT ``JOIN``
+  for foreign-key checks against the referenced lake tables.
+
+The run facet ``pipelines_ingestion`` holds the row accounting, quarantine counts by check,
+key ids and contract version. The job facet ``sql`` is the ingestion SELECT for one landing
+file, with pseudonymization written as the equivalent UDF ``pipelines_pseudonymize`` (the run
+computes the same token inline from key-derived parameters, which never appear in SQL).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from pipelines.contracts import Column, Contract, ContractSet, Protection
+from pipelines.ingest.interval import Interval
+from pipelines.ingest.manifest import Manifest
+from pipelines.lineage import datasets as ds
+from pipelines.lineage import events as ev
+from pipelines.lineage import facets as f
+from pipelines.lineage import naming
+from pipelines.lineage.emit import LineageParts
+from pipelines.settings import Settings
+
+SOURCE = "pipelines/ingest/run.py"
+
+
+def protection_edge(
+    col: Column, contract: Contract, manifest: Manifest, namespace: str, name: str
+) -> f.Edge:
+    """How ingestion turns the raw text of ``col`` into its lake value."""
+    keys = manifest.key_versions
+    match col.protection:
+        case Protection.PSEUDONYMIZE:
+            key = keys.get("pseudonymization", "?")
+            return f.Edge(
+                namespace,
+                name,
+                col.name,
+                f.DIRECT,
+                f.TRANSFORMATION,
+                f"pseudonymize: keyed HMAC-SHA256 token (pseudonymization key {key}); "
+                "join-stable, not reversible",
+                masking=True,
+            )
+        case Protection.ENCRYPT:
+            key = keys.get("encryption", "?")
+            return f.Edge(
+                namespace,
+                name,
+                col.name,
+                f.DIRECT,
+                f.TRANSFORMATION,
+                f"encrypt: deterministic AES-256-SIV (encryption key {key}), bound to "
+                f"{contract.table}.{col.name}; recoverable only by audited re-identification",
+                masking=True,
+            )
+        case Protection.GENERALIZE:
+            method = col.generalize.value if col.generalize else "?"
+            detail = {
+                "zip_prefix_3": "first three digits kept (01310 -> 013xx)",
+                "age_band": f"age band as of the interval end {manifest.interval_end[:10]}",
+            }.get(method, method)
+            return f.Edge(
+                namespace,
+                name,
+                col.name,
+                f.DIRECT,
+                f.TRANSFORMATION,
+                f"generalize ({method}): {detail}",
+                masking=True,
+            )
+        case Protection.SCRUB:
+            return f.Edge(
+                namespace,
+                name,
+                col.name,
+                f.DIRECT,
+                f.TRANSFORMATION,
+                "scrub: e-mail addresses and phone numbers in the text replaced by [email] "
+                "and [phone]",
+                masking=True,
+            )
+    if col.type == "string":
+        return f.Edge(namespace, name, col.name, f.DIRECT, f.IDENTITY, "copied as text")
+    return f.Edge(
+        namespace,
+        name,
+        col.name,
+        f.DIRECT,
+        f.TRANSFORMATION,
+        f"parsed from text as {col.duckdb_type} (strict; unparsable values quarantined)",
+    )
+
+
+def row_check_names(contract: Contract) -> dict[str, list[str]]:
+    """Column -> the ingestion checks that can quarantine a record because of it."""
+    checks: dict[str, list[str]] = defaultdict(list)
+    for col in contract.columns:
+        if col.type != "string":
+            checks[col.name].append("type_error")
+        if col.required:
+            checks[col.name].append("required_missing")
+        if col.min is not None or col.max is not None:
+            checks[col.name].append("out_of_range")
+        if col.allowed_values:
+            checks[col.name].append("not_allowed")
+        if col.pattern:
+            checks[col.name].append("pattern_mismatch")
+    event = contract.event_time
+    if event and event.on_late == "quarantine":
+        checks[event.column].append("late_arrival")
+    for key in contract.primary_key:
+        checks[key].append("duplicate_key")
+    return dict(checks)
+
+
+class _ProtectionAsUdfs:
+    """``ProtectionSql`` that writes keyed protections as UDF calls (for the SQL facet)."""
+
+    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
+        return f"pipelines_pseudonymize({column_sql})", {}
+
+    def encrypt(self, column_sql: str, context: str) -> str:
+        from pipelines.ingest.protect import ENCRYPT_UDF
+        from pipelines.ingest.readers import sql_str
+
+        return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
+
+    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
+        from pipelines.protection.generalize import sql_generalize
+
+        return sql_generalize(method, column_sql, reference_date_sql)
+
+    def scrub(self, column_sql: str) -> str:
+        from pipelines.protection.scrub import sql_scrub
+
+        return sql_scrub(column_sql)
+
+
+def ingestion_sql(contract: Contract, interval: Interval) -> str:
+    from pipelines.ingest.transform import staged_query
+
+    return staged_query(contract, interval, "SELECT * FROM raw_records", _ProtectionAsUdfs()).sql
+
+
+def _interval(manifest: Manifest) -> Interval:
+    return Interval(
+        datetime.fromisoformat(manifest.interval_start),
+        datetime.fromisoformat(manifest.interval_end),
+    )
+
+
+def ingestion_lineage(
+    manifest: Manifest,
+    partition_dir: Any,
+    settings: Settings,
+    contracts: ContractSet | None = None,
+) -> LineageParts:
+    """Inputs, output, column lineage and run facets of the run that wrote ``manifest``."""
+    contracts = contracts or ds.contracts_for(settings)
+    contract = contracts[manifest.table]
+    interval = _interval(manifest)
+
+    inputs = []
+    fields: dict[str, list[f.Edge]] = defaultdict(list)
+    dataset_edges: list[f.Edge] = []
+    checks = row_check_names(contract)
+    fk_columns = {fk.column: fk for fk in contract.foreign_keys}
+    for entry in manifest.source_files:
+        path = settings.landing / entry.path
+        columns = [c for c in contract.column_names if c not in entry.missing_columns]
+        inputs.append(
+            ds.landing_file_input(
+                path,
+                contract,
+                sha256=entry.sha256,
+                records=entry.records,
+                size=entry.bytes,
+                columns=columns,
+            )
+        )
+        ns, name = naming.landing_dataset(path)
+        for col_name in columns:
+            col = contract.column(col_name)
+            if col.written:
+                fields[col.lake_name].append(protection_edge(col, contract, manifest, ns, name))
+            if col_name in checks:
+                dataset_edges.append(
+                    f.Edge(
+                        ns,
+                        name,
+                        col_name,
+                        f.INDIRECT,
+                        f.FILTER,
+                        "quarantine checks: " + ", ".join(checks[col_name]),
+                    )
+                )
+            if col_name in fk_columns:
+                fk = fk_columns[col_name]
+                dataset_edges.append(
+                    f.Edge(
+                        ns,
+                        name,
+                        col_name,
+                        f.INDIRECT,
+                        f.JOIN,
+                        f"orphan_fk: anti-join with lake.{fk.references} up to the interval end",
+                    )
+                )
+
+    for fk in contract.foreign_keys:
+        ref = contracts[fk.ref_table]
+        inputs.append(ds.lake_table_read(settings, ref, interval.end))
+        ref_ns, ref_name = naming.lake_dataset(settings.lake, ref.table)
+        dataset_edges.append(
+            f.Edge(
+                ref_ns,
+                ref_name,
+                ref.column(fk.ref_column).lake_name,
+                f.INDIRECT,
+                f.JOIN,
+                f"orphan_fk: {contract.table}.{fk.column} must match {fk.references}",
+            )
+        )
+
+    lineage = f.column_lineage(fields, dataset_edges)
+    output = ds.lake_partition_output(
+        settings, contract, partition_dir, manifest, {"columnLineage": lineage}
+    )
+    run_facet = f.custom(
+        f.PipelinesIngestionRunFacet,
+        table=manifest.table,
+        partition=manifest.partition,
+        interval_start=manifest.interval_start,
+        interval_end=manifest.interval_end,
+        read=manifest.counts.read,
+        loaded=manifest.counts.loaded,
+        quarantined=manifest.counts.quarantined,
+        quarantine_by_check=dict(manifest.quarantine_by_check),
+        key_versions=dict(manifest.key_versions),
+        contract_version=manifest.contract_version,
+        contract_fingerprint=manifest.contract_fingerprint,
+        dataset_version=manifest.dataset_version,
+        quarantine_version=manifest.quarantine_version,
+        source_files=len(manifest.source_files),
+    )
+    return LineageParts(
+        inputs=inputs,
+        outputs=[output],
+        run_facets={"pipelines_ingestion": run_facet},
+        job_facets={
+            "sql": ev.sql_facet(ingestion_sql(contract, interval)),
+            "sourceCodeLocation": ev.source_location(SOURCE),
+        },
+    )

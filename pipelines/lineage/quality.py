@@ -1,0 +1,281 @@
+"""Lineage of the quality tasks: what each check said about which partition, and the gate.
+
+``quality_<table>``: input = the validated lake partition (its ``datasetVersion`` is the one
+GX saw) with ``dataQualityAssertions`` (every check: expectation type, name, column, success,
+severity, outcome and counts) and ``dataQualityMetrics`` (row count, null counts from the
+not-null checks, distinct counts where a uniqueness check proved them); the tables the suite
+reads (foreign keys, business rules) as partition sets. When the gate moved rows to the
+quarantine, the republished partition is an output with its new ``datasetVersion``.
+``quality_gate``: the decision as the ``pipelines_gate`` run facet, with the run's partitions
+as inputs. Observed values are reported only when they are numbers (counts, shares).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from openlineage.client.generated import (
+    data_quality_assertions_dataset,
+    data_quality_metrics_input_dataset,
+)
+
+from pipelines.contracts import ContractSet
+from pipelines.ingest.interval import Interval
+from pipelines.ingest.lake import Partition, partitions
+from pipelines.lineage import datasets as ds
+from pipelines.lineage import events as ev
+from pipelines.lineage import facets as f
+from pipelines.lineage import naming
+from pipelines.lineage.emit import LineageParts
+from pipelines.settings import Settings
+
+SOURCE = "pipelines/quality/runner.py"
+GATE_SOURCE = "pipelines/quality/tasks.py"
+SEVERITY = {"critical": "error", "warning": "warn"}
+NULL_CHECK = "expect_column_values_to_not_be_null"
+UNIQUE_CHECK = "expect_column_values_to_be_unique"
+
+
+def find_partition(settings: Settings, table: str, interval: Interval) -> Partition | None:
+    for part in partitions(settings.lake, table):
+        if part.interval == interval:
+            return part
+    return None
+
+
+def _number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return json.dumps(value)
+
+
+def assertion(check: Any) -> data_quality_assertions_dataset.Assertion:
+    """One GX check outcome (a ``runner.CheckOutcome``) as an OpenLineage assertion."""
+    spec = check.spec
+    params: dict[str, Any] = {"outcome": check.outcome, "source": spec.source}
+    for key in ("unexpected_count", "element_count"):
+        value = getattr(check, key)
+        if value is not None:
+            params[key] = int(value)
+    if check.quarantined:
+        params["quarantined"] = int(check.quarantined)
+    if check.error:
+        params["error"] = True
+    return data_quality_assertions_dataset.Assertion(
+        assertion=spec.type,
+        success=bool(check.success),
+        column=spec.column,
+        severity=SEVERITY.get(spec.severity, spec.severity),
+        name=spec.name,
+        description=(spec.description or None),
+        actual=_number(check.observed),
+        params=params,
+    )
+
+
+def assertions_facet(checks: list[Any]) -> Any:
+    return data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+        assertions=[assertion(c) for c in checks], producer=naming.PRODUCER
+    )
+
+
+def metrics_facet(checks: list[Any], row_count: int) -> Any:
+    nulls: dict[str, int] = {}
+    distinct: dict[str, int] = {}
+    for c in checks:
+        column = c.spec.column
+        if not column or c.error or c.unexpected_count is None:
+            continue
+        if c.spec.type == NULL_CHECK:
+            nulls[column] = int(c.unexpected_count)
+    for c in checks:
+        column = c.spec.column
+        if (
+            column
+            and c.spec.type == UNIQUE_CHECK
+            and not c.error
+            and c.unexpected_count == 0
+            and column in nulls
+        ):
+            distinct[column] = row_count - nulls[column]
+    metrics = {
+        column: data_quality_metrics_input_dataset.ColumnMetrics(
+            nullCount=nulls.get(column), distinctCount=distinct.get(column)
+        )
+        for column in sorted(set(nulls) | set(distinct))
+    }
+    return data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
+        rowCount=row_count, columnMetrics=metrics, producer=naming.PRODUCER
+    )
+
+
+def partition_version(settings: Settings, table: str, interval: Interval) -> str | None:
+    """The current dataset version of ``table``'s partition for ``interval``; never raises.
+
+    Called before validation: the gate may republish the partition (rows moved to the
+    quarantine), and the lineage names both the version GX read and the one published.
+    """
+    try:
+        part = find_partition(settings, table, interval)
+        return part.manifest.dataset_version if part is not None else None
+    except Exception:
+        return None
+
+
+_READS: dict[tuple[object, ...], dict[str, list[str]]] = {}
+
+
+def _reads(settings: Settings, table: str) -> list[str]:
+    """Other lake tables ``table``'s suite reads (foreign keys, ``{lake:...}`` rules)."""
+    from pipelines.quality.plan import quality_plan
+    from pipelines.settings import PROJECT_DIR
+
+    suites = PROJECT_DIR / "expectations"
+    key = (
+        str(settings.contracts_dir),
+        ds._signature(settings.contracts_dir, "*.yml"),
+        ds._signature(suites, "*.yml"),
+    )
+    if key not in _READS:
+        try:
+            _READS[key] = quality_plan(settings.contracts_dir, suites).reads
+        except (OSError, ValueError):
+            _READS[key] = {}
+    return _READS[key].get(table, [])
+
+
+def validation_lineage(
+    validation: Any,
+    settings: Settings,
+    contracts: ContractSet | None = None,
+    *,
+    validated_version: str | None = None,
+) -> LineageParts:
+    """Lineage of one ``validate_partition`` result (a ``runner.TableValidation``).
+
+    ``validated_version``: the partition's version before validation (what GX read; see
+    :func:`partition_version`); by default the current one.
+    """
+    contracts = contracts or ds.contracts_for(settings)
+    contract = contracts[validation.table]
+    part = find_partition(settings, validation.table, validation.interval)
+    if part is None:
+        raise LookupError(f"{validation.table}: no partition for {validation.interval}")
+    manifest = part.manifest
+    moved = sum(int(v) for v in (validation.quarantined or {}).values())
+    validated = validated_version or manifest.dataset_version
+    rows = manifest.counts.loaded + moved
+
+    facets = ds.lake_partition_facets(settings, contract, part.folder, manifest)
+    facets["datasetVersion"] = f.dataset_version(validated)
+    facets["pipelines_partition"] = f.custom(
+        f.PipelinesPartitionDatasetFacet,
+        table=manifest.table,
+        partition=manifest.partition,
+        interval_start=manifest.interval_start,
+        interval_end=manifest.interval_end,
+        manifest=naming.absolute(part.folder / "manifest.json"),
+        rows_loaded=rows,
+        rows_quarantined=manifest.counts.quarantined - moved,
+    )
+    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    assertions = assertions_facet(validation.checks)
+    inputs = [
+        ev.input_dataset(
+            ns,
+            name,
+            facets,
+            {
+                "dataQualityAssertions": assertions,
+                "dataQualityMetrics": metrics_facet(validation.checks, rows),
+            },
+        )
+    ]
+    for ref in _reads(settings, contract.table):
+        inputs.append(ds.lake_table_read(settings, contracts[ref], validation.interval.end))
+    outputs = []
+    if moved or validated != manifest.dataset_version:
+        # the republished partition is what the results vouch for: it carries them too
+        outputs.append(
+            ds.lake_partition_output(
+                settings, contract, part.folder, manifest, {"dataQualityAssertions": assertions}
+            )
+        )
+    failed = [c.spec.name for c in validation.checks if c.outcome == "failed"]
+    run_facet = f.custom(
+        f.PipelinesQualityRunFacet,
+        table=validation.table,
+        partition=validation.partition,
+        checks=len(validation.checks),
+        passed=validation.count("passed"),
+        warned=validation.count("warned"),
+        failed=validation.count("failed"),
+        failed_checks=failed,
+        quarantined={k: int(v) for k, v in (validation.quarantined or {}).items()},
+        dataset_version_validated=validated,
+        dataset_version_published=manifest.dataset_version,
+    )
+    return LineageParts(
+        inputs=inputs,
+        outputs=outputs,
+        run_facets={"pipelines_quality": run_facet},
+        job_facets={"sourceCodeLocation": ev.source_location(SOURCE)},
+    )
+
+
+def _check_name(described: str) -> str:
+    """``table.check`` from the summary's ``table.check: observed ...`` text."""
+    return described.split(": ", 1)[0]
+
+
+def gate_lineage(
+    decision: dict[str, Any], settings: Settings, contracts: ContractSet | None = None
+) -> LineageParts:
+    """The gate's decision (``quality.tasks.gate``) and the partitions it decided on."""
+    contracts = contracts or ds.contracts_for(settings)
+    interval = Interval.parse(decision["interval_start"], decision["interval_end"])
+    inputs = []
+    for table in contracts.load_order():
+        part = find_partition(settings, table, interval)
+        if part is not None:
+            inputs.append(
+                ds.lake_partition_input(settings, contracts[table], part.folder, part.manifest)
+            )
+    facet = f.custom(
+        f.PipelinesGateRunFacet,
+        passed=bool(decision["passed"]),
+        interval_start=decision["interval_start"],
+        interval_end=decision["interval_end"],
+        failed_checks=[_check_name(c) for c in decision.get("failed_checks", [])],
+        missing_tables=list(decision.get("missing_tables", [])),
+        tables={
+            t: {k: int(v) for k, v in counts.items()}
+            for t, counts in (decision.get("tables") or {}).items()
+        },
+    )
+    return LineageParts(
+        inputs=inputs,
+        run_facets={"pipelines_gate": facet},
+        job_facets={"sourceCodeLocation": ev.source_location(GATE_SOURCE)},
+    )
+
+
+def stored_gate_lineage(settings: Settings, run_id: str) -> LineageParts | None:
+    """:func:`gate_lineage` of the decision the gate stored for ``run_id`` (for its FAIL event)."""
+    from pipelines.quality import store
+
+    path = store.quality_dir(settings) / "gates" / f"run={store.run_key(run_id)}.json"
+    if not path.is_file():
+        return None
+    return gate_lineage(json.loads(path.read_text(encoding="utf-8")), settings)
+
+
+def docs_lineage(settings: Settings, index: str) -> LineageParts:
+    """The Data Docs site the report task wrote."""
+    site = Path(index).parent
+    return LineageParts(
+        outputs=[ev.output_dataset(naming.FILE_NAMESPACE, naming.absolute(site))],
+        job_facets={"sourceCodeLocation": ev.source_location("pipelines/quality/docs.py")},
+    )

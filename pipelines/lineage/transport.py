@@ -1,0 +1,44 @@
+"""The default transport: one event per line, appended with a single ``write(2)``.
+
+Usable from ``openlineage.yml`` too::
+
+    transport:
+      type: pipelines.lineage.transport.JsonLinesTransport
+      log_file_path: /data/lineage/events.jsonl
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openlineage.client.serde import Serde
+from openlineage.client.transport.transport import Config, Transport
+
+from pipelines.lineage.client import append_line
+
+
+@dataclass
+class JsonLinesConfig(Config):
+    log_file_path: str
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> JsonLinesConfig:
+        if "log_file_path" not in params:
+            raise RuntimeError("the JSON-lines transport needs `log_file_path`")
+        return cls(log_file_path=str(params["log_file_path"]))
+
+
+class JsonLinesTransport(Transport):
+    """One event per line, appended atomically (safe for concurrent processes)."""
+
+    kind = "pipelines_jsonl"
+    config_class = JsonLinesConfig
+
+    def __init__(self, config: JsonLinesConfig) -> None:
+        self.config = config
+        self.path = Path(config.log_file_path)
+
+    def emit(self, event: Any) -> None:
+        append_line(self.path, Serde.to_json(event))
