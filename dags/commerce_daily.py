@@ -4,9 +4,14 @@
 ``quality_<table>`` validates the partition with Great Expectations (contract checks,
 business rules, freshness, representativeness and drift); ``quality_report`` builds the Data
 Docs; ``quality_gate`` fails the run when a critical check failed, so nothing downstream
-publishes that data. A table is ingested after the quality tasks of the tables its foreign
-keys reference (derived from ``contracts/`` and ``expectations/``). Every task is one call
-into ``pipelines`` and idempotent: re-running an interval replaces its partitions.
+publishes that data. ``build_features`` then builds the ML feature tables with dbt from the
+gate-passed partitions as of the interval end, ``check_<feature table>`` validates each
+snapshot, ``publish_features`` serves the release to ML teams when those checks passed, and
+``feature_docs`` renders the dbt docs. A table is ingested after the quality tasks of the
+tables its foreign keys reference (derived from ``contracts/`` and ``expectations/``). Every
+task is one call into ``pipelines`` and idempotent: re-running an interval replaces its
+partitions and its feature snapshots. Every task emits OpenLineage events
+(``pipelines.lineage``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
+from pipelines.features.paths import FEATURE_TABLES
 from pipelines.plan import ingestion_plan
 from pipelines.quality.plan import quality_plan
 
@@ -28,7 +34,7 @@ QUALITY = quality_plan()
     start_date=datetime(2016, 9, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=4,
-    tags=["commerce", "ingestion", "pii", "quality"],
+    tags=["commerce", "ingestion", "pii", "quality", "features"],
     # The retry delay comes from Airflow's [core] default_task_retry_delay (300 s by default).
     default_args={"retries": 2},
     doc_md=__doc__,
@@ -52,6 +58,32 @@ def commerce_daily() -> None:
 
         return build_docs(data_interval_start, data_interval_end, run_id)
 
+    # The DuckDB warehouse takes one writing process at a time: every task that writes it runs
+    # in this one-slot pool (created by `airflow-init` / `pipelines demo`).
+    @task(pool="duckdb_warehouse", execution_timeout=timedelta(hours=2))
+    def build_features(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.features.tasks import build
+
+        return build(data_interval_start, data_interval_end, run_id)
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def check_features(table: str, data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.features.tasks import check
+
+        return check(table, data_interval_start, data_interval_end, run_id)
+
+    @task
+    def publish_features(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.features.tasks import publish_for_airflow
+
+        return publish_for_airflow(data_interval_start, data_interval_end, run_id)
+
+    @task(pool="duckdb_warehouse", execution_timeout=timedelta(minutes=30))
+    def feature_docs(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.features.tasks import docs
+
+        return docs(data_interval_start, data_interval_end, run_id)
+
     @task
     def quality_gate(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
         from pipelines.quality.tasks import gate_for_airflow
@@ -70,6 +102,11 @@ def commerce_daily() -> None:
     passed = quality_gate()
     list(checks.values()) >> report
     [*checks.values(), report] >> passed
+
+    built = build_features()
+    feature_checks = [check_features.override(task_id=f"check_{t}")(t) for t in FEATURE_TABLES]
+    published = publish_features()
+    passed >> built >> feature_checks >> published >> feature_docs()
 
 
 commerce_daily()

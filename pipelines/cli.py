@@ -138,13 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="root of everything the pipeline writes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    from pipelines.features.command import register as register_features
     from pipelines.generate.command import register as register_generate
+    from pipelines.lineage.command import register as register_lineage
     from pipelines.protection.command import register as register_protection
     from pipelines.quality.command import register as register_quality
+    from pipelines.warehouse.command import register as register_warehouse
 
     register_generate(sub)
+    register_features(sub)
+    register_lineage(sub)
     register_protection(sub)
     register_quality(sub)
+    register_warehouse(sub)
 
     ingest = sub.add_parser(
         "ingest",

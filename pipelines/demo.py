@@ -115,6 +115,23 @@ def run_airflow(args: list[str], env: dict[str, str], log_path: Path, show_tasks
         return proc.wait()
 
 
+WAREHOUSE_POOL = "duckdb_warehouse"
+"""One slot: DuckDB allows one writing process per database file."""
+
+
+def prepare_airflow(env: dict[str, str], log_path: Path) -> int:
+    """Migrate the metadata database and create the warehouse pool (idempotent)."""
+    code = run_airflow(["db", "migrate"], env, log_path, show_tasks=False)
+    if code != 0:
+        return code
+    return run_airflow(
+        ["pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"],
+        env,
+        log_path,
+        show_tasks=False,
+    )
+
+
 def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     started = time.perf_counter()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +143,8 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     log_path = log_dir / "demo-airflow.log"
     log_path.write_text("")
     _say(f"Preparing Airflow metadata (SQLite) in {env['AIRFLOW_HOME']} ...")
-    if run_airflow(["db", "migrate"], env, log_path, show_tasks=False) != 0:
-        _say(f"airflow db migrate failed; see {log_path}")
+    if prepare_airflow(env, log_path) != 0:
+        _say(f"airflow db migrate / pools set failed; see {log_path}")
         return 1
     for offset in range(days):
         day = DEMO_START + timedelta(days=offset)
@@ -151,6 +168,10 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
 
     _say("")
     status = max(status, print_quality(settings, interval=interval, details=False))
+    from pipelines.features.summary import print_features
+
+    _say("")
+    status = max(status, print_features(settings, last=days))
     _say(f"landing files: {settings.landing}")
     _say(f"Airflow log:   {log_path}")
     _say(

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.demo import airflow_env, run_airflow
+from pipelines.demo import airflow_env, prepare_airflow, run_airflow
+from pipelines.features.paths import FEATURE_TABLES
 from pipelines.ingest.lake import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
@@ -29,7 +30,7 @@ def _run_dag(settings: Settings, tmp_path: Path) -> tuple[int, Path, dict[str, s
     create_keyring(key_file)
     env = airflow_env(settings, {"PIPELINES_KEY_FILE": str(key_file)})
     log = tmp_path / "airflow.log"
-    assert run_airflow(["db", "migrate"], env, log, show_tasks=False) == 0, log.read_text()[-3000:]
+    assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
     code = run_airflow(["dags", "test", "commerce_daily", LOGICAL_DATE], env, log, show_tasks=False)
     return code, log, env
 
@@ -57,7 +58,12 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
 
     states = _task_states(env)
     expected = {f"{stage}_{t}" for t in contracts for stage in ("ingest", "quality")}
-    assert states == dict.fromkeys(expected | {"quality_report", "quality_gate"}, "success")
+    features = {"build_features", "publish_features", "feature_docs"} | {
+        f"check_{t}" for t in FEATURE_TABLES
+    }
+    assert states == dict.fromkeys(
+        expected | {"quality_report", "quality_gate"} | features, "success"
+    )
     for table in contracts:
         [part] = partitions(settings.lake, table)
         counts = part.manifest.counts

@@ -40,7 +40,7 @@ import pytest
 
 from pipelines import deploy
 from pipelines.contracts import ContractSet
-from pipelines.demo import airflow_env, run_airflow
+from pipelines.demo import WAREHOUSE_POOL, airflow_env, prepare_airflow, run_airflow
 from pipelines.ingest.lake import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
@@ -255,7 +255,7 @@ def _reference(root: Path, log: Path) -> dict[str, Any]:
         PIPELINES_DUCKDB_MEMORY_LIMIT="1GB",
         PIPELINES_DUCKDB_THREADS="1",
     )
-    codes = [run_airflow(["db", "migrate"], env, log, show_tasks=False)]
+    codes = [prepare_airflow(env, log)]
     for logical in ("2018-01-02", "2018-01-03"):
         codes.append(run_airflow(["dags", "test", DAG_ID, logical], env, log, show_tasks=False))
     return {"settings": settings, "codes": codes}
@@ -294,6 +294,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     st = Stack(root, env, database, queue, settings)
     try:
         st.airflow("db", "migrate")
+        st.airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time")
         st.start("api-server", "api-server", "--port", env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].split(":")[2].split("/")[0])  # fmt: skip
         st.start("scheduler", "scheduler")
         st.start("dag-processor", "dag-processor")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo import airflow_env, run_airflow
+from pipelines.demo import airflow_env, prepare_airflow, run_airflow
 from pipelines.protection import create_keyring
 from pipelines.quality import store
 from pipelines.settings import PROJECT_DIR, Settings
@@ -41,7 +41,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, contracts):
     for var in ("PIPELINES_KEYS", "PIPELINES_SETTINGS_FILE"):
         env.pop(var, None)
     log = root / "airflow.log"
-    assert run_airflow(["db", "migrate"], env, log, show_tasks=False) == 0, log.read_text()[-3000:]
+    assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
 
     def write(day: str, rows) -> None:
         def write_landing(folder, name, text):

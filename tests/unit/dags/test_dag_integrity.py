@@ -19,7 +19,16 @@ from pipelines.settings import PROJECT_DIR
 
 DAGS = PROJECT_DIR / "dags"
 PARSE_BUDGET_SECONDS = 1.0
-HEAVY_MODULES = ("duckdb", "cryptography", "great_expectations", "dbt", "pyarrow", "openlineage")
+HEAVY_MODULES = (
+    "duckdb",
+    "cryptography",
+    "great_expectations",
+    "dbt",
+    "pyarrow",
+    "openlineage",
+    "polars",
+    "sqlglot",
+)
 
 PROBE = textwrap.dedent(
     """
@@ -54,6 +63,7 @@ PROBE = textwrap.dedent(
             "start_date": dag.start_date.isoformat(),
             "timetable": type(dag.timetable).__name__,
             "retries": [t.retries for t in dag.tasks],
+            "pools": {t.task_id: t.pool for t in dag.tasks if t.pool != "default_pool"},
         }
         for dag_id, dag in bag.dags.items()
     }
@@ -128,6 +138,21 @@ def test_commerce_daily_task_graph(parsed):
         "quality_order_reviews": ["ingest_order_reviews", "quality_orders"],
         "quality_report": sorted(quality),
         "quality_gate": sorted([*quality, "quality_report"]),
+        "build_features": ["quality_gate"],
+        "check_customer_features": ["build_features"],
+        "check_product_features": ["build_features"],
+        "check_seller_features": ["build_features"],
+        "publish_features": [
+            "check_customer_features",
+            "check_product_features",
+            "check_seller_features",
+        ],
+        "feature_docs": ["publish_features"],
+    }
+    # DuckDB takes one writing process per file: only the one-slot pool's tasks write it.
+    assert dag["pools"] == {
+        "build_features": "duckdb_warehouse",
+        "feature_docs": "duckdb_warehouse",
     }
     assert dag["catchup"] is False
     assert dag["timetable"] == "CronDataIntervalTimetable"

@@ -1,0 +1,150 @@
+"""The ML teams' entry point: validated feature tables as polars DataFrames, with provenance.
+
+>>> from pipelines.features import load_features, training_set
+>>> fs = load_features("customer_features")                  # latest published snapshot
+>>> fs = load_features("customer_features", as_of="2018-03-01")
+>>> fs.frame            # polars DataFrame, one row per entity
+>>> fs.release          # lake partitions, dataset versions and checks it was built from
+>>> fs.export("customer_features.parquet")
+
+Only *published* snapshots are served (built from gate-passed lake partitions, dbt tests and
+the feature checks passed). Reading never touches the DuckDB warehouse, so it works while a
+pipeline run is writing it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.features.release import Release
+from pipelines.features.snapshots import releases
+from pipelines.settings import Settings
+
+
+class FeatureNotFound(LookupError):
+    """No published snapshot matches the request."""
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    table: str
+    as_of: date
+    frame: pl.DataFrame
+    release: Release
+    file: Path
+
+    def export(self, dest: str | Path) -> Path:
+        """Copy the snapshot's Parquet file (byte for byte) to ``dest``."""
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.file, target)
+        return target
+
+
+def _check_table(table: str) -> None:
+    if table not in FEATURE_TABLES:
+        raise FeatureNotFound(
+            f"unknown feature table {table!r}; available: {', '.join(FEATURE_TABLES)}"
+        )
+
+
+def published_releases(settings: Settings | None = None) -> list[Release]:
+    """Published releases, oldest as-of date first."""
+    return [r for r in releases(settings or Settings()) if r.status == "published"]
+
+
+def _choose(
+    table: str, candidates: list[Release], as_of: date | None, run_id: str | None
+) -> Release:
+    if run_id is not None:
+        matching = [r for r in candidates if r.run_id == run_id]
+        if not matching:
+            raise FeatureNotFound(f"{table}: no published release was built by run {run_id!r}")
+        return matching[-1]
+    if as_of is not None:
+        matching = [r for r in candidates if date.fromisoformat(r.as_of) <= as_of]
+        if not matching:
+            raise FeatureNotFound(f"{table}: no published release as of {as_of} or earlier")
+        return matching[-1]
+    if not candidates:
+        raise FeatureNotFound(f"{table}: nothing published yet (run the commerce_daily DAG)")
+    return candidates[-1]
+
+
+def load_features(
+    table: str,
+    as_of: date | str | None = None,
+    *,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> FeatureSet:
+    """The snapshot of ``table`` as of ``as_of`` (the latest published one on or before that
+    date; default: the latest), or the one built by pipeline run ``run_id``."""
+    _check_table(table)
+    settings = settings or Settings()
+    wanted = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    release = _choose(table, published_releases(settings), wanted, run_id)
+    snapshot_as_of = date.fromisoformat(release.as_of)
+    path = snapshot_file(settings, table, snapshot_as_of)
+    if not path.is_file():
+        raise FeatureNotFound(f"{table}: release {release.release_id} lists no file at {path}")
+    return FeatureSet(table, snapshot_as_of, pl.read_parquet(path), release, path)
+
+
+def load_history(table: str, *, settings: Settings | None = None) -> pl.DataFrame:
+    """Every published snapshot of ``table`` stacked (one row per entity and as-of date)."""
+    _check_table(table)
+    settings = settings or Settings()
+    files = [
+        snapshot_file(settings, table, date.fromisoformat(r.as_of))
+        for r in published_releases(settings)
+    ]
+    files = [f for f in files if f.is_file()]
+    if not files:
+        raise FeatureNotFound(f"{table}: nothing published yet")
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+
+
+def training_set(
+    labels: pl.DataFrame,
+    table: str,
+    *,
+    key: str,
+    time_column: str,
+    settings: Settings | None = None,
+) -> pl.DataFrame:
+    """Join each labelled event to ``table``'s features as they were *before* the event.
+
+    An event at time ``t`` gets the latest published snapshot with ``as_of_date <= date(t)``:
+    a snapshot as of ``D`` only saw events before ``D 00:00 UTC``, so nothing at or after the
+    event (including the event itself) can leak into its features. Events with no earlier
+    snapshot get nulls. The chosen snapshot date is returned as ``feature_as_of``.
+    """
+    history = load_history(table, settings=settings)
+    if key not in labels.columns or time_column not in labels.columns:
+        raise KeyError(f"labels need columns {key!r} and {time_column!r}; got {labels.columns}")
+    if key not in history.columns:
+        raise KeyError(f"{table} has no column {key!r}; its key columns come first")
+    features = (
+        history.rename({"as_of_date": "feature_as_of"})
+        .with_columns(pl.col("feature_as_of").cast(pl.Date))
+        .sort("feature_as_of")
+    )
+    left = labels.with_columns(
+        pl.col(time_column).cast(pl.Datetime("us", "UTC")).dt.date().alias("_event_date")
+    ).with_row_index("_label_row")
+    joined = left.sort("_event_date").join_asof(
+        features,
+        left_on="_event_date",
+        right_on="feature_as_of",
+        by=key,
+        strategy="backward",
+        check_sortedness=False,  # both sides are sorted on the join column above
+    )
+    return joined.sort("_label_row").drop("_label_row", "_event_date")

@@ -1,0 +1,42 @@
+"""What the feature stage produced, for the terminal: releases, rows per table, checks."""
+
+from __future__ import annotations
+
+from pipelines.console import table
+from pipelines.features.paths import FEATURE_TABLES, features_dir
+from pipelines.features.snapshots import releases
+from pipelines.settings import Settings
+
+
+def print_features(settings: Settings, last: int = 7) -> int:
+    """Print the latest releases; 1 when the newest one is not published, else 0."""
+    found = releases(settings)
+    if not found:
+        print("Feature tables: nothing built yet")
+        return 1
+    rows = []
+    for r in found[-last:]:
+        counts = [f"{r.features.get(t, {}).get('rows', 0):,}" for t in FEATURE_TABLES]
+        checks = r.checks or {}
+        failed = sum(c.get("failed", 0) for c in checks.values())
+        warned = sum(c.get("warned", 0) for c in checks.values())
+        rows.append(
+            [
+                r.as_of,
+                r.status,
+                *counts,
+                f"{len(r.partitions)}",
+                f"{len(r.held_back)}",
+                f"{warned}/{failed}",
+            ]
+        )
+    header = ["as of", "status", *FEATURE_TABLES, "partitions", "held back", "warn/fail"]
+    print("Feature releases (rows per feature table; partitions = gate-passed lake inputs)")
+    print(table(rows, header))
+    newest = found[-1]
+    print(f"feature snapshots: {features_dir(settings)}")
+    print(
+        'load one:          .venv/bin/python -c "from pipelines.features import load_features; '
+        "print(load_features('customer_features').frame)\""
+    )
+    return 0 if newest.status == "published" else 1

@@ -1,0 +1,250 @@
+"""The feature stage of ``commerce_daily``: one call per Airflow task.
+
+``build``   choose the release (gate-passed lake partitions), expose them to the warehouse
+            as ``lake.*`` views, ``dbt build`` the features as of the interval end, export
+            the snapshots to Parquet. The only task that writes the DuckDB warehouse besides
+            ``docs``; both run in the one-slot ``duckdb_warehouse`` pool.
+``check``   the feature table's GX suite on its exported snapshot (no warehouse lock).
+``publish`` serve the release to ML teams if no critical feature check failed.
+``docs``    ``dbt docs generate`` for governance staff.
+
+Features as of ``D`` = the interval end's date: they see events before ``D 00:00 UTC``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class FeatureGateFailed(RuntimeError):
+    """A critical feature check failed: the release is not served."""
+
+
+def as_of_for(data_interval_end: datetime) -> date:
+    return data_interval_end.date()
+
+
+def build(
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Build and export the feature snapshots as of the interval end (idempotent)."""
+    from pipelines.console import task_logging
+    from pipelines.contracts import load_contracts
+    from pipelines.features.release import select_release
+    from pipelines.features.snapshots import export_snapshots, write_release
+    from pipelines.lineage.dbt import emit_dbt_run
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.features import build_lineage
+    from pipelines.lineage.lakeviews import emit_lake_registration
+    from pipelines.lineage.runs import now
+    from pipelines.warehouse.build import connect, register
+    from pipelines.warehouse.dbt import run_dbt
+    from pipelines.warehouse.project import target_dir
+
+    task_logging()
+    settings = settings or Settings()
+    as_of = as_of_for(data_interval_end)
+    with task_run(
+        "build_features",
+        run_id=run_id,
+        settings=settings,
+        interval=(data_interval_start, data_interval_end),
+    ) as lineage:
+        release = select_release(settings, as_of, run_id)
+        if release.held_back:
+            log.warning(
+                "features as of %s: %d lake partition(s) held back (not vouched for by a "
+                "passed quality gate): %s",
+                as_of,
+                len(release.held_back),
+                "; ".join(f"{h.table}/{h.partition}: {h.reason}" for h in release.held_back[:5]),
+            )
+        contracts = load_contracts(settings.contracts_dir)
+        selection = release.selection(settings.lake)
+        started = datetime.fromisoformat(now())
+        register(settings, selection, contracts=contracts)
+        emit_lake_registration(selection, settings=settings, contracts=contracts, started=started)
+        try:
+            result = run_dbt(
+                ["build"],
+                settings,
+                vars={
+                    "as_of": as_of.isoformat(),
+                    "release_id": release.release_id,
+                    "run_id": run_id or "manual",
+                },
+            )
+        finally:  # a failed build still reports which models ran and which failed
+            emit_dbt_run(target_dir(settings), settings=settings, contracts=contracts)
+        with connect(settings) as con:
+            release.features = export_snapshots(con, settings, as_of)
+        release.status = "built"
+        release.dbt = result.summary()
+        write_release(settings, release)
+        lineage.complete_with(lambda: build_lineage(settings, release))
+    log.info(
+        "features as of %s built from %d lake partitions: %s",
+        as_of,
+        len(release.partitions),
+        ", ".join(f"{t} {v['rows']} rows" for t, v in release.features.items()),
+    )
+    return {
+        "as_of": as_of.isoformat(),
+        "release_id": release.release_id,
+        "partitions": len(release.partitions),
+        "held_back": len(release.held_back),
+        "rows": {t: v["rows"] for t, v in release.features.items()},
+    }
+
+
+def check(
+    table: str,
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Validate one feature snapshot with its GX suite (results stored, never raises on a
+    failed check: :func:`publish` decides)."""
+    from pipelines.console import task_logging
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.features import check_lineage
+    from pipelines.quality.features import validate_snapshot
+    from pipelines.quality.gxsetup import configure_logging
+
+    task_logging()
+    configure_logging()
+    settings = settings or Settings()
+    as_of = as_of_for(data_interval_end)
+    snapshot = snapshot_file(settings, table, as_of)
+    with task_run(
+        f"check_{table}",
+        run_id=run_id,
+        settings=settings,
+        interval=(data_interval_start, data_interval_end),
+    ) as lineage:
+        validation = validate_snapshot(
+            table, snapshot, as_of, settings, run_id=run_id or f"manual__{as_of.isoformat()}"
+        )
+        lineage.complete_with(lambda: check_lineage(settings, validation, snapshot))
+    return validation.summary()
+
+
+def publish(
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Serve the release if every feature table's checks passed (warnings allowed)."""
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.features import publish_lineage
+
+    settings = settings or Settings()
+    with task_run(
+        "publish_features",
+        run_id=run_id,
+        settings=settings,
+        interval=(data_interval_start, data_interval_end),
+    ) as lineage:
+        release = _decide_publication(data_interval_end, run_id, settings)
+        lineage.fail_with(lambda: publish_lineage(settings, release))
+        if release.status != "published":
+            raise FeatureGateFailed(
+                f"feature release {release.release_id} as of {release.as_of} not published: "
+                + "; ".join(release.problems)
+            )
+        lineage.complete_with(lambda: publish_lineage(settings, release))
+    log.info("feature release %s as of %s published", release.release_id, release.as_of)
+    return {
+        "release_id": release.release_id,
+        "as_of": release.as_of,
+        "checks": release.checks,
+    }
+
+
+def _decide_publication(data_interval_end: datetime, run_id: str | None, settings: Settings) -> Any:
+    """Record on the release whether every feature table's checks passed, and return it."""
+    from pipelines.features.snapshots import read_release, write_release
+    from pipelines.hashing import file_sha256
+    from pipelines.quality import store
+
+    as_of = as_of_for(data_interval_end)
+    release = read_release(settings, as_of)
+    run = run_id or f"manual__{as_of.isoformat()}"
+    partition = f"as_of={as_of.isoformat()}"
+    rows = [
+        r
+        for r in store.read_checks(settings)
+        if r["run_id"] == run and r["table"] in FEATURE_TABLES and r["partition"] == partition
+    ]
+    problems: list[str] = []
+    checks: dict[str, Any] = {}
+    for table in FEATURE_TABLES:
+        mine = [r for r in rows if r["table"] == table]
+        current = file_sha256(snapshot_file(settings, table, as_of))
+        if not mine:
+            problems.append(f"{table}: not validated in run {run}")
+        elif {r["dataset_version"] for r in mine} != {current}:
+            problems.append(f"{table}: the snapshot changed after it was validated")
+        failed = [f"{table}.{r['expectation']}" for r in mine if r["outcome"] == "failed"]
+        problems += [f"critical check failed: {f}" for f in failed]
+        checks[table] = {
+            o: sum(1 for r in mine if r["outcome"] == o) for o in ("passed", "warned", "failed")
+        }
+    release.checks = checks
+    release.problems = problems
+    release.status = "failed" if problems else "published"
+    write_release(settings, release)
+    return release
+
+
+def publish_for_airflow(
+    data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
+) -> dict[str, Any]:
+    """:func:`publish` for the DAG: a failed feature gate fails without retrying."""
+    try:
+        return publish(data_interval_start, data_interval_end, run_id)
+    except FeatureGateFailed as exc:
+        from airflow.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+
+
+def docs(
+    data_interval_start: datetime,
+    data_interval_end: datetime,
+    run_id: str | None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """``dbt docs generate`` into ``<data_dir>/reports/dbt`` (a static site)."""
+    from pipelines.console import task_logging
+    from pipelines.lineage.emit import task_run
+    from pipelines.lineage.quality import docs_lineage
+    from pipelines.warehouse.dbt import generate_docs
+
+    task_logging()
+    settings = settings or Settings()
+    with task_run(
+        "feature_docs",
+        run_id=run_id,
+        settings=settings,
+        interval=(data_interval_start, data_interval_end),
+    ) as lineage:
+        index = generate_docs(settings)
+        lineage.complete_with(lambda: docs_lineage(settings, str(index)))
+    return {"docs": str(index)}
