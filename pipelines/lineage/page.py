@@ -38,6 +38,7 @@ from pipelines.lineage.graph import (
 )
 from pipelines.lineage.pii import (
     clear_pii_sources,
+    kept_by_contract,
     mart_violations,
     pii_derived,
     warehouse_findings,
@@ -489,18 +490,20 @@ def _pii_table(graph: Graph, findings: list[Any]) -> str:
         return '<h2>PII-derived warehouse columns</h2><p class="ok">none</p>'
     rows = [
         "<h2>PII-derived warehouse columns</h2><table><tr><th>column</th><th>layer</th>"
-        "<th>PII class</th><th>from (clear PII)</th><th>path</th></tr>"
+        "<th>PII class</th><th>from (clear PII)</th><th>path</th><th>note</th></tr>"
     ]
+    violations = set(map(id, mart_violations(findings)))
     for f in findings:
         path = " ← ".join(
             [graph.label(f.column)]
             + [f"{graph.label(e.input)} [{e.transformation}]" for e in f.path]
         )
-        cls = ' class="bad"' if f.layer == "mart" else ""
+        cls = ' class="bad"' if id(f) in violations else ""
+        note = "quasi-identifier kept by contract" if kept_by_contract(f) else ""
         rows.append(
             f"<tr><td{cls}>{_e(graph.label(f.column))}</td><td>{_e(f.layer)}</td>"
             f"<td>{_e(f.source.pii)}</td><td>{_e(graph.label(f.source.column))}</td>"
-            f"<td>{_e(path)}</td></tr>"
+            f"<td>{_e(path)}</td><td>{_e(note)}</td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)

@@ -8,7 +8,9 @@ masking method (landing files always hold clear values).
 A column is *PII-derived* when such a column is reachable upstream from it (itself included)
 along a path of only non-masking edges. ``pipelines lineage pii`` lists every PII-derived
 warehouse column; the marts (warehouse relations that are not the lake views, ``stg_`` or
-``int_`` models) must have none.
+``int_`` models) and the feature snapshots must have none, except quasi-identifiers their
+source contract keeps on purpose (``pii: quasi_identifier``, ``protection: keep``: a state
+code, a gender), which are listed with a note.
 """
 
 from __future__ import annotations
@@ -126,9 +128,16 @@ def warehouse_pii(graph: Graph, *, direct_only: bool = False) -> list[PiiDerived
     return warehouse_findings(graph, pii_derived(graph, direct_only=direct_only))
 
 
+def kept_by_contract(finding: PiiDerived) -> bool:
+    """A quasi-identifier its contract keeps as it is (``protection: keep``: coarse enough, like
+    a state code or a gender, reviewed in the contract): reported, not a violation."""
+    return finding.source.pii == "quasi_identifier" and finding.source.protection == "keep"
+
+
 def mart_violations(findings: list[PiiDerived]) -> list[PiiDerived]:
-    """Findings in what ML teams consume: the marts and their snapshots."""
-    return [f for f in findings if f.layer in ("mart", "features")]
+    """Findings in what ML teams consume (the marts and their snapshots), except
+    quasi-identifiers their contract keeps."""
+    return [f for f in findings if f.layer in ("mart", "features") and not kept_by_contract(f)]
 
 
 def to_json(graph: Graph, findings: list[PiiDerived]) -> list[dict[str, Any]]:
@@ -141,6 +150,7 @@ def to_json(graph: Graph, findings: list[PiiDerived]) -> list[dict[str, Any]]:
             "source": graph.label(f.source.column),
             "source_id": f.source.column.id,
             "source_protection": f.source.protection,
+            "kept_by_contract": kept_by_contract(f),
             "path": [
                 {
                     "output": graph.label(e.output),
@@ -167,7 +177,8 @@ def render_text(graph: Graph, findings: list[PiiDerived]) -> str:
             f.source.pii,
             graph.label(f.source.column) if f.path else "(itself)",
             " <- ".join(e.subtype or e.type or "?" for e in f.path) or "-",
+            "kept by contract" if kept_by_contract(f) else "",
         ]
         for f in findings
     ]
-    return table(rows, ["column", "layer", "pii class", "from (clear PII)", "via"])
+    return table(rows, ["column", "layer", "pii class", "from (clear PII)", "via", "note"])

@@ -1,9 +1,9 @@
 """``pipelines lineage trace``: where a column comes from, or what depends on it.
 
 A column is named ``<dataset>.<column>`` with the dataset's short symlink name
-(``lake.orders.customer_id``, ``warehouse.customer_features.orders_count``), that name
-without its prefix when that is unambiguous (``customer_features.orders_count``), or the
-dataset's full OpenLineage name (``warehouse.main.customer_features.orders_count``, the
+(``lake.orders.customer_id``, ``warehouse.customer_features.orders``), that name
+without its prefix when that is unambiguous (``customer_features.orders``), or the
+dataset's full OpenLineage name (``warehouse.marts.customer_features.orders``, the
 absolute path of a lake table or landing file). Unknown or ambiguous names are errors that
 list the close matches.
 
@@ -71,7 +71,7 @@ def resolve(graph: Graph, text: str) -> list[Column]:
     text = text.strip()
     if "." not in text:
         raise ColumnLookupError(
-            f"{text!r}: name a column as <table>.<column>, e.g. customer_features.orders_count",
+            f"{text!r}: name a column as <table>.<column>, e.g. customer_features.orders",
             [],
         )
     if not graph.datasets:

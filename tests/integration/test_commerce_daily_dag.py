@@ -48,6 +48,63 @@ def _files_under(*roots: Path) -> list[Path]:
     return [p for root in roots for p in root.rglob("*") if p.is_file()]
 
 
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:  # SQLite's -wal/-shm files come and go with connections
+        return b""
+
+
+def _airflow_run_id(env: dict[str, str]) -> str:
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as con:
+        [(run_id,)] = con.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = 'commerce_daily'"
+        ).fetchall()
+    return str(run_id)
+
+
+def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) -> None:
+    """Every task emitted schema-valid START and COMPLETE events under the DAG run, and a
+    feature column traces back to the landing files through the lake."""
+    from pipelines.lineage import client, naming
+    from pipelines.lineage.graph import load_graph
+    from pipelines.lineage.pii import mart_violations, pii_derived
+    from pipelines.lineage.store import open_store
+    from pipelines.lineage.trace import trace
+    from tests.unit.lineage.ol_schema import validate_events
+
+    events = client.read_events(settings)
+    validate_events(events)
+    dag_run = naming.dag_run_id("commerce_daily", _airflow_run_id(env))
+    by_job: dict[str, list[dict]] = {}
+    for event in events:
+        by_job.setdefault(event["job"]["name"], []).append(event)
+    assert [e["eventType"] for e in by_job["commerce_daily"]] == ["START", "COMPLETE"]
+    assert {e["run"]["runId"] for e in by_job["commerce_daily"]} == {dag_run}
+    for task in tasks:
+        mine = by_job[naming.task_job(task)]
+        assert sorted(e["eventType"] for e in mine) == ["COMPLETE", "START"], task
+        parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in mine}
+        assert parents == {dag_run}, task
+    # the dbt models ran as steps of build_features, each with column lineage
+    build_run = by_job[naming.task_job("build_features")][0]["run"]["runId"]
+    model = by_job[naming.step_job("customer_features")]
+    assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in model} == {build_run}
+
+    with open_store(settings) as con:
+        graph = load_graph(con)
+        upstream = trace(graph, "customer_features.orders")
+        kinds = {graph.dataset(c).kind for c in upstream.columns}
+        assert {"features", "warehouse", "lake", "landing"} <= kinds
+        landing = {
+            graph.dataset(c).name for c in upstream.columns if graph.dataset(c).kind == "landing"
+        }
+        assert any(name.endswith("olist_orders_dataset.csv.gz") for name in landing), landing
+        # nothing the ML teams read derives from clear personal data
+        assert [f.column.id for f in mart_violations(pii_derived(graph))] == []
+
+
 def test_daily_dag_ingests_every_table_without_leaking_pii(
     settings: Settings, contracts: ContractSet, write_landing, tmp_path: Path
 ):
@@ -76,8 +133,9 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     assert any(p.name == "index.html" for p in written)
     # `dags test` runs tasks in-process: their logs are in the captured output we scan.
     assert "orders: read 3, loaded 3, quarantined 0" in log.read_text()
-    leaks = [f"{p}: {c}" for p in written for c in CANARIES if c.encode() in p.read_bytes()]
+    leaks = [f"{p}: {c}" for p in written for c in CANARIES if c.encode() in _bytes(p)]
     assert leaks == []
+    _assert_lineage(settings, env, set(states))
 
 
 def test_schema_drift_fails_the_task_and_stops_its_dependants(

@@ -101,6 +101,11 @@ LAKE_COLUMNS: dict[str, list[tuple[str, str, str, str, str | None, bool, str | N
     ],
 }  # fmt: skip
 
+LANDING_PROTECTION = {
+    table: {c[1]: c[7] for c in columns} for table, columns in LAKE_COLUMNS.items()
+}
+"""The contract's protection of each landing column (from the lake column it becomes)."""
+
 # warehouse model: output column -> [(input relation, input column, type, subtype, description)]
 MODELS: dict[str, dict[str, list[tuple[str, str, str, str, str | None]]]] = {
     "stg_orders": {
@@ -292,7 +297,15 @@ class Builder:
             "facets": {
                 "symlinks": _symlinks(f"landing.{table}"),
                 "schema": _schema([(n, t) for n, t, _ in cols]),
-                "tags": _tags([(n, "pii", p) for n, _, p in cols if p]),
+                # as the emitter writes them (datasets.landing_tags): pii and protection
+                "tags": _tags(
+                    [(n, "pii", p) for n, _, p in cols if p]
+                    + [
+                        (n, "protection", LANDING_PROTECTION[table].get(n, "drop"))
+                        for n, _, p in cols
+                        if p
+                    ]
+                ),
             },
         }
 

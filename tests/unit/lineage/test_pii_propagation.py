@@ -10,7 +10,15 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.lineage.graph import Column, Graph, load_graph
-from pipelines.lineage.pii import holds_clear_pii, mart_violations, pii_derived, warehouse_pii
+from pipelines.lineage.pii import (
+    PiiDerived,
+    PiiSource,
+    holds_clear_pii,
+    kept_by_contract,
+    mart_violations,
+    pii_derived,
+    warehouse_pii,
+)
 from pipelines.lineage.store import open_store
 from pipelines.settings import Settings
 from tests.unit.lineage import fixture_events as fx
@@ -47,9 +55,20 @@ def test_the_unmasked_path_is_found_and_masked_ones_are_not(settings: Settings) 
         ("lake.customers.customer_state", "IDENTITY", False),
         ("landing.customers.customer_state", "IDENTITY", False),
     ]
-    assert [graph.label(f.column) for f in mart_violations(findings)] == [
-        "warehouse.customer_features.home_state"
-    ]
+    # the state is a quasi-identifier its contract keeps: listed, not a violation
+    assert kept_by_contract(home)
+    assert mart_violations(findings) == []
+    # the same path from a column the contract protects is one
+    leaked = PiiDerived(
+        home.column,
+        PiiSource(home.source.column, "direct_identifier", "pseudonymize"),
+        home.path,
+        "mart",
+    )
+    email = PiiDerived(
+        home.column, PiiSource(home.source.column, "quasi_identifier", "generalize"), (), "features"
+    )
+    assert mart_violations([home, leaked, email]) == [leaked, email]
 
 
 def test_clear_pii_sources(settings: Settings) -> None:
@@ -86,6 +105,18 @@ def _mask_state(events: list[dict[str, Any]], settings: Settings) -> list[dict[s
         if lineage:
             for t in lineage["fields"]["customer_state"]["inputFields"][0]["transformations"]:
                 t.update(subtype="TRANSFORMATION", masking=True, description="generalize: region")
+    return events
+
+
+def _state_as_identifier(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same run with customer_state declared a direct identifier (still kept in clear):
+    no longer a quasi-identifier the contract keeps on purpose."""
+    events = copy.deepcopy(events)
+    for event in events:
+        for dataset in event.get("inputs", []) + event.get("outputs", []):
+            for tag in dataset.get("facets", {}).get("tags", {}).get("tags", []):
+                if tag.get("field") == "customer_state" and tag["key"] == "pii":
+                    tag["value"] = "direct_identifier"
     return events
 
 
@@ -151,6 +182,12 @@ def test_cli_lists_warehouse_columns_and_fails_on_marts(
 ) -> None:
     fx.publish(settings)
     args = ["--data-dir", str(settings.data_dir), "lineage", "pii"]
+    assert main(args) == 0  # only the kept quasi-identifier reaches the marts
+    out = capsys.readouterr().out
+    assert "warehouse.customer_features.home_state" in out and "kept by contract" in out
+    assert "marts: no PII-derived columns" in out
+
+    fx.publish(settings, _state_as_identifier(fx.build_events(settings.data_dir)))
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "warehouse.customer_features.home_state" in out

@@ -268,7 +268,7 @@ def test_text_tree(con: duckdb.DuckDBPyConnection, graph: Graph, settings: Setti
     assert lines[0] == "lake.orders.customer_id (VARCHAR)  [pii: indirect_identifier, pseudonymize]"
     landing = settings.landing / DAY1 / "olist_orders_dataset.csv"
     assert lines[1] == (
-        f"├── <- landing.orders.customer_id (VARCHAR)  [pii: indirect_identifier]  "
+        f"├── <- landing.orders.customer_id (VARCHAR)  [pii: indirect_identifier, pseudonymize]  "
         f"file: {landing}   [DIRECT/TRANSFORMATION: pseudonymize: HMAC-SHA256 key p1  MASKED]"
     )
     assert lines[2].startswith("└── <- landing.orders.customer_id") and "MASKED" in lines[2]
