@@ -172,6 +172,10 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
 
     _say("")
     status = max(status, print_features(settings, last=days))
+    from pipelines.lineage.summary import print_lineage
+
+    _say("")
+    status = max(status, print_lineage(settings))
     _say(f"landing files: {settings.landing}")
     _say(f"Airflow log:   {log_path}")
     _say(

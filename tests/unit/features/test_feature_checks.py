@@ -192,3 +192,32 @@ def test_no_check_results_means_no_publication(settings: Settings):
     build_release(settings)
     with pytest.raises(tasks.FeatureGateFailed, match="not validated in run"):
         tasks.publish(START, END, RUN, settings=settings)
+
+
+def test_cli_lists_shows_and_exports_the_published_release(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from pipelines.cli import main
+
+    build_release(settings)
+    check_all(settings)
+    tasks.publish(START, END, RUN, settings=settings)
+    base = ["--data-dir", str(settings.data_dir), "features"]
+    capsys.readouterr()
+    assert main([*base, "releases"]) == 0
+    listing = capsys.readouterr().out
+    assert AS_OF.isoformat() in listing and "published" in listing
+    assert main([*base, "show", "--as-of", AS_OF.isoformat()]) == 0
+    assert '"release_id": "r-test"' in capsys.readouterr().out
+    out = tmp_path / "export" / "sellers.parquet"
+    assert main([*base, "export", "seller_features", str(out)]) == 0
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchone() == (N,)
+    # a failed release is listed, and the command says so with its exit status
+    build_release(
+        settings, {"seller_features": VALID["seller_features"].replace("0.9 AS", "1.9 AS")}
+    )
+    check_all(settings)
+    with pytest.raises(tasks.FeatureGateFailed):
+        tasks.publish(START, END, RUN, settings=settings)
+    assert main([*base, "releases"]) == 1
+    assert "failed" in capsys.readouterr().out
