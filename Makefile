@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck setup clean bench
+.PHONY: demo test lint typecheck setup clean bench browser
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 ($(PYTHON)) is required"; exit 1; }
@@ -23,7 +23,15 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pipelines demo
 
-test: $(STAMP)
+# The lineage page is checked in headless Chromium (Debian's package). Installed when missing
+# and possible (root with apt); otherwise those two tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+		&& echo "installed chromium for the lineage page tests"; } \
+		|| echo "chromium not available: the lineage page screenshot tests will skip"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check pipelines dags tests bench
 	$(BIN)/ruff format --check pipelines dags tests bench
 	$(BIN)/mypy
