@@ -94,13 +94,41 @@ def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) ->
 
     with open_store(settings) as con:
         graph = load_graph(con)
-        upstream = trace(graph, "customer_features.orders")
-        kinds = {graph.dataset(c).kind for c in upstream.columns}
-        assert {"features", "warehouse", "lake", "landing"} <= kinds
-        landing = {
-            graph.dataset(c).name for c in upstream.columns if graph.dataset(c).kind == "landing"
+        # customer features reach the raw columns they are computed from, through the right
+        # transformations; protected ones through the masking edge of their protection
+        expected = {
+            "spend": ("olist_order_items_dataset", "price", "AGGREGATION"),
+            "avg_review_score": ("olist_order_reviews_dataset", "review_score", "AGGREGATION"),
+            "orders": ("olist_orders_dataset", "order_status", "CONDITIONAL"),
+            "late_delivery_share": (
+                "olist_orders_dataset",
+                "order_delivered_customer_date",
+                "TRANSFORMATION",
+            ),
+            "customer_unique_token": (
+                "olist_customers_dataset",
+                "customer_unique_id",
+                "pseudonymize",
+            ),
+            "customer_zip3": ("olist_customers_dataset", "customer_zip_code_prefix", "generalize"),
+            "age_band": ("synthetic_customer_profiles", "birth_date", "generalize"),
         }
-        assert any(name.endswith("olist_orders_dataset.csv.gz") for name in landing), landing
+        for feature, (landing_file, raw_column, how) in expected.items():
+            upstream = trace(graph, f"customer_features.{feature}")
+            kinds = {graph.dataset(c).kind for c in upstream.columns}
+            assert {"features", "warehouse", "lake", "landing"} <= kinds, feature
+            raw = {
+                (Path(c.name).name.split(".")[0], c.field)
+                for c in upstream.columns
+                if graph.dataset(c).kind == "landing"
+            }
+            assert (landing_file, raw_column) in raw, (feature, sorted(raw))
+            masks = [e.description or "" for e in upstream.edges if e.masking]
+            if how.islower():  # a protection: exactly one masking edge, naming it
+                assert len(masks) == 1 and masks[0].startswith(how), (feature, masks)
+            else:
+                assert masks == [], (feature, masks)
+                assert how in {e.subtype for e in upstream.edges}, feature
         # nothing the ML teams read derives from clear personal data
         assert [f.column.id for f in mart_violations(pii_derived(graph))] == []
 
