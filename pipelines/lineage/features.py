@@ -79,7 +79,8 @@ def snapshot_facets(
                         mart_ns,
                         mart,
                         name,
-                        description=f"exported where as_of_date = {snapshot.parent.name[6:]}",
+                        # the same for every build, so one edge stands for all snapshots
+                        description="exported to Parquet: the rows of one as_of_date",
                     )
                 ]
                 for name, _ in columns
