@@ -35,7 +35,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff check pipelines dags tests bench
 	$(BIN)/ruff format --check pipelines dags tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines dags tests bench
