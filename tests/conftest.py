@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,19 @@ from pipelines.protection import KeyRing
 from pipelines.settings import PROJECT_DIR, Settings
 
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_openlineage_env_leaks() -> Iterator[None]:
+    """openlineage-python turns ``OPENLINEAGE_URL`` into ``OPENLINEAGE__TRANSPORT__...``
+    variables in ``os.environ`` behind monkeypatch's back; drop whatever a test left, so later
+    tests (and the Airflow processes they start) see the machine's configuration."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("OPENLINEAGE")}
+    yield
+    for key in [k for k in os.environ if k.startswith("OPENLINEAGE")]:
+        if key not in before:
+            del os.environ[key]
+    os.environ.update(before)
 
 
 @pytest.fixture(scope="session")
