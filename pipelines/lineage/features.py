@@ -23,7 +23,7 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
-from pipelines.lineage.quality import assertions_facet, metrics_facet
+from pipelines.lineage.quality import assertions_facet, metrics_facet, quality_run_facet
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/features/tasks.py"
@@ -135,20 +135,8 @@ def check_lineage(settings: Settings, validation: Any, snapshot: Path) -> Lineag
         ),
         0,
     )
-    failed = [c.spec.name for c in validation.checks if c.outcome == "failed"]
-    run_facet = f.custom(
-        f.PipelinesQualityRunFacet,
-        table=validation.table,
-        partition=validation.partition,
-        checks=len(validation.checks),
-        passed=validation.count("passed"),
-        warned=validation.count("warned"),
-        failed=validation.count("failed"),
-        failed_checks=failed,
-        quarantined={},
-        dataset_version_validated=validation.dataset_version,
-        dataset_version_published=validation.dataset_version,
-    )
+    version = validation.dataset_version
+    run_facet = quality_run_facet(validation, version, version)
     return LineageParts(
         inputs=[
             ev.input_dataset(

@@ -203,8 +203,18 @@ def validation_lineage(
                 settings, contract, part.folder, manifest, {"dataQualityAssertions": assertions}
             )
         )
-    failed = [c.spec.name for c in validation.checks if c.outcome == "failed"]
-    run_facet = f.custom(
+    run_facet = quality_run_facet(validation, validated, manifest.dataset_version)
+    return LineageParts(
+        inputs=inputs,
+        outputs=outputs,
+        run_facets={"pipelines_quality": run_facet},
+        job_facets={"sourceCodeLocation": ev.source_location(SOURCE)},
+    )
+
+
+def quality_run_facet(validation: Any, validated: str | None, published: str | None) -> Any:
+    """``pipelines_quality``: the outcome counts of one validation (a ``TableValidation``)."""
+    return f.custom(
         f.PipelinesQualityRunFacet,
         table=validation.table,
         partition=validation.partition,
@@ -212,16 +222,10 @@ def validation_lineage(
         passed=validation.count("passed"),
         warned=validation.count("warned"),
         failed=validation.count("failed"),
-        failed_checks=failed,
+        failed_checks=[c.spec.name for c in validation.checks if c.outcome == "failed"],
         quarantined={k: int(v) for k, v in (validation.quarantined or {}).items()},
         dataset_version_validated=validated,
-        dataset_version_published=manifest.dataset_version,
-    )
-    return LineageParts(
-        inputs=inputs,
-        outputs=outputs,
-        run_facets={"pipelines_quality": run_facet},
-        job_facets={"sourceCodeLocation": ev.source_location(SOURCE)},
+        dataset_version_published=published,
     )
 
 

@@ -8,7 +8,6 @@ summary, Data Docs and drift against the previous snapshot work the same way.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -17,15 +16,14 @@ from pathlib import Path
 from pipelines.hashing import file_sha256
 from pipelines.ingest.interval import Interval
 from pipelines.quality import engine, store
-from pipelines.quality.engine import GX_VERSION
 from pipelines.quality.reference import EXPECTATIONS_DIR
 from pipelines.quality.runner import (
     TableValidation,
     _check_outcome,
-    _json_default,
     _run_gx,
     _scrub,
     _stats_rows,
+    check_row,
 )
 from pipelines.quality.suites import Suite, SuiteError, file_checks, load_suite_file
 from pipelines.settings import Settings
@@ -88,27 +86,7 @@ def validate_snapshot(
         "validated_at": datetime.now(UTC).isoformat(),
     }
     version = file_sha256(snapshot)
-    check_rows = [
-        {
-            **base,
-            "suite": f"features/{table}",
-            "expectation": c.spec.name,
-            "expectation_type": c.spec.type,
-            "column": c.spec.column,
-            "severity": c.spec.severity,
-            "source": c.spec.source,
-            "outcome": c.outcome,
-            "success": c.success,
-            "observed_value": json.dumps(c.observed, default=_json_default, sort_keys=True),
-            "unexpected_count": c.unexpected_count,
-            "element_count": c.element_count,
-            "quarantined": 0,
-            "error": c.error,
-            "dataset_version": version,
-            "gx_version": GX_VERSION,
-        }
-        for c in outcomes
-    ]
+    check_rows = [check_row(base, f"features/{table}", c, version) for c in outcomes]
     result_json = _scrub(result.to_json_dict())
     result_json.setdefault("meta", {})["pipelines"] = {
         **base,

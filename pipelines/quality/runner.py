@@ -324,6 +324,30 @@ def _stats_rows(base: dict[str, Any], outcomes: list[CheckOutcome]) -> list[dict
     return rows
 
 
+def check_row(
+    base: dict[str, Any], suite: str, c: CheckOutcome, dataset_version: str
+) -> dict[str, Any]:
+    """One stored check result: ``base`` (run, table, partition, interval) plus the outcome."""
+    return {
+        **base,
+        "suite": suite,
+        "expectation": c.spec.name,
+        "expectation_type": c.spec.type,
+        "column": c.spec.column,
+        "severity": c.spec.severity,
+        "source": c.spec.source,
+        "outcome": c.outcome,
+        "success": c.success,
+        "observed_value": json.dumps(c.observed, default=_json_default, sort_keys=True),
+        "unexpected_count": c.unexpected_count,
+        "element_count": c.element_count,
+        "quarantined": c.quarantined,
+        "error": c.error,
+        "dataset_version": dataset_version,
+        "gx_version": GX_VERSION,
+    }
+
+
 def validate_partition(
     table: str,
     interval: Interval,
@@ -398,27 +422,7 @@ def validate_partition(
         "interval_end": interval.end.isoformat(),
         "validated_at": validated_at,
     }
-    check_rows = [
-        {
-            **base,
-            "suite": table,
-            "expectation": c.spec.name,
-            "expectation_type": c.spec.type,
-            "column": c.spec.column,
-            "severity": c.spec.severity,
-            "source": c.spec.source,
-            "outcome": c.outcome,
-            "success": c.success,
-            "observed_value": json.dumps(c.observed, default=_json_default, sort_keys=True),
-            "unexpected_count": c.unexpected_count,
-            "element_count": c.element_count,
-            "quarantined": c.quarantined,
-            "error": c.error,
-            "dataset_version": vouched_version,
-            "gx_version": GX_VERSION,
-        }
-        for c in outcomes
-    ]
+    check_rows = [check_row(base, table, c, vouched_version) for c in outcomes]
     result_json = _scrub(result.to_json_dict())
     for evr in result_json.get("results", []):
         info = evr.get("exception_info") or {}
