@@ -53,7 +53,7 @@ DAG_ID = "commerce_daily"
 # The backfill's from/to dates; the runs cover [2018-01-01, 2018-01-02) and [2018-01-02, 2018-01-03).
 FROM, TO = "2018-01-01", "2018-01-02"
 PARTITION = f"dt={FROM}"
-RUN_TIMEOUT = 360  # seconds, for both runs together
+RUN_TIMEOUT = 900  # seconds, for both runs together (each runs ingestion, quality and features)
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
