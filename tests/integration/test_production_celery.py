@@ -45,7 +45,7 @@ from pipelines.ingest.lake import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # a whole stack, two DAG runs
 
 POSTGRES = os.environ.get("PIPELINES_IT_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("PIPELINES_IT_REDIS", "redis://127.0.0.1:6379/0")
