@@ -33,6 +33,7 @@ from pipelines.contracts import load_contracts
 from pipelines.features.api import FeatureNotFound, load_features
 from pipelines.features.release import Release
 from pipelines.settings import Settings
+from pipelines.warehouse.build import duckdb_config
 from pipelines.warehouse.lake_views import register_lake
 
 KEYS = {
@@ -249,12 +250,7 @@ def _collect(settings: Settings, release: Release, table: str, key: str, as_of: 
             f"release {release.release_id}: {len(release.partitions) - found} of its lake "
             "partitions were re-ingested or removed since; its rows can no longer be traced"
         )
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "memory_limit": settings.duckdb_memory_limit
-    }
-    if settings.duckdb_threads:
-        config["threads"] = settings.duckdb_threads
-    with duckdb.connect(config=config) as con:
+    with duckdb.connect(config=duckdb_config(settings)) as con:
         register_lake(con, selection, contracts=load_contracts(settings.contracts_dir))
         params = {"key": key, "as_of": datetime.combine(as_of, time(0))}
         return con.execute(_sources_sql(table), params).fetchall()

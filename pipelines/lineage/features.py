@@ -18,6 +18,7 @@ from typing import Any
 
 from openlineage.client.generated import output_statistics_output_dataset
 
+from pipelines.hashing import file_sha256
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
@@ -25,6 +26,7 @@ from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
 from pipelines.lineage.quality import assertions_facet, metrics_facet, quality_run_facet
 from pipelines.settings import Settings
+from pipelines.warehouse.project import MARTS_SCHEMA
 
 SOURCE = "pipelines/features/tasks.py"
 
@@ -54,17 +56,15 @@ def _release_facet(release: Any) -> Any:
 
 
 def snapshot_facets(
-    settings: Settings, table: str, snapshot: Path, *, with_lineage: bool
+    settings: Settings, table: str, snapshot: Path, version: str, *, with_lineage: bool
 ) -> dict[str, Any]:
-    """Facets of a feature table as one snapshot file of it was written or read."""
-    from pipelines.features.snapshots import MARTS_SCHEMA
-    from pipelines.hashing import file_sha256
-
+    """Facets of a feature table as one snapshot file of it was written or read; ``version``
+    is the file's SHA-256, which the caller already has (export, validation, release)."""
     columns = snapshot_columns(snapshot)
     facets: dict[str, Any] = {
         "schema": f.schema((name, type_, None) for name, type_ in columns),
         "symlinks": f.symlink(naming.feature_symlink(table)),
-        "datasetVersion": f.dataset_version(file_sha256(snapshot)),
+        "datasetVersion": f.dataset_version(version),
         "documentation": f.documentation(
             f"Feature snapshot {snapshot.parent.name} of {table}: one row per entity, "
             "served to ML teams by pipelines.features.load_features."
@@ -112,7 +112,7 @@ def build_lineage(settings: Settings, release: Any) -> LineageParts:
             ev.output_dataset(
                 ns,
                 name,
-                snapshot_facets(settings, table, snapshot, with_lineage=True),
+                snapshot_facets(settings, table, snapshot, info["sha256"], with_lineage=True),
                 {"outputStatistics": stats},
             )
         )
@@ -142,7 +142,9 @@ def check_lineage(settings: Settings, validation: Any, snapshot: Path) -> Lineag
             ev.input_dataset(
                 ns,
                 name,
-                snapshot_facets(settings, validation.table, snapshot, with_lineage=False),
+                snapshot_facets(
+                    settings, validation.table, snapshot, str(version), with_lineage=False
+                ),
                 {
                     "dataQualityAssertions": assertions_facet(validation.checks),
                     "dataQualityMetrics": metrics_facet(validation.checks, rows),
@@ -163,7 +165,12 @@ def publish_lineage(settings: Settings, release: Any) -> LineageParts:
             ns, name = naming.feature_dataset(snapshot.parent.parent.parent, table)
             inputs.append(
                 ev.input_dataset(
-                    ns, name, snapshot_facets(settings, table, snapshot, with_lineage=False)
+                    ns,
+                    name,
+                    # the file as it is now: a snapshot rewritten after its checks shows here
+                    snapshot_facets(
+                        settings, table, snapshot, file_sha256(snapshot), with_lineage=False
+                    ),
                 )
             )
     return LineageParts(

@@ -21,15 +21,22 @@ from pipelines.warehouse.lake_views import register_lake, select_partitions
 from pipelines.warehouse.project import FEATURE_TABLES, MARTS_SCHEMA
 
 
-def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file with the settings' memory limit and threads."""
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
+    """``duckdb.connect(config=...)`` with the settings' memory limit and threads."""
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": settings.duckdb_memory_limit
     }
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
-    return duckdb.connect(str(settings.warehouse), read_only=read_only, config=config)
+    return config
+
+
+def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file with the settings' memory limit and threads."""
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        str(settings.warehouse), read_only=read_only, config=duckdb_config(settings)
+    )
 
 
 def register(
