@@ -22,7 +22,7 @@ from pipelines.protection import KeyRing
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.generalize import sql_generalize
-from pipelines.protection.pseudonymize import Pseudonymizer
+from pipelines.protection.pseudonymize import TOKEN_SCHEME, Pseudonymizer
 from pipelines.protection.scrub import sql_scrub
 
 ENCRYPT_UDF = "pipelines_encrypt"
@@ -64,8 +64,10 @@ class KeyedProtection:
         return sql_scrub(column_sql)
 
     def key_versions(self) -> dict[str, str]:
+        """Active key ids, and how tokens are derived from the pseudonymization key."""
         return {
             "pseudonymization": self.keyring.pseudonymization.active_id,
+            "pseudonymization_scheme": TOKEN_SCHEME,
             "encryption": self.keyring.encryption.active_id,
         }
 

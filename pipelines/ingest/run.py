@@ -48,6 +48,7 @@ from pipelines.ingest.readers import (
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import KEYED, protected_column, staged_query
 from pipelines.protection import KeyRing, keyring_from_settings
+from pipelines.protection.pseudonymize import TOKEN_SCHEME
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,27 @@ def _create_staged(
     contract: Contract,
     interval: Interval,
     protection: KeyedProtection,
+    files: list[LandingFile],
 ) -> None:
-    """The empty table ``staged``: lake columns, provenance, ``_reasons`` and ``_record``."""
+    """The empty table ``staged``: lake columns, provenance, ``_reasons`` and ``_record``.
+
+    ``_source_file`` is an ENUM of the load's files: one byte or two per row instead of the
+    path (``staged`` holds every row of the load in memory).
+    """
     raw = [f"NULL::VARCHAR AS {q(c)}" for c in contract.column_names]
     raw += [
         f"NULL::VARCHAR AS {q(protected_column(c))}"
         for c in contract.written_columns
         if c.protection in KEYED
     ]
+    source_file = "VARCHAR"
+    if files:
+        names = ", ".join(sql_str(f.relative) for f in files)
+        con.execute(f"CREATE TYPE _source_files AS ENUM ({names})")
+        source_file = "_source_files"
     empty_raw = (
-        f"SELECT {', '.join(raw)}, NULL::VARCHAR AS _source_file, NULL::BIGINT AS _source_row "
-        "WHERE false"
+        f"SELECT {', '.join(raw)}, NULL::{source_file} AS _source_file, "
+        "NULL::BIGINT AS _source_row WHERE false"
     )
     schema = staged_query(contract, interval, empty_raw, protection, precomputed=True)
     con.execute(f"CREATE TEMP TABLE staged AS {schema.sql}", schema.params or None)
@@ -115,17 +126,27 @@ def _check_existing(lake: Path, contract: Contract, interval: Interval) -> None:
 def _check_key_versions(
     lake: Path, contracts: ContractSet, contract: Contract, interval: Interval, active: str
 ) -> None:
-    """Tokens only join when made with the same pseudonymization key version."""
+    """Tokens only join when made with the same pseudonymization key version and scheme."""
     tables = [contract.table, *contracts.upstream(contract.table)]
     for table in tables:
         for part in partitions_until(lake, table, interval.end):
-            used = part.manifest.key_versions.get("pseudonymization")
-            if used and used != active and part.interval != interval:
+            if part.interval == interval:
+                continue  # about to be replaced
+            keys = part.manifest.key_versions
+            used = keys.get("pseudonymization")
+            if used and used != active:
                 raise IngestionError(
                     f"{table}/{part.folder.name} was pseudonymized with key {used} but the "
                     f"active key is {active}; tokens would not join. Re-ingest the lake with the "
                     "new key (pseudonymization keys cannot re-key existing tokens), or make "
                     f"{used} active again."
+                )
+            scheme = keys.get("pseudonymization_scheme", "hmac-sha256-rawkey (before 2026-12)")
+            if used and scheme != TOKEN_SCHEME:
+                raise IngestionError(
+                    f"{table}/{part.folder.name} was pseudonymized with token scheme {scheme}, "
+                    f"this version makes {TOKEN_SCHEME}; tokens would not join. Re-ingest "
+                    f"that partition (or delete {lake} and re-run every interval)."
                 )
 
 
@@ -177,16 +198,22 @@ def _key_checks(
     first occurrence. Returns the number of rows that failed.
     """
     pk = ", ".join(q(contract.column(c).lake_name) for c in contract.primary_key)
-    failures = [
-        "SELECT d.rowid AS id, {'check': 'duplicate_key', "
-        f"'column': {sql_str(', '.join(contract.primary_key))}, "
-        "'reason': 'duplicate primary key; the first occurrence (' || f._source_file || "
-        "' row ' || f._source_row || ') was loaded'} AS reason "
-        f"FROM (SELECT rowid, {pk} FROM staged WHERE len(_reasons) = 0) AS d "
-        f"JOIN (SELECT {pk}, min(rowid) AS first FROM staged WHERE len(_reasons) = 0 "
-        f"GROUP BY {pk} HAVING count(*) > 1) AS k USING ({pk}) "
-        "JOIN staged AS f ON f.rowid = k.first WHERE d.rowid <> k.first"
-    ]
+    failures: list[str] = []
+    # Counting distinct keys is cheaper than finding the duplicates; most loads have none.
+    distinct = con.execute(
+        f"SELECT count(*) - count(DISTINCT row({pk})) FROM staged WHERE len(_reasons) = 0"
+    ).fetchone()
+    if distinct and distinct[0]:
+        failures.append(
+            "SELECT d.rowid AS id, {'check': 'duplicate_key', "
+            f"'column': {sql_str(', '.join(contract.primary_key))}, "
+            "'reason': 'duplicate primary key; the first occurrence (' || f._source_file || "
+            "' row ' || f._source_row || ') was loaded'} AS reason "
+            f"FROM (SELECT rowid, {pk} FROM staged WHERE len(_reasons) = 0) AS d "
+            f"JOIN (SELECT {pk}, min(rowid) AS first FROM staged WHERE len(_reasons) = 0 "
+            f"GROUP BY {pk} HAVING count(*) > 1) AS k USING ({pk}) "
+            "JOIN staged AS f ON f.rowid = k.first WHERE d.rowid <> k.first"
+        )
     for fk in contract.foreign_keys:
         ref = contracts[fk.ref_table]
         ref_col = ref.column(fk.ref_column).lake_name
@@ -201,14 +228,21 @@ def _key_checks(
         file_list = "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
         failures.append(
             f"SELECT s.rowid AS id, {{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
-            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} "
+            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} AS reason "
             f"FROM staged AS s ANTI JOIN read_parquet({file_list}) AS r "
             f"ON s.{q(own_col)} = r.{q(ref_col)} "
             f"WHERE len(s._reasons) = 0 AND s.{q(own_col)} IS NOT NULL"
         )
+    if not failures:
+        return 0
+    # One check at a time: each builds a hash table, and staged already holds most of the
+    # memory the instance may use.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _key_failed AS {failures[0]}")
+    for failure in failures[1:]:
+        con.execute(f"INSERT INTO _key_failed {failure}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _key_failures AS SELECT id, list(reason) AS reasons "
-        f"FROM ({' UNION ALL '.join(failures)}) GROUP BY id"
+        "FROM _key_failed GROUP BY id"
     )
     failed = con.execute("SELECT count(*) FROM _key_failures").fetchone()
     count = int(failed[0]) if failed else 0
@@ -230,7 +264,8 @@ def _write_outputs(
     """Write data.parquet (rows in file order) and quarantine.parquet; return both counts."""
     lake_cols = ", ".join(q(c.lake_name) for c in contract.written_columns)
     loaded = con.execute(
-        f"COPY (SELECT {lake_cols}, _source_file, _source_row FROM staged "
+        f"COPY (SELECT {lake_cols}, CAST(_source_file AS VARCHAR) AS _source_file, _source_row "
+        "FROM staged "
         "WHERE len(_reasons) = 0) "
         f"TO {sql_str(str(folder / DATA_NAME))} (FORMAT parquet, COMPRESSION zstd)"
     ).fetchone()
@@ -238,7 +273,9 @@ def _write_outputs(
         "COPY (SELECT _source_file, _source_row, reasons[1]['check'] AS failed_check, "
         "reasons[1]['column'] AS column_name, reasons[1]['reason'] AS reason, reasons, record "
         "FROM ("
-        "SELECT _source_file, _source_row, _reasons AS reasons, _record AS record FROM staged "
+        "SELECT CAST(_source_file AS VARCHAR) AS _source_file, _source_row, _reasons AS reasons, "
+        "_record AS record "
+        "FROM staged "
         "WHERE len(_reasons) > 0 "
         "UNION ALL "
         "SELECT _source_file, _source_row, [{'check': 'malformed_record', 'column': NULL, "
@@ -296,7 +333,7 @@ def ingest_table(
     loader: StagedLoader | None = None
     try:
         protection.register(source)
-        _create_staged(con, contract, interval, protection)
+        _create_staged(con, contract, interval, protection, files)
         create_malformed_table(con)
 
         def protect_text(sql: str) -> str:

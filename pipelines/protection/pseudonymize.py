@@ -1,18 +1,22 @@
 """Pseudonymization: keyed, join-stable HMAC-SHA256 tokens.
 
-``token(v) = "<key id>:" + first 32 hex digits of HMAC-SHA256(key, utf8(v))``, e.g.
-``p1:9f86d081884c7d659a2feaa0c55ad015``. The same value under the same key gives the same
-token in every table, so joins on pseudonymized keys keep working.
+``token(v) = "<key id>:" + first 32 hex digits of HMAC-SHA256(k, utf8(v))``, e.g.
+``p1:9f86d081884c7d659a2feaa0c55ad015``, where the HMAC key ``k`` is the key's 32 secret
+bytes written as 64 lowercase hex digits (ASCII; :func:`hmac_key`). The same value under the
+same key gives the same token in every table, so joins on pseudonymized keys keep working.
+
+Why the hex form: the fast vectorised HMAC (polars-hash's Rust ``hmac_sha256``, about 0.25
+microseconds of CPU per value) takes its key as text, which raw key bytes are not. The hex
+form carries the same 256 bits, fills exactly one SHA-256 block (so it is not pre-hashed) and
+is used by every implementation below. It is token scheme :data:`TOKEN_SCHEME`; manifests
+record it, and ingestion refuses to mix partitions made with another scheme.
 
 Identical implementations, tested to agree value for value:
 
 * :meth:`Pseudonymizer.token` / :meth:`tokens` in Python (precomputed HMAC pad states), and
   :func:`register_duckdb_udf` wrapping it as a DuckDB function.
-* :meth:`Pseudonymizer.tokens_arrow` - whole Arrow arrays at once, used by ingestion: RFC 2104
-  HMAC as two vectorised SHA-256 passes (polars-hash, about 1 microsecond of CPU per value,
-  mostly outside the GIL), ``SHA-256(opad || SHA-256(ipad || value))`` with the same
-  key-derived pad blocks. (polars-hash's own ``hmac_sha256`` takes the key as ``str``, which
-  raw key bytes are not: using it would change every token.)
+* :meth:`Pseudonymizer.tokens_arrow` - whole Arrow arrays at once, used by ingestion:
+  polars-hash's ``hmac_sha256``, mostly outside the GIL.
 * :meth:`Pseudonymizer.sql_token` - a DuckDB SQL expression. The key enters only as two
   prepared parameters (the pad blocks), never as SQL text. Several times slower than
   :meth:`tokens_arrow` (DuckDB's ``sha256`` and ``unhex`` per value).
@@ -34,9 +38,12 @@ from pipelines.protection.keys import KeyMaterial, KeyRing
 if TYPE_CHECKING:
     import duckdb
     import numpy as np
+    import polars as pl
     import pyarrow as pa
 
 TOKEN_HEX_DIGITS = 32
+TOKEN_SCHEME = "hmac-sha256-hexkey"
+"""How tokens are derived from a key: recorded in manifests; tokens of two schemes never join."""
 _BLOCK = 64  # SHA-256 block size
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOKEN = re.compile(r"^([A-Za-z0-9_.-]{1,32}):([0-9a-f]{32})$")
@@ -54,8 +61,15 @@ def is_token(value: str) -> bool:
     return _TOKEN.match(value) is not None
 
 
+def hmac_key(secret: bytes) -> bytes:
+    """The HMAC key of a pseudonymization secret: its lowercase hex digits, as ASCII."""
+    return secret.hex().encode("ascii")
+
+
 def _pads(key: bytes) -> tuple[bytes, bytes]:
-    block = key.ljust(_BLOCK, b"\x00")  # keys are 32 bytes, never longer than a block
+    if len(key) > _BLOCK:  # RFC 2104 would hash it first; hmac_key() is exactly one block
+        raise ValueError("HMAC keys longer than one SHA-256 block are not supported")
+    block = key.ljust(_BLOCK, b"\x00")
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
@@ -68,10 +82,12 @@ class Pseudonymizer:
         self.key_id = key.id
         self.fingerprint = key.fingerprint()
         self._prefix = f"{key.id}:"
-        ipad, opad = _pads(key.secret)
+        key_text = hmac_key(key.secret)
+        ipad, opad = _pads(key_text)
         self._inner = hashlib.sha256(ipad)
         self._outer = hashlib.sha256(opad)
         self._ipad, self._opad = ipad, opad
+        self._key_text = key_text.decode("ascii")  # for polars-hash, which takes a str
 
     def token(self, value: str) -> str:
         if not isinstance(value, str):
@@ -100,27 +116,25 @@ class Pseudonymizer:
 
     def tokens_arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
         """:meth:`tokens` for an Arrow string array, vectorised; NULL stays NULL."""
-        import binascii
-
         import numpy as np
+        import polars as pl
+        import polars_hash as plh
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        clear = values.cast(pa.large_binary()).fill_null(b"")
-        nothing = pa.scalar(b"", pa.large_binary())
-        ipad = pa.scalar(self._ipad, pa.large_binary())
-        inner_hex = _sha256_hex(pc.binary_join_element_wise(ipad, clear, nothing))
-        inner = np.frombuffer(binascii.a2b_hex(inner_hex.tobytes()), np.uint8)
-        outer = np.empty((len(clear), _BLOCK + 32), np.uint8)
-        outer[:, :_BLOCK] = np.frombuffer(self._opad, np.uint8)
-        outer[:, _BLOCK:] = inner.reshape(-1, 32)
-        outer_hex = _sha256_hex(_fixed_width(outer, pa.large_binary()))
+        clear = values.cast(pa.large_string()).fill_null("")
+        # Lazy: the eager path runs polars-hash about half as fast, holding the GIL.
+        digests = (
+            pl.LazyFrame({"v": clear})
+            .select(plh.col("v").chash.hmac_sha256(key=self._key_text))
+            .collect()["v"]
+        )
         prefix = np.frombuffer(self._prefix.encode("ascii"), np.uint8)
         tokens = np.empty((len(clear), len(prefix) + TOKEN_HEX_DIGITS), np.uint8)
         tokens[:, : len(prefix)] = prefix
-        tokens[:, len(prefix) :] = outer_hex[:, :TOKEN_HEX_DIGITS]
+        tokens[:, len(prefix) :] = _hex_rows(digests)[:, :TOKEN_HEX_DIGITS]
         result = _fixed_width(tokens, pa.large_string())
         return pc.if_else(pc.is_null(values), pa.scalar(None, pa.large_string()), result)
 
@@ -147,14 +161,11 @@ class Pseudonymizer:
         raise TypeError("Pseudonymizer cannot be pickled")
 
 
-def _sha256_hex(data: pa.Array) -> np.ndarray:
-    """SHA-256 of every value of a binary array without nulls, as ``n x 64`` hex digits."""
+def _hex_rows(digests: pl.Series) -> np.ndarray:
+    """A polars string series of 64 hex digits per value, without nulls, as ``n x 64`` uint8."""
     import numpy as np
     import polars as pl
-    import polars_hash as plh
 
-    # Lazy: the eager path runs polars-hash about half as fast, holding the GIL.
-    digests = pl.LazyFrame({"v": data}).select(plh.col("v").chash.sha2_256()).collect()["v"]
     text = digests.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string, one chunk
     start = np.frombuffer(text.buffers()[1], np.int64)[text.offset]
     chars = np.frombuffer(text.buffers()[2], np.uint8)

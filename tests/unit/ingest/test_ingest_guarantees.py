@@ -144,6 +144,26 @@ def test_changed_pseudonymization_key_is_refused(settings, keyring, contracts, w
         ingest_table("orders", next_day, settings, keyring=rotated, contracts=contracts)
 
 
+def test_partition_of_another_token_scheme_is_refused(settings, keyring, contracts, write_landing):
+    """A partition whose tokens were derived another way (older manifests record no scheme)."""
+    import json
+
+    write_day(write_landing, contracts, clean_day())
+    first = ingest_table("customers", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    manifest_file = first.partition_dir / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    assert manifest["key_versions"]["pseudonymization_scheme"] == "hmac-sha256-hexkey"
+    del manifest["key_versions"]["pseudonymization_scheme"]
+    manifest_file.write_text(json.dumps(manifest))
+    write_day(write_landing, contracts, clean_day(), day="2018-01-02")
+    next_day = Interval.parse("2018-01-02", "2018-01-03")
+    with pytest.raises(IngestionError, match=r"token scheme hmac-sha256-rawkey .* would not join"):
+        ingest_table("orders", next_day, settings, keyring=keyring, contracts=contracts)
+    # Re-ingesting the old partition itself is what the message asks for, and it works.
+    ingest_table("customers", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    ingest_table("orders", next_day, settings, keyring=keyring, contracts=contracts)
+
+
 def test_overlapping_intervals_are_refused(settings, keyring, contracts, write_landing):
     write_day(write_landing, contracts, clean_day())
     ingest_table("customers", INTERVAL, settings, keyring=keyring, contracts=contracts)
