@@ -67,6 +67,11 @@ def typed_expr(col: Column, raw: str) -> str:
     Surrounding spaces are allowed (``trim``). Each value is first parsed as it is, and trimmed
     only if that fails: trimming copies the string, which costs as much as parsing it, and a
     value that parses untrimmed parses to the same result trimmed.
+
+    DuckDB's own casts are lenient (``'1.5'`` casts to the integer 2, ``'1e3'`` and ``'1_000'``
+    to 1000), so integers and decimals must match a pattern. A value whose cast prints back as
+    the value itself (``'42'``, ``'19.90'``: the usual case) is already in canonical form and
+    matches it; only other values pay for the regular expression.
     """
     kind = col.type
     if kind == "string":
@@ -75,17 +80,20 @@ def typed_expr(col: Column, raw: str) -> str:
     if kind == "integer":
         pattern = "'^([+-]?[0-9]+)(\\.0+)?$'"
         return (
-            f"coalesce(TRY_CAST(regexp_extract({raw}, {pattern}, 1) AS BIGINT), "
-            f"TRY_CAST(regexp_extract({trimmed}, {pattern}, 1) AS BIGINT))"
+            f"CASE WHEN CAST(TRY_CAST({raw} AS BIGINT) AS VARCHAR) = {raw} "
+            f"THEN TRY_CAST({raw} AS BIGINT) "
+            f"ELSE coalesce(TRY_CAST(regexp_extract({raw}, {pattern}, 1) AS BIGINT), "
+            f"TRY_CAST(regexp_extract({trimmed}, {pattern}, 1) AS BIGINT)) END"
         )
     match = _DECIMAL.match(kind)
     if match:
         scale = int(match.group(2))
         frac = f"(\\.[0-9]{{1,{scale}}}0*)?" if scale else "(\\.0+)?"
         pattern = f"'[+-]?[0-9]+{frac}'"
+        cast = f"TRY_CAST({raw} AS {col.duckdb_type})"
         return (
-            f"CASE WHEN regexp_full_match({raw}, {pattern}) "
-            f"THEN TRY_CAST({raw} AS {col.duckdb_type}) "
+            f"CASE WHEN CAST({cast} AS VARCHAR) = {raw} THEN {cast} "
+            f"WHEN regexp_full_match({raw}, {pattern}) THEN {cast} "
             f"WHEN regexp_full_match({trimmed}, {pattern}) "
             f"THEN TRY_CAST({trimmed} AS {col.duckdb_type}) END"
         )

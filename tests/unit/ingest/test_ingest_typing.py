@@ -1,5 +1,6 @@
-"""Typing parses a value as it is and trims it only if that fails: the same result as always
-trimming first, for every contract type and every kind of surrounding space."""
+"""Typing parses a value as it is and trims it only if that fails, and takes a shortcut for
+canonical numbers: the same result as always trimming first and matching the strict pattern,
+for every contract type and every kind of surrounding space."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ CORES = [
     "99999999999999999999", "12,50", "BRL 12", "", "abc", "true", "false", "t", "0.5",
     "2018-01-01", "2018-01-01 10:00:00", "2018-01-01T10:00:00", "2018-02-30", "2018-01-01 25:00",
     "01/02/2018", "nan", "inf",
+    # DuckDB casts these leniently; only the canonical ones may take the round-trip shortcut
+    "-0", "12.50", "0.50", "-1.00", "1_000", "0x10", "0b11", "1.", ".5", "1.5e1",
+    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "1234567890.12",
+    "12345678901.00",
 ]  # fmt: skip
 PADS = ["", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "\u3000", " \t", "\u00a0 "]
 TYPES = ["integer", "decimal(12,2)", "decimal(10,0)", "double", "boolean", "date", "timestamp"]
