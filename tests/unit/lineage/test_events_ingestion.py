@@ -88,7 +88,9 @@ def test_output_is_the_lake_partition_with_versions_schema_and_contract_facets(
     assert run["read"] == run["loaded"] + run["quarantined"]
     assert run["contract_version"] == manifest.contract_version
     assert run["key_versions"] == manifest.key_versions
-    assert set(run["key_versions"].values()) <= {"p1", "e1"}  # ids only
+    versions = dict(run["key_versions"])
+    assert versions.pop("pseudonymization_scheme") == "hmac-sha256-hexkey"
+    assert set(versions.values()) <= {"p1", "e1"}  # ids only
     assert facet(output, "outputStatistics")["rowCount"] == run["loaded"]
     # inputs: the landing file(s), by absolute path, with their content hash as version
     files = [i for i in event["inputs"] if "landing" in i["name"]]
