@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -64,6 +64,9 @@ class IngestResult:
     partition_dir: Path
     manifest: Manifest
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage: ``read`` (parse, protect, type, check, stage), ``key_checks``,
+    ``write`` (data and quarantine Parquet), ``seal`` (hashes and manifest)."""
 
     @property
     def counts(self) -> Counts:
@@ -343,6 +346,8 @@ def ingest_table(
         threads = settings.duckdb_threads or os.cpu_count() or 1
         loader = StagedLoader(source, con, contract, interval, protection, protect_text, threads)
 
+        stages: dict[str, float] = {}
+        mark = time.perf_counter()
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-hash") as hashing:
             digests = hashing.map(LandingFile.sha256, files)  # meanwhile
             scans = [open_file(source, contract, file, i) for i, file in enumerate(files)]
@@ -374,7 +379,9 @@ def ingest_table(
                     f"{read.malformed:,}",
                 )
 
+        stages["read"], mark = _lap(mark)
         _key_checks(con, lake, contracts, contract, interval)
+        stages["key_checks"], mark = _lap(mark)
 
         with staged_partition(table_dir, interval.partition) as folder:
             loaded, quarantined = _write_outputs(con, contract, folder)
@@ -384,6 +391,7 @@ def ingest_table(
                     "GROUP BY failed_check ORDER BY failed_check"
                 ).fetchall()
             )
+            stages["write"], mark = _lap(mark)
             counts = Counts(
                 read=sum(r.records for r, _ in reads), loaded=loaded, quarantined=quarantined
             )
@@ -425,6 +433,7 @@ def ingest_table(
                 key_fingerprints=protection.key_fingerprints(),
             )
             manifest.write(folder)
+        stages["seal"], mark = _lap(mark)
         partition_dir = table_dir / interval.partition
     finally:
         if loader is not None:
@@ -434,12 +443,19 @@ def ingest_table(
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started
     log.info(
-        "%s: read %s, loaded %s, quarantined %s -> %s (%.1fs)",
+        "%s: read %s, loaded %s, quarantined %s -> %s (%.1fs: %s)",
         table,
         f"{counts.read:,}",
         f"{counts.loaded:,}",
         f"{counts.quarantined:,}",
         partition_dir,
         seconds,
+        ", ".join(f"{name.replace('_', ' ')} {value:.1f}s" for name, value in stages.items()),
     )
-    return IngestResult(table, partition_dir, manifest, seconds)
+    return IngestResult(table, partition_dir, manifest, seconds, stages)
+
+
+def _lap(mark: float) -> tuple[float, float]:
+    """Seconds since ``mark``, rounded, and the new mark."""
+    now = time.perf_counter()
+    return round(now - mark, 3), now

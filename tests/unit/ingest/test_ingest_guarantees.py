@@ -34,6 +34,10 @@ def test_rerun_replaces_the_partition_with_identical_content(
         assert len(partitions(settings.lake, table)) == 1
         leftovers = [p for p in (settings.lake / table).iterdir() if p.name.startswith(".")]
         assert leftovers == []
+        stages = second[table].stages  # what the log line and bench.ingest_stages report
+        assert list(stages) == ["read", "key_checks", "write", "seal"]
+        assert all(s >= 0 for s in stages.values())
+        assert sum(stages.values()) <= second[table].seconds
 
 
 def test_changed_input_changes_the_dataset_version(settings, keyring, contracts, write_landing):
