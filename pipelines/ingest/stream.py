@@ -24,7 +24,10 @@ while a streaming query of the same instance is open.
 
 Clear text stays in memory: in ``source`` (which never spills to disk) and in the few batches
 in flight (at most ``_QUEUED_BATCHES`` per file being read). Only lake columns, protected, are
-inserted. The batches enter the stream in file order and DuckDB keeps it
+inserted. Clear values cross into ``con`` only where staging needs them (:func:`needs_value`):
+a pseudonymized or encrypted column checked only for presence is represented by its token or
+ciphertext, a dropped one by a presence marker, so e.g. customer ids, phone numbers, names and
+street addresses never enter ``con`` at all. The batches enter the stream in file order and DuckDB keeps it
 (``preserve_insertion_order``, as long as the query has no join), so ``staged`` holds the
 files' rows in file order; the record counts per file tell where each file's rows start, and
 :func:`~pipelines.ingest.readers.finish_file` checks it.
@@ -40,11 +43,12 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.contracts import Contract
+from pipelines.contracts import Column, Contract, Protection
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.protect import KeyedProtection
-from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed
+from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed, q
 from pipelines.ingest.transform import KEYED, protected_column, staged_query
 
 BATCH_ROWS = 65_536
@@ -99,24 +103,34 @@ class StagedLoader:
     ):
         self._source = source
         self._con = con
-        self._columns = contract.column_names
-        query = staged_query(
-            contract, interval, f"SELECT * FROM {_STREAM}", protection, precomputed=True
-        )
-        self._sql = f"INSERT INTO staged {query.sql}"
         self._keyed = [
             _KeyedColumn(col.name, protected_column(col), protection.arrow_function(contract, col))
             for col in contract.written_columns
             if col.protection in KEYED
         ]
+        # Clear values cross into ``con`` only where a check or the lake form needs them.
+        self._columns = [c.name for c in contract.columns if needs_value(contract, c)]
+        self._presence = [
+            c.name
+            for c in contract.columns
+            if not needs_value(contract, c) and c.protection not in KEYED
+        ]
+        as_tokens = [
+            f"{q(protected_column(c))} AS {q(c.name)}"
+            for c in contract.columns
+            if not needs_value(contract, c) and c.protection in KEYED
+        ]
+        relation = f"SELECT {', '.join(['*', *as_tokens])} FROM {_STREAM}"
+        query = staged_query(contract, interval, relation, protection, precomputed=True)
+        self._sql = f"INSERT INTO staged {query.sql}"
         self._protect_text = protect_text
         self._schema = self._stream_schema()
         self._readers = max(1, min(_READERS, threads))
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="ingest-protect")
 
     def _stream_schema(self) -> pa.Schema:
-        """The stream's columns: the raw relation's, then the protected ones."""
-        fields = [pa.field(name, pa.string()) for name in self._columns]
+        """The stream's columns: raw values, presence markers, provenance, protected values."""
+        fields = [pa.field(name, pa.string()) for name in (*self._columns, *self._presence)]
         fields += [pa.field("_source_file", pa.string()), pa.field("_source_row", pa.int64())]
         fields += [pa.field(k.target, pa.large_string()) for k in self._keyed]
         return pa.schema(fields)
@@ -206,13 +220,43 @@ class StagedLoader:
 
     def _protect(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The raw batch plus one protected column per pseudonymized or encrypted column."""
-        raw = [batch.column(name) for name in (*self._columns, "_source_file", "_source_row")]
+        raw = [batch.column(name) for name in self._columns]
+        presence = [_presence(batch.column(name)) for name in self._presence]
+        provenance = [batch.column(name) for name in ("_source_file", "_source_row")]
         protected = [keyed.protect(batch.column(keyed.source)) for keyed in self._keyed]
-        columns = [c.cast(f.type) for c, f in zip([*raw, *protected], self._schema, strict=True)]
+        arrays = [*raw, *presence, *provenance, *protected]
+        columns = [c.cast(f.type) for c, f in zip(arrays, self._schema, strict=True)]
         return pa.RecordBatch.from_arrays(columns, schema=self._schema)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def needs_value(contract: Contract, col: Column) -> bool:
+    """Whether staging needs ``col``'s clear value: for its lake form (kept, generalized,
+    scrubbed) or for a check on the value (type, range, allowed values, pattern, lateness).
+
+    Otherwise a check can only ask whether the value is there (``required``), which the
+    token or ciphertext of a pseudonymized or encrypted column tells as well, and a
+    presence marker (:func:`_presence`) tells for a dropped one.
+    """
+    event = contract.event_time
+    return (
+        col.protection not in (*KEYED, Protection.DROP)
+        or col.type != "string"
+        or bool(col.pattern or col.allowed_values)
+        or col.min is not None
+        or col.max is not None
+        or (event is not None and event.column == col.name)
+    )
+
+
+def _presence(values: pa.Array) -> pa.Array:
+    """``''`` where ``values`` has a value, NULL where it has none (the values stay behind).
+
+    Raw values are never ``''``: the readers turn empty fields into NULL.
+    """
+    return pc.if_else(pc.is_valid(values), pa.scalar("", pa.string()), pa.scalar(None, pa.string()))
 
 
 def _protected(files: list[queue.Queue[_Item]], reading: _Reading) -> Iterator[pa.RecordBatch]:
