@@ -11,23 +11,20 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.ingest import Interval, ingest_table
-from pipelines.settings import Settings
+from pipelines.taskscope import task_scope
 
 
 def ingest(
     table: str, data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
 ) -> dict[str, Any]:
     """Ingest one source table for the run's data interval (idempotent per interval)."""
-    from pipelines.console import task_logging
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.ingestion import ingestion_lineage
 
-    task_logging()
-    settings = Settings()
     interval = Interval(data_interval_start, data_interval_end)
-    with task_run(
-        f"ingest_{table}", run_id=run_id, settings=settings, interval=(interval.start, interval.end)
-    ) as lineage:
+    with task_scope(f"ingest_{table}", data_interval_start, data_interval_end, run_id) as (
+        settings,
+        lineage,
+    ):
         result = ingest_table(table, interval, settings, run_id=run_id)
         lineage.complete_with(
             lambda: ingestion_lineage(result.manifest, result.partition_dir, settings)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipelines.features.paths import FEATURE_TABLES, snapshot_file
 from pipelines.settings import Settings
+from pipelines.taskscope import fail_without_retry, task_scope
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,10 @@ def build(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Build and export the feature snapshots as of the interval end (idempotent)."""
-    from pipelines.console import task_logging
     from pipelines.contracts import load_contracts
     from pipelines.features.release import select_release
     from pipelines.features.snapshots import export_snapshots, write_release
     from pipelines.lineage.dbt import emit_dbt_run
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.features import build_lineage
     from pipelines.lineage.lakeviews import emit_lake_registration
     from pipelines.lineage.runs import now
@@ -52,15 +51,11 @@ def build(
     from pipelines.warehouse.dbt import run_dbt
     from pipelines.warehouse.project import target_dir
 
-    task_logging()
-    settings = settings or Settings()
     as_of = as_of_for(data_interval_end)
-    with task_run(
-        "build_features",
-        run_id=run_id,
-        settings=settings,
-        interval=(data_interval_start, data_interval_end),
-    ) as lineage:
+    with task_scope("build_features", data_interval_start, data_interval_end, run_id, settings) as (
+        settings,
+        lineage,
+    ):
         release = select_release(settings, as_of, run_id)
         if release.held_back:
             log.warning(
@@ -118,23 +113,14 @@ def check(
 ) -> dict[str, Any]:
     """Validate one feature snapshot with its GX suite (results stored, never raises on a
     failed check: :func:`publish` decides)."""
-    from pipelines.console import task_logging
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.features import check_lineage
     from pipelines.quality.features import validate_snapshot
-    from pipelines.quality.gxsetup import configure_logging
 
-    task_logging()
-    configure_logging()
-    settings = settings or Settings()
     as_of = as_of_for(data_interval_end)
-    snapshot = snapshot_file(settings, table, as_of)
-    with task_run(
-        f"check_{table}",
-        run_id=run_id,
-        settings=settings,
-        interval=(data_interval_start, data_interval_end),
-    ) as lineage:
+    with task_scope(
+        f"check_{table}", data_interval_start, data_interval_end, run_id, settings, validates=True
+    ) as (settings, lineage):
+        snapshot = snapshot_file(settings, table, as_of)
         validation = validate_snapshot(
             table, snapshot, as_of, settings, run_id=run_id or f"manual__{as_of.isoformat()}"
         )
@@ -150,16 +136,11 @@ def publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Serve the release if every feature table's checks passed (warnings allowed)."""
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.features import publish_lineage
 
-    settings = settings or Settings()
-    with task_run(
-        "publish_features",
-        run_id=run_id,
-        settings=settings,
-        interval=(data_interval_start, data_interval_end),
-    ) as lineage:
+    with task_scope(
+        "publish_features", data_interval_start, data_interval_end, run_id, settings
+    ) as (settings, lineage):
         release = _decide_publication(data_interval_end, run_id, settings)
         lineage.fail_with(lambda: publish_lineage(settings, release))
         if release.status != "published":
@@ -216,12 +197,9 @@ def publish_for_airflow(
     data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
 ) -> dict[str, Any]:
     """:func:`publish` for the DAG: a failed feature gate fails without retrying."""
-    try:
-        return publish(data_interval_start, data_interval_end, run_id)
-    except FeatureGateFailed as exc:
-        from airflow.exceptions import AirflowFailException
-
-        raise AirflowFailException(str(exc)) from exc
+    return fail_without_retry(
+        FeatureGateFailed, publish, data_interval_start, data_interval_end, run_id
+    )
 
 
 def docs(
@@ -232,19 +210,13 @@ def docs(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """``dbt docs generate`` into ``<data_dir>/reports/dbt`` (a static site)."""
-    from pipelines.console import task_logging
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.quality import docs_lineage
     from pipelines.warehouse.dbt import generate_docs
 
-    task_logging()
-    settings = settings or Settings()
-    with task_run(
-        "feature_docs",
-        run_id=run_id,
-        settings=settings,
-        interval=(data_interval_start, data_interval_end),
-    ) as lineage:
+    with task_scope("feature_docs", data_interval_start, data_interval_end, run_id, settings) as (
+        settings,
+        lineage,
+    ):
         index = generate_docs(settings)
         lineage.complete_with(lambda: docs_lineage(settings, str(index)))
     return {"docs": str(index)}

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipelines.ingest.interval import Interval
 from pipelines.settings import Settings
+from pipelines.taskscope import fail_without_retry, task_scope
 
 log = logging.getLogger("pipelines.quality")
 
@@ -45,22 +46,13 @@ def validate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Validate one lake table for the run's data interval (idempotent per interval)."""
-    from pipelines.console import task_logging
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.quality import partition_version, validation_lineage
-    from pipelines.quality.gxsetup import configure_logging
     from pipelines.quality.runner import validate_partition
 
-    task_logging()
-    configure_logging()
-    settings = settings or Settings()
     interval = _interval(data_interval_start, data_interval_end)
-    with task_run(
-        f"quality_{table}",
-        run_id=run_id,
-        settings=settings,
-        interval=(interval.start, interval.end),
-    ) as lineage:
+    with task_scope(
+        f"quality_{table}", interval.start, interval.end, run_id, settings, validates=True
+    ) as (settings, lineage):
         before = partition_version(settings, table, interval)
         result = validate_partition(table, interval, settings, run_id=_run_id(run_id, interval))
         lineage.complete_with(
@@ -83,19 +75,16 @@ def build_docs(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Build the Data Docs site and log the run's summary; returns counts and the site path."""
-    from pipelines.console import task_logging
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.quality import docs_lineage
     from pipelines.quality.docs import build_docs as build
     from pipelines.quality.summary import latest_rows, render, summarize
 
-    task_logging()
-    settings = settings or Settings()
     interval = _interval(data_interval_start, data_interval_end)
     run = _run_id(run_id, interval)
-    with task_run(
-        "quality_report", run_id=run_id, settings=settings, interval=(interval.start, interval.end)
-    ) as lineage:
+    with task_scope("quality_report", interval.start, interval.end, run_id, settings) as (
+        settings,
+        lineage,
+    ):
         index = build(settings)
         lineage.complete_with(lambda: docs_lineage(settings, str(index)))
     rows, runs = latest_rows(settings, run)
@@ -120,14 +109,13 @@ def gate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Stop the run if any critical check of this run failed or any table was not validated."""
-    from pipelines.lineage.emit import task_run
     from pipelines.lineage.quality import gate_lineage, stored_gate_lineage
 
-    settings = settings or Settings()
     interval = _interval(data_interval_start, data_interval_end)
-    with task_run(
-        "quality_gate", run_id=run_id, settings=settings, interval=(interval.start, interval.end)
-    ) as lineage:
+    with task_scope("quality_gate", interval.start, interval.end, run_id, settings) as (
+        settings,
+        lineage,
+    ):
         lineage.fail_with(lambda: stored_gate_lineage(settings, _run_id(run_id, interval)))
         decision = _decide(
             data_interval_start, data_interval_end, run_id, tables, settings=settings
@@ -193,9 +181,6 @@ def gate_for_airflow(
     Retrying cannot help (the data will not change), so the failure is raised as Airflow's
     ``AirflowFailException``; the message names every failed critical check.
     """
-    try:
-        return gate(data_interval_start, data_interval_end, run_id)
-    except QualityGateFailed as exc:
-        from airflow.exceptions import AirflowFailException
-
-        raise AirflowFailException(str(exc)) from exc
+    return fail_without_retry(
+        QualityGateFailed, gate, data_interval_start, data_interval_end, run_id
+    )

@@ -1,0 +1,51 @@
+"""The scope every commerce_daily task runs in, and the no-retry failure of gate decisions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from pipelines.taskscope import fail_without_retry, task_scope
+
+START, END = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+
+
+class GateFailed(RuntimeError):
+    pass
+
+
+def _decide(passed: bool) -> str:
+    if not passed:
+        raise GateFailed("critical check failed: orders.order_id unique")
+    return "published"
+
+
+def _broken() -> str:
+    raise KeyError("not a decision")
+
+
+def test_a_decision_fails_without_retry_and_other_errors_stay_what_they_are() -> None:
+    assert fail_without_retry(GateFailed, _decide, True) == "published"
+    with pytest.raises(AirflowFailException, match=r"orders\.order_id unique") as raised:
+        fail_without_retry(GateFailed, _decide, passed=False)
+    assert isinstance(raised.value.__cause__, GateFailed)
+    with pytest.raises(KeyError):  # retrying may help: Airflow's retries apply
+        fail_without_retry(GateFailed, _broken)
+
+
+def test_the_block_runs_as_the_tasks_lineage_run(settings) -> None:
+    with task_scope("quality_orders", START, END, "scheduled__2018-01-01", settings) as (
+        got,
+        lineage,
+    ):
+        assert got is settings
+        assert lineage is not None
+    with pytest.raises(GateFailed), task_scope("quality_gate", START, END, "r2", settings):
+        raise GateFailed("stop")
+    events = [json.loads(line) for line in (settings.data_dir / "lineage" / "events.jsonl").open()]
+    states = [(e["job"]["name"].rsplit(".", 1)[-1], e["eventType"]) for e in events]
+    assert ("quality_orders", "START") in states and ("quality_orders", "COMPLETE") in states
+    assert ("quality_gate", "START") in states and ("quality_gate", "FAIL") in states
