@@ -177,6 +177,8 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
     for table in FEATURE_TABLES:
         mine = [r for r in rows if r["table"] == table]
         current = file_sha256(snapshot_file(settings, table, as_of))
+        if table in release.features:  # the exact file served (or refused), for lineage
+            release.features[table]["decided_sha256"] = current
         if not mine:
             problems.append(f"{table}: not validated in run {run}")
         elif {r["dataset_version"] for r in mine} != {current}:

@@ -167,9 +167,14 @@ def publish_lineage(settings: Settings, release: Any) -> LineageParts:
                 ev.input_dataset(
                     ns,
                     name,
-                    # the file as it is now: a snapshot rewritten after its checks shows here
+                    # the file the decision hashed: a snapshot rewritten after its checks
+                    # shows here
                     snapshot_facets(
-                        settings, table, snapshot, file_sha256(snapshot), with_lineage=False
+                        settings,
+                        table,
+                        snapshot,
+                        info.get("decided_sha256") or file_sha256(snapshot),
+                        with_lineage=False,
                     ),
                 )
             )

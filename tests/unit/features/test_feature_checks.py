@@ -186,6 +186,11 @@ def test_a_snapshot_rewritten_after_its_checks_is_not_published(settings: Settin
     write_snapshot(settings, "product_features", VALID["product_features"] + " LIMIT 10")
     with pytest.raises(tasks.FeatureGateFailed, match="product_features: the snapshot changed"):
         tasks.publish(START, END, RUN, settings=settings)
+    # The release records the file the decision saw (and lineage reports it), not the export.
+    from pipelines.hashing import file_sha256
+
+    info = read_release(settings, AS_OF).features["product_features"]
+    assert info["decided_sha256"] == file_sha256(Path(info["file"])) != info["sha256"]
 
 
 def test_no_check_results_means_no_publication(settings: Settings):
