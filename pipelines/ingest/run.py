@@ -165,7 +165,7 @@ def _check_retyped(
     failures = dict(
         con.execute(
             "SELECT r.column, count(*) FROM (SELECT unnest(_reasons) AS r FROM staged "
-            f"WHERE {rows} AND len(_reasons) > 0) WHERE r.check = 'type_error' GROUP BY 1"
+            f"WHERE {rows} AND _reasons IS NOT NULL) WHERE r.check = 'type_error' GROUP BY 1"
         ).fetchall()
     )
     if not failures:
@@ -204,7 +204,7 @@ def _key_checks(
     failures: list[str] = []
     # Whether any key repeats is cheaper to learn than which rows repeat; most loads have none.
     duplicated = con.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM staged WHERE len(_reasons) = 0 GROUP BY {pk} "
+        f"SELECT count(*) FROM (SELECT 1 FROM staged WHERE _reasons IS NULL GROUP BY {pk} "
         "HAVING count(*) > 1)"
     ).fetchone()
     if duplicated and duplicated[0]:
@@ -213,8 +213,8 @@ def _key_checks(
             f"'column': {sql_str(', '.join(contract.primary_key))}, "
             "'reason': 'duplicate primary key; the first occurrence (' || f._source_file || "
             "' row ' || f._source_row || ') was loaded'} AS reason "
-            f"FROM (SELECT rowid, {pk} FROM staged WHERE len(_reasons) = 0) AS d "
-            f"JOIN (SELECT {pk}, min(rowid) AS first FROM staged WHERE len(_reasons) = 0 "
+            f"FROM (SELECT rowid, {pk} FROM staged WHERE _reasons IS NULL) AS d "
+            f"JOIN (SELECT {pk}, min(rowid) AS first FROM staged WHERE _reasons IS NULL "
             f"GROUP BY {pk} HAVING count(*) > 1) AS k USING ({pk}) "
             "JOIN staged AS f ON f.rowid = k.first WHERE d.rowid <> k.first"
         )
@@ -233,7 +233,7 @@ def _key_checks(
         failures.append(
             f"SELECT s.rowid AS id, {{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
             f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} AS reason "
-            f"FROM staged AS s WHERE len(s._reasons) = 0 AND s.{q(own_col)} IS NOT NULL "
+            f"FROM staged AS s WHERE s._reasons IS NULL AND s.{q(own_col)} IS NOT NULL "
             f"AND s.{q(own_col)} NOT IN (SELECT {q(ref_col)} FROM read_parquet({file_list}) "
             f"WHERE {q(ref_col)} IS NOT NULL)"
         )
@@ -270,7 +270,7 @@ def _write_outputs(
     loaded = con.execute(
         f"COPY (SELECT {lake_cols}, CAST(_source_file AS VARCHAR) AS _source_file, _source_row "
         "FROM staged "
-        "WHERE len(_reasons) = 0) "
+        "WHERE _reasons IS NULL) "
         f"TO {sql_str(str(folder / DATA_NAME))} (FORMAT parquet, COMPRESSION zstd)"
     ).fetchone()
     quarantined = con.execute(
@@ -280,7 +280,7 @@ def _write_outputs(
         "SELECT CAST(_source_file AS VARCHAR) AS _source_file, _source_row, _reasons AS reasons, "
         "_record AS record "
         "FROM staged "
-        "WHERE len(_reasons) > 0 "
+        "WHERE _reasons IS NOT NULL "
         "UNION ALL "
         "SELECT _source_file, _source_row, [{'check': 'malformed_record', 'column': NULL, "
         "'reason': error}], to_json({'encrypted_record': raw_text}) FROM malformed"

@@ -5,7 +5,7 @@ produce it) that yields, per record:
 
 * every written column in its lake form: typed, or protected when the contract says so;
 * ``_reasons``: the row-level checks it failed (type, required, range, allowed values,
-  pattern, lateness), each a struct ``{check, column, reason}``;
+  pattern, lateness), each a struct ``{check, column, reason}``; NULL if it failed none;
 * ``_record``: for failed records only, a JSON image of the record for the quarantine, in
   which PII columns are protected exactly as in the lake (never clear text).
 
@@ -240,13 +240,17 @@ def _protected(
     raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
 
 
+REASONS_TYPE = 'STRUCT("check" VARCHAR, "column" VARCHAR, reason VARCHAR)[]'
+
+
 def _reasons_sql(checks: list[RowCheck]) -> str:
-    """The list of failed checks; built only for records that fail one (most pass them all)."""
+    """The list of failed checks, or NULL for a record that passed them all (most do: a NULL
+    is a bit in the validity mask, cheap to store and to filter on)."""
     if not checks:
-        return "[]"
+        return f"CAST(NULL AS {REASONS_TYPE})"
     failed = " OR ".join(f"({c.condition})" for c in checks)
     listed = f"list_filter([{', '.join(c.reason for c in checks)}], x -> x IS NOT NULL)"
-    return f"CASE WHEN {failed} THEN {listed} ELSE [] END"
+    return f"CASE WHEN {failed} THEN {listed} END"
 
 
 def staged_query(
@@ -280,7 +284,7 @@ def staged_query(
     record = "to_json({" + ", ".join(record_fields) + "})"
     sql = (
         f"SELECT {', '.join(lake_cols)}, r._source_file, r._source_row, r._reasons, "
-        f"CASE WHEN len(r._reasons) > 0 THEN {record} END AS _record "
+        f"CASE WHEN r._reasons IS NOT NULL THEN {record} END AS _record "
         f"FROM (SELECT r.*, {reasons} AS _reasons "
         f"FROM (SELECT r.*, {typed} FROM ({raw_relation}) AS r) AS r) AS r"
     )
