@@ -47,7 +47,7 @@ def build(
     from pipelines.lineage.features import build_lineage
     from pipelines.lineage.lakeviews import emit_lake_registration
     from pipelines.lineage.runs import now
-    from pipelines.warehouse.build import connect, register
+    from pipelines.warehouse.build import connect, feature_vars, register
     from pipelines.warehouse.dbt import run_dbt
     from pipelines.warehouse.project import target_dir
 
@@ -72,13 +72,7 @@ def build(
         emit_lake_registration(selection, settings=settings, contracts=contracts, started=started)
         try:
             result = run_dbt(
-                ["build"],
-                settings,
-                vars={
-                    "as_of": as_of.isoformat(),
-                    "release_id": release.release_id,
-                    "run_id": run_id or "manual",
-                },
+                ["build"], settings, feature_vars(as_of, release.release_id, run_id or "manual")
             )
         finally:  # a failed build still reports which models ran and which failed
             emit_dbt_run(target_dir(settings), settings=settings, contracts=contracts)

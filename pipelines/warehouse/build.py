@@ -57,6 +57,11 @@ def register(
     return {t: len(selection.get(t, ())) for t in contracts.load_order()}
 
 
+def feature_vars(as_of: date, release_id: str, run_id: str) -> dict[str, str]:
+    """The dbt vars of a feature build: the models stamp snapshots with them (``var()``)."""
+    return {"as_of": as_of.isoformat(), "release_id": release_id, "run_id": run_id}
+
+
 def build_features(
     settings: Settings,
     as_of: date,
@@ -81,8 +86,9 @@ def build_features(
         args += ["--select", *select]
     if full_refresh:
         args.append("--full-refresh")
-    variables = {"as_of": as_of.isoformat(), "release_id": release_id, "run_id": run_id}
-    result = run_dbt(args, settings, variables, check=check, echo=echo)
+    result = run_dbt(
+        args, settings, feature_vars(as_of, release_id, run_id), check=check, echo=echo
+    )
     rows = snapshot_rows(settings, as_of)
     nodes = tuple(
         dataclasses.replace(n, rows_affected=rows[n.name])
