@@ -27,10 +27,10 @@ in flight (at most ``_QUEUED_BATCHES`` per file being read). Only lake columns, 
 inserted. Clear values cross into ``con`` only where staging needs them (:func:`needs_value`):
 a pseudonymized or encrypted column checked only for presence is represented by its token or
 ciphertext, a dropped one by a presence marker, so e.g. customer ids, phone numbers, names and
-street addresses never enter ``con`` at all. The batches enter the stream in file order and DuckDB keeps it
-(``preserve_insertion_order``, as long as the query has no join), so ``staged`` holds the
-files' rows in file order; the record counts per file tell where each file's rows start, and
-:func:`~pipelines.ingest.readers.finish_file` checks it.
+street addresses never enter ``con`` at all. The batches enter the stream in file order and
+DuckDB keeps it (``preserve_insertion_order``, as long as the query has no join), so
+``staged`` holds the files' rows in file order; the record counts per file tell where each
+file's rows start, and :func:`~pipelines.ingest.readers.finish_file` checks it.
 """
 
 from __future__ import annotations
@@ -108,18 +108,18 @@ class StagedLoader:
             for col in contract.written_columns
             if col.protection in KEYED
         ]
-        # Clear values cross into ``con`` only where a check or the lake form needs them.
-        self._columns = [c.name for c in contract.columns if needs_value(contract, c)]
-        self._presence = [
-            c.name
-            for c in contract.columns
-            if not needs_value(contract, c) and c.protection not in KEYED
-        ]
-        as_tokens = [
-            f"{q(protected_column(c))} AS {q(c.name)}"
-            for c in contract.columns
-            if not needs_value(contract, c) and c.protection in KEYED
-        ]
+        # Clear values cross into ``con`` only where a check or the lake form needs them; the
+        # others are carried by their token or ciphertext, or by a presence marker.
+        self._columns: list[str] = []
+        self._presence: list[str] = []
+        as_tokens: list[str] = []
+        for c in contract.columns:
+            if needs_value(contract, c):
+                self._columns.append(c.name)
+            elif c.protection in KEYED:
+                as_tokens.append(f"{q(protected_column(c))} AS {q(c.name)}")
+            else:
+                self._presence.append(c.name)
         relation = f"SELECT {', '.join(['*', *as_tokens])} FROM {_STREAM}"
         query = staged_query(contract, interval, relation, protection, precomputed=True)
         self._sql = f"INSERT INTO staged {query.sql}"
