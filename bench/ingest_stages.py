@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.ingest import ROOT, _landing_files, _next, _warm
+from bench.ingest import ROOT, _landing_files, _next, _warm, baseline_copy
 
 
 def _cpu() -> float:
@@ -66,12 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         files = [str(p) for p in _landing_files(landing) if file_format(p.name, stem)]
         started = time.perf_counter()
         if table in wanted and files:
-            listing = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-            con.execute(
-                f"COPY (SELECT * FROM read_csv({listing}, header=true, union_by_name=true, "
-                f"ignore_errors=true)) TO '{baseline_dir / (table + '.parquet')}' "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+            baseline_copy(con, files, baseline_dir / f"{table}.parquet")
         baseline = time.perf_counter() - started
         cpu = _cpu()
         result = ingest_table(table, interval, settings, keyring=keyring, contracts=contracts)
