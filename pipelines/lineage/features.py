@@ -18,7 +18,6 @@ from typing import Any
 
 from openlineage.client.generated import output_statistics_output_dataset
 
-from pipelines.hashing import file_sha256
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
@@ -167,14 +166,10 @@ def publish_lineage(settings: Settings, release: Any) -> LineageParts:
                 ev.input_dataset(
                     ns,
                     name,
-                    # the file the decision hashed: a snapshot rewritten after its checks
-                    # shows here
+                    # the file the decision hashed (publish decides before it reports): a
+                    # snapshot rewritten after its checks shows here
                     snapshot_facets(
-                        settings,
-                        table,
-                        snapshot,
-                        info.get("decided_sha256") or file_sha256(snapshot),
-                        with_lineage=False,
+                        settings, table, snapshot, info["decided_sha256"], with_lineage=False
                     ),
                 )
             )
