@@ -80,6 +80,7 @@ class FileScan:
     raw_sql: str  # the raw relation
     index: int  # position among the files of one load; names the file's reject tables
     malformed: pa.Table | None = None  # set by collect_malformed: protected records only
+    header: tuple[str, ...] = ()  # CSV only: the file's columns, in order
 
     @property
     def numbered(self) -> bool:
@@ -238,21 +239,35 @@ def _rejects_tables(scan: FileScan) -> tuple[str, str]:
     return f"_rejects_{scan.index}", f"_reject_scans_{scan.index}"
 
 
-def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
-    header = _csv_header(file)
-    result = _check_columns(contract, file, header)
-    header = [h.strip() for h in header]
+def csv_scan(paths: list[str], header: tuple[str, ...], options: str = "") -> str:
+    """``read_csv`` of ``paths`` (same ``header``) as text: strict, no type detection;
+    ``options`` are more of its parameters."""
+    listing = "[" + ", ".join(sql_str(p) for p in paths) + "]"
     columns = "{" + ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in header) + "}"
-    values = {h: q(h) for h in header}
-    scan = FileScan(result, "", index)
-    rejects, reject_scans = _rejects_tables(scan)
-    source = (
-        f"read_csv({sql_str(str(file.path))}, header=true, auto_detect=false, columns={columns}, "
-        "delim=',', quote='\"', escape='\"', strict_mode=true, store_rejects=true, "
-        f"rejects_table={sql_str(rejects)}, rejects_scan={sql_str(reject_scans)}, "
-        f"{_LINE_LIMITS})"
+    return (
+        f"read_csv({listing}, header=true, auto_detect=false, columns={columns}, "
+        f"delim=',', quote='\"', escape='\"', strict_mode=true, {options}{_LINE_LIMITS})"
     )
-    select = _select_list(contract, set(header), values)
+
+
+def csv_select_list(contract: Contract, header: tuple[str, ...]) -> str:
+    """The contract's columns from a CSV scan: empty fields as NULL, absent columns NULL."""
+    return _select_list(contract, set(header), {h: q(h) for h in header})
+
+
+def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
+    present = _csv_header(file)
+    result = _check_columns(contract, file, present)
+    header = tuple(h.strip() for h in present)
+    scan = FileScan(result, "", index, header=header)
+    rejects, reject_scans = _rejects_tables(scan)
+    source = csv_scan(
+        [str(file.path)],
+        header,
+        f"store_rejects=true, rejects_table={sql_str(rejects)}, "
+        f"rejects_scan={sql_str(reject_scans)}, ",
+    )
+    select = csv_select_list(contract, header)
     scan.raw_sql = (
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
         f"NULL::BIGINT AS _source_row FROM {source}"

@@ -23,6 +23,7 @@ import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
+from pipelines.ingest.direct import can_load_direct, load_direct
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.lake import partitions, partitions_until
 from pipelines.ingest.landing import LandingFile, find_landing_files
@@ -352,13 +353,19 @@ def ingest_table(
             digests = hashing.map(LandingFile.sha256, files)  # meanwhile
             scans = [open_file(source, contract, file, i) for i, file in enumerate(files)]
             loaded_at = time.perf_counter()
-            parsed_records = loader.load(scans)
+            parsed_records, how = None, "streamed"
+            if can_load_direct(contract, scans):  # no PII: one statement, unless malformed
+                parsed_records = load_direct(con, contract, interval, protection, scans)
+                how = "one statement" if parsed_records is not None else "streamed (malformed)"
+            if parsed_records is None:
+                parsed_records = loader.load(scans)
             log.info(
-                "%s: parsed %s records of %d file(s) in %.1fs",
+                "%s: parsed %s records of %d file(s) in %.1fs (%s)",
                 table,
                 f"{sum(parsed_records):,}",
                 len(files),
                 time.perf_counter() - loaded_at,
+                how,
             )
             reads: list[tuple[FileRead, str]] = []
             first = 0

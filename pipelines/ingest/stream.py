@@ -1,5 +1,8 @@
 """Streaming the raw records of a table's landing files through PII protection into ``staged``.
 
+Every load with PII goes this way, and any load :mod:`pipelines.ingest.direct` cannot take
+(JSON lines, Parquet, mixed headers, a malformed CSV record).
+
 All files of one load go into ``staged`` through a single ``INSERT`` of the typing and checking
 query (:func:`~pipelines.ingest.transform.staged_query` with ``precomputed=True``), fed by one
 Arrow stream, in three overlapping stages:
