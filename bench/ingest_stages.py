@@ -8,7 +8,8 @@ order: the baseline's ``COPY`` of the table (as in ``bench.ingest``), then ``ing
 with its stage timings (:attr:`pipelines.ingest.run.IngestResult.stages`): ``read`` (parse,
 protect, type, check, stage), ``key_checks``, ``write`` (Parquet), ``seal`` (hashes,
 manifest). Wall and CPU seconds (all threads) per table; the ratio is the pipeline's over the
-baseline's. Tables are measured one at a time, so the sum differs a little from
+baseline's. ``--streamed`` sends every table through the streaming loader (what ingestion did
+before tables without PII were loaded in one statement). Tables are measured one at a time, so the sum differs a little from
 ``bench.ingest``'s phases (one process each, imports included).
 """
 
@@ -35,12 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, required=True, help="a bench.ingest work dir")
     parser.add_argument("--tables", help="comma-separated tables (default: all, load order)")
+    parser.add_argument(
+        "--streamed",
+        action="store_true",
+        help="load every table through the streaming loader, even those without PII that "
+        "ingestion loads in one statement (to compare the two)",
+    )
     args = parser.parse_args(argv)
 
     import duckdb
 
     from pipelines.contracts import load_contracts
     from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest import run as ingest_run
     from pipelines.ingest.landing import file_format
     from pipelines.protection import KeyRing
     from pipelines.settings import Settings
@@ -57,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     days = sorted(p.name for p in landing.iterdir() if p.is_dir())
     interval = Interval.parse(days[0], _next(days[-1]))
     wanted = args.tables.split(",") if args.tables else contracts.load_order()
+    if args.streamed:
+        ingest_run.can_load_direct = lambda contract, scans: False
     _warm(landing)
     con = duckdb.connect()
     totals = [0.0, 0.0]
