@@ -239,14 +239,15 @@ def _rejects_tables(scan: FileScan) -> tuple[str, str]:
     return f"_rejects_{scan.index}", f"_reject_scans_{scan.index}"
 
 
-def csv_scan(paths: list[str], header: tuple[str, ...], options: str = "") -> str:
+def csv_scan(paths: list[str], header: tuple[str, ...], *options: str) -> str:
     """``read_csv`` of ``paths`` (same ``header``) as text: strict, no type detection;
-    ``options`` are more of its parameters."""
+    ``options`` are more of its parameters (``"store_rejects=true"``)."""
     listing = "[" + ", ".join(sql_str(p) for p in paths) + "]"
     columns = "{" + ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in header) + "}"
+    parameters = ", ".join(["strict_mode=true", *options, _LINE_LIMITS])
     return (
         f"read_csv({listing}, header=true, auto_detect=false, columns={columns}, "
-        f"delim=',', quote='\"', escape='\"', strict_mode=true, {options}{_LINE_LIMITS})"
+        f"delim=',', quote='\"', escape='\"', {parameters})"
     )
 
 
@@ -264,8 +265,9 @@ def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
     source = csv_scan(
         [str(file.path)],
         header,
-        f"store_rejects=true, rejects_table={sql_str(rejects)}, "
-        f"rejects_scan={sql_str(reject_scans)}, ",
+        "store_rejects=true",
+        f"rejects_table={sql_str(rejects)}",
+        f"rejects_scan={sql_str(reject_scans)}",
     )
     select = csv_select_list(contract, header)
     scan.raw_sql = (
