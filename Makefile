@@ -6,8 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
-# One pytest worker more than cores: the Celery stack test mostly waits on its scheduler.
-TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: demo test lint typecheck setup clean bench browser
 
@@ -37,7 +35,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff check pipelines dags tests bench
 	$(BIN)/ruff format --check pipelines dags tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines dags tests bench
