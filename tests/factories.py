@@ -11,9 +11,13 @@ import csv
 import io
 import json
 from copy import deepcopy
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from pipelines.contracts import ContractSet
+from pipelines.ingest import Interval
+from pipelines.settings import Settings
 
 DAY = "2018-01-01"
 Rows = dict[str, list[dict[str, Any]]]
@@ -206,3 +210,14 @@ def write_day(
 
 def copy_rows(rows: Rows) -> Rows:
     return deepcopy(rows)
+
+
+def whole_landing_run(landing: Path, data_dir: Path) -> tuple[Settings, Interval]:
+    """Small-instance settings and the one interval covering every delivery day of ``landing``
+    (what the ingestion tests over generated data use)."""
+    settings = Settings(
+        data_dir=data_dir, landing_dir=landing, duckdb_memory_limit="1GB", duckdb_threads=2
+    )
+    days = sorted(p.name for p in landing.iterdir() if p.is_dir())
+    end = date.fromisoformat(days[-1]) + timedelta(days=1)
+    return settings, Interval.parse(days[0], end.isoformat())

@@ -6,7 +6,6 @@ byte, and hand a load with a malformed record to the streaming loader.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,17 +17,12 @@ from pipelines.generate.defects import KINDS
 from pipelines.ingest import IngestResult, Interval, ingest_table, readers
 from pipelines.ingest import run as run_module
 from pipelines.ingest.direct import can_load_direct
+from pipelines.ingest.landing import find_landing_files
 from pipelines.ingest.readers import open_file
 from pipelines.protection import KeyRing
-from pipelines.settings import Settings
+from tests.factories import whole_landing_run
 
 NO_PII = {"order_items", "order_payments", "products", "sellers"}
-
-
-def _interval(landing: Path) -> Interval:
-    days = sorted(p.name for p in landing.iterdir() if p.is_dir())
-    end = date.fromisoformat(days[-1]) + timedelta(days=1)
-    return Interval.parse(days[0], end.isoformat())
 
 
 def _ingest_all(
@@ -40,10 +34,7 @@ def _ingest_all(
     direct: bool,
 ) -> tuple[dict[str, IngestResult], dict[str, str]]:
     """Every table; also how each was loaded (``direct``, ``streamed`` or ``fell back``)."""
-    settings = Settings(
-        data_dir=data_dir, landing_dir=landing, duckdb_memory_limit="1GB", duckdb_threads=2
-    )
-    interval = _interval(landing)
+    settings, interval = whole_landing_run(landing, data_dir)
     how: dict[str, str] = {}
     current = [""]
     real_direct, real_stream = run_module.load_direct, run_module.StagedLoader.load
@@ -192,8 +183,6 @@ def test_only_csv_files_with_one_header_and_no_pii_load_directly(
     customers = write_landing(
         day, "olist_customers_dataset.csv", ",".join(contracts["customers"].column_names) + "\n"
     )
-    from pipelines.ingest.landing import find_landing_files
-
     interval = Interval.parse(day, "2018-01-02")
     files = {
         f.path: f for f in find_landing_files(settings.landing, contracts["products"], interval)

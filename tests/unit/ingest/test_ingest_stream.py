@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import gzip
 import threading
-from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,15 +24,9 @@ from pipelines.ingest import run as run_module
 from pipelines.ingest.lake import partitions
 from pipelines.ingest.readers import FileOrderError
 from pipelines.protection import Encryptor, KeyRing, Pseudonymizer
-from pipelines.settings import Settings
+from tests.factories import whole_landing_run
 
 TINY_BATCH = 7
-
-
-def _interval(landing: Path) -> Interval:
-    days = sorted(p.name for p in landing.iterdir() if p.is_dir())
-    end = date.fromisoformat(days[-1]) + timedelta(days=1)
-    return Interval.parse(days[0], end.isoformat())
 
 
 def _ingest_all(
@@ -43,10 +36,7 @@ def _ingest_all(
     contracts: ContractSet,
     batch_rows: int,
 ) -> dict[str, IngestResult]:
-    settings = Settings(
-        data_dir=data_dir, landing_dir=landing, duckdb_memory_limit="1GB", duckdb_threads=2
-    )
-    interval = _interval(landing)
+    settings, interval = whole_landing_run(landing, data_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stream, "BATCH_ROWS", batch_rows)
         return {
