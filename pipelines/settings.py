@@ -30,6 +30,15 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The repository root (where ``contracts/``, ``dags/`` and ``dbt_project/`` live)."""
 
 ENV_PREFIX = "PIPELINES_"
+CONFIG_DIR_NAME = "commerce-pipelines"
+
+
+def user_config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/commerce-pipelines`` (absolute values only, as the XDG spec says),
+    else ``~/.config/commerce-pipelines``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / CONFIG_DIR_NAME
 
 
 class _TomlFileSource(PydanticBaseSettingsSource):
@@ -157,8 +166,9 @@ class Settings(BaseSettings):
 
     @property
     def default_key_file(self) -> Path:
-        """Where ``make demo`` creates a local development key ring."""
-        return self.data_dir / "keys" / "dev-keyring.json"
+        """Where ``make demo`` and ``pipelines keys init`` create a local development key ring:
+        the user's config dir, never next to the data (see :func:`user_config_dir`)."""
+        return user_config_dir() / "dev-keyring.json"
 
     def describe(self) -> dict[str, str]:
         """Human-readable view of the effective settings (secrets masked)."""

@@ -30,6 +30,15 @@ def _no_openlineage_env_leaks() -> Iterator[None]:
     os.environ.update(before)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _user_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The development key ring's default home (``$XDG_CONFIG_HOME``) is a temporary folder:
+    no test, nor any process a test starts, reads or writes the user's own config dir."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def contracts() -> ContractSet:
     return load_contracts(PROJECT_DIR / "contracts")

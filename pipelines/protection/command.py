@@ -174,7 +174,9 @@ def register(subparsers: Any) -> None:
         formatter_class=fmt,
         description=(
             "Create a new random key ring file (mode 0600) for local development.\n"
-            "Default location: $PIPELINES_KEY_FILE if set, else <data_dir>/keys/dev-keyring.json.\n"
+            "Default location: $PIPELINES_KEY_FILE if set, else the user's config dir:\n"
+            "$XDG_CONFIG_HOME/commerce-pipelines/dev-keyring.json (~/.config/... without it),\n"
+            "never the data directory.\n"
             "Never overwrites an existing file. Not for production: use a secret store and\n"
             "PIPELINES_KEYS or PIPELINES_KEY_FILE there."
         ),

@@ -40,6 +40,13 @@ class KeyFileExistsError(KeyRingError, FileExistsError):
         return str(self.args[0])
 
 
+class KeyFilePermissionError(KeyRingError, PermissionError):
+    """The key ring file can be read or written by group or others."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class KeyRingFormatError(KeyRingError, ValueError):
     """The key ring is not JSON, has the wrong format version or is inconsistent."""
 

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pipelines.protection.errors import (
     KeyFileExistsError,
     KeyFileNotFoundError,
+    KeyFilePermissionError,
     KeyLengthError,
     KeyRingFormatError,
     MissingKeyError,
@@ -336,6 +338,7 @@ class FileKeyProvider:
     def load(self) -> KeyRing:
         path = Path(self.path)
         try:
+            check_private(path)
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise KeyFileNotFoundError(
@@ -345,6 +348,16 @@ class FileKeyProvider:
         except UnicodeDecodeError:
             raise KeyRingFormatError(f"{path}: key ring is not UTF-8 text") from None
         return KeyRing.from_json(text, source=str(path))
+
+
+def check_private(path: Path) -> None:
+    """Refuse a key file that group or others may read or write (any of the ``077`` bits)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeyFilePermissionError(
+            f"key ring file {path} has mode {mode:04o}: group or others can read or write it, "
+            f"so it is refused. Run: chmod 600 {path}"
+        )
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def test_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_keys_init_show_rotate(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    default = env / "data" / "keys" / "dev-keyring.json"
+    default = env / "config" / "commerce-pipelines" / "dev-keyring.json"
     assert _run("keys", "init") == 0
     out = capsys.readouterr().out
     assert str(default) in out and "DEVELOPMENT" in out and "PIPELINES_KEY_FILE" in out

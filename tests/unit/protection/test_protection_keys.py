@@ -14,6 +14,7 @@ from pipelines.protection import (
     FileKeyProvider,
     KeyFileExistsError,
     KeyFileNotFoundError,
+    KeyFilePermissionError,
     KeyLengthError,
     KeyRing,
     KeyRingFormatError,
@@ -122,6 +123,7 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
 
 def _write(path: Path, data: object) -> Path:
     path.write_text(data if isinstance(data, str) else json.dumps(data))
+    path.chmod(0o600)
     return path
 
 
@@ -218,3 +220,42 @@ def test_keyring_from_settings_without_keys_says_what_to_set(clean_env: Path) ->
     assert str(settings.default_key_file) in message
     assert isinstance(info.value, KeyError)
     assert not message.startswith("'")
+
+
+# Finding 7: key files -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660, 0o606])
+def test_key_file_readable_or_writable_by_others_is_refused_with_the_chmod(
+    tmp_path: Path, mode: int
+) -> None:
+    path = tmp_path / "keys.json"
+    create_keyring(path)
+    path.chmod(mode)
+    with pytest.raises(KeyFilePermissionError) as info:
+        FileKeyProvider(path).load()
+    message = str(info.value)
+    assert str(path) in message and f"{mode:04o}" in message
+    assert f"chmod 600 {path}" in message
+    path.chmod(0o600)
+    assert FileKeyProvider(path).load().pseudonymization.active_id == "p1"
+    path.chmod(0o400)
+    assert FileKeyProvider(path).load().pseudonymization.active_id == "p1"
+
+
+def test_development_ring_lives_in_the_user_config_dir_not_the_data_dir(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(clean_env / "xdg"))
+    settings = Settings(data_dir=clean_env / "data")
+    assert (
+        settings.default_key_file == clean_env / "xdg" / "commerce-pipelines" / "dev-keyring.json"
+    )
+    assert settings.data_dir not in settings.default_key_file.parents
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(clean_env / "home"))
+    assert Settings().default_key_file == (
+        clean_env / "home" / ".config" / "commerce-pipelines" / "dev-keyring.json"
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/ignored")  # the XDG spec: absolute only
+    assert Settings().default_key_file.is_relative_to(clean_env / "home" / ".config")
