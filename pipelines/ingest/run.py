@@ -50,6 +50,7 @@ from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import KEYED, protected_column, staged_query
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
+from pipelines.protection.registry import KeyRegistry, check_recorded
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,15 +129,23 @@ def _check_existing(lake: Path, contract: Contract, interval: Interval) -> None:
 
 
 def _check_key_versions(
-    lake: Path, contracts: ContractSet, contract: Contract, interval: Interval, active: str
+    lake: Path, contracts: ContractSet, contract: Contract, interval: Interval, keyring: KeyRing
 ) -> None:
-    """Tokens only join when made with the same pseudonymization key version and scheme."""
+    """Tokens only join when made with the same pseudonymization key version and scheme, and
+    with the same key bytes under that id (the manifests record keyed fingerprints)."""
+    active = keyring.pseudonymization.active_id
     tables = [contract.table, *contracts.upstream(contract.table)]
     for table in tables:
         for part in partitions_until(lake, table, interval.end):
             if part.interval == interval:
                 continue  # about to be replaced
             keys = part.manifest.key_versions
+            check_recorded(
+                keyring,
+                keys,
+                part.manifest.key_fingerprints,
+                f"{table}/{part.folder.name}/manifest.json",
+            )
             used = keys.get("pseudonymization")
             if used and used != active:
                 raise IngestionError(
@@ -321,11 +330,12 @@ def ingest_table(
     contract = contracts[table]
     keyring = keyring or keyring_from_settings(settings)
     lake = settings.lake
+    KeyRegistry.for_lake(lake).bind(keyring)  # other bytes under a known key id: stop here
     table_dir = lake / table
     clean_leftovers(table_dir)
     _check_existing(lake, contract, interval)
     protection = KeyedProtection(keyring)
-    _check_key_versions(lake, contracts, contract, interval, protection.pseudonymization_key_id)
+    _check_key_versions(lake, contracts, contract, interval, keyring)
 
     files = find_landing_files(settings.landing, contract, interval)
     log.info("%s: %d landing file(s) for %s", table, len(files), interval)

@@ -28,6 +28,7 @@ from pipelines.protection.keys import (
     keyring_from_settings,
     rotate,
 )
+from pipelines.protection.registry import KeyRegistry
 from pipelines.protection.reidentify import reidentify
 from pipelines.settings import Settings
 
@@ -126,6 +127,7 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
         actor=args.actor,
         reason=args.reason,
         contracts=contracts,
+        registry=KeyRegistry.for_lake(settings.lake),
     )
     seq, _ = log.head()
     print(f"(audited as entry {seq} in {log.path})", file=sys.stderr)

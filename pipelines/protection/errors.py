@@ -55,6 +55,11 @@ class KeyLengthError(KeyRingFormatError):
     """A key has the wrong length for its purpose."""
 
 
+class KeyMismatchError(KeyRingError):
+    """The key ring holds other bytes under a key id the lake (or the audit log) already knows:
+    a different ring with the same ids. Tokens would not join and ciphertexts would not open."""
+
+
 class UnknownKeyIdError(KeyRingError, KeyError):
     """A key id is not in the key ring."""
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -58,7 +59,8 @@ KEYS_ENV_VAR = "PIPELINES_KEYS"
 KEY_FILE_ENV_VAR = "PIPELINES_KEY_FILE"
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_FINGERPRINT_DOMAIN = b"pipelines/key-fingerprint/v1\x00"
+_FINGERPRINT_DOMAIN = b"pipelines/key-fingerprint/v2\x00"
+_LEGACY_FINGERPRINT_DOMAIN = b"pipelines/key-fingerprint/v1\x00"  # manifests before 2026-12
 
 
 def safe_id(value: object) -> str:
@@ -109,9 +111,19 @@ class KeyMaterial:
         return self._secret
 
     def fingerprint(self) -> str:
-        """First 8 hex digits of a domain-separated SHA-256 of the key; safe for manifests."""
-        data = _FINGERPRINT_DOMAIN + self.purpose.value.encode() + b"\x00" + self._secret
-        return hashlib.sha256(data).hexdigest()[:8]
+        """A keyed fingerprint bound to the id: the first 16 hex digits of
+        ``HMAC-SHA256(key, domain NUL purpose NUL id)``. Safe for manifests and the lake's key
+        registry: it reveals nothing about the key, and other bytes under the same id (or the
+        same bytes under another id) give another fingerprint."""
+        message = _FINGERPRINT_DOMAIN + self.purpose.value.encode() + b"\x00" + self.id.encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:16]
+
+    def matches_fingerprint(self, recorded: str) -> bool:
+        """Whether ``recorded`` is this key's fingerprint (or its 8-digit pre-2026-12 form)."""
+        if len(recorded) == 8:
+            data = _LEGACY_FINGERPRINT_DOMAIN + self.purpose.value.encode() + b"\x00" + self._secret
+            return hmac.compare_digest(recorded, hashlib.sha256(data).hexdigest()[:8])
+        return hmac.compare_digest(recorded, self.fingerprint())
 
     def __repr__(self) -> str:
         return f"KeyMaterial(id={self.id!r}, ****)"
@@ -212,6 +224,10 @@ class KeyRing:
             created=_utc_now(),
             note=note,
         )
+
+    def purposes(self) -> list[Purpose]:
+        """The purposes this ring holds keys for."""
+        return [Purpose.PSEUDONYMIZATION, Purpose.ENCRYPTION]
 
     def rotated(self, purpose: Purpose | str) -> KeyRing:
         """A copy with a new active key version for ``purpose`` (old versions kept)."""

@@ -17,11 +17,13 @@ from pipelines.protection.audit import AuditLog, subject_digest
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.errors import (
     DecryptionError,
+    KeyMismatchError,
     NotReversibleError,
     ReidentificationRefused,
 )
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import is_token
+from pipelines.protection.registry import KeyRegistry
 
 ACTION = "reidentify"
 
@@ -54,12 +56,15 @@ def reidentify(
     actor: str,
     reason: str,
     contracts: ContractSet | Path | None = None,
+    registry: KeyRegistry | None = None,
 ) -> str:
     """Decrypt ``token`` from ``table.column`` for ``actor``, audited; returns the clear value.
 
     ``table``/``column`` may be contract objects, or names checked against ``contracts`` (a
     :class:`ContractSet` or a contracts directory). With plain names and no contracts the
     column's protection is not checked (the ciphertext is still bound to ``table.column``).
+    With a ``registry`` (the lake's), a ring holding other bytes under a known encryption key
+    id is refused (:class:`KeyMismatchError`) before anything is decrypted.
     """
     if not isinstance(actor, str) or not actor.strip():
         raise ReidentificationRefused("re-identification needs an actor (who is asking)")
@@ -106,7 +111,9 @@ def reidentify(
                 f"{where} is not encrypted (protection: {col.protection.value}); "
                 "only encrypted columns can be re-identified"
             )
-    except ReidentificationRefused as exc:
+        if registry is not None:
+            registry.check(keyring, purposes=["encryption"])
+    except (ReidentificationRefused, KeyMismatchError) as exc:
         audit("refused", exc)
         raise
 

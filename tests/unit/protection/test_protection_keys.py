@@ -78,7 +78,7 @@ def test_rotate_adds_active_version_and_keeps_old(tmp_path: Path) -> None:
 def test_fingerprint_is_short_stable_and_not_the_key(keyring: KeyRing) -> None:
     key = keyring.encryption.active
     fp = key.fingerprint()
-    assert len(fp) == 8 and int(fp, 16) >= 0
+    assert len(fp) == 16 and int(fp, 16) >= 0
     assert fp == key.fingerprint()
     assert fp not in key.secret.hex()
     assert fp != keyring.pseudonymization.active.fingerprint()
