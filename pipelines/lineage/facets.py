@@ -236,6 +236,9 @@ class PipelinesIngestionRunFacet(RunFacet):
     dataset_version: str
     quarantine_version: str
     source_files: int
+    audit_head: dict[str, Any] | None = attr.field(default=None)
+    """The audit log's head (``seq``, ``mac``) when the run ended: ``pipelines audit verify``
+    checks that the log still holds it (entries cut from its end are caught)."""
 
 
 @_custom

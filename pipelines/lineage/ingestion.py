@@ -13,7 +13,8 @@ ownership, documentation, field-level PII tags and column lineage:
   for foreign-key checks against the referenced lake tables.
 
 The run facet ``pipelines_ingestion`` holds the row accounting, quarantine counts by check,
-key ids and contract version. The job facet ``sql`` is the ingestion SELECT for one landing
+key ids, contract version and the audit log's head (``audit_head``, which
+``pipelines audit verify`` checks). The job facet ``sql`` is the ingestion SELECT for one landing
 file, with pseudonymization written as the equivalent UDF ``pipelines_pseudonymize`` (the run
 computes the same token inline from key-derived parameters, which never appear in SQL).
 """
@@ -32,6 +33,8 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
+from pipelines.protection.audit import AuditLog
+from pipelines.protection.errors import AuditLogError
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/ingest/run.py"
@@ -163,6 +166,16 @@ def _interval(manifest: Manifest) -> Interval:
     )
 
 
+def audit_head(settings: Settings) -> dict[str, Any] | None:
+    """The audit log's head as stored (``seq`` and ``mac``; unverified, no key needed), or
+    None if it cannot be read (``pipelines audit verify`` says why)."""
+    try:
+        seq, mac = AuditLog(settings.audit).head()
+    except (AuditLogError, OSError):
+        return None
+    return {"seq": seq, "mac": mac}
+
+
 def ingestion_lineage(
     manifest: Manifest,
     partition_dir: Any,
@@ -256,6 +269,7 @@ def ingestion_lineage(
         dataset_version=manifest.dataset_version,
         quarantine_version=manifest.quarantine_version,
         source_files=len(manifest.source_files),
+        audit_head=audit_head(settings),
     )
     return LineageParts(
         inputs=inputs,

@@ -6,7 +6,7 @@ Nothing in this package logs, prints, raises or reprs a clear-text value or key 
 auditing the request).
 """
 
-from pipelines.protection.audit import AuditLog, entry_hash, subject_digest
+from pipelines.protection.audit import AuditLog, entry_mac, subject_digest
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.errors import (
@@ -75,7 +75,7 @@ __all__ = [
     "age_band",
     "create_keyring",
     "encryption_context",
-    "entry_hash",
+    "entry_mac",
     "generalize",
     "key_id_of",
     "keyring_from_settings",

@@ -1,43 +1,65 @@
-"""An append-only, tamper-evident audit log (JSON lines, SHA-256 hash chain).
+"""An append-only, tamper-evident audit log: JSON lines chained with a keyed MAC.
 
 Each line is one entry::
 
     {"seq": 1, "time": "2024-05-01T12:00:00.000000Z", "actor": "alice",
      "action": "reidentify", "reason": "customer service ticket 123",
      "subject": "sha256:...", "details": {"table": "customer_profiles", ...},
-     "prev_hash": "000...0", "hash": "..."}
+     "prev_mac": "000...0", "key_id": "a1", "mac": "..."}
 
-``hash`` is the SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the entry
-without ``hash``; ``prev_hash`` is the previous entry's ``hash`` (64 zeros for the first).
-Editing, inserting or deleting a line breaks the chain at that line, and :meth:`verify` names
-the first bad ``seq``. Removing lines from the *end* cannot be detected from the file alone:
-record :meth:`AuditLog.head` elsewhere (manifests) to anchor it.
+``mac`` is HMAC-SHA256, under the key ring's **audit** key ``key_id`` (a purpose of its own),
+of a domain tag and the canonical JSON (sorted keys, no spaces, UTF-8) of the entry without
+``mac``; ``prev_mac`` is the previous entry's ``mac`` (64 zeros for the first). Editing,
+inserting or deleting a line breaks the chain at that line, and recomputing the chain needs
+the key. :meth:`AuditLog.verify` names the first bad ``seq``.
+
+Removing lines from the *end* is caught by the **head**, recorded in two more places: the
+head file ``<log>.head`` (the last ``seq`` and ``mac``, itself MACed), rewritten on every
+append, and each ingestion run's lineage (the ``pipelines_ingestion`` run facet's
+``audit_head``). ``verify`` checks the log against both (:func:`lineage_anchors`).
+
+A request refused because the key ring is missing or unusable is still logged, as an
+*unauthenticated* entry (``key_id`` null, ``mac`` = ``sha256:`` of the entry): it keeps the
+chain (the next keyed entry MACs its link) and ``verify`` counts such entries.
 
 Appends take an exclusive ``fcntl.flock``, so several processes can append safely.
 
 No clear-text PII: ``subject`` must be a pseudonymization token or ``sha256:<hex>`` of a token
-(:func:`subject_digest`); e-mails and phone numbers in ``reason`` are scrubbed. ``details``
-holds non-personal context (table, column, key id, outcome) and is the caller's duty.
+(:func:`subject_digest`); ``reason`` goes through :func:`scrub_reason`. ``details`` holds
+non-personal context (table, column, key id, outcome) and is the caller's duty.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import re
-from collections.abc import Mapping
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.protection.errors import AuditLogError, AuditLogTampered
+from pipelines.protection.errors import AuditLogError, AuditLogTampered, UnknownKeyIdError
+from pipelines.protection.keys import KeyMaterial, KeyRing, Purpose
 from pipelines.protection.scrub import scrub_text
 
-GENESIS_HASH = "0" * 64
+GENESIS = "0" * 64
+HEAD_SUFFIX = ".head"
+_ENTRY_DOMAIN = b"pipelines/audit-entry/v2\x00"
+_HEAD_DOMAIN = b"pipelines/audit-head/v2\x00"
+_UNKEYED = "sha256:"
 _SUBJECT = re.compile(r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9_.-]{1,32}:[0-9a-f]{32})$")
 _Scalar = str | int | float | bool | None
+
+
+def scrub_reason(text: str) -> str:
+    """Personal data in a free-text reason, replaced. The one call site of the detector."""
+    return scrub_text(text) or ""
 
 
 def subject_digest(token: str) -> str:
@@ -47,18 +69,58 @@ def subject_digest(token: str) -> str:
 
 def _canonical(entry: Mapping[str, Any]) -> bytes:
     return json.dumps(
-        entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        {k: v for k, v in entry.items() if k != "mac"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     ).encode()
 
 
-def entry_hash(entry: Mapping[str, Any]) -> str:
-    """The chain hash of an entry: SHA-256 of its canonical JSON without ``hash``."""
-    return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+def entry_mac(entry: Mapping[str, Any], key: KeyMaterial | None) -> str:
+    """The chain value of an entry: its HMAC under ``key``, or ``sha256:<hex>`` without one."""
+    if key is None:
+        return _UNKEYED + hashlib.sha256(_canonical(entry)).hexdigest()
+    return hmac.new(key.secret, _ENTRY_DOMAIN + _canonical(entry), hashlib.sha256).hexdigest()
+
+
+def _head_mac(seq: int, mac: str, key: KeyMaterial) -> str:
+    message = _HEAD_DOMAIN + f"{seq}:{mac}".encode()
+    return hmac.new(key.secret, message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head of the log recorded elsewhere: ``seq`` and ``mac`` as they were, and where."""
+
+    seq: int
+    mac: str
+    where: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    entries: int
+    unauthenticated: int
+    anchors: int
 
 
 class AuditLog:
-    def __init__(self, path: Path):
+    """The log at ``path``; ``keyring`` supplies the audit key (needed to append and verify)."""
+
+    def __init__(self, path: Path, keyring: KeyRing | None = None):
         self.path = Path(path)
+        self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
+        self._keyring = keyring
+
+    def _key(self, key_id: str | None = None) -> KeyMaterial:
+        if self._keyring is None:
+            raise AuditLogError(
+                f"audit log {self.path}: no key ring to MAC or verify entries with; configure "
+                "the key ring (PIPELINES_KEY_FILE or PIPELINES_KEYS)"
+            )
+        keyset = self._keyring.keyset(Purpose.AUDIT)
+        return keyset.active if key_id is None else keyset.get(key_id)
 
     def append(
         self,
@@ -68,8 +130,13 @@ class AuditLog:
         reason: str,
         subject: str | None = None,
         details: Mapping[str, _Scalar] | None = None,
+        unauthenticated: bool = False,
     ) -> dict[str, Any]:
-        """Append one entry under an exclusive lock; returns it (with ``seq`` and ``hash``)."""
+        """Append one entry under an exclusive lock; returns it (with ``seq`` and ``mac``).
+
+        ``unauthenticated=True`` writes an entry without the audit key, for requests refused
+        because the key ring itself is missing or unusable.
+        """
         for name, value in (("actor", actor), ("action", action), ("reason", reason)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"audit entry needs a non-empty {name}")
@@ -78,82 +145,189 @@ class AuditLog:
                 "audit subject must be a pseudonymization token or sha256:<hex> of a token"
             )
         clean_details = dict(details or {})
-        for key, detail in clean_details.items():
+        for name, detail in clean_details.items():
             if not isinstance(detail, _Scalar):
-                raise TypeError(f"audit detail {key!r} must be a JSON scalar")
+                raise TypeError(f"audit detail {name!r} must be a JSON scalar")
+        key = None if unauthenticated else self._key()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev_hash = self._head_locked(fd)
+            seq, prev_mac = self._checked_head(fd)
             entry: dict[str, Any] = {
                 "seq": seq + 1,
                 "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
                 "actor": actor.strip(),
                 "action": action.strip(),
-                "reason": scrub_text(reason.strip()),
+                "reason": scrub_reason(reason.strip()),
                 "subject": subject,
                 "details": clean_details,
-                "prev_hash": prev_hash,
+                "prev_mac": prev_mac,
+                "key_id": key.id if key else None,
             }
-            entry["hash"] = entry_hash(entry)
+            entry["mac"] = entry_mac(entry, key)
             line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
             data = line.encode() + b"\n"
             while data:
                 data = data[os.write(fd, data) :]
             os.fsync(fd)
+            self._write_head(entry["seq"], entry["mac"], key)
         finally:
             os.close(fd)  # also releases the lock
         return entry
 
     def head(self) -> tuple[int, str]:
-        """``(seq, hash)`` of the last entry (``(0, GENESIS_HASH)`` when empty)."""
+        """``(seq, mac)`` of the last entry as stored (``(0, GENESIS)`` when empty); not
+        verified, so it needs no key (lineage records it; :meth:`verify` checks it)."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return 0, GENESIS_HASH
+            return 0, GENESIS
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            return self._head_locked(fd)
+            entry = self._last_entry(fd)
         finally:
             os.close(fd)
+        return (0, GENESIS) if entry is None else (int(entry["seq"]), str(entry["mac"]))
 
-    def _head_locked(self, fd: int) -> tuple[int, str]:
+    def _last_entry(self, fd: int) -> dict[str, Any] | None:
         line = _last_line(fd, self.path)
         if line is None:
-            return 0, GENESIS_HASH
+            return None
         try:
             entry = json.loads(line)
-            seq, stored = int(entry["seq"]), entry["hash"]
+            int(entry["seq"]), str(entry["mac"])
         except (ValueError, KeyError, TypeError):
             raise AuditLogError(
                 f"audit log {self.path}: last entry is unreadable; run `pipelines audit verify`"
             ) from None
-        if entry_hash(entry) != stored:
+        if not isinstance(entry, dict):
+            raise AuditLogError(f"audit log {self.path}: last entry is not a JSON object")
+        return entry
+
+    def _checked_head(self, fd: int) -> tuple[int, str]:
+        """The last entry's ``(seq, mac)`` after checking its MAC and the head file."""
+        entry = self._last_entry(fd)
+        if entry is None:
+            return 0, GENESIS
+        seq = int(entry["seq"])
+        problem = self._mac_problem(entry) or self._head_problem(entry)
+        if problem:
             raise AuditLogTampered(
-                f"audit log {self.path} fails verification at seq {seq}: "
-                "hash does not match the entry's content",
+                f"audit log {self.path} fails verification at seq {seq}: {problem}; "
+                "run `pipelines audit verify`",
                 seq,
             )
-        return seq, stored
+        return seq, str(entry["mac"])
+
+    def _mac_problem(self, entry: Mapping[str, Any]) -> str | None:
+        key_id = entry.get("key_id")
+        if key_id is None:
+            ok = entry.get("mac") == entry_mac(entry, None)
+            return None if ok else "unauthenticated entry's digest does not match its content"
+        if not isinstance(key_id, str):
+            return "key_id is not a key id"
+        try:
+            key = self._key(key_id)
+        except UnknownKeyIdError:
+            return f"its audit key {key_id!r} is not in the key ring (another key ring?)"
+        if not hmac.compare_digest(str(entry.get("mac")), entry_mac(entry, key)):
+            return "MAC does not match the entry's content (edited, or another key ring)"
+        return None
+
+    def _write_head(self, seq: int, mac: str, key: KeyMaterial | None) -> None:
+        head = {
+            "seq": seq,
+            "mac": mac,
+            "key_id": key.id if key else None,
+            "head_mac": _head_mac(seq, mac, key) if key else None,
+        }
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(head, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.head_path)
+
+    def _head_problem(self, last: Mapping[str, Any]) -> str | None:
+        """Whether the head file vouches for ``last`` (it may lag by one entry: a crash
+        between the two writes)."""
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            seq, mac, key_id = int(head["seq"]), str(head["mac"]), head.get("key_id")
+        except FileNotFoundError:
+            return f"the head file {self.head_path} is missing"
+        except (ValueError, KeyError, TypeError):
+            return f"the head file {self.head_path} is unreadable"
+        last_seq = int(last["seq"])
+        lagging = seq == last_seq - 1 and mac == last.get("prev_mac")
+        if not lagging and (seq, mac) != (last_seq, last.get("mac")):
+            return (
+                f"the head file {self.head_path} records seq {seq} but the log ends at seq "
+                f"{last_seq} (entries removed, or the log replaced)"
+            )
+        if key_id is None:
+            if seq == last_seq and last.get("key_id") is not None:
+                return f"the head file {self.head_path} has no MAC but the last entry is keyed"
+            return None
+        try:
+            key = self._key(str(key_id))
+        except UnknownKeyIdError:
+            return f"the head file's audit key {key_id!r} is not in the key ring"
+        if not hmac.compare_digest(str(head.get("head_mac")), _head_mac(seq, mac, key)):
+            return f"the head file {self.head_path}: MAC does not match (forged or edited)"
+        return None
 
     def entries(self) -> list[dict[str, Any]]:
         """All entries, oldest first (empty if the log does not exist)."""
         return [entry for _, entry in self._read()]
 
-    def verify(self) -> int:
-        """Check the whole chain; returns the number of entries or raises AuditLogTampered."""
-        prev_hash = GENESIS_HASH
-        count = 0
-        for seq, entry in self._read(strict=True):
-            fail = _problem(entry, seq, prev_hash)
+    def verify(self, anchors: Iterable[Anchor] = ()) -> Verified:
+        """Check the chain, every MAC, the head file and the recorded ``anchors``; raises
+        :class:`AuditLogTampered` naming the first bad ``seq``."""
+        prev_mac = GENESIS
+        entries = self._read(strict=True)
+        unauthenticated = 0
+        for seq, entry in entries:
+            fail = _link_problem(entry, seq, prev_mac) or self._mac_problem(entry)
             if fail:
                 raise AuditLogTampered(
                     f"audit log {self.path} fails verification at seq {seq}: {fail}", seq
                 )
-            prev_hash = entry["hash"]
-            count = seq
-        return count
+            unauthenticated += entry.get("key_id") is None
+            prev_mac = entry["mac"]
+        count = len(entries)
+        if count:
+            problem = self._head_problem(entries[-1][1])
+            if problem:
+                raise AuditLogTampered(
+                    f"audit log {self.path} fails verification at seq {count + 1}: {problem}",
+                    count + 1,
+                )
+        elif self.head_path.exists():
+            raise AuditLogTampered(
+                f"audit log {self.path} fails verification at seq 1: the log is empty or gone "
+                f"but the head file {self.head_path} exists",
+                1,
+            )
+        checked = 0
+        macs = [GENESIS] + [entry["mac"] for _, entry in entries]
+        for anchor in anchors:
+            if anchor.seq > count or macs[anchor.seq] != anchor.mac:
+                seq = min(anchor.seq, count + 1)
+                raise AuditLogTampered(
+                    f"audit log {self.path} fails verification at seq {seq}: {anchor.where} "
+                    f"recorded head seq {anchor.seq} ({anchor.mac[:16]}...) but the log "
+                    + (
+                        f"ends at seq {count}"
+                        if anchor.seq > count
+                        else "holds another entry there"
+                    ),
+                    seq,
+                )
+            checked += 1
+        return Verified(count, unauthenticated, checked)
 
     def _read(self, strict: bool = False) -> list[tuple[int, dict[str, Any]]]:
         try:
@@ -191,14 +365,37 @@ class AuditLog:
         return f"AuditLog({str(self.path)!r})"
 
 
-def _problem(entry: dict[str, Any], seq: int, prev_hash: str) -> str | None:
+def _link_problem(entry: dict[str, Any], seq: int, prev_mac: str) -> str | None:
     if entry.get("seq") != seq:
         return "sequence number out of order (entry inserted, deleted or edited)"
-    if entry.get("prev_hash") != prev_hash:
-        return "prev_hash does not match the previous entry's hash"
-    if entry.get("hash") != entry_hash(entry):
-        return "hash does not match the entry's content"
+    if "mac" not in entry:
+        return "no MAC (an entry written before keyed audit logs, or forged)"
+    if entry.get("prev_mac") != prev_mac:
+        return "prev_mac does not match the previous entry's MAC"
     return None
+
+
+def lineage_anchors(events: Path) -> list[Anchor]:
+    """The audit heads recorded in an OpenLineage event log (``pipelines_ingestion`` run
+    facets' ``audit_head``), one per event that has one."""
+    try:
+        text = events.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        if '"audit_head"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+            run = event["run"]
+            head = run["facets"]["pipelines_ingestion"]["audit_head"]
+            seq, mac = int(head["seq"]), str(head["mac"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        job = event.get("job", {}).get("name", "?")
+        out.append(Anchor(seq, mac, where=f"lineage run {run.get('runId')} ({job})"))
+    return out
 
 
 def _last_line(fd: int, path: Path) -> bytes | None:

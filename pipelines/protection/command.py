@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contracts import ContractError
-from pipelines.protection.audit import AuditLog
-from pipelines.protection.errors import ProtectionError
+from pipelines.protection.audit import AuditLog, lineage_anchors
+from pipelines.protection.errors import KeyRingError, ProtectionError
 from pipelines.protection.keys import (
     KEY_FILE_ENV_VAR,
     KEYS_ENV_VAR,
@@ -29,7 +29,7 @@ from pipelines.protection.keys import (
     rotate,
 )
 from pipelines.protection.registry import KeyRegistry
-from pipelines.protection.reidentify import reidentify
+from pipelines.protection.reidentify import audit_request, reidentify
 from pipelines.settings import Settings
 
 
@@ -49,7 +49,7 @@ def _cmd_keys_init(args: argparse.Namespace) -> int:
     keyring = create_keyring(path)
     print(f"Created a DEVELOPMENT key ring at {path} (mode 0600).")
     print("It is for local development only; do not use it in production.")
-    for purpose in Purpose:
+    for purpose in keyring.purposes():
         keyset = keyring.keyset(purpose)
         print(f"  {purpose.value}: {keyset.active_id} (fingerprint {keyset.active.fingerprint()})")
     if settings.key_file is None or Path(settings.key_file) != path:
@@ -84,6 +84,8 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
             "Pseudonymization tokens cannot be re-keyed: re-ingest every table from landing, "
             "or old and new tokens will not join."
         )
+    elif keyset.purpose is Purpose.AUDIT:
+        print("New audit entries are chained with it; older entries still verify.")
     else:
         print("Existing ciphertexts still decrypt; re-encrypt them to retire the old key.")
     return 0
@@ -105,7 +107,7 @@ def _cmd_keys_show(args: argparse.Namespace) -> int:
     print(f"key ring: {source}")
     if keyring.note:
         print(f"note: {keyring.note}")
-    for purpose in Purpose:
+    for purpose in keyring.purposes():
         keyset = keyring.keyset(purpose)
         print(f"{purpose.value}:")
         for key_id, fingerprint in keyset.fingerprints().items():
@@ -117,9 +119,18 @@ def _cmd_keys_show(args: argparse.Namespace) -> int:
 def _cmd_reidentify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     contracts = Path(args.contracts_dir) if args.contracts_dir else settings.contracts_dir
-    log = AuditLog(settings.audit)
+    try:
+        keyring = keyring_from_settings(settings)
+    except KeyRingError as exc:  # refused for want of keys: logged, without a MAC
+        audit_request(
+            AuditLog(settings.audit), actor=args.actor, reason=args.reason, token=args.token,
+            details={"table": args.table, "column": args.column, "key_id": None},
+            outcome="refused", error=exc, unauthenticated=True,
+        )  # fmt: skip
+        raise
+    log = AuditLog(settings.audit, keyring)
     value = reidentify(
-        keyring_from_settings(settings),
+        keyring,
         log,
         table=args.table,
         column=args.column,
@@ -136,14 +147,28 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from pipelines.lineage.store import events_path
+
     settings = _settings(args)
     log = AuditLog(Path(args.path) if args.path else settings.audit)
-    count = log.verify()
-    if count == 0 and not log.path.exists():
+    if not log.path.exists() and not log.head_path.exists():
         print(f"no audit log at {log.path} (nothing audited yet)")
         return 0
+    log = AuditLog(log.path, keyring_from_settings(settings))
+    events = Path(args.lineage) if args.lineage else events_path(settings)
+    anchors = lineage_anchors(events)
+    report = log.verify(anchors)
     seq, head = log.head()
-    print(f"audit log {log.path}: OK, {count} entries, head seq {seq} hash {head}")
+    unauthenticated = (
+        f" ({report.unauthenticated} unauthenticated: refusals logged without a key ring)"
+        if report.unauthenticated
+        else ""
+    )
+    print(
+        f"audit log {log.path}: OK, {report.entries} entries{unauthenticated}, head seq {seq} "
+        f"mac {head[:16]}...; head file {log.head_path} agrees; {report.anchors} head(s) "
+        f"recorded in lineage ({events}) agree"
+    )
     return 0
 
 
@@ -195,7 +220,8 @@ def register(subparsers: Any) -> None:
             "existing ciphertexts still decrypt.\n\n"
             "encryption: safe at any time; old values can be re-encrypted later.\n"
             "pseudonymization: tokens cannot be re-keyed without the clear values, so every\n"
-            "table must be re-ingested from landing afterwards (tokens carry the key id)."
+            "table must be re-ingested from landing afterwards (tokens carry the key id).\n"
+            "audit: the audit log's HMAC key; adds one to a ring written without it."
         ),
     )
     rot.add_argument(
@@ -239,17 +265,23 @@ def register(subparsers: Any) -> None:
     audit = subparsers.add_parser(
         "audit",
         help="inspect the audit log",
-        description="Work with the append-only, hash-chained audit log.",
+        description="Work with the append-only, MAC-chained audit log.",
     )
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="{verify}")
     audit_sub.required = True
     verify = audit_sub.add_parser(
         "verify",
-        help="check the audit log's hash chain",
+        help="check the audit log's MAC chain, its head file and the heads lineage recorded",
+        formatter_class=fmt,
         description=(
-            "Check every entry's hash and link; on failure name the first bad entry (seq) "
-            "and exit 1."
+            "Check every entry's MAC (the key ring's audit key) and link, that the head file\n"
+            "(<log>.head) vouches for the last entry, and that every audit head an ingestion\n"
+            "run recorded in its lineage is still in the log. On failure name the first bad\n"
+            "entry (seq) and exit 1."
         ),
     )
     verify.add_argument("--path", help="audit log file (default: from settings)")
+    verify.add_argument(
+        "--lineage", help="OpenLineage event log (default: <data_dir>/lineage/events.jsonl)"
+    )
     verify.set_defaults(func=_guarded(_cmd_audit_verify))

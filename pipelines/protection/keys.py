@@ -1,10 +1,12 @@
-"""The key ring: versioned keys for pseudonymization (HMAC-SHA256) and encryption (AES-SIV).
+"""The key ring: versioned keys for pseudonymization (HMAC-SHA256), encryption (AES-SIV) and
+the audit log's HMAC chain.
 
-File format (JSON, mode 0600)::
+File format (JSON, mode 0600; the file is refused if group or others may read or write it)::
 
     {"format": 1,
      "pseudonymization": {"active": "p1", "keys": {"p1": "<base64, 32 bytes>"}},
      "encryption": {"active": "e1", "keys": {"e1": "<base64, 64 bytes>"}},
+     "audit": {"active": "a1", "keys": {"a1": "<base64, 32 bytes>"}},
      "created": "2024-01-01T00:00:00Z", "note": "..."}
 
 Each purpose holds several key versions and one ``active`` id; new values are always protected
@@ -75,15 +77,18 @@ def safe_id(value: object) -> str:
 class Purpose(StrEnum):
     PSEUDONYMIZATION = "pseudonymization"
     ENCRYPTION = "encryption"
+    AUDIT = "audit"
+    """The audit log's HMAC chain (:mod:`pipelines.protection.audit`); optional in a ring
+    file written before 2026-12 (``pipelines keys rotate --purpose audit`` adds it)."""
 
     @property
     def key_length(self) -> int:
-        """Bytes per key: 32 for HMAC-SHA256, 64 for AES-256-SIV."""
-        return 32 if self is Purpose.PSEUDONYMIZATION else 64
+        """Bytes per key: 32 for HMAC-SHA256 (pseudonymization, audit), 64 for AES-256-SIV."""
+        return 64 if self is Purpose.ENCRYPTION else 32
 
     @property
     def id_prefix(self) -> str:
-        return "p" if self is Purpose.PSEUDONYMIZATION else "e"
+        return {"pseudonymization": "p", "encryption": "e", "audit": "a"}[self.value]
 
 
 class KeyMaterial:
@@ -204,10 +209,21 @@ class KeyRing:
     encryption: KeySet
     created: str | None = None
     note: str | None = None
+    audit: KeySet | None = None
 
     def keyset(self, purpose: Purpose | str) -> KeySet:
         purpose = Purpose(purpose)
-        return self.pseudonymization if purpose is Purpose.PSEUDONYMIZATION else self.encryption
+        if purpose is Purpose.PSEUDONYMIZATION:
+            return self.pseudonymization
+        if purpose is Purpose.ENCRYPTION:
+            return self.encryption
+        if self.audit is None:
+            raise MissingKeyError(
+                "the key ring has no audit key (purpose 'audit', for the audit log's HMAC "
+                "chain); add one with `pipelines keys rotate --purpose audit` (or add an "
+                "'audit' section where PIPELINES_KEYS is stored)"
+            )
+        return self.audit
 
     @classmethod
     def generate(cls, note: str | None = DEV_NOTE) -> KeyRing:
@@ -223,19 +239,29 @@ class KeyRing:
             encryption=sets[Purpose.ENCRYPTION],
             created=_utc_now(),
             note=note,
+            audit=sets[Purpose.AUDIT],
         )
 
     def purposes(self) -> list[Purpose]:
         """The purposes this ring holds keys for."""
-        return [Purpose.PSEUDONYMIZATION, Purpose.ENCRYPTION]
+        return [p for p in Purpose if p is not Purpose.AUDIT or self.audit is not None]
 
     def rotated(self, purpose: Purpose | str) -> KeyRing:
         """A copy with a new active key version for ``purpose`` (old versions kept)."""
         purpose = Purpose(purpose)
-        new_set = self.keyset(purpose).with_new_active()
-        if purpose is Purpose.PSEUDONYMIZATION:
-            return KeyRing(new_set, self.encryption, self.created, self.note)
-        return KeyRing(self.pseudonymization, new_set, self.created, self.note)
+        if purpose is Purpose.AUDIT and self.audit is None:
+            key = KeyMaterial("a1", purpose, secrets.token_bytes(purpose.key_length))
+            new_set = KeySet(purpose, key.id, {key.id: key})
+        else:
+            new_set = self.keyset(purpose).with_new_active()
+        sets = {p: self.keyset(p) for p in self.purposes()} | {purpose: new_set}
+        return KeyRing(
+            pseudonymization=sets[Purpose.PSEUDONYMIZATION],
+            encryption=sets[Purpose.ENCRYPTION],
+            created=self.created,
+            note=self.note,
+            audit=sets.get(Purpose.AUDIT),
+        )
 
     def describe(self) -> dict[str, Any]:
         """Ids, active ids and fingerprints (no key material): for ``keys show`` and lineage."""
@@ -244,7 +270,7 @@ class KeyRing:
                 "active": self.keyset(purpose).active_id,
                 "fingerprints": self.keyset(purpose).fingerprints(),
             }
-            for purpose in Purpose
+            for purpose in self.purposes()
         }
 
     # Serialisation ---------------------------------------------------------------------
@@ -270,7 +296,9 @@ class KeyRing:
                 f"expected {FORMAT_VERSION}"
             )
         sets = {
-            purpose: _parse_keyset(data.get(purpose.value), purpose, source) for purpose in Purpose
+            purpose: _parse_keyset(data.get(purpose.value), purpose, source)
+            for purpose in Purpose
+            if purpose is not Purpose.AUDIT or data.get(purpose.value) is not None
         }
         created, note = data.get("created"), data.get("note")
         return cls(
@@ -278,12 +306,13 @@ class KeyRing:
             encryption=sets[Purpose.ENCRYPTION],
             created=created if isinstance(created, str) else None,
             note=note if isinstance(note, str) else None,
+            audit=sets.get(Purpose.AUDIT),
         )
 
     def to_json(self) -> str:
         """The key ring file content. Contains key material: write it only to a 0600 file."""
         data: dict[str, Any] = {"format": FORMAT_VERSION}
-        for purpose in Purpose:
+        for purpose in self.purposes():
             keyset = self.keyset(purpose)
             data[purpose.value] = {
                 "active": keyset.active_id,
@@ -297,8 +326,10 @@ class KeyRing:
         return json.dumps(data, indent=2) + "\n"
 
     def __repr__(self) -> str:
+        audit = f", audit={self.audit!r}" if self.audit is not None else ""
         return (
-            f"KeyRing(pseudonymization={self.pseudonymization!r}, encryption={self.encryption!r})"
+            f"KeyRing(pseudonymization={self.pseudonymization!r}, "
+            f"encryption={self.encryption!r}{audit})"
         )
 
     __str__ = __repr__

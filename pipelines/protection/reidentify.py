@@ -3,13 +3,15 @@
 Only columns whose contract protection is ``encrypt`` can be re-identified. Pseudonymized
 columns hold keyed HMAC tokens, which are one-way: there is nothing to decrypt.
 
-Every attempt with an actor and a reason is written to the audit log - success, refusal or
-failed decryption - and a clear value is returned only after its audit entry is on disk. The
+Every attempt is written to the audit log - success, refusal (also for a blank actor or
+reason, or, from the command line, a missing or unusable key ring) or failed decryption - and
+a clear value is returned only after its audit entry is on disk. The
 log records the table, column, key id and ``sha256:`` of the ciphertext, never the value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.contracts import Column, Contract, ContractSet, Protection, load_contracts
@@ -26,6 +28,32 @@ from pipelines.protection.pseudonymize import is_token
 from pipelines.protection.registry import KeyRegistry
 
 ACTION = "reidentify"
+
+
+BLANK = "(blank)"
+
+
+def audit_request(
+    audit_log: AuditLog,
+    *,
+    actor: object,
+    reason: object,
+    token: object,
+    details: Mapping[str, str | bool | None],
+    outcome: str,
+    error: Exception | None = None,
+    unauthenticated: bool = False,
+) -> None:
+    """One audit entry for a re-identification request, also a malformed one: a blank actor
+    or reason is recorded as ``(blank)``; the token only as its ``sha256:`` digest."""
+    audit_log.append(
+        actor=actor.strip() or BLANK if isinstance(actor, str) else BLANK,
+        action=ACTION,
+        reason=reason.strip() or BLANK if isinstance(reason, str) else BLANK,
+        subject=subject_digest(token) if isinstance(token, str) and token else None,
+        details={**details, "outcome": outcome, "error": type(error).__name__ if error else None},
+        unauthenticated=unauthenticated,
+    )
 
 
 def _resolve_column(
@@ -66,14 +94,7 @@ def reidentify(
     With a ``registry`` (the lake's), a ring holding other bytes under a known encryption key
     id is refused (:class:`KeyMismatchError`) before anything is decrypted.
     """
-    if not isinstance(actor, str) or not actor.strip():
-        raise ReidentificationRefused("re-identification needs an actor (who is asking)")
-    if not isinstance(reason, str) or not reason.strip():
-        raise ReidentificationRefused("re-identification needs a reason (why it is needed)")
-    if not isinstance(token, str) or not token:
-        raise ReidentificationRefused("re-identification needs the encrypted token")
-
-    key_id = token.partition(":")[0]
+    key_id = token.partition(":")[0] if isinstance(token, str) else ""
     known_id = key_id in keyring.encryption or key_id in keyring.pseudonymization
     details: dict[str, str | bool | None] = {
         "table": table.table if isinstance(table, Contract) else table,
@@ -83,19 +104,18 @@ def reidentify(
     }
 
     def audit(outcome: str, error: Exception | None = None) -> None:
-        audit_log.append(
-            actor=actor,
-            action=ACTION,
-            reason=reason,
-            subject=subject_digest(token),
-            details={
-                **details,
-                "outcome": outcome,
-                "error": type(error).__name__ if error else None,
-            },
-        )
+        audit_request(
+            audit_log, actor=actor, reason=reason, token=token, details=details,
+            outcome=outcome, error=error,
+        )  # fmt: skip
 
     try:
+        if not isinstance(actor, str) or not actor.strip():
+            raise ReidentificationRefused("re-identification needs an actor (who is asking)")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ReidentificationRefused("re-identification needs a reason (why it is needed)")
+        if not isinstance(token, str) or not token:
+            raise ReidentificationRefused("re-identification needs the encrypted token")
         table_name, column_name, col = _resolve_column(table, column, contracts)
         details.update(table=table_name, column=column_name, contract_checked=col is not None)
         where = f"{table_name}.{column_name}"

@@ -86,6 +86,7 @@ def test_output_is_the_lake_partition_with_versions_schema_and_contract_facets(
         ("_source_row", "BIGINT"),
     ]
     assert run["read"] == run["loaded"] + run["quarantined"]
+    assert run["audit_head"] == {"seq": 0, "mac": "0" * 64}  # nothing audited in this day
     assert run["contract_version"] == manifest.contract_version
     assert run["key_versions"] == manifest.key_versions
     versions = dict(run["key_versions"])

@@ -95,11 +95,35 @@ def test_reidentify_and_audit_verify(
     assert "pseudonymized" in capsys.readouterr().err
 
     assert _run("audit", "verify") == 0
-    assert "OK, 2 entries" in capsys.readouterr().out
+    assert "OK, 3 entries" in capsys.readouterr().out  # the two refusals are logged
     audit_path.write_text(audit_path.read_text().replace("alice", "mallory", 1))
     assert _run("audit", "verify") == 1
     assert "seq 1" in capsys.readouterr().err
     assert AuditLog(audit_path).entries()[0]["actor"] == "mallory"
+
+
+def test_refusal_for_a_missing_or_open_key_ring_is_logged(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["reidentify", "--table", "customer_profiles", "--column", "email", "--token",
+            "e1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--actor", "alice",
+            "--reason", "ticket 7"]  # fmt: skip
+    assert _run(*argv) == 1
+    assert "no key ring configured" in capsys.readouterr().err
+    key_file = env / "keys.json"
+    assert _run("keys", "init", "--path", str(key_file)) == 0
+    key_file.chmod(0o644)
+    monkeypatch.setenv("PIPELINES_KEY_FILE", str(key_file))
+    assert _run(*argv) == 1
+    assert f"chmod 600 {key_file}" in capsys.readouterr().err
+    audit_path = env / "data" / "audit" / "audit.jsonl"
+    entries = AuditLog(audit_path).entries()
+    assert [e["details"]["error"] for e in entries] == ["MissingKeyError", "KeyFilePermissionError"]
+    assert {e["details"]["outcome"] for e in entries} == {"refused"}
+    assert {e["key_id"] for e in entries} == {None}  # no key ring, so no MAC
+    key_file.chmod(0o600)
+    assert _run("audit", "verify") == 0
+    assert "OK, 2 entries (2 unauthenticated" in capsys.readouterr().out
 
 
 def test_audit_verify_without_log(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

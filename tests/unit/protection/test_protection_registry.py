@@ -125,7 +125,7 @@ def test_reidentification_refuses_another_ring_and_audits_it(
     registry.bind(keyring)
     other = KeyRing.generate()
     token = Encryptor(other).encrypt("ana@example.com", "customer_profiles.email")
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit.jsonl", other)
     with pytest.raises(KeyMismatchError, match="encryption key 'e1'"):
         reidentify(
             other, log, table="customer_profiles", column="email", token=token,

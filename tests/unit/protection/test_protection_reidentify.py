@@ -28,8 +28,8 @@ def contracts() -> ContractSet:
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> AuditLog:
-    return AuditLog(tmp_path / "audit.jsonl")
+def log(tmp_path: Path, keyring: KeyRing) -> AuditLog:
+    return AuditLog(tmp_path / "audit.jsonl", keyring)
 
 
 def _token(keyring: KeyRing, column: str = "email", value: str = EMAIL) -> str:
@@ -65,7 +65,7 @@ def test_reidentify_returns_value_and_audits_without_clear_text(
     }
     text = log.path.read_text()
     assert EMAIL not in text and "maria" not in text and token not in text
-    assert log.verify() == 1
+    assert log.verify().entries == 1
 
 
 def test_contract_objects_and_contracts_dir(
@@ -81,25 +81,37 @@ def test_contract_objects_and_contracts_dir(
     ]
     for target in targets:
         assert reidentify(keyring, log, token=token, actor="bob", reason="r", **target) == phone
-    assert log.verify() == 3
+    assert log.verify().entries == 3
     assert all(e["details"]["contract_checked"] for e in log.entries())
 
 
-@pytest.mark.parametrize(("actor", "reason"), [("alice", ""), ("alice", "   "), ("", "ticket 1")])
-def test_refuses_without_actor_or_reason(
-    keyring: KeyRing, log: AuditLog, actor: str, reason: str
+@pytest.mark.parametrize(
+    ("actor", "reason", "token"),
+    [("alice", "", "t"), ("alice", "   ", "t"), ("", "ticket 1", "t"), (" ", "", ""),
+     ("alice", "ticket 1", "")],
+)  # fmt: skip
+def test_refusals_without_actor_reason_or_token_are_logged(
+    keyring: KeyRing, log: AuditLog, actor: str, reason: str, token: str
 ) -> None:
-    with pytest.raises(ReidentificationRefused, match="actor" if not actor else "reason"):
+    token = _token(keyring) if token else ""
+    missing = "actor" if not actor.strip() else "reason" if not reason.strip() else "token"
+    with pytest.raises(ReidentificationRefused, match=missing):
         reidentify(
             keyring,
             log,
             table="customer_profiles",
             column="email",
-            token=_token(keyring),
+            token=token,
             actor=actor,
             reason=reason,
         )
-    assert log.entries() == []
+    (entry,) = log.entries()
+    assert entry["actor"] == (actor.strip() or "(blank)")
+    assert entry["reason"] == (reason.strip() or "(blank)")
+    assert entry["subject"] == (subject_digest(token) if token else None)
+    assert entry["details"]["outcome"] == "refused"
+    assert entry["details"]["error"] == "ReidentificationRefused"
+    assert log.verify().entries == 1
 
 
 def test_pseudonymized_columns_are_not_reversible(
