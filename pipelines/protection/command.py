@@ -1,4 +1,5 @@
-"""CLI subcommands: ``keys init|rotate|show``, ``reidentify`` and ``audit verify``.
+"""CLI subcommands: ``keys init|rotate|encrypt|rotate-kek|show``, ``reidentify`` and
+``audit verify``.
 
 :func:`register` adds them to the main parser's subparsers. Each sets ``func`` (via
 ``set_defaults``) to a handler ``(args) -> int`` exit code. Handlers use ``args.settings`` if
@@ -18,6 +19,13 @@ from typing import Any
 from pipelines.contracts import ContractError
 from pipelines.protection.audit import AuditLog, lineage_anchors
 from pipelines.protection.errors import KeyRingError, ProtectionError
+from pipelines.protection.kek import (
+    AIRFLOW_VARIABLE,
+    KEK_ENV_VAR,
+    NEW_KEK_ENV_VAR,
+    kek_fingerprint,
+    load_kek,
+)
 from pipelines.protection.keys import (
     KEY_FILE_ENV_VAR,
     KEYS_ENV_VAR,
@@ -25,8 +33,10 @@ from pipelines.protection.keys import (
     KeyRing,
     Purpose,
     create_keyring,
+    encrypt_at_rest,
     keyring_from_settings,
     rotate,
+    rotate_kek,
 )
 from pipelines.protection.registry import KeyRegistry
 from pipelines.protection.reidentify import audit_request, reidentify
@@ -88,6 +98,32 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
         print("New audit entries are chained with it; older entries still verify.")
     else:
         print("Existing ciphertexts still decrypt; re-encrypt them to retire the old key.")
+    return 0
+
+
+def _cmd_keys_encrypt(args: argparse.Namespace) -> int:
+    path = _key_file(args, _settings(args))
+    kek = load_kek()
+    encrypt_at_rest(path, kek)
+    print(
+        f"Encrypted the key ring {path} at rest under the KEK with fingerprint "
+        f"{kek_fingerprint(kek)}; it now loads only with that KEK in {KEK_ENV_VAR} (or the "
+        f"Airflow Variable {AIRFLOW_VARIABLE})."
+    )
+    return 0
+
+
+def _cmd_keys_rotate_kek(args: argparse.Namespace) -> int:
+    path = _key_file(args, _settings(args))
+    old = load_kek()
+    new = load_kek(NEW_KEK_ENV_VAR, airflow_variable=None)
+    rotate_kek(path, old, new)
+    print(
+        f"Re-encrypted the key ring {path}: KEK {kek_fingerprint(old)} -> "
+        f"{kek_fingerprint(new)}. Its keys did not change. Now store the new KEK as "
+        f"{KEK_ENV_VAR} (or the Airflow Variable {AIRFLOW_VARIABLE}) everywhere the pipeline "
+        "runs, and retire the old one."
+    )
     return 0
 
 
@@ -192,7 +228,9 @@ def register(subparsers: Any) -> None:
         help="manage the key ring (pseudonymization and encryption keys)",
         description="Create, rotate and inspect the key ring. Key bytes are never printed.",
     )
-    keys_sub = keys.add_subparsers(dest="keys_command", metavar="{init,rotate,show}")
+    keys_sub = keys.add_subparsers(
+        dest="keys_command", metavar="{init,rotate,encrypt,rotate-kek,show}"
+    )
     keys_sub.required = True
 
     init = keys_sub.add_parser(
@@ -229,6 +267,34 @@ def register(subparsers: Any) -> None:
     )
     rot.add_argument("--path", help="key ring file (default: $PIPELINES_KEY_FILE)")
     rot.set_defaults(func=_guarded(_cmd_keys_rotate))
+
+    enc = keys_sub.add_parser(
+        "encrypt",
+        help="encrypt the key ring file at rest under a key-encryption key (KEK)",
+        formatter_class=fmt,
+        description=(
+            "Replace a plain key ring file by its AES-256-GCM envelope under the KEK in\n"
+            f"${KEK_ENV_VAR} (or the Airflow Variable {AIRFLOW_VARIABLE}): base64 of 32 random\n"
+            "bytes, kept in a secret store, never next to the ring. Every command and task\n"
+            "then needs the KEK to load the ring."
+        ),
+    )
+    enc.add_argument("--path", help="key ring file (default: $PIPELINES_KEY_FILE)")
+    enc.set_defaults(func=_guarded(_cmd_keys_encrypt))
+
+    rkek = keys_sub.add_parser(
+        "rotate-kek",
+        help="re-encrypt the key ring under a new KEK",
+        formatter_class=fmt,
+        description=(
+            f"Decrypt the key ring with the current KEK (${KEK_ENV_VAR}, or the Airflow\n"
+            f"Variable {AIRFLOW_VARIABLE}) and encrypt it under the new one in\n"
+            f"${NEW_KEK_ENV_VAR}. The ring's keys do not change. Afterwards set {KEK_ENV_VAR}\n"
+            "to the new KEK wherever the pipeline runs."
+        ),
+    )
+    rkek.add_argument("--path", help="key ring file (default: $PIPELINES_KEY_FILE)")
+    rkek.set_defaults(func=_guarded(_cmd_keys_rotate_kek))
 
     show = keys_sub.add_parser(
         "show",

@@ -51,6 +51,7 @@ from pipelines.protection.errors import (
     MissingKeyError,
     UnknownKeyIdError,
 )
+from pipelines.protection.kek import is_envelope, seal, unseal, unwrap
 
 if TYPE_CHECKING:
     from pipelines.settings import Settings
@@ -383,18 +384,27 @@ class FileKeyProvider:
     path: Path
 
     def load(self) -> KeyRing:
-        path = Path(self.path)
-        try:
-            check_private(path)
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise KeyFileNotFoundError(
-                f"key ring file not found: {path} (set {KEY_FILE_ENV_VAR} to an existing key "
-                "ring; `pipelines keys init` creates a local development key ring)"
-            ) from None
-        except UnicodeDecodeError:
-            raise KeyRingFormatError(f"{path}: key ring is not UTF-8 text") from None
-        return KeyRing.from_json(text, source=str(path))
+        return ring_from_text(read_key_file(Path(self.path)), str(self.path))
+
+
+def read_key_file(path: Path) -> str:
+    """The text of a key ring file that only its owner may read and write."""
+    try:
+        check_private(path)
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyFileNotFoundError(
+            f"key ring file not found: {path} (set {KEY_FILE_ENV_VAR} to an existing key "
+            "ring; `pipelines keys init` creates a local development key ring)"
+        ) from None
+    except UnicodeDecodeError:
+        raise KeyRingFormatError(f"{path}: key ring is not UTF-8 text") from None
+
+
+def ring_from_text(text: str, source: str) -> KeyRing:
+    """A key ring from its JSON, or from a KEK envelope around it (:mod:`.kek`)."""
+    plain, _ = unwrap(text, source)
+    return KeyRing.from_json(plain, source=source)
 
 
 def check_private(path: Path) -> None:
@@ -415,7 +425,7 @@ class EnvKeyProvider:
         text = os.environ.get(self.var)
         if not text:
             raise MissingKeyError(f"environment variable {self.var} is not set or empty")
-        return KeyRing.from_json(text, source=f"${self.var}")
+        return ring_from_text(text, f"${self.var}")
 
 
 @dataclass(frozen=True, repr=False)
@@ -434,7 +444,7 @@ class StaticKeyProvider:
 def keyring_from_settings(settings: Settings) -> KeyRing:
     """``settings.keys`` (JSON, env ``PIPELINES_KEYS``) first, else ``settings.key_file``."""
     if settings.keys is not None:
-        return KeyRing.from_json(settings.keys.get_secret_value(), source=KEYS_ENV_VAR)
+        return ring_from_text(settings.keys.get_secret_value(), KEYS_ENV_VAR)
     if settings.key_file is not None:
         return FileKeyProvider(settings.key_file).load()
     raise MissingKeyError(
@@ -473,8 +483,36 @@ def rotate(path: Path, purpose: Purpose | str) -> KeyRing:
     Rotating the pseudonymization key changes every token: re-ingest from landing afterwards.
     """
     path = Path(path)
-    keyring = FileKeyProvider(path).load().rotated(purpose)
-    _write_replace(path, keyring.to_json())
+    plain, kek = unwrap(read_key_file(path), str(path))
+    keyring = KeyRing.from_json(plain, str(path)).rotated(purpose)
+    text = keyring.to_json()
+    _write_replace(path, seal(text, kek) if kek is not None else text)
+    return keyring
+
+
+def encrypt_at_rest(path: Path, kek: bytes) -> KeyRing:
+    """Replace the plain key ring file ``path`` by its envelope under ``kek``."""
+    path = Path(path)
+    text = read_key_file(path)
+    if is_envelope(text):
+        raise KeyRingFormatError(
+            f"{path} is already encrypted; `pipelines keys rotate-kek` re-encrypts it"
+        )
+    keyring = KeyRing.from_json(text, str(path))
+    _write_replace(path, seal(keyring.to_json(), kek))
+    return keyring
+
+
+def rotate_kek(path: Path, old: bytes, new: bytes) -> KeyRing:
+    """Re-encrypt the key ring file ``path`` from the KEK ``old`` to ``new``; its keys stay."""
+    path = Path(path)
+    text = read_key_file(path)
+    if not is_envelope(text):
+        raise KeyRingFormatError(
+            f"{path} is not encrypted at rest; `pipelines keys encrypt` encrypts it"
+        )
+    keyring = KeyRing.from_json(unseal(text, old, str(path)), str(path))
+    _write_replace(path, seal(keyring.to_json(), new))
     return keyring
 
 
