@@ -81,7 +81,7 @@ class KeyRegistry:
                 "(it holds key ids and fingerprints only)"
             ) from None
         keys = data.get("keys") if isinstance(data, dict) else None
-        if data.get("format") != FORMAT_VERSION or not isinstance(keys, dict):
+        if not isinstance(keys, dict) or data.get("format") != FORMAT_VERSION:
             raise KeyRingFormatError(f"{self.path}: not a key registry of format {FORMAT_VERSION}")
         return {str(p): dict(ids) for p, ids in keys.items() if isinstance(ids, dict)}
 

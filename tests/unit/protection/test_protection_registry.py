@@ -134,3 +134,13 @@ def test_reidentification_refuses_another_ring_and_audits_it(
     (entry,) = log.entries()
     assert entry["details"]["outcome"] == "refused"
     assert entry["details"]["error"] == "KeyMismatchError"
+
+
+@pytest.mark.parametrize("text", ["not json", "[]", '{"format": 1}', '{"format": 9, "keys": {}}'])
+def test_unreadable_registry_is_a_named_error(tmp_path: Path, keyring: KeyRing, text: str) -> None:
+    from pipelines.protection import KeyRingFormatError
+
+    registry = KeyRegistry.for_lake(tmp_path)
+    registry.path.write_text(text)
+    with pytest.raises(KeyRingFormatError, match=REGISTRY_NAME):
+        registry.bind(keyring)
