@@ -211,6 +211,8 @@ class AuditLog:
         if entry is None:
             return 0, GENESIS
         seq = int(entry["seq"])
+        if self._keyring is None and entry.get("key_id") is not None:
+            return seq, str(entry["mac"])  # no key to check it with: `audit verify` will
         problem = self._mac_problem(entry) or self._head_problem(entry)
         if problem:
             raise AuditLogTampered(

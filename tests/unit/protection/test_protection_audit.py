@@ -223,6 +223,12 @@ def test_append_needs_an_audit_key_unless_marked_unauthenticated(
     _fill(AuditLog(without_keys.path, keyring), 1)  # keyed entries continue the chain
     report = AuditLog(without_keys.path, keyring).verify()
     assert (report.entries, report.unauthenticated) == (2, 1)
+    _fill(AuditLog(without_keys.path, keyring), 1)
+    AuditLog(without_keys.path).append(  # after keyed entries, still without a key ring
+        actor="bob", action="reidentify", reason="ticket", unauthenticated=True
+    )
+    report = AuditLog(without_keys.path, keyring).verify()
+    assert (report.entries, report.unauthenticated) == (4, 2)
     legacy = KeyRing.from_dict(
         {k: v for k, v in json.loads(keyring.to_json()).items() if k != "audit"}, "ring"
     )
