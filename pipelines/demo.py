@@ -34,6 +34,14 @@ def ensure_keyring(settings: Settings) -> dict[str, str]:
     from pipelines.protection.keys import create_keyring
 
     path = settings.default_key_file
+    legacy = settings.data_dir / "keys" / "dev-keyring.json"  # where it lived before 2026-12
+    if legacy.exists() and not path.exists():
+        import shutil
+
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.move(legacy, path)
+        path.chmod(0o600)
+        _say(f"Moved the development key ring from {legacy} to {path} (out of the data dir).")
     if not path.exists():
         create_keyring(path)
         _say(
