@@ -269,6 +269,8 @@ class PipelinesGateRunFacet(RunFacet):
     failed_checks: list[str]
     missing_tables: list[str]
     tables: dict[str, dict[str, int]]
+    audit_head: dict[str, Any] | None = attr.field(default=None)
+    """The audit log's head when the gate decided (see ``PipelinesIngestionRunFacet``)."""
 
 
 @attr.define

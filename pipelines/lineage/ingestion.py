@@ -33,8 +33,7 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
-from pipelines.protection.audit import AuditLog
-from pipelines.protection.errors import AuditLogError
+from pipelines.protection.audit import head_record
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/ingest/run.py"
@@ -167,13 +166,8 @@ def _interval(manifest: Manifest) -> Interval:
 
 
 def audit_head(settings: Settings) -> dict[str, Any] | None:
-    """The audit log's head as stored (``seq`` and ``mac``; unverified, no key needed), or
-    None if it cannot be read (``pipelines audit verify`` says why)."""
-    try:
-        seq, mac = AuditLog(settings.audit).head()
-    except (AuditLogError, OSError):
-        return None
-    return {"seq": seq, "mac": mac}
+    """The audit log's head as stored (``seq`` and ``mac``), or None if unreadable."""
+    return head_record(settings.audit)
 
 
 def ingestion_lineage(

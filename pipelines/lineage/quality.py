@@ -29,6 +29,7 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
+from pipelines.protection.audit import head_record
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/quality/runner.py"
@@ -258,6 +259,7 @@ def gate_lineage(
             t: {k: int(v) for k, v in counts.items()}
             for t, counts in (decision.get("tables") or {}).items()
         },
+        audit_head=head_record(settings.audit),
     )
     return LineageParts(
         inputs=inputs,

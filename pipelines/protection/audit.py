@@ -15,8 +15,8 @@ the key. :meth:`AuditLog.verify` names the first bad ``seq``.
 
 Removing lines from the *end* is caught by the **head**, recorded in two more places: the
 head file ``<log>.head`` (the last ``seq`` and ``mac``, itself MACed), rewritten on every
-append, and each ingestion run's lineage (the ``pipelines_ingestion`` run facet's
-``audit_head``). ``verify`` checks the log against both (:func:`lineage_anchors`).
+append, and the lineage of every ingestion run and quality gate (the ``audit_head`` of the
+``pipelines_ingestion`` and ``pipelines_gate`` run facets). ``verify`` checks the log against both (:func:`lineage_anchors`).
 
 A request refused because the key ring is missing or unusable is still logged, as an
 *unauthenticated* entry (``key_id`` null, ``mac`` = ``sha256:`` of the entry): it keeps the
@@ -377,9 +377,23 @@ def _link_problem(entry: dict[str, Any], seq: int, prev_mac: str) -> str | None:
     return None
 
 
+ANCHOR_FACETS = ("pipelines_ingestion", "pipelines_gate")
+"""Run facets that record the audit head (``audit_head``): every ingestion run, every gate."""
+
+
+def head_record(path: Path) -> dict[str, Any] | None:
+    """The head of the log at ``path`` as stored, for lineage (``seq`` and ``mac``; not
+    verified, no key needed), or None if it cannot be read (``audit verify`` says why)."""
+    try:
+        seq, mac = AuditLog(path).head()
+    except (AuditLogError, OSError):
+        return None
+    return {"seq": seq, "mac": mac}
+
+
 def lineage_anchors(events: Path) -> list[Anchor]:
-    """The audit heads recorded in an OpenLineage event log (``pipelines_ingestion`` run
-    facets' ``audit_head``), one per event that has one."""
+    """The audit heads recorded in an OpenLineage event log (the ``audit_head`` of the run
+    facets in :data:`ANCHOR_FACETS`), one per facet that has one."""
     try:
         text = events.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -390,13 +404,17 @@ def lineage_anchors(events: Path) -> list[Anchor]:
             continue
         try:
             event = json.loads(line)
-            run = event["run"]
-            head = run["facets"]["pipelines_ingestion"]["audit_head"]
-            seq, mac = int(head["seq"]), str(head["mac"])
+            run, job = event["run"], event.get("job", {}).get("name", "?")
+            facets = run["facets"]
         except (ValueError, KeyError, TypeError):
             continue
-        job = event.get("job", {}).get("name", "?")
-        out.append(Anchor(seq, mac, where=f"lineage run {run.get('runId')} ({job})"))
+        for name in ANCHOR_FACETS:
+            try:
+                head = facets[name]["audit_head"]
+                seq, mac = int(head["seq"]), str(head["mac"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            out.append(Anchor(seq, mac, where=f"lineage run {run.get('runId')} ({job})"))
     return out
 
 

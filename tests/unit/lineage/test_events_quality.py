@@ -133,6 +133,7 @@ def test_a_passed_gate_decision_becomes_a_run_facet(day: LineageDay):
     facet = Serde.to_dict(parts.run_facets["pipelines_gate"])
     assert facet["passed"] is True
     assert facet["tables"] == {"orders": {"passed": 30, "warned": 1, "failed": 0}}
+    assert facet["audit_head"] == {"seq": 0, "mac": "0" * 64}  # the audit log's head, anchored
     versions = {
         i.name.rsplit("/", 1)[-1]: i.facets["datasetVersion"].datasetVersion for i in parts.inputs
     }

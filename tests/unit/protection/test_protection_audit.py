@@ -165,10 +165,18 @@ def test_lineage_anchors_read_from_the_event_log(tmp_path: Path, log: AuditLog) 
         "job": {"name": "commerce_daily.ingest_orders"},
     }
     other = {"run": {"runId": "r-2", "facets": {}}, "job": {"name": "x"}}
-    events.write_text(json.dumps(event) + "\n" + json.dumps(other) + "\n")
-    (anchor,) = lineage_anchors(events)
+    gate = {
+        "run": {
+            "runId": "r-3",
+            "facets": {"pipelines_gate": {"audit_head": {"seq": 1, "mac": "a"}}},
+        },
+        "job": {"name": "commerce_daily.quality_gate"},
+    }
+    events.write_text("\n".join(json.dumps(e) for e in (event, other, gate)) + "\n")
+    anchor, from_gate = lineage_anchors(events)
     assert (anchor.seq, anchor.mac) == (seq, mac)
     assert "r-1" in anchor.where and "ingest_orders" in anchor.where
+    assert (from_gate.seq, from_gate.mac) == (1, "a") and "quality_gate" in from_gate.where
     assert lineage_anchors(tmp_path / "none.jsonl") == []
 
 
