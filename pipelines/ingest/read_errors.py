@@ -20,6 +20,7 @@ _KINDS = (
     ("gzip", "corrupt gzip data"),
     ("zlib", "corrupt gzip data"),
     ("Conversion Error", "value conversion error"),
+    ("state machine reached an invalid state", "line ends the reader cannot follow (a lone CR?)"),
 )
 """Substring of DuckDB's message -> the kind of error reported."""
 

@@ -413,12 +413,13 @@ def _json_lines(file: LandingFile, *options: str) -> str:
     message quoting the line, and a filter's terms may run in any order.
     """
     # Valid JSON never contains raw control characters, so a line holding \x1f is invalid.
+    # Lines end with \n or \r\n (strict mode refuses a lone \r inside a line: a named error).
     parameters = ", ".join([*(options or ("ignore_errors=true",)), _LINE_LIMITS])
     return (
         "(SELECT j, row_number() OVER () AS n, "
         "CASE WHEN json_valid(j) THEN json_type(j) = 'OBJECT' ELSE false END AS is_object FROM "
         f"read_csv({sql_str(str(file.path))}, columns={{'j': 'VARCHAR'}}, header=false, "
-        "auto_detect=false, delim=E'\\x1f', quote='', escape='', new_line='\\n', "
+        "auto_detect=false, delim=E'\\x1f', quote='', escape='', "
         f"strict_mode=true, {parameters})) AS lines "
         "WHERE j IS NOT NULL AND trim(j) <> ''"
     )

@@ -254,6 +254,22 @@ def test_a_broken_json_line_is_quarantined_and_the_rest_loads(
     assert json.loads(bad[0]["record"])["encrypted_record"].startswith("e1:")
 
 
+def test_json_lines_may_end_in_crlf_and_a_lone_cr_is_a_named_error(
+    settings, keyring, contracts, write_landing
+):
+    lines = _profiles_jsonl(contracts, write_landing, lambda ls: [*ls[:2], b"", *ls[2:4]])
+    path = settings.landing / DAY / "synthetic_customer_profiles.jsonl"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")  # a Windows export
+    ingest("customers", settings, keyring, contracts)
+    result = ingest("customer_profiles", settings, keyring, contracts)
+    assert_balanced(result, 4, 2, 2)  # two duplicate keys
+    assert sorted(loaded_rows(result)) == [1, 2]
+    assert [q["_source_row"] for q in quarantine(result)] == [4, 5]
+    path.write_bytes(b"\n".join([lines[0], lines[1][:9] + b"\r" + lines[1][9:]]) + b"\n")
+    with pytest.raises(ReadError, match=f"{DAY}/synthetic_customer_profiles.jsonl: line ends"):
+        ingest("customer_profiles", settings, keyring, contracts)
+
+
 # --- parser messages never escape ----------------------------------------------------------
 
 
