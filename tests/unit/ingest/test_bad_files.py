@@ -254,6 +254,41 @@ def test_a_broken_json_line_is_quarantined_and_the_rest_loads(
     assert json.loads(bad[0]["record"])["encrypted_record"].startswith("e1:")
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz"])
+def test_generated_malformed_json_lines_are_quarantined_where_injected(
+    tmp_path, keyring, contracts, fmt
+):
+    """What the generator's ``--defects malformed_line --format jsonl`` injects."""
+    from pipelines.generate import generate
+    from tests.factories import whole_landing_run
+
+    landing = tmp_path / "landing"
+    generate(landing, orders=150, days=2, seed=5, fmt=fmt, defects="malformed_line")
+    defects = json.loads((landing / "_generation.json").read_text())["defects"]
+    settings, interval = whole_landing_run(landing, tmp_path / "data")
+    results = {
+        t: ingest_table(t, interval, settings, keyring=keyring, contracts=contracts)
+        for t in contracts.load_order()
+    }
+    assert defects
+    for defect in defects:
+        result = results[defect["table"]]
+        malformed = [
+            (q["_source_file"], q["_source_row"])
+            for q in quarantine(result)
+            if q["failed_check"] == "malformed_record"
+        ]
+        assert (defect["file"], defect["row"]) in malformed, defect
+    for result in results.values():
+        c = result.counts
+        assert c.read == c.loaded + c.quarantined
+    expected = len(defects)
+    assert (
+        sum(r.manifest.quarantine_by_check.get("malformed_record", 0) for r in results.values())
+        == expected
+    )
+
+
 def test_json_lines_may_end_in_crlf_and_a_lone_cr_is_a_named_error(
     settings, keyring, contracts, write_landing
 ):
