@@ -50,6 +50,6 @@ def reduced(exc: BaseException, where: str) -> ReadError:
     """A :class:`ReadError` for ``exc`` at ``where`` (a file or a stage). Raise it outside the
     ``except`` block that caught ``exc``, so that DuckDB's message is not its context."""
     return ReadError(
-        f"{where}: {describe(exc)}; DuckDB's message is withheld because it can quote the "
-        "record. Nothing was published; check the file at that position."
+        f"{where}: {describe(exc)}; DuckDB's message is withheld because it can quote a "
+        "record. Nothing was published."
     )

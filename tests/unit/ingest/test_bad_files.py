@@ -428,3 +428,38 @@ def test_ingest_all_goes_on_after_a_failed_table_and_names_every_failure(
     assert "order_items: skipped, because products failed" in err
     ingested = {t for t in contracts if partitions(settings.lake, t)}
     assert ingested == set(contracts) - {"products", "order_items"}
+
+
+def test_a_failed_ingest_task_reports_no_record_text_in_its_fail_event(
+    tmp_path, contracts, monkeypatch, caplog
+):
+    """What issue #13 saw: the ingest task's exception, log and OpenLineage FAIL event."""
+    from pipelines import tasks
+    from pipelines.ingest import readers
+    from pipelines.lineage import client
+    from pipelines.protection import create_keyring
+    from tests.unit.lineage.emit_helpers import END, RUN_ID, START, pipeline_env
+
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    real = readers._open_jsonl
+
+    def quoting_scan(source, contract, file, index):
+        scan = real(source, contract, file, index)
+        # the filter the reader had before: JSON functions on lines not known to be valid
+        scan.raw_sql = scan.raw_sql.replace("AND is_object", "AND json_type(j) = 'OBJECT'")
+        return scan
+
+    monkeypatch.setattr(readers, "_open_jsonl", quoting_scan)
+    with pipeline_env(tmp_path, key_file) as settings:
+        broken = to_jsonl(contracts, "customers", clean_day()["customers"])[:-40] + "\n"
+        (settings.landing / DAY).mkdir(parents=True)
+        (settings.landing / DAY / "olist_customers_dataset.jsonl").write_text(broken)
+        with caplog.at_level(logging.DEBUG), pytest.raises(ReadError) as err:
+            tasks.ingest("customers", START, END, RUN_ID)
+        events = client.read_events(settings)
+    [fail] = [e for e in events if e["eventType"] == "FAIL"]
+    message = fail["run"]["facets"]["errorMessage"]["message"]
+    assert "olist_customers_dataset.jsonl: malformed JSON" in message
+    written = chain(err.value) + caplog.text + json.dumps(events)
+    assert not [c for c in CANARIES if c in written]
