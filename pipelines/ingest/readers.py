@@ -4,18 +4,21 @@ A reader turns one landing file into a *raw relation*: SQL yielding one VARCHAR 
 contract column plus ``_source_file`` and ``_source_row`` (the 1-based data record number within
 the file; NULL for CSV, whose parser does not number records). Reading a file has four steps:
 
-1. :func:`open_file` checks the file's columns against the contract and returns a
-   :class:`FileScan` holding the raw relation; nothing is loaded yet.
+1. :func:`open_file` checks that the file is text (no NUL byte in its first 8 KB; a CSV
+   header in UTF-8) and its columns against the contract, and returns a :class:`FileScan`
+   holding the raw relation; nothing is loaded yet.
 2. The loader (:mod:`pipelines.ingest.stream`) streams the raw relations of all files, in
    order, through protection and typing into the temp table ``staged`` (so clear text is never
    materialized), counts each file's records and numbers CSV records 1, 2, ... in the order
    the parser produced them.
 3. Right after a file's scan, on the connection that ran it, :func:`collect_malformed` takes
-   the records the parser could not split into the right columns, with their record number,
-   the parser's reason and their text passed through ``protect_text`` (encryption), never in
-   clear.
-4. :func:`finish_file` checks that the file's rows kept file order in ``staged``, shifts CSV
-   record numbers past the malformed records and adds those to the temp table ``malformed``.
+   the records the parser could not split into the right columns (or decode as UTF-8), and
+   the JSON lines that are no JSON object, with their record (line) number, the parser's
+   error class and position (never its message, which quotes the record) and their text
+   passed through ``protect_text`` (encryption), never in clear.
+4. :func:`finish_file` checks that the file's rows kept file order in ``staged``, shifts
+   record numbers past the records the parser skipped and adds the malformed records to the
+   temp table ``malformed``.
 
 Two DuckDB instances take part: ``source`` runs everything that reads a file (the raw
 relations, the parser's reject tables, ``protect_text``), and ``con`` holds ``staged`` and
