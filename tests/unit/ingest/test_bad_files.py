@@ -424,8 +424,8 @@ def test_ingest_all_goes_on_after_a_failed_table_and_names_every_failure(
     # order_items references products: checked against a partition that is not there it
     # would quarantine every row, so it is skipped and named too.
     assert "ingestion failed for 2 table(s): products, order_items" in err
-    assert f"products: {DAY}/olist_products_dataset.csv.gz: " in err
-    assert "order_items: skipped, because products failed" in err
+    assert f"error: products: {DAY}/olist_products_dataset.csv.gz: " in err
+    assert "error: order_items: skipped, because products failed" in err
     ingested = {t for t in contracts if partitions(settings.lake, t)}
     assert ingested == set(contracts) - {"products", "order_items"}
 
