@@ -382,6 +382,14 @@ _REJECT_REASON = (
 """A rejected record's reason: DuckDB's error classes and the byte where the record starts;
 never DuckDB's message, which can quote the record."""
 
+_LINE_REJECT_REASON = (
+    "string_agg(DISTINCT CASE error_type WHEN 'TOO MANY COLUMNS' THEN 'a raw 0x1F byte' "
+    "WHEN 'INVALID ENCODING' THEN 'invalid UTF-8 (INVALID ENCODING)' "
+    "WHEN 'LINE SIZE OVER MAXIMUM' THEN 'longer than 10 MB' ELSE error_type END, '; ') "
+    "|| ' (line at byte ' || min(line_byte_position) || ')'"
+)
+"""The same for a JSON line the line reader rejected (its one column ``j`` is no name)."""
+
 
 def _drop_rejects(source: duckdb.DuckDBPyConnection, scan: FileScan) -> None:
     for table in _rejects_tables(scan):
@@ -466,7 +474,7 @@ def _json_invalid_lines(
     by its line in the file (the reader's numbering ``n`` shifted past the rejected lines)."""
     rejects, _ = _rejects_tables(scan)
     records = source.execute(
-        f"WITH rejected AS (SELECT line AS _source_row, {_REJECT_REASON} AS error, "
+        f"WITH rejected AS (SELECT line AS _source_row, {_LINE_REJECT_REASON} AS error, "
         f"first(csv_line) AS text FROM {rejects} GROUP BY line), "
         f"gaps AS ({_GAPS} FROM rejected) "
         f"SELECT ? AS _source_file, _source_row, error, {protect_text('text')} AS raw_text, "

@@ -218,7 +218,7 @@ def _profiles_jsonl(contracts, write_landing, edit) -> list[bytes]:
         (
             lambda ls: [*ls[:2], ls[2].replace(b'", "', b'"\x1f, "', 1), *ls[3:]],
             3,
-            "TOO MANY COLUMNS",
+            "a raw 0x1F byte",
         ),
         (
             lambda ls: [*ls[:2], ls[2].replace(b"CANARY", b"\xffANARY", 1), *ls[3:]],
@@ -391,6 +391,7 @@ def test_scratch_folders_of_killed_runs_are_removed_and_live_ones_kept(
     killed = root / "ingest-orders-killed"
     killed.mkdir()
     (root / "ingest-orders-killed.lock").touch()  # its holder is gone: nobody holds it
+    (root / "ingest-orders-before-mkdir.lock").touch()  # killed between lock and folder
     live = root / "ingest-orders-live"
     live.mkdir()
     holder = os.open(root / "ingest-orders-live.lock", os.O_RDWR | os.O_CREAT)
