@@ -269,6 +269,11 @@ def _head(file: LandingFile) -> tuple[bytes, bytes]:
     except (OSError, EOFError, zlib.error):
         read_to_end(file)  # raises, naming the byte
         raise CorruptFileError(f"{file.relative}: not readable gzip data") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFileError(
+            f"{file.relative}: UTF-16 text (it starts with a UTF-16 byte order mark); "
+            "deliver it in UTF-8. Nothing was published."
+        )
     nul = head.find(b"\x00", 0, _SNIFF)
     if nul >= 0:
         raise UnreadableFileError(

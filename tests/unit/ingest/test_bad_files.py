@@ -180,12 +180,19 @@ def test_invalid_utf8_quarantines_its_record_only(
 
 def test_a_header_that_is_not_utf8_is_a_named_error(settings, keyring, contracts, write_landing):
     text = to_csv(contracts, "products", product_rows(3)).encode()
-    write_landing(DAY, "olist_products_dataset.csv", b"\xff\xfe" + text)
+    write_landing(DAY, "olist_products_dataset.csv", b"\xff\xff" + text)
     with pytest.raises(UnreadableFileError) as err:
         ingest("products", settings, keyring, contracts)
     assert "olist_products_dataset.csv: the header line is not UTF-8 text (byte 0)" in str(
         err.value
     )
+
+
+def test_utf16_text_is_a_named_error(settings, keyring, contracts, write_landing):
+    text = to_csv(contracts, "products", product_rows(3))
+    write_landing(DAY, "olist_products_dataset.csv", text.encode("utf-16"))
+    with pytest.raises(UnreadableFileError, match=r"olist_products_dataset\.csv: UTF-16 text"):
+        ingest("products", settings, keyring, contracts)
 
 
 @pytest.mark.parametrize("name", ["olist_customers_dataset.csv", "olist_customers_dataset.jsonl"])
