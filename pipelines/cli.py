@@ -52,14 +52,31 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         tables = [t for t in contracts.load_order() if t in set(tables)] + [
             t for t in tables if t not in contracts
         ]
-    rows = []
+    rows, failed = [], {}
     for name in tables:
-        result = ingest_table(name, interval, settings, run_id=args.run_id, contracts=contracts)
+        blocked = [t for t in contracts.upstream(name) if t in failed] if name in contracts else []
+        if blocked:  # its foreign keys would be checked against partitions that are not there
+            failed[name] = f"skipped, because {', '.join(blocked)} failed"
+            print(f"error: {name}: {failed[name]}", file=sys.stderr)
+            continue
+        try:
+            result = ingest_table(name, interval, settings, run_id=args.run_id, contracts=contracts)
+        except Exception as exc:  # the next tables may not depend on it: go on, report at the end
+            failed[name] = str(exc)
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            continue
         c = result.counts
         rows.append(
             [name, f"{c.read:,}", f"{c.loaded:,}", f"{c.quarantined:,}", str(result.partition_dir)]
         )
-    print(table(rows, ["table", "read", "loaded", "quarantined", "partition"]))
+        for warning in result.warnings:
+            print(f"warning: {name}: {warning}", file=sys.stderr)
+    if rows:
+        print(table(rows, ["table", "read", "loaded", "quarantined", "partition"]))
+    if failed:
+        names = ", ".join(failed)
+        print(f"error: ingestion failed for {len(failed)} table(s): {names}", file=sys.stderr)
+        return 1
     return 0
 
 

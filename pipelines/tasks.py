@@ -38,4 +38,5 @@ def ingest(
         "quarantined": manifest.counts.quarantined,
         "quarantine_by_check": manifest.quarantine_by_check,
         "dataset_version": manifest.dataset_version,
+        "warnings": list(result.warnings),  # also in the task log
     }

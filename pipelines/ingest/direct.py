@@ -29,6 +29,7 @@ import duckdb
 
 from pipelines.contracts import Contract
 from pipelines.ingest.interval import Interval
+from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import FileScan, csv_scan, csv_select_list, sql_str
 from pipelines.ingest.transform import ProtectionSql, staged_query
 
@@ -39,7 +40,7 @@ def can_load_direct(contract: Contract, scans: list[FileScan]) -> bool:
     return (
         bool(scans)
         and not contract.pii_columns
-        and all(not s.numbered for s in scans)
+        and all(not s.numbered and not s.empty for s in scans)
         and len({s.header for s in scans}) == 1
     )
 
@@ -63,12 +64,15 @@ def load_direct(
         f"NULL::BIGINT AS _source_row FROM {scan}"
     )
     query = staged_query(contract, interval, raw, protection)
+    failure = None
     try:
         con.execute(f"INSERT INTO staged {query.sql}", query.params or None)
-    except duckdb.InvalidInputException as error:
-        if "CSV Error" not in str(error):
-            raise
-        return None  # the message quotes the record: dropped, never logged
+    except duckdb.Error as error:
+        if isinstance(error, duckdb.InvalidInputException) and "CSV Error" in str(error):
+            return None  # the message quotes the record: dropped, never logged
+        failure = reduced(error, "loading " + ", ".join(s.read.file.relative for s in scans))
+    if failure is not None:
+        raise failure
     counts = dict(
         con.execute(
             "SELECT CAST(_source_file AS VARCHAR), count(*) FROM staged GROUP BY ALL"

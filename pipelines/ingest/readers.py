@@ -4,18 +4,21 @@ A reader turns one landing file into a *raw relation*: SQL yielding one VARCHAR 
 contract column plus ``_source_file`` and ``_source_row`` (the 1-based data record number within
 the file; NULL for CSV, whose parser does not number records). Reading a file has four steps:
 
-1. :func:`open_file` checks the file's columns against the contract and returns a
-   :class:`FileScan` holding the raw relation; nothing is loaded yet.
+1. :func:`open_file` checks that the file is text (no NUL byte in its first 8 KB; a CSV
+   header in UTF-8) and its columns against the contract, and returns a :class:`FileScan`
+   holding the raw relation; nothing is loaded yet.
 2. The loader (:mod:`pipelines.ingest.stream`) streams the raw relations of all files, in
    order, through protection and typing into the temp table ``staged`` (so clear text is never
    materialized), counts each file's records and numbers CSV records 1, 2, ... in the order
    the parser produced them.
 3. Right after a file's scan, on the connection that ran it, :func:`collect_malformed` takes
-   the records the parser could not split into the right columns, with their record number,
-   the parser's reason and their text passed through ``protect_text`` (encryption), never in
-   clear.
-4. :func:`finish_file` checks that the file's rows kept file order in ``staged``, shifts CSV
-   record numbers past the malformed records and adds those to the temp table ``malformed``.
+   the records the parser could not split into the right columns (or decode as UTF-8), and
+   the JSON lines that are no JSON object, with their record (line) number, the parser's
+   error class and position (never its message, which quotes the record) and their text
+   passed through ``protect_text`` (encryption), never in clear.
+4. :func:`finish_file` checks that the file's rows kept file order in ``staged``, shifts
+   record numbers past the records the parser skipped and adds the malformed records to the
+   temp table ``malformed``.
 
 Two DuckDB instances take part: ``source`` runs everything that reads a file (the raw
 relations, the parser's reject tables, ``protect_text``), and ``con`` holds ``staged`` and
@@ -29,6 +32,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,7 +40,9 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.contracts import Contract
+from pipelines.ingest.integrity import CorruptFileError, UnreadableFileError, read_to_end
 from pipelines.ingest.landing import LandingFile
+from pipelines.ingest.read_errors import reduced
 
 
 class SchemaDriftError(ValueError):
@@ -52,6 +58,7 @@ class FileRead:
     malformed: int = 0
     missing_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -81,6 +88,7 @@ class FileScan:
     index: int  # position among the files of one load; names the file's reject tables
     malformed: pa.Table | None = None  # set by collect_malformed: protected records only
     header: tuple[str, ...] = ()  # CSV only: the file's columns, in order
+    empty: bool = False  # nothing but white space: no records, no reject tables
 
     @property
     def numbered(self) -> bool:
@@ -89,9 +97,11 @@ class FileScan:
 
 
 def create_malformed_table(con: duckdb.DuckDBPyConnection) -> None:
+    """``skipped``: the parser skipped the record, so the loader's numbering does not count it
+    (every malformed CSV record; JSON lines the line reader rejected)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE malformed (_source_file VARCHAR, _source_row BIGINT, "
-        "error VARCHAR, raw_text VARCHAR)"
+        "error VARCHAR, raw_text VARCHAR, skipped BOOLEAN)"
     )
 
 
@@ -99,7 +109,20 @@ def open_file(
     source: duckdb.DuckDBPyConnection, contract: Contract, file: LandingFile, index: int
 ) -> FileScan:
     """Check ``file``'s columns against ``contract``; :class:`SchemaDriftError` if they differ
-    in a way the contract does not allow."""
+    in a way the contract does not allow, :class:`UnreadableFileError` if it is not text (or
+    not gzip). DuckDB's errors are reduced to a locator (:mod:`~pipelines.ingest.read_errors`).
+    """
+    failure = None
+    try:
+        return _open(source, contract, file, index)
+    except duckdb.Error as exc:
+        failure = reduced(exc, file.relative)
+    raise failure
+
+
+def _open(
+    source: duckdb.DuckDBPyConnection, contract: Contract, file: LandingFile, index: int
+) -> FileScan:
     if file.format in ("csv", "csv.gz"):
         return _open_csv(contract, file, index)
     if file.format in ("jsonl", "jsonl.gz"):
@@ -116,7 +139,9 @@ def collect_malformed(
 
     Call it on the connection that ran the file's raw relation, once that is read to the end.
     """
-    if scan.read.file.format in ("csv", "csv.gz"):
+    if scan.empty:
+        scan.malformed = None
+    elif scan.read.file.format in ("csv", "csv.gz"):
         scan.malformed = _csv_rejects(source, scan, protect_text)
     elif scan.read.file.format in ("jsonl", "jsonl.gz"):
         scan.malformed = _json_invalid_lines(source, scan, protect_text)
@@ -136,8 +161,13 @@ def finish_file(
     _check_file_order(con, scan, first)
     if scan.malformed is not None and scan.malformed.num_rows:
         _insert_malformed(con, scan.malformed)
-        if not scan.numbered:
-            _shift_past_malformed(con, scan, first)
+        _shift_past_malformed(con, scan, first)
+    if not scan.read.records:
+        what = "is empty" if scan.empty else "holds no records"
+        scan.read.warnings.append(
+            f"{scan.read.file.relative} {what}: it adds nothing to the partition; check that "
+            "the export was complete"
+        )
     return scan.read
 
 
@@ -221,13 +251,58 @@ def _select_list(contract: Contract, present: set[str], values: dict[str, str]) 
     return ", ".join(parts)
 
 
-def _csv_header(file: LandingFile) -> list[str]:
+_HEADER_LIMIT = 1 << 20
+"""Longest header line read (1 MB)."""
+
+_SNIFF = 8192
+"""A NUL byte in a file's first bytes marks it as binary, not text."""
+
+
+def _head(file: LandingFile) -> tuple[bytes, bytes]:
+    """The file's first line and its first bytes (decompressed); a gzip file that cannot be
+    read from its start is a :class:`CorruptFileError` naming the byte."""
     opener = gzip.open if file.format.endswith(".gz") else open
-    with opener(file.path, "rt", encoding="utf-8-sig", newline="") as fh:
-        line = fh.readline()
+    try:
+        with opener(file.path, "rb") as fh:
+            line = fh.readline(_HEADER_LIMIT)
+            head = line + fh.read(max(0, _SNIFF - len(line)))
+    except (OSError, EOFError, zlib.error):
+        read_to_end(file)  # raises, naming the byte
+        raise CorruptFileError(f"{file.relative}: not readable gzip data") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFileError(
+            f"{file.relative}: UTF-16 text (it starts with a UTF-16 byte order mark); "
+            "deliver it in UTF-8. Nothing was published."
+        )
+    nul = head.find(b"\x00", 0, _SNIFF)
+    if nul >= 0:
+        raise UnreadableFileError(
+            f"{file.relative}: binary data (a NUL byte at byte {nul:,}), not a "
+            f"{file.format} text file; nothing was published. Check what was delivered."
+        )
+    return line, head
+
+
+def _csv_header(file: LandingFile) -> list[str] | None:
+    """The file's columns, None if it holds nothing but white space."""
+    line, head = _head(file)
     if not line.strip():
-        raise SchemaDriftError(f"{file.relative}: empty file or missing header line")
-    return next(csv.reader(io.StringIO(line)))
+        if not head.strip():
+            return None
+        raise SchemaDriftError(f"{file.relative}: the first line is empty: no header line")
+    if not line.endswith(b"\n") and len(line) >= _HEADER_LIMIT:
+        raise UnreadableFileError(
+            f"{file.relative}: no line end in the first {_HEADER_LIMIT:,} bytes: not a CSV "
+            "text file?"
+        )
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(
+            f"{file.relative}: the header line is not UTF-8 text (byte {exc.start:,}), so its "
+            "columns cannot be checked; deliver the file in UTF-8. Nothing was published."
+        ) from None
+    return next(csv.reader(io.StringIO(text)))
 
 
 _LINE_LIMITS = "max_line_size=10000000, buffer_size=33554432"
@@ -256,8 +331,20 @@ def csv_select_list(contract: Contract, header: tuple[str, ...]) -> str:
     return _select_list(contract, set(header), {h: q(h) for h in header})
 
 
+def _empty_scan(contract: Contract, file: LandingFile, index: int) -> FileScan:
+    """A file holding nothing but white space: no records."""
+    select = _select_list(contract, set(), {})
+    raw_sql = (
+        f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
+        "NULL::BIGINT AS _source_row WHERE false"
+    )
+    return FileScan(FileRead(file), raw_sql, index, empty=True)
+
+
 def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
     present = _csv_header(file)
+    if present is None:
+        return _empty_scan(contract, file, index)
     result = _check_columns(contract, file, present)
     header = tuple(h.strip() for h in present)
     scan = FileScan(result, "", index, header=header)
@@ -280,26 +367,46 @@ def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
 def _csv_rejects(
     source: duckdb.DuckDBPyConnection, scan: FileScan, protect_text: ProtectText
 ) -> pa.Table:
-    rejects, reject_scans = _rejects_tables(scan)
+    rejects, _ = _rejects_tables(scan)
     # One record can produce several reject rows (one per problem); keep one per record.
     # DuckDB's reject "line" counts records, the header being line 1.
     records = source.execute(
-        "SELECT ? AS _source_file, line - 1 AS _source_row, "
-        "string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS error, "
-        f"{protect_text('first(csv_line)')} AS raw_text FROM {rejects} GROUP BY line",
+        f"SELECT ? AS _source_file, line - 1 AS _source_row, {_REJECT_REASON} AS error, "
+        f"{protect_text('first(csv_line)')} AS raw_text, true AS skipped "
+        f"FROM {rejects} GROUP BY line",
         [scan.read.file.relative],
     ).to_arrow_table()
-    for table in (rejects, reject_scans):
-        source.execute(f"DROP TABLE IF EXISTS {table}")
+    _drop_rejects(source, scan)
     return records
 
 
+_REJECT_REASON = (
+    "string_agg(DISTINCT error_type || coalesce(' in column ' || column_name, ''), '; ') "
+    "|| ' (record at byte ' || min(line_byte_position) || ')'"
+)
+"""A rejected record's reason: DuckDB's error classes and the byte where the record starts;
+never DuckDB's message, which can quote the record."""
+
+_LINE_REJECT_REASON = (
+    "string_agg(DISTINCT CASE error_type WHEN 'TOO MANY COLUMNS' THEN 'a raw 0x1F byte' "
+    "WHEN 'INVALID ENCODING' THEN 'invalid UTF-8 (INVALID ENCODING)' "
+    "WHEN 'LINE SIZE OVER MAXIMUM' THEN 'longer than 10 MB' ELSE error_type END, '; ') "
+    "|| ' (line at byte ' || min(line_byte_position) || ')'"
+)
+"""The same for a JSON line the line reader rejected (its one column ``j`` is no name)."""
+
+
+def _drop_rejects(source: duckdb.DuckDBPyConnection, scan: FileScan) -> None:
+    for table in _rejects_tables(scan):
+        source.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def _shift_past_malformed(con: duckdb.DuckDBPyConnection, scan: FileScan, first: int) -> None:
-    """The loader numbered the parsed records 1, 2, ...: shift each one past the malformed
-    records that precede it in the file so _source_row is the true record number."""
+    """The loader numbered the records the parser kept 1, 2, ...: shift each one past the
+    records the parser skipped before it in the file so _source_row is the true number."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _gaps AS SELECT _source_row - row_number() OVER "
-        "(ORDER BY _source_row) AS valid_before FROM malformed WHERE _source_file = ?",
+        f"CREATE OR REPLACE TEMP TABLE _gaps AS {_GAPS} FROM malformed "
+        "WHERE _source_file = ? AND skipped",
         [scan.read.file.relative],
     )
     con.execute(
@@ -309,23 +416,38 @@ def _shift_past_malformed(con: duckdb.DuckDBPyConnection, scan: FileScan, first:
     )
 
 
-def _json_lines(file: LandingFile) -> str:
-    # Valid JSON never contains raw control characters, so \x1f cannot split a valid line.
+_GAPS = "SELECT _source_row - row_number() OVER (ORDER BY _source_row) AS valid_before"
+"""For each skipped record (numbered ``_source_row``): how many kept records precede it."""
+
+
+def _json_lines(file: LandingFile, *options: str) -> str:
+    """The file's non-blank lines ``j``, numbered ``n`` 1, 2, ... among the lines the reader
+    kept (blank lines count). Lines the reader rejects (invalid UTF-8, a 0x1F byte, too long)
+    are skipped, or stored with ``options`` ``store_rejects=true``.
+
+    ``is_object`` tests validity first: DuckDB's JSON functions raise on invalid JSON with a
+    message quoting the line, and a filter's terms may run in any order.
+    """
+    # Valid JSON never contains raw control characters, so a line holding \x1f is invalid.
+    # Lines end with \n or \r\n (strict mode refuses a lone \r inside a line: a named error).
+    parameters = ", ".join([*(options or ("ignore_errors=true",)), _LINE_LIMITS])
     return (
-        "(SELECT j, row_number() OVER () AS n FROM "
+        "(SELECT j, row_number() OVER () AS n, "
+        "CASE WHEN json_valid(j) THEN json_type(j) = 'OBJECT' ELSE false END AS is_object FROM "
         f"read_csv({sql_str(str(file.path))}, columns={{'j': 'VARCHAR'}}, header=false, "
-        "auto_detect=false, delim=E'\\x1f', quote='', escape='', new_line='\\n', "
-        f"strict_mode=false, null_padding=true, {_LINE_LIMITS})) AS lines "
+        "auto_detect=false, delim=E'\\x1f', quote='', escape='', "
+        f"strict_mode=true, {parameters})) AS lines "
         "WHERE j IS NOT NULL AND trim(j) <> ''"
     )
 
 
-_JSON_OBJECT = "json_valid(j) AND json_type(j) = 'OBJECT'"
+_JSON_OBJECT = "is_object"
 
 
 def _open_jsonl(
     source: duckdb.DuckDBPyConnection, contract: Contract, file: LandingFile, index: int
 ) -> FileScan:
+    _head(file)  # binary data is a named error
     lines = _json_lines(file)
     keys_row = source.execute(
         "SELECT list_sort(list_distinct(flatten(list(json_keys(j))))) "
@@ -335,22 +457,42 @@ def _open_jsonl(
     result = _check_columns(contract, file, keys or contract.column_names)
     values = {k: f"json_extract_string(j, {sql_str('$.' + _json_path_key(k))})" for k in keys}
     select = _select_list(contract, set(keys), values)
-    raw_sql = (
-        f"SELECT {select}, {sql_str(file.relative)} AS _source_file, n AS _source_row "
-        f"FROM {lines} AND {_JSON_OBJECT}"
+    scan = FileScan(result, "", index)
+    rejects, reject_scans = _rejects_tables(scan)
+    stored = _json_lines(
+        file,
+        "store_rejects=true",
+        f"rejects_table={sql_str(rejects)}",
+        f"rejects_scan={sql_str(reject_scans)}",
     )
-    return FileScan(result, raw_sql, index)
+    scan.raw_sql = (
+        f"SELECT {select}, {sql_str(file.relative)} AS _source_file, n AS _source_row "
+        f"FROM {stored} AND {_JSON_OBJECT}"
+    )
+    return scan
 
 
 def _json_invalid_lines(
     source: duckdb.DuckDBPyConnection, scan: FileScan, protect_text: ProtectText
 ) -> pa.Table:
-    return source.execute(
-        "SELECT ? AS _source_file, n AS _source_row, "
-        f"'INVALID JSON: line is not a JSON object' AS error, {protect_text('j')} AS raw_text "
-        f"FROM {_json_lines(scan.read.file)} AND NOT ({_JSON_OBJECT})",
-        [scan.read.file.relative],
+    """The lines the reader rejected, and the lines that are no JSON object, each numbered
+    by its line in the file (the reader's numbering ``n`` shifted past the rejected lines)."""
+    rejects, _ = _rejects_tables(scan)
+    records = source.execute(
+        f"WITH rejected AS (SELECT line AS _source_row, {_LINE_REJECT_REASON} AS error, "
+        f"first(csv_line) AS text FROM {rejects} GROUP BY line), "
+        f"gaps AS ({_GAPS} FROM rejected) "
+        f"SELECT ? AS _source_file, _source_row, error, {protect_text('text')} AS raw_text, "
+        "true AS skipped FROM rejected "
+        "UNION ALL "
+        "SELECT ?, n + (SELECT count(*) FROM gaps WHERE valid_before < n), "
+        "CASE WHEN json_valid(j) THEN 'JSON line is not an object' ELSE 'invalid JSON' END, "
+        f"{protect_text('j')}, false FROM {_json_lines(scan.read.file)} AND NOT {_JSON_OBJECT} "
+        "ORDER BY 2",
+        [scan.read.file.relative, scan.read.file.relative],
     ).to_arrow_table()
+    _drop_rejects(source, scan)
+    return records
 
 
 def _json_path_key(key: str) -> str:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import duckdb
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
 from pipelines.ingest.direct import can_load_direct, load_direct
+from pipelines.ingest.integrity import CorruptFileError, read_to_end
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.lake import partitions, partitions_until
 from pipelines.ingest.landing import LandingFile, find_landing_files
@@ -37,8 +37,10 @@ from pipelines.ingest.manifest import (
 )
 from pipelines.ingest.protect import KeyedProtection
 from pipelines.ingest.publish import clean_leftovers, staged_partition
+from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import (
     FileRead,
+    FileScan,
     SchemaDriftError,
     create_malformed_table,
     finish_file,
@@ -46,6 +48,7 @@ from pipelines.ingest.readers import (
     q,
     sql_str,
 )
+from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import KEYED, protected_column, staged_query
 from pipelines.protection import KeyRing, keyring_from_settings
@@ -69,6 +72,8 @@ class IngestResult:
     stages: dict[str, float] = field(default_factory=dict)
     """Wall seconds per stage: ``read`` (parse, protect, type, check, stage), ``key_checks``,
     ``write`` (data and quarantine Parquet), ``seal`` (hashes and manifest)."""
+    warnings: tuple[str, ...] = ()
+    """What was published but deserves a look (a landing file with no records), also logged."""
 
     @property
     def counts(self) -> Counts:
@@ -323,7 +328,37 @@ def ingest_table(
     keyring: KeyRing | None = None,
     contracts: ContractSet | None = None,
 ) -> IngestResult:
-    """Ingest ``table`` for ``interval`` into the lake; idempotent per interval."""
+    """Ingest ``table`` for ``interval`` into the lake; idempotent per interval.
+
+    No DuckDB error leaves it as is: its message can quote a landing record, so it is reduced
+    to its kind and locators (:mod:`~pipelines.ingest.read_errors`).
+    """
+    failure = None
+    try:
+        return _ingest_table(
+            table, interval, settings, run_id=run_id, keyring=keyring, contracts=contracts
+        )
+    except duckdb.Error as exc:
+        failure = reduced(exc, f"{table} for {interval}")
+    raise failure
+
+
+def _raise_corrupt(digests: list[Future[str]]) -> None:
+    """Raise the first corrupt file's error, once every file was read to its end."""
+    for digest in digests:
+        if isinstance(digest.exception(), CorruptFileError):
+            digest.result()
+
+
+def _ingest_table(
+    table: str,
+    interval: Interval,
+    settings: Settings | None,
+    *,
+    run_id: str | None,
+    keyring: KeyRing | None,
+    contracts: ContractSet | None,
+) -> IngestResult:
     started = time.perf_counter()
     settings = settings or Settings()
     contracts = contracts or load_contracts(settings.contracts_dir)
@@ -340,9 +375,8 @@ def ingest_table(
     files = find_landing_files(settings.landing, contract, interval)
     log.info("%s: %d landing file(s) for %s", table, len(files), interval)
 
-    scratch_root = settings.data_dir / "tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"ingest-{table}-", dir=scratch_root))
+    cleanup = ExitStack()
+    scratch = cleanup.enter_context(scratch_folder(settings.data_dir / "tmp", table))
     con = _connect(settings, scratch)  # staged rows: protected values only, may spill
     source = _connect(settings, None)  # reads files: clear text, never spills
     loader: StagedLoader | None = None
@@ -360,15 +394,19 @@ def ingest_table(
         stages: dict[str, float] = {}
         mark = time.perf_counter()
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-hash") as hashing:
-            digests = hashing.map(LandingFile.sha256, files)  # meanwhile
-            scans = [open_file(source, contract, file, i) for i, file in enumerate(files)]
+            # Meanwhile: hashes, and whether each gzip file is whole (DuckDB reads a truncated
+            # one without error).
+            digests = [hashing.submit(read_to_end, file) for file in files]
             loaded_at = time.perf_counter()
-            parsed_records, how = None, "streamed"
-            if can_load_direct(contract, scans):  # no PII: one statement, unless malformed
-                parsed_records = load_direct(con, contract, interval, protection, scans)
-                how = "one statement" if parsed_records is not None else "streamed (malformed)"
-            if parsed_records is None:
-                parsed_records = loader.load(scans)
+            try:
+                scans, parsed_records, how = _load(
+                    source, con, contract, interval, protection, loader, files
+                )
+                _raise_corrupt(digests)
+                digested = [d.result() for d in digests]
+            except BaseException:
+                _raise_corrupt(digests)  # a corrupt file explains a parse failure best
+                raise
             log.info(
                 "%s: parsed %s records of %d file(s) in %.1fs (%s)",
                 table,
@@ -380,7 +418,7 @@ def ingest_table(
             reads: list[tuple[FileRead, str]] = []
             first = 0
             for number, (scan, parsed, digest) in enumerate(
-                zip(scans, parsed_records, digests, strict=True), 1
+                zip(scans, parsed_records, digested, strict=True), 1
             ):
                 read = finish_file(con, scan, first, parsed)
                 _check_retyped(con, contract, read, first)
@@ -396,6 +434,9 @@ def ingest_table(
                     f"{read.malformed:,}",
                 )
 
+        warnings = [w for read, _ in reads for w in read.warnings]
+        for warning in warnings:
+            log.warning("%s: %s", table, warning)
         stages["read"], mark = _lap(mark)
         _key_checks(con, lake, contracts, contract, interval)
         stages["key_checks"], mark = _lap(mark)
@@ -457,7 +498,7 @@ def ingest_table(
             loader.close()
         source.close()
         con.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        cleanup.close()
     seconds = time.perf_counter() - started
     log.info(
         "%s: read %s, loaded %s, quarantined %s -> %s (%.1fs: %s)",
@@ -469,7 +510,27 @@ def ingest_table(
         seconds,
         ", ".join(f"{name.replace('_', ' ')} {value:.1f}s" for name, value in stages.items()),
     )
-    return IngestResult(table, partition_dir, manifest, seconds, stages)
+    return IngestResult(table, partition_dir, manifest, seconds, stages, tuple(warnings))
+
+
+def _load(
+    source: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    interval: Interval,
+    protection: KeyedProtection,
+    loader: StagedLoader,
+    files: list[LandingFile],
+) -> tuple[list[FileScan], list[int], str]:
+    """Open the files and load them into ``staged``: the scans, each file's parsed records
+    and which way the load went."""
+    scans = [open_file(source, contract, file, i) for i, file in enumerate(files)]
+    if can_load_direct(contract, scans):  # no PII: one statement, unless malformed
+        parsed_records = load_direct(con, contract, interval, protection, scans)
+        if parsed_records is not None:
+            return scans, parsed_records, "one statement"
+        return scans, loader.load(scans), "streamed (malformed)"
+    return scans, loader.load(scans), "streamed"
 
 
 def _lap(mark: float) -> tuple[float, float]:

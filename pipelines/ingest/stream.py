@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 from pipelines.contracts import Column, Contract, Protection
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.protect import KeyedProtection
+from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed, q
 from pipelines.ingest.transform import KEYED, protected_column, staged_query
 
@@ -161,22 +162,21 @@ class StagedLoader:
         self._con.register(_STREAM, stream)
         for reader in readers:
             reader.start()
+        failure: BaseException | None = None
         try:
             self._con.execute(self._sql)
-        except BaseException:
-            stop.set()
-            for reader in readers:
-                reader.join()
-            if reading.error is not None:  # the cause, rather than DuckDB's report of it
-                raise reading.error from None
-            raise
+        except duckdb.Error as exc:
+            # DuckDB's report can quote a record (or a reader's error): never raised as is.
+            failure = reduced(exc, "staging the parsed records")
         finally:
             stop.set()
             for reader in readers:
                 reader.join()
             self._con.unregister(_STREAM)
-        if reading.error is not None:
+        if reading.error is not None:  # the cause, rather than DuckDB's report of it
             raise reading.error
+        if failure is not None:
+            raise failure
         return reading.counts
 
     def _read(
@@ -188,10 +188,14 @@ class StagedLoader:
     ) -> None:
         """A reader thread: its files' raw batches, in order, sent to be protected."""
         source = self._source.cursor()
+        scan: FileScan | None = None
         try:
             for scan, batches in zip(scans, files, strict=True):
                 if not self._read_file(source, scan, batches, reading, stop):
                     return
+        except duckdb.Error as exc:  # its message can quote the record: keep the locator only
+            reading.error = reduced(exc, scan.read.file.relative if scan else "reading files")
+            stop.set()
         except BaseException as exc:
             reading.error = exc
             stop.set()
