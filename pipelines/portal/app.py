@@ -6,7 +6,6 @@ Airflow's logged-in user inside the api-server (:mod:`pipelines.portal.plugin`),
 user's role standalone (:mod:`pipelines.portal.command`).
 """
 
-
 import json
 from collections.abc import Callable
 from typing import Annotated, Any

@@ -8,7 +8,6 @@ cookie the UI sets at login, or a bearer token) and maps their Airflow roles to 
 sent to Airflow's login page.
 """
 
-
 import json
 import os
 from typing import Annotated, Any

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import deploy
 from pipelines.demo import airflow_env, prepare_airflow
 from pipelines.settings import Settings
 
@@ -69,9 +70,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     env = airflow_env(
         settings,
         {
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
+            "AIRFLOW__CORE__AUTH_MANAGER": deploy.AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
                 f"{u}:{r}" for u, r in USERS.items()
             ),
