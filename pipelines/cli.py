@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.features.command import register as register_features
     from pipelines.generate.command import register as register_generate
     from pipelines.lineage.command import register as register_lineage
+    from pipelines.portal.command import register as register_portal
     from pipelines.protection.command import register as register_protection
     from pipelines.quality.command import register as register_quality
     from pipelines.warehouse.command import register as register_warehouse
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_protection(sub)
     register_quality(sub)
     register_warehouse(sub)
+    register_portal(sub)
 
     ingest = sub.add_parser(
         "ingest",

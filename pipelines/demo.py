@@ -186,6 +186,7 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     status = max(status, print_lineage(settings))
     _say(f"landing files: {settings.landing}")
     _say(f"Airflow log:   {log_path}")
+    _say("governance portal: .venv/bin/pipelines portal   (then open http://127.0.0.1:8765/)")
     _say(
         "PII inventory: .venv/bin/pipelines pii inventory   settings: .venv/bin/pipelines settings"
     )

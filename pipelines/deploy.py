@@ -63,6 +63,18 @@ AIRFLOW_SECRET_ENV = (
 )
 """Shared secrets: compose reads them from files (``<NAME>_CMD``), never from the image."""
 
+AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+"""Airflow's login for the UI and the governance portal; users and roles from
+``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS``, passwords from a secret file."""
+
+AUTH_ENV = {
+    "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "/run/secrets/airflow_passwords",
+}
+"""What compose sets for the login (the users variable defaults to one ``admin``)."""
+
+PASSWORDS_SECRET = "airflow_passwords"
+
 SECRET_FIELDS = ("keys", "key_file")
 """Settings that locate the key ring; in compose the key ring is a secret file."""
 

@@ -145,3 +145,13 @@ def test_dockerfile_installs_from_the_lock_and_bakes_in_no_keys():
 def test_dags_folder_in_the_image_is_the_projects():
     assert (PROJECT_DIR / "dags" / "commerce_daily.py").is_file()
     assert "COPY dags ./dags" in deploy.DOCKERFILE.read_text()
+
+
+def test_the_stack_has_a_login_with_a_first_admin(compose):
+    env = compose["services"]["airflow-api-server"]["environment"]
+    for name, value in deploy.AUTH_ENV.items():
+        assert env[name] == value, name
+    users = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    assert ":admin" in users
+    assert deploy.PASSWORDS_SECRET in compose["secrets"]
+    assert deploy.PASSWORDS_SECRET in compose["services"]["airflow-api-server"]["secrets"]

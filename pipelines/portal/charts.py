@@ -1,0 +1,73 @@
+"""Inline SVG charts (no script, no external asset): segment shares against the reference,
+and a metric over intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+_W, _BAR, _GAP, _LABEL = 640, 14, 8, 170
+
+
+def segment_bars(title: str, segments: Sequence[tuple[str, float, float | None]]) -> str:
+    """Horizontal bars per segment: observed share (blue) and reference share (grey)."""
+    rows = len(segments)
+    height = 30 + rows * (2 * _BAR + _GAP)
+    span = _W - _LABEL - 60
+    parts = [f'<text x="0" y="16" font-weight="600">{escape(title)}</text>']
+    for i, (name, share, ref) in enumerate(segments):
+        y = 28 + i * (2 * _BAR + _GAP)
+        parts.append(f'<text x="0" y="{y + _BAR + 2}" font-size="12">{escape(name[:26])}</text>')
+        parts.append(
+            f'<rect x="{_LABEL}" y="{y}" width="{span * share:.1f}" height="{_BAR}" fill="#3a78d8">'
+            f"<title>{escape(name)}: {share:.1%}</title></rect>"
+        )
+        parts.append(
+            f'<text x="{_LABEL + span * share + 4:.1f}" y="{y + 11}" font-size="11">{share:.1%}</text>'
+        )
+        if ref is not None:
+            parts.append(
+                f'<rect x="{_LABEL}" y="{y + _BAR}" width="{span * ref:.1f}" height="{_BAR - 4}" '
+                f'fill="#b8c0cc"><title>reference {ref:.1%}</title></rect>'
+            )
+    return (
+        f'<svg role="img" viewBox="0 0 {_W} {height}" width="{_W}" '
+        f'aria-label="{escape(title)}">{"".join(parts)}</svg>'
+    )
+
+
+def line(title: str, points: Sequence[tuple[str, float]], *, limit: float | None = None) -> str:
+    """A metric over intervals (x: interval labels in order), with an optional threshold."""
+    height, left, bottom = 180, 40, 30
+    if not points:
+        return ""
+    top = max([v for _, v in points] + [limit or 0.0]) or 1.0
+    step = (_W - left - 10) / max(len(points) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return left + i * step, height - bottom - (height - bottom - 20) * v / top
+
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, (_, v) in enumerate(points)))
+    parts = [
+        f'<text x="0" y="14" font-weight="600">{escape(title)}</text>',
+        f'<polyline points="{path}" fill="none" stroke="#3a78d8" stroke-width="2"/>',
+    ]
+    for i, (label, v) in enumerate(points):
+        x, y = xy(i, v)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#3a78d8">'
+            f"<title>{escape(label)}: {v:.4g}</title></circle>"
+        )
+    if limit is not None:
+        _, ly = xy(0, limit)
+        parts.append(
+            f'<line x1="{left}" x2="{_W - 10}" y1="{ly:.1f}" y2="{ly:.1f}" '
+            'stroke="#a1141e" stroke-dasharray="4 3"><title>threshold</title></line>'
+        )
+    first, last = points[0][0], points[-1][0]
+    parts.append(f'<text x="{left}" y="{height - 8}" font-size="11">{escape(first)}</text>')
+    parts.append(
+        f'<text x="{_W - 10}" y="{height - 8}" font-size="11" text-anchor="end">'
+        f"{escape(last)}</text>"
+    )
+    return f'<svg role="img" viewBox="0 0 {_W} {height}" width="{_W}">{"".join(parts)}</svg>'

@@ -1,0 +1,141 @@
+"""What the portal shows, read from what the stages recorded: quality results and gate
+decisions (``pipelines.quality.store``), feature releases (``pipelines.features.snapshots``),
+lake manifests, the contracts and the audit log. Nothing is copied or cached: every request
+reads the stores as they are now.
+
+Each function returns rows (plain dicts) that a page renders and exports as CSV alike.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pipelines.settings import Settings
+
+
+def gates(settings: Settings) -> list[dict[str, Any]]:
+    """One row per gate decision, newest interval first."""
+    from pipelines.quality.store import read_gates
+
+    rows = []
+    for gate in read_gates(settings):
+        failed = gate.get("failed") or gate.get("failures") or []
+        rows.append(
+            {
+                "interval_start": gate.get("interval_start"),
+                "interval_end": gate.get("interval_end"),
+                "run_id": gate.get("run_id"),
+                "gate": "passed" if gate.get("passed") else "failed",
+                "failed_checks": len(failed) if isinstance(failed, list) else failed,
+                "decided_at": gate.get("decided_at") or gate.get("created_at"),
+            }
+        )
+    return sorted(
+        rows, key=lambda r: (r["interval_start"] or "", r["decided_at"] or ""), reverse=True
+    )
+
+
+def latest_checks(settings: Settings) -> list[dict[str, Any]]:
+    """For each table partition, the checks of its latest validation."""
+    from pipelines.quality.store import read_checks
+
+    rows = read_checks(settings)
+    latest: dict[tuple[str, str], str] = {}
+    for r in rows:
+        key = (r["table"], r["partition"])
+        latest[key] = max(latest.get(key, ""), r["validated_at"] or "")
+    return [r for r in rows if (r["validated_at"] or "") == latest[(r["table"], r["partition"])]]
+
+
+def findings(settings: Settings) -> list[dict[str, Any]]:
+    """Open findings: failed or warned checks of each partition's latest validation, and
+    representativeness or drift statistics flagged at warn or fail level."""
+    out = [
+        {
+            "kind": "check " + r["outcome"],
+            "table": r["table"],
+            "partition": r["partition"],
+            "what": r["expectation"],
+            "column": r["column"],
+            "severity": r["severity"],
+            "observed": r["observed_value"],
+        }
+        for r in latest_checks(settings)
+        if r["outcome"] in ("failed", "warned")
+    ]
+    return sorted(out, key=lambda r: (r["kind"] != "check failed", r["table"], r["partition"]))
+
+
+def check_history(settings: Settings, table: str | None = None) -> list[dict[str, Any]]:
+    """Every stored check row (optionally of one table), newest first."""
+    from pipelines.quality.store import read_checks
+
+    rows = [r for r in read_checks(settings) if table in (None, "", r["table"])]
+    return sorted(rows, key=lambda r: r["validated_at"] or "", reverse=True)
+
+
+def segment_stats(settings: Settings, table: str | None = None) -> list[dict[str, Any]]:
+    """Representativeness and drift statistics, one row per check and segment."""
+    from pipelines.quality.store import read_stats
+
+    rows = [r for r in read_stats(settings) if table in (None, "", r["table"])]
+    return sorted(rows, key=lambda r: (r["table"], r["expectation"], r["interval_start"] or ""))
+
+
+def latest_segments(stats: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(table, check) -> segment rows of its latest validation."""
+    latest: dict[tuple[str, str], str] = {}
+    for r in stats:
+        if r["segment"] is not None:
+            key = (r["table"], r["expectation"])
+            latest[key] = max(latest.get(key, ""), r["validated_at"] or "")
+    out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in stats:
+        key = (r["table"], r["expectation"])
+        if r["segment"] is not None and (r["validated_at"] or "") == latest.get(key):
+            out[key].append(r)
+    return dict(out)
+
+
+def drift_series(stats: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[str, float]]]:
+    """(table, check) -> TVD per interval (the check-level rows), oldest first."""
+    series: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for r in stats:
+        if r["segment"] is None and r["tvd"] is not None:
+            series[(r["table"], r["expectation"])][r["interval_start"] or ""] = float(r["tvd"])
+    return {k: sorted(v.items()) for k, v in series.items()}
+
+
+def check_summary(settings: Settings) -> list[dict[str, Any]]:
+    """Per table and run: checks passed, warned and failed (newest run first)."""
+    from pipelines.quality.store import read_checks
+
+    tally: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in read_checks(settings):
+        row = tally.setdefault(
+            (r["table"], r["run_id"]),
+            {
+                "table": r["table"],
+                "run_id": r["run_id"],
+                "partition": r["partition"],
+                "passed": 0,
+                "warned": 0,
+                "failed": 0,
+                "validated_at": "",
+            },
+        )
+        row[r["outcome"]] = row.get(r["outcome"], 0) + 1
+        row["validated_at"] = max(row["validated_at"], r["validated_at"] or "")
+    rows = sorted(tally.values(), key=lambda r: (r["validated_at"], r["table"]), reverse=True)
+    for row in rows:
+        row["outcome"] = "failed" if row["failed"] else "warned" if row["warned"] else "passed"
+    return rows
+
+
+def problem_series(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Failed plus warned checks per interval of one table's history, oldest first."""
+    per: dict[str, float] = defaultdict(float)
+    for r in rows:
+        per[r["interval_start"] or ""] += r["outcome"] in ("failed", "warned")
+    return sorted(per.items())

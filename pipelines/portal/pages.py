@@ -1,0 +1,332 @@
+"""Each portal page as data: a title and sections (rows, columns, optional chart). The app
+renders a page as HTML, CSV (one section) or JSON from the same object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from pipelines.portal import charts, data, lineage, records
+from pipelines.portal.access import Role, allowed
+from pipelines.settings import Settings
+
+
+@dataclass
+class Section:
+    name: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    note: str = ""
+    html: str = ""  # extra markup (charts, forms) shown before the table
+
+
+@dataclass
+class Page:
+    title: str
+    sections: list[Section] = field(default_factory=list)
+
+
+CHECK_COLUMNS = [
+    "table",
+    "partition",
+    "expectation",
+    "column",
+    "severity",
+    "outcome",
+    "observed_value",
+    "unexpected_count",
+    "element_count",
+    "source",
+    "run_id",
+]
+
+
+def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    return Page(
+        "Overview",
+        [
+            Section(
+                "gates",
+                ["interval_start", "interval_end", "gate", "failed_checks", "run_id", "decided_at"],
+                data.gates(settings),
+                note="Quality gate decision per data interval: a failed gate stops publication.",
+            ),
+            Section(
+                "held_back",
+                ["as_of", "table", "partition", "reason"],
+                records.held_back(settings),
+                note="Lake partitions left out of a feature release, and why.",
+            ),
+            Section(
+                "findings",
+                ["kind", "table", "partition", "what", "column", "severity", "observed"],
+                data.findings(settings),
+                note="Failed and warned checks of each partition's latest validation.",
+            ),
+        ],
+    )
+
+
+def _representativeness(settings: Settings, table: str) -> Section:
+    stats = data.segment_stats(settings, table)
+    svg = []
+    for (tbl, check), segs in sorted(data.latest_segments(stats).items()):
+        bars = [(s["segment"], s["share"] or 0.0, s["reference_share"]) for s in segs]
+        svg.append(charts.segment_bars(f"{tbl}: {check} (blue: observed, grey: reference)", bars))
+    for (tbl, check), points in sorted(data.drift_series(stats).items()):
+        svg.append(charts.line(f"{tbl}: {check}, total variation distance by interval", points))
+    rows = [s for s in stats if s["segment"] is not None]
+    return Section(
+        "segments",
+        [
+            "table",
+            "expectation",
+            "interval_start",
+            "segment",
+            "share",
+            "reference_share",
+            "ratio",
+            "segment_level",
+        ],
+        rows,
+        note="Segment mix against the reference, per interval.",
+        html="".join(svg),
+    )
+
+
+def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    table, run = params.get("table", ""), params.get("run_id", "")
+    if run:
+        rows = [r for r in data.check_history(settings) if r["run_id"] == run]
+        return Page(
+            f"Quality of run {run}",
+            [
+                Section(
+                    "checks",
+                    [*CHECK_COLUMNS, "interval_start", "validated_at"],
+                    rows,
+                    note="Every check of this DAG run.",
+                )
+            ],
+        )
+    if not table:
+        rows = data.check_summary(settings)
+        links = "".join(
+            f'<a href="?table={quote(t)}">{escape(t)}</a> '
+            for t in sorted({r["table"] for r in rows})
+        )
+        return Page(
+            "Quality",
+            [
+                Section(
+                    "runs",
+                    [
+                        "table",
+                        "partition",
+                        "outcome",
+                        "passed",
+                        "warned",
+                        "failed",
+                        "run_id",
+                        "validated_at",
+                    ],
+                    rows,
+                    html=f"<p>Tables: {links}</p>",
+                    note="Checks per table and run, newest first. Open a table for every "
+                    "check, its history and its segment plots.",
+                ),
+                _representativeness(settings, table),
+            ],
+        )
+    history = data.check_history(settings, table)
+    chart = charts.line(
+        f"{table}: failed and warned checks by interval", data.problem_series(history)
+    )
+    return Page(
+        f"Quality: {table}",
+        [
+            Section(
+                "checks",
+                [*CHECK_COLUMNS, "interval_start", "validated_at"],
+                history,
+                html=chart + '<p><a href="?">All tables</a></p>',
+                note="Every run and check of this table, newest first.",
+            ),
+            _representativeness(settings, table),
+        ],
+    )
+
+
+def pii(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    return Page(
+        "PII map",
+        [
+            Section(
+                "columns",
+                [
+                    "table",
+                    "column",
+                    "pii_class",
+                    "protection",
+                    "method",
+                    "lake_column",
+                    "key_version",
+                    "meaning",
+                    "owner",
+                    "contract",
+                ],
+                records.pii_map(settings),
+                note="Every personal-data column from the contracts, how it is protected and "
+                "the key ids in use. Quasi-identifiers 'kept by contract' are the only "
+                "PII-derived values allowed in feature tables.",
+            ),
+        ],
+    )
+
+
+def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    return Page(
+        "Feature releases",
+        [
+            Section(
+                "releases",
+                [
+                    "as_of",
+                    "status",
+                    "release_id",
+                    "inputs",
+                    "held_back",
+                    "feature_tables",
+                    "problems",
+                    "run_id",
+                    "created_at",
+                ],
+                records.releases(settings),
+            ),
+            Section(
+                "held_back", ["as_of", "table", "partition", "reason"], records.held_back(settings)
+            ),
+        ],
+    )
+
+
+def audit(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    status, entries = records.audit(settings)
+    if not allowed("audit_entries", role):
+        entries, note = [], "Entry details are shown to the governance role only."
+    else:
+        note = "Re-identifications, key rotations and other privileged actions, newest first."
+    return Page(
+        "Audit",
+        [
+            Section("chain", ["status"], [{"status": status}]),
+            Section(
+                "entries",
+                ["seq", "time", "actor", "action", "reason", "subject", "details"],
+                entries,
+                note=note,
+            ),
+        ],
+    )
+
+
+def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    run, column = params.get("run", ""), params.get("column", "")
+    if params.get("key") and params.get("table"):
+        found = lineage.explain_rows(settings, params["table"], params["key"], params.get("as_of"))
+        return Page(
+            f"Explain {params['table']} {params['key']}",
+            [
+                Section(
+                    "values",
+                    ["feature", "value"],
+                    found["values"],
+                    note=f"Release {found['release']}, as of {found['as_of']}.",
+                ),
+                Section(
+                    "sources",
+                    [
+                        "lake_table",
+                        "partition",
+                        "dataset_version",
+                        "gate_run",
+                        "checks_passed",
+                        "checks_warned",
+                        "landing_records",
+                    ],
+                    found["sources"],
+                ),
+            ],
+        )
+    if column:
+        down = params.get("direction") == "downstream"
+        rows = lineage.trace_rows(settings, column, down, run)
+        flip = "upstream" if down else "downstream"
+        links = (
+            f'{SEARCH}<p><a href="?column={quote(column)}&direction={flip}">Trace {flip} '
+            'instead</a> · <a href="?">All datasets</a></p>'
+        )
+        return Page(
+            f"Lineage of {column} ({'downstream' if down else 'upstream'})",
+            [
+                Section(
+                    "edges",
+                    ["depth", "from", "to", "layer", "transformation", "masking", "jobs"],
+                    rows,
+                    html=links,
+                )
+            ],
+        )
+    layers = lineage.datasets_by_layer(settings, run)
+    rows = [
+        {"layer": layer, "dataset": name, "columns": ", ".join(cols)}
+        for layer, items in layers.items()
+        for name, cols in items
+    ]
+    return Page(
+        "Lineage",
+        [
+            Section(
+                "datasets",
+                ["layer", "dataset", "columns"],
+                rows,
+                html=_lineage_browser(layers),
+                note="Open a layer, then a column to trace it. Search any column by name.",
+            ),
+            Section("runs", ["run_id", "job", "state", "nominal", "ended"], lineage.runs(settings)),
+        ],
+    )
+
+
+SEARCH = (
+    "<form method=get><label>Column <input name=column size=40 "
+    'placeholder="customer_features.recency_days or lake.orders.customer_id"></label> '
+    "<select name=direction><option>upstream</option><option>downstream</option></select> "
+    "<button>Trace</button></form>"
+)
+
+
+def _lineage_browser(layers: dict[str, list[tuple[str, list[str]]]]) -> str:
+    """Layers collapsed by default; each column links to its upstream trace."""
+    parts = [SEARCH]
+    for layer, items in layers.items():
+        inner = "".join(
+            f"<p><b>{escape(name)}</b>: "
+            + ", ".join(f'<a href="?column={quote(name + "." + c)}">{escape(c)}</a>' for c in cols)
+            + "</p>"
+            for name, cols in items
+        )
+        parts.append(f"<details><summary>{escape(layer)} ({len(items)})</summary>{inner}</details>")
+    return "".join(parts)
+
+
+PAGES = {
+    "overview": overview,
+    "quality": quality,
+    "lineage": lineage_page,
+    "pii": pii,
+    "releases": releases,
+    "audit": audit,
+}

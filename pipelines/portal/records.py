@@ -1,0 +1,104 @@
+"""Releases, the PII map and the audit log as portal rows (see :mod:`pipelines.portal.data`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.settings import Settings
+
+
+def releases(settings: Settings) -> list[dict[str, Any]]:
+    from pipelines.features.snapshots import releases as read_releases
+
+    rows = []
+    for rel in read_releases(settings):
+        rows.append(
+            {
+                "as_of": rel.as_of,
+                "release_id": rel.release_id,
+                "status": rel.status,
+                "inputs": len(rel.partitions),
+                "held_back": len(rel.held_back),
+                "feature_tables": ", ".join(sorted(rel.features)),
+                "problems": "; ".join(rel.problems),
+                "run_id": rel.run_id,
+                "created_at": rel.created_at,
+            }
+        )
+    return sorted(rows, key=lambda r: r["as_of"], reverse=True)
+
+
+def held_back(settings: Settings) -> list[dict[str, Any]]:
+    from pipelines.features.snapshots import releases as read_releases
+
+    return [
+        {"as_of": rel.as_of, "table": h.table, "partition": h.partition, "reason": h.reason}
+        for rel in read_releases(settings)
+        for h in rel.held_back
+    ]
+
+
+_PURPOSE = {"pseudonymize": "pseudonymization", "encrypt": "encryption"}
+
+_MEANING = {
+    "pseudonymize": "replaced by a keyed token (join-stable); the clear value is never written",
+    "encrypt": "encrypted (AES-SIV); readable only through audited re-identification",
+    "generalize": "generalized ({method}); the exact value is never written",
+    "scrub": "free text with identifiers replaced by typed placeholders",
+    "drop": "never written anywhere",
+    "keep": "kept as it is by its contract (a quasi-identifier coarse enough on its own); "
+    "it may reach feature tables, where it counts as a quasi-identifier",
+}
+
+
+def _key_versions(settings: Settings) -> dict[str, dict[str, str]]:
+    """Table -> purpose -> key id used by its newest lake partition (ids, never key bytes)."""
+    from pipelines.ingest.lake import partitions
+
+    out: dict[str, dict[str, str]] = {}
+    if not settings.lake.is_dir():
+        return out
+    for table_dir in sorted(p for p in settings.lake.iterdir() if p.is_dir()):
+        parts = partitions(settings.lake, table_dir.name)
+        if parts:
+            out[table_dir.name] = dict(parts[-1].manifest.key_versions)
+    return out
+
+
+def pii_map(settings: Settings) -> list[dict[str, Any]]:
+    """Every PII column of the contracts: class, protection, key id in use, and in words."""
+    from pipelines.pii_inventory import inventory
+
+    keys = _key_versions(settings)
+    rows = inventory(settings)
+    for row in rows:
+        purpose = _PURPOSE.get(row["protection"])
+        row["key_version"] = keys.get(row["table"], {}).get(purpose, "") if purpose else ""
+        row["meaning"] = _MEANING[row["protection"]].format(method=row["method"])
+    return rows
+
+
+def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
+    """(chain status in words, entries newest first). Entries carry digests and ids only."""
+    from pipelines.protection import AuditLog
+    from pipelines.protection.errors import AuditLogError
+
+    log = AuditLog(settings.audit)
+    try:
+        count = log.verify()
+        status = f"ok: {count} entries, chain verified" if count else "ok: no entries yet"
+    except AuditLogError as exc:
+        status = f"tampered: {exc}"
+    rows = [
+        {
+            "seq": e.get("seq"),
+            "time": e.get("time"),
+            "actor": e.get("actor"),
+            "action": e.get("action"),
+            "reason": e.get("reason"),
+            "subject": e.get("subject"),
+            "details": ", ".join(f"{k}={v}" for k, v in sorted((e.get("details") or {}).items())),
+        }
+        for e in log.entries()
+    ]
+    return status, list(reversed(rows))

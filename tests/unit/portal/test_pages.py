@@ -1,0 +1,96 @@
+"""What the pages show is what the stages recorded, and every page exports it."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from pipelines.quality.store import read_checks, read_gates
+from tests.unit.portal.conftest import RUN
+
+
+def test_overview_lists_the_gate_and_the_held_back_partitions(get, portal_data):
+    sections = get("/?format=json").json()["sections"]
+    [decision] = read_gates(portal_data.settings)
+    [gate] = sections["gates"]
+    assert gate["run_id"] == RUN
+    assert gate["gate"] == ("passed" if decision["passed"] else "failed")
+    assert gate["failed_checks"] == len(decision["failed_checks"])
+    assert isinstance(sections["held_back"], list)
+
+
+def test_findings_are_the_failed_and_warned_checks(get, portal_data):
+    findings = get("/?format=json").json()["sections"]["findings"]
+    expected = sorted(
+        (r["table"], r["expectation"])
+        for r in read_checks(portal_data.settings)
+        if r["outcome"] in ("failed", "warned")
+    )
+    assert sorted((f["table"], f["what"]) for f in findings) == expected
+
+
+def test_quality_csv_has_every_check_of_a_table(get, portal_data):
+    text = get("/quality?table=orders&format=csv").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    stored = [r for r in read_checks(portal_data.settings) if r["table"] == "orders"]
+    assert len(rows) == len(stored) > 0
+    assert {r["severity"] for r in rows} <= {"critical", "warning"}
+    assert {r["outcome"] for r in rows} <= {"passed", "warned", "failed"}
+
+
+def test_quality_of_one_dag_run(get):
+    rows = get(f"/quality?run_id={RUN}&format=json").json()["sections"]["checks"]
+    assert rows and {r["run_id"] for r in rows} == {RUN}
+
+
+def test_representativeness_is_plotted_against_the_reference(get):
+    page = get("/quality").text
+    assert "<svg" in page and "reference" in page
+
+
+def test_pii_map_states_class_protection_and_key_id(get, contracts):
+    rows = get("/pii?format=json").json()["sections"]["columns"]
+    by_column = {(r["table"], r["column"]): r for r in rows}
+    expected = {(t, c.name) for t in contracts.load_order() for c in contracts[t].pii_columns}
+    assert set(by_column) == expected
+    email = by_column[("customer_profiles", "email")]
+    assert email["protection"] == "encrypt" and email["key_version"]
+    state = by_column[("customers", "customer_state")]
+    assert state["protection"] == "keep" and "kept as it is by its contract" in state["meaning"]
+    assert all("never written" not in r["meaning"] for r in rows if r["protection"] == "keep")
+
+
+def test_releases_page_reads_the_recorded_release(get):
+    [release] = get("/releases?format=json").json()["sections"]["releases"]
+    assert release["as_of"] == "2018-01-02"
+
+
+def test_audit_chain_is_verified(get):
+    [chain] = get("/audit?format=json").json()["sections"]["chain"]
+    assert chain["status"].startswith("ok: 1 entries")
+
+
+def test_tampered_audit_log_shows_as_tampered(get, portal_data, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pipelines.portal.access import Role
+    from pipelines.portal.app import create_app
+
+    copy = tmp_path / "audit.jsonl"
+    copy.write_text(portal_data.settings.audit.read_text().replace("subject access", "nothing"))
+    settings = portal_data.settings.model_copy(update={"audit_log": copy})
+    client = TestClient(create_app(settings, lambda: Role.GOVERNANCE))
+    [chain] = client.get("/audit?format=json").json()["sections"]["chain"]
+    assert chain["status"].startswith("tampered")
+
+
+def test_pages_load_nothing_from_the_internet(get):
+    for path in ["/", "/quality", "/pii", "/lineage", "/releases", "/audit"]:
+        response = get(path)
+        assert "http://" not in response.text and "https://" not in response.text
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_unknown_column_is_a_named_404(get):
+    response = get("/lineage?column=no_such_table.nothing")
+    assert response.status_code == 404
