@@ -78,17 +78,34 @@ def pii_map(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def _verify(settings: Settings) -> str:
+    """The chain's status in words, checked like ``pipelines audit verify`` (MACs, head file,
+    heads recorded in lineage) with the key ring the portal runs with."""
+    from pipelines.lineage.store import events_path
+    from pipelines.protection import AuditLog, keyring_from_settings
+    from pipelines.protection.audit import lineage_anchors
+    from pipelines.protection.errors import AuditLogError, ProtectionError
+
+    try:
+        keyring = keyring_from_settings(settings)
+    except ProtectionError:
+        return "not verified: the portal runs without the key ring (PIPELINES_KEY_FILE)"
+    log = AuditLog(settings.audit, keyring)
+    if not log.path.exists() and not log.head_path.exists():
+        return "ok: no entries yet"
+    try:
+        report = log.verify(lineage_anchors(events_path(settings)))
+    except AuditLogError as exc:
+        return f"tampered: {exc}"
+    return (
+        f"ok: {report.entries} entries, chain, head file and {report.anchors} lineage heads agree"
+    )
+
+
 def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
     """(chain status in words, entries newest first). Entries carry digests and ids only."""
     from pipelines.protection import AuditLog
-    from pipelines.protection.errors import AuditLogError
 
-    log = AuditLog(settings.audit)
-    try:
-        count = log.verify()
-        status = f"ok: {count} entries, chain verified" if count else "ok: no entries yet"
-    except AuditLogError as exc:
-        status = f"tampered: {exc}"
     rows = [
         {
             "seq": e.get("seq"),
@@ -99,6 +116,6 @@ def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
             "subject": e.get("subject"),
             "details": ", ".join(f"{k}={v}" for k, v in sorted((e.get("details") or {}).items())),
         }
-        for e in log.entries()
+        for e in AuditLog(settings.audit).entries()
     ]
-    return status, list(reversed(rows))
+    return _verify(settings), list(reversed(rows))

@@ -15,7 +15,7 @@ from pipelines.contracts import ContractSet
 from pipelines.ingest import Interval, ingest_table
 from pipelines.portal.access import Role
 from pipelines.portal.app import create_app
-from pipelines.protection import AuditLog, KeyRing
+from pipelines.protection import AuditLog, KeyRing, create_keyring, keyring_from_settings
 from pipelines.settings import Settings
 from tests.factories import DAY, clean_day, to_csv
 
@@ -48,7 +48,7 @@ def _reidentify_once(settings: Settings, keyring: KeyRing, contracts: ContractSe
     token = duckdb.sql(f"SELECT email FROM '{data}' LIMIT 1").fetchone()[0]  # type: ignore[index]
     reidentify(
         keyring,
-        AuditLog(settings.audit),
+        AuditLog(settings.audit, keyring),
         table="customer_profiles",
         column="email",
         token=token,
@@ -65,12 +65,15 @@ def portal_data(tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet
     from pipelines.quality.runner import validate_partition
     from pipelines.quality.tasks import gate
 
+    root = tmp_path_factory.mktemp("portal")
+    create_keyring(root / "keys.json")
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("portal") / "data",
+        data_dir=root / "data",
+        key_file=root / "keys.json",
         duckdb_memory_limit="1GB",
         duckdb_threads=2,
     )
-    keyring = KeyRing.generate(note="portal tests")
+    keyring = keyring_from_settings(settings)
     _write_day(settings, contracts)
     interval = Interval.day(date.fromisoformat(DAY))
     for table in contracts.load_order():
