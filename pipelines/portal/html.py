@@ -53,6 +53,7 @@ def page(title: str, active: str, body: str, *, base: str, visible: Iterable[str
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
+        '<link rel=icon href="data:,">'
         f"<title>{e(title)} - governance portal</title><style>{CSS}</style></head>"
         f"<body><header><b>Governance portal</b>{links}</header>"
         f"<main><h1>{e(title)}</h1>{body}</main></body></html>"
