@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
-from pipelines.contracts import Column, Contract, Protection
+from pipelines.contracts import Column, Contract, Protection, Source
 from pipelines.ingest.interval import Interval
 from pipelines.ingest.readers import q, sql_str
+from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.protection.encrypt import encryption_context
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SHOWN_CHARS = 60
+_UTC_SOURCE = Source(file_stem="-")
 
 
 class ProtectionSql(Protocol):
@@ -61,8 +63,13 @@ class StagedQuery:
     params: dict[str, object] = field(default_factory=dict)
 
 
-def typed_expr(col: Column, raw: str) -> str:
+def typed_expr(col: Column, raw: str, source: Source | None = None) -> str:
     """Strict parse of a raw text value into the contract type (NULL when it does not parse).
+
+    Timestamps are converted to UTC as ``source`` declares (its time zone for naive values,
+    and whether values with an offset are converted or refused; see
+    :mod:`pipelines.ingest.timestamps`); without a ``source``, naive values are UTC and
+    offsets are converted.
 
     Surrounding spaces are allowed (``trim``). Each value is first parsed as it is, and trimmed
     only if that fails: trimming copies the string, which costs as much as parsing it, and a
@@ -97,6 +104,8 @@ def typed_expr(col: Column, raw: str) -> str:
             f"WHEN regexp_full_match({trimmed}, {pattern}) "
             f"THEN TRY_CAST({trimmed} AS {col.duckdb_type}) END"
         )
+    if kind == "timestamp":
+        return timestamp_expr(raw, source or _UTC_SOURCE)
     return (
         f"coalesce(TRY_CAST({raw} AS {col.duckdb_type}), TRY_CAST({trimmed} AS {col.duckdb_type}))"
     )
@@ -136,13 +145,11 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
     for col in contract.columns:
         raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
         if col.type != "string":
+            message = f"{_shown(col, raw)} || ' is not a valid {col.type}'"
+            if col.type == "timestamp":
+                message = timestamp_error(raw, _shown(col, raw), contract.source)
             checks.append(
-                _reason(
-                    "type_error",
-                    col,
-                    f"{raw} IS NOT NULL AND {typed} IS NULL",
-                    f"{_shown(col, raw)} || ' is not a valid {col.type}'",
-                )
+                _reason("type_error", col, f"{raw} IS NOT NULL AND {typed} IS NULL", message)
             )
         if col.required:
             checks.append(
@@ -267,7 +274,10 @@ def staged_query(
     pseudonymized or encrypted column, and those values are used as they are.
     """
     params: dict[str, object] = {}
-    typed = ", ".join(f"{typed_expr(c, 'r.' + q(c.name))} AS t_{c.name}" for c in contract.columns)
+    typed = ", ".join(
+        f"{typed_expr(c, 'r.' + q(c.name), contract.source)} AS t_{c.name}"
+        for c in contract.columns
+    )
     lake_cols = [
         f"{_protected(col, contract, interval, protect, params, precomputed)} AS {q(col.lake_name)}"
         for col in contract.written_columns
