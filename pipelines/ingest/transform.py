@@ -27,7 +27,7 @@ from typing import Protocol
 
 from pipelines.contracts import Column, Contract, Protection, Source
 from pipelines.ingest.interval import Interval
-from pipelines.ingest.readers import q, sql_str
+from pipelines.ingest.readers import REASONS_TYPE, q, sql_str
 from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.protection.encrypt import encryption_context
 
@@ -247,16 +247,19 @@ def _protected(
     raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
 
 
-REASONS_TYPE = 'STRUCT("check" VARCHAR, "column" VARCHAR, reason VARCHAR)[]'
-
-
-def _reasons_sql(checks: list[RowCheck]) -> str:
+def _reasons_sql(checks: list[RowCheck], source_reasons: bool = False) -> str:
     """The list of failed checks, or NULL for a record that passed them all (most do: a NULL
-    is a bit in the validity mask, cheap to store and to filter on)."""
-    if not checks:
+    is a bit in the validity mask, cheap to store and to filter on). With ``source_reasons``,
+    the raw relation's ``_source_reasons`` (checks its reader failed) come first."""
+    if not checks and not source_reasons:
         return f"CAST(NULL AS {REASONS_TYPE})"
-    failed = " OR ".join(f"({c.condition})" for c in checks)
+    failed = " OR ".join(f"({c.condition})" for c in checks) or "false"
     listed = f"list_filter([{', '.join(c.reason for c in checks)}], x -> x IS NOT NULL)"
+    if not checks:
+        listed = f"CAST([] AS {REASONS_TYPE})"
+    if source_reasons:
+        failed = f"r._source_reasons IS NOT NULL OR {failed}"
+        listed = f"list_concat(coalesce(r._source_reasons, CAST([] AS {REASONS_TYPE})), {listed})"
     return f"CASE WHEN {failed} THEN {listed} END"
 
 
@@ -267,11 +270,14 @@ def staged_query(
     protect: ProtectionSql,
     *,
     precomputed: bool = False,
+    source_reasons: bool = False,
 ) -> StagedQuery:
     """The SELECT producing lake columns, ``_reasons`` and ``_record`` from raw text records.
 
     With ``precomputed``, the raw relation also holds :func:`protected_column` for every
-    pseudonymized or encrypted column, and those values are used as they are.
+    pseudonymized or encrypted column, and those values are used as they are. With
+    ``source_reasons``, it also holds ``_source_reasons``: checks a reader found failed in the
+    file itself (:data:`~pipelines.ingest.readers.NO_SOURCE_REASONS`).
     """
     params: dict[str, object] = {}
     typed = ", ".join(
@@ -282,7 +288,7 @@ def staged_query(
         f"{_protected(col, contract, interval, protect, params, precomputed)} AS {q(col.lake_name)}"
         for col in contract.written_columns
     ]
-    reasons = _reasons_sql(row_checks(contract, interval))
+    reasons = _reasons_sql(row_checks(contract, interval), source_reasons)
     record_fields = []
     for col in contract.written_columns:
         if col.pii.value == "none":

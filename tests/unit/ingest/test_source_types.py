@@ -9,17 +9,22 @@ that could change a value's meaning is schema drift, named, unless the contract 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.contracts import Column, Contract, ContractError, ContractSet, Source, load_contract
 from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest.readers import SchemaDriftError
 from pipelines.ingest.transform import typed_expr
-from tests.factories import DAY, clean_day, write_day
+from tests.factories import DAY, clean_day, to_jsonl, write_day
 
 INTERVAL = Interval.parse(DAY, "2018-01-02")
 TS = Column(name="ts", type="timestamp", description="a time")
@@ -173,3 +178,208 @@ def test_naive_timestamps_are_read_in_the_declared_zone_end_to_end(
     (bad,) = _rows(result.partition_dir / "quarantine.parquet")
     assert bad["column_name"] == "order_delivered_carrier_date"
     assert "America/Sao_Paulo skips or repeats" in bad["reason"]
+
+
+# --- Parquet column types -------------------------------------------------------------------
+
+ITEMS_FILE = f"{DAY}/olist_order_items_dataset.parquet"
+
+
+def _items_parents(settings, keyring, contracts, write_landing) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    rows = clean_day()
+    parents = {t: rows[t] for t in ("customers", "orders", "products", "sellers")}
+    write_day(write_landing, contracts, parents)
+    for table in parents:
+        ingest_table(table, INTERVAL, settings, keyring=keyring, contracts=contracts)
+    return rows["order_items"]
+
+
+def _items_parquet(settings, items: list[dict[str, Any]], **types: pa.DataType) -> None:  # type: ignore[no-untyped-def]
+    """order_items as Parquet: ids as text, order_item_id int64, the rest typed as ``types``
+    say (default: the contract's own types)."""
+    declared: dict[str, pa.DataType] = {
+        "order_id": pa.string(),
+        "order_item_id": pa.int64(),
+        "product_id": pa.string(),
+        "seller_id": pa.string(),
+        "shipping_limit_date": pa.timestamp("us"),
+        "price": pa.decimal128(12, 2),
+        "freight_value": pa.decimal128(12, 2),
+    }
+    declared.update(types)
+
+    def value(column: str, text: str) -> Any:
+        kind = declared[column]
+        if pa.types.is_integer(kind):
+            if column == "price":  # cents
+                return int(Decimal(text) * 100)
+            return int(text)
+        if pa.types.is_decimal(kind):
+            return Decimal(text)
+        if pa.types.is_timestamp(kind):
+            parsed = datetime.fromisoformat(text)
+            return parsed.replace(tzinfo=UTC) if kind.tz else parsed
+        return text
+
+    table = pa.table(
+        {c: pa.array([value(c, r[c]) for r in items], type=t) for c, t in declared.items()}
+    )
+    folder = settings.landing / DAY
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / "olist_order_items_dataset.parquet")
+
+
+def test_parquet_int64_cents_where_decimal_is_declared_is_drift(
+    settings, keyring, contracts, write_landing
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    _items_parquet(settings, items, price=pa.int64())
+    with pytest.raises(SchemaDriftError) as err:
+        ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    message = str(err.value)
+    assert ITEMS_FILE in message
+    assert "column price: found BIGINT, contract declares decimal(12,2)" in message
+    assert "100 times too high" in message
+    assert "schema_policy.mismatched_types: parse" in message  # what to do
+    assert "freight_value" not in message
+    assert not (settings.lake / "order_items").exists()
+
+
+def test_parquet_declared_types_load_exact_values(
+    settings, keyring, contracts, write_landing
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    _items_parquet(
+        settings,
+        items,
+        price=pa.decimal128(10, 1),  # fewer places than declared: fits
+        order_item_id=pa.int32(),
+        shipping_limit_date=pa.timestamp("ms", tz="America/Sao_Paulo"),
+    )
+    result = ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert result.counts.quarantined == 0
+    lake = _rows(result.partition_dir / "data.parquet")
+    assert [r["price"] for r in lake] == [Decimal(r["price"]) for r in items]
+    # a zoned Parquet timestamp is an instant: the lake holds it in UTC
+    assert {r["shipping_limit_date"] for r in lake} == {datetime(2018, 1, 3)}
+
+
+@pytest.mark.parametrize(
+    ("types", "found"),
+    [
+        ({"price": pa.decimal128(12, 4)}, "found DECIMAL(12,4)"),
+        ({"shipping_limit_date": pa.int64()}, "found BIGINT, contract declares timestamp"),
+        ({"order_id": pa.int64()}, "column order_id: found BIGINT, contract declares string"),
+    ],
+)
+def test_parquet_types_that_could_change_meaning_are_drift(
+    settings, keyring, contracts, write_landing, types, found
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    for n, row in enumerate(items):
+        if "order_id" in types:
+            row["order_id"] = str(n)
+        if "shipping_limit_date" in types:
+            row["shipping_limit_date"] = "1514937600"
+    _items_parquet(settings, items, **types)
+    with pytest.raises(SchemaDriftError, match=re.escape(found)):
+        ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+
+
+def test_zoned_parquet_timestamps_are_drift_when_offsets_are_forbidden(
+    settings, keyring, contracts, write_landing
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    _items_parquet(settings, items, shipping_limit_date=pa.timestamp("us", tz="UTC"))
+    strict = _with(contracts, "order_items", source={"timestamp_offsets": "quarantine"})
+    with pytest.raises(SchemaDriftError, match="TIMESTAMP WITH TIME ZONE, contract declares"):
+        ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=strict)
+
+
+def test_mismatched_types_policy_parse_reads_the_values_as_text(
+    settings, keyring, contracts, write_landing
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    _items_parquet(settings, items, price=pa.int64())
+    lenient = _with(contracts, "order_items", schema_policy={"mismatched_types": "parse"})
+    result = ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=lenient)
+    lake = _rows(result.partition_dir / "data.parquet")
+    assert [r["price"] for r in lake] == [Decimal(r["price"]) * 100 for r in items]
+
+
+def test_parquet_text_columns_are_parsed_unless_the_policy_says_fail(
+    settings, keyring, contracts, write_landing
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    _items_parquet(settings, items, price=pa.string(), shipping_limit_date=pa.string())
+    result = ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert [r["price"] for r in _rows(result.partition_dir / "data.parquet")] == [
+        Decimal(r["price"]) for r in items
+    ]
+    strict = _with(contracts, "order_items", schema_policy={"text_columns": "fail"})
+    with pytest.raises(SchemaDriftError, match=r"schema_policy\.text_columns: parse") as err:
+        ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=strict)
+    assert "column price: found VARCHAR, contract declares decimal(12,2)" in str(err.value)
+
+
+# --- JSON value kinds -----------------------------------------------------------------------
+
+
+def _orders_jsonl(write_landing, contracts: ContractSet, rows: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
+    write_landing(DAY, "olist_orders_dataset.jsonl", to_jsonl(contracts, "orders", rows))
+
+
+def test_json_numbers_where_a_timestamp_is_declared_are_drift(
+    settings, keyring, contracts, write_landing
+) -> None:
+    rows = clean_day()
+    write_day(write_landing, contracts, {"customers": rows["customers"]})
+    ingest_table("customers", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    for row in rows["orders"]:
+        row["order_approved_at"] = 1514768400  # epoch seconds
+    _orders_jsonl(write_landing, contracts, rows["orders"])
+    with pytest.raises(SchemaDriftError) as err:
+        ingest_table("orders", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    message = str(err.value)
+    assert f"{DAY}/olist_orders_dataset.jsonl" in message
+    assert "column order_approved_at: found JSON integer number, contract declares timestamp" in (
+        message
+    )
+    assert "epoch seconds, milliseconds or days?" in message
+
+
+def test_json_kind_varying_per_record_quarantines_those_records(
+    settings, keyring, contracts, write_landing
+) -> None:
+    rows = clean_day()
+    write_day(write_landing, contracts, {"customers": rows["customers"]})
+    ingest_table("customers", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    rows["orders"][1]["order_status"] = 7  # a number where text is declared
+    rows["orders"][2]["order_approved_at"] = 1514768400
+    _orders_jsonl(write_landing, contracts, rows["orders"])
+    result = ingest_table("orders", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert (result.counts.loaded, result.counts.quarantined) == (1, 2)
+    bad = _rows(result.partition_dir / "quarantine.parquet")
+    assert [(b["_source_row"], b["failed_check"], b["column_name"]) for b in bad] == [
+        (2, "type_error", "order_status"),
+        (3, "type_error", "order_approved_at"),
+    ]
+    assert "a JSON integer number where the contract declares string" in bad[0]["reason"]
+    assert "'1514768400' is not a valid timestamp" in bad[1]["reason"]
+
+
+def test_json_whole_numbers_where_a_decimal_is_declared_are_drift(
+    settings, keyring, contracts, write_landing
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    cents = [dict(r, price=int(Decimal(r["price"]) * 100)) for r in items]
+    jsonl = "olist_order_items_dataset.jsonl"
+    write_landing(DAY, jsonl, to_jsonl(contracts, "order_items", cents))
+    with pytest.raises(SchemaDriftError, match="price: found JSON integer numbers only"):
+        ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    # whole and fractional numbers together are amounts in BRL: they load as they are
+    amounts = [dict(r, price=n) for r, n in zip(items, [100, 59.9, 100, 25.5], strict=True)]
+    write_landing(DAY, jsonl, to_jsonl(contracts, "order_items", amounts))
+    result = ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    lake = _rows(result.partition_dir / "data.parquet")
+    assert [r["price"] for r in lake] == [Decimal("100"), Decimal("59.9"), 100, Decimal("25.5")]
