@@ -23,6 +23,7 @@ import pytest
 from pipelines.contracts import Column, Contract, ContractError, ContractSet, Source, load_contract
 from pipelines.ingest import Interval, ingest_table
 from pipelines.ingest.readers import SchemaDriftError
+from pipelines.ingest.source_types import json_column_problem, parquet_problem
 from pipelines.ingest.transform import typed_expr
 from tests.factories import DAY, clean_day, to_jsonl, write_day
 
@@ -383,3 +384,69 @@ def test_json_whole_numbers_where_a_decimal_is_declared_are_drift(
     result = ingest_table("order_items", INTERVAL, settings, keyring=keyring, contracts=contracts)
     lake = _rows(result.partition_dir / "data.parquet")
     assert [r["price"] for r in lake] == [Decimal("100"), Decimal("59.9"), 100, Decimal("25.5")]
+
+
+# --- the compatibility tables ---------------------------------------------------------------
+
+
+def _col(kind: str) -> Column:
+    return Column(name="c", type=kind, description="a column")
+
+
+@pytest.mark.parametrize(
+    ("declared", "found", "fits"),
+    [
+        ("string", "VARCHAR", True),
+        ("string", "BIGINT", False),
+        ("integer", "INTEGER", True),
+        ("integer", "UBIGINT", True),
+        ("integer", "DECIMAL(18,0)", True),
+        ("integer", "DECIMAL(18,2)", False),
+        ("integer", "DOUBLE", False),
+        ("decimal(12,2)", "DECIMAL(12,2)", True),
+        ("decimal(12,2)", "DECIMAL(38,1)", True),
+        ("decimal(12,2)", "DECIMAL(12,3)", False),
+        ("decimal(12,2)", "BIGINT", False),
+        ("decimal(12,2)", "DOUBLE", True),
+        ("decimal(10,0)", "BIGINT", False),
+        ("double", "BIGINT", True),
+        ("boolean", "BOOLEAN", True),
+        ("boolean", "INTEGER", False),
+        ("date", "DATE", True),
+        ("date", "TIMESTAMP", False),
+        ("timestamp", "TIMESTAMP_NS", True),
+        ("timestamp", "TIMESTAMP WITH TIME ZONE", True),
+        ("timestamp", "DATE", False),
+        ("timestamp", "BIGINT", False),
+        ("timestamp", "INTEGER[]", False),
+    ],
+)
+def test_parquet_compatibility_table(contracts, declared: str, found: str, fits: bool) -> None:
+    problem = parquet_problem(contracts["orders"], _col(declared), found)
+    assert (problem is None) is fits, problem
+
+
+@pytest.mark.parametrize(
+    ("declared", "kinds", "fits"),
+    [
+        ("string", {"VARCHAR"}, True),
+        ("string", {"UBIGINT"}, False),
+        ("string", {"VARCHAR", "UBIGINT"}, True),  # per record instead
+        ("timestamp", {"UBIGINT"}, False),
+        ("timestamp", {"DOUBLE", "BIGINT"}, False),
+        ("date", {"VARCHAR"}, True),
+        ("integer", {"UBIGINT", "VARCHAR"}, True),
+        ("decimal(12,2)", {"UBIGINT"}, False),  # cents?
+        ("decimal(12,2)", {"UBIGINT", "DOUBLE"}, True),
+        ("decimal(12,2)", {"UBIGINT", "VARCHAR"}, True),
+        ("decimal(10,0)", {"UBIGINT"}, True),
+        ("boolean", {"BOOLEAN"}, True),
+        ("boolean", {"UBIGINT"}, False),
+        ("double", {"OBJECT"}, False),
+        ("string", {"ARRAY"}, False),
+        ("string", set(), True),  # only nulls or absent
+    ],
+)
+def test_json_kind_table(declared: str, kinds: set[str], fits: bool) -> None:
+    problem = json_column_problem(_col(declared), kinds)
+    assert (problem is None) is fits, problem
