@@ -450,3 +450,23 @@ def test_parquet_compatibility_table(contracts, declared: str, found: str, fits:
 def test_json_kind_table(declared: str, kinds: set[str], fits: bool) -> None:
     problem = json_column_problem(_col(declared), kinds)
     assert (problem is None) is fits, problem
+
+
+def test_offsets_are_converted_by_the_one_statement_load_too(
+    settings, keyring, contracts, write_landing, caplog
+) -> None:
+    items = _items_parents(settings, keyring, contracts, write_landing)
+    items[0]["shipping_limit_date"] = "2018-01-03 00:00:00-03:00"
+    items[1]["shipping_limit_date"] = "2018-01-03 00:00:00+0530"
+    write_day(write_landing, contracts, {"order_items": items})
+    with caplog.at_level("INFO"):
+        result = ingest_table(
+            "order_items", INTERVAL, settings, keyring=keyring, contracts=contracts
+        )
+    assert "(one statement)" in caplog.text  # order_items has no PII: the direct load
+    lake = _rows(result.partition_dir / "data.parquet")
+    assert [r["shipping_limit_date"] for r in lake[:3]] == [
+        datetime(2018, 1, 3, 3),
+        datetime(2018, 1, 2, 18, 30),
+        datetime(2018, 1, 3),
+    ]
