@@ -1,7 +1,9 @@
 """Source contracts: the one declaration of each source table.
 
-A contract (``contracts/<table>.yml``) states a table's columns, types, keys, checks, owner
-and, for every column, its PII class and the protection applied at ingestion. Ingestion, the
+A contract (``contracts/<table>.yml``) states a table's columns, types, keys, checks, owner,
+its source (file names, the time zone of its timestamps and whether they may carry offsets:
+:class:`Source`), what a landing file may differ in (:class:`SchemaPolicy`) and, for every
+column, its PII class and the protection applied at ingestion. Ingestion, the
 quality checks, the dbt sources, the lineage schema and the PII inventory all read these
 objects; nothing downstream restates them.
 """
