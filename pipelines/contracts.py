@@ -1,7 +1,9 @@
 """Source contracts: the one declaration of each source table.
 
-A contract (``contracts/<table>.yml``) states a table's columns, types, keys, checks, owner
-and, for every column, its PII class and the protection applied at ingestion. Ingestion, the
+A contract (``contracts/<table>.yml``) states a table's columns, types, keys, checks, owner,
+its source (file names, the time zone of its timestamps and whether they may carry offsets:
+:class:`Source`), what a landing file may differ in (:class:`SchemaPolicy`) and, for every
+column, its PII class and the protection applied at ingestion. Ingestion, the
 quality checks, the dbt sources, the lineage schema and the PII inventory all read these
 objects; nothing downstream restates them.
 """
@@ -15,6 +17,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -168,7 +171,19 @@ class EventTime(BaseModel):
 
 
 class SchemaPolicy(BaseModel):
-    """What to do when a landing file's columns differ from the contract."""
+    """What to do when a landing file's columns differ from the contract.
+
+    ``mismatched_types``: a Parquet column, or a JSON lines column, whose own type could change
+    what a value means under the contract's type (an integer column where a decimal is
+    declared: cents read as units; a JSON number where a timestamp is declared: epoch seconds
+    or milliseconds?) is schema drift (``fail``, an error naming the file, column, both types
+    and what to do) unless this is ``parse``: then its values are printed as text and parsed
+    like CSV text. The table of compatible types is in :mod:`pipelines.ingest.source_types`.
+
+    ``text_columns``: a Parquet text column where a non-text type is declared is parsed like
+    CSV text (``parse``: strict, offsets and time zones as the source declares, values that do
+    not parse are quarantined) or is schema drift (``fail``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -178,12 +193,41 @@ class SchemaPolicy(BaseModel):
     # treated as retyped (schema drift, an error) rather than as bad rows to quarantine.
     retyped_share: float = Field(default=0.5, gt=0, le=1)
     retyped_min_values: int = Field(default=20, ge=1)
+    mismatched_types: Literal["fail", "parse"] = "fail"
+    text_columns: Literal["parse", "fail"] = "parse"
 
 
 class Source(BaseModel):
+    """Where a table's landing files come from, and how their timestamps are to be read.
+
+    ``timezone``: the IANA time zone of timestamps written without an offset (naive ones),
+    ``UTC`` by default (what ingestion always assumed). Naive values are converted from it to
+    UTC exactly; a local time that does not exist in the zone (skipped when clocks go forward)
+    or occurs twice (when they go back) is quarantined rather than guessed.
+
+    ``timestamp_offsets``: what to do with a timestamp that carries its own offset
+    (``-03:00``, ``+0530``, ``Z``, ``UTC``): ``convert`` it to UTC exactly (default), or
+    ``quarantine`` the record (for sources whose timestamps must all be local). A Parquet
+    column typed ``TIMESTAMP WITH TIME ZONE`` is converted, or with ``quarantine`` is schema
+    drift. The lake always holds timestamps as UTC without an offset.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     file_stem: str
+    timezone: str = "UTC"
+    timestamp_offsets: Literal["convert", "quarantine"] = "convert"
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> Source:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {self.timezone!r} is not an IANA time zone name "
+                "(e.g. UTC, America/Sao_Paulo)"
+            ) from None
+        return self
 
 
 class Contract(BaseModel):

@@ -39,10 +39,19 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from pipelines.contracts import Contract
+from pipelines.contracts import Column, Contract
 from pipelines.ingest.integrity import CorruptFileError, UnreadableFileError, read_to_end
 from pipelines.ingest.landing import LandingFile
 from pipelines.ingest.read_errors import reduced
+from pipelines.ingest.source_types import (
+    KIND_NAMES,
+    TypeProblem,
+    drift_message,
+    json_column_problem,
+    json_mismatched_kinds,
+    parquet_problem,
+    parquet_text,
+)
 
 
 class SchemaDriftError(ValueError):
@@ -73,6 +82,14 @@ def sql_str(value: str) -> str:
 def q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+REASONS_TYPE = 'STRUCT("check" VARCHAR, "column" VARCHAR, reason VARCHAR)[]'
+"""The type of a record's failed checks (``_reasons`` in staging)."""
+
+NO_SOURCE_REASONS = f"CAST(NULL AS {REASONS_TYPE}) AS _source_reasons"
+"""A raw relation's ``_source_reasons``: failed checks a reader found in the file itself (a
+JSON value of a kind its column cannot take), NULL for a record with none."""
 
 
 ProtectText = Callable[[str], str]
@@ -336,7 +353,7 @@ def _empty_scan(contract: Contract, file: LandingFile, index: int) -> FileScan:
     select = _select_list(contract, set(), {})
     raw_sql = (
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
-        "NULL::BIGINT AS _source_row WHERE false"
+        f"NULL::BIGINT AS _source_row, {NO_SOURCE_REASONS} WHERE false"
     )
     return FileScan(FileRead(file), raw_sql, index, empty=True)
 
@@ -359,7 +376,7 @@ def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
     select = csv_select_list(contract, header)
     scan.raw_sql = (
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
-        f"NULL::BIGINT AS _source_row FROM {source}"
+        f"NULL::BIGINT AS _source_row, {NO_SOURCE_REASONS} FROM {source}"
     )
     return scan
 
@@ -449,12 +466,24 @@ def _open_jsonl(
 ) -> FileScan:
     _head(file)  # binary data is a named error
     lines = _json_lines(file)
-    keys_row = source.execute(
-        "SELECT list_sort(list_distinct(flatten(list(json_keys(j))))) "
-        f"FROM {lines} AND {_JSON_OBJECT}"
+    paths = [sql_str("$." + _json_path_key(c)) for c in contract.column_names]
+    kinds = ", ".join(
+        f"list_distinct(list(nullif(k[{i}], 'NULL')))" for i in range(1, len(paths) + 1)
+    )
+    row = source.execute(
+        f"SELECT list_sort(list_distinct(flatten(list(json_keys(j))))), {kinds} "
+        f"FROM (SELECT j, json_type(j, [{', '.join(paths)}]) AS k FROM {lines} "
+        f"AND {_JSON_OBJECT}) AS objects"
     ).fetchone()
-    keys = list(keys_row[0] or []) if keys_row else []
+    keys = list(row[0] or []) if row else []
     result = _check_columns(contract, file, keys or contract.column_names)
+    found = {
+        c.name: set(row[i + 1] or []) if row else set() for i, c in enumerate(contract.columns)
+    }
+    problems = [p for c in contract.columns if (p := json_column_problem(c, found[c.name]))]
+    _check_types(contract, file, problems)
+    for problem in problems:  # allowed by the policy: parsed as text, like CSV
+        found[problem.column] = set()
     values = {k: f"json_extract_string(j, {sql_str('$.' + _json_path_key(k))})" for k in keys}
     select = _select_list(contract, set(keys), values)
     scan = FileScan(result, "", index)
@@ -465,11 +494,58 @@ def _open_jsonl(
         f"rejects_table={sql_str(rejects)}",
         f"rejects_scan={sql_str(reject_scans)}",
     )
+    reasons = _json_record_reasons(contract, found)
     scan.raw_sql = (
-        f"SELECT {select}, {sql_str(file.relative)} AS _source_file, n AS _source_row "
-        f"FROM {stored} AND {_JSON_OBJECT}"
+        f"SELECT {select}, {sql_str(file.relative)} AS _source_file, n AS _source_row, "
+        f"{reasons} FROM {stored} AND {_JSON_OBJECT}"
     )
     return scan
+
+
+def _json_record_reasons(contract: Contract, found: dict[str, set[str]]) -> str:
+    """SQL: ``_source_reasons`` of a JSON line: its values of a kind their column cannot take,
+    in columns where other records' values fit (a column none of whose values fit is a
+    file-level problem: :func:`_check_types`).
+
+    Only for text and boolean columns: typing turns any other column's misfit (a number where
+    a timestamp is declared, ``true`` where an integer is) into a ``type_error`` on its own,
+    while a number's text would pass as a string, and ``1`` as a boolean.
+    """
+    checks = []
+    for col in contract.columns:
+        misfits = json_mismatched_kinds(col, found[col.name])
+        if not misfits or col.type not in ("string", "boolean"):
+            continue
+        kind = f"json_type(j, {sql_str('$.' + _json_path_key(col.name))})"
+        reasons = " ".join(
+            f"WHEN {sql_str(k)} THEN {_kind_reason(col, k)}" for k in sorted(misfits)
+        )
+        checks.append(f"CASE {kind} {reasons} END")
+    if not checks:
+        return NO_SOURCE_REASONS
+    listed = f"list_filter([{', '.join(checks)}], x -> x IS NOT NULL)"
+    return f"CASE WHEN len({listed}) > 0 THEN {listed} END AS _source_reasons"
+
+
+def _kind_reason(col: Column, kind: str) -> str:
+    reason = (
+        f"a JSON {KIND_NAMES[kind]} where the contract declares {col.type}: "
+        "fix the export to write the declared type"
+    )
+    return f"{{'check': 'type_error', 'column': {sql_str(col.name)}, 'reason': {sql_str(reason)}}}"
+
+
+def _check_types(contract: Contract, file: LandingFile, problems: list[TypeProblem]) -> None:
+    """Raise :class:`SchemaDriftError` for the ``problems`` the schema policy does not let
+    ingestion parse as text."""
+    policy = contract.schema_policy
+    refused = [
+        p
+        for p in problems
+        if (policy.text_columns if p.text else policy.mismatched_types) == "fail"
+    ]
+    if refused:
+        raise SchemaDriftError(drift_message(contract, file.relative, refused))
 
 
 def _json_invalid_lines(
@@ -507,12 +583,18 @@ def _open_parquet(
         described = source.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     except duckdb.Error as exc:
         raise SchemaDriftError(f"{file.relative}: not a readable Parquet file ({exc})") from None
-    names = [row[0] for row in described if row[0] != "file_row_number"]
+    types = {row[0]: str(row[1]) for row in described if row[0] != "file_row_number"}
+    names = list(types)
     result = _check_columns(contract, file, names)
+    declared = [contract.column(n) for n in names if n in contract.column_names]
+    _check_types(
+        contract, file, [p for c in declared if (p := parquet_problem(contract, c, types[c.name]))]
+    )
     values = {n: f"CAST({q(n)} AS VARCHAR)" for n in names}
+    values.update({c.name: parquet_text(c, types[c.name], q(c.name)) for c in declared})
     select = _select_list(contract, set(names), values)
     raw_sql = (
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
-        f"file_row_number + 1 AS _source_row FROM {scan}"
+        f"file_row_number + 1 AS _source_row, {NO_SOURCE_REASONS} FROM {scan}"
     )
     return FileScan(result, raw_sql, index)

@@ -67,6 +67,11 @@ _READERS = 2
 
 _STREAM = "_raw_batches"
 
+_SOURCE_REASONS = pa.list_(
+    pa.struct([("check", pa.string()), ("column", pa.string()), ("reason", pa.string())])
+)
+"""Arrow type of a raw relation's ``_source_reasons`` (see ``readers.NO_SOURCE_REASONS``)."""
+
 
 @dataclass(frozen=True)
 class _KeyedColumn:
@@ -125,7 +130,9 @@ class StagedLoader:
             else:
                 self._presence.append(c.name)
         relation = f"SELECT {', '.join(['*', *as_tokens])} FROM {_STREAM}"
-        query = staged_query(contract, interval, relation, protection, precomputed=True)
+        query = staged_query(
+            contract, interval, relation, protection, precomputed=True, source_reasons=True
+        )
         self._sql = f"INSERT INTO staged {query.sql}"
         self._protect_text = protect_text
         self._schema = self._stream_schema()
@@ -136,6 +143,7 @@ class StagedLoader:
         """The stream's columns: raw values, presence markers, provenance, protected values."""
         fields = [pa.field(name, pa.string()) for name in (*self._columns, *self._presence)]
         fields += [pa.field("_source_file", pa.string()), pa.field("_source_row", pa.int64())]
+        fields += [pa.field("_source_reasons", _SOURCE_REASONS)]
         fields += [pa.field(k.target, pa.large_string()) for k in self._keyed]
         return pa.schema(fields)
 
@@ -229,7 +237,9 @@ class StagedLoader:
         """The raw batch plus one protected column per pseudonymized or encrypted column."""
         raw = [batch.column(name) for name in self._columns]
         presence = [_presence(batch.column(name)) for name in self._presence]
-        provenance = [batch.column(name) for name in ("_source_file", "_source_row")]
+        provenance = [
+            batch.column(name) for name in ("_source_file", "_source_row", "_source_reasons")
+        ]
         protected = [keyed.protect(batch.column(keyed.source)) for keyed in self._keyed]
         arrays = [*raw, *presence, *provenance, *protected]
         columns = [c.cast(f.type) for c, f in zip(arrays, self._schema, strict=True)]

@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
-from pipelines.contracts import Column, Contract, Protection
+from pipelines.contracts import Column, Contract, Protection, Source
 from pipelines.ingest.interval import Interval
-from pipelines.ingest.readers import q, sql_str
+from pipelines.ingest.readers import REASONS_TYPE, q, sql_str
+from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.protection.encrypt import encryption_context
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SHOWN_CHARS = 60
+_UTC_SOURCE = Source(file_stem="-")
 
 
 class ProtectionSql(Protocol):
@@ -61,8 +63,13 @@ class StagedQuery:
     params: dict[str, object] = field(default_factory=dict)
 
 
-def typed_expr(col: Column, raw: str) -> str:
+def typed_expr(col: Column, raw: str, source: Source | None = None) -> str:
     """Strict parse of a raw text value into the contract type (NULL when it does not parse).
+
+    Timestamps are converted to UTC as ``source`` declares (its time zone for naive values,
+    and whether values with an offset are converted or refused; see
+    :mod:`pipelines.ingest.timestamps`); without a ``source``, naive values are UTC and
+    offsets are converted.
 
     Surrounding spaces are allowed (``trim``). Each value is first parsed as it is, and trimmed
     only if that fails: trimming copies the string, which costs as much as parsing it, and a
@@ -97,6 +104,8 @@ def typed_expr(col: Column, raw: str) -> str:
             f"WHEN regexp_full_match({trimmed}, {pattern}) "
             f"THEN TRY_CAST({trimmed} AS {col.duckdb_type}) END"
         )
+    if kind == "timestamp":
+        return timestamp_expr(raw, source or _UTC_SOURCE)
     return (
         f"coalesce(TRY_CAST({raw} AS {col.duckdb_type}), TRY_CAST({trimmed} AS {col.duckdb_type}))"
     )
@@ -136,13 +145,11 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
     for col in contract.columns:
         raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
         if col.type != "string":
+            message = f"{_shown(col, raw)} || ' is not a valid {col.type}'"
+            if col.type == "timestamp":
+                message = timestamp_error(raw, _shown(col, raw), contract.source)
             checks.append(
-                _reason(
-                    "type_error",
-                    col,
-                    f"{raw} IS NOT NULL AND {typed} IS NULL",
-                    f"{_shown(col, raw)} || ' is not a valid {col.type}'",
-                )
+                _reason("type_error", col, f"{raw} IS NOT NULL AND {typed} IS NULL", message)
             )
         if col.required:
             checks.append(
@@ -240,16 +247,19 @@ def _protected(
     raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
 
 
-REASONS_TYPE = 'STRUCT("check" VARCHAR, "column" VARCHAR, reason VARCHAR)[]'
-
-
-def _reasons_sql(checks: list[RowCheck]) -> str:
+def _reasons_sql(checks: list[RowCheck], source_reasons: bool = False) -> str:
     """The list of failed checks, or NULL for a record that passed them all (most do: a NULL
-    is a bit in the validity mask, cheap to store and to filter on)."""
-    if not checks:
+    is a bit in the validity mask, cheap to store and to filter on). With ``source_reasons``,
+    the raw relation's ``_source_reasons`` (checks its reader failed) come first."""
+    if not checks and not source_reasons:
         return f"CAST(NULL AS {REASONS_TYPE})"
-    failed = " OR ".join(f"({c.condition})" for c in checks)
+    failed = " OR ".join(f"({c.condition})" for c in checks) or "false"
     listed = f"list_filter([{', '.join(c.reason for c in checks)}], x -> x IS NOT NULL)"
+    if not checks:
+        listed = f"CAST([] AS {REASONS_TYPE})"
+    if source_reasons:
+        failed = f"r._source_reasons IS NOT NULL OR {failed}"
+        listed = f"list_concat(coalesce(r._source_reasons, CAST([] AS {REASONS_TYPE})), {listed})"
     return f"CASE WHEN {failed} THEN {listed} END"
 
 
@@ -260,19 +270,25 @@ def staged_query(
     protect: ProtectionSql,
     *,
     precomputed: bool = False,
+    source_reasons: bool = False,
 ) -> StagedQuery:
     """The SELECT producing lake columns, ``_reasons`` and ``_record`` from raw text records.
 
     With ``precomputed``, the raw relation also holds :func:`protected_column` for every
-    pseudonymized or encrypted column, and those values are used as they are.
+    pseudonymized or encrypted column, and those values are used as they are. With
+    ``source_reasons``, it also holds ``_source_reasons``: checks a reader found failed in the
+    file itself (:data:`~pipelines.ingest.readers.NO_SOURCE_REASONS`).
     """
     params: dict[str, object] = {}
-    typed = ", ".join(f"{typed_expr(c, 'r.' + q(c.name))} AS t_{c.name}" for c in contract.columns)
+    typed = ", ".join(
+        f"{typed_expr(c, 'r.' + q(c.name), contract.source)} AS t_{c.name}"
+        for c in contract.columns
+    )
     lake_cols = [
         f"{_protected(col, contract, interval, protect, params, precomputed)} AS {q(col.lake_name)}"
         for col in contract.written_columns
     ]
-    reasons = _reasons_sql(row_checks(contract, interval))
+    reasons = _reasons_sql(row_checks(contract, interval), source_reasons)
     record_fields = []
     for col in contract.written_columns:
         if col.pii.value == "none":
