@@ -1,13 +1,27 @@
-"""Reading the lake's layout: tables, partitions and their manifests."""
+"""Reading the lake's layout: tables, partitions and their manifests, and verified reads.
+
+Every reader of lake data (ingestion's foreign-key lookups, the quality gate, the warehouse's
+``lake.*`` views behind the feature build and provenance) takes file paths from
+:func:`verified_data_file`, :func:`verified_quarantine_file` or :func:`verified_data_files`:
+each hashes the file and compares it with the SHA-256 its manifest recorded at publication
+(``dataset_version`` / ``quarantine_version``), and raises :class:`LakeIntegrityError` on a
+mismatch instead of letting a changed file be read as if it were the published one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pipelines.hashing import file_sha256
 from pipelines.ingest.interval import Interval
-from pipelines.ingest.manifest import DATA_NAME, Manifest
+from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Manifest
+
+
+class LakeIntegrityError(RuntimeError):
+    """A lake file no longer matches the hash its manifest recorded; nothing was read from it."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +39,12 @@ class Partition:
 
     @property
     def data_file(self) -> Path:
+        """The data file's path, unverified: read through :func:`verified_data_file`."""
         return self.folder / DATA_NAME
+
+    @property
+    def quarantine_file(self) -> Path:
+        return self.folder / QUARANTINE_NAME
 
 
 def partitions(lake: Path, table: str) -> list[Partition]:
@@ -47,3 +66,39 @@ def partitions(lake: Path, table: str) -> list[Partition]:
 def partitions_until(lake: Path, table: str, end: datetime) -> list[Partition]:
     """Partitions whose interval starts before ``end`` (what a run for ``[.., end)`` may see)."""
     return [p for p in partitions(lake, table) if p.interval.start < end]
+
+
+def _verified(part: Partition, path: Path, expected: str) -> Path:
+    start, end = part.manifest.interval_start[:10], part.manifest.interval_end[:10]
+    fix = (
+        f"Re-ingest the interval to republish it from landing: pipelines ingest --table "
+        f"{part.table} --start {start} --end {end} (then re-run its quality gate)."
+    )
+    where = f"{part.table}/{part.folder.name}"
+    if not path.is_file():
+        raise LakeIntegrityError(
+            f"{where}: {path} is missing but its manifest records SHA-256 {expected}. {fix}"
+        )
+    found = file_sha256(path)
+    if found != expected:
+        raise LakeIntegrityError(
+            f"{where}: {path} does not match its manifest: expected SHA-256 {expected}, "
+            f"found {found}. The file was changed after publication; nothing was read from "
+            f"it. {fix}"
+        )
+    return path
+
+
+def verified_data_file(part: Partition) -> Path:
+    """``part``'s data file, after checking its SHA-256 against the manifest's dataset version."""
+    return _verified(part, part.data_file, part.manifest.dataset_version)
+
+
+def verified_quarantine_file(part: Partition) -> Path:
+    """``part``'s quarantine file, checked against the manifest's quarantine version."""
+    return _verified(part, part.quarantine_file, part.manifest.quarantine_version)
+
+
+def verified_data_files(parts: Iterable[Partition]) -> list[Path]:
+    """The data files of ``parts``, each verified (see :func:`verified_data_file`)."""
+    return [verified_data_file(p) for p in parts]

@@ -25,7 +25,7 @@ from pipelines.hashing import file_sha256
 from pipelines.ingest.direct import can_load_direct, load_direct
 from pipelines.ingest.integrity import CorruptFileError, read_to_end
 from pipelines.ingest.interval import Interval
-from pipelines.ingest.lake import partitions, partitions_until
+from pipelines.ingest.lake import partitions, partitions_until, verified_data_files
 from pipelines.ingest.landing import LandingFile, find_landing_files
 from pipelines.ingest.manifest import (
     DATA_NAME,
@@ -237,7 +237,7 @@ def _key_checks(
         ref = contracts[fk.ref_table]
         ref_col = ref.column(fk.ref_column).lake_name
         own_col = contract.column(fk.column).lake_name
-        files = [p.data_file for p in partitions_until(lake, ref.table, interval.end)]
+        files = verified_data_files(partitions_until(lake, ref.table, interval.end))
         if not files:
             raise IngestionError(
                 f"{contract.table}.{fk.column} references {fk.references}, but {ref.table} has "

@@ -22,7 +22,7 @@ import duckdb
 
 from pipelines.contracts import Contract
 from pipelines.hashing import file_sha256
-from pipelines.ingest.lake import Partition
+from pipelines.ingest.lake import Partition, verified_data_file, verified_quarantine_file
 from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
 from pipelines.ingest.publish import staged_partition
 from pipelines.quality.suites import CheckSpec, q, sql_str
@@ -121,8 +121,8 @@ def apply(
         "AS reasons FROM _gate_failures GROUP BY _source_file, _source_row"
     )
     moved_rows = int(con.execute("SELECT count(*) FROM _gate_rows").fetchone()[0])  # type: ignore[index]
-    old_data = partition.folder / DATA_NAME
-    old_quarantine = partition.folder / QUARANTINE_NAME
+    old_data = verified_data_file(partition)
+    old_quarantine = verified_quarantine_file(partition)
     manifest = partition.manifest
     record_fields = ", ".join(
         f"{sql_str(c.lake_name)}: CAST(d.{q(c.lake_name)} AS VARCHAR)"

@@ -24,8 +24,15 @@ from typing import Any
 
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.ingest.interval import Interval
-from pipelines.ingest.lake import Partition, partitions, partitions_until
-from pipelines.ingest.manifest import QUARANTINE_NAME, Manifest
+from pipelines.ingest.lake import (
+    Partition,
+    partitions,
+    partitions_until,
+    verified_data_file,
+    verified_data_files,
+    verified_quarantine_file,
+)
+from pipelines.ingest.manifest import Manifest
 from pipelines.quality import engine, gxsetup, store
 from pipelines.quality import quarantine as gate_quarantine
 from pipelines.quality.engine import GX_VERSION
@@ -252,19 +259,18 @@ def _create_views(
     contract = contracts[suite.table]
     columns = {c.lake_name: c.lake_type for c in contract.written_columns}
     columns.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
-    engine.create_view(con, suite.table, [part.data_file], columns)
-    quarantine = part.folder / QUARANTINE_NAME
+    engine.create_view(con, suite.table, [verified_data_file(part)], columns)
     engine.create_view(
         con,
         quarantine_view(suite.table),
-        [quarantine] if quarantine.exists() else [],
+        [verified_quarantine_file(part)],
         QUARANTINE_COLUMNS,
     )
     for ref in sorted(suite.lake_tables):
         ref_contract = contracts[ref]
         ref_columns = {c.lake_name: c.lake_type for c in ref_contract.written_columns}
         ref_columns.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
-        files = [p.data_file for p in partitions_until(settings.lake, ref, part.interval.end)]
+        files = verified_data_files(partitions_until(settings.lake, ref, part.interval.end))
         engine.create_view(con, lake_view(ref), files, ref_columns)
 
 

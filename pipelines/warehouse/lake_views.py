@@ -12,7 +12,9 @@
   view of the same columns and types, built from its contract.
 
 Views, not copies: the lake stays the single copy of the data, and re-registering is cheap.
-The schema is replaced in one transaction, so readers never see half a registration.
+The schema is replaced in one transaction, so readers never see half a registration. Every
+data file is verified against its manifest first (:func:`pipelines.ingest.lake.
+verified_data_file`): a changed file stops the registration by name, and nothing is replaced.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
-from pipelines.ingest.lake import Partition
+from pipelines.ingest.lake import Partition, verified_data_file
 from pipelines.warehouse.project import LAKE_SCHEMA
 
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -108,6 +110,7 @@ def _registry_rows(
             data = part.data_file.resolve()
             if not data.is_file():
                 raise LakeRegistrationError(f"{where}: data file {data} does not exist")
+            verified_data_file(part)  # the view will read the file its manifest describes
             manifest = part.manifest
             rows.append(
                 (

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -300,3 +301,20 @@ def test_the_cli_shows_counts_and_locators_but_no_clear_personal_data(
     assert f"orders: {prov.source('orders').rows} rows" in text
     assert f"... and {prov.source('orders').rows - 1} more" in text
     assert all(value not in text for value in clear)
+
+
+def test_a_released_partition_changed_after_publication_is_refused_by_name(built: Built):
+    """Provenance reads the release's lake files: one changed since (prices x 100, same rows)
+    stops ``explain`` with the table, partition and file, instead of explaining wrong rows."""
+    from pipelines.ingest.lake import LakeIntegrityError
+    from tests.tamper import rewrite
+
+    token = busiest_customer(built.settings)["customer_unique_token"]
+    [items] = built.released["order_items"]
+    original = Path(items).read_bytes()
+    try:
+        rewrite(Path(items), "* REPLACE (price * 100 AS price)")
+        with pytest.raises(LakeIntegrityError, match=r"order_items/dt=2018-01-01: .*data\.parquet"):
+            explain(built.settings, "customer_features", token)
+    finally:
+        Path(items).write_bytes(original)

@@ -176,7 +176,7 @@ def test_gate_fails_when_a_table_was_not_validated(
         gate(INTERVAL.start, INTERVAL.end, "part", settings=settings)
 
 
-def test_checks_on_loaded_data_catch_a_tampered_partition(
+def test_checks_on_loaded_data_catch_a_partition_published_with_bad_rows(
     settings: Settings, keyring: KeyRing, contracts: ContractSet, write_landing
 ):
     write_day(write_landing, contracts, clean_day())
@@ -190,6 +190,9 @@ def test_checks_on_loaded_data_catch_a_tampered_partition(
         f"WHERE _source_row = 4) TO '{tampered}' (FORMAT parquet)"
     )
     shutil.move(tampered, part.data_file)
+    # published so (its manifest describes these bytes): a changed file that does not match
+    # its manifest is refused before any check (test_quality_lake_integrity.py)
+    part.manifest.model_copy(update={"dataset_version": _sha(part.data_file)}).write(part.folder)
     result = validate_partition("order_items", INTERVAL, settings, run_id="t", contracts=contracts)
     price = _check(result, "contract.range.price")
     assert (price.outcome, price.unexpected_count, price.element_count) == ("failed", 2, 5)

@@ -166,3 +166,24 @@ def test_bad_selections_are_refused_by_name(lake, contracts, tmp_path):
     with pytest.raises(LakeRegistrationError):
         register_lake(con, {"orders": orders}, contracts=contracts)
     assert con.execute("SELECT count(*) FROM lake.orders").fetchone() == (3,)
+
+
+def test_a_changed_partition_is_refused_by_name_and_nothing_is_registered(
+    lake, contracts, tmp_path
+):
+    """The feature build and provenance expose the lake through ``register_lake``: a data file
+    changed after publication (prices x 100, same rows) must never become a view."""
+    import shutil
+
+    from pipelines.ingest.lake import LakeIntegrityError
+    from tests.tamper import rewrite
+
+    lake = shutil.copytree(lake, tmp_path / "lake")
+    con = duckdb.connect()
+    items = partitions(lake, "order_items")
+    register_lake(con, {"order_items": items[:1]}, contracts=contracts)
+    before = con.execute("SELECT sum(price) FROM lake.order_items").fetchone()
+    rewrite(items[1].data_file, "* REPLACE (price * 100 AS price)")
+    with pytest.raises(LakeIntegrityError, match=r"order_items/dt=2018-01-02: .*data\.parquet"):
+        register_lake(con, {"order_items": items}, contracts=contracts)
+    assert con.execute("SELECT sum(price) FROM lake.order_items").fetchone() == before
