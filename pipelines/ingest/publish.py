@@ -1,13 +1,30 @@
-"""Atomic, idempotent publication of a lake partition.
+"""Atomic, idempotent publication of a lake partition, by one writer at a time.
 
 A partition is built in a hidden staging folder next to its final place, then swapped in
 with renames: readers see the old partition whole, briefly none, or the new one whole, never
-a partial one. Re-running an interval replaces its partition. Leftovers of a crash (hidden
-``.staging-*`` / ``.trash-*`` folders) are invisible to readers and removed by the next run.
+a partial one. Re-running an interval replaces its partition.
+
+**One writer per partition.** Every writer (ingestion, the quality gate's quarantine) holds
+the partition's lock, ``<lake>/.locks/<table>/<partition>.lock``, from its clean-up to its
+publication (:func:`partition_lock`); lock files stay (waiters must share one file) and hold
+no data. The lock is an OS file lock (``flock``, through ``filelock``) on
+the lake's own filesystem, so it holds between processes, Airflow tasks and Celery workers
+that share the lake: on one machine always (the embedded default; compose's workers share a
+volume on one host), across machines on shared storage whose locks are coherent between
+clients (NFSv4, CephFS, Lustre with ``flock``). A filesystem without file locks is an error
+by name, never a silent fallback. The kernel releases the lock when its process dies, so a
+crashed run never blocks the next one. A second run of the same partition waits for the
+lock, and fails with :class:`PartitionBusy` after its timeout.
+
+**Clean-up removes only dead runs' leftovers.** Hidden ``.staging-*`` / ``.trash-*`` folders
+left by crashed runs are invisible to readers; :func:`clean_leftovers` removes those of a
+partition only while it holds (or can take at once) that partition's lock, so it never
+touches the staging folder of a run that is alive.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -15,33 +32,117 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+log = logging.getLogger(__name__)
+
+LOCKS_DIR = ".locks"
+LEFTOVER_PREFIXES = (".staging-", ".trash-")
+DEFAULT_LOCK_TIMEOUT = 3600.0
+"""Seconds a writer waits for a partition another run is writing (one task timeout)."""
+
+
+class PartitionBusy(RuntimeError):
+    """Another run holds the partition's lock; the message names it and what to do."""
+
 
 def _fsync_tree(folder: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_file():
             with entry.open("rb") as fh:
                 os.fsync(fh.fileno())
-    fd = os.open(folder, os.O_RDONLY)
+    _fsync_tree_dir(folder)
+
+
+def _lock(table_dir: Path, partition: str) -> FileLock:
+    folder = table_dir.parent / LOCKS_DIR / table_dir.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(
+        folder / f"{partition}.lock",
+        thread_local=False,
+        fallback_to_soft=False,  # a lock file that outlives a crash would block every run
+    )
+
+
+@contextmanager
+def partition_lock(
+    table_dir: Path, partition: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Iterator[None]:
+    """Hold ``table_dir/partition``'s writer lock; wait up to ``timeout`` seconds for it."""
+    table_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(table_dir, partition)
+    where = f"{table_dir.name}/{partition}"
     try:
-        os.fsync(fd)
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("%s: another run is writing it; waiting for %s", where, lock.lock_file)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise PartitionBusy(
+                f"{where}: another run is writing this partition (it holds {lock.lock_file}; "
+                f"waited {timeout:g} s). Let that run finish, then re-run this one; nothing "
+                "was changed."
+            ) from None
+    try:
+        yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
-def clean_leftovers(table_dir: Path) -> list[Path]:
-    """Remove staging/trash folders left by crashed runs; returns what was removed."""
-    removed = []
-    if table_dir.is_dir():
-        for entry in table_dir.iterdir():
-            if entry.is_dir() and entry.name.startswith((".staging-", ".trash-")):
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry)
+def _leftover_partition(name: str) -> str | None:
+    """``dt=...`` of a ``.staging-<partition>-<token>`` / ``.trash-...`` folder name."""
+    for prefix in LEFTOVER_PREFIXES:
+        if name.startswith(prefix) and "-" in name[len(prefix) :]:
+            return name[len(prefix) :].rsplit("-", 1)[0]
+    return None
+
+
+def clean_leftovers(table_dir: Path, held: str | None = None) -> list[Path]:
+    """Remove staging/trash folders that no live run holds; returns what was removed.
+
+    ``held`` is the partition whose lock the caller holds: its leftovers are dead. Those of
+    other partitions are removed only if their lock is free at once (no run is writing them).
+    """
+    removed: list[Path] = []
+    if not table_dir.is_dir():
+        return removed
+    by_partition: dict[str, list[Path]] = {}
+    for entry in sorted(table_dir.iterdir()):
+        partition = _leftover_partition(entry.name)
+        if entry.is_dir() and partition is not None:
+            by_partition.setdefault(partition, []).append(entry)
+    for partition, folders in by_partition.items():
+        if partition == held:
+            removed += _remove(folders)
+            continue
+        lock = _lock(table_dir, partition)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info(
+                "%s/%s: a live run is writing it; its staging stays", table_dir.name, partition
+            )
+            continue
+        try:
+            removed += _remove(folders)
+        finally:
+            lock.release()
     return removed
+
+
+def _remove(folders: list[Path]) -> list[Path]:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return folders
 
 
 @contextmanager
 def staged_partition(table_dir: Path, partition: str) -> Iterator[Path]:
-    """Yield an empty staging folder; on success swap it in as ``table_dir/partition``."""
+    """Yield an empty staging folder; on success swap it in as ``table_dir/partition``.
+
+    The caller holds :func:`partition_lock` for ``partition``.
+    """
     table_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
     staging = table_dir / f".staging-{partition}-{token}"

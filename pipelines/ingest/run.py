@@ -36,7 +36,12 @@ from pipelines.ingest.manifest import (
     SourceFileEntry,
 )
 from pipelines.ingest.protect import KeyedProtection
-from pipelines.ingest.publish import clean_leftovers, staged_partition
+from pipelines.ingest.publish import (
+    DEFAULT_LOCK_TIMEOUT,
+    clean_leftovers,
+    partition_lock,
+    staged_partition,
+)
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import (
     FileRead,
@@ -327,17 +332,24 @@ def ingest_table(
     run_id: str | None = None,
     keyring: KeyRing | None = None,
     contracts: ContractSet | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> IngestResult:
     """Ingest ``table`` for ``interval`` into the lake; idempotent per interval.
+
+    Holds the partition's writer lock throughout: a run of the same interval that is under
+    way makes this one wait up to ``lock_timeout`` seconds, then fail with
+    :class:`~pipelines.ingest.publish.PartitionBusy`.
 
     No DuckDB error leaves it as is: its message can quote a landing record, so it is reduced
     to its kind and locators (:mod:`~pipelines.ingest.read_errors`).
     """
+    settings = settings or Settings()
     failure = None
     try:
-        return _ingest_table(
-            table, interval, settings, run_id=run_id, keyring=keyring, contracts=contracts
-        )
+        with partition_lock(settings.lake / table, interval.partition, timeout=lock_timeout):
+            return _ingest_table(
+                table, interval, settings, run_id=run_id, keyring=keyring, contracts=contracts
+            )
     except duckdb.Error as exc:
         failure = reduced(exc, f"{table} for {interval}")
     raise failure
@@ -353,21 +365,20 @@ def _raise_corrupt(digests: list[Future[str]]) -> None:
 def _ingest_table(
     table: str,
     interval: Interval,
-    settings: Settings | None,
+    settings: Settings,
     *,
     run_id: str | None,
     keyring: KeyRing | None,
     contracts: ContractSet | None,
 ) -> IngestResult:
     started = time.perf_counter()
-    settings = settings or Settings()
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
     keyring = keyring or keyring_from_settings(settings)
     lake = settings.lake
     KeyRegistry.for_lake(lake).bind(keyring)  # other bytes under a known key id: stop here
     table_dir = lake / table
-    clean_leftovers(table_dir)
+    clean_leftovers(table_dir, held=interval.partition)
     _check_existing(lake, contract, interval)
     protection = KeyedProtection(keyring)
     _check_key_versions(lake, contracts, contract, interval, keyring)
