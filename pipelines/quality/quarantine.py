@@ -6,7 +6,14 @@ with ``failed_check = 'gx:<check name>'``, the rule's column and a reason that q
 value. The partition is republished with ingestion's atomic publisher
 (:func:`pipelines.ingest.publish.staged_partition`) and its manifest's counts updated, so
 ``read = loaded + quarantined`` still holds. It is idempotent: a gated partition has no
-failing rows left, so validating it again moves nothing and rewrites nothing.
+failing rows left, so validating it again moves nothing and rewrites nothing. Each moved row
+records the run that moved it (``moved_by_run``; null for ingestion's own quarantine), and
+rows moved only for a missing parent are re-evaluated by later runs
+(:mod:`pipelines.quality.reinstate`).
+
+The republication holds the partition's writer lock
+(:func:`pipelines.ingest.publish.partition_lock`) and refuses to go on when the partition was
+re-published since it was validated.
 
 Which rows fail is computed by SQL derived from the check itself (the same condition GX
 counted); the gate asserts that the number of rows moved equals GX's count.
@@ -24,7 +31,7 @@ from pipelines.contracts import Contract
 from pipelines.hashing import file_sha256
 from pipelines.ingest.lake import Partition, verified_data_file, verified_quarantine_file
 from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
-from pipelines.ingest.publish import staged_partition
+from pipelines.ingest.publish import partition_lock, staged_partition
 from pipelines.quality.suites import CheckSpec, q, sql_str
 
 GATE_PREFIX = "gx:"
@@ -121,6 +128,41 @@ def apply(
         "AS reasons FROM _gate_failures GROUP BY _source_file, _source_row"
     )
     moved_rows = int(con.execute("SELECT count(*) FROM _gate_rows").fetchone()[0])  # type: ignore[index]
+    with partition_lock(partition.folder.parent, partition.folder.name):
+        ensure_unchanged(partition)
+        _republish(con, contract, partition, moved_rows, run_id)
+    moved = dict(
+        con.execute(
+            "SELECT reasons[1]['check'], count(*) FROM _gate_rows GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    return GateQuarantine(
+        {str(k)[len(GATE_PREFIX) :]: int(v) for k, v in moved.items()},
+        found,
+        partition.folder,
+    )
+
+
+def ensure_unchanged(partition: Partition) -> None:
+    """Raise unless ``partition`` is still the version it was read as (call under its lock)."""
+    current = Manifest.read(partition.folder)
+    if current.dataset_version != partition.manifest.dataset_version:
+        raise QuarantineError(
+            f"{partition.table}/{partition.folder.name} was re-published (dataset version "
+            f"{current.dataset_version[:12]}) while this run read version "
+            f"{partition.manifest.dataset_version[:12]}; nothing was changed. Re-run its "
+            "quality check."
+        )
+
+
+def _republish(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    partition: Partition,
+    moved_rows: int,
+    run_id: str,
+) -> None:
+    """Publish ``partition`` without the rows of ``_gate_rows``, which join its quarantine."""
     old_data = verified_data_file(partition)
     old_quarantine = verified_quarantine_file(partition)
     manifest = partition.manifest
@@ -141,7 +183,8 @@ def apply(
             "UNION ALL BY NAME "
             "SELECT g._source_file, g._source_row, g.reasons[1]['check'] AS failed_check, "
             "g.reasons[1]['column'] AS column_name, g.reasons[1]['reason'] AS reason, "
-            f"g.reasons AS reasons, to_json({{{record_fields}}}) AS record "
+            f"g.reasons AS reasons, to_json({{{record_fields}}}) AS record, "
+            f"{sql_str(run_id)} AS moved_by_run "
             f"FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "
             "JOIN _gate_rows AS g USING (_source_file, _source_row)"
             ") ORDER BY _source_file, _source_row) "
@@ -171,13 +214,3 @@ def apply(
             }
         )
         Manifest.model_validate(updated.model_dump()).write(staging)
-    moved = dict(
-        con.execute(
-            "SELECT reasons[1]['check'], count(*) FROM _gate_rows GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    )
-    return GateQuarantine(
-        {str(k)[len(GATE_PREFIX) :]: int(v) for k, v in moved.items()},
-        found,
-        partition.folder,
-    )

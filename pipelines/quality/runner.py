@@ -33,7 +33,7 @@ from pipelines.ingest.lake import (
     verified_quarantine_file,
 )
 from pipelines.ingest.manifest import Manifest
-from pipelines.quality import engine, gxsetup, store
+from pipelines.quality import engine, gxsetup, reinstate, store
 from pipelines.quality import quarantine as gate_quarantine
 from pipelines.quality.engine import GX_VERSION
 from pipelines.quality.suites import (
@@ -118,6 +118,7 @@ class TableValidation:
     validated_at: str = ""
     paths: dict[str, str] = field(default_factory=dict)
     dataset_version: str | None = None  # of what was validated, when the caller knows it
+    reinstated: dict[str, int] = field(default_factory=dict)  # check -> orphans back in the data
 
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.checks if c.outcome == outcome)
@@ -141,6 +142,7 @@ class TableValidation:
             "failed_checks": [c.describe() for c in self.failed_critical],
             "warned_checks": [c.spec.name for c in self.checks if c.outcome == "warned"],
             "quarantined": dict(self.quarantined),
+            "reinstated": dict(self.reinstated),
             "seconds": round(self.seconds, 2),
             "results": self.paths.get("checks", ""),
         }
@@ -369,6 +371,11 @@ def validate_partition(
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
     part = find_partition(settings, table, interval)
+    reinstated = {}
+    if quarantine_rows:  # orphans whose parents are back return before the batch is checked
+        reinstated = reinstate.reinstate(settings, contracts, part, run_id=run_id)
+        if reinstated:
+            part = find_partition(settings, table, interval)
     manifest = part.manifest
     previous, previous_label = store.previous_good_batch(
         settings, table, before=interval.start.isoformat()
@@ -442,6 +449,7 @@ def validate_partition(
         **base,
         "outcomes": {c.spec.name: c.outcome for c in outcomes},
         "quarantined": gated.moved,
+        "reinstated": reinstated,
     }
     paths = store.write_table_run(
         settings, run_id, table, check_rows, _stats_rows(base, outcomes), result_json
@@ -453,6 +461,7 @@ def validate_partition(
         run_id=run_id,
         checks=outcomes,
         quarantined=gated.moved,
+        reinstated=reinstated,
         seconds=time.perf_counter() - started,
         validated_at=validated_at,
         paths={k: str(v) for k, v in paths.items()},
