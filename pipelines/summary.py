@@ -8,6 +8,7 @@ from pipelines.console import table
 from pipelines.contracts import load_contracts
 from pipelines.ingest import Interval
 from pipelines.ingest.lake import partitions
+from pipelines.quality.reinstate import is_orphan_check
 from pipelines.settings import Settings
 
 
@@ -32,6 +33,9 @@ def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
                 "loaded": sum(p.manifest.counts.loaded for p in parts),
                 "quarantined": sum(p.manifest.counts.quarantined for p in parts),
                 "quarantine_by_check": checks,
+                # quarantined only for a missing parent: back in the data at the next quality
+                # run of their partition once the parent is re-published
+                "pending_parent": sum(n for c, n in checks.items() if is_orphan_check(c)),
                 "location": str(settings.lake / name),
             }
         )
@@ -64,5 +68,12 @@ def print_summary(settings: Settings, interval: Interval | None, as_json: bool =
     print(
         f"\nrow accounting: {'read = loaded + quarantined for every table' if balanced else 'UNBALANCED'}"
     )
+    pending = {r["table"]: r["pending_parent"] for r in rows if r["pending_parent"]}
+    if pending:
+        print(
+            "pending a parent (quarantined only because the parent row was missing; they "
+            "return at the next quality run once it is re-published): "
+            + ", ".join(f"{t}={n:,}" for t, n in pending.items())
+        )
     print(f"lake: {settings.lake}  (data.parquet, quarantine.parquet, manifest.json per partition)")
     return 0 if balanced else 1

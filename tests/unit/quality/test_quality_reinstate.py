@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines import summary
 from pipelines.contracts import ContractSet
 from pipelines.ingest import Interval, ingest_table
 from pipelines.ingest.lake import partitions
@@ -93,6 +94,9 @@ def test_children_quarantined_for_a_missing_parent_come_back_when_it_is_republis
     assert _rows(items.quarantine_file, "SELECT moved_by_run") == [("run-broken",)]
     assert (items.manifest.counts.loaded, items.manifest.counts.quarantined) == (3, 1)
     assert items.manifest.counts.balanced
+    accounting = {r["table"]: r for r in summary.collect(settings)}
+    assert accounting["order_items"]["pending_parent"] == 1  # visibly pending, not lost
+    assert accounting["order_items"]["read"] == 4
 
     # the parent is whole again: every child row is back, as a clean run has them
     _republish_orders(settings, keyring, contracts, keep={1, 2, 3})
