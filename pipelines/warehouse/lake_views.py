@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
-from pipelines.ingest.lake import Partition, verified_data_file
+from pipelines.ingest.lake import Partition, verified_data_files
 from pipelines.warehouse.project import LAKE_SCHEMA
 
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -110,7 +110,6 @@ def _registry_rows(
             data = part.data_file.resolve()
             if not data.is_file():
                 raise LakeRegistrationError(f"{where}: data file {data} does not exist")
-            verified_data_file(part)  # the view will read the file its manifest describes
             manifest = part.manifest
             rows.append(
                 (
@@ -127,6 +126,8 @@ def _registry_rows(
                     str(data),
                 )
             )
+    # the views will read exactly the files the manifests describe (hashed in parallel)
+    verified_data_files(p for parts in selection.values() for p in parts)
     return rows
 
 
