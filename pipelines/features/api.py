@@ -9,7 +9,8 @@
 
 Only *published* snapshots are served (built from gate-passed lake partitions, dbt tests and
 the feature checks passed). Reading never touches the DuckDB warehouse, so it works while a
-pipeline run is writing it.
+pipeline run is writing it. A snapshot is served only if it is still the file the publish
+decision hashed (``decided_sha256`` in its release); otherwise :class:`SnapshotIntegrityError`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,33 @@ import polars as pl
 from pipelines.features.paths import FEATURE_TABLES, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import releases
+from pipelines.hashing import file_sha256
 from pipelines.settings import Settings
 
 
 class FeatureNotFound(LookupError):
     """No published snapshot matches the request."""
+
+
+class SnapshotIntegrityError(RuntimeError):
+    """A published snapshot file no longer matches the hash its publication decided on."""
+
+
+def _verified_snapshot(settings: Settings, table: str, release: Release) -> Path:
+    """The snapshot file of ``table`` in ``release``, checked against the hash its publish
+    decision recorded (releases published before that hash was recorded are not checked)."""
+    path = snapshot_file(settings, table, date.fromisoformat(release.as_of))
+    expected = (release.features.get(table) or {}).get("decided_sha256")
+    if expected and path.is_file():
+        found = file_sha256(path)
+        if found != expected:
+            raise SnapshotIntegrityError(
+                f"{table} as of {release.as_of}: {path} does not match its release "
+                f"{release.release_id}: expected SHA-256 {expected}, found {found}. The file "
+                "was changed after publication and is not served. Rebuild it: pipelines "
+                f"features build --as-of {release.as_of}"
+            )
+    return path
 
 
 @dataclass(frozen=True)
@@ -91,7 +114,7 @@ def load_features(
     wanted = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     release = _choose(table, published_releases(settings), wanted, run_id)
     snapshot_as_of = date.fromisoformat(release.as_of)
-    path = snapshot_file(settings, table, snapshot_as_of)
+    path = _verified_snapshot(settings, table, release)
     if not path.is_file():
         raise FeatureNotFound(f"{table}: release {release.release_id} lists no file at {path}")
     return FeatureSet(table, snapshot_as_of, pl.read_parquet(path), release, path)
@@ -101,10 +124,7 @@ def load_history(table: str, *, settings: Settings | None = None) -> pl.DataFram
     """Every published snapshot of ``table`` stacked (one row per entity and as-of date)."""
     _check_table(table)
     settings = settings or Settings()
-    files = [
-        snapshot_file(settings, table, date.fromisoformat(r.as_of))
-        for r in published_releases(settings)
-    ]
+    files = [_verified_snapshot(settings, table, r) for r in published_releases(settings)]
     files = [f for f in files if f.is_file()]
     if not files:
         raise FeatureNotFound(f"{table}: nothing published yet")

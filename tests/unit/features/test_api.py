@@ -137,3 +137,29 @@ def test_training_set_accepts_time_zone_aware_times(published: Settings):
         settings=published,
     )
     assert out["feature_as_of"].to_list() == [date(2018, 1, 3)]
+
+
+def test_a_snapshot_changed_after_publication_is_never_served(settings: Settings, tmp_path):
+    """Exports and loads read the file the publish decision hashed, or nothing."""
+    from pipelines.features.api import SnapshotIntegrityError
+    from pipelines.features.snapshots import read_release
+    from pipelines.hashing import file_sha256
+
+    _publish(settings, "2018-01-02", {"p1:a": 1})
+    path = snapshot_file(settings, "customer_features", date(2018, 1, 2))
+    release = read_release(settings, date(2018, 1, 2))
+    release.features = {"customer_features": {"decided_sha256": file_sha256(path)}}
+    write_release(settings, release)
+    assert load_features("customer_features", settings=settings).frame["orders"].to_list() == [1]
+
+    pl.DataFrame(  # the same rows, the value multiplied by 100
+        {"customer_unique_token": ["p1:a"], "as_of_date": [date(2018, 1, 2)], "orders": [100]}
+    ).write_parquet(path)
+    with pytest.raises(SnapshotIntegrityError) as error:
+        load_features("customer_features", settings=settings)
+    message = str(error.value)
+    assert "customer_features as of 2018-01-02" in message and str(path) in message
+    assert f"expected SHA-256 {release.features['customer_features']['decided_sha256']}" in message
+    assert "pipelines features build --as-of 2018-01-02" in message
+    with pytest.raises(SnapshotIntegrityError):
+        load_history("customer_features", settings=settings)
