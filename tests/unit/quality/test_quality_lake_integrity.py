@@ -54,3 +54,22 @@ def test_validation_stops_on_a_changed_lake_file(
     assert f"{changed}/dt=2018-01-01" in str(error.value)
     assert str(part.folder / file) in str(error.value)
     assert _stored(lake) == []  # nothing was validated, so nothing vouches for the file
+
+
+def test_the_gate_does_not_move_rows_of_a_partition_republished_since_it_was_read(
+    lake: Settings, keyring, contracts: ContractSet, write_landing
+):
+    """The gate's quarantine republishes under the partition lock, and only the version it
+    validated: a re-ingestion in between (another run) wins, and the gate says so."""
+    from pipelines.ingest import ingest_table
+    from pipelines.quality.quarantine import QuarantineError, ensure_unchanged
+    from tests.factories import copy_rows
+
+    [read] = partitions(lake.lake, "orders")
+    ensure_unchanged(read)  # nothing happened since
+    rows = copy_rows(clean_day())
+    rows["orders"] = rows["orders"][:2]
+    write_day(write_landing, contracts, {"orders": rows["orders"]})
+    ingest_table("orders", INTERVAL, lake, keyring=keyring, contracts=contracts)
+    with pytest.raises(QuarantineError, match=r"orders/dt=2018-01-01 was re-published"):
+        ensure_unchanged(read)
