@@ -17,6 +17,7 @@ import shutil
 import duckdb
 import pytest
 
+from pipelines.hashing import file_sha256
 from pipelines.ingest import Interval
 from pipelines.ingest.lake import partitions
 from pipelines.protection import KeyRing
@@ -54,6 +55,11 @@ def test_no_canary_or_token_reaches_results_docs_or_logs(
         f"WHERE _source_row = 2) TO '{tampered}' (FORMAT parquet)"
     )
     shutil.move(tampered, part.data_file)
+    # published so (its manifest describes these bytes): a changed file that does not match
+    # its manifest is refused before any check (test_quality_lake_integrity.py)
+    part.manifest.model_copy(update={"dataset_version": file_sha256(part.data_file)}).write(
+        part.folder
+    )
 
     start = ["-v", "--data-dir", str(settings.data_dir)]
     pii_tables = [
