@@ -23,6 +23,7 @@ from pipelines.contracts import Contract, ContractSet
 from pipelines.hashing import file_sha256
 from pipelines.ingest.lake import (
     Partition,
+    partitions,
     partitions_until,
     verified_data_file,
     verified_data_files,
@@ -94,6 +95,25 @@ def reinstate(
         back,
     )
     return back
+
+
+def pending_children(settings: Settings, contracts: ContractSet, part: Partition) -> dict[str, int]:
+    """Partitions of the tables referencing ``part``'s table that hold rows quarantined for a
+    missing parent and can see ``part`` (their interval ends after its start), with how many:
+    what a re-published parent would bring back at those partitions' next quality run."""
+    found: dict[str, int] = {}
+    for name in contracts.load_order():
+        if not any(fk.ref_table == part.table for fk in contracts[name].foreign_keys):
+            continue
+        for child in partitions(settings.lake, name):
+            if child.interval.end <= part.interval.start:
+                continue
+            waiting = sum(
+                n for c, n in child.manifest.quarantine_by_check.items() if is_orphan_check(c)
+            )
+            if waiting:
+                found[f"{name}/{child.folder.name}"] = waiting
+    return found
 
 
 def _pending(

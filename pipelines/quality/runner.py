@@ -119,6 +119,7 @@ class TableValidation:
     paths: dict[str, str] = field(default_factory=dict)
     dataset_version: str | None = None  # of what was validated, when the caller knows it
     reinstated: dict[str, int] = field(default_factory=dict)  # check -> orphans back in the data
+    pending_children: dict[str, int] = field(default_factory=dict)  # child partition -> orphans
 
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.checks if c.outcome == outcome)
@@ -143,6 +144,7 @@ class TableValidation:
             "warned_checks": [c.spec.name for c in self.checks if c.outcome == "warned"],
             "quarantined": dict(self.quarantined),
             "reinstated": dict(self.reinstated),
+            "pending_children": dict(self.pending_children),
             "seconds": round(self.seconds, 2),
             "results": self.paths.get("checks", ""),
         }
@@ -462,6 +464,7 @@ def validate_partition(
         checks=outcomes,
         quarantined=gated.moved,
         reinstated=reinstated,
+        pending_children=reinstate.pending_children(settings, contracts, part),
         seconds=time.perf_counter() - started,
         validated_at=validated_at,
         paths={k: str(v) for k, v in paths.items()},
@@ -479,6 +482,16 @@ def validate_partition(
     )
     for c in validation.failed_critical:
         log.warning("quality %s: FAILED %s", table, c.describe())
+    for child, waiting in validation.pending_children.items():
+        log.warning(
+            "quality %s: %s holds %d row(s) quarantined for a missing parent; they return at "
+            "its next quality run if %s now has them (pipelines quality validate --table %s ...)",
+            table,
+            child,
+            waiting,
+            table,
+            child.split("/", 1)[0],
+        )
     return validation
 
 

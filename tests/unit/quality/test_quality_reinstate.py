@@ -84,8 +84,15 @@ def test_children_quarantined_for_a_missing_parent_come_back_when_it_is_republis
     assert moved == [(FK, "run-broken")] * 3  # which run moved each row, and for which check
     assert items.manifest.counts.balanced
 
-    # order 1 comes back: its two items return, order 2's item stays pending
+    # order 1 comes back: the parent's quality run names the children waiting for it, and
+    # the children's next quality run returns its two items; order 2's item stays pending
     _republish_orders(settings, keyring, contracts, keep={1, 3})
+    parent = _validate(settings, contracts, "orders", "run-partial")
+    assert set(parent.pending_children) == {
+        "order_items/dt=2018-01-01",
+        "order_payments/dt=2018-01-01",
+    }
+    assert parent.pending_children["order_items/dt=2018-01-01"] == 3
     result = _validate(settings, contracts, "order_items", "run-partial")
     assert result.reinstated == {FK: 2}
     assert result.quarantined == {}  # order 2's item is still out: pending, not moved again
