@@ -109,6 +109,21 @@ def test_review_texts_are_scrubbed_by_the_detectors(settings, keyring, contracts
     assert reviews[1]["review_comment_message"] is None
 
 
+def test_a_scrubbed_column_needs_the_source_region(contracts):
+    from pydantic import ValidationError
+
+    from pipelines.contracts import Contract
+
+    data = contracts["order_reviews"].model_dump(exclude={"path"})
+    assert data["source"]["region"] == "BR"
+    del data["source"]["region"]
+    with pytest.raises(ValidationError, match=r"source\.region is not declared"):
+        Contract.model_validate(data)
+    data["source"]["region"] = "Brazil"
+    with pytest.raises(ValidationError, match="region"):
+        Contract.model_validate(data)
+
+
 def test_review_texts_reach_staging_only_scrubbed(contracts):
     from pipelines.ingest.stream import needs_value
 

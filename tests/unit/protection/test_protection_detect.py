@@ -230,10 +230,10 @@ def test_random_texts_lose_every_planted_identifier() -> None:
         assert secret not in redact_text(" ".join(parts), "BR")
 
 
-def test_audit_reasons_are_scrubbed_by_the_same_detectors(tmp_path) -> None:
+def test_audit_reasons_are_scrubbed_by_the_same_detectors(tmp_path, keyring) -> None:
     from pipelines.protection import AuditLog
 
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit.jsonl", keyring)
     reason = "titular cpf 529.982.247-25, tel 3403-5382, jan [at] voorbeeld dot nl"
     log.append(actor="alice", action="lookup", reason=reason, subject="p1:" + "ab" * 16)
     assert log.entries()[0]["reason"] == "titular cpf [CPF], tel [PHONE], [EMAIL]"
