@@ -221,6 +221,22 @@ def _tarja(name: str) -> Callable[[str], bool]:
     return is_valid
 
 
+_CPF_WORD = re.compile(r"\bcpf\b", re.IGNORECASE)
+
+
+def _dialled(digits: str, before: str, region: str) -> bool:
+    """Whether bare ``digits`` after a phone word (``fone: 31990479200``) are a valid phone
+    number of ``region``: one in a hundred also closes a CPF's check digits."""
+    if not _PHONE_WORDS.search(before) or _CPF_WORD.search(before):
+        return False
+    import phonenumbers
+
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(digits, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def _validated(
     pattern: re.Pattern[str], valid: Callable[[str], bool]
 ) -> Callable[[str, str], Spans]:
@@ -232,8 +248,10 @@ def _validated(
             value = text[start:end]
             if not pattern.fullmatch(value) or not valid(value):
                 continue
-            if value.isdigit() and _REFERENCE_BEFORE.search(text[max(0, start - 30) : start]):
-                continue
+            if value.isdigit():
+                before = text[max(0, start - 30) : start]
+                if _REFERENCE_BEFORE.search(before) or _dialled(value, before, region):
+                    continue
             yield start, end
 
     return find

@@ -44,6 +44,7 @@ def test_red_team_forms_are_replaced_whole(snippet) -> None:
     [
         ("meu cpf é 529.982.247-25.", "BR", "meu cpf é [CPF]."),
         ("CPF 52998224725", "BR", "CPF [CPF]"),
+        ("fone: 31990479200", "BR", "fone: [PHONE]"),  # a mobile whose digits close a CPF
         ("cnpj 11.222.333/0001-81 ok", "BR", "cnpj [CNPJ] ok"),
         ("cartão 4111 1111 1111 1111 venc 10/27", "BR", "cartão [CARD] venc 10/27"),
         ("amex 3782-822463-10005", "US", "amex [CARD]"),
