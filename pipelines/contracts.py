@@ -217,6 +217,9 @@ class Source(BaseModel):
     file_stem: str
     timezone: str = "UTC"
     timestamp_offsets: Literal["convert", "quarantine"] = "convert"
+    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    """Where the source's people live (ISO 3166 alpha-2, e.g. ``BR``): the region phone
+    numbers written without ``+`` are read in when free text is scrubbed."""
 
     @model_validator(mode="after")
     def _known_zone(self) -> Source:
@@ -264,6 +267,12 @@ class Contract(BaseModel):
                 raise ValueError(f"foreign key column {fk.column!r} is not declared")
         if self.event_time and self.event_time.column not in known:
             raise ValueError(f"event time column {self.event_time.column!r} is not declared")
+        scrubbed = [c.name for c in self.columns if c.protection is Protection.SCRUB]
+        if scrubbed and self.source.region is None:
+            raise ValueError(
+                f"{', '.join(scrubbed)} scrubbed but source.region is not declared: add the "
+                "ISO country code (e.g. BR) in which phone numbers without + are read"
+            )
         return self
 
     def column(self, name: str) -> Column:

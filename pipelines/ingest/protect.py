@@ -3,8 +3,8 @@
 Implements :class:`pipelines.ingest.transform.ProtectionSql` with the primitives of
 :mod:`pipelines.protection`: pseudonymization as pure SQL (key-derived pads passed as
 prepared parameters, never in the SQL text), encryption as a vectorised DuckDB UDF, and
-generalization and scrubbing as SQL. Ingestion itself computes tokens and ciphertexts on Arrow
-batches instead (:meth:`KeyedProtection.arrow_function`, :mod:`pipelines.ingest.stream`); the
+generalization as SQL, scrubbing as a vectorised DuckDB UDF. Ingestion itself computes tokens,
+ciphertexts and scrubbed texts on Arrow batches instead (:meth:`KeyedProtection.arrow_function`, :mod:`pipelines.ingest.stream`); the
 encryption UDF still protects the text of malformed records.
 """
 
@@ -23,7 +23,8 @@ from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.generalize import sql_generalize
 from pipelines.protection.pseudonymize import TOKEN_SCHEME, Pseudonymizer
-from pipelines.protection.scrub import sql_scrub
+from pipelines.protection.scrub import register_duckdb_udf as register_scrub_udf
+from pipelines.protection.scrub import scrub_arrow, sql_scrub
 
 ENCRYPT_UDF = "pipelines_encrypt"
 
@@ -40,6 +41,7 @@ class KeyedProtection:
 
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         register_encrypt_udf(con, self.encryptor, ENCRYPT_UDF)
+        register_scrub_udf(con)
 
     def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
         return self.pseudonymizer.sql_token(column_sql, param_prefix)
@@ -48,20 +50,23 @@ class KeyedProtection:
         return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
 
     def arrow_function(self, contract: Contract, col: Column) -> Callable[[pa.Array], pa.Array]:
-        """Protects a whole Arrow array of ``col``'s clear values, as :meth:`token` or
-        :meth:`encrypt` would value by value."""
+        """Protects a whole Arrow array of ``col``'s clear values, as :meth:`token`,
+        :meth:`encrypt` or :meth:`scrub` would value by value."""
         if col.protection is Protection.PSEUDONYMIZE:
             return self.pseudonymizer.tokens_arrow
         if col.protection is Protection.ENCRYPT:
             context = encryption_context(contract.table, col.name)
             return partial(self.encryptor.encrypt_arrow, context=context)
+        if col.protection is Protection.SCRUB:
+            assert contract.source.region is not None  # the contract requires it
+            return partial(scrub_arrow, region=contract.source.region)
         raise ValueError(f"{contract.table}.{col.name}: {col.protection} needs no key")
 
     def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
         return sql_generalize(method, column_sql, reference_date_sql)
 
-    def scrub(self, column_sql: str) -> str:
-        return sql_scrub(column_sql)
+    def scrub(self, column_sql: str, region: str) -> str:
+        return sql_scrub(column_sql, region)
 
     def key_versions(self) -> dict[str, str]:
         """Active key ids, and how tokens are derived from the pseudonymization key."""

@@ -55,7 +55,7 @@ from pipelines.ingest.readers import (
 )
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
-from pipelines.ingest.transform import KEYED, protected_column, staged_query
+from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
 from pipelines.protection.registry import KeyRegistry, check_recorded
@@ -112,7 +112,7 @@ def _create_staged(
     raw += [
         f"NULL::VARCHAR AS {q(protected_column(c))}"
         for c in contract.written_columns
-        if c.protection in KEYED
+        if c.protection in PRECOMPUTED
     ]
     source_file = "VARCHAR"
     if files:

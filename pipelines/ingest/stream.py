@@ -11,9 +11,10 @@ Arrow stream, in three overlapping stages:
    instance, each file on one connection, the next file in parallel with the current one, and
    hand each record batch to a thread pool; right after a file's scan its reader collects the
    file's malformed records (:func:`~pipelines.ingest.readers.collect_malformed`);
-2. the pool adds the pseudonymized and encrypted columns, computed on whole arrays
+2. the pool adds the pseudonymized, encrypted and scrubbed columns, computed on whole arrays
    (:meth:`~pipelines.protection.Pseudonymizer.tokens_arrow`,
-   :meth:`~pipelines.protection.Encryptor.encrypt_arrow`), a few batches at a time;
+   :meth:`~pipelines.protection.Encryptor.encrypt_arrow`,
+   :func:`~pipelines.protection.scrub.scrub_arrow`), a few batches at a time;
 3. DuckDB types and checks the protected batches, file after file and in order, on all its
    threads.
 
@@ -28,9 +29,9 @@ while a streaming query of the same instance is open.
 Clear text stays in memory: in ``source`` (which never spills to disk) and in the few batches
 in flight (at most ``_QUEUED_BATCHES`` per file being read). Only lake columns, protected, are
 inserted. Clear values cross into ``con`` only where staging needs them (:func:`needs_value`):
-a pseudonymized or encrypted column checked only for presence is represented by its token or
-ciphertext, a dropped one by a presence marker, so e.g. customer ids, phone numbers, names and
-street addresses never enter ``con`` at all. The batches enter the stream in file order and
+a pseudonymized, encrypted or scrubbed column checked only for presence is represented by its
+token, ciphertext or scrubbed text, a dropped one by a presence marker, so e.g. customer ids,
+phone numbers, names, street addresses and unscrubbed review texts never enter ``con`` at all. The batches enter the stream in file order and
 DuckDB keeps it (``preserve_insertion_order``, as long as the query has no join), so
 ``staged`` holds the files' rows in file order; the record counts per file tell where each
 file's rows start, and :func:`~pipelines.ingest.readers.finish_file` checks it.
@@ -53,7 +54,7 @@ from pipelines.ingest.interval import Interval
 from pipelines.ingest.protect import KeyedProtection
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed, q
-from pipelines.ingest.transform import KEYED, protected_column, staged_query
+from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
 
 BATCH_ROWS = 65_536
 """Records per Arrow batch: small enough to keep every stage busy, large enough to amortise
@@ -76,7 +77,7 @@ _SOURCE_REASONS = pa.list_(
 @dataclass(frozen=True)
 class _KeyedColumn:
     source: str  # raw column (clear text)
-    target: str  # the precomputed column staged_query reads
+    target: str  # the precomputed column staged_query reads (token, ciphertext, scrubbed)
     protect: Callable[[pa.Array], pa.Array]
 
 
@@ -115,7 +116,7 @@ class StagedLoader:
         self._keyed = [
             _KeyedColumn(col.name, protected_column(col), protection.arrow_function(contract, col))
             for col in contract.written_columns
-            if col.protection in KEYED
+            if col.protection in PRECOMPUTED
         ]
         # Clear values cross into ``con`` only where a check or the lake form needs them; the
         # others are carried by their token or ciphertext, or by a presence marker.
@@ -125,7 +126,7 @@ class StagedLoader:
         for c in contract.columns:
             if needs_value(contract, c):
                 self._columns.append(c.name)
-            elif c.protection in KEYED:
+            elif c.protection in PRECOMPUTED:
                 as_tokens.append(f"{q(protected_column(c))} AS {q(c.name)}")
             else:
                 self._presence.append(c.name)
@@ -234,7 +235,8 @@ class StagedLoader:
         return _put(batches, _Done(), stop)
 
     def _protect(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The raw batch plus one protected column per pseudonymized or encrypted column."""
+        """The raw batch plus one protected column per pseudonymized, encrypted or scrubbed
+        column."""
         raw = [batch.column(name) for name in self._columns]
         presence = [_presence(batch.column(name)) for name in self._presence]
         provenance = [
@@ -250,16 +252,17 @@ class StagedLoader:
 
 
 def needs_value(contract: Contract, col: Column) -> bool:
-    """Whether staging needs ``col``'s clear value: for its lake form (kept, generalized,
-    scrubbed) or for a check on the value (type, range, allowed values, pattern, lateness).
+    """Whether staging needs ``col``'s clear value: for its lake form (kept, generalized) or
+    for a check on the value (type, range, allowed values, pattern, lateness).
 
     Otherwise a check can only ask whether the value is there (``required``), which the
-    token or ciphertext of a pseudonymized or encrypted column tells as well, and a
-    presence marker (:func:`_presence`) tells for a dropped one.
+    token, ciphertext or scrubbed text of a pseudonymized, encrypted or scrubbed column tells
+    as well (each is NULL exactly where the value is), and a presence marker
+    (:func:`_presence`) tells for a dropped one.
     """
     event = contract.event_time
     return (
-        col.protection not in (*KEYED, Protection.DROP)
+        col.protection not in (*PRECOMPUTED, Protection.DROP)
         or col.type != "string"
         or bool(col.pattern or col.allowed_values)
         or col.min is not None

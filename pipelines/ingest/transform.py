@@ -9,10 +9,10 @@ produce it) that yields, per record:
 * ``_record``: for failed records only, a JSON image of the record for the quarantine, in
   which PII columns are protected exactly as in the lake (never clear text).
 
-Keyed protections (pseudonymization, encryption) are either SQL from the :class:`ProtectionSql`
-or, with ``precomputed=True`` (what ingestion runs), read from columns the raw relation
-already carries, named by :func:`protected_column`: ingestion computes them on whole Arrow
-batches (:mod:`pipelines.ingest.stream`).
+Keyed protections (pseudonymization, encryption) and scrubbing are either SQL from the
+:class:`ProtectionSql` or, with ``precomputed=True`` (what ingestion runs), read from columns
+the raw relation already carries, named by :func:`protected_column`: ingestion computes them on
+whole Arrow batches (:mod:`pipelines.ingest.stream`).
 
 Clear-text PII exists only inside this streaming expression; nothing that holds it is
 materialized.
@@ -45,15 +45,20 @@ class ProtectionSql(Protocol):
 
     def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str: ...
 
-    def scrub(self, column_sql: str) -> str: ...
+    def scrub(self, column_sql: str, region: str) -> str: ...
 
 
 KEYED = (Protection.PSEUDONYMIZE, Protection.ENCRYPT)
-"""Protections that need key material: precomputed outside SQL by ingestion."""
+"""Protections that need key material."""
+
+PRECOMPUTED = (*KEYED, Protection.SCRUB)
+"""Protections ingestion computes outside SQL, on whole Arrow batches: the keyed ones, and
+scrubbing (its detectors are Python: :mod:`pipelines.protection.detect`)."""
 
 
 def protected_column(col: Column) -> str:
-    """The raw-relation column holding ``col``'s precomputed token or ciphertext."""
+    """The raw-relation column holding ``col``'s precomputed token, ciphertext or scrubbed
+    text."""
     return f"_protected_{col.name}"
 
 
@@ -227,7 +232,7 @@ def _protected(
     precomputed: bool,
 ) -> str:
     raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
-    if precomputed and col.protection in KEYED:
+    if precomputed and col.protection in PRECOMPUTED:
         return f"r.{q(protected_column(col))}"
     match col.protection:
         case Protection.KEEP:
@@ -239,7 +244,8 @@ def _protected(
         case Protection.ENCRYPT:
             return protect.encrypt(raw, encryption_context(contract.table, col.name))
         case Protection.SCRUB:
-            return protect.scrub(raw)
+            assert contract.source.region is not None  # the contract requires it
+            return protect.scrub(raw, contract.source.region)
         case Protection.GENERALIZE:
             assert col.generalize is not None
             reference = f"DATE '{interval.end.date().isoformat()}'"
@@ -275,7 +281,7 @@ def staged_query(
     """The SELECT producing lake columns, ``_reasons`` and ``_record`` from raw text records.
 
     With ``precomputed``, the raw relation also holds :func:`protected_column` for every
-    pseudonymized or encrypted column, and those values are used as they are. With
+    pseudonymized, encrypted or scrubbed column, and those values are used as they are. With
     ``source_reasons``, it also holds ``_source_reasons``: checks a reader found failed in the
     file itself (:data:`~pipelines.ingest.readers.NO_SOURCE_REASONS`).
     """

@@ -91,8 +91,9 @@ def protection_edge(
                 col.name,
                 f.DIRECT,
                 f.TRANSFORMATION,
-                "scrub: e-mail addresses and phone numbers in the text replaced by [email] "
-                "and [phone]",
+                "scrub: e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles and street "
+                "addresses in the text replaced by [EMAIL], [URL], [CPF], [CNPJ], [CARD], "
+                "[PHONE], [HANDLE], [ADDRESS]",
                 masking=True,
             )
     if col.type == "string":
@@ -146,10 +147,10 @@ class _ProtectionAsUdfs:
 
         return sql_generalize(method, column_sql, reference_date_sql)
 
-    def scrub(self, column_sql: str) -> str:
+    def scrub(self, column_sql: str, region: str) -> str:
         from pipelines.protection.scrub import sql_scrub
 
-        return sql_scrub(column_sql)
+        return sql_scrub(column_sql, region)
 
 
 def ingestion_sql(contract: Contract, interval: Interval) -> str:

@@ -7,6 +7,7 @@ auditing the request).
 """
 
 from pipelines.protection.audit import AuditLog, entry_mac, subject_digest
+from pipelines.protection.detect import Entity, Finding, redact_text
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.errors import (
@@ -51,8 +52,10 @@ __all__ = [
     "AuditLogTampered",
     "DecryptionError",
     "Encryptor",
+    "Entity",
     "EnvKeyProvider",
     "FileKeyProvider",
+    "Finding",
     "KeyFileExistsError",
     "KeyFileNotFoundError",
     "KeyFilePermissionError",
@@ -79,6 +82,7 @@ __all__ = [
     "generalize",
     "key_id_of",
     "keyring_from_settings",
+    "redact_text",
     "register_encrypt_udf",
     "register_pseudonymize_udf",
     "reidentify",

@@ -36,7 +36,8 @@ _PROTECTION_NOTES = {
     "(`p<key>:<32 hex>`), the same in every table, so joins work.",
     Protection.ENCRYPT: "Encrypted at ingestion (AES-SIV, `e<key>:...`); recoverable only by "
     "audited re-identification. Never selected by any model.",
-    Protection.SCRUB: "Free text; e-mail addresses and phone numbers scrubbed at ingestion. "
+    Protection.SCRUB: "Free text; e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles and "
+    "street addresses replaced by typed placeholders at ingestion. "
     "Never selected by any model.",
 }
 _GENERALIZE_NOTES = {

@@ -53,7 +53,7 @@ def test_real_olist_sample_loads_completely_with_keys_resolved(settings, keyring
         assert "@" in fh.read()
     leftovers = con.execute(
         f"SELECT count(*) FILTER (WHERE review_comment_message LIKE '%@%.%'), "
-        "count(*) FILTER (WHERE review_comment_message LIKE '%[email]%'), "
+        "count(*) FILTER (WHERE review_comment_message LIKE '%[EMAIL]%'), "
         "count(*) FILTER (WHERE review_comment_message LIKE '%produto%') "
         f"FROM read_parquet('{lake}/order_reviews/*/data.parquet')"
     ).fetchone()

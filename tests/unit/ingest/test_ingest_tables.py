@@ -87,8 +87,49 @@ def test_pii_is_protected_in_the_lake(settings, keyring, contracts, write_landin
 
     reviews = lake_rows(settings, "order_reviews")
     assert (
-        reviews[0]["review_comment_message"] == "Chegou rápido!\nQualquer coisa: [email] ou [phone]"
+        reviews[0]["review_comment_message"] == "Chegou rápido!\nQualquer coisa: [EMAIL] ou [PHONE]"
     )
+
+
+def test_review_texts_are_scrubbed_by_the_detectors(settings, keyring, contracts, write_landing):
+    rows = clean_day()
+    review = rows["order_reviews"][0]
+    review["review_comment_title"] = "cartão 4111 1111 1111 1111"
+    review["review_comment_message"] = (
+        "cpf 529.982.247-25, tel (11) 9 1860-3552 ou 94212\u20131267,\n"  # en dash
+        "maria arroba gmail ponto com, Rua Augusta, 1500 - pedido 123456789"
+    )
+    write_day(write_landing, contracts, rows)
+    ingest_all(settings, keyring, contracts)
+    reviews = lake_rows(settings, "order_reviews")
+    assert reviews[0]["review_comment_title"] == "cartão [CARD]"
+    assert reviews[0]["review_comment_message"] == (
+        "cpf [CPF], tel [PHONE] ou [PHONE],\n[EMAIL], [ADDRESS] - pedido 123456789"
+    )
+    assert reviews[1]["review_comment_message"] is None
+
+
+def test_a_scrubbed_column_needs_the_source_region(contracts):
+    from pydantic import ValidationError
+
+    from pipelines.contracts import Contract
+
+    data = contracts["order_reviews"].model_dump(exclude={"path"})
+    assert data["source"]["region"] == "BR"
+    del data["source"]["region"]
+    with pytest.raises(ValidationError, match=r"source\.region is not declared"):
+        Contract.model_validate(data)
+    data["source"]["region"] = "Brazil"
+    with pytest.raises(ValidationError, match="region"):
+        Contract.model_validate(data)
+
+
+def test_review_texts_reach_staging_only_scrubbed(contracts):
+    from pipelines.ingest.stream import needs_value
+
+    reviews = contracts["order_reviews"]
+    assert not needs_value(reviews, reviews.column("review_comment_message"))
+    assert needs_value(reviews, reviews.column("review_score"))
 
 
 @pytest.mark.parametrize(

@@ -259,7 +259,7 @@ def test_no_clear_pii_is_stored(log: AuditLog) -> None:
     )
     text = log.path.read_text()
     assert "maria@example.com" not in text and "98765" not in text
-    assert log.entries()[0]["reason"] == "asked by [email], phone [phone]"
+    assert log.entries()[0]["reason"] == "asked by [EMAIL], phone [PHONE]"
 
 
 @pytest.mark.xfail(

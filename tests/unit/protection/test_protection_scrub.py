@@ -7,8 +7,9 @@ import pyarrow as pa
 import pytest
 
 from pipelines.protection import scrub_text, sql_scrub
+from pipelines.protection.scrub import register_duckdb_udf
 
-E, P = "[email]", "[phone]"
+E, P, H = "[EMAIL]", "[PHONE]", "[HANDLE]"
 
 CORPUS: list[tuple[str, str]] = [
     # phones that must be scrubbed
@@ -54,7 +55,7 @@ CORPUS: list[tuple[str, str]] = [
     ("CEP 01310-100 São Paulo", "CEP 01310-100 São Paulo"),
     ("entre 2017-2018 comprei 3 vezes", "entre 2017-2018 comprei 3 vezes"),
     ("nota 10 +1 2 3", "nota 10 +1 2 3"),
-    ("usuário @loja no instagram", "usuário @loja no instagram"),
+    ("usuário @loja no instagram", f"usuário {H} no instagram"),
     ("ana@mail sem domínio", "ana@mail sem domínio"),
     ("versão 2.1.3 do app", "versão 2.1.3 do app"),
     ("2018-03-01 10:15:23", "2018-03-01 10:15:23"),
@@ -74,6 +75,7 @@ def test_scrub_text(text: str, expected: str) -> None:
 
 
 def _sql(con: duckdb.DuckDBPyConnection, values: list[str | None]) -> list[str | None]:
+    register_duckdb_udf(con)
     con.register("src", pa.table({"id": range(len(values)), "t": pa.array(values, pa.string())}))
     rows = con.execute(f"SELECT {sql_scrub('t')} FROM src ORDER BY id").fetchall()
     con.unregister("src")

@@ -1,0 +1,473 @@
+"""Finding personal data inside free text: one registry of entity detectors, each with its
+placeholder.
+
+:func:`detect` returns *where* each entity is (``Finding(entity, start, end)``), never the
+value, so a caller (a column sampler, a log redactor) can count or mask without copying it.
+:func:`redact_text` replaces every finding by its placeholder; :func:`scrub_arrow` does the same
+for a whole Arrow array, sending only the texts a cheap vectorised prefilter
+(:func:`candidates`) flags through the Python detectors.
+
+Detectors, in order of precedence (an earlier one wins where two overlap):
+
+========  ==============  ===================================================================
+entity    placeholder     how
+========  ==============  ===================================================================
+EMAIL     ``[EMAIL]``     ``local@domain.tld``, and the spelled-out forms ``maria arroba gmail
+                          ponto com``, ``jan [at] voorbeeld dot nl``, ``ana (at) mail.com``
+                          (at/arroba/apenstaartje, dot/ponto/punt)
+URL       ``[URL]``       ``http(s)://...``, ``www....`` and bare domains with a common TLD
+CNPJ      ``[CNPJ]``      ``12.345.678/0001-95`` or 14 digits, check digits (``tarja``)
+CARD      ``[CARD]``      13-19 digits (spaces or hyphens between) passing Luhn with a known
+                          issuer prefix and length (``tarja.validators.cartao``)
+CPF       ``[CPF]``       ``123.456.789-09`` or 11 digits, check digits (``tarja``)
+PHONE     ``[PHONE]``     ``phonenumbers``' matcher in the source's declared region (numbers
+                          with ``+`` in any region), kept when the number is valid, written
+                          like a phone (separators, 10+ digits), a Brazilian mobile without
+                          area code (``98765-4321``), or preceded by a phone word (``tel``,
+                          ``whats``, ``bel``...); dropped after an order/postcode word
+HANDLE    ``[HANDLE]``    ``@name`` not part of an e-mail
+ADDRESS   ``[ADDRESS]``   street word + name + house number: ``Rua Augusta, 1500``,
+                          ``Av. Paulista 1000``, ``221 Baker Street``, ``Kerkstraat 12``
+========  ==============  ===================================================================
+
+CPF, CNPJ and card numbers written as bare digits right after an order, invoice or product
+word (``pedido 52998224725``, ``factuur ...``) are taken for that reference: one random run of
+11 digits in a hundred closes a CPF's check digits.
+
+Text is first mapped character for character (same length, so spans stay valid) from
+full-width digits, Unicode dashes and no-break spaces to their ASCII forms.
+
+Not detected: personal names (that needs a named-entity model; spaCy's models are not
+installable from the package registries this project uses) and addresses without a house
+number or street word.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import phonenumbers
+
+DEFAULT_REGION = "BR"
+
+
+class Entity(StrEnum):
+    EMAIL = "EMAIL"
+    URL = "URL"
+    CNPJ = "CNPJ"
+    CARD = "CARD"
+    CPF = "CPF"
+    PHONE = "PHONE"
+    HANDLE = "HANDLE"
+    ADDRESS = "ADDRESS"
+
+    @property
+    def placeholder(self) -> str:
+        return f"[{self.value}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Where one entity is: ``text[start:end]``. Carries no value."""
+
+    entity: Entity
+    start: int
+    end: int
+
+
+Spans = Iterator[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Detector:
+    entity: Entity
+    find: Callable[[str, str], Spans]  # (normalised text, region) -> spans
+    min_digits: int = 0  # skipped on texts with fewer digits (and no "+", for phones)
+
+
+# --- normalisation: one character in, one character out ---------------------------------
+
+_FOLD = {
+    c: ord("0") + unicodedata.decimal(chr(c))
+    for c in range(0x80, 0x20000)
+    if unicodedata.category(chr(c)) == "Nd"
+}  # every decimal digit: full-width, Arabic-Indic, Devanagari...
+_FOLD.update({c: ord("-") for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212)})
+_FOLD.update({c: ord(" ") for c in (0x00A0, 0x2007, 0x202F, 0x3000)})
+_FOLD.update({0xFF0B: ord("+"), 0xFF08: ord("("), 0xFF09: ord(")"), 0xFF20: ord("@")})
+_FOLD.update({0xFF0E: ord("."), 0xFF0D: ord("-")})
+
+
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def normalise(text: str) -> str:
+    """``text`` with every decimal digit (full-width...), Unicode dashes and odd spaces in
+    ASCII (same length)."""
+    return text.translate(_FOLD)
+
+
+# --- e-mail, URL, handle ------------------------------------------------------------------
+
+_TLDS = (
+    "com|net|org|br|nl|be|pt|de|fr|es|it|uk|us|eu|io|co|me|info|biz|edu|gov|app|dev|shop|"
+    "store|online|site|email|mail|tv"
+)
+_LOCAL = r"[\w.%+-]+"
+_LABEL = r"[\w-]+"
+_EMAIL_RE = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,}}")
+_BRACKET_AT = r"\s*[\[({<]\s*(?:at|arroba|apenstaartje|@)\s*[\])}>]\s*"
+_WORD_AT = r"\s+(?:at|arroba|apenstaartje)\s+"
+_BRACKET_DOT = r"\s*[\[({<]\s*(?:dot|ponto|punt|\.)\s*[\])}>]\s*"
+_WORD_DOT = r"\s+(?:dot|ponto|punt)\s+"
+_DOT = rf"(?:{_BRACKET_DOT}|{_WORD_DOT}|\.)"
+_OBFUSCATED_RE = re.compile(
+    rf"(?<![\w.+-]){_LOCAL}(?P<at>{_BRACKET_AT}|{_WORD_AT}){_LABEL}(?:{_DOT}{_LABEL})*"
+    rf"{_DOT}(?:{_TLDS})\b",
+    re.IGNORECASE,
+)
+_PLAIN_AT = re.compile(r"\s+at\s+", re.IGNORECASE)
+_SPELLED_DOT = re.compile(rf"{_BRACKET_DOT}|{_WORD_DOT}", re.IGNORECASE)
+
+
+def _emails(text: str, region: str) -> Spans:
+    for m in _EMAIL_RE.finditer(text):
+        yield m.span()
+    for m in _OBFUSCATED_RE.finditer(text):
+        # "cheaper at shop.com" is English, not an address: a plain "at" needs a spelled dot
+        if _PLAIN_AT.fullmatch(m.group("at")) and not _SPELLED_DOT.search(m.group(0)):
+            continue
+        yield m.span()
+
+
+_URL_RE = re.compile(
+    rf"(?:https?://|www\.)[^\s<>\"']+|(?<![\w@.-])(?:[a-z0-9][\w-]*\.)+(?:{_TLDS})\b(?:/[^\s<>\"']*)?",
+    re.IGNORECASE,
+)
+_URL_TRAILING = ".,;:!?)]}'\""
+
+
+def _urls(text: str, region: str) -> Spans:
+    for m in _URL_RE.finditer(text):
+        start, end = m.span()
+        while end > start and text[end - 1] in _URL_TRAILING:
+            end -= 1
+        yield start, end
+
+
+_HANDLE_RE = re.compile(r"(?<![\w@.+-])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?")
+
+
+def _handles(text: str, region: str) -> Spans:
+    for m in _HANDLE_RE.finditer(text):
+        yield m.span()
+
+
+# --- identifiers with check digits (tarja's validators) -----------------------------------
+
+_CPF_RE = re.compile(r"\d{3}[.\s]?\d{3}[.\s]?\d{3}[-.\s]?\d{2}")
+_CNPJ_RE = re.compile(r"\d{2}[.\s]?\d{3}[.\s]?\d{3}[/\s]?\d{4}[-.\s]?\d{2}")
+_CARD_RE = re.compile(r"\d(?:[ -]?\d){12,18}")
+_CHAIN = re.compile(r"(?<![\w.+-])\d+(?:[ ./-]\d+)*(?![\w-]|[.,]\d)")
+"""Groups of digits joined by single separators: where identifiers are looked for."""
+_GROUP = re.compile(r"\d+")
+_MAX_DIGITS = 19
+_REFERENCE_WORDS = (
+    r"pedido|order|bestelling|bestelnummer|ordernummer|sku|c[oó]digo|code|ref|refer[eê]ncia|"
+    r"protocolo|nota|nf|invoice|factuur|ean|rastreio|tracking|track|artikel|serial"
+)
+_REFERENCE_BEFORE = re.compile(
+    rf"\b(?:{_REFERENCE_WORDS})\b(?:\W+\w+)?\W{{0,3}}$|(?:nº|#)\s?$", re.IGNORECASE
+)
+
+
+def _windows(text: str) -> Spans:
+    """Every run of whole digit groups of a chain, up to 19 digits: ``2018 4111 1111 1111
+    1111`` holds a card number that starts at its second group."""
+    for chain in _CHAIN.finditer(text):
+        groups = [(g.start(), g.end()) for g in _GROUP.finditer(chain.group(0))]
+        base = chain.start()
+        for i, (first, _) in enumerate(groups):
+            digits = 0
+            for start, last in groups[i:]:
+                digits += last - start
+                if digits > _MAX_DIGITS:
+                    break
+                yield base + first, base + last
+
+
+def _tarja(name: str) -> Callable[[str], bool]:
+    """``tarja.validators.<name>.is_valid``, imported on first use (importing tarja loads its
+    whole package: 0.2 s that a process which never scrubs need not pay)."""
+
+    @cache
+    def validator() -> Callable[[str], bool]:
+        return importlib.import_module(f"tarja.validators.{name}").is_valid
+
+    def is_valid(value: str) -> bool:
+        return validator()(value)
+
+    return is_valid
+
+
+_CPF_WORD = re.compile(r"\bcpf\b", re.IGNORECASE)
+
+
+def _dialled(digits: str, before: str, region: str) -> bool:
+    """Whether bare ``digits`` after a phone word (``fone: 31990479200``) are a valid phone
+    number of ``region``: one in a hundred also closes a CPF's check digits."""
+    if not _PHONE_WORDS.search(before) or _CPF_WORD.search(before):
+        return False
+    import phonenumbers
+
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(digits, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _validated(
+    pattern: re.Pattern[str], valid: Callable[[str], bool]
+) -> Callable[[str, str], Spans]:
+    """Matches of ``pattern`` whose check digits ``valid`` accepts; a bare run of digits right
+    after an order or invoice word (``pedido 52998224725``) is taken for that reference."""
+
+    def find(text: str, region: str) -> Spans:
+        for start, end in _windows(text):
+            value = text[start:end]
+            if not pattern.fullmatch(value) or not valid(value):
+                continue
+            if value.isdigit():
+                before = text[max(0, start - 30) : start]
+                if _REFERENCE_BEFORE.search(before) or _dialled(value, before, region):
+                    continue
+            yield start, end
+
+    return find
+
+
+# --- phone numbers (phonenumbers) ---------------------------------------------------------
+
+_PHONE_WORDS = re.compile(
+    r"(?:\b(?:tel|tel[eé]fone|fone|cel|celular|whats|whatsapp|wpp|zap|ligue|ligar|liga|"
+    r"contato|call|phone|mobile|cell|text|sms|fax|bel|bellen|mobiel|telefoon|nummer|gsm)"
+    r"\b[^\w\n]{0,3}(?:\w+[^\w\n]{1,3}){0,2}|\b(?:tel|ph|nr)\.\s?)$",
+    re.IGNORECASE,
+)
+_NOT_PHONE_WORDS = re.compile(
+    rf"\b(?:cep|zip|zipcode|postcode|postal|{_REFERENCE_WORDS}|cpf|cnpj|cart[aã]o|card|kaart|"
+    r"rg|id)\W{0,3}$|(?:nº|#)\s?$",
+    re.IGNORECASE,
+)
+_STATE_BEFORE = re.compile(r"\b[A-Z]{2}\s$")  # a US state before a ZIP+4 (CA 94105-1234)
+_ZIP4 = re.compile(r"\d{5}-\d{4}")
+_DATE_RE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+_BR_MOBILE_LOCAL = re.compile(r"9\d{4}-\d{4}")
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+_PHONE_LAYOUT = re.compile(r"[\s()-]")  # not dots alone: 1.234.567
+
+
+_PHONE_MIN_DIGITS = 7
+"""Fewer digits, without +, are never taken for a phone (the prefilter relies on it)."""
+_MONEY_BEFORE = re.compile(r"(?:R\$|US\$|[$€£])\s?$")
+_DECIMALS_AFTER = re.compile(r"^[.,]\d")
+
+
+def _looks_like_phone(raw: str, before: str, after: str, number: phonenumbers.PhoneNumber) -> bool:
+    import phonenumbers
+
+    if raw.startswith("+"):
+        return True
+    digits = sum(c.isdigit() for c in raw)
+    if digits < _PHONE_MIN_DIGITS:
+        return False
+    if _DECIMALS_AFTER.match(after) or _DATE_RE.fullmatch(raw):  # 14.026,42 / 01-03-2018
+        return False
+    valid = phonenumbers.is_valid_number(number)
+    if valid and _PHONE_LAYOUT.search(raw):
+        return True  # (11) 98765-4321 even after "pedido"
+    if _MONEY_BEFORE.search(before) or _NOT_PHONE_WORDS.search(before):
+        return False
+    if _ZIP4.fullmatch(raw) and _STATE_BEFORE.search(before):
+        return False
+    if valid:
+        return True
+    if _PHONE_WORDS.search(before) and digits >= 8:
+        return True
+    if digits >= 10 and _PHONE_SEPARATORS.search(raw):
+        return True
+    return bool(_BR_MOBILE_LOCAL.fullmatch(raw))
+
+
+def _phones(text: str, region: str) -> Spans:
+    from phonenumbers import Leniency, PhoneNumberMatcher  # imported on first use (0.1 s)
+
+    for m in PhoneNumberMatcher(text, region, leniency=Leniency.POSSIBLE):
+        if text[m.start - 1 : m.start].isalnum() or text[m.end : m.end + 1].isalnum():
+            continue  # inside a code such as AA917664881BR
+        before = text[max(0, m.start - 30) : m.start]
+        if _looks_like_phone(m.raw_string, before, text[m.end : m.end + 2], m.number):
+            yield m.start, m.end
+
+
+# --- street addresses ---------------------------------------------------------------------
+
+_NAME = r"[A-Za-zÀ-ÿ'.]+"
+_PT_STREET = (
+    r"(?:rua|r\.|avenida|av\.?|alameda|al\.|travessa|tv\.|estrada|estr\.|rodovia|rod\.|"
+    r"pra[çc]a|p[çc]a\.|largo|viela|servid[aã]o)"
+)
+_EN_STREET = (
+    r"(?:street|st\.?|road|rd\.?|avenue|ave\.?|lane|ln\.?|drive|dr\.?|boulevard|blvd\.?|"
+    r"way|court|ct\.?|place|pl\.?|terrace|square)"
+)
+_NL_STREET = r"(?:straat|laan|weg|plein|gracht|kade|dijk|singel|steeg|hof|pad|dreef)"
+_ADDRESS_RE = re.compile(
+    "|".join(
+        [
+            # Rua Augusta, 1500 / Av. Paulista 1000 / rua das Flores nº 12
+            rf"\b(?i:{_PT_STREET})\s+(?:d[aoe]s?\s+)?[A-ZÀ-Ý]{_NAME}(?:\s+{_NAME}){{0,3}}?"
+            r",?\s+(?:n[º°o.]*\s*)?\d{1,5}\b",
+            # 221 Baker Street / 1600 Pennsylvania Ave
+            rf"\b\d{{1,5}}\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,3}}\s+(?i:{_EN_STREET})(?!\w)",
+            # Kerkstraat 12 / Dorpsweg 5a / Stationsplein 1-3
+            rf"\b[A-Z][a-zé]+{_NL_STREET}\s+\d{{1,4}}(?:[-\s]?[a-zA-Z]\b|-\d{{1,4}})?",
+            # Van Baerlestraat 27 (two words)
+            rf"\b[A-Z][a-z]+\s+[A-Z][a-zé]+{_NL_STREET}\s+\d{{1,4}}\b",
+        ]
+    )
+)
+
+
+def _addresses(text: str, region: str) -> Spans:
+    for m in _ADDRESS_RE.finditer(text):
+        yield m.span()
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector(Entity.EMAIL, _emails),
+    Detector(Entity.URL, _urls),
+    Detector(Entity.CNPJ, _validated(_CNPJ_RE, _tarja("cnpj")), min_digits=14),
+    Detector(Entity.CARD, _validated(_CARD_RE, _tarja("cartao")), min_digits=13),
+    Detector(Entity.CPF, _validated(_CPF_RE, _tarja("cpf")), min_digits=11),
+    Detector(Entity.PHONE, _phones, min_digits=_PHONE_MIN_DIGITS),
+    Detector(Entity.HANDLE, _handles),
+    Detector(Entity.ADDRESS, _addresses),
+)
+"""Every detector, in order of precedence."""
+
+
+@cache
+def check_region(region: str) -> str:
+    """``region`` if ``phonenumbers`` knows it (``BR``, ``US``, ``NL``...), else ValueError."""
+    import phonenumbers
+
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{region!r} is not a region phonenumbers knows: use an ISO 3166 alpha-2 code "
+            "such as BR, US or NL"
+        )
+    return region
+
+
+def detect(text: str, region: str = DEFAULT_REGION) -> list[Finding]:
+    """Every entity found in ``text``, in text order, without overlaps.
+
+    ``region`` is where numbers written without ``+`` are dialled (the source's declared
+    region); numbers with ``+`` are recognised for any region.
+    """
+    check_region(region)
+    norm = normalise(text)
+    digits = len(norm) - len(norm.translate(_DROP_DIGITS))
+    plus = "+" in norm
+    taken: list[Finding] = []
+    for detector in DETECTORS:
+        if digits < detector.min_digits and not (plus and detector.entity is Entity.PHONE):
+            continue  # cheap: most texts have no number long enough
+        found = sorted(set(detector.find(norm, region)), key=lambda s: (s[0], -s[1]))
+        for start, end in found:
+            if end > start and not any(start < f.end and f.start < end for f in taken):
+                taken.append(Finding(detector.entity, start, end))
+    return sorted(taken, key=lambda f: f.start)
+
+
+def redact_text(text: str, region: str = DEFAULT_REGION) -> str:
+    """``text`` with every finding replaced by its placeholder (``[EMAIL]``, ``[PHONE]``...)."""
+    parts: list[str] = []
+    last = 0
+    for f in detect(text, region):
+        parts += [text[last : f.start], f.entity.placeholder]
+        last = f.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+# --- vectorised prefilter -----------------------------------------------------------------
+
+
+def _re2_class(codes: list[int]) -> str:
+    """An RE2 character class of ``codes`` (sorted), as ranges."""
+    ranges: list[list[int]] = []
+    for c in codes:
+        if ranges and c == ranges[-1][1] + 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return "[" + "".join(f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+# RE2's \s and [0-9] are ASCII only; its \p{Nd} and \p{Zs} are slow inside repetitions
+_SP = _re2_class([c for c in range(0x3001) if chr(c).isspace() or _FOLD.get(c) == ord(" ")])
+_NUM = "[0-9]"
+_OTHER_DIGIT = _re2_class(sorted(c for c in _FOLD if chr(_FOLD[c]).isdigit()))
+CANDIDATE_PATTERNS = (
+    # seven digits, possibly separated (phones, CPF, CNPJ, cards), or + and a digit; any text
+    # with a digit other than 0-9 (full-width...)
+    r"[0-9](?:[^0-9A-Za-z]{0,4}[0-9]){6}|[+\x{FF0B}][^A-Za-z]{0,3}[0-9]",
+    _OTHER_DIGIT,
+    # e-mails, handles, URLs
+    r"[@\x{FF20}]|(?i:https?:|www[.\x{FF0E}])",
+    rf"(?i:[.\x{{FF0E}}](?:{_TLDS})\b)",
+    # spelled-out e-mails
+    r"(?is:arroba|apenstaartje|[\[({<]\s*at\s*[\])}>]|\bat\b.*\b(?:dot|punt|ponto)\b)",
+    # street words before or after a number
+    rf"(?is:\b{_PT_STREET}{_SP}.*{_NUM})",
+    rf"{_NUM}{_SP}+[A-Z][a-z]+(?:{_SP}+[A-Z][a-z]+){{0,3}}{_SP}+(?i:{_EN_STREET})",
+    rf"{_NL_STREET}{_SP}+{_NUM}",
+)
+"""RE2 patterns (Arrow's regex engine): a text matching none of them holds nothing any detector
+finds, so it skips the Python detectors. Each is looser than the detectors it stands for (the
+property test ``test_prefilter_never_hides_a_finding`` holds them to it). One alternation: one
+pass over the text."""
+_CANDIDATE = "|".join(f"(?:{p})" for p in CANDIDATE_PATTERNS)
+
+
+def candidates(values: pa.Array) -> pa.Array:
+    """Boolean array: which of ``values`` (strings) may hold an entity (NULL -> false)."""
+    hits = pc.match_substring_regex(values, _CANDIDATE)
+    # NULL AND false is false (Kleene); pc.fill_null took seconds on the first large array
+    return pc.and_kleene(hits, pc.is_valid(hits))
+
+
+def scrub_arrow(values: pa.Array | pa.ChunkedArray, region: str = DEFAULT_REGION) -> pa.Array:
+    """``values`` with :func:`redact_text` applied to every text the prefilter flags."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    check_region(region)
+    mask = candidates(values)
+    if not pc.any(mask).as_py():
+        return values
+    flagged = values.filter(mask).to_pylist()
+    redacted = pa.array([redact_text(t, region) for t in flagged], values.type)
+    return pc.replace_with_mask(values, mask, redacted)
