@@ -11,6 +11,7 @@ objects; nothing downstream restates them.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 
 class ContractError(ValueError):
@@ -72,29 +74,96 @@ def duckdb_type(logical: str) -> str:
     match = _DECIMAL.match(logical)
     if match:
         return f"DECIMAL({match.group(1)},{match.group(2)})"
-    raise ContractError(f"unknown column type {logical!r}")
+    raise ContractError(
+        f"unknown column type {logical!r}: write one of {', '.join(_SIMPLE_TYPES)} "
+        "or decimal(<precision>,<scale>)"
+    )
+
+
+def _identifier(name: str) -> str:
+    """A lower-case identifier suggested for a source column name (``Customer ID`` ->
+    ``customer_id``, ``InvoiceNo`` -> ``invoice_no``)."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    ident = re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
+    return ident if ident and not ident[0].isdigit() else f"c_{ident}"
 
 
 class Column(BaseModel):
+    """One column of the source table: its type, checks, PII class and protection."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    type: str
-    description: str
-    required: bool = False
-    pii: PiiClass = PiiClass.NONE
-    protection: Protection = Protection.KEEP
-    generalize: Generalization | None = None
-    output_name: str | None = None
-    min: float | int | str | None = None
-    max: float | int | str | None = None
-    allowed_values: list[str] | None = None
-    pattern: str | None = None
+    name: str = Field(
+        description="The column's name in the contract and the lake: a lower-case identifier.",
+        examples=["invoice_no"],
+    )
+    source_name: str | None = Field(
+        default=None,
+        description="The column's name as it arrives (CSV header, JSON key, Parquet column), "
+        "when it differs from `name`.",
+        examples=["InvoiceNo", "Customer ID"],
+    )
+    type: str = Field(
+        description="string, integer, double, boolean, date, timestamp or decimal(p,s).",
+        examples=["decimal(12,2)"],
+    )
+    description: str = Field(description="What the column means.", examples=["Invoice number."])
+    required: bool = Field(
+        default=False,
+        description="A record without a value is quarantined (`required_missing`).",
+        examples=[True],
+    )
+    pii: PiiClass = Field(
+        default=PiiClass.NONE,
+        description="How the column relates to a natural person.",
+        examples=["indirect_identifier"],
+    )
+    protection: Protection = Field(
+        default=Protection.KEEP,
+        description="What ingestion does to the value before anything is written.",
+        examples=["pseudonymize"],
+    )
+    generalize: Generalization | None = Field(
+        default=None,
+        description="The method of protection `generalize`.",
+        examples=["zip_prefix_3"],
+    )
+    output_name: str | None = Field(
+        default=None,
+        description="The column's name in the lake, when it differs from `name`.",
+        examples=["zip_prefix"],
+    )
+    min: float | int | str | None = Field(
+        default=None,
+        description="Smallest allowed value (`out_of_range` below it).",
+        examples=[0],
+    )
+    max: float | int | str | None = Field(
+        default=None,
+        description="Largest allowed value (`out_of_range` above it).",
+        examples=[10000],
+    )
+    allowed_values: list[str] | None = Field(
+        default=None,
+        description="The only values allowed (`not_allowed` otherwise).",
+        examples=[["United Kingdom", "France"]],
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="Regular expression the value must contain a match of "
+        "(`pattern_mismatch`); anchor it with ^ and $ for a full match.",
+        examples=["^C?[0-9]{6}$"],
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Column:
         if not _IDENT.match(self.name):
-            raise ValueError(f"column name {self.name!r} is not a lower-case identifier")
+            raise ValueError(
+                f"column name {self.name!r} is not a lower-case identifier: write e.g. "
+                f"name: {_identifier(self.name)} and source_name: {self.name!r}"
+            )
+        if self.source_name is not None and not self.source_name.strip():
+            raise ValueError(f"{self.name}: source_name is empty; remove it or write the header")
         duckdb_type(self.type)
         if self.protection is Protection.GENERALIZE and self.generalize is None:
             raise ValueError(f"{self.name}: protection 'generalize' needs a 'generalize' method")
@@ -112,6 +181,11 @@ class Column(BaseModel):
         if self.protection is Protection.SCRUB and self.type != "string":
             raise ValueError(f"{self.name}: only string columns can be scrubbed")
         return self
+
+    @property
+    def header(self) -> str:
+        """The column's name in landing files."""
+        return self.source_name or self.name
 
     @property
     def duckdb_type(self) -> str:
@@ -146,10 +220,14 @@ class Column(BaseModel):
 
 
 class ForeignKey(BaseModel):
+    """A column whose values must exist in another table's column (`orphan_fk` otherwise)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    column: str
-    references: str  # "<table>.<column>"
+    column: str = Field(description="The referring column of this table.", examples=["order_id"])
+    references: str = Field(
+        description="The referenced column, as `<table>.<column>`.", examples=["orders.order_id"]
+    )
 
     @property
     def ref_table(self) -> str:
@@ -165,9 +243,19 @@ class EventTime(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    column: str
-    allowed_lateness_hours: int = 24
-    on_late: Literal["quarantine", "load"] = "quarantine"
+    column: str = Field(
+        description="A timestamp column: when the record happened.", examples=["invoice_date"]
+    )
+    allowed_lateness_hours: int = Field(
+        default=24,
+        description="How long before the interval start a record's event may lie.",
+        examples=[48],
+    )
+    on_late: Literal["quarantine", "load"] = Field(
+        default="quarantine",
+        description="What happens to a record later than that (`late_arrival`).",
+        examples=["load"],
+    )
 
 
 class SchemaPolicy(BaseModel):
@@ -187,18 +275,49 @@ class SchemaPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    extra_columns: Literal["fail", "ignore"] = "fail"
-    missing_columns: Literal["fail", "null"] = "fail"
+    extra_columns: Literal["fail", "ignore"] = Field(
+        default="fail",
+        description="A file column the contract does not declare: an error, or ignored.",
+        examples=["ignore"],
+    )
+    missing_columns: Literal["fail", "null"] = Field(
+        default="fail",
+        description="A declared, not required column absent from a file: an error, or NULL.",
+        examples=["null"],
+    )
     # A column whose non-null values fail to parse at or above this share, in one file, is
     # treated as retyped (schema drift, an error) rather than as bad rows to quarantine.
-    retyped_share: float = Field(default=0.5, gt=0, le=1)
-    retyped_min_values: int = Field(default=20, ge=1)
-    mismatched_types: Literal["fail", "parse"] = "fail"
-    text_columns: Literal["parse", "fail"] = "parse"
+    retyped_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of a column's values in one file that fail to parse from which "
+        "the column counts as retyped (an error) rather than as bad rows.",
+        examples=[0.5],
+    )
+    retyped_min_values: int = Field(
+        default=20,
+        ge=1,
+        description="Values a column needs in a file before it can count as retyped.",
+        examples=[20],
+    )
+    mismatched_types: Literal["fail", "parse"] = Field(
+        default="fail",
+        description="A Parquet column typed otherwise than declared (integers where a "
+        "decimal or timestamp is declared, ...), or a JSON column whose values are all of a "
+        "kind the column cannot take: schema drift, or parsed as text.",
+        examples=["parse"],
+    )
+    text_columns: Literal["parse", "fail"] = Field(
+        default="parse",
+        description="A Parquet text column where another type is declared: parsed like CSV "
+        "text, or schema drift.",
+        examples=["fail"],
+    )
 
 
 class Source(BaseModel):
-    """Where a table's landing files come from, and how their timestamps are to be read.
+    """Which landing files hold the table, and how their timestamps are to be read.
 
     ``timezone``: the IANA time zone of timestamps written without an offset (naive ones),
     ``UTC`` by default (what ingestion always assumed). Naive values are converted from it to
@@ -214,12 +333,36 @@ class Source(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    file_stem: str
-    timezone: str = "UTC"
-    timestamp_offsets: Literal["convert", "quarantine"] = "convert"
-    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
-    """Where the source's people live (ISO 3166 alpha-2, e.g. ``BR``): the region phone
-    numbers written without ``+`` are read in when free text is scrubbed."""
+    file_stem: str = Field(
+        description="Files named `<file_stem>[-<part>].<ext>` in a delivery folder hold the "
+        "table (`ext`: csv, csv.gz, jsonl, jsonl.gz, parquet).",
+        examples=["online_retail"],
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of timestamps written without an offset; converted to "
+        "UTC exactly, and a local time the zone skips or repeats is quarantined.",
+        examples=["Europe/London"],
+    )
+    timestamp_offsets: Literal["convert", "quarantine"] = Field(
+        default="convert",
+        description="A timestamp carrying its own offset is converted to UTC, or its record "
+        "quarantined.",
+        examples=["quarantine"],
+    )
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="Where the source's people live (ISO 3166 alpha-2): the region phone "
+        "numbers written without `+` are read in when free text is scrubbed.",
+        examples=["GB"],
+    )
+    file_patterns: list[str] = Field(
+        default=[],
+        description="More file names that hold the table: shell patterns (`*`, `?`, `[...]`) "
+        "matched against the whole name, which must end in a supported extension.",
+        examples=[["Online Retail*.csv", "invoices_*.jsonl.gz"]],
+    )
 
     @model_validator(mode="after")
     def _known_zone(self) -> Source:
@@ -233,26 +376,104 @@ class Source(BaseModel):
         return self
 
 
-class Contract(BaseModel):
+ROW_KEY_COLUMN = "_row_key"
+"""The lake column holding the surrogate key of a table without a natural key."""
+
+
+class RowKey(BaseModel):
+    """A surrogate key for a table without a natural key (``primary_key: []``).
+
+    Each loaded row gets ``_row_key``: the fingerprint of its lake values and its occurrence
+    number among identical rows (``<32 hex>-<n>``, in file order), so the key is stable
+    across re-runs of the same files. ``duplicates`` says what happens to exact duplicates
+    (the second and later occurrences of identical rows).
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    table: str
-    version: int
-    description: str
-    owner: str
-    source: Source
-    primary_key: list[str]
-    foreign_keys: list[ForeignKey] = []
-    event_time: EventTime | None = None
-    schema_policy: SchemaPolicy = SchemaPolicy()
-    columns: list[Column]
-    path: Path | None = Field(default=None, exclude=True)
+    duplicates: Literal["keep", "quarantine", "drop"] = Field(
+        default="keep",
+        description="Exact duplicates are loaded (`keep`), quarantined as `exact_duplicate`, "
+        "or dropped and counted in the manifest's `dropped` count (`drop`).",
+        examples=["drop"],
+    )
+
+
+class Contract(BaseModel):
+    """One source table: ``contracts/<table>.yml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: str = Field(
+        description="The table's name; the file must be named `<table>.yml`.",
+        examples=["invoice_lines"],
+    )
+    version: int = Field(description="Raise it when the contract changes.", examples=[1])
+    description: str = Field(
+        description="What one record is.", examples=["One line of an invoice."]
+    )
+    owner: str = Field(description="Who answers for the source.", examples=["shop@example.com"])
+    source: Source = Field(
+        description="Which landing files hold the table.",
+        examples=[{"file_stem": "invoice_lines", "file_patterns": ["Online Retail*.csv"]}],
+    )
+    primary_key: list[str] = Field(
+        description="The required columns that identify a record (repeats are quarantined as "
+        "`duplicate_key`); `[]` for a table without a natural key, which then declares "
+        "`row_key`.",
+        examples=[["invoice_no", "stock_code"], []],
+    )
+    row_key: RowKey | None = Field(
+        default=None,
+        description="For `primary_key: []`: a surrogate `_row_key` and the exact-duplicate policy.",
+        examples=[{"duplicates": "keep"}],
+    )
+    foreign_keys: list[ForeignKey] = Field(
+        default=[],
+        description="Columns that reference other tables.",
+        examples=[[{"column": "customer_id", "references": "customers.customer_id"}]],
+    )
+    event_time: EventTime | None = Field(
+        default=None,
+        description="When records happened, and what to do with late ones.",
+        examples=[{"column": "invoice_date", "allowed_lateness_hours": 48}],
+    )
+    schema_policy: SchemaPolicy = Field(
+        default=SchemaPolicy(),
+        description="What to do when a file's columns differ.",
+        examples=[{"extra_columns": "ignore"}],
+    )
+    columns: list[Column] = Field(
+        description="Every column, in any order.",
+        examples=[[{"name": "quantity", "source_name": "Quantity", "type": "integer"}]],
+    )
+    path: SkipJsonSchema[Path | None] = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError("duplicate column names")
+        headers = [c.header for c in self.columns]
+        if len(set(headers)) != len(headers):
+            twice = sorted({h for h in headers if headers.count(h) > 1})
+            raise ValueError(
+                f"two columns arrive under the same source name ({', '.join(twice)}): give "
+                "each its own source_name"
+            )
+        if not self.primary_key and self.row_key is None:
+            raise ValueError(
+                "primary_key is empty: list the required columns that identify a record, or "
+                "for a table without a natural key write `row_key: {duplicates: keep}` "
+                "(or quarantine, or drop)"
+            )
+        if self.primary_key and self.row_key is not None:
+            raise ValueError(
+                "row_key is only for a table without a natural key: remove row_key, or write "
+                "primary_key: []"
+            )
+        if ROW_KEY_COLUMN in {c.lake_name for c in self.columns}:
+            raise ValueError(f"{ROW_KEY_COLUMN} is reserved for the row key: rename the column")
         lake_names = [c.lake_name for c in self.columns if c.written]
         if len(set(lake_names)) != len(lake_names):
             raise ValueError("two columns share a lake name")
@@ -293,15 +514,40 @@ class Contract(BaseModel):
     def pii_columns(self) -> list[Column]:
         return [c for c in self.columns if c.pii is not PiiClass.NONE]
 
+    @property
+    def surrogate_columns(self) -> list[tuple[str, str]]:
+        """Lake columns ingestion adds besides the contract's (name, DuckDB type)."""
+        return [(ROW_KEY_COLUMN, "VARCHAR")] if self.row_key is not None else []
+
     @cached_property
     def fingerprint(self) -> str:
         """A short hash of the contract's content, recorded in every manifest."""
-        payload = self.model_dump_json(exclude={"path"})
+        data = self.model_dump(mode="json", exclude={"path"})
+        # Fields added later count only when used, so existing contracts keep their hash.
+        for key, default in _LATER_FIELDS["contract"]:
+            if data.get(key) == default:
+                del data[key]
+        for key, default in _LATER_FIELDS["source"]:
+            if data["source"].get(key) == default:
+                del data["source"][key]
+        for column in data["columns"]:
+            for key, default in _LATER_FIELDS["column"]:
+                if column.get(key) == default:
+                    del column[key]
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
     def version_tag(self) -> str:
         return f"{self.table}@v{self.version}+{self.fingerprint}"
+
+
+_LATER_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "contract": (("row_key", None),),
+    "source": (("file_patterns", []),),
+    "column": (("source_name", None),),
+}
+"""Fields added after contracts were first fingerprinted, with their defaults."""
 
 
 class ContractSet(Mapping[str, Contract]):
@@ -311,19 +557,23 @@ class ContractSet(Mapping[str, Contract]):
         self._by_table = {c.table: c for c in contracts}
         for contract in self._by_table.values():
             for fk in contract.foreign_keys:
+                where = f"{contract.path or contract.table}: foreign_keys"
                 target = self._by_table.get(fk.ref_table)
                 if target is None:
                     raise ContractError(
-                        f"{contract.table}.{fk.column} references unknown table {fk.ref_table!r}"
+                        f"{where}: {contract.table}.{fk.column} references unknown table "
+                        f"{fk.ref_table!r}; write references: <table>.<column> with one of "
+                        f"{', '.join(sorted(self._by_table))}"
                     )
                 if fk.ref_column not in target.column_names:
                     raise ContractError(
-                        f"{contract.table}.{fk.column} references unknown column {fk.references!r}"
+                        f"{where}: {contract.table}.{fk.column} references unknown column "
+                        f"{fk.references!r}; {fk.ref_table} has {', '.join(target.column_names)}"
                     )
                 own, ref = contract.column(fk.column), target.column(fk.ref_column)
                 if own.protection is not ref.protection:
                     raise ContractError(
-                        f"{contract.table}.{fk.column} ({own.protection.value}) and "
+                        f"{where}: {contract.table}.{fk.column} ({own.protection.value}) and "
                         f"{fk.references} ({ref.protection.value}) must be protected alike "
                         "or the join breaks"
                     )
@@ -379,15 +629,57 @@ def load_contract(path: Path) -> Contract:
     try:
         contract = Contract.model_validate({**raw, "path": path})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(raw, err) for err in exc.errors())
         raise ContractError(f"{path}: {problems}") from None
     if contract.table != path.stem:
         raise ContractError(
             f"{path}: declares table {contract.table!r}; file must be named after it"
         )
     return contract
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "source": Source,
+    "row_key": RowKey,
+    "foreign_keys": ForeignKey,
+    "event_time": EventTime,
+    "schema_policy": SchemaPolicy,
+    "columns": Column,
+}
+
+
+def _problem(raw: dict[str, Any], err: Any) -> str:
+    """One validation error: where (field path, with the column's name), what, what to write."""
+    loc = list(err["loc"])
+    where = ".".join(str(p) for p in loc)
+    if len(loc) >= 2 and loc[0] == "columns" and isinstance(loc[1], int):
+        columns = raw.get("columns")
+        if (
+            isinstance(columns, list)
+            and loc[1] < len(columns)
+            and isinstance(columns[loc[1]], dict)
+        ):
+            where += f" ({columns[loc[1]].get('name', '?')})"
+    message = err["msg"].removeprefix("Value error, ")
+    section = [p for p in loc if isinstance(p, str)]
+    model: type[BaseModel] = Contract
+    if err["type"] == "extra_forbidden":
+        parent = section[-2] if len(section) >= 2 else None
+        model = _SECTIONS.get(parent, Contract) if parent else Contract
+        message = f"unknown field, write one of {', '.join(_documented_fields(model))}"
+    elif err["type"] == "missing":
+        parent = section[-2] if len(section) >= 2 else None
+        model = _SECTIONS.get(parent, Contract) if parent else Contract
+        field = model.model_fields.get(str(loc[-1]))
+        example = field.examples[0] if field is not None and field.examples else None
+        message = "required field is missing" + (
+            f", write e.g. {loc[-1]}: {json.dumps(example)}" if example is not None else ""
+        )
+    return f"{where}: {message} (see docs/contracts.md)"
+
+
+def _documented_fields(model: type[BaseModel]) -> list[str]:
+    return [name for name, f in model.model_fields.items() if not f.exclude]
 
 
 def load_contracts(directory: Path) -> ContractSet:

@@ -32,6 +32,7 @@ def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
                 "read": sum(p.manifest.counts.read for p in parts),
                 "loaded": sum(p.manifest.counts.loaded for p in parts),
                 "quarantined": sum(p.manifest.counts.quarantined for p in parts),
+                "dropped": sum(p.manifest.counts.dropped for p in parts),
                 "quarantine_by_check": checks,
                 # quarantined only for a missing parent: back in the data at the next quality
                 # run of their partition once the parent is re-published
@@ -64,10 +65,13 @@ def print_summary(settings: Settings, interval: Interval | None, as_json: bool =
             ["table", "partitions", "read", "loaded", "quarantined", "quarantine reasons"],
         )
     )
-    balanced = all(r["read"] == r["loaded"] + r["quarantined"] for r in rows)
-    print(
-        f"\nrow accounting: {'read = loaded + quarantined for every table' if balanced else 'UNBALANCED'}"
-    )
+    balanced = all(r["read"] == r["loaded"] + r["quarantined"] + r["dropped"] for r in rows)
+    dropped = {r["table"]: r["dropped"] for r in rows if r["dropped"]}
+    rule = "read = loaded + quarantined" + (" + dropped" if dropped else "")
+    print(f"\nrow accounting: {rule + ' for every table' if balanced else 'UNBALANCED'}")
+    if dropped:
+        listed = ", ".join(f"{t} {n:,}" for t, n in dropped.items())
+        print(f"exact duplicates dropped by contract (row_key.duplicates: drop): {listed}")
     pending = {r["table"]: r["pending_parent"] for r in rows if r["pending_parent"]}
     if pending:
         print(

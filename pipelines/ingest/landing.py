@@ -6,7 +6,9 @@ delivery date. A folder belongs to an interval when its date (midnight UTC) lies
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,14 +36,17 @@ class LandingFile:
         return self.path.stat().st_size
 
 
-def file_format(name: str, stem: str) -> str | None:
-    """The format of a landing file name if it belongs to ``stem``, else None."""
+def file_format(name: str, stem: str, patterns: Sequence[str] = ()) -> str | None:
+    """The format of a landing file name if it belongs to ``stem`` (or matches one of the
+    shell ``patterns``), else None."""
     for fmt in sorted(FORMATS, key=len, reverse=True):
         suffix = "." + fmt
         if not name.endswith(suffix):
             continue
         base = name[: -len(suffix)]
         if base == stem or base.startswith(stem + "-"):
+            return fmt
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
             return fmt
         return None
     return None
@@ -64,7 +69,7 @@ def find_landing_files(landing: Path, contract: Contract, interval: Interval) ->
     found = []
     for day, folder in delivery_folders(landing, interval):
         for entry in sorted(folder.iterdir()):
-            fmt = file_format(entry.name, contract.source.file_stem)
+            fmt = file_format(entry.name, contract.source.file_stem, contract.source.file_patterns)
             if fmt and entry.is_file():
                 found.append(LandingFile(entry, entry.relative_to(landing).as_posix(), fmt, day))
     return found

@@ -37,10 +37,12 @@ class Counts(BaseModel):
     read: int
     loaded: int
     quarantined: int
+    dropped: int = 0
+    """Exact duplicates dropped by the contract's ``row_key.duplicates: drop``."""
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.loaded + self.quarantined
+        return self.read == self.loaded + self.quarantined + self.dropped
 
 
 class LakeColumn(BaseModel):

@@ -232,13 +232,15 @@ def _check_columns(contract: Contract, file: LandingFile, present: list[str]) ->
     duplicates = sorted({c for c in seen if seen.count(c) > 1})
     if duplicates:
         raise SchemaDriftError(f"{file.relative}: duplicate column(s) {', '.join(duplicates)}")
-    expected = contract.column_names
-    missing = [c for c in expected if c not in seen]
-    extra = [c for c in seen if c not in expected]
+    # Columns arrive under their source names (the contract name unless ``source_name``).
+    by_header = {c.header: c.name for c in contract.columns}
+    missing_headers = [h for h in by_header if h not in seen]
+    missing = [by_header[h] for h in missing_headers]
+    extra = [c for c in seen if c not in by_header]
     policy = contract.schema_policy
     problems = []
     if missing and policy.missing_columns == "fail":
-        problems.append(f"missing column(s) {', '.join(missing)}")
+        problems.append(f"missing column(s) {', '.join(missing_headers)}")
     if extra and policy.extra_columns == "fail":
         problems.append(f"unexpected column(s) {', '.join(extra)}")
     if problems:
@@ -259,12 +261,13 @@ def _check_columns(contract: Contract, file: LandingFile, present: list[str]) ->
 
 
 def _select_list(contract: Contract, present: set[str], values: dict[str, str]) -> str:
+    """The contract's columns, by contract name, from the file's columns (by source name)."""
     parts = []
-    for col in contract.column_names:
-        if col in present:
-            parts.append(f"NULLIF({values[col]}, '') AS {q(col)}")
+    for col in contract.columns:
+        if col.header in present:
+            parts.append(f"NULLIF({values[col.header]}, '') AS {q(col.name)}")
         else:
-            parts.append(f"NULL::VARCHAR AS {q(col)}")
+            parts.append(f"NULL::VARCHAR AS {q(col.name)}")
     return ", ".join(parts)
 
 
@@ -466,7 +469,7 @@ def _open_jsonl(
 ) -> FileScan:
     _head(file)  # binary data is a named error
     lines = _json_lines(file)
-    paths = [sql_str("$." + _json_path_key(c)) for c in contract.column_names]
+    paths = [sql_str("$." + _json_path_key(c.header)) for c in contract.columns]
     kinds = ", ".join(
         f"list_distinct(list(nullif(k[{i}], 'NULL')))" for i in range(1, len(paths) + 1)
     )
@@ -476,7 +479,7 @@ def _open_jsonl(
         f"AND {_JSON_OBJECT}) AS objects"
     ).fetchone()
     keys = list(row[0] or []) if row else []
-    result = _check_columns(contract, file, keys or contract.column_names)
+    result = _check_columns(contract, file, keys or [c.header for c in contract.columns])
     found = {
         c.name: set(row[i + 1] or []) if row else set() for i, c in enumerate(contract.columns)
     }
@@ -516,7 +519,7 @@ def _json_record_reasons(contract: Contract, found: dict[str, set[str]]) -> str:
         misfits = json_mismatched_kinds(col, found[col.name])
         if not misfits or col.type not in ("string", "boolean"):
             continue
-        kind = f"json_type(j, {sql_str('$.' + _json_path_key(col.name))})"
+        kind = f"json_type(j, {sql_str('$.' + _json_path_key(col.header))})"
         reasons = " ".join(
             f"WHEN {sql_str(k)} THEN {_kind_reason(col, k)}" for k in sorted(misfits)
         )
@@ -586,12 +589,14 @@ def _open_parquet(
     types = {row[0]: str(row[1]) for row in described if row[0] != "file_row_number"}
     names = list(types)
     result = _check_columns(contract, file, names)
-    declared = [contract.column(n) for n in names if n in contract.column_names]
+    declared = [c for c in contract.columns if c.header in types]  # by source name
     _check_types(
-        contract, file, [p for c in declared if (p := parquet_problem(contract, c, types[c.name]))]
+        contract,
+        file,
+        [p for c in declared if (p := parquet_problem(contract, c, types[c.header]))],
     )
     values = {n: f"CAST({q(n)} AS VARCHAR)" for n in names}
-    values.update({c.name: parquet_text(c, types[c.name], q(c.name)) for c in declared})
+    values.update({c.header: parquet_text(c, types[c.header], q(c.header)) for c in declared})
     select = _select_list(contract, set(names), values)
     raw_sql = (
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "

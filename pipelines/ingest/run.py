@@ -53,6 +53,7 @@ from pipelines.ingest.readers import (
     q,
     sql_str,
 )
+from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
@@ -223,10 +224,13 @@ def _key_checks(
     pk = ", ".join(q(contract.column(c).lake_name) for c in contract.primary_key)
     failures: list[str] = []
     # Whether any key repeats is cheaper to learn than which rows repeat; most loads have none.
-    duplicated = con.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM staged WHERE _reasons IS NULL GROUP BY {pk} "
-        "HAVING count(*) > 1)"
-    ).fetchone()
+    # A table without a natural key has a row key instead (pipelines.ingest.rowkey).
+    duplicated = None
+    if pk:
+        duplicated = con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM staged WHERE _reasons IS NULL GROUP BY {pk} "
+            "HAVING count(*) > 1)"
+        ).fetchone()
     if duplicated and duplicated[0]:
         failures.append(
             "SELECT d.rowid AS id, {'check': 'duplicate_key', "
@@ -287,6 +291,7 @@ def _write_outputs(
 ) -> tuple[int, int]:
     """Write data.parquet (rows in file order) and quarantine.parquet; return both counts."""
     lake_cols = ", ".join(q(c.lake_name) for c in contract.written_columns)
+    lake_cols += "".join(f", {q(name)}" for name, _ in contract.surrogate_columns)
     loaded = con.execute(
         f"COPY (SELECT {lake_cols}, CAST(_source_file AS VARCHAR) AS _source_file, _source_row "
         "FROM staged "
@@ -450,6 +455,7 @@ def _ingest_table(
             log.warning("%s: %s", table, warning)
         stages["read"], mark = _lap(mark)
         _key_checks(con, lake, contracts, contract, interval)
+        dropped = apply_row_key(con, contract)
         stages["key_checks"], mark = _lap(mark)
 
         with staged_partition(table_dir, interval.partition) as folder:
@@ -462,13 +468,16 @@ def _ingest_table(
             )
             stages["write"], mark = _lap(mark)
             counts = Counts(
-                read=sum(r.records for r, _ in reads), loaded=loaded, quarantined=quarantined
+                read=sum(r.records for r, _ in reads),
+                loaded=loaded,
+                quarantined=quarantined,
+                dropped=dropped,
             )
             if not counts.balanced:
                 raise IngestionError(
                     f"{table}: row accounting does not balance for {interval}: read "
-                    f"{counts.read:,} != loaded {loaded:,} + quarantined {quarantined:,}; "
-                    "nothing was published"
+                    f"{counts.read:,} != loaded {loaded:,} + quarantined {quarantined:,} + "
+                    f"dropped {dropped:,}; nothing was published"
                 )
             manifest = Manifest(
                 table=table,

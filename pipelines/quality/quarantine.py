@@ -192,7 +192,12 @@ def _republish(
         ).fetchone()
         n_loaded = int(loaded[0]) if loaded else 0
         n_quarantined = int(quarantined[0]) if quarantined else 0
-        counts = Counts(read=manifest.counts.read, loaded=n_loaded, quarantined=n_quarantined)
+        counts = Counts(
+            read=manifest.counts.read,
+            loaded=n_loaded,
+            quarantined=n_quarantined,
+            dropped=manifest.counts.dropped,
+        )
         if n_loaded != manifest.counts.loaded - moved_rows or not counts.balanced:
             raise QuarantineError(
                 f"{contract.table}/{partition.folder.name}: moving {moved_rows} row(s) would give "

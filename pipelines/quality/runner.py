@@ -263,6 +263,7 @@ def _create_views(
     contract = contracts[suite.table]
     columns = {c.lake_name: c.lake_type for c in contract.written_columns}
     columns.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
+    columns.update(contract.surrogate_columns)
     engine.create_view(con, suite.table, [verified_data_file(part)], columns)
     engine.create_view(
         con,
@@ -274,6 +275,7 @@ def _create_views(
         ref_contract = contracts[ref]
         ref_columns = {c.lake_name: c.lake_type for c in ref_contract.written_columns}
         ref_columns.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
+        ref_columns.update(ref_contract.surrogate_columns)
         files = verified_data_files(partitions_until(settings.lake, ref, part.interval.end))
         engine.create_view(con, lake_view(ref), files, ref_columns)
 

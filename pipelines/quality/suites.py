@@ -333,6 +333,7 @@ def contract_checks(
     """Everything the contract says about a lake partition, as expectations."""
     types = {c.lake_name: c.lake_type for c in contract.written_columns}
     types.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
+    types.update(contract.surrogate_columns)
     specs = [
         _contract(
             "contract.schema",
@@ -409,6 +410,18 @@ def contract_checks(
                 source="contract",
                 column=", ".join(c.name for c in pk),
                 pii=any(_is_pii(c) for c in pk),
+            )
+        )
+    for name, _ in contract.surrogate_columns:
+        specs.append(
+            CheckSpec(
+                name="contract.row_key",
+                type="expect_column_values_to_be_unique",
+                kwargs={"column": name},
+                severity="critical",
+                source="contract",
+                column=name,
+                description="the surrogate row key is unique",
             )
         )
     for fk in contract.foreign_keys:

@@ -75,6 +75,7 @@ def lake_columns(contract: Contract) -> list[tuple[str, str]]:
     """The columns (name, DuckDB type) of ``lake.<table>``, in order."""
     return [
         *((c.lake_name, c.lake_type) for c in contract.written_columns),
+        *contract.surrogate_columns,
         *LINEAGE_COLUMNS,
         *RELEASE_COLUMNS,
     ]
