@@ -94,6 +94,8 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
     from pipelines.console import table
     from pipelines.contracts import load_contracts
 
+    if args.action in ("schema", "docs"):
+        return _contract_docs(args)
     settings = args.settings
     contracts = load_contracts(settings.contracts_dir)
     if args.action == "list":
@@ -113,6 +115,22 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
         print(json.dumps(contract.model_dump(mode="json", exclude={"path"}), indent=2))
     else:  # check
         print(f"{len(contracts)} contracts in {settings.contracts_dir} are valid")
+    return 0
+
+
+def _contract_docs(args: argparse.Namespace) -> int:
+    from pipelines import contract_docs
+
+    if args.action == "schema":
+        print(contract_docs.render_schema(), end="")
+        return 0
+    if args.check:
+        stale = contract_docs.check_docs()
+        for message in stale:
+            print(message, file=sys.stderr)
+        return 1 if stale else 0
+    for path in contract_docs.write_docs():
+        print(f"wrote {path}")
     return 0
 
 
@@ -198,9 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=["text", "json"], default="text")
     summary.set_defaults(func=_cmd_summary)
 
-    contracts = sub.add_parser("contracts", help="list, show or validate the source contracts")
-    contracts.add_argument("action", choices=["list", "show", "check"])
+    contracts = sub.add_parser(
+        "contracts",
+        help="list, show or validate the source contracts; their format's schema and reference",
+        description="check: load and cross-check every contract in the contracts directory "
+        "(errors name the file, the field and what to write instead). schema: print the JSON "
+        "Schema of a contract file. docs: regenerate docs/contracts.md and "
+        "docs/contract.schema.json from the contract model (--check: fail if out of date).",
+    )
+    contracts.add_argument("action", choices=["list", "show", "check", "schema", "docs"])
     contracts.add_argument("table", nargs="?", help="table for `show`")
+    contracts.add_argument("--check", action="store_true", help="docs: only check, write nothing")
     contracts.set_defaults(func=_cmd_contracts)
 
     pii = sub.add_parser(
