@@ -12,6 +12,18 @@ tables its foreign keys reference (derived from ``contracts/`` and ``expectation
 task is one call into ``pipelines`` and idempotent: re-running an interval replaces its
 partitions and its feature snapshots. Every task emits OpenLineage events
 (``pipelines.lineage``).
+
+Configuration, not code: the tables come from the contracts in the ``contracts_dir`` setting
+(``PIPELINES_CONTRACTS_DIR``), and the start date, schedule and catch-up from the settings
+``dag_start_date``, ``dag_schedule`` and ``dag_catchup`` (``PIPELINES_DAG_*`` or the TOML
+settings file). ``check_interval`` fails a run whose interval starts before the start date,
+by name (every task's scope checks it too). For that it must run: Airflow creates no task
+instance for a task whose start date lies after the run's logical date, and such a run would
+"succeed" having run nothing. So without catch-up ``check_interval`` starts at the epoch (the
+scheduler then creates only the latest interval's run, whatever the tasks' start dates), and
+it has no downstream tasks: it is a leaf, and a failed leaf fails the run. With catch-up the
+scheduler would start at the earliest task start date, so ``check_interval`` keeps the DAG's:
+a manual run before the start date then creates no task instances (Airflow's behaviour).
 """
 
 from __future__ import annotations
@@ -23,16 +35,19 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 from pipelines.features.paths import FEATURE_TABLES
 from pipelines.plan import ingestion_plan
 from pipelines.quality.plan import quality_plan
+from pipelines.schedule import start_datetime
+from pipelines.settings import Settings
 
-PLAN = ingestion_plan()
-QUALITY = quality_plan()
+SETTINGS = Settings()
+PLAN = ingestion_plan(SETTINGS.contracts_dir)
+QUALITY = quality_plan(SETTINGS.contracts_dir)
 
 
 @dag(
     dag_id="commerce_daily",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2016, 9, 1, tzinfo=UTC),
-    catchup=False,
+    schedule=CronDataIntervalTimetable(SETTINGS.dag_schedule, timezone="UTC"),
+    start_date=start_datetime(SETTINGS),
+    catchup=SETTINGS.dag_catchup,
     max_active_runs=4,
     tags=["commerce", "ingestion", "pii", "quality", "features"],
     # The retry delay comes from Airflow's [core] default_task_retry_delay (300 s by default).
@@ -40,6 +55,12 @@ QUALITY = quality_plan()
     doc_md=__doc__,
 )
 def commerce_daily() -> None:
+    @task(execution_timeout=timedelta(minutes=5))
+    def check_interval(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.tasks import check_interval as run
+
+        return run(data_interval_start, data_interval_end, run_id)
+
     @task(execution_timeout=timedelta(hours=1))
     def ingest(table: str, data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
         from pipelines.tasks import ingest as run
@@ -90,6 +111,7 @@ def commerce_daily() -> None:
 
         return gate_for_airflow(data_interval_start, data_interval_end, run_id)
 
+    check_interval()  # on its own: see the module docstring
     ingests = {t: ingest.override(task_id=f"ingest_{t}")(t) for t in PLAN.order}
     checks = {t: validate.override(task_id=f"quality_{t}")(t) for t in QUALITY.order}
     for table in PLAN.order:
@@ -109,4 +131,7 @@ def commerce_daily() -> None:
     passed >> built >> feature_checks >> published >> feature_docs()
 
 
-commerce_daily()
+DAG = commerce_daily()
+if not SETTINGS.dag_catchup:
+    # After the task is added (adding clamps a task's start date to the DAG's): see above.
+    DAG.get_task("check_interval").start_date = datetime(1970, 1, 1, tzinfo=UTC)

@@ -40,10 +40,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.console import table
     from pipelines.contracts import load_contracts
     from pipelines.ingest import Interval, ingest_table
+    from pipelines.schedule import check_interval_start
 
     settings = args.settings
     contracts = load_contracts(settings.contracts_dir)
     interval = Interval.parse(args.start, args.end)
+    check_interval_start(interval.start, interval.end, settings)
     tables = contracts.load_order() if args.all else args.table
     if not tables:
         print("name a --table (repeatable) or use --all", file=sys.stderr)

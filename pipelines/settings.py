@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,16 @@ class Settings(BaseSettings):
     )
     duckdb_memory_limit: str = Field(default="3GB", description="DuckDB memory_limit.")
     duckdb_threads: int | None = Field(default=None, description="DuckDB threads (None: cores).")
+    dag_start_date: date = Field(
+        default=date(2016, 9, 1),
+        description="First day of commerce_daily's data intervals; an earlier interval fails.",
+    )
+    dag_schedule: str = Field(
+        default="0 0 * * *", description="commerce_daily's cron schedule (UTC data intervals)."
+    )
+    dag_catchup: bool = Field(
+        default=False, description="Whether the scheduler runs missed intervals since the start."
+    )
 
     @field_validator(
         "settings_file",

@@ -40,3 +40,27 @@ def ingest(
         "dataset_version": manifest.dataset_version,
         "warnings": list(result.warnings),  # also in the task log
     }
+
+
+def check_interval(
+    data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
+) -> dict[str, Any]:
+    """The DAG's first task: the run's interval does not start before the configured start
+    date (else ``AirflowFailException`` naming :class:`IntervalBeforeStartError`, no retry)."""
+    from pipelines.schedule import IntervalBeforeStartError, check_interval_start
+    from pipelines.settings import Settings
+    from pipelines.taskscope import fail_without_retry
+
+    settings = Settings()
+    fail_without_retry(
+        IntervalBeforeStartError,
+        check_interval_start,
+        data_interval_start,
+        data_interval_end,
+        settings,
+    )
+    return {
+        "interval_start": data_interval_start.isoformat(),
+        "interval_end": data_interval_end.isoformat(),
+        "start_date": settings.dag_start_date.isoformat(),
+    }

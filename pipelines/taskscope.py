@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+from pipelines.schedule import IntervalBeforeStartError, check_interval_start
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ def task_scope(
     *,
     validates: bool = False,
 ) -> Iterator[tuple[Settings, TaskLineage]]:
-    """Yield the settings and the task's lineage handle; ``validates`` also quiets GX."""
+    """Yield the settings and the task's lineage handle; ``validates`` also quiets GX.
+
+    An interval before the configured start date fails at once, without retry
+    (:class:`~pipelines.schedule.IntervalBeforeStartError`).
+    """
     from pipelines.console import task_logging
     from pipelines.lineage.emit import task_run
 
@@ -46,6 +51,14 @@ def task_scope(
 
         configure_logging()
     settings = settings or Settings()
+    # Refuse an interval before the configured start by name, before anything runs.
+    fail_without_retry(
+        IntervalBeforeStartError,
+        check_interval_start,
+        data_interval_start,
+        data_interval_end,
+        settings,
+    )
     with task_run(
         task_id,
         run_id=run_id,

@@ -128,6 +128,16 @@ def _table(contract: Contract) -> dict[str, Any]:
             }
         }
     columns = [_column(contract, c) for c in contract.written_columns]
+    columns += [
+        {
+            "name": name,
+            "description": "Surrogate row key (no natural key): fingerprint of the row's lake "
+            "values and its occurrence number.",
+            "data_type": kind.lower(),
+            "data_tests": ["not_null", "unique"],
+        }
+        for name, kind in contract.surrogate_columns
+    ]
     kinds = dict(LINEAGE_COLUMNS + RELEASE_COLUMNS)
     columns += [
         {"name": name, "description": text, "data_type": kinds[name].lower()}

@@ -112,6 +112,7 @@ def test_commerce_daily_task_graph(parsed):
         f"quality_{t}" for t in ("sellers", "order_items", "order_payments", "order_reviews")
     ]
     assert dag["tasks"] == {
+        "check_interval": [],
         "ingest_customers": [],
         "ingest_products": [],
         "ingest_sellers": [],

@@ -1,0 +1,33 @@
+"""A run of commerce_daily before the configured start date fails by name (real Airflow,
+`airflow dags test`, SQLite metadata): it never reports success having run nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pipelines.demo import airflow_env, prepare_airflow, run_airflow
+from pipelines.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_dags_test_before_the_start_date_fails_naming_the_setting(settings: Settings, tmp_path):
+    env = airflow_env(settings, {"PIPELINES_DAG_START_DATE": "2011-01-01"})
+    log = tmp_path / "airflow.log"
+    assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
+    code = run_airflow(["dags", "test", "commerce_daily", "2010-12-03"], env, log, False)
+    text = log.read_text()
+    assert code != 0, text[-3000:]
+    assert "DagRun failed" in text
+    assert "starts before the configured start date 2011-01-01" in text
+    assert "PIPELINES_DAG_START_DATE" in text
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
+        states = dict(
+            con.execute(
+                "SELECT task_id, state FROM task_instance WHERE dag_id = 'commerce_daily'"
+            ).fetchall()
+        )
+    assert states == {"check_interval": "failed"}
