@@ -480,14 +480,26 @@ class Contract(BaseModel):
         known = set(names)
         for key in self.primary_key:
             if key not in known:
-                raise ValueError(f"primary key column {key!r} is not declared")
+                raise ValueError(
+                    f"primary key column {key!r} is not declared: write one of "
+                    f"{', '.join(names)} (contract names, not source names)"
+                )
             if not self.column(key).required:
-                raise ValueError(f"primary key column {key!r} must be required")
+                raise ValueError(
+                    f"primary key column {key!r} must be required: write required: true on "
+                    "it, or leave it out of primary_key"
+                )
         for fk in self.foreign_keys:
             if fk.column not in known:
-                raise ValueError(f"foreign key column {fk.column!r} is not declared")
+                raise ValueError(
+                    f"foreign key column {fk.column!r} is not declared: write one of "
+                    f"{', '.join(names)}"
+                )
         if self.event_time and self.event_time.column not in known:
-            raise ValueError(f"event time column {self.event_time.column!r} is not declared")
+            raise ValueError(
+                f"event time column {self.event_time.column!r} is not declared: write one of "
+                f"{', '.join(names)}"
+            )
         scrubbed = [c.name for c in self.columns if c.protection is Protection.SCRUB]
         if scrubbed and self.source.region is None:
             raise ValueError(
@@ -633,7 +645,8 @@ def load_contract(path: Path) -> Contract:
         raise ContractError(f"{path}: {problems}") from None
     if contract.table != path.stem:
         raise ContractError(
-            f"{path}: declares table {contract.table!r}; file must be named after it"
+            f"{path}: table: declares table {contract.table!r}; the file must be named after "
+            f"it: rename the file to {contract.table}.yml or write table: {path.stem}"
         )
     return contract
 

@@ -196,3 +196,21 @@ def test_the_example_contract_passes_contracts_check(tmp_path, monkeypatch, caps
     assert main(["contracts", "check"]) == 0
     assert "1 contracts in" in capsys.readouterr().out
     assert isinstance(load_contracts(contract_docs.EXAMPLE_FILE.parent), ContractSet)
+
+
+def test_a_key_column_that_is_not_required_says_what_to_write(tmp_path):
+    message = error(tmp_path, minimal(primary_key=["qty"]))
+    assert "primary key column 'qty' must be required: write required: true on it" in message
+
+
+def test_a_key_named_by_its_source_name_lists_the_contract_names(tmp_path):
+    raw = minimal(primary_key=["Line ID"])
+    raw["columns"][0]["source_name"] = "Line ID"
+    message = error(tmp_path, raw)
+    assert "primary key column 'Line ID' is not declared: write one of line_id, qty" in message
+
+
+def test_a_contract_file_named_after_another_table_says_how_to_fix_it(tmp_path):
+    path = write(tmp_path / "c", minimal(), name="other")
+    with pytest.raises(ContractError, match=r"rename the file to lines\.yml or write table: other"):
+        load_contract(path)
