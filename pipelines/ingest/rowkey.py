@@ -31,19 +31,24 @@ def apply_row_key(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
     """
     if contract.row_key is None:
         return 0
-    values = _struct(contract, "staged")
-    con.execute(f"ALTER TABLE staged ADD COLUMN {q(ROW_KEY_COLUMN)} VARCHAR")
+    key = q(ROW_KEY_COLUMN)
+    con.execute(f"ALTER TABLE staged ADD COLUMN {key} VARCHAR")
+    # Most rows are unique: key them all as first occurrences in one pass without a join,
+    # then number the occurrences of the few fingerprints that repeat.
+    fingerprint = f"left(sha256(CAST(to_json({{{_struct(contract, 'staged')}}}) AS VARCHAR)), 32)"
+    con.execute(f"UPDATE staged SET {key} = {fingerprint} || '-1' WHERE _reasons IS NULL")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _row_keys AS SELECT id, "
-        "left(fingerprint, 32) || '-' || row_number() OVER w AS row_key, "
+        "left(row_key, 32) || '-' || row_number() OVER w AS row_key, "
         "row_number() OVER w AS occurrence, min(id) OVER w AS first "
-        f"FROM (SELECT rowid AS id, sha256(CAST(to_json({{{values}}}) AS VARCHAR)) AS fingerprint "
-        "FROM staged WHERE _reasons IS NULL) "
-        "WINDOW w AS (PARTITION BY fingerprint ORDER BY id)"
+        f"FROM (SELECT rowid AS id, {key} AS row_key FROM staged WHERE {key} IN "
+        f"(SELECT {key} FROM staged WHERE {key} IS NOT NULL GROUP BY {key} "
+        "HAVING count(*) > 1)) "
+        "WINDOW w AS (PARTITION BY row_key ORDER BY id)"
     )
     con.execute(
-        f"UPDATE staged SET {q(ROW_KEY_COLUMN)} = k.row_key FROM _row_keys AS k "
-        "WHERE staged.rowid = k.id"
+        f"UPDATE staged SET {key} = k.row_key FROM _row_keys AS k "
+        "WHERE staged.rowid = k.id AND k.occurrence > 1"
     )
     policy = contract.row_key.duplicates
     if policy == "quarantine":
