@@ -472,6 +472,11 @@ class Contract(BaseModel):
                 "row_key is only for a table without a natural key: remove row_key, or write "
                 "primary_key: []"
             )
+        if not any(c.written for c in self.columns):
+            raise ValueError(
+                "every column is dropped, so nothing would be written: keep, pseudonymize, "
+                "encrypt, generalize or scrub at least one column"
+            )
         if ROW_KEY_COLUMN in {c.lake_name for c in self.columns}:
             raise ValueError(f"{ROW_KEY_COLUMN} is reserved for the row key: rename the column")
         lake_names = [c.lake_name for c in self.columns if c.written]
@@ -489,11 +494,21 @@ class Contract(BaseModel):
                     f"primary key column {key!r} must be required: write required: true on "
                     "it, or leave it out of primary_key"
                 )
+            if not self.column(key).written:
+                raise ValueError(
+                    f"primary key column {key!r} is dropped, so its key cannot be checked: "
+                    "protect it with pseudonymize or encrypt instead of drop"
+                )
         for fk in self.foreign_keys:
             if fk.column not in known:
                 raise ValueError(
                     f"foreign key column {fk.column!r} is not declared: write one of "
                     f"{', '.join(names)}"
+                )
+            if not self.column(fk.column).written:
+                raise ValueError(
+                    f"foreign key column {fk.column!r} is dropped, so it cannot be checked: "
+                    "protect it with pseudonymize or encrypt (like the column it references)"
                 )
         if self.event_time and self.event_time.column not in known:
             raise ValueError(
@@ -688,7 +703,7 @@ def _problem(raw: dict[str, Any], err: Any) -> str:
         message = "required field is missing" + (
             f", write e.g. {loc[-1]}: {json.dumps(example)}" if example is not None else ""
         )
-    return f"{where}: {message} (see docs/contracts.md)"
+    return f"{where + ': ' if where else ''}{message} (see docs/contracts.md)"
 
 
 def _documented_fields(model: type[BaseModel]) -> list[str]:

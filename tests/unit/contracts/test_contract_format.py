@@ -51,7 +51,7 @@ def error(tmp_path: Path, raw: dict) -> str:
     with pytest.raises(ContractError) as caught:
         load_contract(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: ")
+    assert message.startswith(f"{path}: ") and ": : " not in message
     return message
 
 
@@ -214,3 +214,18 @@ def test_a_contract_file_named_after_another_table_says_how_to_fix_it(tmp_path):
     path = write(tmp_path / "c", minimal(), name="other")
     with pytest.raises(ContractError, match=r"rename the file to lines\.yml or write table: other"):
         load_contract(path)
+
+
+def test_a_dropped_key_column_is_a_contract_error(tmp_path):
+    """Found by the property test (was a DuckDB binder error at ingestion)."""
+    raw = minimal()
+    raw["columns"][0].update(pii="direct_identifier", protection="drop")
+    assert "primary key column 'line_id' is dropped" in error(tmp_path, raw)
+
+
+def test_a_contract_that_writes_no_column_is_a_contract_error(tmp_path):
+    """Found by the property test (was a DuckDB parser error at ingestion)."""
+    raw = minimal(primary_key=[], row_key={"duplicates": "keep"})
+    for col in raw["columns"]:
+        col.update(type="string", pii="direct_identifier", protection="drop")
+    assert "every column is dropped" in error(tmp_path, raw)
