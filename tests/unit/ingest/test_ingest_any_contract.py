@@ -25,11 +25,20 @@ from hypothesis import strategies as st
 
 from pipelines.contracts import ContractError, load_contracts
 from pipelines.ingest import IngestionError, Interval, ingest_table
+from pipelines.ingest.integrity import UnreadableFileError
+from pipelines.ingest.read_errors import ReadError
 from pipelines.ingest.readers import FileOrderError, SchemaDriftError
 from pipelines.protection import KeyRing
 from pipelines.settings import Settings
 
-NAMED_ERRORS = (ContractError, SchemaDriftError, IngestionError, FileOrderError)
+NAMED_ERRORS = (
+    ContractError,
+    SchemaDriftError,
+    IngestionError,
+    FileOrderError,
+    UnreadableFileError,
+    ReadError,
+)
 KEYRING = KeyRing.generate(note="property test")
 DAY = "2010-12-01"
 INTERVAL = Interval.parse(DAY, "2010-12-02")
