@@ -8,7 +8,7 @@ publishes that data. ``build_features`` then builds the ML feature tables with d
 gate-passed partitions as of the interval end, ``check_<feature table>`` validates each
 snapshot, ``publish_features`` serves the release to ML teams when those checks passed, and
 ``feature_docs`` renders the dbt docs. A table is ingested after the quality tasks of the
-tables its foreign keys reference (derived from ``contracts/`` and ``expectations/``). Every
+tables its foreign keys reference (derived from the contracts and ``expectations/``). Every
 task is one call into ``pipelines`` and idempotent: re-running an interval replaces its
 partitions and its feature snapshots. Every task emits OpenLineage events
 (``pipelines.lineage``).

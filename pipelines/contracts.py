@@ -629,7 +629,12 @@ class ContractSet(Mapping[str, Contract]):
             if state.get(table) == "done":
                 return
             if state.get(table) == "visiting":
-                raise ContractError("foreign keys form a cycle: " + " -> ".join((*trail, table)))
+                where = self._by_table[table].path or table
+                raise ContractError(
+                    f"{where}: foreign_keys form a cycle: {' -> '.join((*trail, table))}; "
+                    "remove one of these references (a table must be loadable before the "
+                    "tables that reference it)"
+                )
             state[table] = "visiting"
             for fk in self._by_table[table].foreign_keys:
                 if fk.ref_table != table:

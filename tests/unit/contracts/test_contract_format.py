@@ -229,3 +229,13 @@ def test_a_contract_that_writes_no_column_is_a_contract_error(tmp_path):
     for col in raw["columns"]:
         col.update(type="string", pii="direct_identifier", protection="drop")
     assert "every column is dropped" in error(tmp_path, raw)
+
+
+def test_a_foreign_key_cycle_names_a_file_and_what_to_do(tmp_path):
+    folder = tmp_path / "c"
+    a = minimal(table="a", foreign_keys=[{"column": "line_id", "references": "b.line_id"}])
+    b = minimal(table="b", foreign_keys=[{"column": "line_id", "references": "a.line_id"}])
+    write(folder, a)
+    write(folder, b)
+    with pytest.raises(ContractError, match=r"c/a\.yml: foreign_keys form a cycle: a -> b -> a"):
+        load_contracts(folder)
