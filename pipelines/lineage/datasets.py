@@ -80,7 +80,9 @@ def lake_tags(contract: Contract) -> Any:
 
 
 def landing_tags(contract: Contract) -> Any:
-    return f.pii_tags(f.FieldTag(c.name, c.pii.value, c.protection.value) for c in contract.columns)
+    return f.pii_tags(
+        f.FieldTag(c.header, c.pii.value, c.protection.value) for c in contract.columns
+    )
 
 
 def partition_facet(folder: Path, manifest: Manifest) -> Any:
@@ -182,14 +184,15 @@ def landing_file_input(
     size: int,
     columns: Sequence[str],
 ) -> InputDataset:
-    """A landing file: raw text columns, its content hash as version, records read."""
+    """A landing file: raw text columns (``columns`` are contract names; the fields are named
+    as they arrive, ``source_name``), its content hash as version, records read."""
     ns, name = naming.landing_dataset(path)
     return input_dataset(
         ns,
         name,
         {
             "schema": f.schema(
-                (c, "VARCHAR", contract.column(c).description)
+                (contract.column(c).header, "VARCHAR", contract.column(c).description)
                 for c in columns
                 if c in contract.column_names
             ),

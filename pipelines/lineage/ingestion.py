@@ -42,7 +42,8 @@ SOURCE = "pipelines/ingest/run.py"
 def protection_edge(
     col: Column, contract: Contract, manifest: Manifest, namespace: str, name: str
 ) -> f.Edge:
-    """How ingestion turns the raw text of ``col`` into its lake value."""
+    """How ingestion turns the raw text of ``col`` into its lake value (the landing field is
+    named as it arrives: ``col.header``)."""
     keys = manifest.key_versions
     match col.protection:
         case Protection.PSEUDONYMIZE:
@@ -50,7 +51,7 @@ def protection_edge(
             return f.Edge(
                 namespace,
                 name,
-                col.name,
+                col.header,
                 f.DIRECT,
                 f.TRANSFORMATION,
                 f"pseudonymize: keyed HMAC-SHA256 token (pseudonymization key {key}); "
@@ -62,7 +63,7 @@ def protection_edge(
             return f.Edge(
                 namespace,
                 name,
-                col.name,
+                col.header,
                 f.DIRECT,
                 f.TRANSFORMATION,
                 f"encrypt: deterministic AES-256-SIV (encryption key {key}), bound to "
@@ -78,7 +79,7 @@ def protection_edge(
             return f.Edge(
                 namespace,
                 name,
-                col.name,
+                col.header,
                 f.DIRECT,
                 f.TRANSFORMATION,
                 f"generalize ({method}): {detail}",
@@ -88,7 +89,7 @@ def protection_edge(
             return f.Edge(
                 namespace,
                 name,
-                col.name,
+                col.header,
                 f.DIRECT,
                 f.TRANSFORMATION,
                 "scrub: e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles and street "
@@ -97,11 +98,11 @@ def protection_edge(
                 masking=True,
             )
     if col.type == "string":
-        return f.Edge(namespace, name, col.name, f.DIRECT, f.IDENTITY, "copied as text")
+        return f.Edge(namespace, name, col.header, f.DIRECT, f.IDENTITY, "copied as text")
     return f.Edge(
         namespace,
         name,
-        col.name,
+        col.header,
         f.DIRECT,
         f.TRANSFORMATION,
         f"parsed from text as {col.duckdb_type} (strict; unparsable values quarantined)",
@@ -210,7 +211,7 @@ def ingestion_lineage(
                     f.Edge(
                         ns,
                         name,
-                        col_name,
+                        col.header,
                         f.INDIRECT,
                         f.FILTER,
                         "quarantine checks: " + ", ".join(checks[col_name]),
@@ -222,7 +223,7 @@ def ingestion_lineage(
                     f.Edge(
                         ns,
                         name,
-                        col_name,
+                        col.header,
                         f.INDIRECT,
                         f.JOIN,
                         f"orphan_fk: anti-join with lake.{fk.references} up to the interval end",
