@@ -10,6 +10,7 @@ objects; nothing downstream restates them.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -376,6 +377,9 @@ class Source(BaseModel):
         return self
 
 
+LANDING_FORMATS = ("csv", "csv.gz", "jsonl", "jsonl.gz", "parquet")
+"""The extensions of landing files (``<file_stem>[-<part>].<ext>``)."""
+
 ROW_KEY_COLUMN = "_row_key"
 """The lake column holding the surrogate key of a table without a natural key."""
 
@@ -577,6 +581,20 @@ _LATER_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
 """Fields added after contracts were first fingerprinted, with their defaults."""
 
 
+def _claims(source: Source, other: Source) -> str | None:
+    """A file name of ``other``'s that ``source`` also claims (a description), else None."""
+    if source.file_stem == other.file_stem:
+        return f"file_stem {source.file_stem!r}"
+    for pattern in source.file_patterns:
+        if pattern in other.file_patterns:
+            return f"file pattern {pattern!r}"
+        for ext in LANDING_FORMATS:
+            name = f"{other.file_stem}.{ext}"
+            if fnmatch.fnmatchcase(name, pattern):
+                return f"{name!r} (file pattern {pattern!r} of one, file_stem of the other)"
+    return None
+
+
 class ContractSet(Mapping[str, Contract]):
     """All contracts of a project, by table name, with cross-table checks applied."""
 
@@ -604,7 +622,21 @@ class ContractSet(Mapping[str, Contract]):
                         f"{fk.references} ({ref.protection.value}) must be protected alike "
                         "or the join breaks"
                     )
+        self._check_sources()
         self.load_order()  # raises on cycles
+
+    def _check_sources(self) -> None:
+        """No landing file may belong to two tables (it would be ingested twice)."""
+        contracts = sorted(self._by_table.values(), key=lambda c: c.table)
+        for i, one in enumerate(contracts):
+            for other in contracts[i + 1 :]:
+                clash = _claims(one.source, other.source) or _claims(other.source, one.source)
+                if clash:
+                    raise ContractError(
+                        f"{one.path or one.table} and {other.path or other.table}: source: "
+                        f"both claim {clash}; make file_stem and file_patterns of each table "
+                        "match only its own files"
+                    )
 
     def __getitem__(self, table: str) -> Contract:
         try:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pipelines.contracts import Contract
+from pipelines.contracts import LANDING_FORMATS, Contract
 from pipelines.hashing import file_sha256
 from pipelines.ingest.interval import Interval
 
-FORMATS = ("csv", "csv.gz", "jsonl", "jsonl.gz", "parquet")
+FORMATS = LANDING_FORMATS
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

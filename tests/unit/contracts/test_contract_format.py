@@ -234,8 +234,29 @@ def test_a_contract_that_writes_no_column_is_a_contract_error(tmp_path):
 def test_a_foreign_key_cycle_names_a_file_and_what_to_do(tmp_path):
     folder = tmp_path / "c"
     a = minimal(table="a", foreign_keys=[{"column": "line_id", "references": "b.line_id"}])
-    b = minimal(table="b", foreign_keys=[{"column": "line_id", "references": "a.line_id"}])
+    b = minimal(
+        table="b",
+        source={"file_stem": "b"},
+        foreign_keys=[{"column": "line_id", "references": "a.line_id"}],
+    )
     write(folder, a)
     write(folder, b)
     with pytest.raises(ContractError, match=r"c/a\.yml: foreign_keys form a cycle: a -> b -> a"):
         load_contracts(folder)
+
+
+def test_two_tables_cannot_claim_the_same_files(tmp_path):
+    folder = tmp_path / "c"
+    write(folder, minimal(table="a", source={"file_stem": "lines", "file_patterns": ["*.csv"]}))
+    write(folder, minimal(table="b", source={"file_stem": "other"}))
+    with pytest.raises(
+        ContractError, match=r"a\.yml and .*b\.yml: source: both claim 'other\.csv'"
+    ):
+        load_contracts(folder)
+    write(folder, minimal(table="b", source={"file_stem": "lines"}))
+    with pytest.raises(ContractError, match="both claim file_stem 'lines'"):
+        load_contracts(folder)
+
+
+def test_the_repo_contracts_claim_distinct_files(contracts):
+    assert len({c.source.file_stem for c in contracts.values()}) == len(contracts)
