@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.contracts import load_contracts
-from pipelines.settings import PROJECT_DIR
+from pipelines.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,8 @@ class IngestionPlan:
 
 
 def ingestion_plan(contracts_dir: Path | None = None) -> IngestionPlan:
-    """Tables in load order, each after the tables its foreign keys reference."""
-    contracts = load_contracts(contracts_dir or PROJECT_DIR / "contracts")
+    """Tables in load order, each after the tables its foreign keys reference (contracts from
+    ``contracts_dir``, else the ``contracts_dir`` setting)."""
+    contracts = load_contracts(contracts_dir or Settings().contracts_dir)
     order = contracts.load_order()
     return IngestionPlan(order, {t: contracts.upstream(t) for t in order})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.contracts import load_contracts
-from pipelines.settings import PROJECT_DIR
+from pipelines.settings import PROJECT_DIR, Settings
 
 _LAKE_REF = re.compile(r"\{lake:([a-z_][a-z0-9_]*)\}")
 
@@ -31,7 +31,7 @@ class QualityPlan:
 def quality_plan(
     contracts_dir: Path | None = None, expectations_dir: Path | None = None
 ) -> QualityPlan:
-    contracts = load_contracts(contracts_dir or PROJECT_DIR / "contracts")
+    contracts = load_contracts(contracts_dir or Settings().contracts_dir)
     suites = expectations_dir or PROJECT_DIR / "expectations"
     order = contracts.load_order()
     reads = {}
