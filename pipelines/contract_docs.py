@@ -9,7 +9,9 @@ schema, for editors that validate YAML against it.
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import types
 from enum import Enum
 from pathlib import Path
@@ -155,8 +157,11 @@ def _section(title: str, model: type[BaseModel]) -> str:
 
 
 def _doc(model: type[BaseModel]) -> str:
-    text = (model.__doc__ or "").strip()
-    return " ".join(line.strip() for line in text.splitlines()).replace("``", "`")
+    """The model's docstring as Markdown paragraphs (reST literals and roles made plain)."""
+    text = inspect.cleandoc(model.__doc__ or "")
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
+    markdown = "\n\n".join(p for p in paragraphs if p).replace("``", "`")
+    return re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", markdown)
 
 
 def _type(annotation: Any) -> str:
