@@ -2,7 +2,7 @@
 or fails with one of the project's named errors; never an internal error.
 
 Hypothesis generates contracts (column sets, types, source names, PII protections, keys,
-empty keys, row-key policies, schema policies) and small landing files for them in CSV, JSON
+empty keys, row-key policies, schema and type policies, time zones) and small landing files for them in CSV, JSON
 lines or Parquet, with bad values, missing values, repeated records and, now and then, a
 column too many or too few.
 """
@@ -50,7 +50,12 @@ VALUES = {
     "double": ["1.5", "1e3", "-0", "one"],
     "boolean": ["true", "false", "maybe"],
     "date": ["2010-12-01", "2010-13-45"],
-    "timestamp": ["2010-12-01 10:00:00", "2010-11-01 00:00:00", "nope"],
+    "timestamp": [
+        "2010-12-01 10:00:00",
+        "2010-11-01 00:00:00",
+        "2010-12-01T10:00:00+01:00",
+        "nope",
+    ],
 }
 PROTECTIONS = [
     ("none", "keep"),
@@ -88,12 +93,19 @@ def contract(draw: st.DrawFn) -> dict[str, Any]:
         "version": 1,
         "description": "generated",
         "owner": "test",
-        "source": {"file_stem": "generated"},
-        # any subset, required or not: contracts check decides
-        "primary_key": draw(st.lists(st.sampled_from(names), unique=True, max_size=2)),
+        "source": {
+            "file_stem": "generated",
+            "timezone": draw(st.sampled_from(["UTC", "Europe/London"])),
+            "timestamp_offsets": draw(st.sampled_from(["convert", "quarantine"])),
+        },
         "columns": columns,
     }
-    if draw(st.booleans()):
+    # Mostly keys a check accepts (required, written columns), sometimes any subset: contracts
+    # check decides, and a rejected contract is an accepted outcome.
+    keyable = [c["name"] for c in columns if c.get("required") and c.get("protection") != "drop"]
+    pool = keyable if keyable and draw(st.integers(0, 3)) else names
+    raw["primary_key"] = draw(st.lists(st.sampled_from(pool), unique=True, max_size=2))
+    if draw(st.integers(0, 9)) < (8 if not raw["primary_key"] else 1):
         raw["row_key"] = {"duplicates": draw(st.sampled_from(["keep", "quarantine", "drop"]))}
     timestamps = [c["name"] for c in columns if c["type"] == "timestamp"]
     if timestamps and draw(st.booleans()):
@@ -101,6 +113,8 @@ def contract(draw: st.DrawFn) -> dict[str, Any]:
     raw["schema_policy"] = {
         "extra_columns": draw(st.sampled_from(["fail", "ignore"])),
         "missing_columns": draw(st.sampled_from(["fail", "null"])),
+        "mismatched_types": draw(st.sampled_from(["fail", "parse"])),
+        "text_columns": draw(st.sampled_from(["parse", "fail"])),
     }
     return raw
 
@@ -165,8 +179,9 @@ def test_any_checked_contract_ingests_or_fails_by_name(generated):
         (contracts_dir / "generated.yml").write_text(yaml.safe_dump(raw), encoding="utf-8")
         try:
             contracts = load_contracts(contracts_dir)  # what `pipelines contracts check` runs
-        except ContractError:
-            event("contract rejected")
+        except ContractError as exc:
+            reason = str(exc).split(": ", 1)[1][:40]
+            event(f"contract rejected: {reason}")
             return  # rejected with a named error before anything runs
         write_landing(root / "data" / "landing" / DAY, fmt, header, records)
         run = Settings(
