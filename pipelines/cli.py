@@ -69,12 +69,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             continue
         c = result.counts
         rows.append(
-            [name, f"{c.read:,}", f"{c.loaded:,}", f"{c.quarantined:,}", str(result.partition_dir)]
+            [
+                name,
+                f"{c.read:,}",
+                f"{c.loaded:,}",
+                f"{c.quarantined:,}",
+                f"{c.dropped:,}",
+                str(result.partition_dir),
+            ]
         )
         for warning in result.warnings:
             print(f"warning: {name}: {warning}", file=sys.stderr)
     if rows:
-        print(table(rows, ["table", "read", "loaded", "quarantined", "partition"]))
+        print(table(rows, ["table", "read", "loaded", "quarantined", "dropped", "partition"]))
     if failed:
         names = ", ".join(failed)
         print(f"error: ingestion failed for {len(failed)} table(s): {names}", file=sys.stderr)

@@ -36,6 +36,7 @@ def ingest(
         "read": manifest.counts.read,
         "loaded": manifest.counts.loaded,
         "quarantined": manifest.counts.quarantined,
+        "dropped": manifest.counts.dropped,
         "quarantine_by_check": manifest.quarantine_by_check,
         "dataset_version": manifest.dataset_version,
         "warnings": list(result.warnings),  # also in the task log

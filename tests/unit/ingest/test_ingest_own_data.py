@@ -14,10 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pipelines.cli import main
 from pipelines.contracts import load_contracts
 from pipelines.ingest import Interval, ingest_table
 from pipelines.ingest.manifest import Manifest
 from pipelines.ingest.readers import SchemaDriftError
+from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
 from pipelines.summary import print_summary
 
@@ -199,3 +201,22 @@ def test_the_example_contract_is_a_valid_contract_set(tmp_path):
     shutil.copy(EXAMPLE, folder)
     contract = load_contracts(folder)["invoice_lines"]
     assert contract.primary_key == [] and contract.row_key is not None
+
+
+def test_pipelines_ingest_onboards_the_example_from_settings_alone(
+    settings, tmp_path, monkeypatch, capsys
+):
+    """No Python: a contracts directory, a start date and a key file in the environment."""
+    own = own_settings(settings, tmp_path, row_key={"duplicates": "drop"})
+    write_file(own, "Online Retail 2010.csv", "csv")
+    key_file = tmp_path / "keyring.json"
+    create_keyring(key_file)
+    monkeypatch.setenv("PIPELINES_DATA_DIR", str(own.data_dir))
+    monkeypatch.setenv("PIPELINES_CONTRACTS_DIR", str(own.contracts_dir))
+    monkeypatch.setenv("PIPELINES_KEY_FILE", str(key_file))
+    monkeypatch.setenv("PIPELINES_DAG_START_DATE", DAY)
+    assert main(["ingest", "--all", "--start", DAY, "--end", "2010-12-02"]) == 0
+    out = capsys.readouterr().out
+    header, _, row = out.splitlines()[:3]
+    assert header.split()[:6] == ["table", "read", "loaded", "quarantined", "dropped", "partition"]
+    assert row.split()[:5] == ["invoice_lines", "5", "4", "0", "1"]
