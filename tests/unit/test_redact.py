@@ -1,0 +1,147 @@
+"""The one redaction boundary: exceptions, chains, tracebacks and log records leave it safe."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import traceback
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import redact
+from pipelines.ingest.run import IngestionError
+
+EMAIL = "canary.alpha@CANARYMAIL.example"
+NAME = "CANARYNAME Alpha"
+
+
+def duckdb_parser_error(tmp_path: Path) -> duckdb.Error:
+    """A real DuckDB error quoting a JSON line that holds an e-mail and a name."""
+    path = tmp_path / "profiles.jsonl"
+    path.write_text(f'{{"email": "{EMAIL}", "full_name": "{NAME}\n', encoding="utf-8")
+    try:
+        duckdb.sql(
+            f"SELECT CAST(c0 AS JSON) FROM read_csv('{path}', header=false, delim=chr(1), "
+            "quote='', columns={'c0': 'VARCHAR'})"
+        ).fetchall()
+    except duckdb.Error as exc:
+        assert "CANARY" in str(exc)  # the premise: DuckDB quotes the record
+        return exc
+    raise AssertionError("DuckDB parsed a malformed line")
+
+
+def test_text_redactor_replaces_emails_and_phones() -> None:
+    text = redact.redact_text(f"write to {EMAIL} or +55 11 90000-1111")
+    assert "CANARYMAIL" not in text and "90000-1111" not in text
+    assert redact.redact_text("http://user:secret@host/api") == "http://***@host/api"
+
+
+def test_a_foreign_message_is_reduced_to_class_and_locator(tmp_path: Path) -> None:
+    exc = duckdb_parser_error(tmp_path)
+    text = redact.describe(exc)
+    assert "CANARY" not in text and "canary" not in text
+    assert text.startswith("ConversionException: ")
+    assert "byte" in text and redact.WITHHELD in text
+    assert "Malformed JSON: unexpected" in text
+
+
+def test_duckdb_file_scans_give_file_record_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(f'{{"a": 1}}\n{{"email": "{EMAIL}\n', encoding="utf-8")
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.sql(f"SELECT * FROM read_json('{path}', format='newline_delimited')").fetchall()
+    where = redact.locate(raised.value)
+    assert where.file is not None and where.file.endswith("x.jsonl")
+    assert where.record is not None and where.byte_offset is not None
+
+
+def test_json_and_unicode_errors_keep_their_position_not_their_input() -> None:
+    with pytest.raises(json.JSONDecodeError) as decoding:
+        json.loads(f'{{"email": "{EMAIL}" ')
+    text = redact.describe(decoding.value)
+    assert "CANARY" not in text and "record 1" in text and "byte" in text
+    with pytest.raises(UnicodeDecodeError) as unicode:
+        f"{EMAIL}\xff".encode("latin-1").decode("utf-8")
+    text = redact.describe(unicode.value)
+    assert "CANARY" not in text and f"byte {len(EMAIL)}" in text
+
+
+def test_our_messages_pass_the_text_redactor_and_keep_their_words() -> None:
+    exc = IngestionError(f"orders: bad thing near {EMAIL}; re-run the interval")
+    assert (
+        redact.describe(exc)
+        == "IngestionError: orders: bad thing near [email]; re-run the interval"
+    )
+
+
+def test_a_located_error_says_where() -> None:
+    exc = redact.LocatedError(
+        "line is not a JSON object",
+        file="2018-01-01/p.jsonl",
+        record=3,
+        byte_offset=60,
+        kind="malformed_json",
+    )
+    assert str(exc) == (
+        "line is not a JSON object (file 2018-01-01/p.jsonl, record 3, byte 60, malformed_json)"
+    )
+    assert redact.redact_exception(exc) is exc and str(exc).startswith("line is not")
+
+
+def test_redact_exception_works_in_place_through_the_whole_chain(tmp_path: Path) -> None:
+    parser = duckdb_parser_error(tmp_path)
+    try:
+        try:
+            raise parser
+        except duckdb.Error as inner:
+            raise ValueError(f"while reading {EMAIL}") from inner
+    except ValueError as exc:
+        exc.add_note(f"row held {EMAIL}")
+        outer, raised = exc, redact.redact_exception(exc)
+    assert raised is outer and isinstance(raised, ValueError)  # class kept: retries unchanged
+    assert raised.__cause__ is parser and raised.__traceback__ is not None
+    printed = "".join(traceback.format_exception(raised))
+    assert "CANARY" not in printed and "canary" not in printed
+    assert "ConversionException" in printed and "ValueError" in printed
+
+
+def test_a_key_error_is_replaced_in_place() -> None:
+    exc = redact.redact_exception(KeyError(EMAIL))
+    assert "CANARY" not in str(exc)
+
+
+def test_the_log_filter_redacts_messages_arguments_and_tracebacks(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("pipelines.test_redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        redact.install_log_filter(logger)
+        parser = duckdb_parser_error(tmp_path)
+        logger.warning("could not read %s: %s", EMAIL, parser)
+        try:
+            raise parser
+        except duckdb.Error:
+            logger.exception("reading failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.removeFilter(redact.FILTER)
+        logger.propagate = True
+    output = stream.getvalue()
+    assert "CANARY" not in output and "canary" not in output
+    assert "[email]" in output and "reading failed" in output
+    assert "Traceback" in output and "ConversionException" in output
+
+
+def test_the_text_redactor_is_chosen_in_one_place() -> None:
+    source = Path(redact.__file__).read_text(encoding="utf-8")
+    imports = [
+        line
+        for line in source.splitlines()
+        if " as _text_redactor" in line and not line.startswith("#")
+    ]
+    assert imports == ["from pipelines.protection.scrub import scrub_text as _text_redactor"]
