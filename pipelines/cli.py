@@ -278,10 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if args.verbose:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        from pipelines.console import report_error
+
+        return report_error(exc, verbose=args.verbose)
 
 
 if __name__ == "__main__":

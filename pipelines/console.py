@@ -1,4 +1,5 @@
-"""Terminal output for the command line: quiet third-party loggers, readable progress."""
+"""Terminal output for the command line: quiet third-party loggers, readable progress, and
+error messages that passed the redaction boundary (:mod:`pipelines.redact`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import os
 import sys
 import warnings
+
+from pipelines.redact import install_log_filter
 
 NOISY_LOGGERS = (
     "great_expectations",
@@ -27,6 +30,7 @@ def setup_logging(verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
+    install_log_filter("pipelines")
     logging.getLogger("pipelines").setLevel(level)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -42,7 +46,28 @@ def task_logging() -> None:
     for name in NOISY_LOGGERS:
         if name != "airflow":
             logging.getLogger(name).setLevel(logging.ERROR)
+    install_log_filter("pipelines")
     warnings.filterwarnings("ignore")
+
+
+def error_message(exc: BaseException) -> str:
+    """``error: ...`` for the terminal: our messages redacted, others reduced to their class
+    and locator (see :func:`pipelines.redact.safe_text`)."""
+    from pipelines.redact import describe, own_class, redact_exception, safe_text
+
+    shown = redact_exception(exc)
+    return f"error: {safe_text(shown) if own_class(shown) else describe(shown)}"
+
+
+def report_error(exc: BaseException, *, verbose: bool = False) -> int:
+    """Print a command's failure to stderr, redacted (with a redacted traceback if
+    ``verbose``); returns the exit status 1."""
+    from pipelines.redact import format_exception, redact_exception
+
+    if verbose:
+        print(format_exception(redact_exception(exc)), file=sys.stderr)
+    print(error_message(exc), file=sys.stderr)
+    return 1
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -2,7 +2,11 @@
 
 :func:`task_scope` quiets the libraries' logging (GX's too, for tasks that validate), resolves
 the settings and runs the block as the task's OpenLineage run (START before, COMPLETE or FAIL
-after: :func:`pipelines.lineage.emit.task_run`). :func:`fail_without_retry` turns a decision
+after: :func:`pipelines.lineage.emit.task_run`). It is the tasks' redaction boundary: log
+records pass :class:`pipelines.redact.RedactingFilter`, and an exception leaving the block has
+its text (and that of every exception chained to it) made safe first
+(:func:`pipelines.redact.redact_exception`), so neither the FAIL event nor Airflow's task log
+can quote a record. :func:`fail_without_retry` turns a decision
 that retrying cannot change (a failed quality or feature gate) into Airflow's
 ``AirflowFailException``.
 
@@ -44,6 +48,7 @@ def task_scope(
     """
     from pipelines.console import task_logging
     from pipelines.lineage.emit import task_run
+    from pipelines.redact import redact_exception
 
     task_logging()
     if validates:
@@ -59,13 +64,22 @@ def task_scope(
         data_interval_end,
         settings,
     )
+    stand_in: BaseException | None = None
     with task_run(
         task_id,
         run_id=run_id,
         settings=settings,
         interval=(data_interval_start, data_interval_end),
     ) as lineage:
-        yield settings, lineage
+        try:
+            yield settings, lineage
+        except Exception as exc:
+            raised = redact_exception(exc)
+            if raised is exc:
+                raise
+            stand_in = raised
+        if stand_in is not None:
+            raise stand_in  # outside the except block: the clear original is not its context
 
 
 def fail_without_retry(
@@ -80,4 +94,7 @@ def fail_without_retry(
     except errors as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(str(exc)) from exc
+        from pipelines.redact import mark_safe, redact_exception, vouch
+
+        redact_exception(vouch(exc))  # a decision the caller raised: its text is ours
+        raise mark_safe(AirflowFailException(str(exc))) from exc

@@ -2,8 +2,8 @@
 
 ``with task_run("ingest_orders", run_id=..., interval=(start, end)) as lineage:`` emits START
 on entry; on exit COMPLETE with what ``lineage.complete_with(build)`` builds from the task's
-result, or FAIL with an ``errorMessage`` facet (and whatever ``lineage.fail_with(build)``
-adds) when the body raised; the exception always propagates unchanged. Inside Airflow the
+result, or FAIL with an ``errorMessage`` facet (the exception as :func:`pipelines.redact.describe`
+lets it out, plus whatever ``lineage.fail_with(build)`` adds) when the body raised; the exception always propagates unchanged. Inside Airflow the
 task run's parent is the DAG run (``try_number`` from ``airflow.sdk.get_current_context()``);
 outside it the run has no parent.
 
@@ -78,8 +78,9 @@ Builder = Callable[[], LineageParts | None]
 
 
 def _describe_error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return _USERINFO.sub(r"\1***@", text)[:500]
+    from pipelines.redact import describe
+
+    return _USERINFO.sub(r"\1***@", describe(exc))[:500]
 
 
 def record_failure(
@@ -335,7 +336,11 @@ class TaskLineage:
             return
         facets = self._dag_facets()
         if error is not None:
-            facets["errorMessage"] = ev.error_facet(f"task {self.run.job} failed: {error}")
+            from pipelines.redact import describe
+
+            facets["errorMessage"] = ev.error_facet(
+                f"task {self.run.job} failed: {describe(error)}"
+            )
         self.emit(
             ev.run_event(
                 state,

@@ -83,8 +83,12 @@ def redact_quoted(message: str) -> str:
 
 
 def error_facet(error: BaseException | str, *, redact: bool = False, limit: int = 2000) -> Any:
-    """``errorMessage``: the exception's type and message (no stack trace, no locals)."""
-    message = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+    """``errorMessage``: the exception's type and its message as the redaction boundary lets it
+    out (:func:`pipelines.redact.describe`; text passes :func:`pipelines.redact.redact_text`);
+    no stack trace, no locals. ``redact`` also blanks quoted literals."""
+    from pipelines.redact import describe, redact_text
+
+    message = describe(error) if isinstance(error, BaseException) else redact_text(error)
     if redact:
         message = redact_quoted(message)
     if len(message) > limit:

@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lineage import naming
+from pipelines.redact import redact_text
 from pipelines.settings import Settings
 
 __all__ = [
@@ -367,8 +368,8 @@ class _Loader:
         elif event_type in ("COMPLETE", "FAIL", "ABORT"):
             row["ended"] = max(row["ended"] or when, when)
         error = (facets.get("errorMessage") or {}).get("message")
-        if error:
-            row["error"] = str(error)
+        if error:  # events written before the redaction boundary, or by other producers
+            row["error"] = redact_text(str(error))
         nominal = (facets.get("nominalTime") or {}).get("nominalStartTime")
         if nominal:
             row["nominal"] = _time(nominal)

@@ -212,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except Exception as exc:
-        if args.verbose:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        from pipelines.console import report_error
+
+        return report_error(exc, verbose=args.verbose)

@@ -7,10 +7,13 @@ the landing folder it reads from) and everything it printed is searched for them
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pipelines.protection import create_keyring
 from tests.factories import CANARIES, DAY, clean_day, copy_rows, to_csv, write_day
@@ -119,3 +122,115 @@ def test_clear_values_staging_does_not_need_never_reach_it(
     ).fetchall()
     assert ("full_name", "required_missing") in failed
     assert ("customer_unique_id", "required_missing") in failed
+
+
+# Exceptions: a parser error quoting a PII record, raised inside a task or a command -----------
+
+CANARY_EMAIL = "canary.alpha@CANARYMAIL.example"
+
+
+def _parser_error(folder: Path) -> Exception:
+    """A real DuckDB error for a truncated JSON line of ``customer_profiles``: its message
+    quotes the record (the e-mail, the name), as the red team saw in the task log."""
+    import duckdb
+
+    path = folder / "synthetic_customer_profiles.jsonl"
+    path.write_text(
+        f'{{"email": "{CANARY_EMAIL}", "full_name": "CANARYNAME Alpha", "x": "\x1f\n',
+        encoding="utf-8",
+    )
+    try:
+        duckdb.sql(
+            f"SELECT CAST(j AS JSON) FROM read_csv('{path}', header=false, delim=chr(1), "
+            "quote='', columns={'j': 'VARCHAR'})"
+        ).fetchall()
+    except duckdb.Error as exc:
+        assert "CANARYMAIL" in str(exc)  # the premise
+        return exc
+    raise AssertionError("the truncated line parsed")
+
+
+def _leaks(text: str) -> list[str]:
+    return [c for c in [*CANARIES, "canary."] if c in text]
+
+
+def test_a_parser_error_inside_a_task_leaves_no_canary_in_log_event_or_store(
+    settings, tmp_path: Path, monkeypatch
+):
+    import logging
+    import traceback
+    from datetime import UTC, datetime
+
+    from pipelines.lineage import client
+    from pipelines.lineage.store import events_path, open_store, rebuild_store, store_path
+    from pipelines.taskscope import task_scope
+
+    for key in [k for k in os.environ if k.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(key)
+    client.reset_clients()
+    error = _parser_error(tmp_path)
+    task_log = io.StringIO()  # stands in for Airflow's task log handler on the root logger
+    handler = logging.StreamHandler(task_log)
+    logging.getLogger().addHandler(handler)
+    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+    try:
+        with (
+            pytest.raises(Exception) as raised,
+            task_scope("ingest_customer_profiles", start, end, "canary-run", settings),
+        ):
+            logging.getLogger("pipelines.ingest.run").error("reading failed: %s", error)
+            raise error
+        # What Airflow writes for the failed try: the exception, its chain, its traceback.
+        logging.getLogger("pipelines.test").error("Task failed", exc_info=raised.value)
+        task_log.write("".join(traceback.format_exception(raised.value)))
+    finally:
+        logging.getLogger().removeHandler(handler)
+        client.reset_clients()
+
+    assert raised.value is error  # the class is kept: Airflow's retries are unchanged
+    log_text = task_log.getvalue()
+    assert _leaks(log_text) == []
+    assert "ConversionException" in log_text and "byte" in log_text
+
+    events = [e for e in client.read_events(settings) if e["eventType"] == "FAIL"]
+    [message] = [e["run"]["facets"]["errorMessage"]["message"] for e in events]
+    assert _leaks(message) == []
+    assert message.startswith("ConversionException: ") and "byte" in message
+
+    rebuild_store(events_path(settings), store_path(settings))
+    with open_store(settings) as con:
+        stored = [r[0] for r in con.execute("SELECT error_message FROM runs").fetchall() if r[0]]
+    assert stored == [message]
+
+
+def test_a_command_failing_with_a_parser_error_prints_no_canary(
+    settings, tmp_path: Path, monkeypatch, capsys
+):
+    import pipelines.ingest
+    from pipelines import cli
+
+    error = _parser_error(tmp_path)
+
+    def fail(*args, **kwargs):
+        raise ValueError(f"could not ingest a record of {CANARY_EMAIL}") from error
+
+    monkeypatch.setattr(pipelines.ingest, "ingest_table", fail)
+    monkeypatch.setenv("PIPELINES_DATA_DIR", str(settings.data_dir))
+    for verbose in ([], ["-v"]):
+        status = cli.main(
+            [
+                *verbose,
+                "ingest",
+                "--table",
+                "customer_profiles",
+                "--start",
+                DAY,
+                "--end",
+                "2018-01-02",
+            ]
+        )
+        printed = capsys.readouterr()
+        assert status == 1
+        assert _leaks(printed.out + printed.err) == []
+        assert "ValueError" in printed.err
+    assert "ConversionException" in printed.err and "Traceback" in printed.err  # -v

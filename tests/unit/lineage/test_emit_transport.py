@@ -189,7 +189,8 @@ def test_a_broken_builder_still_completes_and_is_counted(settings: Settings):
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert events[1]["outputs"] == []
     assert emit.error_count(settings) == 1
-    assert "no such partition" in client.errors_path(settings).read_text()
+    recorded = client.errors_path(settings).read_text()
+    assert "KeyError" in recorded and "no such partition" not in recorded  # foreign text withheld
 
 
 def test_an_unwritable_lineage_dir_never_fails_the_task(settings: Settings, caplog):
@@ -210,7 +211,8 @@ def test_a_failing_task_emits_fail_and_its_exception_propagates(settings: Settin
     events = client.read_events(settings)
     assert [e["eventType"] for e in events] == ["START", "FAIL"]
     error = events[1]["run"]["facets"]["errorMessage"]
-    assert error["message"] == "ValueError: bad batch in orders.csv"
+    # a builtin's text may quote data: the class leaves, the text does not (pipelines.redact)
+    assert error["message"] == "ValueError: (message withheld: it may quote data)"
     assert error["programmingLanguage"] == "python"
     validate_events(events)
 
