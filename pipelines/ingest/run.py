@@ -3,7 +3,8 @@
 ``ingest_table`` reads every landing file of the table delivered inside the interval, types
 and checks each record against the contract, protects PII, and publishes one lake partition
 (``<lake>/<table>/dt=<start>/``) holding ``data.parquet`` (loaded rows), ``quarantine.parquet``
-(every other record, with file, row, column and reason) and ``manifest.json``. Every record
+(every other record, with file, row, column and reason, its values protected or encrypted:
+:mod:`pipelines.ingest.quarantine`) and ``manifest.json``. Every record
 read is either loaded or quarantined; the run fails rather than publish counts that do not
 add up.
 """
@@ -22,6 +23,7 @@ import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
+from pipelines.ingest import quarantine
 from pipelines.ingest.direct import can_load_direct, load_direct
 from pipelines.ingest.integrity import CorruptFileError, read_to_end
 from pipelines.ingest.interval import Interval
@@ -35,7 +37,7 @@ from pipelines.ingest.manifest import (
     Manifest,
     SourceFileEntry,
 )
-from pipelines.ingest.protect import KeyedProtection
+from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
 from pipelines.ingest.publish import (
     DEFAULT_LOCK_TIMEOUT,
     clean_leftovers,
@@ -289,7 +291,12 @@ def _key_checks(
 def _write_outputs(
     con: duckdb.DuckDBPyConnection, contract: Contract, folder: Path
 ) -> tuple[int, int]:
-    """Write data.parquet (rows in file order) and quarantine.parquet; return both counts."""
+    """Write data.parquet (rows in file order) and quarantine.parquet; return both counts.
+
+    Quarantine records hold no clear value (:mod:`pipelines.ingest.quarantine`): ``con`` must
+    have the encryption UDF registered.
+    """
+    record = quarantine.record_sql(contract, "_record", ENCRYPT_UDF)
     lake_cols = ", ".join(q(c.lake_name) for c in contract.written_columns)
     lake_cols += "".join(f", {q(name)}" for name, _ in contract.surrogate_columns)
     loaded = con.execute(
@@ -303,7 +310,7 @@ def _write_outputs(
         "reasons[1]['column'] AS column_name, reasons[1]['reason'] AS reason, reasons, record "
         "FROM ("
         "SELECT CAST(_source_file AS VARCHAR) AS _source_file, _source_row, _reasons AS reasons, "
-        "_record AS record "
+        f"{record} AS record "
         "FROM staged "
         "WHERE _reasons IS NOT NULL "
         "UNION ALL "
@@ -398,6 +405,7 @@ def _ingest_table(
     loader: StagedLoader | None = None
     try:
         protection.register(source)
+        protection.register(con)  # quarantine records: values of every column encrypted
         _create_staged(con, contract, interval, protection, files)
         create_malformed_table(con)
 

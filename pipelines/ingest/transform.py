@@ -7,7 +7,8 @@ produce it) that yields, per record:
 * ``_reasons``: the row-level checks it failed (type, required, range, allowed values,
   pattern, lateness), each a struct ``{check, column, reason}``; NULL if it failed none;
 * ``_record``: for failed records only, a JSON image of the record for the quarantine, in
-  which PII columns are protected exactly as in the lake (never clear text).
+  which PII columns are protected exactly as in the lake (never clear text); the quarantine
+  encrypts the other columns' values when it is written (:mod:`pipelines.ingest.quarantine`).
 
 Keyed protections (pseudonymization, encryption) and scrubbing are either SQL from the
 :class:`ProtectionSql` or, with ``precomputed=True`` (what ingestion runs), read from columns
@@ -32,7 +33,6 @@ from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.protection.encrypt import encryption_context
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
-_SHOWN_CHARS = 60
 _UTC_SOURCE = Source(file_stem="-")
 
 
@@ -123,10 +123,13 @@ def _literal(col: Column, value: object) -> str:
 
 
 def _shown(col: Column, raw: str) -> str:
-    """How a bad value appears in a quarantine reason: never for PII columns."""
-    if col.pii.value != "none":
-        return "'(value withheld: PII)'"
-    return f"'''' || left({raw}, {_SHOWN_CHARS}) || ''''"
+    """How a bad value appears in a quarantine reason: never, whatever the column's class (an
+    e-mail typed into a status column is personal data too). The reason names the column; the
+    value is in the record, encrypted (:mod:`pipelines.ingest.quarantine`)."""
+    return sql_str(f"{col.name}: the value")
+
+
+_SEE_RECORD = " (see the encrypted record)"
 
 
 @dataclass(frozen=True)
@@ -150,9 +153,10 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
     for col in contract.columns:
         raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
         if col.type != "string":
-            message = f"{_shown(col, raw)} || ' is not a valid {col.type}'"
+            message = f"{_shown(col, raw)} || ' is not a valid {col.type}{_SEE_RECORD}'"
             if col.type == "timestamp":
-                message = timestamp_error(raw, _shown(col, raw), contract.source)
+                shown = timestamp_error(raw, _shown(col, raw), contract.source)
+                message = f"({shown}) || '{_SEE_RECORD}'"
             checks.append(
                 _reason("type_error", col, f"{raw} IS NOT NULL AND {typed} IS NULL", message)
             )
@@ -171,7 +175,7 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
                     "out_of_range",
                     col,
                     f"{typed} < {_literal(col, col.min)}",
-                    f"{_shown(col, raw)} || ' is below the minimum {col.min}'",
+                    f"{_shown(col, raw)} || ' is below the minimum {col.min}{_SEE_RECORD}'",
                 )
             )
         if col.max is not None:
@@ -180,7 +184,7 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
                     "out_of_range",
                     col,
                     f"{typed} > {_literal(col, col.max)}",
-                    f"{_shown(col, raw)} || ' is above the maximum {col.max}'",
+                    f"{_shown(col, raw)} || ' is above the maximum {col.max}{_SEE_RECORD}'",
                 )
             )
         if col.allowed_values:
@@ -192,7 +196,7 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
                     "not_allowed",
                     col,
                     f"NOT list_contains(CAST([{allowed}] AS {col.duckdb_type}[]), {typed})",
-                    f"{_shown(col, raw)} || ' is not an allowed value'",
+                    f"{_shown(col, raw)} || ' is not an allowed value{_SEE_RECORD}'",
                 )
             )
         if col.pattern:
@@ -201,7 +205,8 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
                     "pattern_mismatch",
                     col,
                     f"NOT regexp_matches({typed}, {sql_str(col.pattern)})",
-                    f"{_shown(col, raw)} || ' does not match {col.pattern.replace(chr(39), chr(39) * 2)}'",
+                    f"{_shown(col, raw)} || ' does not match "
+                    f"{col.pattern.replace(chr(39), chr(39) * 2)}{_SEE_RECORD}'",
                 )
             )
     event = contract.event_time
@@ -215,9 +220,9 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
                 "late_arrival",
                 col,
                 f"r.t_{col.name} < TIMESTAMP '{cutoff.isoformat(sep=' ')}'",
-                f"'event time ' || CAST(r.t_{col.name} AS VARCHAR) || ' is more than "
+                f"'{col.name}: the event time is more than "
                 f"{event.allowed_lateness_hours}h before the interval start "
-                f"{interval.start.isoformat()}'",
+                f"{interval.start.isoformat()}{_SEE_RECORD}'",
             )
         )
     return checks

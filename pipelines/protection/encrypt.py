@@ -50,6 +50,18 @@ def encryption_context(table: str, column: str) -> str:
     return f"{table}.{column}"
 
 
+QUARANTINE_PREFIX = "_quarantine."
+"""Quarantined values of ``table.column`` are encrypted under ``<table>._quarantine.<column>``."""
+MALFORMED_RECORD = "_malformed_record"
+"""The text of a malformed record is encrypted under ``<table>._malformed_record``."""
+
+
+def quarantine_context(table: str, column: str) -> str:
+    """The context of ``table.column`` values held (encrypted) by the quarantine; never that of
+    the lake column, so neither ciphertext passes for the other."""
+    return encryption_context(table, QUARANTINE_PREFIX + column)
+
+
 def _b64encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).translate(_B64_TO_URL).rstrip(b"=").decode()
 

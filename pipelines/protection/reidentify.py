@@ -1,7 +1,10 @@
 """Audited re-identification: decrypting one encrypted value for a stated reason.
 
 Only columns whose contract protection is ``encrypt`` can be re-identified. Pseudonymized
-columns hold keyed HMAC tokens, which are one-way: there is nothing to decrypt.
+columns hold keyed HMAC tokens, which are one-way: there is nothing to decrypt. The quarantine
+holds the values of every column encrypted (``--column _quarantine.<column>``, and
+``--column _malformed_record`` for the text of a malformed record): those can be read back
+the same way, audited.
 
 Every attempt is written to the audit log - success, refusal (also for a blank actor or
 reason, or, from the command line, a missing or unusable key ring) or failed decryption - and
@@ -16,7 +19,12 @@ from pathlib import Path
 
 from pipelines.contracts import Column, Contract, ContractSet, Protection, load_contracts
 from pipelines.protection.audit import AuditLog, subject_digest
-from pipelines.protection.encrypt import Encryptor, encryption_context
+from pipelines.protection.encrypt import (
+    MALFORMED_RECORD,
+    QUARANTINE_PREFIX,
+    Encryptor,
+    encryption_context,
+)
 from pipelines.protection.errors import (
     DecryptionError,
     KeyMismatchError,
@@ -59,19 +67,34 @@ def audit_request(
 def _resolve_column(
     table: str | Contract, column: str | Column, contracts: ContractSet | Path | None
 ) -> tuple[str, str, Column | None]:
-    """``(table, column, Column or None if no contract was given to check against)``."""
+    """``(table, column, Column or None if no contract was given to check against)``.
+
+    A quarantine column (``_quarantine.<column>``, ``_malformed_record``) resolves to the
+    contract's column it holds values of (None for a malformed record's text).
+    """
     table_name = table.table if isinstance(table, Contract) else table
     if isinstance(column, Column):
         return table_name, column.name, column
+    held = column.removeprefix(QUARANTINE_PREFIX)
     try:
         if isinstance(table, Contract):
-            return table_name, column, table.column(column)
-        if contracts is not None:
+            contract = table
+        elif contracts is not None:
             contract_set = load_contracts(contracts) if isinstance(contracts, Path) else contracts
-            return table_name, column, contract_set[table_name].column(column)
+            contract = contract_set[table_name]
+        else:
+            return table_name, column, None
+        if column == MALFORMED_RECORD:
+            return table_name, column, None
+        return table_name, column, contract.column(held)
     except KeyError as exc:
         raise ReidentificationRefused(str(exc.args[0]) if exc.args else str(exc)) from None
-    return table_name, column, None
+
+
+def _quarantined(column: str) -> bool:
+    """Whether ``column`` names values the quarantine holds encrypted, whatever the class of
+    the column they belong to (quarantined values are encrypted for every column)."""
+    return column == MALFORMED_RECORD or column.startswith(QUARANTINE_PREFIX)
 
 
 def reidentify(
@@ -119,14 +142,16 @@ def reidentify(
         table_name, column_name, col = _resolve_column(table, column, contracts)
         details.update(table=table_name, column=column_name, contract_checked=col is not None)
         where = f"{table_name}.{column_name}"
-        if (col is not None and col.protection is Protection.PSEUDONYMIZE) or (
-            col is None and is_token(token) and key_id in keyring.pseudonymization
+        quarantined = _quarantined(column_name)
+        if not quarantined and (
+            (col is not None and col.protection is Protection.PSEUDONYMIZE)
+            or (col is None and is_token(token) and key_id in keyring.pseudonymization)
         ):
             raise NotReversibleError(
                 f"{where} is pseudonymized: its values are keyed HMAC tokens, which are one-way "
                 "and cannot be re-identified; look the record up in the source system instead"
             )
-        if col is not None and col.protection is not Protection.ENCRYPT:
+        if not quarantined and col is not None and col.protection is not Protection.ENCRYPT:
             raise ReidentificationRefused(
                 f"{where} is not encrypted (protection: {col.protection.value}); "
                 "only encrypted columns can be re-identified"

@@ -194,6 +194,52 @@ def test_pii_value_is_withheld_from_quarantine_reason(settings, keyring, contrac
     assert "full_name" not in record
 
 
+def test_quarantine_holds_values_of_every_column_encrypted_and_reads_them_back_audited(
+    settings, keyring, contracts, write_landing, tmp_path
+):
+    from pipelines.protection import AuditLog, ReidentificationRefused, reidentify
+
+    rows = copy_rows(clean_day())
+    rows["orders"][2]["order_status"] = "ana@example.com"  # personal data in a non-PII column
+    write_day(write_landing, contracts, rows)
+    ingest_all(settings, keyring, contracts)
+    [entry] = quarantine_rows(settings, "orders")
+    assert (entry["failed_check"], entry["column_name"]) == ("not_allowed", "order_status")
+    assert entry["reason"] == (
+        "order_status: the value is not an allowed value (see the encrypted record)"
+    )
+    assert "ana@" not in json.dumps(entry, default=str)
+    record = json.loads(entry["record"])
+    assert record["order_status"].startswith(keyring.encryption.active_id + ":")
+    assert record["customer_id"].startswith(keyring.pseudonymization.active_id + ":")
+    log = AuditLog(tmp_path / "audit.jsonl")
+
+    def read(column: str, token: str) -> str:
+        return reidentify(
+            keyring,
+            log,
+            table="orders",
+            column=column,
+            token=token,
+            actor="ops",
+            reason="quarantine review",
+            contracts=contracts,
+        )
+
+    assert read("_quarantine.order_status", record["order_status"]) == "ana@example.com"
+    assert read("_quarantine.order_id", record["order_id"]) == rows["orders"][2]["order_id"]
+    with pytest.raises(ReidentificationRefused):  # the lake column is not encrypted
+        read("order_status", record["order_status"])
+    with pytest.raises(ReidentificationRefused):
+        read("_quarantine.no_such_column", record["order_status"])
+    assert [e["details"]["outcome"] for e in log.entries()] == [
+        "success",
+        "success",
+        "refused",
+        "refused",
+    ]
+
+
 def test_malformed_lines_are_quarantined_and_record_numbers_stay_exact(
     settings, keyring, contracts, write_landing
 ):

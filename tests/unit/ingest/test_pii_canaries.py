@@ -23,10 +23,25 @@ def _written_files(data_dir: Path, landing: Path) -> list[Path]:
     return [p for p in data_dir.rglob("*") if p.is_file() and landing not in p.parents]
 
 
+def _quarantined(lake: Path) -> set[tuple[str, str, str]]:
+    import duckdb
+
+    rows = duckdb.sql(
+        "SELECT filename, failed_check, column_name FROM "
+        f"read_parquet('{lake}/*/*/quarantine.parquet', filename = true)"
+    ).fetchall()
+    return {(Path(f).parent.parent.name, check, column) for f, check, column in rows}
+
+
 def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_path: Path):
     rows = copy_rows(clean_day())
     rows["customer_profiles"][1]["birth_date"] = "CANARYNAME-not-a-date"  # quarantined row
     rows["customers"][2]["customer_state"] = "XX"  # quarantined row with PII columns
+    # Personal data typed into columns that hold none: quarantined, never kept in clear
+    # (not_allowed on a streamed table, type_error, not_allowed on a one-statement table).
+    rows["orders"][2]["order_status"] = "canary.epsilon@CANARYMAIL.example"
+    rows["order_reviews"][1]["review_score"] = "(11) 97777-5555"
+    rows["order_payments"][0]["payment_type"] = "canary.zeta@CANARYMAIL.example"
     write_day(write_landing, contracts, rows)
     header = ",".join(contracts["customer_profiles"].column_names)
     good = to_csv(contracts, "customer_profiles", rows["customer_profiles"]).splitlines()[1:]
@@ -63,7 +78,11 @@ def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_p
     assert "quarantined" in output
     files = _written_files(settings.data_dir, settings.landing)
     assert any(f.name == "quarantine.parquet" for f in files)
-    canaries = [*CANARIES, "canary.gamma"]
+    failed = _quarantined(settings.lake)
+    assert ("orders", "not_allowed", "order_status") in failed
+    assert ("order_reviews", "type_error", "review_score") in failed
+    assert ("order_payments", "not_allowed", "payment_type") in failed
+    canaries = [*CANARIES, "canary.gamma", "canary.epsilon", "canary.zeta", "97777-5555"]
     leaks = []
     for path in files:
         data = path.read_bytes()

@@ -190,3 +190,31 @@ def test_value_is_not_returned_if_the_audit_write_fails(keyring: KeyRing, tmp_pa
             actor="alice",
             reason="r",
         )
+
+
+def test_quarantined_values_read_back_under_their_own_context_only(
+    keyring: KeyRing, log: AuditLog, contracts: ContractSet
+) -> None:
+    from pipelines.protection.encrypt import quarantine_context
+
+    held = Encryptor(keyring).encrypt(EMAIL, quarantine_context("customer_profiles", "email"))
+    malformed = Encryptor(keyring).encrypt(f"u1,{EMAIL}", "customer_profiles._malformed_record")
+
+    def read(column: str, token: str) -> str:
+        return reidentify(
+            keyring,
+            log,
+            table="customer_profiles",
+            column=column,
+            token=token,
+            actor="ops",
+            reason="quarantine review",
+            contracts=contracts,
+        )
+
+    assert read("_quarantine.email", held) == EMAIL
+    assert read("_malformed_record", malformed) == f"u1,{EMAIL}"
+    with pytest.raises(DecryptionError):  # not a lake ciphertext: the context differs
+        read("email", held)
+    assert [e["details"]["outcome"] for e in log.entries()] == ["success", "success", "failed"]
+    assert EMAIL not in log.path.read_text()

@@ -1,0 +1,45 @@
+"""What a quarantine record may hold: no clear value of any column, whatever its class.
+
+A quarantined record is kept so an operator can see what was wrong with it, but the reason a
+record fails is often that a value is not what its column should hold: an e-mail address
+typed into ``orders.order_status``, a phone number in ``order_reviews.review_score``. So the
+quarantine's ``record`` holds
+
+* PII columns in their lake form (tokens, ciphertexts, generalized or scrubbed values), as
+  ingestion computed them;
+* every other column **encrypted** (AES-SIV, the active encryption key) under its own
+  context, ``<table>._quarantine.<column>``
+  (:func:`pipelines.protection.encrypt.quarantine_context`): a ciphertext of the
+  quarantine cannot be passed off as a lake value, nor the other way round;
+
+and ``reason``/``reasons`` name the check and the column, never a value (see
+:func:`pipelines.ingest.transform.row_checks`). A malformed record's text is one ciphertext
+(``encrypted_record``, context ``<table>._malformed_record``).
+
+Reading them back is re-identification, audited like any other:
+``pipelines reidentify --table orders --column _quarantine.order_status --token e1:...``
+(see :mod:`pipelines.protection.reidentify`).
+"""
+
+from __future__ import annotations
+
+from pipelines.contracts import Contract
+from pipelines.ingest.readers import sql_str
+from pipelines.protection.encrypt import quarantine_context
+
+
+def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
+    """SQL turning ``record_json`` (the JSON image of a failed record: PII columns protected,
+    the others in clear) into the quarantine's record: the others encrypted."""
+    fields = []
+    for col in contract.written_columns:
+        value = f"json_extract_string({record_json}, {sql_str('$.' + _path_key(col.lake_name))})"
+        if col.pii.value == "none":
+            context = quarantine_context(contract.table, col.name)
+            value = f"{encrypt_udf}({value}, {sql_str(context)})"
+        fields.append(f"{sql_str(col.lake_name)}: {value}")
+    return "to_json({" + ", ".join(fields) + "})"
+
+
+def _path_key(key: str) -> str:
+    return '"' + key.replace('"', '\\"') + '"'
