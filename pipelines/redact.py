@@ -339,3 +339,19 @@ def install_log_filter(*loggers: logging.Logger | str) -> None:
     for handler in handlers:
         if FILTER not in handler.filters:
             handler.addFilter(FILTER)
+
+
+# SQL -----------------------------------------------------------------------------------------
+
+SQL_FUNCTION = "pipelines_redact_text"
+
+
+def register_duckdb(con: Any, name: str = SQL_FUNCTION) -> str:
+    """Register ``<name>(text VARCHAR) -> VARCHAR``, :func:`redact_text` in SQL (for texts
+    that come from an engine, such as a parser's reason for rejecting a record)."""
+    from duckdb.func import FunctionNullHandling
+
+    con.create_function(
+        name, redact_text, ["VARCHAR"], "VARCHAR", null_handling=FunctionNullHandling.DEFAULT
+    )
+    return name

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import redact
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
 from pipelines.ingest import quarantine
@@ -315,7 +316,8 @@ def _write_outputs(
         "WHERE _reasons IS NOT NULL "
         "UNION ALL "
         "SELECT _source_file, _source_row, [{'check': 'malformed_record', 'column': NULL, "
-        "'reason': error}], to_json({'encrypted_record': raw_text}) FROM malformed"
+        f"'reason': {redact.SQL_FUNCTION}(error)}}], to_json({{'encrypted_record': raw_text}}) "
+        "FROM malformed"
         ") ORDER BY _source_file, _source_row) "
         f"TO {sql_str(str(folder / QUARANTINE_NAME))} (FORMAT parquet, COMPRESSION zstd)"
     ).fetchone()
@@ -406,6 +408,7 @@ def _ingest_table(
     try:
         protection.register(source)
         protection.register(con)  # quarantine records: values of every column encrypted
+        redact.register_duckdb(con)  # the parser's reasons for malformed records
         _create_staged(con, contract, interval, protection, files)
         create_malformed_table(con)
 

@@ -3,7 +3,9 @@
 A check whose ``meta.quarantine`` is true (a row-level business rule, or a foreign key) has
 its failing rows moved from the partition's ``data.parquet`` to its ``quarantine.parquet``,
 with ``failed_check = 'gx:<check name>'``, the rule's column and a reason that quotes no
-value. The partition is republished with ingestion's atomic publisher
+value; its ``record`` holds the PII columns as the lake does (protected) and no value of any
+other column (``_source_file`` and ``_source_row`` locate the record in its landing file).
+The partition is republished with ingestion's atomic publisher
 (:func:`pipelines.ingest.publish.staged_partition`) and its manifest's counts updated, so
 ``read = loaded + quarantined`` still holds. It is idempotent: a gated partition has no
 failing rows left, so validating it again moves nothing and rewrites nothing. Each moved row
@@ -166,10 +168,14 @@ def _republish(
     old_data = verified_data_file(partition)
     old_quarantine = verified_quarantine_file(partition)
     manifest = partition.manifest
+    # PII columns as the lake holds them (protected); no clear value of any other column (it
+    # may hold personal data all the same): _source_file and _source_row locate the record.
     record_fields = ", ".join(
         f"{sql_str(c.lake_name)}: CAST(d.{q(c.lake_name)} AS VARCHAR)"
         for c in contract.written_columns
+        if c.pii.value != "none"
     )
+    record = f"to_json({{{record_fields}}})" if record_fields else "to_json(MAP {})"
     with staged_partition(partition.folder.parent, partition.folder.name) as staging:
         loaded = con.execute(
             f"COPY (SELECT d.* FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "
@@ -183,7 +189,7 @@ def _republish(
             "UNION ALL BY NAME "
             "SELECT g._source_file, g._source_row, g.reasons[1]['check'] AS failed_check, "
             "g.reasons[1]['column'] AS column_name, g.reasons[1]['reason'] AS reason, "
-            f"g.reasons AS reasons, to_json({{{record_fields}}}) AS record, "
+            f"g.reasons AS reasons, {record} AS record, "
             f"{sql_str(run_id)} AS moved_by_run "
             f"FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "
             "JOIN _gate_rows AS g USING (_source_file, _source_row)"

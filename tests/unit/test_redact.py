@@ -145,3 +145,10 @@ def test_the_text_redactor_is_chosen_in_one_place() -> None:
         if " as _text_redactor" in line and not line.startswith("#")
     ]
     assert imports == ["from pipelines.protection.scrub import scrub_text as _text_redactor"]
+
+
+def test_the_text_redactor_runs_in_sql() -> None:
+    con = duckdb.connect()
+    name = redact.register_duckdb(con)
+    row = con.execute(f"SELECT {name}(?), {name}(NULL)", [f"line quotes {EMAIL}"]).fetchone()
+    assert row == ("line quotes [email]", None)

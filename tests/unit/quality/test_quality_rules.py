@@ -4,6 +4,7 @@ idempotency, the foreign-key cascade, critical failures and the gate's verdict."
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -77,6 +78,16 @@ def test_row_level_rule_quarantines_rows_with_the_check_name(
         (2, "gx:approved_after_purchase"),
     ]
     assert all("2017" not in q["reason"] and "quality gate" in q["reason"] for q in quarantine)
+    # The record keeps PII columns as the lake has them (protected) and no clear value of any
+    # other column: _source_file and _source_row locate the record in the landing file.
+    records = [json.loads(r["record"]) for r in _rows(part.folder / "quarantine.parquet")]
+    assert all(
+        "2017-12-31" not in json.dumps(r) and "delivered" not in json.dumps(r) for r in records
+    )
+    assert all(set(r) == {"customer_id"} for r in records)
+    assert all(
+        r["customer_id"].startswith(keyring.pseudonymization.active_id + ":") for r in records
+    )
     manifest = Manifest.read(part.folder)
     assert (manifest.counts.read, manifest.counts.loaded, manifest.counts.quarantined) == (3, 1, 2)
     assert manifest.counts.balanced
