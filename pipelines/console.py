@@ -50,13 +50,19 @@ def task_logging() -> None:
     warnings.filterwarnings("ignore")
 
 
-def error_message(exc: BaseException) -> str:
-    """``error: ...`` for the terminal: our messages redacted, others reduced to their class
-    and locator (see :func:`pipelines.redact.safe_text`)."""
-    from pipelines.redact import describe, own_class, redact_exception, safe_text
+def safe_error(exc: BaseException) -> str:
+    """What the terminal may say about ``exc``: our messages redacted, others reduced to
+    their class and locator (see :func:`pipelines.redact.safe_text`)."""
+    from pipelines.redact import describe, own_class, raised_by_us, redact_exception, safe_text
 
+    ours = own_class(exc) or raised_by_us(exc)
     shown = redact_exception(exc)
-    return f"error: {safe_text(shown) if own_class(shown) else describe(shown)}"
+    return safe_text(shown) if ours and shown is exc else describe(shown)
+
+
+def error_message(exc: BaseException) -> str:
+    """``error: ...`` for the terminal (:func:`safe_error`)."""
+    return f"error: {safe_error(exc)}"
 
 
 def report_error(exc: BaseException, *, verbose: bool = False) -> int:

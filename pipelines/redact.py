@@ -7,8 +7,9 @@ command line's error messages.
 
 Two kinds of exception text:
 
-* **Ours**: exception classes defined in ``pipelines.*`` (and the decisions a caller vouches
-  for, see :func:`mark_safe`). Their messages are written to name files, records and columns,
+* **Ours**: exception classes defined in ``pipelines.*``, builtin exceptions raised by a
+  ``raise`` statement of this package (:func:`raised_by_us`: not by a C function called from
+  it), and the decisions a caller vouches for (:func:`vouch`). Their messages are written to name files, records and columns,
   never values; they still pass the text redactor (:func:`redact_text`), as a second line.
 * **Foreign**: DuckDB, pyarrow, ``json``, ``UnicodeDecodeError``, builtins raised by library
   code, ... Their messages can quote the record being parsed (DuckDB's ``Input: "..."``), so
@@ -23,7 +24,9 @@ place below (``_text_redactor``).
 from __future__ import annotations
 
 import contextlib
+import linecache
 import logging
+import os
 import re
 import traceback
 from dataclasses import dataclass
@@ -170,9 +173,28 @@ def own_class(exc: BaseException) -> bool:
     return module == "pipelines" or module.startswith("pipelines.")
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def raised_by_us(exc: BaseException) -> bool:
+    """Whether a builtin exception was raised by a ``raise`` statement of this package (with
+    a message we wrote), rather than by a library or a C function called from it."""
+    if type(exc).__module__ != "builtins":
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    if not os.path.abspath(filename).startswith(_PACKAGE_DIR):
+        return False
+    return linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise ")
+
+
 def is_ours(exc: BaseException) -> bool:
     """Whether the exception's text was written by this project, or already redacted."""
-    return own_class(exc) or bool(getattr(exc, _SAFE_ATTR, False))
+    return own_class(exc) or bool(getattr(exc, _SAFE_ATTR, False)) or raised_by_us(exc)
 
 
 def _text_safe(exc: BaseException) -> bool:

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.console import error_message
+
 EPILOG = """\
 examples:
   pipelines lineage rebuild                       # reload .data/lineage/events.jsonl
@@ -72,7 +74,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         try:
             result = trace(graph, args.column, downstream=args.downstream, depth=args.depth)
         except ColumnLookupError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(error_message(exc), file=sys.stderr)
             return 2
         if args.format == "json":
             print(json.dumps(result.to_json(), indent=2, default=str))
@@ -130,7 +132,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     try:
         result = explain(_settings(args), args.table, args.key, as_of)
     except (LookupError, StaleRelease) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_message(exc), file=sys.stderr)
         return 1
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.console import safe_error
 from pipelines.contracts import ContractError
 from pipelines.protection.audit import AuditLog, lineage_anchors
 from pipelines.protection.errors import KeyRingError, ProtectionError
@@ -213,7 +214,7 @@ def _guarded(handler: Any) -> Any:
         try:
             return int(handler(args))
         except (ProtectionError, ContractError, OSError) as exc:
-            return _fail(str(exc))
+            return _fail(safe_error(exc))
 
     run.__doc__ = handler.__doc__
     return run

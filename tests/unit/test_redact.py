@@ -152,3 +152,17 @@ def test_the_text_redactor_runs_in_sql() -> None:
     name = redact.register_duckdb(con)
     row = con.execute(f"SELECT {name}(?), {name}(NULL)", [f"line quotes {EMAIL}"]).fetchone()
     assert row == ("line quotes [email]", None)
+
+
+def test_a_builtin_raised_by_our_code_keeps_its_words_one_raised_by_a_library_does_not(
+    contracts,
+) -> None:
+    with pytest.raises(KeyError) as ours:
+        contracts["no_such_table"]
+    assert "no contract for table" in redact.describe(ours.value)
+    from pipelines.ingest import Interval
+
+    with pytest.raises(ValueError) as library:  # datetime's parser, called by our code
+        Interval.parse(EMAIL, "2018-01-02")
+    assert EMAIL in str(library.value)  # the premise: it quotes the value
+    assert redact.describe(library.value) == f"ValueError: ({redact.WITHHELD})"
