@@ -61,6 +61,7 @@ from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
 from pipelines.protection import KeyRing, keyring_from_settings
+from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
 from pipelines.protection.registry import KeyRegistry, check_recorded
 from pipelines.settings import Settings
@@ -413,7 +414,7 @@ def _ingest_table(
         create_malformed_table(con)
 
         def protect_text(sql: str) -> str:
-            return protection.encrypt(sql, f"{table}._malformed_record")
+            return protection.encrypt(sql, encryption_context(table, MALFORMED_RECORD))
 
         threads = settings.duckdb_threads or os.cpu_count() or 1
         loader = StagedLoader(source, con, contract, interval, protection, protect_text, threads)

@@ -264,6 +264,19 @@ def test_malformed_lines_are_quarantined_and_record_numbers_stay_exact(
         (4, "malformed_record"),
     ]
     assert "boleto" not in bad[0]["record"]  # the raw line is stored encrypted
+    from pipelines.protection import AuditLog, reidentify
+
+    line = reidentify(
+        keyring,
+        AuditLog(settings.data_dir / "audit.jsonl"),
+        table="order_payments",
+        column="_malformed_record",
+        token=json.loads(bad[0]["record"])["encrypted_record"],
+        actor="ops",
+        reason="malformed line review",
+        contracts=contracts,
+    )
+    assert line == lines[2]  # an operator reads it back, audited
     loaded = lake_rows(settings, "order_payments")
     assert sorted(r["_source_row"] for r in loaded) == [1, 3, 5]
     by_row = {r["_source_row"]: r for r in loaded}
