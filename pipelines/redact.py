@@ -17,8 +17,8 @@ Two kinds of exception text:
   byte offset, column, kind) read from the exception's attributes or from the fixed grammar
   of the engine's message.
 
-Free text (log messages, reasons) goes through one text-redaction function, chosen in one
-place below (``_text_redactor``).
+Free text (log messages, reasons) goes through one text-redaction function, chosen by one
+import line in :func:`_text_redactor`.
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ import logging
 import os
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-# The one text redactor. To use the PII detector instead, change this single import to
-#   from pipelines.protection.detect import redact_text as _text_redactor
-from pipelines.protection.scrub import scrub_text as _text_redactor
 
 WITHHELD = "message withheld: it may quote data"
 _LIMIT = 2000
@@ -46,11 +43,21 @@ _USERINFO = re.compile(r"(://)[^/@\s]+@")
 _TEXT_SAFE_MODULES = ("requests", "urllib3", "http.client", "openlineage.client.transport")
 
 
+def _text_redactor() -> Callable[[str], str | None]:
+    """The one text redactor (imported on first use: the protection package is slow to
+    import, and this module is loaded by every command and task)."""
+    # To use the PII detector instead, change this single import to
+    #   from pipelines.protection.detect import redact_text as redactor
+    from pipelines.protection.scrub import scrub_text as redactor
+
+    return redactor
+
+
 def redact_text(text: str | None) -> str:
     """``text`` with personal data replaced by placeholders (the one text redactor)."""
     if not text:
         return ""
-    return _USERINFO.sub(r"\1***@", _text_redactor(text) or "")
+    return _USERINFO.sub(r"\1***@", _text_redactor()(text) or "")
 
 
 # Locators ------------------------------------------------------------------------------------
