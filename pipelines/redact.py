@@ -211,11 +211,14 @@ def _text_safe(exc: BaseException) -> bool:
 
 def safe_text(exc: BaseException) -> str:
     """The exception's message as it may leave: redacted text of ours, a locator otherwise."""
-    if is_ours(exc) or _text_safe(exc):
-        text = redact_text(str(exc))
-    else:
-        where = locate(exc).describe()
-        text = f"{where} ({WITHHELD})" if where else f"({WITHHELD})"
+    try:
+        if is_ours(exc) or _text_safe(exc):
+            text = redact_text(str(exc))
+        else:
+            where = locate(exc).describe()
+            text = f"{where} ({WITHHELD})" if where else f"({WITHHELD})"
+    except Exception:  # an exception whose str() fails: nothing of it is shown
+        text = f"({WITHHELD})"
     return text if len(text) <= _LIMIT else text[: _LIMIT - 1] + "…"
 
 
@@ -251,6 +254,8 @@ def _redact_one(exc: BaseException) -> BaseException:
     notes = getattr(exc, "__notes__", None)
     if isinstance(notes, list):
         notes[:] = [redact_text(str(n)) for n in notes]
+    if isinstance(exc, BaseExceptionGroup):
+        return _redact_group(exc)
     if isinstance(exc, UnicodeError) and isinstance(getattr(exc, "start", None), int):
         # str() is built from encoding, position and reason, never from the input itself
         return mark_safe(exc)
@@ -275,6 +280,18 @@ def _redact_one(exc: BaseException) -> BaseException:
     return mark_safe(stand_in)
 
 
+def _redact_group(group: BaseExceptionGroup[Any]) -> BaseException:
+    """A group's own message is replaced by a new group holding the same members."""
+    text = redact_text(group.message) if is_ours(group) else f"({WITHHELD})"
+    if text == group.message:
+        return mark_safe(group)
+    stand_in = BaseExceptionGroup(text, list(group.exceptions))
+    stand_in.__traceback__ = group.__traceback__
+    stand_in.__cause__, stand_in.__context__ = group.__cause__, group.__context__
+    stand_in.__suppress_context__ = group.__suppress_context__
+    return mark_safe(stand_in)
+
+
 def redact_exception(exc: BaseException) -> BaseException:
     """Make ``exc`` and every exception chained to it safe to print; returns what to raise.
 
@@ -287,6 +304,11 @@ def redact_exception(exc: BaseException) -> BaseException:
     todo = [top]
     while todo:
         current = todo.pop()
+        for member in getattr(current, "exceptions", None) or ():  # an exception group
+            if isinstance(member, BaseException) and id(member) not in done:
+                done.add(id(member))
+                if _redact_one(member) is member:
+                    todo.append(member)
         for link in ("__cause__", "__context__"):
             chained = getattr(current, link)
             if chained is None or id(chained) in done:

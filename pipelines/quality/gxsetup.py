@@ -27,8 +27,11 @@ GX_LOGGERS = ("great_expectations", "great_expectations.core", "great_expectatio
 
 
 def redact(text: str) -> str:
-    """Replace every quoted literal in ``text`` by ``'…'`` (errors may quote data values)."""
-    return _QUOTED.sub("'…'", text)
+    """Replace every quoted literal in ``text`` by ``'…'`` (errors may quote data values),
+    then pass it through the text redactor (:func:`pipelines.redact.redact_text`)."""
+    from pipelines.redact import redact_text
+
+    return redact_text(_QUOTED.sub("'…'", text))
 
 
 class _RedactFilter(logging.Filter):

@@ -168,3 +168,11 @@ def test_a_builtin_raised_by_our_code_keeps_its_words_one_raised_by_a_library_do
         Interval.parse(EMAIL, "2018-01-02")
     assert EMAIL in str(library.value)  # the premise: it quotes the value
     assert redact.describe(library.value) == f"ValueError: ({redact.WITHHELD})"
+
+
+def test_members_of_an_exception_group_are_redacted(tmp_path: Path) -> None:
+    parser = duckdb_parser_error(tmp_path)
+    group = ExceptionGroup("reading failed", [parser, KeyError(EMAIL)])
+    raised = redact.redact_exception(group)
+    printed = "".join(traceback.format_exception(raised))
+    assert "CANARY" not in printed and "ConversionException" in printed
