@@ -37,7 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from pipelines.console import table
+    from pipelines.console import safe_error, table
     from pipelines.contracts import load_contracts
     from pipelines.ingest import Interval, ingest_table
     from pipelines.schedule import check_interval_start
@@ -64,8 +64,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         try:
             result = ingest_table(name, interval, settings, run_id=args.run_id, contracts=contracts)
         except Exception as exc:  # the next tables may not depend on it: go on, report at the end
-            failed[name] = str(exc)
-            print(f"error: {name}: {exc}", file=sys.stderr)
+            failed[name] = safe_error(exc)  # the redaction boundary (pipelines.redact)
+            print(f"error: {name}: {failed[name]}", file=sys.stderr)
             continue
         c = result.counts
         rows.append(

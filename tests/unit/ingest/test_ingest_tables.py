@@ -212,7 +212,7 @@ def test_quarantine_holds_values_of_every_column_encrypted_and_reads_them_back_a
     record = json.loads(entry["record"])
     assert record["order_status"].startswith(keyring.encryption.active_id + ":")
     assert record["customer_id"].startswith(keyring.pseudonymization.active_id + ":")
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit.jsonl", keyring)
 
     def read(column: str, token: str) -> str:
         return reidentify(
@@ -268,7 +268,7 @@ def test_malformed_lines_are_quarantined_and_record_numbers_stay_exact(
 
     line = reidentify(
         keyring,
-        AuditLog(settings.data_dir / "audit.jsonl"),
+        AuditLog(settings.data_dir / "audit.jsonl", keyring),
         table="order_payments",
         column="_malformed_record",
         token=json.loads(bad[0]["record"])["encrypted_record"],

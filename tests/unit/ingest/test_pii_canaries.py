@@ -225,31 +225,25 @@ def test_a_parser_error_inside_a_task_leaves_no_canary_in_log_event_or_store(
 def test_a_command_failing_with_a_parser_error_prints_no_canary(
     settings, tmp_path: Path, monkeypatch, capsys
 ):
+    """Through ``ingest``'s own per-table handler and through the main handler (``summary``),
+    with and without ``-v`` (which prints the traceback)."""
     import pipelines.ingest
+    import pipelines.summary
     from pipelines import cli
 
     error = _parser_error(tmp_path)
 
     def fail(*args, **kwargs):
-        raise ValueError(f"could not ingest a record of {CANARY_EMAIL}") from error
+        raise ValueError(f"could not read a record of {CANARY_EMAIL}") from error
 
     monkeypatch.setattr(pipelines.ingest, "ingest_table", fail)
+    monkeypatch.setattr(pipelines.summary, "print_summary", fail)
     monkeypatch.setenv("PIPELINES_DATA_DIR", str(settings.data_dir))
-    for verbose in ([], ["-v"]):
-        status = cli.main(
-            [
-                *verbose,
-                "ingest",
-                "--table",
-                "customer_profiles",
-                "--start",
-                DAY,
-                "--end",
-                "2018-01-02",
-            ]
-        )
+    ingest = ["ingest", "--table", "customer_profiles", "--start", DAY, "--end", "2018-01-02"]
+    for args in (ingest, ["-v", *ingest], ["summary"], ["-v", "summary"]):
+        status = cli.main(args)
         printed = capsys.readouterr()
         assert status == 1
-        assert _leaks(printed.out + printed.err) == []
+        assert _leaks(printed.out + printed.err) == [], args
         assert "ValueError" in printed.err
-    assert "ConversionException" in printed.err and "Traceback" in printed.err  # -v
+    assert "ConversionException" in printed.err and "Traceback" in printed.err  # -v summary
