@@ -9,8 +9,9 @@ Two kinds of exception text:
 
 * **Ours**: exception classes defined in ``pipelines.*``, builtin exceptions raised by a
   ``raise`` statement of this package (:func:`raised_by_us`: not by a C function called from
-  it), and the decisions a caller vouches for (:func:`vouch`). Their messages are written to name files, records and columns,
-  never values; they still pass the text redactor (:func:`redact_text`), as a second line.
+  it), and the decisions a caller vouches for (:func:`vouch`). Their messages are written to
+  name files, records and columns, never values; they still pass the text redactor
+  (:func:`redact_text`), as a second line.
 * **Foreign**: DuckDB, pyarrow, ``json``, ``UnicodeDecodeError``, builtins raised by library
   code, ... Their messages can quote the record being parsed (DuckDB's ``Input: "..."``), so
   the text is never used: they are reduced to the class and a :class:`Locator` (file, record,
@@ -86,9 +87,6 @@ class Locator:
         if self.kind:
             parts.append(self.kind)
         return ", ".join(parts)
-
-    def __bool__(self) -> bool:
-        return any(v is not None for v in (self.file, self.record, self.byte_offset, self.column))
 
 
 class LocatedError(Exception):
