@@ -247,3 +247,60 @@ def test_a_command_failing_with_a_parser_error_prints_no_canary(
         assert _leaks(printed.out + printed.err) == [], args
         assert "ValueError" in printed.err
     assert "ConversionException" in printed.err and "Traceback" in printed.err  # -v summary
+
+
+def test_bad_json_lines_of_a_pii_table_leave_no_canary_through_the_tasks(tmp_path: Path, contracts):
+    """The red team's case end to end: ``customer_profiles`` delivered as JSON lines with a
+    truncated record and a raw 0x1F byte inside a value, ingested by the DAG's task function
+    (``pipelines.tasks.ingest``, lineage on). Whether a table loads, quarantines or fails,
+    nothing written, logged, raised or emitted holds a canary."""
+    import logging
+    import traceback
+    from datetime import UTC, datetime
+
+    from pipelines import tasks
+    from tests.factories import to_jsonl
+    from tests.unit.lineage.emit_helpers import pipeline_env
+
+    data_dir = tmp_path / "data"
+    landing = data_dir / "landing" / DAY
+    landing.mkdir(parents=True)
+    rows = clean_day()
+    for table, table_rows in rows.items():
+        if table != "customer_profiles":
+            stem = contracts[table].source.file_stem
+            (landing / f"{stem}.csv").write_text(to_csv(contracts, table, table_rows))
+    good = to_jsonl(contracts, "customer_profiles", rows["customer_profiles"])
+    bad = [
+        '{"customer_unique_id": "u9", "email": "canary.eta@CANARYMAIL.example\x1f", '
+        '"full_name": "CANARYNAME Eta"}',
+        '{"customer_unique_id": "u8", "email": "canary.theta@CANARYMAIL.example", "full_na',
+    ]
+    stem = contracts["customer_profiles"].source.file_stem
+    (landing / f"{stem}.jsonl").write_text(good + "\n".join(bad) + "\n", encoding="utf-8")
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    task_log = io.StringIO()
+    handler = logging.StreamHandler(task_log)
+    logging.getLogger().addHandler(handler)
+    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+    outcomes = {}
+    try:
+        with pipeline_env(data_dir, key_file) as settings:
+            for table in contracts.load_order():
+                try:
+                    outcomes[table] = tasks.ingest(table, start, end, "canary-json")
+                except Exception as exc:  # what Airflow would write to the task log
+                    task_log.write("".join(traceback.format_exception(exc)))
+                    outcomes[table] = exc
+    finally:
+        logging.getLogger().removeHandler(handler)
+    profiles = outcomes["customer_profiles"]  # quarantined per record, or the task failed
+    assert isinstance(profiles, Exception) or profiles["quarantined"] == len(bad), profiles
+    canaries = [*CANARIES, "canary.eta", "canary.theta"]
+    written = [p for p in settings.data_dir.rglob("*") if p.is_file() and landing not in p.parents]
+    assert any(p.name == "events.jsonl" for p in written)
+    leaks = [f"{p}: {c}" for p in written for c in canaries if c.encode() in p.read_bytes()]
+    leaks += [f"log: {c}" for c in canaries if c in task_log.getvalue()]
+    leaks += [f"result: {c}" for c in canaries if c in repr(outcomes)]
+    assert leaks == []
