@@ -2,8 +2,9 @@
 
 ``with task_run("ingest_orders", run_id=..., interval=(start, end)) as lineage:`` emits START
 on entry; on exit COMPLETE with what ``lineage.complete_with(build)`` builds from the task's
-result, or FAIL with an ``errorMessage`` facet (the exception as :func:`pipelines.redact.describe`
-lets it out, plus whatever ``lineage.fail_with(build)`` adds) when the body raised; the exception always propagates unchanged. Inside Airflow the
+result, or FAIL with an ``errorMessage`` facet (the exception as
+:func:`pipelines.redact.describe` lets it out, plus whatever ``lineage.fail_with(build)``
+adds) when the body raised; the exception always propagates unchanged. Inside Airflow the
 task run's parent is the DAG run (``try_number`` from ``airflow.sdk.get_current_context()``);
 outside it the run has no parent.
 
