@@ -23,9 +23,12 @@ Reading them back is re-identification, audited like any other:
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipelines.contracts import Contract
 from pipelines.ingest.readers import sql_str
-from pipelines.protection.encrypt import quarantine_context
+from pipelines.protection.encrypt import Encryptor, quarantine_context
+from pipelines.protection.keys import KeyRing
 
 
 def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
@@ -43,3 +46,41 @@ def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
 
 def _path_key(key: str) -> str:
     return '"' + key.replace('"', '\\"') + '"'
+
+
+DECRYPT_UDF = "pipelines_quarantine_decrypt"
+
+
+def register_decrypt_udf(con: Any, keyring: KeyRing, name: str = DECRYPT_UDF) -> str:
+    """Register ``<name>(token VARCHAR, context VARCHAR) -> VARCHAR`` on ``con``: the clear
+    value of a quarantine ciphertext (NULL stays NULL). For putting quarantined rows back in
+    the lake, where their non-PII values are kept in clear; a person reading one uses
+    ``pipelines reidentify``, which audits."""
+    encryptor = Encryptor(keyring)
+
+    def decrypt(token: str | None, context: str) -> str | None:
+        return None if token is None else encryptor.decrypt(token, context)
+
+    from duckdb.func import FunctionNullHandling
+
+    con.create_function(
+        name,
+        decrypt,
+        ["VARCHAR", "VARCHAR"],
+        "VARCHAR",
+        null_handling=FunctionNullHandling.SPECIAL,
+    )
+    return name
+
+
+def lake_values_sql(contract: Contract, record_json: str, decrypt_udf: str) -> dict[str, str]:
+    """Per lake column, SQL giving its lake value (as VARCHAR) back from a quarantine record
+    made by :func:`record_sql`: PII columns as stored, the others decrypted."""
+    values = {}
+    for col in contract.written_columns:
+        value = f"json_extract_string({record_json}, {sql_str('$.' + _path_key(col.lake_name))})"
+        if col.pii.value == "none":
+            context = quarantine_context(contract.table, col.name)
+            value = f"{decrypt_udf}({value}, {sql_str(context)})"
+        values[col.lake_name] = value
+    return values
