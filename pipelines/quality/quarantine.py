@@ -3,9 +3,10 @@
 A check whose ``meta.quarantine`` is true (a row-level business rule, or a foreign key) has
 its failing rows moved from the partition's ``data.parquet`` to its ``quarantine.parquet``,
 with ``failed_check = 'gx:<check name>'``, the rule's column and a reason that quotes no
-value; its ``record`` holds the PII columns as the lake does (protected) and no value of any
-other column (``_source_file`` and ``_source_row`` locate the record in its landing file).
-The partition is republished with ingestion's atomic publisher
+value; its ``record`` holds the PII columns as the lake does (protected) and every other
+value encrypted when the gate runs with the key ring, else none (``_source_file`` and
+``_source_row`` locate the record in its landing file). The partition is republished with
+ingestion's atomic publisher
 (:func:`pipelines.ingest.publish.staged_partition`) and its manifest's counts updated, so
 ``read = loaded + quarantined`` still holds. It is idempotent: a gated partition has no
 failing rows left, so validating it again moves nothing and rewrites nothing. Each moved row
@@ -34,6 +35,7 @@ from pipelines.hashing import file_sha256
 from pipelines.ingest.lake import Partition, verified_data_file, verified_quarantine_file
 from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
 from pipelines.ingest.publish import partition_lock, staged_partition
+from pipelines.protection.encrypt import quarantine_context
 from pipelines.quality.suites import CheckSpec, q, sql_str
 
 GATE_PREFIX = "gx:"
@@ -49,6 +51,23 @@ def _literal(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return sql_str(str(value))
+
+
+def _record_sql(contract: Contract, encrypt_udf: str | None) -> str:
+    """The quarantine record of a moved row ``d``: PII columns as the lake holds them
+    (protected); every other value encrypted as ingestion's quarantine does
+    (:mod:`pipelines.ingest.quarantine`) when ``encrypt_udf`` is given, else left out (it may
+    hold personal data all the same): ``_source_file`` and ``_source_row`` locate the record."""
+    fields = []
+    for c in contract.written_columns:
+        value = f"CAST(d.{q(c.lake_name)} AS VARCHAR)"
+        if c.pii.value == "none":
+            if encrypt_udf is None:
+                continue
+            context = quarantine_context(contract.table, c.name)
+            value = f"{encrypt_udf}({value}, {sql_str(context)})"
+        fields.append(f"{sql_str(c.lake_name)}: {value}")
+    return f"to_json({{{', '.join(fields)}}})" if fields else "to_json(MAP {})"
 
 
 def violations_sql(spec: CheckSpec, view: str) -> str:
@@ -97,8 +116,10 @@ def apply(
     *,
     data_view: str,
     run_id: str,
+    encrypt_udf: str | None = None,
 ) -> GateQuarantine:
-    """Move the rows failing ``specs`` (quarantine rules) to the partition's quarantine."""
+    """Move the rows failing ``specs`` (quarantine rules) to the partition's quarantine;
+    ``encrypt_udf`` (registered on ``con``) keeps their non-PII values, encrypted."""
     if not specs:
         return GateQuarantine({}, {}, None)
     parts = []
@@ -132,7 +153,7 @@ def apply(
     moved_rows = int(con.execute("SELECT count(*) FROM _gate_rows").fetchone()[0])  # type: ignore[index]
     with partition_lock(partition.folder.parent, partition.folder.name):
         ensure_unchanged(partition)
-        _republish(con, contract, partition, moved_rows, run_id)
+        _republish(con, contract, partition, moved_rows, run_id, encrypt_udf)
     moved = dict(
         con.execute(
             "SELECT reasons[1]['check'], count(*) FROM _gate_rows GROUP BY 1 ORDER BY 1"
@@ -163,19 +184,13 @@ def _republish(
     partition: Partition,
     moved_rows: int,
     run_id: str,
+    encrypt_udf: str | None = None,
 ) -> None:
     """Publish ``partition`` without the rows of ``_gate_rows``, which join its quarantine."""
     old_data = verified_data_file(partition)
     old_quarantine = verified_quarantine_file(partition)
     manifest = partition.manifest
-    # PII columns as the lake holds them (protected); no clear value of any other column (it
-    # may hold personal data all the same): _source_file and _source_row locate the record.
-    record_fields = ", ".join(
-        f"{sql_str(c.lake_name)}: CAST(d.{q(c.lake_name)} AS VARCHAR)"
-        for c in contract.written_columns
-        if c.pii.value != "none"
-    )
-    record = f"to_json({{{record_fields}}})" if record_fields else "to_json(MAP {})"
+    record = _record_sql(contract, encrypt_udf)
     with staged_partition(partition.folder.parent, partition.folder.name) as staging:
         loaded = con.execute(
             f"COPY (SELECT d.* FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "

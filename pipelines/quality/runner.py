@@ -33,6 +33,8 @@ from pipelines.ingest.lake import (
     verified_quarantine_file,
 )
 from pipelines.ingest.manifest import Manifest
+from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
+from pipelines.protection import KeyRing
 from pipelines.quality import engine, gxsetup, reinstate, store
 from pipelines.quality import quarantine as gate_quarantine
 from pipelines.quality.engine import GX_VERSION
@@ -368,8 +370,10 @@ def validate_partition(
     run_id: str,
     contracts: ContractSet | None = None,
     quarantine_rows: bool = True,
+    keyring: KeyRing | None = None,
 ) -> TableValidation:
-    """Validate ``table``'s partition for ``interval``; store everything; gate rows."""
+    """Validate ``table``'s partition for ``interval``; store everything; gate rows (with
+    ``keyring``, their non-PII values are kept in the quarantine, encrypted)."""
     started = time.perf_counter()
     settings = settings or Settings()
     contracts = contracts or load_contracts(settings.contracts_dir)
@@ -410,8 +414,12 @@ def validate_partition(
             if c.spec.quarantine and c.error is None and (c.unexpected_count or 0) > 0
         ]
         if quarantine_rows and rules:
+            encrypt_udf = None
+            if keyring is not None:
+                KeyedProtection(keyring).register(con)
+                encrypt_udf = ENCRYPT_UDF
             gated = gate_quarantine.apply(
-                con, contract, part, rules, data_view=table, run_id=run_id
+                con, contract, part, rules, data_view=table, run_id=run_id, encrypt_udf=encrypt_udf
             )
             for c in outcomes:
                 if c.spec.name in gated.found and gated.found[c.spec.name] != c.unexpected_count:

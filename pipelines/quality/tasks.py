@@ -36,6 +36,16 @@ def _run_id(run_id: str | None, interval: Interval) -> str:
     return run_id or f"manual__{interval.start.isoformat()}"
 
 
+def _configured_keyring(settings: Settings) -> Any:
+    """The key ring, if one is configured (the gate then keeps quarantined values encrypted)."""
+    from pipelines.protection import MissingKeyError, keyring_from_settings
+
+    try:
+        return keyring_from_settings(settings)
+    except MissingKeyError:
+        return None
+
+
 def validate(
     table: str,
     data_interval_start: datetime,
@@ -54,7 +64,13 @@ def validate(
         f"quality_{table}", interval.start, interval.end, run_id, settings, validates=True
     ) as (settings, lineage):
         before = partition_version(settings, table, interval)
-        result = validate_partition(table, interval, settings, run_id=_run_id(run_id, interval))
+        result = validate_partition(
+            table,
+            interval,
+            settings,
+            run_id=_run_id(run_id, interval),
+            keyring=_configured_keyring(settings),
+        )
         lineage.complete_with(
             lambda: validation_lineage(result, settings, validated_version=before)
         )
