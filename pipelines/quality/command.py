@@ -49,7 +49,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.contracts import load_contracts
     from pipelines.ingest import Interval
     from pipelines.quality.gxsetup import configure_logging
-    from pipelines.quality.runner import validate_partition
+    from pipelines.quality.runner import configured_keyring, validate_partition
     from pipelines.quality.summary import print_summary
 
     configure_logging()
@@ -65,8 +65,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print("name a --table (repeatable) or use --all", file=sys.stderr)
         return 2
     run_id = args.run_id or f"manual__{interval.start.isoformat()}"
+    keyring = configured_keyring(settings)  # gate-quarantined values kept encrypted
     for table in tables:
-        validate_partition(table, interval, settings, run_id=run_id, contracts=contracts)
+        validate_partition(
+            table, interval, settings, run_id=run_id, contracts=contracts, keyring=keyring
+        )
     if args.docs:
         from pipelines.quality.docs import build_docs
 

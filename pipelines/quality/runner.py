@@ -362,6 +362,16 @@ def check_row(
     }
 
 
+def configured_keyring(settings: Settings) -> KeyRing | None:
+    """The key ring, if one is configured: the gate then keeps quarantined values encrypted."""
+    from pipelines.protection import MissingKeyError, keyring_from_settings
+
+    try:
+        return keyring_from_settings(settings)
+    except MissingKeyError:
+        return None
+
+
 def validate_partition(
     table: str,
     interval: Interval,

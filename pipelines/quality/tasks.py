@@ -36,16 +36,6 @@ def _run_id(run_id: str | None, interval: Interval) -> str:
     return run_id or f"manual__{interval.start.isoformat()}"
 
 
-def _configured_keyring(settings: Settings) -> Any:
-    """The key ring, if one is configured (the gate then keeps quarantined values encrypted)."""
-    from pipelines.protection import MissingKeyError, keyring_from_settings
-
-    try:
-        return keyring_from_settings(settings)
-    except MissingKeyError:
-        return None
-
-
 def validate(
     table: str,
     data_interval_start: datetime,
@@ -57,7 +47,7 @@ def validate(
 ) -> dict[str, Any]:
     """Validate one lake table for the run's data interval (idempotent per interval)."""
     from pipelines.lineage.quality import partition_version, validation_lineage
-    from pipelines.quality.runner import validate_partition
+    from pipelines.quality.runner import configured_keyring, validate_partition
 
     interval = _interval(data_interval_start, data_interval_end)
     with task_scope(
@@ -69,7 +59,7 @@ def validate(
             interval,
             settings,
             run_id=_run_id(run_id, interval),
-            keyring=_configured_keyring(settings),
+            keyring=configured_keyring(settings),
         )
         lineage.complete_with(
             lambda: validation_lineage(result, settings, validated_version=before)
