@@ -36,7 +36,7 @@ def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
     the others in clear) into the quarantine's record: the others encrypted."""
     fields = []
     for col in contract.written_columns:
-        value = f"json_extract_string({record_json}, {sql_str('$.' + _path_key(col.lake_name))})"
+        value = f"json_extract_string({record_json}, {sql_str('$.' + path_key(col.lake_name))})"
         if col.pii.value == "none":
             context = quarantine_context(contract.table, col.name)
             value = f"{encrypt_udf}({value}, {sql_str(context)})"
@@ -44,7 +44,8 @@ def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
     return "to_json({" + ", ".join(fields) + "})"
 
 
-def _path_key(key: str) -> str:
+def path_key(key: str) -> str:
+    """A JSON path step for ``key``, quoted."""
     return '"' + key.replace('"', '\\"') + '"'
 
 
@@ -78,7 +79,7 @@ def lake_values_sql(contract: Contract, record_json: str, decrypt_udf: str) -> d
     made by :func:`record_sql`: PII columns as stored, the others decrypted."""
     values = {}
     for col in contract.written_columns:
-        value = f"json_extract_string({record_json}, {sql_str('$.' + _path_key(col.lake_name))})"
+        value = f"json_extract_string({record_json}, {sql_str('$.' + path_key(col.lake_name))})"
         if col.pii.value == "none":
             context = quarantine_context(contract.table, col.name)
             value = f"{decrypt_udf}({value}, {sql_str(context)})"

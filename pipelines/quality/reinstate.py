@@ -2,7 +2,8 @@
 
 A child row whose foreign key found no parent is quarantined: by ingestion (``orphan_fk``)
 or by the quality gate (``gx:contract.foreign_key.<column>``, when the parent's rows left the
-lake after the child was loaded). Both keep the row's lake values in ``record``. When the
+lake after the child was loaded). Both keep the row's lake values in ``record`` (non-PII
+values encrypted: reading them back takes the key ring). When the
 parent partition is re-published with those rows, the child's rows are not lost: every
 quality run of the child partition first re-evaluates its quarantined rows whose *every*
 reason is a missing parent, against the parents' partitions up to the interval end (the same
@@ -21,6 +22,7 @@ import duckdb
 
 from pipelines.contracts import Contract, ContractSet
 from pipelines.hashing import file_sha256
+from pipelines.ingest import quarantine as records
 from pipelines.ingest.lake import (
     Partition,
     partitions,
@@ -31,6 +33,7 @@ from pipelines.ingest.lake import (
 )
 from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts
 from pipelines.ingest.publish import partition_lock, staged_partition
+from pipelines.protection import KeyRing
 from pipelines.quality.quarantine import GATE_PREFIX, QuarantineError, ensure_unchanged
 from pipelines.quality.suites import q, sql_str
 from pipelines.settings import Settings
@@ -53,16 +56,34 @@ _ONLY_ORPHAN = (
 
 
 def reinstate(
-    settings: Settings, contracts: ContractSet, part: Partition, *, run_id: str
+    settings: Settings,
+    contracts: ContractSet,
+    part: Partition,
+    *,
+    run_id: str,
+    keyring: KeyRing | None = None,
 ) -> dict[str, int]:
-    """Return ``part``'s orphans whose parents are back to its data; count them by check."""
+    """Return ``part``'s orphans whose parents are back to its data; count them by check.
+
+    Quarantine records hold non-PII values encrypted (:mod:`pipelines.ingest.quarantine`):
+    without ``keyring`` nothing can return, and the rows wait for a run that has it.
+    """
     contract = contracts[part.table]
     if not contract.foreign_keys or not any(
         is_orphan_check(c) for c in part.manifest.quarantine_by_check
     ):
         return {}
+    if keyring is None:
+        log.info(
+            "quality %s %s: rows quarantined for a missing parent wait: their values are "
+            "encrypted and this run has no key ring",
+            part.table,
+            part.folder.name,
+        )
+        return {}
     with duckdb.connect(":memory:") as con:
         con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
+        records.register_decrypt_udf(con, keyring)
         data = verified_data_file(part)
         columns = con.execute(
             f"DESCRIBE SELECT * FROM read_parquet({sql_str(str(data))}, hive_partitioning = false)"
@@ -125,19 +146,29 @@ def _pending(
     """``_pending``: the quarantined rows whose every reason is a missing parent, with their
     lake values restored from ``record`` to the data file's column types."""
     quarantine = verified_quarantine_file(part)
-    lake_names = {c.lake_name for c in contract.written_columns}
+    values = records.lake_values_sql(contract, "record", records.DECRYPT_UDF)
     cells = []
     for name, kind in columns:
-        if name in lake_names:
-            path = sql_str('$."' + name.replace('"', '\\"') + '"')
-            cells.append(f"CAST(json_extract_string(record, {path}) AS {kind}) AS {q(name)}")
+        if name in values:  # PII columns as stored, the others decrypted
+            cells.append(f"CAST({values[name]} AS {kind}) AS {q(name)}")
         else:  # _source_file, _source_row
             cells.append(f"CAST({q(name)} AS {kind}) AS {q(name)}")
     con.execute(
         f"CREATE TEMP TABLE _pending AS SELECT {', '.join(cells)}, failed_check "
         f"FROM read_parquet({sql_str(str(quarantine))}, hive_partitioning = false) "
-        f"WHERE {_ONLY_ORPHAN}"
+        f"WHERE {_ONLY_ORPHAN}{_kept_values(contract)}"
     )
+
+
+def _kept_values(contract: Contract) -> str:
+    """SQL ``AND ...``: the record kept every non-PII value (a gate run without the key ring
+    keeps none; such a row cannot return, it would come back empty)."""
+    kept = [
+        f"json_exists(record, {sql_str(chr(36) + '.' + records.path_key(c.lake_name))})"
+        for c in contract.written_columns
+        if c.pii.value == "none"
+    ]
+    return "".join(f" AND {k}" for k in kept)
 
 
 def _has_parent(

@@ -391,7 +391,7 @@ def validate_partition(
     part = find_partition(settings, table, interval)
     reinstated = {}
     if quarantine_rows:  # orphans whose parents are back return before the batch is checked
-        reinstated = reinstate.reinstate(settings, contracts, part, run_id=run_id)
+        reinstated = reinstate.reinstate(settings, contracts, part, run_id=run_id, keyring=keyring)
         if reinstated:
             part = find_partition(settings, table, interval)
     manifest = part.manifest

@@ -50,8 +50,13 @@ def _republish_orders(settings, keyring, contracts, keep: set[int]) -> None:  # 
     ingest_table("orders", INTERVAL, settings, keyring=keyring, contracts=contracts)
 
 
-def _validate(settings: Settings, contracts: ContractSet, table: str, run_id: str):  # type: ignore[no-untyped-def]
-    return validate_partition(table, INTERVAL, settings, run_id=run_id, contracts=contracts)
+def _validate(
+    settings: Settings, keyring: KeyRing, contracts: ContractSet, table: str, run_id: str
+):  # type: ignore[no-untyped-def]
+    # with the key ring, as the DAG's task runs: quarantined values are encrypted
+    return validate_partition(
+        table, INTERVAL, settings, run_id=run_id, contracts=contracts, keyring=keyring
+    )
 
 
 @pytest.fixture
@@ -76,7 +81,7 @@ def test_children_quarantined_for_a_missing_parent_come_back_when_it_is_republis
     # rows of the parent go missing (orders 1 and 2 of 3), and the children's gate runs
     _republish_orders(settings, keyring, contracts, keep={3})
     for table in CHILDREN:
-        result = _validate(settings, contracts, table, "run-broken")
+        result = _validate(settings, keyring, contracts, table, "run-broken")
         assert set(result.quarantined) == {"contract.foreign_key.order_id"}
     [items] = partitions(settings.lake, "order_items")
     assert items.manifest.quarantine_by_check == {FK: 3}  # order 1 had two items, order 2 one
@@ -87,13 +92,13 @@ def test_children_quarantined_for_a_missing_parent_come_back_when_it_is_republis
     # order 1 comes back: the parent's quality run names the children waiting for it, and
     # the children's next quality run returns its two items; order 2's item stays pending
     _republish_orders(settings, keyring, contracts, keep={1, 3})
-    parent = _validate(settings, contracts, "orders", "run-partial")
+    parent = _validate(settings, keyring, contracts, "orders", "run-partial")
     assert set(parent.pending_children) == {
         "order_items/dt=2018-01-01",
         "order_payments/dt=2018-01-01",
     }
     assert parent.pending_children["order_items/dt=2018-01-01"] == 3
-    result = _validate(settings, contracts, "order_items", "run-partial")
+    result = _validate(settings, keyring, contracts, "order_items", "run-partial")
     assert result.reinstated == {FK: 2}
     assert result.quarantined == {}  # order 2's item is still out: pending, not moved again
     [items] = partitions(settings.lake, "order_items")
@@ -108,7 +113,7 @@ def test_children_quarantined_for_a_missing_parent_come_back_when_it_is_republis
     # the parent is whole again: every child row is back, as a clean run has them
     _republish_orders(settings, keyring, contracts, keep={1, 2, 3})
     for table in CHILDREN:
-        result = _validate(settings, contracts, table, "run-repaired")
+        result = _validate(settings, keyring, contracts, table, "run-repaired")
         assert result.quarantined == {}
         assert result.failed_critical == []
         [part] = partitions(settings.lake, table)
@@ -133,13 +138,13 @@ def test_rows_quarantined_for_another_rule_are_not_reinstated(
         to_csv(contracts, "orders", rows), encoding="utf-8"
     )
     ingest_table("orders", INTERVAL, settings, keyring=keyring, contracts=contracts)
-    _validate(settings, contracts, "orders", "run-1")
-    _validate(settings, contracts, "order_items", "run-1")
-    again = _validate(settings, contracts, "orders", "run-2")
+    _validate(settings, keyring, contracts, "orders", "run-1")
+    _validate(settings, keyring, contracts, "order_items", "run-1")
+    again = _validate(settings, keyring, contracts, "orders", "run-2")
     assert again.reinstated == {}
     [orders] = partitions(settings.lake, "orders")
     assert orders.manifest.counts.quarantined == 2
-    items = _validate(settings, contracts, "order_items", "run-2")
+    items = _validate(settings, keyring, contracts, "order_items", "run-2")
     assert items.reinstated == {}
     [part] = partitions(settings.lake, "order_items")
     assert part.manifest.quarantine_by_check == {FK: 3} and part.manifest.counts.balanced
