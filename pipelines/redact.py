@@ -47,9 +47,10 @@ _TEXT_SAFE_MODULES = ("requests", "urllib3", "http.client", "openlineage.client.
 def _text_redactor() -> Callable[[str], str | None]:
     """The one text redactor (imported on first use: the protection package is slow to
     import, and this module is loaded by every command and task)."""
-    # To use the PII detector instead, change this single import to
-    #   from pipelines.protection.detect import redact_text as redactor
-    from pipelines.protection.scrub import scrub_text as redactor
+    # The PII detector (typed placeholders: [EMAIL], [PHONE], [CPF], ...). To go back to the
+    # e-mail/phone scrubber, this single import becomes
+    #   from pipelines.protection.scrub import scrub_text as redactor
+    from pipelines.protection.detect import redact_text as redactor
 
     return redactor
 
