@@ -17,6 +17,23 @@ from pipelines.settings import PROJECT_DIR, Settings
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite runs in three tiers (Makefile: test-unit, test-integration, test-stack):
+    # unit = not integration; integration = integration and not stack; stack = stack.
+    config.addinivalue_line(
+        "markers",
+        "stack: starts the production stack (Airflow on PostgreSQL, Celery workers, Redis); "
+        "runs last, in the stack tier",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A ``stack`` test is an integration test too, so the three tiers never overlap."""
+    for item in items:
+        if item.get_closest_marker("stack") and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True)
 def _no_openlineage_env_leaks() -> Iterator[None]:
     """openlineage-python turns ``OPENLINEAGE_URL`` into ``OPENLINEAGE__TRANSPORT__...``

@@ -33,6 +33,8 @@ from pipelines.quality.tasks import gate
 from pipelines.settings import Settings
 from tests.unit.quality.conftest import validate_all
 
+pytestmark = pytest.mark.integration  # ingests, gates and builds with dbt (integration tier)
+
 START = date(2018, 1, 1)
 AS_OF = date(2018, 1, 12)
 LAST = date(2018, 3, 15)  # after every generated review

@@ -12,6 +12,8 @@ from tests.factories import CANARIES
 from tests.unit.lineage.emit_helpers import MALFORMED_CANARY, DbtDay, all_text, dbt_day
 from tests.unit.lineage.ol_schema import validate_events
 
+pytestmark = pytest.mark.integration  # a real dbt build (integration tier)
+
 BUILD = "commerce_daily.build_features"
 
 

@@ -21,6 +21,8 @@ from pipelines.warehouse.dbt import DbtError, DbtResult, run_dbt
 from pipelines.warehouse.lake_views import select_partitions
 from tests.unit.warehouse.conftest import AS_OF, LATER, GeneratedLake, query
 
+pytestmark = pytest.mark.integration  # three dbt builds (integration tier)
+
 KEYS = {
     "customer_features": "customer_unique_token",
     "product_features": "product_id",

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipelines.ingest import Interval, ingest_table
 from pipelines.warehouse.build import build_features
@@ -51,6 +52,7 @@ def test_scanner_finds_a_planted_canary():
     assert _relation_leaks(con)[0] == [f"main.t: {CANARIES[0]}"]
 
 
+@pytest.mark.integration  # a dbt build and dbt docs (integration tier)
 def test_no_canary_in_the_warehouse_or_dbt_artifacts(settings, keyring, contracts, write_landing):
     write_day(write_landing, contracts, clean_day())
     assert (

@@ -11,7 +11,7 @@ from pipelines.ingest import Interval, ingest_table
 from pipelines.warehouse.build import FEATURE_TABLES, build_features
 from tests.conftest import olist_sample
 
-pytestmark = pytest.mark.olist
+pytestmark = [pytest.mark.olist, pytest.mark.integration]  # a dbt build
 WHOLE_HISTORY = Interval.parse("2016-09-01", "2018-11-01")
 AS_OF = date(2018, 6, 1)
 
