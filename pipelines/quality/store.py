@@ -154,8 +154,17 @@ def write_gate(settings: Settings, run_id: str, decision: dict[str, Any]) -> Pat
 def _read_all(folder: Path, schema: pa.Schema) -> pa.Table:
     files = sorted(folder.glob("run=*/*.parquet")) if folder.is_dir() else []
     if not files:
-        return schema.empty_table()
-    return pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
+        return pa.Table.from_batches([], schema=schema)  # schema.empty_table() imports pandas
+    return pa.concat_tables(_read_one(f, schema) for f in files)
+
+
+def _read_one(path: Path, schema: pa.Schema) -> pa.Table:
+    """One results file. Files in the current layout are read directly: ``pq.read_table``
+    imports ``pyarrow.dataset`` (and pandas), seconds for a command that only prints."""
+    table = pq.ParquetFile(path).read()
+    if table.schema.equals(schema):
+        return table
+    return pq.read_table(path, schema=schema)  # another layout: Arrow unifies it
 
 
 def read_checks(settings: Settings) -> list[dict[str, Any]]:
