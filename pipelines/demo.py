@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,7 +22,55 @@ DEMO_START = date(2018, 1, 1)
 # Our own task log lines (pipelines.ingest) and Airflow's failure lines, echoed to the terminal.
 _PROGRESS = re.compile(r"\b(\w+: read [\d,]+, loaded [\d,]+, quarantined [\d,]+)")
 _FAILURE = re.compile(r"Task failed with exception|Marking task as FAILED|error: ")
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\w+)")
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
 DAG_ID = "commerce_daily"
+HEARTBEAT = 10.0
+"""Seconds without a line on the terminal before the demo says what is still running."""
+
+
+class Progress:
+    """What the terminal shows of an ``airflow dags test`` run: ingestion counts, every other
+    finished task with its time, and a line at least every :data:`HEARTBEAT` seconds while a
+    task runs silently (the quality gate and the dbt build print nothing for a minute)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._task: str | None = None
+        self._tasks_done = 0
+        self._task_started = self._started = self._last_line = now()
+        self._lock = threading.Lock()
+
+    def feed(self, line: str) -> list[str]:
+        """The terminal lines for one line of Airflow's output."""
+        with self._lock:
+            out = []
+            if started := _TASK_START.search(line):
+                self._task, self._task_started = started.group(1), self._now()
+            elif ended := _TASK_END.search(line):
+                task = ended.group(1)
+                if not task.startswith("ingest_"):  # ingestion printed its counts already
+                    out.append(f"{task} done ({self._now() - self._task_started:.0f}s)")
+                self._task, self._tasks_done = None, self._tasks_done + 1
+            elif progress := _PROGRESS.search(line):
+                out.append(progress.group(1))
+            elif _FAILURE.search(line):
+                out.append(f"FAILED: {line.strip()[:300]}")
+            if out:
+                self._last_line = self._now()
+            return out
+
+    def tick(self) -> str | None:
+        """A line saying what is running, when the terminal has been quiet for a heartbeat."""
+        with self._lock:
+            now = self._now()
+            if now - self._last_line < HEARTBEAT:
+                return None
+            self._last_line = now
+            if self._task is None:
+                doing = "scheduling the next task" if self._tasks_done else "starting"
+                return f"airflow {doing} ({now - self._started:.0f}s)"
+            return f"{self._task} running ({now - self._task_started:.0f}s)"
 
 
 def _say(message: str) -> None:
@@ -114,13 +164,25 @@ def run_airflow(args: list[str], env: dict[str, str], log_path: Path, show_tasks
             cwd=PROJECT_DIR,
         )
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if show_tasks and (progress := _PROGRESS.search(line)):
-                _say(f"    {progress.group(1)}")
-            elif show_tasks and _FAILURE.search(line):
-                _say(f"    FAILED: {line.strip()[:300]}")
+        progress = Progress()
+        done = threading.Event()
+        if show_tasks:
+            threading.Thread(target=_heartbeat, args=(progress, done), daemon=True).start()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                if show_tasks:
+                    for shown in progress.feed(line):
+                        _say(f"    {shown}")
+        finally:
+            done.set()
         return proc.wait()
+
+
+def _heartbeat(progress: Progress, done: threading.Event) -> None:
+    while not done.wait(1.0):
+        if line := progress.tick():
+            _say(f"    ... {line}")
 
 
 WAREHOUSE_POOL = "duckdb_warehouse"
