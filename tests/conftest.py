@@ -93,6 +93,45 @@ def write_landing(settings: Settings) -> WriteLanding:
     return write
 
 
+def session_dir(factory: pytest.TempPathFactory) -> Path:
+    """A folder shared by every pytest-xdist worker of this session (for built-once things)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+InstallAirflowDb = Callable[[dict[str, str]], None]
+
+
+@pytest.fixture(scope="session")
+def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> InstallAirflowDb:
+    """``airflow_db(env)``: put a migrated Airflow metadata database (SQLite, with the warehouse
+    pool) into ``env["AIRFLOW_HOME"]``. ``airflow db migrate`` runs once per test session
+    (``prepare_airflow``, as ``make demo`` does; 20-50 s), not once per test; the xdist
+    workers share the result."""
+    import shutil
+
+    from filelock import FileLock
+
+    from pipelines.demo import airflow_env, prepare_airflow
+
+    root = session_dir(tmp_path_factory) / "airflow-db-template"
+    root.mkdir(exist_ok=True)
+    settings = Settings(data_dir=root / "data")
+    template = settings.data_dir / "airflow" / "airflow.db"
+    with FileLock(str(root / "build.lock")):
+        if not (root / "built").exists():
+            log = root / "airflow.log"
+            assert prepare_airflow(airflow_env(settings, {}), log) == 0, log.read_text()[-3000:]
+            (root / "built").touch()
+
+    def install(env: dict[str, str]) -> None:
+        home = Path(env["AIRFLOW_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, home / "airflow.db")
+
+    return install
+
+
 def olist_sample() -> Path:
     path = SHARED_DATA / "olist_sample"
     if not path.is_dir():

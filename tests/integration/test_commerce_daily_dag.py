@@ -14,23 +14,26 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.demo import airflow_env, prepare_airflow, run_airflow
+from pipelines.demo import airflow_env, run_airflow
 from pipelines.features.paths import FEATURE_TABLES
 from pipelines.ingest.lake import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
+from tests.conftest import InstallAirflowDb
 from tests.factories import CANARIES, DAY, clean_day, write_day
 
 pytestmark = pytest.mark.integration
 LOGICAL_DATE = "2018-01-02"  # the daily interval [2018-01-01, 2018-01-02)
 
 
-def _run_dag(settings: Settings, tmp_path: Path) -> tuple[int, Path, dict[str, str]]:
+def _run_dag(
+    settings: Settings, tmp_path: Path, airflow_db: InstallAirflowDb
+) -> tuple[int, Path, dict[str, str]]:
     key_file = tmp_path / "keyring.json"
     create_keyring(key_file)
     env = airflow_env(settings, {"PIPELINES_KEY_FILE": str(key_file)})
     log = tmp_path / "airflow.log"
-    assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
+    airflow_db(env)  # migrated once per session (prepare_airflow)
     code = run_airflow(["dags", "test", "commerce_daily", LOGICAL_DATE], env, log, show_tasks=False)
     return code, log, env
 
@@ -134,11 +137,15 @@ def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) ->
 
 
 def test_daily_dag_ingests_every_table_without_leaking_pii(
-    settings: Settings, contracts: ContractSet, write_landing, tmp_path: Path
+    settings: Settings,
+    contracts: ContractSet,
+    write_landing,
+    tmp_path: Path,
+    airflow_db: InstallAirflowDb,
 ):
     rows = clean_day()
     write_day(write_landing, contracts, rows, fmt="csv.gz")
-    code, log, env = _run_dag(settings, tmp_path)
+    code, log, env = _run_dag(settings, tmp_path, airflow_db)
     assert code == 0, log.read_text()[-5000:]
 
     states = _task_states(env)
@@ -167,11 +174,15 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
 
 
 def test_schema_drift_fails_the_task_and_stops_its_dependants(
-    settings: Settings, contracts: ContractSet, write_landing, tmp_path: Path
+    settings: Settings,
+    contracts: ContractSet,
+    write_landing,
+    tmp_path: Path,
+    airflow_db: InstallAirflowDb,
 ):
     write_day(write_landing, contracts, clean_day())
     write_landing(DAY, "olist_orders_dataset.csv", "order_id,customer_id\nx,y\n")
-    code, log, env = _run_dag(settings, tmp_path)
+    code, log, env = _run_dag(settings, tmp_path, airflow_db)
     assert code != 0 or _task_states(env)["ingest_orders"] == "failed"
     states = _task_states(env)
     assert states["ingest_orders"] == "failed"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo import airflow_env, prepare_airflow, run_airflow
+from pipelines.demo import airflow_env, run_airflow
 from pipelines.protection import create_keyring
 from pipelines.quality import store
 from pipelines.settings import PROJECT_DIR, Settings
@@ -31,7 +31,7 @@ DAGS = Path(os.environ.get("QUALITY_DAGS_FOLDER", PROJECT_DIR / "dags"))
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory, contracts):
+def airflow(tmp_path_factory: pytest.TempPathFactory, contracts, airflow_db):
     root = tmp_path_factory.mktemp("airflow")
     settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
     key_file = root / "keys.json"
@@ -41,7 +41,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, contracts):
     for var in ("PIPELINES_KEYS", "PIPELINES_SETTINGS_FILE"):
         env.pop(var, None)
     log = root / "airflow.log"
-    assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
+    airflow_db(env)  # migrated once per session (prepare_airflow)
 
     def write(day: str, rows) -> None:
         def write_landing(folder, name, text):
