@@ -189,16 +189,16 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 """One slot: DuckDB allows one writing process per database file."""
 
 
-def prepare_airflow(env: dict[str, str], log_path: Path) -> int:
+def prepare_airflow(env: dict[str, str], log_path: Path, show_tasks: bool = False) -> int:
     """Migrate the metadata database and create the warehouse pool (idempotent)."""
-    code = run_airflow(["db", "migrate"], env, log_path, show_tasks=False)
+    code = run_airflow(["db", "migrate"], env, log_path, show_tasks=show_tasks)
     if code != 0:
         return code
     return run_airflow(
         ["pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"],
         env,
         log_path,
-        show_tasks=False,
+        show_tasks=show_tasks,
     )
 
 
@@ -213,7 +213,7 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     log_path = log_dir / "demo-airflow.log"
     log_path.write_text("")
     _say(f"Preparing Airflow metadata (SQLite) in {env['AIRFLOW_HOME']} ...")
-    if prepare_airflow(env, log_path) != 0:
+    if prepare_airflow(env, log_path, show_tasks=True) != 0:  # heartbeat while it migrates
         _say(f"airflow db migrate / pools set failed; see {log_path}")
         return 1
     for offset in range(days):
