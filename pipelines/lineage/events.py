@@ -133,6 +133,11 @@ def _git_version() -> str | None:
     return None
 
 
+def git_version() -> str | None:
+    """The checked-out commit (the code version of a run), or None when unknown."""
+    return _git_version()
+
+
 def source_location(path: str) -> Any:
     """``sourceCodeLocation``: a file of this repository (``path`` relative to its root)."""
     return source_code_location_job.SourceCodeLocationJobFacet(

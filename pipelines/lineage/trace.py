@@ -214,7 +214,12 @@ def trace(
     depth: int | None = None,
 ) -> Trace:
     """Trace ``column`` upstream (to the landing files) or ``downstream`` (impact)."""
-    start = resolve(graph, column)
+    return _walk(graph, column, resolve(graph, column), downstream=downstream, depth=depth)
+
+
+def _walk(
+    graph: Graph, query: str, start: list[Column], *, downstream: bool, depth: int | None
+) -> Trace:
     links = graph.downstream if downstream else graph.upstream
     depths: dict[Column, int] = {c: 0 for c in start}
     edges: list[Edge] = []
@@ -238,7 +243,7 @@ def trace(
         reached = set(depths)
         impacts = [e for e in graph.dataset_edges if e.input in reached]
     result = Trace(
-        query=column,
+        query=query,
         direction="downstream" if downstream else "upstream",
         start=start,
         edges=edges,
