@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from pipelines.features.assets import feature_asset
+from pipelines.assets import feature_asset
 
 
 @dag(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipelines.features import assets
+from pipelines import assets
 from pipelines.features.paths import FEATURE_TABLES
 from pipelines.features.release import Release
 from pipelines.features.snapshots import write_release
@@ -87,3 +87,44 @@ def test_publishing_attaches_the_metadata_to_each_asset_event(
     for table in FEATURE_TABLES:
         extra = events[assets.feature_asset(table)].extra
         assert extra["dataset_version"] == f"d-{table}" and extra["gate"] == "published"
+
+
+def test_quality_gate_outputs_one_asset_per_lake_table(bag, contracts):
+    task = bag.dags["commerce_daily"].get_task("quality_gate")
+    assert sorted(a.name for a in task.outlets) == sorted(f"lake.{t}" for t in contracts)
+
+
+def test_a_passed_gate_attaches_each_partition_to_its_lake_asset_event(
+    settings: Settings, keyring, contracts, write_landing, monkeypatch: pytest.MonkeyPatch
+):
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest.lake import partitions
+    from tests.factories import DAY, clean_day, write_day
+
+    interval = Interval.day(datetime.fromisoformat(DAY).date())
+
+    write_day(write_landing, contracts, clean_day())
+    for table in ("customers", "orders"):
+        ingest_table(table, interval, settings, keyring=keyring, contracts=contracts)
+    monkeypatch.setenv("PIPELINES_DATA_DIR", str(settings.data_dir))
+    decision = {
+        "run_id": "run",
+        "interval_start": interval.start.isoformat(),
+        "interval_end": interval.end.isoformat(),
+        "passed": True,
+        "tables": {"customers": {"passed": 9, "warned": 1, "failed": 0}},
+    }
+    monkeypatch.setattr("pipelines.quality.tasks.gate_for_airflow", lambda *args: decision)
+    events = OutletEventAccessors()
+    tables = ["customers", "orders", "sellers"]
+    assert assets.gate_with_assets(interval.start, interval.end, "run", tables, events) == decision
+    (part,) = partitions(settings.lake, "customers")
+    extra = events[assets.lake_asset("customers")].extra
+    assert extra["partition"] == part.folder.name == f"dt={DAY}"
+    assert extra["dataset_version"] == part.manifest.dataset_version
+    assert extra["rows"] == part.manifest.counts.loaded > 0
+    assert (extra["gate"], extra["checks"]["passed"]) == ("passed", 9)
+    assert events[assets.lake_asset("orders")].extra["rows"] > 0
+    assert events[assets.lake_asset("sellers")].extra["partition"] is None  # nothing ingested
