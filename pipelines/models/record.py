@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from pipelines.lineage.emit import TaskLineage
 
 
+JOB_PREFIX = "models"
+"""Outside Airflow a training run's job is ``models.train_<model>``."""
+
+
 def models_dir(settings: Settings) -> Path:
     """``<data_dir>/models``: one folder per model, one ``version=<id>`` folder per version."""
     return settings.data_dir / "models"
@@ -239,9 +243,12 @@ class TrainingRun:
 def training_run(
     model: str, *, settings: Settings | None = None, run_id: str | None = None
 ) -> Iterator[TrainingRun]:
-    """One training run as an OpenLineage run (job ``<dag>.train_<model>``)."""
+    """One training run as an OpenLineage run: job ``<dag>.<task>`` in Airflow, else
+    ``models.train_<model>``."""
     from pipelines.lineage.emit import task_run
 
     settings = settings or Settings()
-    with task_run(f"train_{model}", run_id=run_id, settings=settings) as lineage:
+    with task_run(
+        f"train_{model}", run_id=run_id, settings=settings, job_prefix=JOB_PREFIX
+    ) as lineage:
         yield TrainingRun(model, settings, lineage)

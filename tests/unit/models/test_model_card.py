@@ -92,3 +92,5 @@ def test_no_personal_data_in_the_card_or_the_artifact(trained: TrainedTwice):
             text = (model.folder / name).read_bytes().decode("latin-1")
             leaked = [v for v in [*clear, *CANARIES] if v in text]
             assert not leaked, (name, leaked[:3])
+    events = json.dumps(trained.training_completes())
+    assert not [v for v in [*clear, *CANARIES] if v in events]
