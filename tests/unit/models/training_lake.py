@@ -46,13 +46,14 @@ def intervals() -> list[Interval]:
     return [Interval(_at(a), _at(b)) for a, b in pairwise(bounds)]
 
 
-def build(root: Path, contracts: ContractSet) -> Settings:
-    """Generate, ingest, gate and publish three releases under ``root`` (see the docstring)."""
+def build(root: Path, contracts: ContractSet, keyring: KeyRing | None = None) -> Settings:
+    """Generate, ingest, gate and publish three releases under ``root`` (see the docstring);
+    pass the ``keyring`` a later Airflow run will use (its key file), if any."""
     from pipelines.generate import generate
 
     settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
     generate(settings.landing, orders=ORDERS, days=DAYS, start=START, seed=7, fmt="csv")
-    keyring = KeyRing.generate(note="training tests")
+    keyring = keyring or KeyRing.generate(note="training tests")
     client.reset_clients()
     for interval in intervals():
         run_id = f"manual__{interval.end.date().isoformat()}"
