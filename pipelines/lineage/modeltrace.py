@@ -15,7 +15,7 @@ from typing import Any
 
 from pipelines.lineage import naming
 from pipelines.lineage.graph import Column, Dataset, Graph
-from pipelines.lineage.trace import ColumnLookupError, Trace, _walk, render_text
+from pipelines.lineage.trace import ColumnLookupError, Trace, render_text, trace_columns
 
 PREFIX = "model:"
 LAYERS = (
@@ -175,7 +175,7 @@ def trace_model(graph: Graph, text: str, *, depth: int | None = None) -> ModelTr
     start = sorted(Column(model.namespace, model.name, c) for c in graph.columns_of(model.key))
     if not start:
         raise ColumnLookupError(f"model {name!r}: its training runs recorded no input columns", [])
-    result = _walk(graph, f"{PREFIX}{name}", start, downstream=False, depth=depth)
+    result = trace_columns(graph, f"{PREFIX}{name}", start, downstream=False, depth=depth)
     landing = sorted({c.name for c in result.depths if graph.dataset(c).kind == "landing"})
     return ModelTrace(
         model=model,

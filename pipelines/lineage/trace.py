@@ -214,12 +214,13 @@ def trace(
     depth: int | None = None,
 ) -> Trace:
     """Trace ``column`` upstream (to the landing files) or ``downstream`` (impact)."""
-    return _walk(graph, column, resolve(graph, column), downstream=downstream, depth=depth)
+    return trace_columns(graph, column, resolve(graph, column), downstream=downstream, depth=depth)
 
 
-def _walk(
+def trace_columns(
     graph: Graph, query: str, start: list[Column], *, downstream: bool, depth: int | None
 ) -> Trace:
+    """Trace the ``start`` columns together (``query`` is what the result says was asked)."""
     links = graph.downstream if downstream else graph.upstream
     depths: dict[Column, int] = {c: 0 for c in start}
     edges: list[Edge] = []

@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +111,6 @@ class TrainingRecord:
     artifact_sha256: str | None = None
     card: Path | None = None
     run_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def field_name(self, table: str, column: str) -> str:
         """The model's name for a feature column: the column, or ``table:column`` when two
