@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
+from pipelines.assets import feature_assets, lake_assets
 from pipelines.features.paths import FEATURE_TABLES
 from pipelines.plan import ingestion_plan
 from pipelines.quality.plan import quality_plan
@@ -93,11 +94,15 @@ def commerce_daily() -> None:
 
         return check(table, data_interval_start, data_interval_end, run_id)
 
-    @task
-    def publish_features(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
-        from pipelines.features.tasks import publish_for_airflow
+    # Each feature table is an Asset: a published release emits an event per table with its
+    # release id, dataset version, rows and gate status (train_repeat_purchase runs on it).
+    @task(outlets=feature_assets())
+    def publish_features(  # type: ignore[no-untyped-def]
+        data_interval_start=None, data_interval_end=None, run_id=None, outlet_events=None
+    ):
+        from pipelines.assets import publish_with_assets
 
-        return publish_for_airflow(data_interval_start, data_interval_end, run_id)
+        return publish_with_assets(data_interval_start, data_interval_end, run_id, outlet_events)
 
     @task(pool="duckdb_warehouse", execution_timeout=timedelta(minutes=30))
     def feature_docs(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
@@ -105,11 +110,17 @@ def commerce_daily() -> None:
 
         return docs(data_interval_start, data_interval_end, run_id)
 
-    @task
-    def quality_gate(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
-        from pipelines.quality.tasks import gate_for_airflow
+    # Each lake table is an Asset: a passed gate emits an event per table with the interval's
+    # partition, dataset version, rows and check counts.
+    @task(outlets=lake_assets(PLAN.order))
+    def quality_gate(  # type: ignore[no-untyped-def]
+        data_interval_start=None, data_interval_end=None, run_id=None, outlet_events=None
+    ):
+        from pipelines.assets import gate_with_assets
 
-        return gate_for_airflow(data_interval_start, data_interval_end, run_id)
+        return gate_with_assets(
+            data_interval_start, data_interval_end, run_id, PLAN.order, outlet_events
+        )
 
     check_interval()  # on its own: see the module docstring
     ingests = {t: ingest.override(task_id=f"ingest_{t}")(t) for t in PLAN.order}

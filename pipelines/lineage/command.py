@@ -22,6 +22,7 @@ examples:
   pipelines lineage trace customer_features.orders
   pipelines lineage trace lake.orders.customer_id --downstream    # impact analysis
   pipelines lineage trace customer_features.orders --format json --depth 3
+  pipelines lineage trace model:repeat_purchase   # a model back to its landing files
   pipelines lineage pii                           # PII-derived warehouse columns
   pipelines lineage page                          # .data/reports/lineage/index.html
   pipelines lineage explain customer_features p1:0123... --as-of 2018-03-01 --limit 10
@@ -64,11 +65,14 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
+    from pipelines.lineage.modeltrace import is_model_query
     from pipelines.lineage.trace import ColumnLookupError, render_text, trace
 
     if args.depth is not None and args.depth < 1:
         print("--depth must be at least 1", file=sys.stderr)
         return 2
+    if is_model_query(args.column):
+        return _trace_model(args)
     with _open(args) as con:
         graph = _graph(con, args.run)
         try:
@@ -80,6 +84,27 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             print(json.dumps(result.to_json(), indent=2, default=str))
         else:
             print(render_text(result))
+    return 0
+
+
+def _trace_model(args: argparse.Namespace) -> int:
+    from pipelines.lineage.modeltrace import render_model_text, trace_model
+    from pipelines.lineage.trace import ColumnLookupError
+
+    if args.downstream:
+        print("error: a model is where lineage ends; --downstream takes a column", file=sys.stderr)
+        return 2
+    with _open(args) as con:
+        graph = _graph(con, args.run)
+        try:
+            result = trace_model(graph, args.column, depth=args.depth)
+        except ColumnLookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        print(render_model_text(result))
     return 0
 
 
@@ -182,7 +207,11 @@ def register(subparsers: Any) -> None:
         "the way with its versions and quality checks. Name a column by its short name "
         "(customer_features.orders, lake.orders.customer_id) or its full name.",
     )
-    tr.add_argument("column", help="<table>.<column>, e.g. customer_features.orders")
+    tr.add_argument(
+        "column",
+        help="<table>.<column>, e.g. customer_features.orders; or model:<name> for every "
+        "input of a trained model",
+    )
     tr.add_argument("--downstream", action="store_true", help="what depends on the column (impact)")
     tr.add_argument("--format", choices=["text", "json"], default="text")
     tr.add_argument("--depth", type=int, help="stop after N edges")

@@ -374,17 +374,19 @@ def task_run(
     settings: Settings | None = None,
     interval: tuple[datetime, datetime] | None = None,
     job_facets: Mapping[str, Any] | None = None,
+    job_prefix: str | None = None,
 ) -> Iterator[TaskLineage]:
     """START before the block, COMPLETE or FAIL after it (see the module docstring).
 
     ``task_id`` is used outside Airflow; inside, the running task instance's id wins.
     ``run_id`` (Airflow's run id, passed to the task) makes an out-of-Airflow run id
-    deterministic.
+    deterministic. ``job_prefix`` names the job outside Airflow (``<prefix>.<task_id>``;
+    default the daily DAG's id): code that is not a task of ``commerce_daily`` sets its own.
     """
     settings = settings or Settings()
     airflow = None if client.disabled() else runs.current_airflow_run()
     task = airflow.task_id if airflow is not None else task_id
-    run = runs.task_run_ref(task, airflow, run_id=run_id)
+    run = runs.task_run_ref(task, airflow, run_id=run_id, job_prefix=job_prefix)
     cls = _DisabledLineage if client.disabled() else TaskLineage
     handle = cls(run, settings, airflow, interval, job_facets)
     handle.attempt = _dag_attempt() if airflow is not None else ""

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -111,18 +112,40 @@ def sql_facet(query: str, dialect: str = "duckdb") -> Any:
     return sql_job.SQLJobFacet(query=query, dialect=dialect, producer=naming.PRODUCER)
 
 
+def _git_dirs(root: Path) -> tuple[Path, Path]:
+    """``(git dir, common dir)`` of a checkout: ``.git`` itself, or for a worktree (``.git``
+    is a file ``gitdir: <dir>``) that dir and the main repository's (its ``commondir``)."""
+    git = root / ".git"
+    if not git.is_file():
+        return git, git
+    text = git.read_text().strip()
+    own = Path(text.removeprefix("gitdir:").strip())
+    own = own if own.is_absolute() else (root / own)
+    common = own / "commondir"
+    if common.is_file():
+        shared = Path(common.read_text().strip())
+        return own, shared if shared.is_absolute() else (own / shared)
+    return own, own
+
+
 @lru_cache(maxsize=1)
 def _git_version() -> str | None:
-    """The checked-out commit, read from ``.git`` (no subprocess); None when unknown."""
-    git = PROJECT_DIR / ".git"
+    return read_git_version(PROJECT_DIR)
+
+
+def read_git_version(root: Path) -> str | None:
+    """The commit checked out at ``root``, read from ``.git`` (no subprocess); None when
+    unknown."""
     try:
+        git, common = _git_dirs(root)
         content = (git / "HEAD").read_text().strip()
         if not content.startswith("ref: "):
             return content or None
         ref = content[5:]
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip() or None
-        packed = git / "packed-refs"
+        for folder in (git, common):
+            if (folder / ref).is_file():
+                return (folder / ref).read_text().strip() or None
+        packed = common / "packed-refs"
         if packed.is_file():
             for line in packed.read_text().splitlines():
                 sha, _, name = line.partition(" ")
@@ -131,6 +154,11 @@ def _git_version() -> str | None:
     except OSError:
         pass
     return None
+
+
+def git_version() -> str | None:
+    """The checked-out commit (the code version of a run), or None when unknown."""
+    return _git_version()
 
 
 def source_location(path: str) -> Any:

@@ -304,6 +304,45 @@ class PipelinesDbtRunFacet(RunFacet):
     invocation_id: str | None = attr.field(default=None)
 
 
+@attr.define
+class TrainingFeatureInput:
+    table: str
+    release_id: str
+    as_of: str
+    snapshot_sha256: str
+    columns: list[str]
+
+
+@_custom
+@attr.define
+class PipelinesTrainingRunFacet(RunFacet):
+    """``pipelines_training``: what a training run consumed (feature releases, label source)
+    and what it made (model name and version)."""
+
+    model: str
+    model_version: str
+    features: list[TrainingFeatureInput]
+    label_source: str
+    label_tables: list[str]
+    training_rows: int
+
+
+@_custom
+@attr.define
+class PipelinesModelDatasetFacet(DatasetFacet):
+    """``pipelines_model``: a trained model's parameters, metrics and code version (names and
+    numbers only)."""
+
+    model: str
+    version: str
+    algorithm: str
+    parameters: dict[str, str]
+    metrics: dict[str, float]
+    code_version: str | None = attr.field(default=None)
+    artifact_sha256: str | None = attr.field(default=None)
+    card: str | None = attr.field(default=None)
+
+
 CUSTOM_FACETS: dict[str, type] = {
     "pipelines_airflow": PipelinesAirflowRunFacet,
     "pipelines_partition": PipelinesPartitionDatasetFacet,
@@ -313,6 +352,8 @@ CUSTOM_FACETS: dict[str, type] = {
     "pipelines_gate": PipelinesGateRunFacet,
     "pipelines_release": PipelinesReleaseRunFacet,
     "pipelines_dbt": PipelinesDbtRunFacet,
+    "pipelines_training": PipelinesTrainingRunFacet,
+    "pipelines_model": PipelinesModelDatasetFacet,
 }
 """Facet key -> class of every custom facet this project emits."""
 

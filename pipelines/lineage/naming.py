@@ -17,12 +17,14 @@ landing file        ``file``                       absolute path of the file
 lake table          ``file``                       absolute path of ``<lake>/<table>``
 warehouse relation  ``duckdb://<abs warehouse>``   ``<catalog>.<schema>.<relation>``
 feature snapshots   ``file``                       absolute path of ``<data_dir>/features/<table>``
+trained model       ``file``                       absolute path of ``<data_dir>/models/<model>``
 ==================  =============================  ==========================================
 
 Each dataset also has a short logical name (its ``symlinks`` facet): ``landing.<table>``,
 ``lake.<table>``, ``warehouse.<relation>`` (e.g. ``warehouse.orders`` for the view
 ``warehouse.lake.orders``, ``warehouse.customer_features``), ``features.<table>`` (the
-Parquet snapshots ML teams read).
+Parquet snapshots ML teams read), ``model.<name>`` (a trained model; its versions are
+``datasetVersion``).
 """
 
 from __future__ import annotations
@@ -130,6 +132,11 @@ def feature_dataset(features_dir: Path, table: str) -> tuple[str, str]:
     return FILE_NAMESPACE, absolute(Path(features_dir) / table)
 
 
+def model_dataset(models_dir: Path, model: str) -> tuple[str, str]:
+    """A trained model (one ``version=<id>`` folder per training run)."""
+    return FILE_NAMESPACE, absolute(Path(models_dir) / model)
+
+
 def landing_symlink(table: str) -> str:
     return f"landing.{table}"
 
@@ -140,6 +147,10 @@ def lake_symlink(table: str) -> str:
 
 def feature_symlink(table: str) -> str:
     return f"features.{table}"
+
+
+def model_symlink(model: str) -> str:
+    return f"model.{model}"
 
 
 def warehouse_symlink(relation: str) -> str:

@@ -61,6 +61,7 @@ LAYER_ORDER = (
     "intermediate",
     "mart",
     "features",
+    "model",
     "other",
 )
 

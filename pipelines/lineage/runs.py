@@ -81,11 +81,17 @@ def dag_run(dag_id: str, airflow_run_id: str) -> RunRef:
     )
 
 
-def task_run_ref(task_id: str, airflow: AirflowRun | None, *, run_id: str | None = None) -> RunRef:
+def task_run_ref(
+    task_id: str,
+    airflow: AirflowRun | None,
+    *,
+    run_id: str | None = None,
+    job_prefix: str | None = None,
+) -> RunRef:
     """The run of ``task_id``: under its DAG run in Airflow, else a parent-less run.
 
     Outside Airflow, a given ``run_id`` makes the run id deterministic; without one, every
-    call is a new run.
+    call is a new run. ``job_prefix`` replaces the daily DAG's id in the job name there.
     """
     namespace = naming.job_namespace()
     if airflow is not None:
@@ -95,13 +101,14 @@ def task_run_ref(task_id: str, airflow: AirflowRun | None, *, run_id: str | None
             namespace,
             dag_run(airflow.dag_id, airflow.run_id),
         )
+    prefix = job_prefix or naming.DAG_ID
     if run_id:
         return RunRef(
-            naming.task_job(task_id),
-            naming.task_run_id(naming.DAG_ID, task_id, run_id, 1),
+            naming.task_job(task_id, prefix),
+            naming.task_run_id(prefix, task_id, run_id, 1),
             namespace,
         )
-    return RunRef(naming.task_job(task_id), str(uuid.uuid4()), namespace)
+    return RunRef(naming.task_job(task_id, prefix), str(uuid.uuid4()), namespace)
 
 
 def step_run_ref(parent: RunRef, step: str) -> RunRef:

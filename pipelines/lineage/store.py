@@ -84,13 +84,15 @@ KINDS = tuple(
         naming.lake_symlink,
         naming.warehouse_symlink,
         naming.feature_symlink,
+        naming.model_symlink,
     )
 )
-"""``landing``, ``lake``, ``warehouse``, ``features``: the prefixes of the short names."""
+"""``landing``, ``lake``, ``warehouse``, ``features``, ``model``: the prefixes of the short
+names."""
 
 
 def symlink_kind(symlink: str | None) -> str:
-    """``landing``, ``lake``, ``warehouse`` or ``features`` from a short name like
+    """``landing``, ``lake``, ``warehouse``, ``features`` or ``model`` from a short name like
     ``lake.orders``."""
     prefix = (symlink or "").split(".", 1)[0]
     return prefix if prefix in KINDS else "other"

@@ -214,7 +214,13 @@ def trace(
     depth: int | None = None,
 ) -> Trace:
     """Trace ``column`` upstream (to the landing files) or ``downstream`` (impact)."""
-    start = resolve(graph, column)
+    return trace_columns(graph, column, resolve(graph, column), downstream=downstream, depth=depth)
+
+
+def trace_columns(
+    graph: Graph, query: str, start: list[Column], *, downstream: bool, depth: int | None
+) -> Trace:
+    """Trace the ``start`` columns together (``query`` is what the result says was asked)."""
     links = graph.downstream if downstream else graph.upstream
     depths: dict[Column, int] = {c: 0 for c in start}
     edges: list[Edge] = []
@@ -238,7 +244,7 @@ def trace(
         reached = set(depths)
         impacts = [e for e in graph.dataset_edges if e.input in reached]
     result = Trace(
-        query=column,
+        query=query,
         direction="downstream" if downstream else "upstream",
         start=start,
         edges=edges,

@@ -9,7 +9,16 @@ from typing import Any
 
 from pipelines.settings import Settings
 
-LAYERS = ["landing", "lake", "warehouse-lake", "staging", "intermediate", "mart", "features"]
+LAYERS = [
+    "landing",
+    "lake",
+    "warehouse-lake",
+    "staging",
+    "intermediate",
+    "mart",
+    "features",
+    "model",
+]
 
 
 def _graph(settings: Settings, run: str | None) -> Any:

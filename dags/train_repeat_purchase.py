@@ -1,0 +1,43 @@
+"""Train the repeat-purchase classifier whenever a customer feature release is published.
+
+Scheduled on the ``features.customer_features`` Asset, which ``commerce_daily``'s
+``publish_features`` updates with the release id, dataset version, row count and gate status.
+``train_model`` trains a scikit-learn classifier on the pseudonymous customer features
+through ``pipelines.features.training_set`` (labels from the release's gate-passed lake
+partitions; ``horizon_days`` is a DAG param), writes the artifact and its model card under ``<data_dir>/models/``, and emits
+OpenLineage events naming the exact feature snapshot and lake partitions it consumed
+(``pipelines lineage trace model:repeat_purchase``). One call into ``pipelines``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from pipelines.assets import feature_asset
+
+
+@dag(
+    dag_id="train_repeat_purchase",
+    schedule=[feature_asset("customer_features")],
+    start_date=datetime(2016, 9, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["features", "ml", "lineage"],
+    default_args={"retries": 1},
+    # days after the feature snapshot in which a customer's next order counts as a repeat
+    params={"horizon_days": 30},
+    doc_md=__doc__,
+)
+def train_repeat_purchase() -> None:
+    @task(execution_timeout=timedelta(minutes=30))
+    def train_model(run_id=None, params=None):  # type: ignore[no-untyped-def]
+        from pipelines.models.tasks import train_repeat_purchase as run
+
+        return run(run_id, int(params["horizon_days"]))
+
+    train_model()
+
+
+train_repeat_purchase()

@@ -1,0 +1,55 @@
+"""One lake with three published feature releases, and the example model trained twice on it
+(release as of MIDDLE, then retrained on the newer release as of LAST), built once per session
+with lineage on the default file transport (see :mod:`training_lake`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pipelines.contracts import ContractSet
+from pipelines.lineage import client
+from pipelines.models.repeat_purchase import Trained, train
+from pipelines.settings import Settings
+from tests.unit.models.training_lake import HORIZON_DAYS, LAST, MIDDLE, build
+
+
+@dataclass(frozen=True)
+class TrainedTwice:
+    settings: Settings
+    first: Trained
+    second: Trained
+
+    def events(self) -> list[dict[str, Any]]:
+        return client.read_events(client.events_path(self.settings))
+
+    def training_completes(self) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events()
+            if e["job"]["name"].endswith(".train_repeat_purchase") and e["eventType"] == "COMPLETE"
+        ]
+
+
+@pytest.fixture(scope="session")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet
+) -> Iterator[TrainedTwice]:
+    root = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("PIPELINES_KEYS", "PIPELINES_KEY_FILE", "PIPELINES_SETTINGS_FILE"):
+            mp.delenv(var, raising=False)
+        for key in list(os.environ):
+            if key.startswith("OPENLINEAGE"):
+                mp.delenv(key)
+        mp.setenv("HOME", str(root / "home"))  # no ~/.openlineage/openlineage.yml
+        mp.chdir(root)  # no ./openlineage.yml
+        settings = build(root, contracts)
+        first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
+        second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
+        yield TrainedTwice(settings, first, second)
+    client.reset_clients()
