@@ -19,6 +19,20 @@ MASKING_PROTECTIONS = frozenset({"pseudonymize", "encrypt", "generalize", "scrub
 """``protection`` tag values whose result hides the source value."""
 
 
+LAYERS = (
+    "landing",
+    "lake",
+    "warehouse-lake",
+    "staging",
+    "intermediate",
+    "mart",
+    "features",
+    "model",
+    "other",
+)
+"""Every value of :attr:`Dataset.layer`, in pipeline order (pages and traces sort by it)."""
+
+
 @dataclass(frozen=True)
 class Dataset:
     namespace: str

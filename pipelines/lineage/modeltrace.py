@@ -14,21 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.lineage import naming
-from pipelines.lineage.graph import Column, Dataset, Graph
+from pipelines.lineage.graph import LAYERS, Column, Dataset, Graph
 from pipelines.lineage.trace import ColumnLookupError, Trace, render_text, trace_columns
 
 PREFIX = "model:"
-LAYERS = (
-    "landing",
-    "lake",
-    "warehouse-lake",
-    "staging",
-    "intermediate",
-    "mart",
-    "features",
-    "model",
-    "other",
-)
 
 
 def is_model_query(text: str) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lineage.graph import (
+    LAYERS,
     Column,
     Dataset,
     Graph,
@@ -52,18 +53,6 @@ GAP_X = 150
 GAP_Y = 26
 MARGIN = 24
 MAX_CHARS = 30
-
-LAYER_ORDER = (
-    "landing",
-    "lake",
-    "warehouse-lake",
-    "staging",
-    "intermediate",
-    "mart",
-    "features",
-    "model",
-    "other",
-)
 
 
 def page_path(settings: Settings) -> Path:
@@ -110,7 +99,7 @@ def _layout(graph: Graph, keys: list[tuple[str, str]]) -> dict[tuple[str, str], 
     for edge in graph.edges:  # dataset-level edges (lookups, filters) do not move a box
         if edge.input.dataset_key != edge.output.dataset_key:
             parents[edge.output.dataset_key].add(edge.input.dataset_key)
-    present = sorted({graph.dataset(k).layer for k in keys}, key=LAYER_ORDER.index)
+    present = sorted({graph.dataset(k).layer for k in keys}, key=LAYERS.index)
     rank = {name: i for i, name in enumerate(present)}
     layer: dict[tuple[str, str], int] = {}
 
@@ -130,7 +119,7 @@ def _layout(graph: Graph, keys: list[tuple[str, str]]) -> dict[tuple[str, str], 
     boxes = {k: _Box(graph.dataset(k), graph.columns_of(k), layer[k]) for k in keys}
     by_layer: dict[int, list[_Box]] = defaultdict(list)
     for key in sorted(
-        keys, key=lambda k: (LAYER_ORDER.index(graph.dataset(k).layer), graph.dataset(k).label, k)
+        keys, key=lambda k: (LAYERS.index(graph.dataset(k).layer), graph.dataset(k).label, k)
     ):
         by_layer[boxes[key].layer].append(boxes[key])
     positions: dict[Column, float] = {}
@@ -217,7 +206,7 @@ def _svg(
     for index in layers:
         names = sorted(
             {b.dataset.layer for b in boxes.values() if b.layer == index},
-            key=LAYER_ORDER.index,
+            key=LAYERS.index,
         )
         x = MARGIN + index * (BOX_W + GAP_X)
         parts.append(

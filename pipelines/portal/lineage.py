@@ -7,18 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from pipelines.lineage.graph import LAYERS
 from pipelines.settings import Settings
-
-LAYERS = [
-    "landing",
-    "lake",
-    "warehouse-lake",
-    "staging",
-    "intermediate",
-    "mart",
-    "features",
-    "model",
-]
 
 
 def _graph(settings: Settings, run: str | None) -> Any:
@@ -52,7 +42,7 @@ def datasets_by_layer(
     for key, dataset in sorted(graph.datasets.items(), key=lambda kv: kv[1].label):
         if graph.scope is None or key in graph.seen:
             out[dataset.layer].append((dataset.label, graph.columns_of(key)))
-    return {layer: out[layer] for layer in [*LAYERS, "other"] if out.get(layer)}
+    return {layer: out[layer] for layer in LAYERS if out.get(layer)}
 
 
 def trace_rows(
