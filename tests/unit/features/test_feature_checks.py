@@ -127,6 +127,12 @@ def test_valid_snapshots_pass_every_critical_check_and_are_published(settings: S
             ),
             "customer_features.key_is_pseudonym",
         ),
+        # a negative count
+        (
+            "customer_features",
+            ("1 + i % 3 AS orders", "CASE WHEN i = 3 THEN -1 ELSE 1 + i % 3 END AS orders"),
+            "customer_features.orders_non_negative",
+        ),
         # a share above one
         (
             "customer_features",
@@ -166,6 +172,18 @@ def test_a_broken_snapshot_fails_its_check_and_is_not_published(
         tasks.publish(START, END, RUN, settings=settings)
     assert f"critical check failed: {check}" in str(raised.value)
     assert read_release(settings, AS_OF).status == "failed"
+
+
+def test_a_customer_whose_every_order_was_canceled_is_published(settings: Settings):
+    """The mart keeps every customer with an order before as_of; canceled ones count apart, so
+    ``orders`` is 0 for a customer who only canceled (this held back a real release)."""
+    only_canceled = VALID["customer_features"].replace(
+        "1 + i % 3 AS orders", "CASE WHEN i = 5 THEN 0 ELSE 1 + i % 3 END AS orders"
+    )
+    build_release(settings, {"customer_features": only_canceled})
+    results = check_all(settings)
+    assert all(r["failed"] == 0 for r in results.values()), results
+    assert tasks.publish(START, END, RUN, settings=settings)["release_id"] == "r-test"
 
 
 def test_representativeness_is_a_warning_not_a_stop(settings: Settings):
