@@ -111,8 +111,23 @@ def typed_expr(col: Column, raw: str, source: Source | None = None) -> str:
         )
     if kind == "timestamp":
         return timestamp_expr(raw, source or _UTC_SOURCE)
+    if kind == "date":
+        return _date_expr(raw)
     return (
         f"coalesce(TRY_CAST({raw} AS {col.duckdb_type}), TRY_CAST({trimmed} AS {col.duckdb_type}))"
+    )
+
+
+_PLAIN_DATE = "'[\\s\\p{Z}]*[0-9]+-[0-9]{1,2}-[0-9]{1,2}([ T]00:00(:00(\\.0+)?)?)?[\\s\\p{Z}]*'"
+
+
+def _date_expr(raw: str) -> str:
+    """A date, or a date at midnight without an offset (``2018-01-01 00:00:00``, as exports
+    often write dates). DuckDB's cast would also take ``2018-01-01 23:30-03:00`` and drop the
+    time and offset, a value silently made wrong; such values do not parse (``type_error``)."""
+    return (
+        f"CASE WHEN regexp_full_match({raw}, {_PLAIN_DATE}) "
+        f"THEN coalesce(TRY_CAST({raw} AS DATE), TRY_CAST(trim({raw}) AS DATE)) END"
     )
 
 

@@ -36,6 +36,12 @@ def _always_trimmed(kind: str, col: Column, raw: str) -> str:
             f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+{frac}') "
             f"THEN TRY_CAST(trim({raw}) AS {col.duckdb_type}) END"
         )
+    if kind == "date":  # a date, or a date at midnight; never a time or offset dropped
+        pad = "[\\s\\p{Z}]*"  # any surrounding white space, as the cast itself allows
+        plain = f"{pad}[0-9]+-[0-9]{{1,2}}-[0-9]{{1,2}}([ T]00:00(:00(\\.0+)?)?)?{pad}"
+        return (
+            f"CASE WHEN regexp_full_match({raw}, '{plain}') THEN TRY_CAST(trim({raw}) AS DATE) END"
+        )
     return f"TRY_CAST(trim({raw}) AS {col.duckdb_type})"
 
 
@@ -56,3 +62,22 @@ def test_parsing_untrimmed_first_changes_no_result(kind: str) -> None:
     assert differ.fetchall() == []
     parsed = con.execute("SELECT count(new) FROM parsed").fetchone()
     assert parsed is not None and parsed[0] > len(PADS)  # some values do parse
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2018-01-01", "2018-01-01"),
+        (" 2018-01-01 ", "2018-01-01"),
+        ("2018-01-01 00:00:00", "2018-01-01"),
+        ("2018-01-01T00:00", "2018-01-01"),
+        ("2018-01-01 10:00:00", None),  # a time would be dropped
+        ("2018-01-01 23:30-03:00", None),  # 2018-01-02 in UTC: the date itself would be wrong
+        ("2018-01-01 00:00:00-03:00", None),
+        ("2018-02-30", None),
+    ],
+)
+def test_a_date_never_drops_a_time_or_an_offset(value: str, expected: str | None) -> None:
+    col = Column(name="v", type="date", description="a date")
+    found = duckdb.execute(f"SELECT CAST({typed_expr(col, '$v')} AS VARCHAR)", {"v": value})
+    assert found.fetchone() == (expected,)
