@@ -83,7 +83,7 @@ def _handler(settings: Settings, key: str, role_dep: Callable[..., Any], base: s
     async def handle(request: Request, role: Annotated[Role | None, Depends(role_dep)]) -> Response:
         if role is None or not allowed(key, role):
             return _denied(key, role)
-        params = {k: v for k, v in request.query_params.items()}
+        params = dict(request.query_params)
         try:
             page = PAGES[key](settings, params, role)
         except LookupError as exc:

@@ -36,21 +36,12 @@ def gates(settings: Settings) -> list[dict[str, Any]]:
     )
 
 
-def latest_checks(settings: Settings) -> list[dict[str, Any]]:
-    """For each table partition, the checks of its latest validation."""
-    from pipelines.quality.store import read_checks
-
-    rows = read_checks(settings)
-    latest: dict[tuple[str, str], str] = {}
-    for r in rows:
-        key = (r["table"], r["partition"])
-        latest[key] = max(latest.get(key, ""), r["validated_at"] or "")
-    return [r for r in rows if (r["validated_at"] or "") == latest[(r["table"], r["partition"])]]
-
-
 def findings(settings: Settings) -> list[dict[str, Any]]:
-    """Open findings: failed or warned checks of each partition's latest validation, and
-    representativeness or drift statistics flagged at warn or fail level."""
+    """Open findings: the failed or warned checks (contract, business rules, freshness,
+    representativeness and drift alike) of each partition's latest validation."""
+    from pipelines.quality.store import read_checks
+    from pipelines.quality.summary import latest_per_partition
+
     out = [
         {
             "kind": "check " + r["outcome"],
@@ -61,7 +52,7 @@ def findings(settings: Settings) -> list[dict[str, Any]]:
             "severity": r["severity"],
             "observed": r["observed_value"],
         }
-        for r in latest_checks(settings)
+        for r in latest_per_partition(read_checks(settings))
         if r["outcome"] in ("failed", "warned")
     ]
     return sorted(out, key=lambda r: (r["kind"] != "check failed", r["table"], r["partition"]))

@@ -43,6 +43,15 @@ CHECK_COLUMNS = [
 ]
 
 
+def _held_back(settings: Settings) -> Section:
+    return Section(
+        "held_back",
+        ["as_of", "table", "partition", "reason"],
+        records.held_back(settings),
+        note="Lake partitions left out of a feature release, and why.",
+    )
+
+
 def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
     return Page(
         "Overview",
@@ -53,12 +62,7 @@ def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
                 data.gates(settings),
                 note="Quality gate decision per data interval: a failed gate stops publication.",
             ),
-            Section(
-                "held_back",
-                ["as_of", "table", "partition", "reason"],
-                records.held_back(settings),
-                note="Lake partitions left out of a feature release, and why.",
-            ),
+            _held_back(settings),
             Section(
                 "findings",
                 ["kind", "table", "partition", "what", "column", "severity", "observed"],
@@ -205,9 +209,7 @@ def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
                 ],
                 records.releases(settings),
             ),
-            Section(
-                "held_back", ["as_of", "table", "partition", "reason"], records.held_back(settings)
-            ),
+            _held_back(settings),
         ],
     )
 

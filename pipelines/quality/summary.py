@@ -26,6 +26,15 @@ class TableSummary:
     warned_checks: list[str]
 
 
+def latest_per_partition(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The check rows of each (table, partition)'s latest validation."""
+    latest: dict[tuple[str, str], str] = {}
+    for r in rows:
+        key = (r["table"], r["partition"])
+        latest[key] = max(r["validated_at"], latest.get(key, ""))
+    return [r for r in rows if r["validated_at"] == latest[(r["table"], r["partition"])]]
+
+
 def latest_rows(
     settings: Settings, run_id: str | None = None, interval: Interval | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -35,11 +44,7 @@ def latest_rows(
     if interval is not None:
         start, end = interval.start.isoformat(), interval.end.isoformat()
         rows = [r for r in rows if r["interval_start"] < end and r["interval_end"] > start]
-        latest: dict[tuple[str, str], str] = {}
-        for r in rows:
-            key = (r["table"], r["partition"])
-            latest[key] = max(r["validated_at"], latest.get(key, ""))
-        rows = [r for r in rows if r["validated_at"] == latest[(r["table"], r["partition"])]]
+        rows = latest_per_partition(rows)
         return rows, sorted({r["run_id"] for r in rows})
     if run_id is None:
         ids = store.run_ids(settings)
