@@ -273,6 +273,9 @@ _NOT_PHONE_WORDS = re.compile(
 _STATE_BEFORE = re.compile(r"\b[A-Z]{2}\s$")  # a US state before a ZIP+4 (CA 94105-1234)
 _ZIP4 = re.compile(r"\d{5}-\d{4}")
 _DATE_RE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+_ISO_DATE_IN = re.compile(r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])")
+"""A calendar date inside a longer candidate (``[1/1] 2018-01-02``): digits around a date are
+a counter, a path or a time, not a phone number."""
 _BR_MOBILE_LOCAL = re.compile(r"9\d{4}-\d{4}")
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
 _PHONE_LAYOUT = re.compile(r"[\s()-]")  # not dots alone: 1.234.567
@@ -293,6 +296,8 @@ def _looks_like_phone(raw: str, before: str, after: str, number: phonenumbers.Ph
     if digits < _PHONE_MIN_DIGITS:
         return False
     if _DECIMALS_AFTER.match(after) or _DATE_RE.fullmatch(raw):  # 14.026,42 / 01-03-2018
+        return False
+    if _ISO_DATE_IN.search(raw):
         return False
     valid = phonenumbers.is_valid_number(number)
     if valid and _PHONE_LAYOUT.search(raw):

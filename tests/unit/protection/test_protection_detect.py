@@ -79,6 +79,9 @@ def test_each_entity_gets_its_placeholder(text: str, region: str, expected: str)
         "track & trace AA917664881BR",
         "entre 2017-2018 comprei 3 vezes",
         "2018-03-01 10:15:23",
+        # ingestion's own progress line: a counter before a dated delivery folder
+        "orders: [1/1] 2018-01-02/olist_orders_dataset.csv: 3 records (0 malformed)",
+        "lote 1/1 2009-12-01 entregue",
     ],
 )
 def test_hard_negatives_stay(text: str) -> None:
