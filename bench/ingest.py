@@ -84,7 +84,8 @@ def baseline_copy(con: Any, files: list[str], out: Path) -> int:
 
 def phase_pipeline(workdir: Path, threads: int | None) -> dict:
     from pipelines.contracts import load_contracts
-    from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest import ingest_table
+    from pipelines.lake.interval import Interval
     from pipelines.protection import KeyRing
     from pipelines.settings import Settings
 

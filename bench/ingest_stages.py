@@ -47,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     import duckdb
 
     from pipelines.contracts import load_contracts
-    from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest import ingest_table
     from pipelines.ingest import run as ingest_run
     from pipelines.ingest.landing import file_format
+    from pipelines.lake.interval import Interval
     from pipelines.protection import KeyRing
     from pipelines.settings import Settings
 

@@ -5,7 +5,7 @@
 
 Reads the lake written by ``bench.ingest`` (``.data/bench-<items>/pipeline/lake``, one
 partition per table; ``--build`` ingests it here when missing) and times, best of R, each
-read with and without verification (:func:`pipelines.ingest.lake.verified_data_file`: a
+read with and without verification (:func:`pipelines.lake.partitions.verified_data_file`: a
 SHA-256 of the file compared with the manifest):
 
 * ``hash``: the verification alone, per table (SHA-256 of ``data.parquet``);
@@ -76,7 +76,7 @@ def main() -> None:
     from bench.ingest import ensure_landing, phase_pipeline
     from pipelines.contracts import load_contracts
     from pipelines.hashing import file_sha256
-    from pipelines.ingest import lake
+    from pipelines.lake import partitions as lake
     from pipelines.settings import Settings
 
     settings = Settings(

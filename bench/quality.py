@@ -47,7 +47,7 @@ def _settings(workdir: Path, threads: int | None) -> Any:
 
 def _lake_partitions(settings: Any) -> dict[str, Any]:
     from pipelines.contracts import load_contracts
-    from pipelines.ingest.lake import partitions
+    from pipelines.lake.partitions import partitions
 
     contracts = load_contracts(settings.contracts_dir)
     found = {}

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 from pipelines.contracts import load_contracts
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.factories import DAY, clean_day, to_csv

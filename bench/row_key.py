@@ -23,7 +23,8 @@ import yaml
 
 from pipelines.contract_docs import EXAMPLE_FILE
 from pipelines.contracts import load_contracts
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.settings import Settings
 

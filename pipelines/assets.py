@@ -53,7 +53,7 @@ def lake_assets(tables: Sequence[str]) -> list[Asset]:
 
 def lake_extra(settings: Settings, table: str, decision: Mapping[str, Any]) -> dict[str, Any]:
     """What one lake table's asset event says about the gated interval (no data values)."""
-    from pipelines.ingest.lake import partitions
+    from pipelines.lake.partitions import partitions
 
     start, end = decision["interval_start"], decision["interval_end"]
     part = next(

@@ -39,7 +39,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.console import safe_error, table
     from pipelines.contracts import load_contracts
-    from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest import ingest_table
+    from pipelines.lake.interval import Interval
     from pipelines.schedule import check_interval_start
 
     settings = args.settings
@@ -93,7 +94,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from pipelines.summary import print_summary
 
     settings = args.settings
-    from pipelines.ingest import Interval
+    from pipelines.lake.interval import Interval
 
     interval = Interval.parse(args.start, args.end) if args.start and args.end else None
     return print_summary(settings, interval, as_json=args.format == "json")

@@ -228,7 +228,7 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
             _say(f"DAG run for {day} failed (exit {code}); Airflow's log: {log_path}")
             return code
     _say("")
-    from pipelines.ingest import Interval
+    from pipelines.lake.interval import Interval
     from pipelines.summary import print_summary
 
     interval = Interval.day(DEMO_START)

@@ -6,8 +6,8 @@ import json
 
 from pipelines.console import table
 from pipelines.contracts import load_contracts
-from pipelines.ingest import Interval
-from pipelines.ingest.lake import partitions
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.quality.reinstate import is_orphan_check
 from pipelines.settings import Settings
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.taskscope import task_scope
 
 

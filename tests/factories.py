@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval
+from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
 
 DAY = "2018-01-01"

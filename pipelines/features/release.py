@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contracts import load_contracts
-from pipelines.ingest.lake import Partition, partitions
+from pipelines.lake.partitions import Partition, partitions
 from pipelines.quality import store
 from pipelines.settings import Settings
 

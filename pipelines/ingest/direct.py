@@ -28,10 +28,10 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.contracts import Contract
-from pipelines.ingest.interval import Interval
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import FileScan, csv_scan, csv_select_list, sql_str
 from pipelines.ingest.transform import ProtectionSql, staged_query
+from pipelines.lake.interval import Interval
 
 
 def can_load_direct(contract: Contract, scans: list[FileScan]) -> bool:

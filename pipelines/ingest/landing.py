@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipelines.contracts import LANDING_FORMATS, Contract
 from pipelines.hashing import file_sha256
-from pipelines.ingest.interval import Interval
+from pipelines.lake.interval import Interval
 
 FORMATS = LANDING_FORMATS
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

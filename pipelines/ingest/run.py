@@ -27,24 +27,8 @@ from pipelines.hashing import file_sha256
 from pipelines.ingest import quarantine
 from pipelines.ingest.direct import can_load_direct, load_direct
 from pipelines.ingest.integrity import CorruptFileError, read_to_end
-from pipelines.ingest.interval import Interval
-from pipelines.ingest.lake import partitions, partitions_until, verified_data_files
 from pipelines.ingest.landing import LandingFile, find_landing_files
-from pipelines.ingest.manifest import (
-    DATA_NAME,
-    QUARANTINE_NAME,
-    Counts,
-    LakeColumn,
-    Manifest,
-    SourceFileEntry,
-)
 from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
-from pipelines.ingest.publish import (
-    DEFAULT_LOCK_TIMEOUT,
-    clean_leftovers,
-    partition_lock,
-    staged_partition,
-)
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import (
     FileRead,
@@ -60,6 +44,22 @@ from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import (
+    DATA_NAME,
+    QUARANTINE_NAME,
+    Counts,
+    LakeColumn,
+    Manifest,
+    SourceFileEntry,
+)
+from pipelines.lake.partitions import partitions, partitions_until, verified_data_files
+from pipelines.lake.publish import (
+    DEFAULT_LOCK_TIMEOUT,
+    clean_leftovers,
+    partition_lock,
+    staged_partition,
+)
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
@@ -353,7 +353,7 @@ def ingest_table(
 
     Holds the partition's writer lock throughout: a run of the same interval that is under
     way makes this one wait up to ``lock_timeout`` seconds, then fail with
-    :class:`~pipelines.ingest.publish.PartitionBusy`.
+    :class:`~pipelines.lake.publish.PartitionBusy`.
 
     No DuckDB error leaves it as is: its message can quote a landing record, so it is reduced
     to its kind and locators (:mod:`~pipelines.ingest.read_errors`).

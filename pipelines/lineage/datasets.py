@@ -19,8 +19,8 @@ from openlineage.client.generated import (
 )
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
-from pipelines.ingest.lake import Partition, partitions_until
-from pipelines.ingest.manifest import DATA_NAME, MANIFEST_NAME, Manifest
+from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, Manifest
+from pipelines.lake.partitions import Partition, partitions_until
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.events import input_dataset, output_dataset

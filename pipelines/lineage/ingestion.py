@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.contracts import Column, Contract, ContractSet, Protection
-from pipelines.ingest.interval import Interval
-from pipelines.ingest.manifest import Manifest
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import Manifest
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f

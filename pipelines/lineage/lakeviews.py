@@ -16,7 +16,7 @@ from pathlib import Path
 from openlineage.client.event_v2 import InputDataset, RunEvent, RunState
 
 from pipelines.contracts import Contract, ContractSet
-from pipelines.ingest.lake import Partition
+from pipelines.lake.partitions import Partition
 from pipelines.lineage import client, naming
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import emit as em

@@ -22,8 +22,8 @@ from openlineage.client.generated import (
 )
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest.interval import Interval
-from pipelines.ingest.lake import Partition, partitions
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import Partition, partitions
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f

@@ -33,7 +33,7 @@ from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from pipelines.features.api import FeatureSet
-    from pipelines.ingest.lake import Partition
+    from pipelines.lake.partitions import Partition
     from pipelines.lineage.emit import TaskLineage
 
 

@@ -53,7 +53,7 @@ _MEANING = {
 
 def _key_versions(settings: Settings) -> dict[str, dict[str, str]]:
     """Table -> purpose -> key id used by its newest lake partition (ids, never key bytes)."""
-    from pipelines.ingest.lake import partitions
+    from pipelines.lake.partitions import partitions
 
     out: dict[str, dict[str, str]] = {}
     if not settings.lake.is_dir():

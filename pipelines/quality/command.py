@@ -38,7 +38,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from pipelines.ingest import Interval
+    from pipelines.lake.interval import Interval
     from pipelines.quality.summary import print_summary
 
     interval = Interval.parse(args.start, args.end) if args.start and args.end else None
@@ -47,7 +47,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.contracts import load_contracts
-    from pipelines.ingest import Interval
+    from pipelines.lake.interval import Interval
     from pipelines.quality.gxsetup import configure_logging
     from pipelines.quality.runner import configured_keyring, validate_partition
     from pipelines.quality.summary import print_summary
@@ -87,7 +87,7 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 def _cmd_suite(args: argparse.Namespace) -> int:
     from pipelines.contracts import load_contracts
-    from pipelines.ingest import Interval
+    from pipelines.lake.interval import Interval
     from pipelines.quality.suites import build_suite
 
     settings = _settings(args)

@@ -14,7 +14,7 @@ from datetime import time as dtime
 from pathlib import Path
 
 from pipelines.hashing import file_sha256
-from pipelines.ingest.interval import Interval
+from pipelines.lake.interval import Interval
 from pipelines.quality import engine, store
 from pipelines.quality.reference import EXPECTATIONS_DIR
 from pipelines.quality.runner import (

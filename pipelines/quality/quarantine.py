@@ -7,7 +7,7 @@ value; its ``record`` holds the PII columns as the lake does (protected) and eve
 value encrypted when the gate runs with the key ring, else none (``_source_file`` and
 ``_source_row`` locate the record in its landing file). The partition is republished with
 ingestion's atomic publisher
-(:func:`pipelines.ingest.publish.staged_partition`) and its manifest's counts updated, so
+(:func:`pipelines.lake.publish.staged_partition`) and its manifest's counts updated, so
 ``read = loaded + quarantined`` still holds. It is idempotent: a gated partition has no
 failing rows left, so validating it again moves nothing and rewrites nothing. Each moved row
 records the run that moved it (``moved_by_run``; null for ingestion's own quarantine), and
@@ -15,7 +15,7 @@ rows moved only for a missing parent are re-evaluated by later runs
 (:mod:`pipelines.quality.reinstate`).
 
 The republication holds the partition's writer lock
-(:func:`pipelines.ingest.publish.partition_lock`) and refuses to go on when the partition was
+(:func:`pipelines.lake.publish.partition_lock`) and refuses to go on when the partition was
 re-published since it was validated.
 
 Which rows fail is computed by SQL derived from the check itself (the same condition GX
@@ -32,9 +32,9 @@ import duckdb
 
 from pipelines.contracts import Contract
 from pipelines.hashing import file_sha256
-from pipelines.ingest.lake import Partition, verified_data_file, verified_quarantine_file
-from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
-from pipelines.ingest.publish import partition_lock, staged_partition
+from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
+from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
+from pipelines.lake.publish import partition_lock, staged_partition
 from pipelines.protection.encrypt import quarantine_context
 from pipelines.quality.suites import CheckSpec, q, sql_str
 

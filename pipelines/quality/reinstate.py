@@ -23,7 +23,8 @@ import duckdb
 from pipelines.contracts import Contract, ContractSet
 from pipelines.hashing import file_sha256
 from pipelines.ingest import quarantine as records
-from pipelines.ingest.lake import (
+from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Counts
+from pipelines.lake.partitions import (
     Partition,
     partitions,
     partitions_until,
@@ -31,8 +32,7 @@ from pipelines.ingest.lake import (
     verified_data_files,
     verified_quarantine_file,
 )
-from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Counts
-from pipelines.ingest.publish import partition_lock, staged_partition
+from pipelines.lake.publish import partition_lock, staged_partition
 from pipelines.protection import KeyRing
 from pipelines.quality.quarantine import GATE_PREFIX, QuarantineError, ensure_unchanged
 from pipelines.quality.suites import q, sql_str

@@ -23,8 +23,10 @@ from decimal import Decimal
 from typing import Any
 
 from pipelines.contracts import ContractSet, load_contracts
-from pipelines.ingest.interval import Interval
-from pipelines.ingest.lake import (
+from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import Manifest
+from pipelines.lake.partitions import (
     Partition,
     partitions,
     partitions_until,
@@ -32,8 +34,6 @@ from pipelines.ingest.lake import (
     verified_data_files,
     verified_quarantine_file,
 )
-from pipelines.ingest.manifest import Manifest
-from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
 from pipelines.protection import KeyRing
 from pipelines.quality import engine, gxsetup, reinstate, store
 from pipelines.quality import quarantine as gate_quarantine

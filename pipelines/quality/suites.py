@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from pipelines.contracts import Column, Contract, ContractSet, Generalization, PiiClass, Protection
-from pipelines.ingest.interval import Interval
+from pipelines.lake.interval import Interval
 from pipelines.protection.generalize import AGE_BANDS, OLDEST_BAND
 from pipelines.quality.reference import (
     EXPECTATIONS_DIR,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.console import table as text_table
-from pipelines.ingest.interval import Interval
+from pipelines.lake.interval import Interval
 from pipelines.quality import store
 from pipelines.settings import Settings
 

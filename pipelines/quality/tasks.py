@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.ingest.interval import Interval
+from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
 

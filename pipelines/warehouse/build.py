@@ -14,7 +14,7 @@ from datetime import date
 import duckdb
 
 from pipelines.contracts import ContractSet, load_contracts
-from pipelines.ingest.lake import Partition
+from pipelines.lake.partitions import Partition
 from pipelines.settings import Settings
 from pipelines.warehouse.dbt import DbtResult, run_dbt
 from pipelines.warehouse.lake_views import register_lake, select_partitions

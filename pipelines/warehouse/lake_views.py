@@ -13,7 +13,7 @@
 
 Views, not copies: the lake stays the single copy of the data, and re-registering is cheap.
 The schema is replaced in one transaction, so readers never see half a registration. Every
-data file is verified against its manifest first (:func:`pipelines.ingest.lake.
+data file is verified against its manifest first (:func:`pipelines.lake.partitions.
 verified_data_file`): a changed file stops the registration by name, and nothing is replaced.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
-from pipelines.ingest.lake import Partition, verified_data_files
+from pipelines.lake.partitions import Partition, verified_data_files
 from pipelines.warehouse.project import LAKE_SCHEMA
 
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -194,7 +194,7 @@ def select_partitions(
 ) -> dict[str, list[Partition]]:
     """Every published partition of every contract table (optionally only those whose
     interval starts before ``before``), for ``register_lake``."""
-    from pipelines.ingest.lake import partitions
+    from pipelines.lake.partitions import partitions
 
     chosen: dict[str, list[Partition]] = {}
     for table in contracts.load_order():

@@ -16,7 +16,7 @@ import pytest
 from pipelines.contracts import ContractSet
 from pipelines.demo import airflow_env, run_airflow
 from pipelines.features.paths import FEATURE_TABLES
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb

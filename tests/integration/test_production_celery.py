@@ -42,7 +42,7 @@ import pytest
 from pipelines import deploy
 from pipelines.contracts import ContractSet
 from pipelines.demo import WAREHOUSE_POOL, airflow_env, prepare_airflow, run_airflow
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
 

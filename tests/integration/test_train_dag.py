@@ -17,7 +17,7 @@ import pytest
 from pipelines.contracts import ContractSet
 from pipelines.demo import airflow_env, prepare_airflow, run_airflow
 from pipelines.features.snapshots import read_release
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.lineage import client, naming
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings

@@ -162,7 +162,7 @@ def test_a_builtin_raised_by_our_code_keeps_its_words_one_raised_by_a_library_do
     with pytest.raises(KeyError) as ours:
         contracts["no_such_table"]
     assert "no contract for table" in redact.describe(ours.value)
-    from pipelines.ingest import Interval
+    from pipelines.lake.interval import Interval
 
     with pytest.raises(ValueError) as library:  # datetime's parser, called by our code
         Interval.parse(EMAIL, "2018-01-02")

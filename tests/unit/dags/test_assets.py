@@ -99,8 +99,9 @@ def test_a_passed_gate_attaches_each_partition_to_its_lake_asset_event(
 ):
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
-    from pipelines.ingest import Interval, ingest_table
-    from pipelines.ingest.lake import partitions
+    from pipelines.ingest import ingest_table
+    from pipelines.lake.interval import Interval
+    from pipelines.lake.partitions import partitions
     from tests.factories import DAY, clean_day, write_day
 
     interval = Interval.day(datetime.fromisoformat(DAY).date())

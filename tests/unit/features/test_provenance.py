@@ -27,7 +27,8 @@ from pipelines.features.api import FeatureNotFound, load_features
 from pipelines.features.paths import FEATURE_TABLES
 from pipelines.features.provenance import Provenance, explain, render_text
 from pipelines.features.snapshots import read_release
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.quality.tasks import gate
 from pipelines.settings import Settings
@@ -308,7 +309,7 @@ def test_the_cli_shows_counts_and_locators_but_no_clear_personal_data(
 def test_a_released_partition_changed_after_publication_is_refused_by_name(built: Built):
     """Provenance reads the release's lake files: one changed since (prices x 100, same rows)
     stops ``explain`` with the table, partition and file, instead of explaining wrong rows."""
-    from pipelines.ingest.lake import LakeIntegrityError
+    from pipelines.lake.partitions import LakeIntegrityError
     from tests.tamper import rewrite
 
     token = busiest_customer(built.settings)["customer_unique_token"]

@@ -8,8 +8,9 @@ import pytest
 
 from pipelines.contracts import ContractSet
 from pipelines.features.release import Release, select_release
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import partitions
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import KeyRing
 from pipelines.quality.tasks import QualityGateFailed, gate
 from pipelines.settings import Settings

@@ -21,12 +21,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
 from pipelines.ingest.integrity import CorruptFileError, UnreadableFileError, read_to_end
-from pipelines.ingest.lake import partitions
 from pipelines.ingest.landing import LandingFile
 from pipelines.ingest.read_errors import ReadError
 from pipelines.ingest.scratch import remove_stale
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from tests.factories import CANARIES, DAY, clean_day, to_csv, to_jsonl, write_day
 
 INTERVAL = Interval.parse(DAY, "2018-01-02")

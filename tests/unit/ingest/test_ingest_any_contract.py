@@ -24,10 +24,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipelines.contracts import ContractError, load_contracts
-from pipelines.ingest import IngestionError, Interval, ingest_table
+from pipelines.ingest import IngestionError, ingest_table
 from pipelines.ingest.integrity import UnreadableFileError
 from pipelines.ingest.read_errors import ReadError
 from pipelines.ingest.readers import FileOrderError, SchemaDriftError
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.settings import Settings
 

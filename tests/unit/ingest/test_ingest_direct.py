@@ -14,11 +14,12 @@ import pytest
 from pipelines.contracts import ContractSet
 from pipelines.generate import generate
 from pipelines.generate.defects import KINDS
-from pipelines.ingest import IngestResult, Interval, ingest_table, readers
+from pipelines.ingest import IngestResult, ingest_table, readers
 from pipelines.ingest import run as run_module
 from pipelines.ingest.direct import can_load_direct
 from pipelines.ingest.landing import find_landing_files
 from pipelines.ingest.readers import open_file
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from tests.factories import whole_landing_run
 

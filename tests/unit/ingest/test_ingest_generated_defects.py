@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from pipelines.generate import generate
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 
 EXPECTED_CHECK = {
     "null_required": {"required_missing"},

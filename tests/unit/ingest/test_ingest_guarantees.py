@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.ingest import IngestionError, Interval, ingest_table
+from pipelines.ingest import IngestionError, ingest_table
 from pipelines.ingest import run as run_module
-from pipelines.ingest.lake import partitions
 from pipelines.ingest.readers import SchemaDriftError
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import MissingKeyError
 from tests.factories import DAY, clean_day, copy_rows, to_csv, write_day
 

@@ -7,7 +7,8 @@ import gzip
 import duckdb
 import pytest
 
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from tests.conftest import olist_sample
 
 pytestmark = pytest.mark.olist

@@ -16,9 +16,10 @@ import yaml
 
 from pipelines.cli import main
 from pipelines.contracts import load_contracts
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.manifest import Manifest
+from pipelines.ingest import ingest_table
 from pipelines.ingest.readers import SchemaDriftError
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import Manifest
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
 from pipelines.summary import print_summary

@@ -19,11 +19,12 @@ import pytest
 
 from pipelines.contracts import ContractSet
 from pipelines.generate import generate
-from pipelines.ingest import IngestResult, Interval, ingest_table, stream
+from pipelines.ingest import IngestResult, ingest_table, stream
 from pipelines.ingest import run as run_module
-from pipelines.ingest.lake import partitions
 from pipelines.ingest.read_errors import ReadError
 from pipelines.ingest.readers import FileOrderError
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import Encryptor, KeyRing, Pseudonymizer
 from tests.factories import whole_landing_run
 

@@ -9,8 +9,9 @@ import duckdb
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import IngestionError, Interval, ingest_table
-from pipelines.ingest.manifest import Manifest
+from pipelines.ingest import IngestionError, ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import Manifest
 from pipelines.protection import DecryptionError, Encryptor, KeyRing, Pseudonymizer
 from pipelines.settings import Settings
 from tests.factories import DAY, clean_day, copy_rows, write_day

@@ -103,8 +103,9 @@ def test_clear_values_staging_does_not_need_never_reach_it(
     """Ids, names, phones, cities and street addresses never enter the staging instance (which
     may spill to disk): their tokens, ciphertexts or presence markers stand in for them, and
     the required checks on them still hold."""
-    from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest import ingest_table
     from pipelines.ingest import stream as stream_module
+    from pipelines.lake.interval import Interval
 
     rows = copy_rows(clean_day())
     rows["customer_profiles"][0]["full_name"] = None  # dropped column, required

@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.contracts import Column, Contract, ContractError, ContractSet, Source, load_contract
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
 from pipelines.ingest.readers import SchemaDriftError
 from pipelines.ingest.source_types import json_column_problem, parquet_problem
 from pipelines.ingest.transform import typed_expr
+from pipelines.lake.interval import Interval
 from tests.factories import DAY, clean_day, to_jsonl, write_day
 
 INTERVAL = Interval.parse(DAY, "2018-01-02")

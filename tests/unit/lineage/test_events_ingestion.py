@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipelines.contracts import Protection
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.lineage import naming
 from tests.factories import CANARIES
 from tests.unit.lineage.emit_helpers import (

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.lineage import naming
 from pipelines.lineage.quality import gate_lineage
 from pipelines.quality import store

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.lineage import client
 from pipelines.lineage.emit import task_run
 from pipelines.lineage.graph import load_graph, run_scope

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pipelines.cli import main
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.lineage.graph import load_graph
 from pipelines.lineage.modeltrace import trace_model
 from pipelines.lineage.store import open_store

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.features.snapshots import read_release
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.lineage.events import read_git_version
 from pipelines.models.repeat_purchase import train
 from pipelines.settings import PROJECT_DIR

@@ -17,7 +17,8 @@ from pathlib import Path
 from pipelines.contracts import ContractSet
 from pipelines.features import tasks
 from pipelines.features.paths import FEATURE_TABLES
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.lineage import client
 from pipelines.lineage.emit import task_run
 from pipelines.lineage.ingestion import ingestion_lineage

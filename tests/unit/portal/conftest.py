@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.portal.access import Role
 from pipelines.portal.app import create_app
 from pipelines.protection import AuditLog, KeyRing, create_keyring, keyring_from_settings

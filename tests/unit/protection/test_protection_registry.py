@@ -12,7 +12,8 @@ import pytest
 from protection_helpers import assert_no_key_material
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.protection.errors import KeyMismatchError
 from pipelines.protection.registry import REGISTRY_NAME, KeyRegistry

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.settings import Settings
 

@@ -8,7 +8,7 @@ from contextlib import redirect_stdout
 from datetime import date, timedelta
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.quality import store
 from pipelines.quality.command import main as quality_main

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval
-from pipelines.ingest.lake import LakeIntegrityError, partitions
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import LakeIntegrityError, partitions
 from pipelines.protection import KeyRing
 from pipelines.quality import store
 from pipelines.quality.runner import validate_partition

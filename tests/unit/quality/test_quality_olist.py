@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pipelines.ingest import Interval
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.quality.runner import validate_partition
 from pipelines.quality.tasks import QualityGateFailed, gate

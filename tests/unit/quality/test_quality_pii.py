@@ -18,8 +18,8 @@ import duckdb
 import pytest
 
 from pipelines.hashing import file_sha256
-from pipelines.ingest import Interval
-from pipelines.ingest.lake import partitions
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import KeyRing
 from pipelines.quality.command import main as quality_main
 from pipelines.settings import Settings

@@ -17,8 +17,9 @@ import pytest
 
 from pipelines import summary
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import partitions
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import KeyRing
 from pipelines.quality.runner import validate_partition
 from pipelines.settings import Settings

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval
-from pipelines.ingest.lake import partitions
-from pipelines.ingest.manifest import Manifest
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import Manifest
+from pipelines.lake.partitions import partitions
 from pipelines.protection import KeyRing
 from pipelines.quality import store
 from pipelines.quality.runner import QualityError, validate_partition

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import ContractSet, PiiClass, Protection
-from pipelines.ingest import Interval
+from pipelines.lake.interval import Interval
 from pipelines.quality.plan import quality_plan
 from pipelines.quality.reference import REFERENCE_DIR, build_from_olist_full, load_reference
 from pipelines.quality.suites import (

@@ -18,7 +18,8 @@ import duckdb
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from pipelines.settings import Settings
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import partitions
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import KeyRing
 from pipelines.warehouse.lake_views import (
     LakeRegistrationError,
@@ -175,7 +176,7 @@ def test_a_changed_partition_is_refused_by_name_and_nothing_is_registered(
     changed after publication (prices x 100, same rows) must never become a view."""
     import shutil
 
-    from pipelines.ingest.lake import LakeIntegrityError
+    from pipelines.lake.partitions import LakeIntegrityError
     from tests.tamper import rewrite
 
     lake = shutil.copytree(lake, tmp_path / "lake")

@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.warehouse.build import build_features
 from pipelines.warehouse.dbt import docs_dir, generate_docs
 from tests.factories import CANARIES, DAY, clean_day, write_day

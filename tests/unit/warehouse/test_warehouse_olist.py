@@ -7,7 +7,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
 from pipelines.warehouse.build import FEATURE_TABLES, build_features
 from tests.conftest import olist_sample
 

@@ -43,7 +43,8 @@ def ingest(
 ) -> None:
     """Ingest ``table`` for ``[start, end)``; write the dataset version, or the error, to
     ``result``; log to ``result + '.log'``."""
-    from pipelines.ingest import Interval, ingest_table
+    from pipelines.ingest import ingest_table
+    from pipelines.lake.interval import Interval
     from pipelines.protection import KeyRing
     from pipelines.settings import Settings
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import partitions
-from pipelines.ingest.publish import clean_leftovers
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
+from pipelines.lake.publish import clean_leftovers
 from pipelines.protection import KeyRing
 from pipelines.settings import Settings
 from tests.factories import DAY, clean_day, write_day
-from tests.unit.ingest import contenders
+from tests.unit.lake import contenders
 
 TABLE = "sellers"
 INTERVAL = Interval.parse(DAY, "2018-01-02")

@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 from pipelines.hashing import file_sha256
-from pipelines.ingest.interval import Interval
-from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME, Manifest
+from pipelines.lake.interval import Interval
+from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Manifest
 
 
 class LakeIntegrityError(RuntimeError):

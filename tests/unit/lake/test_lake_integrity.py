@@ -2,7 +2,7 @@
 
 The reliability run multiplied the prices of an ``order_items`` partition by 100 (row count
 unchanged) and every stage used it. Each reader now goes through
-:func:`pipelines.ingest.lake.verified_data_file` and friends; these tests cover the function
+:func:`pipelines.lake.partitions.verified_data_file` and friends; these tests cover the function
 and ingestion's own read of the lake (foreign keys against the parents' partitions).
 """
 
@@ -12,8 +12,9 @@ import pytest
 
 from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import (
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import (
     LakeIntegrityError,
     partitions,
     verified_data_file,

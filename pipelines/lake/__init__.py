@@ -1,0 +1,7 @@
+"""The lake's format: data intervals, partitions and their manifests, atomic publication under
+a partition lock, and verified reads.
+
+Every stage that writes a lake partition (ingestion, the quality gate's quarantine and
+reinstatement) publishes through :mod:`pipelines.lake.publish`; every reader takes its files
+from :mod:`pipelines.lake.partitions`' verified reads.
+"""
