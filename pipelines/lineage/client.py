@@ -54,19 +54,6 @@ def disabled() -> bool:
     return os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append ``line`` plus a newline with a single ``write`` on an ``O_APPEND`` descriptor."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        written = os.write(fd, data)
-        while written < len(data):  # a regular file takes it whole; just in case
-            written += os.write(fd, data[written:])
-    finally:
-        os.close(fd)
-
-
 def _config_file() -> Path | None:
     """The ``openlineage.yml`` openlineage-python would read, if any."""
     candidates = [

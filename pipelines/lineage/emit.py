@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.lineage import client, runs
+from pipelines.lineage.lines import append_line
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def record_failure(
     state = event.eventType.value if event is not None and event.eventType else None
     log.warning("lineage: %s failed for %s: %s", what, job or "-", message)
     try:
-        client.append_line(
+        append_line(
             client.errors_path(settings),
             json.dumps(
                 {
@@ -414,4 +415,4 @@ def write_jsonl(events: list[RunEvent], path: Path) -> None:
     from openlineage.client.serde import Serde
 
     for event in events:
-        client.append_line(path, Serde.to_json(event))
+        append_line(path, Serde.to_json(event))

@@ -16,7 +16,7 @@ from typing import Any
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
 
-from pipelines.lineage.client import append_line
+from pipelines.lineage.lines import append_line
 
 
 @dataclass
