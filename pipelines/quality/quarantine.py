@@ -6,7 +6,7 @@ with ``failed_check = 'gx:<check name>'``, the rule's column and a reason that q
 value; its ``record`` holds the PII columns as the lake does (protected) and every other
 value encrypted when the gate runs with the key ring, else none (``_source_file`` and
 ``_source_row`` locate the record in its landing file). The partition is republished with
-ingestion's atomic publisher
+the lake's atomic publisher
 (:func:`pipelines.lake.publish.staged_partition`) and its manifest's counts updated, so
 ``read = loaded + quarantined`` still holds. It is idempotent: a gated partition has no
 failing rows left, so validating it again moves nothing and rewrites nothing. Each moved row

@@ -20,6 +20,7 @@ no import loop between two files at all.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,6 +307,17 @@ def test_every_component_has_a_rule() -> None:
     )
     unknown = {c for allowed in MAY_IMPORT.values() for c in allowed} - set(MAY_IMPORT)
     assert not unknown, f"MAY_IMPORT names unknown components: {sorted(unknown)}"
+
+
+def test_developers_md_shows_this_table() -> None:
+    text = (ROOT / "DEVELOPERS.md").read_text(encoding="utf-8")
+    table = text.split("| component | may import |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|$", table, re.M)
+    shown = {
+        name: set(re.findall(r"\b[a-z]+\b", allowed)) - {"nothing", "of", "the", "project"}
+        for name, allowed in rows
+    }
+    assert shown == MAY_IMPORT, "DEVELOPERS.md's import table differs from MAY_IMPORT"
 
 
 def test_the_rule_table_has_no_cycle() -> None:
