@@ -62,16 +62,18 @@ def _lake_partitions(settings: Any) -> dict[str, Any]:
 
 
 def _literal(value: Any) -> str:
+    from pipelines.sql import sql_str
+
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return sql_str(str(value))
 
 
 def _aggregate(spec: Any) -> str | None:
     """A ``count(*) FILTER`` / aggregate expression for a row-level check, else None."""
-    from pipelines.quality.suites import q
+    from pipelines.sql import q
 
     kw, t = spec.kwargs, spec.type
     if t == "expect_table_row_count_to_equal" or t == "expect_table_row_count_to_be_between":
@@ -104,7 +106,7 @@ def _aggregate(spec: Any) -> str | None:
 
 def _query(spec: Any, table: str) -> str | None:
     """A separate query for checks that are not one aggregate of the table."""
-    from pipelines.quality.suites import q
+    from pipelines.sql import q
 
     kw, t = spec.kwargs, spec.type
     if t == "expect_column_values_to_be_unique":

@@ -28,9 +28,10 @@ import duckdb
 
 from pipelines.contracts import Source, load_contracts
 from pipelines.ingest.landing import LandingFile
-from pipelines.ingest.readers import _JSON_OBJECT, _json_lines, _json_path_key, sql_str
+from pipelines.ingest.readers import _JSON_OBJECT, _json_lines
 from pipelines.ingest.timestamps import timestamp_expr
 from pipelines.settings import Settings
+from pipelines.sql import json_path
 
 
 def _best(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
@@ -79,7 +80,7 @@ def json_pass(lines: int, repeat: int) -> dict[str, float]:
     con = duckdb.connect()
     scan = _json_lines(file)
     keys = "list_sort(list_distinct(flatten(list(json_keys(j)))))"
-    paths = ", ".join(sql_str("$." + _json_path_key(c)) for c in contract.column_names)
+    paths = ", ".join(json_path(c) for c in contract.column_names)
     kinds = ", ".join(
         f"list_distinct(list(nullif(k[{i}], 'NULL')))" for i in range(1, len(contract.columns) + 1)
     )

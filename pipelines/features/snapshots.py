@@ -15,11 +15,8 @@ from pipelines.features.paths import FEATURE_TABLES, release_file, snapshot_file
 from pipelines.features.release import Release
 from pipelines.hashing import file_sha256
 from pipelines.settings import Settings
+from pipelines.sql import sql_str
 from pipelines.warehouse.project import MARTS_SCHEMA
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def export_snapshots(
@@ -49,13 +46,11 @@ def export_snapshots(
         try:
             con.execute(
                 f"COPY (SELECT * FROM {MARTS_SCHEMA}.{table} WHERE as_of_date = ?::DATE "
-                f'ORDER BY "{key[0]}") TO {_sql_str(str(tmp))} '
+                f'ORDER BY "{key[0]}") TO {sql_str(str(tmp))} '
                 "(FORMAT parquet, COMPRESSION zstd)",
                 [as_of.isoformat()],
             )
-            rows = con.execute(
-                f"SELECT count(*) FROM read_parquet({_sql_str(str(tmp))})"
-            ).fetchone()
+            rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_str(str(tmp))})").fetchone()
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)

@@ -29,9 +29,10 @@ import duckdb
 
 from pipelines.contracts import Contract
 from pipelines.ingest.read_errors import reduced
-from pipelines.ingest.readers import FileScan, csv_scan, csv_select_list, sql_str
+from pipelines.ingest.readers import FileScan, csv_scan, csv_select_list
 from pipelines.ingest.transform import ProtectionSql, staged_query
 from pipelines.lake.interval import Interval
+from pipelines.sql import sql_str
 
 
 def can_load_direct(contract: Contract, scans: list[FileScan]) -> bool:

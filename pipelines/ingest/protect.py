@@ -17,7 +17,6 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.contracts import Column, Contract, Protection
-from pipelines.ingest.readers import sql_str
 from pipelines.protection import KeyRing
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
@@ -25,6 +24,7 @@ from pipelines.protection.generalize import sql_generalize
 from pipelines.protection.pseudonymize import TOKEN_SCHEME, Pseudonymizer
 from pipelines.protection.scrub import register_duckdb_udf as register_scrub_udf
 from pipelines.protection.scrub import scrub_arrow, sql_scrub
+from pipelines.sql import sql_str
 
 ENCRYPT_UDF = "pipelines_encrypt"
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.contracts import Contract
-from pipelines.ingest.readers import sql_str
 from pipelines.protection.encrypt import Encryptor, quarantine_context
 from pipelines.protection.keys import KeyRing
+from pipelines.sql import json_path, sql_str
 
 
 def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
@@ -36,17 +36,12 @@ def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
     the others in clear) into the quarantine's record: the others encrypted."""
     fields = []
     for col in contract.written_columns:
-        value = f"json_extract_string({record_json}, {sql_str('$.' + path_key(col.lake_name))})"
+        value = f"json_extract_string({record_json}, {json_path(col.lake_name)})"
         if col.pii.value == "none":
             context = quarantine_context(contract.table, col.name)
             value = f"{encrypt_udf}({value}, {sql_str(context)})"
         fields.append(f"{sql_str(col.lake_name)}: {value}")
     return "to_json({" + ", ".join(fields) + "})"
-
-
-def path_key(key: str) -> str:
-    """A JSON path step for ``key``, quoted."""
-    return '"' + key.replace('"', '\\"') + '"'
 
 
 DECRYPT_UDF = "pipelines_quarantine_decrypt"
@@ -79,7 +74,7 @@ def lake_values_sql(contract: Contract, record_json: str, decrypt_udf: str) -> d
     made by :func:`record_sql`: PII columns as stored, the others decrypted."""
     values = {}
     for col in contract.written_columns:
-        value = f"json_extract_string({record_json}, {sql_str('$.' + path_key(col.lake_name))})"
+        value = f"json_extract_string({record_json}, {json_path(col.lake_name)})"
         if col.pii.value == "none":
             context = quarantine_context(contract.table, col.name)
             value = f"{decrypt_udf}({value}, {sql_str(context)})"

@@ -52,6 +52,7 @@ from pipelines.ingest.source_types import (
     parquet_problem,
     parquet_text,
 )
+from pipelines.sql import json_path, q, sql_str
 
 
 class SchemaDriftError(ValueError):
@@ -72,16 +73,6 @@ class FileRead:
     @property
     def records(self) -> int:
         return self.parsed + self.malformed
-
-
-def sql_str(value: str) -> str:
-    """A SQL string literal (for paths and identifiers we control, never for data)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 REASONS_TYPE = 'STRUCT("check" VARCHAR, "column" VARCHAR, reason VARCHAR)[]'
@@ -469,7 +460,7 @@ def _open_jsonl(
 ) -> FileScan:
     _head(file)  # binary data is a named error
     lines = _json_lines(file)
-    paths = [sql_str("$." + _json_path_key(c.header)) for c in contract.columns]
+    paths = [json_path(c.header) for c in contract.columns]
     kinds = ", ".join(
         f"list_distinct(list(nullif(k[{i}], 'NULL')))" for i in range(1, len(paths) + 1)
     )
@@ -487,7 +478,7 @@ def _open_jsonl(
     _check_types(contract, file, problems)
     for problem in problems:  # allowed by the policy: parsed as text, like CSV
         found[problem.column] = set()
-    values = {k: f"json_extract_string(j, {sql_str('$.' + _json_path_key(k))})" for k in keys}
+    values = {k: f"json_extract_string(j, {json_path(k)})" for k in keys}
     select = _select_list(contract, set(keys), values)
     scan = FileScan(result, "", index)
     rejects, reject_scans = _rejects_tables(scan)
@@ -519,7 +510,7 @@ def _json_record_reasons(contract: Contract, found: dict[str, set[str]]) -> str:
         misfits = json_mismatched_kinds(col, found[col.name])
         if not misfits or col.type not in ("string", "boolean"):
             continue
-        kind = f"json_type(j, {sql_str('$.' + _json_path_key(col.header))})"
+        kind = f"json_type(j, {json_path(col.header)})"
         reasons = " ".join(
             f"WHEN {sql_str(k)} THEN {_kind_reason(col, k)}" for k in sorted(misfits)
         )
@@ -572,10 +563,6 @@ def _json_invalid_lines(
     ).to_arrow_table()
     _drop_rejects(source, scan)
     return records
-
-
-def _json_path_key(key: str) -> str:
-    return '"' + key.replace('"', '\\"') + '"'
 
 
 def _open_parquet(

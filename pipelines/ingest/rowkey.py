@@ -19,7 +19,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.contracts import ROW_KEY_COLUMN, Contract
-from pipelines.ingest.readers import q, sql_str
+from pipelines.sql import q, sql_str
 
 EXACT_DUPLICATE = "exact_duplicate"
 

@@ -37,8 +37,6 @@ from pipelines.ingest.readers import (
     create_malformed_table,
     finish_file,
     open_file,
-    q,
-    sql_str,
 )
 from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
@@ -65,6 +63,7 @@ from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
 from pipelines.protection.registry import KeyRegistry, check_recorded
 from pipelines.settings import Settings
+from pipelines.sql import q, sql_str
 
 log = logging.getLogger(__name__)
 

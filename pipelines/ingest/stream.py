@@ -52,9 +52,10 @@ import pyarrow.compute as pc
 from pipelines.contracts import Column, Contract, Protection
 from pipelines.ingest.protect import KeyedProtection
 from pipelines.ingest.read_errors import reduced
-from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed, q
+from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
 from pipelines.lake.interval import Interval
+from pipelines.sql import q
 
 BATCH_ROWS = 65_536
 """Records per Arrow batch: small enough to keep every stage busy, large enough to amortise

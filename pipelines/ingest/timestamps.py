@@ -19,6 +19,7 @@ Nothing here reads DuckDB's session time zone: conversions name their zones.
 from __future__ import annotations
 
 from pipelines.contracts import Source
+from pipelines.sql import sql_str
 
 OFFSET_PATTERN = r"'[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)?\s*([zZ]|[+-][0-9]{1,2}(:?[0-9]{2}){0,2}|UTC|GMT)\s*$'"
 """A time followed by an offset, at the end of the (trimmed) value. A date alone
@@ -33,7 +34,7 @@ def has_offset(raw: str) -> str:
 
 
 def _zone(source: Source) -> str:
-    return "'" + source.timezone.replace("'", "''") + "'"
+    return sql_str(source.timezone)
 
 
 def _from_local(naive: str, source: Source) -> str:

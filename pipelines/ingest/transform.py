@@ -27,10 +27,11 @@ from datetime import timedelta
 from typing import Protocol
 
 from pipelines.contracts import Column, Contract, Protection, Source
-from pipelines.ingest.readers import REASONS_TYPE, q, sql_str
+from pipelines.ingest.readers import REASONS_TYPE
 from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.lake.interval import Interval
 from pipelines.protection.encrypt import encryption_context
+from pipelines.sql import q, sql_str
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _UTC_SOURCE = Source(file_stem="-")

@@ -139,7 +139,7 @@ class _ProtectionAsUdfs:
 
     def encrypt(self, column_sql: str, context: str) -> str:
         from pipelines.ingest.protect import ENCRYPT_UDF
-        from pipelines.ingest.readers import sql_str
+        from pipelines.sql import sql_str
 
         return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
 

@@ -41,6 +41,7 @@ import duckdb
 from pipelines.lineage import naming
 from pipelines.redact import redact_text
 from pipelines.settings import Settings
+from pipelines.sql import sql_str
 
 __all__ = [
     "LineageStoreError",
@@ -637,10 +638,6 @@ def _sorted(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return sorted(rows, key=lambda r: tuple((x is None, "" if x is None else str(x)) for x in r))
 
 
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def _insert(
     con: duckdb.DuckDBPyConnection, folder: Path, table: str, rows: list[tuple[Any, ...]]
 ) -> None:
@@ -665,7 +662,7 @@ def _insert(
             fh.write(json.dumps(record) + "\n")
     try:
         con.execute(
-            f"INSERT INTO {table} SELECT * FROM read_json('{_quote(path)}', "
+            f"INSERT INTO {table} SELECT * FROM read_json({sql_str(str(path))}, "
             f"format = 'newline_delimited', columns = {{{columns}}})"
         )
     finally:

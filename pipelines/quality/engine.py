@@ -59,6 +59,8 @@ from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from sqlalchemy.dialects.postgresql.base import PGCompiler
 
+from pipelines.sql import q, sql_str
+
 GX_VERSION = "1.24.1"
 DUCKDB_ENGINE_VERSION = "0.17.0"
 DATASOURCE_TYPE = "duckdb_lake"
@@ -133,14 +135,6 @@ def add_lake_datasource(context: Any, name: str, connection: duckdb.DuckDBPyConn
     return context.data_sources.add_duckdb_lake(
         name=name, connection_string=CONNECTION_STRING, kwargs=engine_kwargs(connection)
     )
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def connect(

@@ -36,7 +36,8 @@ from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
 from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
 from pipelines.lake.publish import partition_lock, staged_partition
 from pipelines.protection.encrypt import quarantine_context
-from pipelines.quality.suites import CheckSpec, q, sql_str
+from pipelines.quality.suites import CheckSpec
+from pipelines.sql import q, sql_str
 
 GATE_PREFIX = "gx:"
 

@@ -35,8 +35,8 @@ from pipelines.lake.partitions import (
 from pipelines.lake.publish import partition_lock, staged_partition
 from pipelines.protection import KeyRing
 from pipelines.quality.quarantine import GATE_PREFIX, QuarantineError, ensure_unchanged
-from pipelines.quality.suites import q, sql_str
 from pipelines.settings import Settings
+from pipelines.sql import json_path, q, sql_str
 
 log = logging.getLogger("pipelines.quality")
 
@@ -164,7 +164,7 @@ def _kept_values(contract: Contract) -> str:
     """SQL ``AND ...``: the record kept every non-PII value (a gate run without the key ring
     keeps none; such a row cannot return, it would come back empty)."""
     kept = [
-        f"json_exists(record, {sql_str(chr(36) + '.' + records.path_key(c.lake_name))})"
+        f"json_exists(record, {json_path(c.lake_name)})"
         for c in contract.written_columns
         if c.pii.value == "none"
     ]

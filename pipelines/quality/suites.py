@@ -42,6 +42,7 @@ from pipelines.quality.reference import (
     load_groups,
     load_reference,
 )
+from pipelines.sql import q, sql_str
 
 SEVERITIES = ("critical", "warning")
 SOURCES = ("contract", "freshness", "business_rule", "representativeness", "drift")
@@ -63,14 +64,6 @@ _QUARANTINABLE = (
 
 class SuiteError(ValueError):
     """A suite file is malformed or inconsistent with the contract."""
-
-
-def q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def quarantine_view(table: str) -> str:

@@ -27,6 +27,7 @@ import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.lake.partitions import Partition, verified_data_files
+from pipelines.sql import q, sql_str
 from pipelines.warehouse.project import LAKE_SCHEMA
 
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -61,14 +62,6 @@ _FILE_COLUMN = "_lake_file"
 
 class LakeRegistrationError(ValueError):
     """The selection cannot be registered; the message names the table and partition."""
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def lake_columns(contract: Contract) -> list[tuple[str, str]]:
@@ -133,21 +126,21 @@ def _registry_rows(
 
 
 def _view_sql(contract: Contract, files: Sequence[str]) -> str:
-    schema, table = _q(LAKE_SCHEMA), contract.table
+    schema, table = q(LAKE_SCHEMA), contract.table
     columns = lake_columns(contract)
     if not files:
-        cells = ", ".join(f"CAST(NULL AS {kind}) AS {_q(name)}" for name, kind in columns)
-        return f"CREATE VIEW {schema}.{_q(table)} AS SELECT {cells} WHERE false"
+        cells = ", ".join(f"CAST(NULL AS {kind}) AS {q(name)}" for name, kind in columns)
+        return f"CREATE VIEW {schema}.{q(table)} AS SELECT {cells} WHERE false"
     data_columns = [c for c in columns if c not in RELEASE_COLUMNS]
-    cells = ", ".join(f"CAST(d.{_q(name)} AS {kind}) AS {_q(name)}" for name, kind in data_columns)
-    listing = ", ".join(_lit(f) for f in files)
+    cells = ", ".join(f"CAST(d.{q(name)} AS {kind}) AS {q(name)}" for name, kind in data_columns)
+    listing = ", ".join(sql_str(f) for f in files)
     return (
-        f"CREATE VIEW {schema}.{_q(table)} AS SELECT {cells}, "
+        f"CREATE VIEW {schema}.{q(table)} AS SELECT {cells}, "
         f"p.partition AS _partition, p.dataset_version AS _dataset_version "
         f"FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false, "
-        f"filename = {_lit(_FILE_COLUMN)}) AS d "
+        f"filename = {sql_str(_FILE_COLUMN)}) AS d "
         f"JOIN {schema}.partitions AS p "
-        f"ON p.table_name = {_lit(table)} AND p.data_path = d.{_q(_FILE_COLUMN)}"
+        f"ON p.table_name = {sql_str(table)} AND p.data_path = d.{q(_FILE_COLUMN)}"
     )
 
 
@@ -171,8 +164,8 @@ def register_lake(
     files: dict[str, list[str]] = {t: [] for t in contracts}
     for row in rows:
         files[str(row[0])].append(str(row[-1]))
-    schema = _q(LAKE_SCHEMA)
-    columns = ", ".join(f"{_q(n)} {t}" for n, t in PARTITIONS_COLUMNS)
+    schema = q(LAKE_SCHEMA)
+    columns = ", ".join(f"{q(n)} {t}" for n, t in PARTITIONS_COLUMNS)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

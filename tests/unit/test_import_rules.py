@@ -34,6 +34,7 @@ ROOT_MODULES = {
     # the foundation: settings, hashing, the contracts and what is derived from them alone
     "settings": "core",
     "hashing": "core",
+    "sql": "core",
     "contracts": "core",
     "contract_docs": "core",
     "pii_inventory": "core",
