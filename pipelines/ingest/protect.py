@@ -35,10 +35,6 @@ class KeyedProtection:
         self.pseudonymizer = Pseudonymizer(keyring)
         self.encryptor = Encryptor(keyring)
 
-    @property
-    def pseudonymization_key_id(self) -> str:
-        return self.pseudonymizer.key_id
-
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         register_encrypt_udf(con, self.encryptor, ENCRYPT_UDF)
         register_scrub_udf(con)

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.lineage import client, runs
@@ -61,16 +60,6 @@ class LineageParts:
     outputs: list[OutputDataset] = field(default_factory=list)
     run_facets: dict[str, Any] = field(default_factory=dict)
     job_facets: dict[str, Any] = field(default_factory=dict)
-
-    def merge(self, other: LineageParts | None) -> LineageParts:
-        if other is None:
-            return self
-        return LineageParts(
-            [*self.inputs, *other.inputs],
-            [*self.outputs, *other.outputs],
-            {**self.run_facets, **other.run_facets},
-            {**self.job_facets, **other.job_facets},
-        )
 
 
 Builder = Callable[[], LineageParts | None]
@@ -408,11 +397,3 @@ def task_run(
 def emit_events(events: list[RunEvent], settings: Settings) -> int:
     """Emit several events; returns how many were sent."""
     return sum(emit(e, settings) for e in events)
-
-
-def write_jsonl(events: list[RunEvent], path: Path) -> None:
-    """Append events to a JSON-lines file (tests, exports), one atomic write each."""
-    from openlineage.client.serde import Serde
-
-    for event in events:
-        append_line(path, Serde.to_json(event))

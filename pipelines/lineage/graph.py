@@ -187,11 +187,6 @@ def _latest(rows: list[RunRow]) -> str | None:
     return max(latest, key=lambda root: (latest[root], root)) if latest else None
 
 
-def latest_root_run(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The most recent top-level run (the DAG run), by its latest event."""
-    return _latest(runs(con))
-
-
 def latest_roots(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The latest DAG run; for tasks run outside Airflow (each its own top-level run), every
     top-level task run of the latest one's data interval (its nominal start time)."""

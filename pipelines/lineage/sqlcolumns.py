@@ -422,13 +422,3 @@ def column_lineage(
         }
     )
     return ColumnLineage(columns, fields, dataset, tables)
-
-
-def output_columns(
-    sql: str,
-    schemas: Mapping[str, Mapping[str, str]] | None = None,
-    *,
-    dialect: str = "duckdb",
-) -> list[str]:
-    """The output column names of ``sql`` (``select *`` expanded from ``schemas``)."""
-    return column_lineage(sql, schemas, dialect=dialect).columns
