@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines.hashing import file_sha256
 from pipelines.lake.interval import Interval
-from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Manifest
+from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
 
 
 class LakeIntegrityError(RuntimeError):
@@ -59,7 +59,7 @@ def partitions(lake: Path, table: str) -> list[Partition]:
         if (
             folder.is_dir()
             and folder.name.startswith("dt=")
-            and (folder / "manifest.json").exists()
+            and (folder / MANIFEST_NAME).exists()
         ):
             found.append(Partition(table, folder, Manifest.read(folder)))
     return found
