@@ -4,7 +4,7 @@
 
 Writes one ``order_payments`` CSV of ``--rows`` records whose ``payment_type`` is not an
 allowed value (so every record is quarantined, and its five non-PII values are encrypted:
-:mod:`pipelines.ingest.quarantine`), plus the factories' clean day for the tables it
+:mod:`pipelines.lake.quarantine`), plus the factories' clean day for the tables it
 references, into a temporary data dir; then ingests ``order_payments`` ``--runs`` times and
 prints the wall seconds and stage timings of each run. Compare against a checkout before the
 quarantine encryption (``PYTHONPATH=<that checkout>``) for the difference.

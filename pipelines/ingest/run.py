@@ -4,7 +4,7 @@
 and checks each record against the contract, protects PII, and publishes one lake partition
 (``<lake>/<table>/dt=<start>/``) holding ``data.parquet`` (loaded rows), ``quarantine.parquet``
 (every other record, with file, row, column and reason, its values protected or encrypted:
-:mod:`pipelines.ingest.quarantine`) and ``manifest.json``. Every record
+:mod:`pipelines.lake.quarantine`) and ``manifest.json``. Every record
 read is either loaded or quarantined; the run fails rather than publish counts that do not
 add up.
 """
@@ -24,7 +24,6 @@ import duckdb
 from pipelines import redact
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
-from pipelines.ingest import quarantine
 from pipelines.ingest.direct import can_load_direct, load_direct
 from pipelines.ingest.integrity import CorruptFileError, read_to_end
 from pipelines.ingest.landing import LandingFile, find_landing_files
@@ -42,6 +41,7 @@ from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
+from pipelines.lake import quarantine
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import (
     DATA_NAME,
@@ -294,7 +294,7 @@ def _write_outputs(
 ) -> tuple[int, int]:
     """Write data.parquet (rows in file order) and quarantine.parquet; return both counts.
 
-    Quarantine records hold no clear value (:mod:`pipelines.ingest.quarantine`): ``con`` must
+    Quarantine records hold no clear value (:mod:`pipelines.lake.quarantine`): ``con`` must
     have the encryption UDF registered.
     """
     record = quarantine.record_sql(contract, "_record", ENCRYPT_UDF)

@@ -8,7 +8,7 @@ produce it) that yields, per record:
   pattern, lateness), each a struct ``{check, column, reason}``; NULL if it failed none;
 * ``_record``: for failed records only, a JSON image of the record for the quarantine, in
   which PII columns are protected exactly as in the lake (never clear text); the quarantine
-  encrypts the other columns' values when it is written (:mod:`pipelines.ingest.quarantine`).
+  encrypts the other columns' values when it is written (:mod:`pipelines.lake.quarantine`).
 
 Keyed protections (pseudonymization, encryption) and scrubbing are either SQL from the
 :class:`ProtectionSql` or, with ``precomputed=True`` (what ingestion runs), read from columns
@@ -141,7 +141,7 @@ def _literal(col: Column, value: object) -> str:
 def _shown(col: Column, raw: str) -> str:
     """How a bad value appears in a quarantine reason: never, whatever the column's class (an
     e-mail typed into a status column is personal data too). The reason names the column; the
-    value is in the record, encrypted (:mod:`pipelines.ingest.quarantine`)."""
+    value is in the record, encrypted (:mod:`pipelines.lake.quarantine`)."""
     return sql_str(f"{col.name}: the value")
 
 

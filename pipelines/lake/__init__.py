@@ -1,5 +1,5 @@
 """The lake's format: data intervals, partitions and their manifests, atomic publication under
-a partition lock, and verified reads.
+a partition lock, verified reads, and what a quarantine record holds.
 
 Every stage that writes a lake partition (ingestion, the quality gate's quarantine and
 reinstatement) publishes through :mod:`pipelines.lake.publish`; every reader takes its files

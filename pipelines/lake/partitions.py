@@ -56,11 +56,7 @@ def partitions(lake: Path, table: str) -> list[Partition]:
         return []
     found = []
     for folder in sorted(table_dir.iterdir()):
-        if (
-            folder.is_dir()
-            and folder.name.startswith("dt=")
-            and (folder / MANIFEST_NAME).exists()
-        ):
+        if folder.is_dir() and folder.name.startswith("dt=") and (folder / MANIFEST_NAME).exists():
             found.append(Partition(table, folder, Manifest.read(folder)))
     return found
 

@@ -57,7 +57,7 @@ def _literal(value: Any) -> str:
 def _record_sql(contract: Contract, encrypt_udf: str | None) -> str:
     """The quarantine record of a moved row ``d``: PII columns as the lake holds them
     (protected); every other value encrypted as ingestion's quarantine does
-    (:mod:`pipelines.ingest.quarantine`) when ``encrypt_udf`` is given, else left out (it may
+    (:mod:`pipelines.lake.quarantine`) when ``encrypt_udf`` is given, else left out (it may
     hold personal data all the same): ``_source_file`` and ``_source_row`` locate the record."""
     fields = []
     for c in contract.written_columns:

@@ -22,7 +22,7 @@ import duckdb
 
 from pipelines.contracts import Contract, ContractSet
 from pipelines.hashing import file_sha256
-from pipelines.ingest import quarantine as records
+from pipelines.lake import quarantine as records
 from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Counts
 from pipelines.lake.partitions import (
     Partition,
@@ -65,7 +65,7 @@ def reinstate(
 ) -> dict[str, int]:
     """Return ``part``'s orphans whose parents are back to its data; count them by check.
 
-    Quarantine records hold non-PII values encrypted (:mod:`pipelines.ingest.quarantine`):
+    Quarantine records hold non-PII values encrypted (:mod:`pipelines.lake.quarantine`):
     without ``keyring`` nothing can return, and the rows wait for a run that has it.
     """
     contract = contracts[part.table]

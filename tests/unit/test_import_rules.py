@@ -64,7 +64,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
     "protection": _CORE,
     "console": _CORE | {"protection"},  # the text redactor is protection's PII detector
-    "lake": _CORE,
+    "lake": _CORE | {"protection"},  # quarantine records: PII protected, the rest encrypted
     "generate": _CORE,
     "ingest": _BASE | {"protection", "lake"},
     "warehouse": _BASE | {"lake"},
@@ -107,9 +107,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "models.record.TrainingRecord; ends when the training lineage builder sits in models/"
     ),
     ("quality", "ingest"): (
-        "the gate writes quarantine records with ingestion's encryption UDF "
-        "(ingest.protect) and reads them back with ingest.quarantine; ends when the "
-        "protection bindings and the quarantine record format leave ingest/"
+        "the gate registers ingestion's encryption UDF (ingest.protect.KeyedProtection) to "
+        "write quarantine records; ends when the protection bindings leave ingest/"
     ),
 }
 """Imports against :data:`MAY_IMPORT` that exist today: (importer, imported) -> why."""

@@ -367,7 +367,7 @@ def test_json_kind_varying_per_record_quarantines_those_records(
         (3, "type_error", "order_approved_at"),
     ]
     assert "a JSON integer number where the contract declares string" in bad[0]["reason"]
-    # the reason names the column, never the value (pipelines.ingest.quarantine)
+    # the reason names the column, never the value (pipelines.lake.quarantine)
     assert "order_approved_at: the value is not a valid timestamp" in bad[1]["reason"]
     assert "1514768400" not in bad[1]["reason"]
 

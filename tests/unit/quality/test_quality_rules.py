@@ -53,7 +53,7 @@ def bad_timestamps(write_landing, contracts: ContractSet):
 def test_with_the_key_ring_the_gate_keeps_moved_values_encrypted(
     settings: Settings, keyring: KeyRing, contracts: ContractSet, bad_timestamps
 ):
-    from pipelines.ingest import quarantine as records
+    from pipelines.lake import quarantine as records
 
     ingest_all(settings, keyring, contracts, INTERVAL, PARENTS)
     [part] = partitions(settings.lake, "orders")

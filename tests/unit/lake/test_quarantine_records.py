@@ -6,8 +6,8 @@ import json
 
 import duckdb
 
-from pipelines.ingest import quarantine
 from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
+from pipelines.lake import quarantine
 
 
 def test_a_record_round_trips_through_encryption(contracts, keyring) -> None:
