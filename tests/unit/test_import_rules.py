@@ -379,7 +379,7 @@ def test_no_import_loop_between_files() -> None:
 # A project import inside a function is allowed only to defer a heavy library (HEAVY) that the
 # importing module does not load anyway. No rule enforces it; this measures it. Measured
 # 2026-12-06 after the lake move (issue #14): 192 project import statements inside functions;
-# 100 of them defer no library in HEAVY (cli.py 19, quality/command.py 11, features/tasks.py
+# 101 of them defer no library in HEAVY (cli.py 19, quality/command.py 11, features/tasks.py
 # 6, ...: mostly CLI command functions and task bodies, a habit rather than a need).
 # ``pytest -s tests/unit/test_import_rules.py`` lists them.
 
