@@ -243,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         "pii",
         help="PII inventory: every personal-data column and how it is protected",
         description="Built from the source contracts; lists each PII column, its class, its "
-        "protection and its name in the lake.",
+        "protection and its name in the lake; then every column kept in clear in which "
+        "ingestion found personal data nobody declared (class 'undeclared', the detector and "
+        "the partitions; see undeclared_pii in docs/contracts.md).",
     )
     pii.add_argument("action", choices=["inventory"])
     pii.add_argument("--format", choices=["markdown", "json"], default="markdown")

@@ -28,6 +28,7 @@ from pipelines.contracts import (
     RowKey,
     SchemaPolicy,
     Source,
+    UndeclaredPii,
 )
 from pipelines.settings import PROJECT_DIR
 
@@ -44,6 +45,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("foreign_keys[]", ForeignKey),
     ("event_time", EventTime),
     ("schema_policy", SchemaPolicy),
+    ("undeclared_pii", UndeclaredPii),
 )
 
 INTRO = """\

@@ -403,6 +403,45 @@ class RowKey(BaseModel):
     )
 
 
+class UndeclaredPii(BaseModel):
+    """Personal data nobody declared: what ingestion does when the PII detectors
+    (:mod:`pipelines.protection.detect`) find an e-mail, phone, CPF/CNPJ, card number, URL,
+    @handle or street address in a column the contract keeps in clear (``protection: keep``).
+
+    Each landing file's loaded rows are sampled (``sample_rows`` per file, evenly spread; a
+    smaller file is read whole) in every kept text column without ``allowed_values``. A hit
+    is reported without its value (column, detector, count, file and record numbers) in the
+    manifest, the PII inventory, lineage (an ``undeclared_pii`` tag on the lake column) and
+    the quality results (an ``undeclared_pii`` finding, also on the portal's findings list).
+
+    Then ``on_hit``: ``fail`` (default) fails the table before anything is published, with an
+    error naming the file, column and detector and saying what to do; ``quarantine`` scans
+    that column in full and quarantines every row the detectors flag (check
+    ``undeclared_pii``, values encrypted like any quarantined record), the rest loads;
+    ``warn`` loads everything and records the finding.
+
+    A landing file whose *name* holds personal data always fails the table: the name is the
+    provenance of every row (manifest, lineage, logs), so it cannot be loaded or quarantined
+    without being written. Rename the file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_hit: Literal["fail", "quarantine", "warn"] = Field(
+        default="fail",
+        description="A detector hit in a kept column: fail the table, quarantine the rows "
+        "it flags (after a full scan of that column), or load and record the finding.",
+        examples=["quarantine"],
+    )
+    sample_rows: int = Field(
+        default=1000,
+        ge=1,
+        description="Loaded rows sampled per landing file (evenly spread; all rows of a "
+        "smaller file).",
+        examples=[5000],
+    )
+
+
 class Contract(BaseModel):
     """One source table: ``contracts/<table>.yml``."""
 
@@ -446,6 +485,11 @@ class Contract(BaseModel):
         default=SchemaPolicy(),
         description="What to do when a file's columns differ.",
         examples=[{"extra_columns": "ignore"}],
+    )
+    undeclared_pii: UndeclaredPii = Field(
+        default=UndeclaredPii(),
+        description="What happens when personal data turns up in a column kept in clear.",
+        examples=[{"on_hit": "warn"}],
     )
     columns: list[Column] = Field(
         description="Every column, in any order.",
@@ -542,6 +586,16 @@ class Contract(BaseModel):
         return [c for c in self.columns if c.written]
 
     @property
+    def sampled_columns(self) -> list[Column]:
+        """Columns kept in clear whose values may hold undeclared personal data: text, not
+        limited to ``allowed_values`` (:class:`UndeclaredPii`)."""
+        return [
+            c
+            for c in self.columns
+            if c.protection is Protection.KEEP and c.type == "string" and not c.allowed_values
+        ]
+
+    @property
     def pii_columns(self) -> list[Column]:
         return [c for c in self.columns if c.pii is not PiiClass.NONE]
 
@@ -574,7 +628,10 @@ class Contract(BaseModel):
 
 
 _LATER_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
-    "contract": (("row_key", None),),
+    "contract": (
+        ("row_key", None),
+        ("undeclared_pii", UndeclaredPii().model_dump(mode="json")),
+    ),
     "source": (("file_patterns", []),),
     "column": (("source_name", None),),
 }

@@ -41,6 +41,7 @@ from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
+from pipelines.ingest.undeclared import StagedFile, check_columns, check_file_names
 from pipelines.lake import quarantine
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import (
@@ -398,6 +399,7 @@ def _ingest_table(
     _check_key_versions(lake, contracts, contract, interval, keyring)
 
     files = find_landing_files(settings.landing, contract, interval)
+    check_file_names(contract, files)  # before any name is logged or written
     log.info("%s: %d landing file(s) for %s", table, len(files), interval)
 
     cleanup = ExitStack()
@@ -464,6 +466,12 @@ def _ingest_table(
         warnings = [w for read, _ in reads for w in read.warnings]
         for warning in warnings:
             log.warning("%s: %s", table, warning)
+        staged_files = []
+        start = 0
+        for read, _ in reads:
+            staged_files.append(StagedFile(read.file.relative, start, read.parsed))
+            start += read.parsed
+        undeclared = check_columns(con, contract, staged_files)
         stages["read"], mark = _lap(mark)
         _key_checks(con, lake, contracts, contract, interval)
         dropped = apply_row_key(con, contract)
@@ -520,6 +528,7 @@ def _ingest_table(
                 columns=_lake_columns(contract),
                 key_versions=protection.key_versions(),
                 key_fingerprints=protection.key_fingerprints(),
+                undeclared_pii=undeclared,
             )
             manifest.write(folder)
         stages["seal"], mark = _lap(mark)

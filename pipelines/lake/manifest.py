@@ -56,6 +56,20 @@ class LakeColumn(BaseModel):
     masked: bool
 
 
+class UndeclaredPiiFinding(BaseModel):
+    """Personal data found in a column the contract keeps in clear (never the value)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str
+    entity: str  # the detector: EMAIL, PHONE, CPF, ...
+    policy: str  # the contract's undeclared_pii.on_hit that applied: quarantine or warn
+    sampled: int  # values of the column sampled, over all files
+    hits: int  # sampled values holding the entity
+    quarantined: int = 0  # rows quarantined for it (policy quarantine: after a full scan)
+    locators: list[str] = []  # up to five "<file> record <n>"
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +88,7 @@ class Manifest(BaseModel):
     columns: list[LakeColumn]
     key_versions: dict[str, str]  # purpose -> active key id used
     key_fingerprints: dict[str, str]
+    undeclared_pii: list[UndeclaredPiiFinding] = []
 
     def write(self, folder: Path) -> Path:
         path = folder / MANIFEST_NAME

@@ -73,9 +73,19 @@ def lake_schema(contract: Contract) -> Any:
     )
 
 
-def lake_tags(contract: Contract) -> Any:
+def lake_tags(contract: Contract, manifest: Manifest | None = None) -> Any:
+    """PII tags from the contract, and the undeclared personal data ``manifest``'s ingestion
+    found (``undeclared_pii=<detector>`` on the column)."""
+    undeclared = [
+        (contract.column(u.column).lake_name, u.entity)
+        for u in (manifest.undeclared_pii if manifest else [])
+    ]
     return f.pii_tags(
-        f.FieldTag(c.lake_name, c.pii.value, c.protection.value) for c in contract.written_columns
+        (
+            f.FieldTag(c.lake_name, c.pii.value, c.protection.value)
+            for c in contract.written_columns
+        ),
+        undeclared,
     )
 
 
@@ -107,7 +117,7 @@ def lake_partition_facets(
         "symlinks": f.symlink(naming.lake_symlink(contract.table)),
         "datasetVersion": f.dataset_version(manifest.dataset_version),
         "pipelines_partition": partition_facet(folder, manifest),
-        "tags": lake_tags(contract),
+        "tags": lake_tags(contract, manifest),
         **contract_facets(contract),
     }
 

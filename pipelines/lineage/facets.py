@@ -145,9 +145,18 @@ class FieldTag:
     protection: str
 
 
-def pii_tags(columns: Iterable[FieldTag]) -> tags_dataset.TagsDatasetFacet:
-    """``tags``: ``pii=<class>`` and ``protection=<method>`` per personal-data field."""
-    tags: list[tags_dataset.TagsDatasetFacetFields] = []
+def pii_tags(
+    columns: Iterable[FieldTag], undeclared: Iterable[tuple[str, str]] = ()
+) -> tags_dataset.TagsDatasetFacet:
+    """``tags``: ``pii=<class>`` and ``protection=<method>`` per personal-data field, and
+    ``undeclared_pii=<detector>`` (source ``ingestion``) per ``(field, detector)`` that
+    ingestion found in a field the contract keeps in clear."""
+    tags: list[tags_dataset.TagsDatasetFacetFields] = [
+        tags_dataset.TagsDatasetFacetFields(
+            key="undeclared_pii", value=entity, source="ingestion", field=name
+        )
+        for name, entity in undeclared
+    ]
     for c in columns:
         if c.pii == "none":
             continue

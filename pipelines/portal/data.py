@@ -36,15 +36,24 @@ def gates(settings: Settings) -> list[dict[str, Any]]:
     )
 
 
+def _finding_kind(row: dict[str, Any]) -> str:
+    from pipelines.quality.store import UNDECLARED_PII
+
+    if row["expectation_type"] == UNDECLARED_PII:
+        return "undeclared PII"
+    return "check " + row["outcome"]
+
+
 def findings(settings: Settings) -> list[dict[str, Any]]:
     """Open findings: the failed or warned checks (contract, business rules, freshness,
-    representativeness and drift alike) of each partition's latest validation."""
+    representativeness and drift alike) of each partition's latest validation, and the
+    undeclared personal data its ingestion found (kind ``undeclared PII``)."""
     from pipelines.quality.store import read_checks
     from pipelines.quality.summary import latest_per_partition
 
     out = [
         {
-            "kind": "check " + r["outcome"],
+            "kind": _finding_kind(r),
             "table": r["table"],
             "partition": r["partition"],
             "what": r["expectation"],

@@ -362,6 +362,45 @@ def check_row(
     }
 
 
+def undeclared_pii_rows(
+    base: dict[str, Any], manifest: Manifest, dataset_version: str
+) -> list[dict[str, Any]]:
+    """One stored result per undeclared-PII finding of the partition's ingestion (personal
+    data in a column the contract keeps in clear): outcome ``warned``, the observed value
+    the detector, policy and counts, never the value itself."""
+    rows = []
+    for u in manifest.undeclared_pii:
+        observed = {
+            "detector": u.entity,
+            "policy": u.policy,
+            "sampled": u.sampled,
+            "hits": u.hits,
+            "quarantined": u.quarantined,
+            "locators": u.locators,
+        }
+        rows.append(
+            {
+                **base,
+                "suite": base["table"],
+                "expectation": f"{store.UNDECLARED_PII}:{u.column}:{u.entity}",
+                "expectation_type": store.UNDECLARED_PII,
+                "column": u.column,
+                "severity": "warning",
+                "source": "ingestion",
+                "outcome": "warned",
+                "success": False,
+                "observed_value": json.dumps(observed, sort_keys=True),
+                "unexpected_count": u.hits,
+                "element_count": u.sampled,
+                "quarantined": u.quarantined,
+                "error": None,
+                "dataset_version": dataset_version,
+                "gx_version": GX_VERSION,
+            }
+        )
+    return rows
+
+
 def configured_keyring(settings: Settings) -> KeyRing | None:
     """The key ring, if one is configured: the gate then keeps quarantined values encrypted."""
     from pipelines.protection import MissingKeyError, keyring_from_settings
@@ -458,6 +497,7 @@ def validate_partition(
         "validated_at": validated_at,
     }
     check_rows = [check_row(base, table, c, vouched_version) for c in outcomes]
+    check_rows += undeclared_pii_rows(base, manifest, vouched_version)
     result_json = _scrub(result.to_json_dict())
     for evr in result_json.get("results", []):
         info = evr.get("exception_info") or {}

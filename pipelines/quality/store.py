@@ -88,6 +88,10 @@ STATS_SCHEMA = pa.schema(
     ]
 )
 
+UNDECLARED_PII = "undeclared_pii"
+"""``expectation_type`` of the check rows that report ingestion's undeclared-PII findings
+(personal data in a column the contract keeps in clear; from the partition's manifest)."""
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -304,4 +305,85 @@ def test_bad_json_lines_of_a_pii_table_leave_no_canary_through_the_tasks(tmp_pat
     leaks = [f"{p}: {c}" for p in written for c in canaries if c.encode() in p.read_bytes()]
     leaks += [f"log: {c}" for c in canaries if c in task_log.getvalue()]
     leaks += [f"result: {c}" for c in canaries if c in repr(outcomes)]
+    assert leaks == []
+
+
+def test_undeclared_pii_leaves_no_canary_through_the_tasks(tmp_path: Path, contracts):
+    """Canaries typed into columns the contracts keep in clear, through the DAG's task
+    functions (lineage on), then quality validation, the PII inventory and the portal's
+    findings: ``products`` quarantines them (``on_hit: quarantine``), ``order_reviews`` fails
+    on one (default), ``order_payments`` fails on a file name holding one. Nothing written,
+    logged, raised, emitted or printed holds a canary; the findings are reported by type."""
+    import json
+    import logging
+    import shutil
+    import traceback
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from pipelines import tasks
+    from pipelines.pii_inventory import inventory, render_markdown
+    from pipelines.portal.data import findings
+    from pipelines.quality import tasks as quality_tasks
+    from tests.unit.lineage.emit_helpers import pipeline_env
+
+    folder = tmp_path / "contracts"
+    shutil.copytree(contracts["orders"].path.parent, folder)  # type: ignore[union-attr]
+    products = yaml.safe_load((folder / "products.yml").read_text())
+    products["undeclared_pii"] = {"on_hit": "quarantine"}
+    (folder / "products.yml").write_text(yaml.safe_dump(products))
+
+    data_dir = tmp_path / "data"
+    landing = data_dir / "landing" / DAY
+    landing.mkdir(parents=True)
+    rows = clean_day()
+    rows["products"][1]["product_category_name"] = "canary.iota@CANARYMAIL.example"
+    rows["order_reviews"][0]["review_id"] = "canary.kappa@CANARYMAIL.example"
+    for table, table_rows in rows.items():
+        stem = contracts[table].source.file_stem
+        name = f"{stem}.csv"
+        if table == "order_payments":
+            name = f"{stem}-canary.lambda@CANARYMAIL.example.csv"
+        (landing / name).write_text(to_csv(contracts, table, table_rows))
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    task_log = io.StringIO()
+    handler = logging.StreamHandler(task_log)
+    logging.getLogger().addHandler(handler)
+    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+    outcomes: dict[str, Any] = {}
+    try:
+        with (
+            pytest.MonkeyPatch.context() as mp,
+            pipeline_env(data_dir, key_file) as settings,
+        ):
+            mp.setenv("PIPELINES_CONTRACTS_DIR", str(folder))
+            for table in contracts.load_order():
+                try:
+                    outcomes[table] = tasks.ingest(table, start, end, "canary-undeclared")
+                except Exception as exc:  # what Airflow would write to the task log
+                    task_log.write("".join(traceback.format_exception(exc)))
+                    outcomes[table] = exc
+            outcomes["quality"] = quality_tasks.validate("products", start, end, "canary-q")
+            listed = inventory(settings.model_copy(update={"contracts_dir": folder}))
+            shown = findings(settings)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert outcomes["products"]["quarantine_by_check"] == {"undeclared_pii": 1}
+    assert "review_id: EMAIL" in str(outcomes["order_reviews"])
+    assert "[EMAIL]" in str(outcomes["order_payments"])
+    assert ("products", "product_category_name", "EMAIL") in {
+        (r["table"], r["column"], r["method"]) for r in listed
+    }
+    assert [f["column"] for f in shown if f["kind"] == "undeclared PII"] == [
+        "product_category_name"
+    ]
+    canaries = [*CANARIES, "canary.iota", "canary.kappa", "canary.lambda"]
+    written = [p for p in data_dir.rglob("*") if p.is_file() and landing not in p.parents]
+    assert any(p.name == "events.jsonl" for p in written)
+    printed = render_markdown(listed) + json.dumps([listed, shown])
+    leaks = [f"{p}: {c}" for p in written for c in canaries if c.encode() in p.read_bytes()]
+    leaks += [f"log: {c}" for c in canaries if c in task_log.getvalue()]
+    leaks += [f"result: {c}" for c in canaries if c in repr(outcomes) + printed]
     assert leaks == []

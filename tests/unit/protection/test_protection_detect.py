@@ -15,8 +15,10 @@ from pipelines.protection.detect import (
     Entity,
     candidates,
     detect,
+    entities_in,
     normalise,
     redact_text,
+    sample_candidates,
     scrub_arrow,
 )
 from tests.unit.protection.detect_corpus import HARD_NEGATIVES, RED_TEAM, SEED, corpus, score
@@ -242,3 +244,20 @@ def test_audit_reasons_are_scrubbed_by_the_same_detectors(tmp_path, keyring) -> 
     log.append(actor="alice", action="lookup", reason=reason, subject="p1:" + "ab" * 16)
     assert log.entries()[0]["reason"] == "titular cpf [CPF], tel [PHONE], [EMAIL]"
     assert "529.982" not in log.path.read_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"[0-9]{0,14}[A-Za-z][0-9A-Za-z]{0,30}", fullmatch=True))
+def test_a_word_token_holds_no_finding(token: str) -> None:
+    """What lets :func:`sample_candidates` skip ids and codes: a run of ASCII letters and
+    digits with a letter in it holds nothing a detector finds."""
+    assert detect(token, "BR") == []
+
+
+def test_sampling_skips_ids_but_not_bare_identifiers() -> None:
+    values = ["e481f51cbdc54678b7cc49136f2d6af7", "52998224725", "maria@x.com", "utilidades", None]
+    assert sample_candidates(pa.array(values, pa.string())).to_pylist() == [
+        False, True, True, False, False
+    ]  # fmt: skip
+    found = entities_in(pa.array(values, pa.string()), "BR")
+    assert found == [(1, Entity.CPF), (2, Entity.EMAIL)]

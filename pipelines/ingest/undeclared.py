@@ -1,0 +1,206 @@
+"""Personal data nobody declared: sampling the columns a contract keeps in clear.
+
+After a load's rows are staged (typed and checked, PII protected), each landing file's loaded
+rows are sampled, ``undeclared_pii.sample_rows`` of them, evenly spread (every row of a
+smaller file), in each column of :attr:`~pipelines.contracts.Contract.sampled_columns`. The
+sample goes through the same detectors as free text (:mod:`pipelines.protection.detect`),
+behind their vectorised RE2 prefilter, which also passes over single word tokens (ids,
+codes): most sampled values never reach Python. Landing file names are checked before
+anything is read.
+
+What a hit does is the contract's :class:`~pipelines.contracts.UndeclaredPii` policy. Nothing
+here copies a value: findings carry the column, the detector, counts and record locators.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.contracts import Column, Contract
+from pipelines.ingest.landing import LandingFile
+from pipelines.lake.manifest import UndeclaredPiiFinding
+from pipelines.protection.detect import DEFAULT_REGION, detect, entities_in, redact_text
+from pipelines.sql import q, sql_str
+
+log = logging.getLogger(__name__)
+
+CHECK = "undeclared_pii"
+MAX_LOCATORS = 5
+
+
+class UndeclaredPiiError(RuntimeError):
+    """Personal data in a column kept in clear or in a landing file name; the message names
+    where and what, never the value."""
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """The staged rows of one landing file: rowids ``first`` to ``first + rows - 1``."""
+
+    relative: str
+    first: int
+    rows: int
+
+
+@dataclass
+class _Hit:
+    column: Column
+    entity: str
+    sampled: int
+    rows: list[int] = field(default_factory=list)  # staged rowids
+    locators: list[str] = field(default_factory=list)
+
+
+def _region(contract: Contract) -> str:
+    return contract.source.region or DEFAULT_REGION
+
+
+def _what_to_do(contract: Contract) -> str:
+    where = contract.path or f"contracts/{contract.table}.yml"
+    return (
+        f"declare the column's personal data in {where} (pii: free_text with protection: "
+        "scrub, or pii: direct_identifier with encrypt, pseudonymize or drop), or, if these "
+        "values may stay, set undeclared_pii.on_hit: quarantine (the rows are quarantined) "
+        "or warn (they load, the finding is recorded)"
+    )
+
+
+def check_file_names(contract: Contract, files: Sequence[LandingFile]) -> None:
+    """Raise if a landing file's name holds personal data (whatever ``on_hit`` says: the
+    name would be written as the provenance of every row). The error shows the name with
+    the value replaced by its placeholder."""
+    for file in files:
+        found = sorted({f.entity.value for f in detect(file.relative, _region(contract))})
+        if found:
+            raise UndeclaredPiiError(
+                f"{contract.table}: landing file {redact_text(file.relative, _region(contract))} "
+                f"holds personal data in its name ({', '.join(found)}); a file name is written "
+                "as the provenance of every row (manifest, lineage, logs), so it cannot be "
+                "loaded or quarantined: rename the file (keep <file_stem>[-<part>].<ext>) and "
+                "run again; nothing was published"
+            )
+
+
+def _sample_filter(files: Sequence[StagedFile], sample_rows: int) -> str:
+    """SQL: the staged rows of ``files`` to sample, evenly spread over each file."""
+    terms = []
+    for f in files:
+        if f.rows <= 0:
+            continue
+        step = max(1, math.ceil(f.rows / sample_rows))
+        term = f"(rowid >= {f.first} AND rowid < {f.first + f.rows}"
+        terms.append(term + (f" AND (rowid - {f.first}) % {step} = 0)" if step > 1 else ")"))
+    return " OR ".join(terms) or "false"
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, columns: Sequence[Column], where: str) -> pa.Table:
+    cols = ", ".join(q(c.lake_name) for c in columns)
+    return con.execute(
+        "SELECT rowid AS _id, CAST(_source_file AS VARCHAR) AS _file, _source_row, "
+        f"{cols} FROM staged WHERE _reasons IS NULL AND ({where})"
+    ).fetch_arrow_table()
+
+
+def _hits(sample: pa.Table, columns: Sequence[Column], region: str) -> list[_Hit]:
+    """Every (column, entity) found in ``sample``, with its rows and locators."""
+    ids, files, rows = (sample.column(n).to_pylist() for n in ("_id", "_file", "_source_row"))
+    hits: list[_Hit] = []
+    for col in columns:
+        values = sample.column(col.lake_name).combine_chunks()
+        by_entity: dict[str, _Hit] = {}
+        for index, entity in entities_in(values, region):
+            hit = by_entity.setdefault(entity.value, _Hit(col, entity.value, len(values)))
+            hit.rows.append(ids[index])
+            if len(hit.locators) < MAX_LOCATORS:
+                hit.locators.append(f"{files[index]} record {rows[index]}")
+        hits += by_entity.values()
+    return hits
+
+
+def _describe(hit: _Hit) -> str:
+    return (
+        f"{hit.column.name}: {hit.entity} in {len(hit.rows):,} of {hit.sampled:,} sampled "
+        f"values ({'; '.join(hit.locators)})"
+    )
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, contract: Contract, hits: list[_Hit], region: str
+) -> dict[tuple[str, str], int]:
+    """Scan each column with a hit in full and quarantine every row the detectors flag;
+    return the rows quarantined per (column, entity)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _pii_failed (id BIGINT, col VARCHAR, entity VARCHAR)")
+    counts: dict[tuple[str, str], int] = {}
+    for col in {h.column.name: h.column for h in hits}.values():
+        full = _fetch(con, [col], f"{q(col.lake_name)} IS NOT NULL")
+        flagged: dict[str, list[int]] = defaultdict(list)
+        for hit in _hits(full, [col], region):
+            flagged[hit.entity] = hit.rows
+        for entity, ids in flagged.items():
+            counts[(col.name, entity)] = len(ids)
+            con.execute(
+                "INSERT INTO _pii_failed SELECT unnest($ids), $col, $entity",
+                {"ids": ids, "col": col.name, "entity": entity},
+            )
+    record_cols = ", ".join(
+        f"{sql_str(c.lake_name)}: CAST({q(c.lake_name)} AS VARCHAR)"
+        for c in contract.written_columns
+    )
+    con.execute(
+        "UPDATE staged SET _reasons = f.reasons, _record = to_json({" + record_cols + "}) "
+        "FROM (SELECT id, list({'check': 'undeclared_pii', 'column': col, 'reason': entity || "
+        "' found in a column the contract keeps in clear (undeclared_pii.on_hit: quarantine)'} "
+        "ORDER BY col, entity) AS reasons FROM _pii_failed GROUP BY id) AS f "
+        "WHERE staged.rowid = f.id"
+    )
+    return counts
+
+
+def check_columns(
+    con: duckdb.DuckDBPyConnection, contract: Contract, files: Sequence[StagedFile]
+) -> list[UndeclaredPiiFinding]:
+    """Sample the kept columns of the ``staged`` rows of ``files`` and apply the contract's
+    policy: raise :class:`UndeclaredPiiError` (``fail``), quarantine the flagged rows
+    (``quarantine``) or only report (``warn``). Returns the findings for the manifest."""
+    columns = contract.sampled_columns
+    policy = contract.undeclared_pii
+    if not columns:
+        return []
+    region = _region(contract)
+    hits = _hits(_fetch(con, columns, _sample_filter(files, policy.sample_rows)), columns, region)
+    if not hits:
+        return []
+    found = "; ".join(_describe(h) for h in hits)
+    if policy.on_hit == "fail":
+        raise UndeclaredPiiError(
+            f"{contract.table}: personal data in column(s) the contract keeps in clear: "
+            f"{found}. To go on, {_what_to_do(contract)}; nothing was published"
+        )
+    quarantined = _quarantine(con, contract, hits, region) if policy.on_hit == "quarantine" else {}
+    log.warning(
+        "%s: personal data in column(s) the contract keeps in clear: %s (undeclared_pii.on_hit: "
+        "%s); to stop this, %s",
+        contract.table,
+        found,
+        policy.on_hit,
+        _what_to_do(contract),
+    )
+    return [
+        UndeclaredPiiFinding(
+            column=h.column.name,
+            entity=h.entity,
+            policy=policy.on_hit,
+            sampled=h.sampled,
+            hits=len(h.rows),
+            quarantined=quarantined.get((h.column.name, h.entity), 0),
+            locators=h.locators,
+        )
+        for h in hits
+    ]
