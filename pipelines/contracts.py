@@ -48,7 +48,7 @@ class Protection(StrEnum):
     ENCRYPT = "encrypt"  # AES-SIV, recoverable through audited re-identification
     GENERALIZE = "generalize"  # coarser value (zip prefix, age band)
     DROP = "drop"  # never written
-    SCRUB = "scrub"  # e-mails and phone numbers replaced inside free text
+    SCRUB = "scrub"  # personal data inside free text replaced by typed placeholders
 
 
 class Generalization(StrEnum):
@@ -408,8 +408,11 @@ class UndeclaredPii(BaseModel):
     (:mod:`pipelines.protection.detect`) find an e-mail, phone, CPF/CNPJ, card number, URL,
     @handle or street address in a column the contract keeps in clear (``protection: keep``).
 
-    Each landing file's loaded rows are sampled (``sample_rows`` per file, evenly spread; a
-    smaller file is read whole) in every kept text column without ``allowed_values``. A hit
+    Loaded rows are sampled in every kept text column without ``allowed_values``: in a load
+    of fewer than 100,000 rows, ``sample_rows`` per landing file, evenly spread (all rows of
+    a smaller file); in a larger load, about ``sample_rows`` per file on average, as random
+    blocks of 2,048 consecutive rows (DuckDB's system sampling: the other rows are not read,
+    so sampling costs milliseconds whatever the size). A hit
     is reported without its value (column, detector, count, file and record numbers) in the
     manifest, the PII inventory, lineage (an ``undeclared_pii`` tag on the lake column) and
     the quality results (an ``undeclared_pii`` finding, also on the portal's findings list).
@@ -436,8 +439,8 @@ class UndeclaredPii(BaseModel):
     sample_rows: int = Field(
         default=1000,
         ge=1,
-        description="Loaded rows sampled per landing file (evenly spread; all rows of a "
-        "smaller file).",
+        description="Loaded rows sampled per landing file: exactly, evenly spread, in a load "
+        "under 100,000 rows; on average, in random blocks of 2,048 rows, above.",
         examples=[5000],
     )
 

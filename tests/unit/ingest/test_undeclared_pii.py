@@ -202,3 +202,25 @@ def test_a_finding_shows_in_inventory_lineage_quality_and_portal(
     assert {json.loads(f["observed"])["detector"] for f in shown} == {"EMAIL", "PHONE"}
     everything = json.dumps([listed, findings(settings)]) + Serde.to_json(parts.outputs[0])
     assert _leaks(everything) == []
+
+
+def test_a_large_load_is_sampled_by_whole_vectors_without_reading_the_rest(contracts):
+    """Above ``STRIDE_BELOW`` staged rows, a filter on rowids would read the whole table; the
+    sample is DuckDB's system sample instead: about ``sample_rows`` per file, in blocks of
+    2,048 consecutive rows, rows already failing left out."""
+    from pipelines.ingest.undeclared import STRIDE_BELOW, VECTOR, StagedFile, _sample
+
+    rows, files = 3 * STRIDE_BELOW, 3
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE staged AS SELECT md5(i::VARCHAR) AS product_id, 'cama' AS "
+        "product_category_name, CASE WHEN i % 2 = 0 THEN NULL ELSE ['x'] END AS _reasons, "
+        f"'f' || (i // {STRIDE_BELOW}) AS _source_file, i AS _source_row FROM range({rows}) t(i)"
+    )
+    columns = contracts["products"].sampled_columns
+    by_file = [StagedFile(f"f{k}", k * STRIDE_BELOW, STRIDE_BELOW) for k in range(files)]
+    sample = _sample(con, columns, by_file, 1000)
+    ids = sample.column("_id").to_pylist()
+    assert 0 < len(ids) <= 8 * VECTOR  # of 300,000 rows: a few vectors, half of them failing
+    assert all(i % 2 == 0 for i in ids)  # rows already failing are not sampled
+    assert len({i // VECTOR for i in ids}) * VECTOR // 2 >= len(ids)  # whole vectors
