@@ -92,9 +92,9 @@ def protection_edge(
                 col.header,
                 f.DIRECT,
                 f.TRANSFORMATION,
-                "scrub: e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles and street "
-                "addresses in the text replaced by [EMAIL], [URL], [CPF], [CNPJ], [CARD], "
-                "[PHONE], [HANDLE], [ADDRESS]",
+                "scrub: e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles, street "
+                "addresses and personal names in the text replaced by [EMAIL], [URL], [CPF], "
+                "[CNPJ], [CARD], [PHONE], [HANDLE], [ADDRESS], [NAME]",
                 masking=True,
             )
     if col.type == "string":

@@ -28,6 +28,10 @@ PHONE     ``[PHONE]``     ``phonenumbers``' matcher in the source's declared reg
 HANDLE    ``[HANDLE]``    ``@name`` not part of an e-mail
 ADDRESS   ``[ADDRESS]``   street word + name + house number: ``Rua Augusta, 1500``,
                           ``Av. Paulista 1000``, ``221 Baker Street``, ``Kerkstraat 12``
+NAME      ``[NAME]``      a frequent first name, then a frequent surname (particles ``da``,
+                          ``van der``... between), each capitalised: ``Maria Souza``, ``Jan de
+                          Vries``; not after ``São``, ``Santa``, ``Rua``... (a gazetteer from
+                          ``names-dataset``: :mod:`pipelines.protection.names`)
 ========  ==============  ===================================================================
 
 CPF, CNPJ and card numbers written as bare digits right after an order, invoice or product
@@ -37,9 +41,11 @@ word (``pedido 52998224725``, ``factuur ...``) are taken for that reference: one
 Text is first mapped character for character (same length, so spans stay valid) from
 full-width digits, Unicode dashes and no-break spaces to their ASCII forms.
 
-Not detected: personal names (that needs a named-entity model; spaCy's models are not
-installable from the package registries this project uses) and addresses without a house
-number or street word.
+Not detected: names written in lower case or in capitals, names with a first name or surname
+outside the gazetteer's (the 500 most frequent of each country it covers), and addresses
+without a house number or street word. A named-entity model would find more names, but
+spaCy's models do not install from the package registries this project uses, and Presidio
+without one has no name or address recognizer (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class Entity(StrEnum):
     PHONE = "PHONE"
     HANDLE = "HANDLE"
     ADDRESS = "ADDRESS"
+    NAME = "NAME"
 
     @property
     def placeholder(self) -> str:
@@ -360,6 +367,75 @@ def _addresses(text: str, region: str) -> Spans:
         yield m.span()
 
 
+# --- personal names (a gazetteer: no named-entity model) -----------------------------------
+
+_NAME_TOKEN = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ']+"
+_NAME_PARTICLE = r"(?:d[aeo]s?|e|van|der|den|ten|ter|von|del|di)"
+_NAME_RUN = re.compile(rf"(?<![\w@.]){_NAME_TOKEN}(?:\s+(?:{_NAME_PARTICLE}\s+)*{_NAME_TOKEN})+")
+_NAME_WORD = re.compile(_NAME_TOKEN)
+_NOT_A_PERSON_BEFORE = frozenset(
+    [
+        "São",
+        "Sao",
+        "Santa",
+        "Santo",
+        "San",
+        "Sant",
+        "Saint",
+        "Sint",
+        "St",
+        "Vila",
+        "Rua",
+        "Avenida",
+        "Av",
+        "Praça",
+        "Largo",
+        "Travessa",
+        "Estrada",
+        "Rodovia",
+        "Hospital",
+        "Colégio",
+        "Escola",
+        "Shopping",
+        "Edifício",
+        "Condomínio",
+        "Fazenda",
+        "Igreja",
+        "Bairro",
+        "Jardim",
+        "Parque",
+        "Porto",
+        "Ponte",
+        "Campo",
+        "Nova",
+        "Novo",
+        "Dom",
+    ]
+)
+"""A first name after these words names a place or a thing (São José dos Campos, Rua Maria
+Antônia, Colégio Pedro Segundo, Dom Pedro)."""
+
+
+def _names(text: str, region: str) -> Spans:
+    """A frequent first name followed (particles such as ``da``, ``van der`` allowed) by a
+    frequent surname, each capitalised: ``Maria Souza``, ``Ana Paula da Silva``, ``Jan de
+    Vries``. The span runs from the first name to the last surname of the run."""
+    from pipelines.protection.names import gazetteer
+
+    first, last = gazetteer()
+    for run in _NAME_RUN.finditer(text):
+        words = [(w.group(), w.start(), w.end()) for w in _NAME_WORD.finditer(run.group())]
+        i = 0
+        while i < len(words):
+            before = words[i - 1][0] if i else ""
+            if words[i][0] in first and before not in _NOT_A_PERSON_BEFORE:
+                ends = [j for j in range(i + 1, len(words)) if words[j][0] in last]
+                if ends:
+                    yield run.start() + words[i][1], run.start() + words[ends[-1]][2]
+                    i = ends[-1]
+            i += 1
+
+
 DETECTORS: tuple[Detector, ...] = (
     Detector(Entity.EMAIL, _emails),
     Detector(Entity.URL, _urls),
@@ -369,6 +445,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(Entity.PHONE, _phones, min_digits=_PHONE_MIN_DIGITS),
     Detector(Entity.HANDLE, _handles),
     Detector(Entity.ADDRESS, _addresses),
+    Detector(Entity.NAME, _names),
 )
 """Every detector, in order of precedence."""
 
@@ -450,6 +527,8 @@ CANDIDATE_PATTERNS = (
     rf"(?is:\b{_PT_STREET}{_SP}.*{_NUM})",
     rf"{_NUM}{_SP}+[A-Z][a-z]+(?:{_SP}+[A-Z][a-z]+){{0,3}}{_SP}+(?i:{_EN_STREET})",
     rf"{_NL_STREET}{_SP}+{_NUM}",
+    # two capitalised words, maybe lower-case particles between (names)
+    rf"[A-Z\x{{C0}}-\x{{D6}}\x{{D8}}-\x{{DE}}][a-z\x{{DF}}-\x{{F6}}\x{{F8}}-\x{{FF}}']+{_SP}+(?:[a-z]+{_SP}+)*[A-Z\x{{C0}}-\x{{D6}}\x{{D8}}-\x{{DE}}]",
 )
 """RE2 patterns (Arrow's regex engine): a text matching none of them holds nothing any detector
 finds, so it skips the Python detectors. Each is looser than the detectors it stands for (the

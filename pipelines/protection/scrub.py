@@ -1,7 +1,7 @@
 """Scrubbing free text: every entity :mod:`pipelines.protection.detect` finds (e-mail, URL,
-payment card, CNPJ, CPF, phone, @handle, street address) replaced by its placeholder
-(``[EMAIL]``, ``[URL]``, ``[CARD]``, ``[CNPJ]``, ``[CPF]``, ``[PHONE]``, ``[HANDLE]``,
-``[ADDRESS]``).
+payment card, CNPJ, CPF, phone, @handle, street address, personal name) replaced by its
+placeholder (``[EMAIL]``, ``[URL]``, ``[CARD]``, ``[CNPJ]``, ``[CPF]``, ``[PHONE]``,
+``[HANDLE]``, ``[ADDRESS]``, ``[NAME]``).
 
 The detectors are Python (``phonenumbers``, ``tarja``'s check digits), so scrubbing runs on
 Arrow arrays (:func:`scrub_arrow`: a vectorised prefilter sends only candidate texts through

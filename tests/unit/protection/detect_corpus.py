@@ -215,6 +215,45 @@ def gen_address(rng: random.Random, language: str) -> str:
     return f"{rng.choice(_NL_NAMES)}{kind} {rng.randint(1, 299)}{suffix}"
 
 
+_PERSON = {
+    "pt": (
+        ["Maria", "João", "Ana", "Pedro", "Francisca", "Luiz", "Juliana", "Marcos", "Adriana",
+         "Rafael", "Cláudia", "Gervásio", "Josefa", "Cledson"],
+        ["Silva", "Souza", "Oliveira", "Santos", "Ferreira", "Almeida", "Carvalho", "Ribeiro",
+         "Gonçalves", "Bortolotto", "Tavares", "Nascimento"],
+        ["", "da ", "dos ", "de "],
+    ),
+    "en": (
+        ["John", "Emily", "Michael", "Sarah", "David", "Jennifer", "Robert", "Laura", "Kevin",
+         "Thaddeus", "Imogen"],
+        ["Smith", "Johnson", "Williams", "Brown", "Taylor", "Wilson", "Walker", "Hughes",
+         "Featherstonehaugh", "Thompson"],
+        [""],
+    ),
+    "nl": (
+        ["Jan", "Sanne", "Pieter", "Monique", "Henk", "Linda", "Jeroen", "Esther", "Willem",
+         "Wouter", "Femke"],
+        ["Jansen", "Vries", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Dekker", "Bos",
+         "Zwanenburg", "Brouwer"],
+        ["", "de ", "van ", "van der ", "van den "],
+    ),
+}  # fmt: skip
+"""First names and surnames for NAME positives: mostly frequent ones, a few rare ones the
+gazetteer does not hold (Gervásio, Cledson, Bortolotto, Thaddeus, Imogen, Featherstonehaugh,
+Femke, Zwanenburg): recall is measured on both."""
+
+
+def gen_name(rng: random.Random, language: str) -> str:
+    firsts, lasts, particles = _PERSON[language]
+    parts = [rng.choice(firsts)]
+    if rng.random() < 0.25:
+        parts.append(rng.choice(firsts))
+    surname = rng.choice(particles) + rng.choice(lasts)
+    if language == "nl" and not surname.startswith(("de ", "van ")) and rng.random() < 0.3:
+        surname = "de Vries" if rng.random() < 0.5 else surname
+    return " ".join([*parts, surname])
+
+
 # --- templates ----------------------------------------------------------------------------
 
 Value = Callable[[random.Random, str], str]
@@ -227,6 +266,7 @@ VALUES: dict[Entity, Value] = {
     Entity.URL: gen_url,
     Entity.HANDLE: lambda rng, lang: gen_handle(rng),
     Entity.ADDRESS: gen_address,
+    Entity.NAME: gen_name,
 }
 
 TEMPLATES: dict[Entity, dict[str, list[str]]] = {
@@ -275,6 +315,16 @@ TEMPLATES: dict[Entity, dict[str, list[str]]] = {
         "pt": ["entregaram na {} e não aqui", "moro na {} apto 3", "endereço: {}, São Paulo"],
         "en": ["delivered to {} instead", "I live at {}, Springfield"],
         "nl": ["bezorgd op de {} in plaats van hier", "mijn adres: {}, Utrecht"],
+    },
+    Entity.NAME: {
+        "pt": [
+            "entregue para {} na portaria",
+            "cliente {} reclamou do atraso",
+            "Att, {}",
+            "{} comprou duas unidades",
+        ],
+        "en": ["delivered to {} at the front desk", "Regards, {}", "ask for {} at the store"],
+        "nl": ["bezorgd bij {} aan de deur", "Groeten, {}", "vraag naar {} bij de balie"],
     },
 }
 
@@ -354,6 +404,21 @@ HARD_NEGATIVES: dict[str, list[str]] = {
         "ana@mail sem domínio",
         "R$ {price} @ unidade",
         "prazo de 15-20 dias",
+        # names of places, brands and things (NAME)
+        "moro em São José dos Campos",
+        "entrega para Santa Maria RS",
+        "cidade de Vitória da Conquista",
+        "comprei na Casa Bahia",
+        "Colégio Pedro Segundo",
+        "Produto Muito Bom",
+        "Chegou Rápido Recomendo",
+        "categoria Cama Mesa Banho",
+        "de Belo Horizonte para Porto Alegre",
+        "Juiz de Fora MG",
+        "a Rua Maria Antônia estava fechada",
+        "São Paulo Futebol Clube",
+        "perfume Carolina Herrera original",
+        "Dom Pedro Segundo",
     ],
     "en": [
         "order #{order} is late",
@@ -373,6 +438,17 @@ HARD_NEGATIVES: dict[str, list[str]] = {
         "3 items at $ {price_en} each",
         "invoice {order}",
         "model {sku}, serial {order8}",
+        # names of places, brands and things (NAME)
+        "Victoria Sponge Cake",
+        "ROSE GOLD NECKLACE WITH HEART",
+        "San Francisco, CA",
+        "Santa Monica Boulevard",
+        "Great Product Fast Delivery",
+        "Jack Daniels whiskey glass",
+        "from New York to Los Angeles",
+        "Christmas Tree Decoration",
+        "Mason Jar Lights",
+        "Happy Birthday Banner",
     ],
     "nl": [
         "bestelling {order} is te laat",
@@ -388,6 +464,12 @@ HARD_NEGATIVES: dict[str, list[str]] = {
         "levering 12-03-2019",
         "3 stuks voor € {price}",
         "de straat was 2 dagen dicht",
+        # names of places, brands and things (NAME)
+        "van Den Haag naar Sint Maarten",
+        "Albert Heijn bonnetje",
+        "Van Gogh Museum",
+        "Goede Service Snelle Levering",
+        "Kerst Versiering",
     ],
 }
 

@@ -262,11 +262,6 @@ def test_no_clear_pii_is_stored(log: AuditLog) -> None:
     assert log.entries()[0]["reason"] == "asked by [EMAIL], phone [PHONE]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="names and CPFs need the PII detector (pipelines.protection.detect.redact_text), "
-    "built in parallel; swap audit.scrub_reason to it and this passes",
-)
 def test_reason_is_scrubbed_of_names_and_cpfs(log: AuditLog) -> None:
     log.append(actor="alice", action="lookup", reason="cliente Maria Souza, CPF 529.982.247-25")
     text = log.path.read_text()

@@ -128,7 +128,8 @@ def test_findings_do_not_overlap_and_earlier_detectors_win() -> None:
 def test_every_entity_has_a_detector_and_a_typed_placeholder() -> None:
     assert [d.entity for d in DETECTORS] == list(Entity)
     assert {e.placeholder for e in Entity} == {
-        "[EMAIL]", "[URL]", "[CNPJ]", "[CARD]", "[CPF]", "[PHONE]", "[HANDLE]", "[ADDRESS]"
+        "[EMAIL]", "[URL]", "[CNPJ]", "[CARD]", "[CPF]", "[PHONE]", "[HANDLE]", "[ADDRESS]",
+        "[NAME]",
     }  # fmt: skip
 
 
@@ -213,6 +214,7 @@ _ATOMS = [
     " at ", " arroba ", " dot ", " ponto ", "[at]", "www.", "http://", "Rua ", "Av. ", "Street",
     "straat ", "Kerk", "529.982.247-25", "4111111111111111", "１", "９", "\xa0", "tel ", "06-",
     "٣", "\u2003", "．", "＋", "＠", "\u2013", "nº ", "(at)", " punt ", "Ave",
+    "Maria", "Souza", "Jan", " de ", "São ", "Vries", "Ana Paula",
 ]  # fmt: skip
 
 
@@ -261,3 +263,19 @@ def test_sampling_skips_ids_but_not_bare_identifiers() -> None:
     ]  # fmt: skip
     found = entities_in(pa.array(values, pa.string()), "BR")
     assert found == [(1, Entity.CPF), (2, Entity.EMAIL)]
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("cliente Maria Souza ligou", "cliente [NAME] ligou"),
+        ("Att, Ana Paula da Silva", "Att, [NAME]"),
+        ("Groeten, Jan de Vries", "Groeten, [NAME]"),
+        ("moro em São José dos Campos", "moro em São José dos Campos"),  # a place
+        ("Rua Maria Antônia fechada", "Rua Maria Antônia fechada"),  # a street
+        ("maria souza", "maria souza"),  # not capitalised: missed (measured in BENCHMARKS.md)
+        ("ROSE SMITH MUG", "ROSE SMITH MUG"),  # capitals: product descriptions
+    ],
+)
+def test_names_are_a_frequent_first_name_and_surname_capitalised(text: str, redacted: str) -> None:
+    assert redact_text(text, "BR") == redacted
