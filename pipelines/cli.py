@@ -145,10 +145,11 @@ def _contract_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_pii(args: argparse.Namespace) -> int:
+    from pipelines.lake.findings import undeclared_inventory
     from pipelines.pii_inventory import inventory, render_markdown
 
     settings = args.settings
-    rows = inventory(settings)
+    rows = inventory(settings) + undeclared_inventory(settings)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
     else:

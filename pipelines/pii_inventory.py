@@ -1,12 +1,14 @@
-"""The PII inventory: every personal-data column, its class and protection, from the contracts;
-and every column the contracts keep in clear in which ingestion found personal data nobody
-declared (from the lake partitions' manifests, :mod:`pipelines.ingest.undeclared`)."""
+"""The PII inventory: every personal-data column, its class and protection, from the contracts.
+
+``pipelines pii inventory`` adds the columns kept in clear in which ingestion found personal
+data nobody declared (:func:`pipelines.lake.findings.undeclared_inventory`, from the lake's
+manifests), in the same row format; :func:`render_markdown` lists them after the table."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipelines.contracts import ContractSet, load_contracts
+from pipelines.contracts import load_contracts
 from pipelines.settings import Settings
 
 
@@ -29,41 +31,6 @@ def inventory(settings: Settings) -> list[dict[str, Any]]:
                     "contract": contract.version_tag,
                 }
             )
-    return rows + undeclared(settings, contracts)
-
-
-def undeclared(settings: Settings, contracts: ContractSet) -> list[dict[str, Any]]:
-    """One row per (table, column, detector) with undeclared personal data in a published
-    partition: PII class ``undeclared``, the detector as ``method``, the partitions and
-    what the contract's policy did (``finding``)."""
-    from pipelines.lake.partitions import partitions
-
-    found: dict[tuple[str, str, str], list[str]] = {}
-    for table in contracts.load_order():
-        for part in partitions(settings.lake, table):
-            for u in part.manifest.undeclared_pii:
-                found.setdefault((table, u.column, u.entity), []).append(
-                    f"{part.folder.name}: {u.policy}, {u.hits:,} of {u.sampled:,} sampled, "
-                    f"{u.quarantined:,} quarantined"
-                )
-    rows = []
-    for (table, column, entity), where in found.items():
-        contract = contracts[table]
-        col = contract.column(column)
-        rows.append(
-            {
-                "table": table,
-                "column": column,
-                "pii_class": "undeclared",
-                "protection": col.protection.value,
-                "method": entity,
-                "lake_column": col.lake_name,
-                "masked_in_lake": False,
-                "owner": contract.owner,
-                "contract": contract.version_tag,
-                "finding": "; ".join(where),
-            }
-        )
     return rows
 
 

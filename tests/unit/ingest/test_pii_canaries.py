@@ -323,7 +323,8 @@ def test_undeclared_pii_leaves_no_canary_through_the_tasks(tmp_path: Path, contr
     import yaml
 
     from pipelines import tasks
-    from pipelines.pii_inventory import inventory, render_markdown
+    from pipelines.lake.findings import undeclared_inventory
+    from pipelines.pii_inventory import render_markdown
     from pipelines.portal.data import findings
     from pipelines.quality import tasks as quality_tasks
     from tests.unit.lineage.emit_helpers import pipeline_env
@@ -366,7 +367,7 @@ def test_undeclared_pii_leaves_no_canary_through_the_tasks(tmp_path: Path, contr
                     task_log.write("".join(traceback.format_exception(exc)))
                     outcomes[table] = exc
             outcomes["quality"] = quality_tasks.validate("products", start, end, "canary-q")
-            listed = inventory(settings.model_copy(update={"contracts_dir": folder}))
+            listed = undeclared_inventory(settings.model_copy(update={"contracts_dir": folder}))
             shown = findings(settings)
     finally:
         logging.getLogger().removeHandler(handler)

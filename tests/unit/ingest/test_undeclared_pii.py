@@ -172,8 +172,9 @@ def test_a_finding_shows_in_inventory_lineage_quality_and_portal(
 
     from openlineage.client.serde import Serde
 
+    from pipelines.lake.findings import undeclared_inventory
     from pipelines.lineage.ingestion import ingestion_lineage
-    from pipelines.pii_inventory import inventory, render_markdown
+    from pipelines.pii_inventory import render_markdown
     from pipelines.portal.data import findings
     from pipelines.quality.runner import validate_partition
 
@@ -182,7 +183,7 @@ def test_a_finding_shows_in_inventory_lineage_quality_and_portal(
     contracts = _with_policy(contracts, on_hit="warn")
     result = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
 
-    listed = [r for r in inventory(settings) if r["pii_class"] == "undeclared"]
+    listed = undeclared_inventory(settings)
     assert {(r["table"], r["column"], r["method"]) for r in listed} == {
         ("products", "product_category_name", "EMAIL"),
         ("products", "product_category_name", "PHONE"),
