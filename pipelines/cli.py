@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.generate.command import register as register_generate
     from pipelines.lineage.command import register as register_lineage
     from pipelines.portal.command import register as register_portal
+    from pipelines.privacy.command import register as register_privacy
     from pipelines.protection.command import register as register_protection
     from pipelines.quality.command import register as register_quality
     from pipelines.warehouse.command import register as register_warehouse
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_quality(sub)
     register_warehouse(sub)
     register_portal(sub)
+    register_privacy(sub)
 
     ingest = sub.add_parser(
         "ingest",

@@ -33,6 +33,7 @@ def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
                 "loaded": sum(p.manifest.counts.loaded for p in parts),
                 "quarantined": sum(p.manifest.counts.quarantined for p in parts),
                 "dropped": sum(p.manifest.counts.dropped for p in parts),
+                "suppressed": sum(p.manifest.counts.suppressed for p in parts),
                 "quarantine_by_check": checks,
                 # quarantined only for a missing parent: back in the data at the next quality
                 # run of their partition once the parent is re-published
@@ -65,13 +66,20 @@ def print_summary(settings: Settings, interval: Interval | None, as_json: bool =
             ["table", "partitions", "read", "loaded", "quarantined", "quarantine reasons"],
         )
     )
-    balanced = all(r["read"] == r["loaded"] + r["quarantined"] + r["dropped"] for r in rows)
+    balanced = all(
+        r["read"] == r["loaded"] + r["quarantined"] + r["dropped"] + r["suppressed"] for r in rows
+    )
     dropped = {r["table"]: r["dropped"] for r in rows if r["dropped"]}
+    suppressed = {r["table"]: r["suppressed"] for r in rows if r["suppressed"]}
     rule = "read = loaded + quarantined" + (" + dropped" if dropped else "")
+    rule += " + suppressed" if suppressed else ""
     print(f"\nrow accounting: {rule + ' for every table' if balanced else 'UNBALANCED'}")
     if dropped:
         listed = ", ".join(f"{t} {n:,}" for t, n in dropped.items())
         print(f"exact duplicates dropped by contract (row_key.duplicates: drop): {listed}")
+    if suppressed:
+        listed = ", ".join(f"{t} {n:,}" for t, n in suppressed.items())
+        print(f"rows of erased subjects suppressed (pipelines privacy erase): {listed}")
     pending = {r["table"]: r["pending_parent"] for r in rows if r["pending_parent"]}
     if pending:
         print(

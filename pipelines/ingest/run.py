@@ -59,6 +59,7 @@ from pipelines.lake.publish import (
     partition_lock,
     staged_partition,
 )
+from pipelines.privacy.suppression import suppress_staged
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
@@ -473,6 +474,7 @@ def _ingest_table(
             start += read.parsed
         undeclared = check_columns(con, contract, staged_files)
         stages["read"], mark = _lap(mark)
+        suppressed = suppress_staged(con, lake, contracts, contract)
         _key_checks(con, lake, contracts, contract, interval)
         dropped = apply_row_key(con, contract)
         stages["key_checks"], mark = _lap(mark)
@@ -491,12 +493,13 @@ def _ingest_table(
                 loaded=loaded,
                 quarantined=quarantined,
                 dropped=dropped,
+                suppressed=suppressed,
             )
             if not counts.balanced:
                 raise IngestionError(
                     f"{table}: row accounting does not balance for {interval}: read "
                     f"{counts.read:,} != loaded {loaded:,} + quarantined {quarantined:,} + "
-                    f"dropped {dropped:,}; nothing was published"
+                    f"dropped {dropped:,} + suppressed {suppressed:,}; nothing was published"
                 )
             manifest = Manifest(
                 table=table,

@@ -39,10 +39,13 @@ class Counts(BaseModel):
     quarantined: int
     dropped: int = 0
     """Exact duplicates dropped by the contract's ``row_key.duplicates: drop``."""
+    suppressed: int = 0
+    """Rows of erased subjects (the suppression list, :mod:`pipelines.privacy.suppression`)
+    dropped at ingestion or removed by an erasure."""
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.loaded + self.quarantined + self.dropped
+        return self.read == self.loaded + self.quarantined + self.dropped + self.suppressed
 
 
 class LakeColumn(BaseModel):

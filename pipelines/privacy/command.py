@@ -1,0 +1,170 @@
+"""CLI: ``pipelines privacy erase|verify-erasure``.
+
+Every subcommand takes the subject as a ``customer_unique_id`` or its token, and an actor and
+a reason (audited, as for ``pipelines reidentify``). Output: artifacts, versions and counts;
+never a value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from pipelines.console import safe_error
+from pipelines.contracts import ContractError, load_contracts
+from pipelines.settings import Settings
+
+SUBJECT_HELP = "the person: their customer_unique_id, or its token (p1:...)"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = getattr(args, "settings", None)
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def _context(args: argparse.Namespace, action: str) -> Any:
+    from pipelines.privacy.authorize import authorize
+    from pipelines.privacy.graph import subject_graph
+    from pipelines.protection.audit import AuditLog
+    from pipelines.protection.keys import keyring_from_settings
+
+    settings = _settings(args)
+    contracts = load_contracts(settings.contracts_dir)
+    graph = subject_graph(contracts, args.subject_column)
+    keyring = keyring_from_settings(settings)
+    log = AuditLog(settings.audit, keyring)
+    request = authorize(
+        log, keyring, settings.lake, action=action, actor=args.actor, reason=args.reason,
+        subject=args.subject, subject_table=graph.subject_column.split(".")[0],
+    )  # fmt: skip
+    return settings, contracts, graph, keyring, log, request
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from pipelines.privacy.erase import ACTION, erase
+
+    settings, contracts, graph, keyring, log, request = _context(args, ACTION)
+    cert = erase(settings, keyring, log, request, contracts, graph, landing=not args.keep_landing)
+    if args.json:
+        print(json.dumps({**cert.as_dict(), "audit_seq": cert.audit_seq}, indent=2))
+        return 0
+    print(f"erased subject {cert.subject[:23]}... ({len(cert.tables)} tables searched)")
+    for r in cert.lake:
+        print(
+            f"  lake {r.table}/{r.partition}: -{r.data_rows_removed} rows, "
+            f"-{r.quarantine_rows_removed} quarantined; version {r.old_version[:12]} -> "
+            f"{r.new_version[:12]}"
+        )
+    for d in [*cert.features, *cert.warehouse]:
+        print(f"  {d.artifact}: -{d.rows_removed} rows")
+    for f in cert.landing:
+        what = (
+            f"not rewritten ({f.not_rewritten})"
+            if f.not_rewritten
+            else f"-{f.records_removed} records"
+        )
+        print(f"  landing {f.file}: {what}")
+    print(f"certificate: audit entry {cert.audit_seq} in {log.path}; on the suppression list")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pipelines.privacy.authorize import audit_outcome
+    from pipelines.privacy.verify import verify_erasure
+
+    settings, contracts, graph, keyring, log, request = _context(args, "privacy_verify_erasure")
+    result = verify_erasure(settings, keyring, contracts, graph, request.token)
+    seq = audit_outcome(
+        log, request, action=request.action, actor=request.actor, reason=request.reason,
+        outcome="absent" if result.absent else "present",
+        details={"findings": json.dumps(result.findings, sort_keys=True),
+                 "suppressed": result.suppressed, "searched": result.searched},
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps({**result.__dict__, "absent": result.absent, "audit_seq": seq}, indent=2))
+    else:
+        for where, n in sorted(result.findings.items()):
+            print(f"  still present: {where} ({n} rows)")
+        if not result.suppressed:
+            print("  not on the suppression list: a re-run would bring the subject back")
+        verdict = "ABSENT" if result.absent else "PRESENT"
+        print(
+            f"subject {result.subject[:23]}...: {verdict} ({result.searched} files searched; audit entry {seq})"
+        )
+    return 0 if result.absent else 1
+
+
+def _guarded(handler: Any) -> Any:
+    from pipelines.protection.errors import ProtectionError
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(handler(args))
+        except (ProtectionError, ContractError, OSError, ValueError) as exc:
+            print(f"error: {safe_error(exc)}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _subject_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subject", required=True, help=SUBJECT_HELP)
+    parser.add_argument("--actor", required=True, help="who is asking (audited)")
+    parser.add_argument("--reason", required=True, help="why, e.g. the request's ticket (audited)")
+    parser.add_argument(
+        "--subject-column",
+        default="customers.customer_unique_id",
+        help="contract column identifying a person (default: customers.customer_unique_id)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``privacy`` to the main parser's subparsers."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    privacy = subparsers.add_parser(
+        "privacy",
+        help="data subject rights: erasure and its proof",
+        description="Act on one person's data (GDPR Art. 17), audited.",
+    )
+    sub = privacy.add_subparsers(dest="privacy_command", metavar="{erase,verify-erasure}")
+    sub.required = True
+    erase = sub.add_parser(
+        "erase",
+        help="remove a person from the lake, quarantine, features, warehouse and landing",
+        formatter_class=fmt,
+        description=(
+            "Find every row of the person through the contracts' foreign keys (their customer\n"
+            "records, orders, items, payments, reviews, profile; quarantined rows too), rewrite\n"
+            "each lake partition holding one as a new dataset version (the old files are\n"
+            "deleted), then the feature snapshots, the warehouse and the retained landing\n"
+            "files. The person's keys go on the suppression list, which every later ingestion\n"
+            "honours (their rows are counted as 'suppressed'). The erasure certificate (what\n"
+            "was rewritten, old and new versions, rows removed) is written to the audit log.\n"
+            "Needs the key ring, an actor and a reason, like 'pipelines reidentify'."
+        ),
+        epilog=(
+            "example:\n  pipelines privacy erase --subject 861eff4711a542e4b93843c6dd7febb0 \\\n"
+            '      --actor alice --reason "erasure request DSR-2026-118"'
+        ),
+    )
+    _subject_args(erase)
+    erase.add_argument(
+        "--keep-landing", action="store_true", help="leave the landing files as they are"
+    )
+    erase.set_defaults(func=_guarded(_cmd_erase))
+    verify = sub.add_parser(
+        "verify-erasure",
+        help="prove a person is absent (exit 1 if anything still holds them)",
+        formatter_class=fmt,
+        description=(
+            "Search every lake partition (data and quarantine), feature snapshot, warehouse\n"
+            "table and retained landing file for the person's tokens, ciphertexts and order\n"
+            "keys, and check they are on the suppression list. Prints where they are still\n"
+            "found (artifacts and counts), audited."
+        ),
+    )
+    _subject_args(verify)
+    verify.set_defaults(func=_guarded(_cmd_verify))

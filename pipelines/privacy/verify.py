@@ -1,0 +1,123 @@
+"""``pipelines privacy verify-erasure``: prove a subject is absent from every artifact.
+
+Searched for: every key digest the erasure recorded on the suppression list (tokens of the
+person and of their order-level customer ids, their order ids, the digests of their
+ciphertexts), plus the token itself:
+
+* every lake partition of every table: any text column of the data file holding one of
+  them, and the quarantine rows matched like the erasure matches them (and their encrypted
+  columns);
+* every feature snapshot and every warehouse table: any text column;
+* the retained landing files (their key columns pseudonymized on the fly);
+* and the subject must be on the suppression list, so a re-run cannot bring them back.
+
+The result names artifacts and counts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contracts import ContractSet, Protection
+from pipelines.features.paths import features_dir
+from pipelines.ingest.lake import partitions, verified_data_file, verified_quarantine_file
+from pipelines.ingest.readers import sql_str
+from pipelines.privacy.derived import count_subject_rows, snapshot_files, warehouse_hits
+from pipelines.privacy.graph import SubjectGraph
+from pipelines.privacy.landing import landing_hits, register_token_udf
+from pipelines.privacy.locate import connect
+from pipelines.privacy.match import digest, in_any_key, load_keys, quarantine_value, row_condition
+from pipelines.privacy.suppression import read_list
+from pipelines.protection.keys import KeyRing
+from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of
+from pipelines.settings import Settings
+
+
+@dataclass
+class Verification:
+    subject: str
+    findings: dict[str, int] = field(default_factory=dict)
+    suppressed: bool = False
+    searched: int = 0
+
+    @property
+    def absent(self) -> bool:
+        return self.suppressed and not self.findings
+
+
+def _quarantine_hits(
+    con: duckdb.DuckDBPyConnection, contracts: ContractSet, graph: SubjectGraph, part: object
+) -> int:
+    from pipelines.ingest.lake import Partition
+
+    assert isinstance(part, Partition)
+    contract = contracts[part.table]
+    terms = [
+        in_any_key(quarantine_value(contract, c.name))
+        for c in contract.written_columns
+        if c.protection in (Protection.ENCRYPT, Protection.PSEUDONYMIZE)
+    ]
+    table = graph.table(part.table)
+    if table is not None:
+        terms.append(row_condition(contract, table, quarantine=True))
+    if not terms:
+        return 0
+    relation = f"read_parquet({sql_str(str(verified_quarantine_file(part)))})"
+    row = con.execute(f"SELECT count(*) FROM {relation} WHERE {' OR '.join(terms)}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _lake(
+    con: duckdb.DuckDBPyConnection, lake: Path, contracts: ContractSet, graph: SubjectGraph
+) -> tuple[dict[str, int], int]:
+    found, searched = {}, 0
+    for table in contracts.load_order():
+        for part in partitions(lake, table):
+            searched += 2
+            data = count_subject_rows(
+                con, f"read_parquet({sql_str(str(verified_data_file(part)))})"
+            )
+            quarantined = _quarantine_hits(con, contracts, graph, part)
+            if data:
+                found[f"lake:{table}/{part.folder.name}/data"] = data
+            if quarantined:
+                found[f"lake:{table}/{part.folder.name}/quarantine"] = quarantined
+    return found, searched
+
+
+def verify_erasure(
+    settings: Settings,
+    keyring: KeyRing,
+    contracts: ContractSet,
+    graph: SubjectGraph,
+    token: str,
+) -> Verification:
+    subject = "sha256:" + digest(token)
+    listing = read_list(settings.lake)
+    entry = listing["subjects"].get(subject)
+    keys = {k: set(v) for k, v in (entry or {}).get("keys", {}).items()}
+    keys.setdefault(graph.subject_column, set()).add(digest(token))
+    result = Verification(subject, suppressed=entry is not None)
+    con = connect(keyring)
+    try:
+        load_keys(con, keys)
+        result.findings, result.searched = _lake(con, settings.lake, contracts, graph)
+        for path in snapshot_files(features_dir(settings)):
+            result.searched += 1
+            n = count_subject_rows(con, f"read_parquet({sql_str(str(path))})")
+            if n:
+                result.findings[f"features:{path.parent.parent.name}/{path.parent.name}"] = n
+        if settings.warehouse.is_file():
+            con.execute(f"ATTACH {sql_str(str(settings.warehouse))} AS wh (READ_ONLY)")
+            result.searched += 1
+            for name, n in warehouse_hits(con, "wh").items():
+                result.findings[f"warehouse:{name}"] = n
+        register_token_udf(con, Pseudonymizer(keyring, key_id_of(token)))
+        for name in landing_hits(con, settings.landing, contracts, graph):
+            result.findings[f"landing:{name}"] = 1
+    finally:
+        con.close()
+    return result
