@@ -43,10 +43,16 @@ def _context(args: argparse.Namespace, action: str) -> Any:
 
 
 def _cmd_erase(args: argparse.Namespace) -> int:
+    from pipelines.lineage.emit import task_run
     from pipelines.privacy.erase import ACTION, erase
+    from pipelines.privacy.lineage import JOB_PREFIX, erasure_lineage
 
     settings, contracts, graph, keyring, log, request = _context(args, ACTION)
-    cert = erase(settings, keyring, log, request, contracts, graph, landing=not args.keep_landing)
+    with task_run("erase", settings=settings, job_prefix=JOB_PREFIX) as lineage:
+        cert = erase(
+            settings, keyring, log, request, contracts, graph, landing=not args.keep_landing
+        )
+        lineage.complete_with(lambda: erasure_lineage(settings, contracts, cert))
     if args.json:
         print(json.dumps({**cert.as_dict(), "audit_seq": cert.audit_seq}, indent=2))
         return 0

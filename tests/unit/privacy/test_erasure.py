@@ -152,6 +152,14 @@ def test_erase_removes_a_person_everywhere_and_a_rerun_does_not_bring_them_back(
     assert entry["action"] == "privacy_erase" and entry["details"]["outcome"] == "success"
     assert json.loads(entry["details"]["certificate"])["lake"] == cert["lake"]
 
+    events = [json.loads(line) for line in (settings.data_dir / "lineage/events.jsonl").open()]
+    complete = [e for e in events if e["eventType"] == "COMPLETE"][-1]
+    assert complete["job"]["name"] == "pipelines.privacy.erase"
+    assert complete["run"]["facets"]["pipelines_privacy"]["audit_seq"] == entry["seq"]
+    assert {o["facets"]["datasetVersion"]["datasetVersion"] for o in complete["outputs"]} == {
+        r["new_version"] for r in cert["lake"]
+    }
+
     verify = _run(env, "privacy", "verify-erasure", "--subject", token, *who)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "ABSENT" in verify.stdout

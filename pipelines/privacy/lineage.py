@@ -1,0 +1,67 @@
+"""Privacy actions in lineage: one OpenLineage run per erasure (and per DP release).
+
+An erasure's COMPLETE event outputs every rewritten lake partition (``lake.<table>`` with its
+new ``datasetVersion``, the same dataset the ingestion wrote), and carries a
+``pipelines_privacy`` run facet: the action, the audit entry holding its certificate and the
+rows removed. Counts, versions and the audit ``seq`` only: the subject is not named.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attr
+from openlineage.client.generated.base import RunFacet
+
+from pipelines.contracts import ContractSet
+from pipelines.lineage.naming import custom_facet_schema_url
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.lineage.emit import LineageParts
+    from pipelines.privacy.erase import Certificate
+
+JOB_PREFIX = "pipelines.privacy"
+
+
+@attr.define
+class PipelinesPrivacyRunFacet(RunFacet):
+    """``pipelines_privacy``: a privacy action (erasure, DP release, purge) and its audit entry."""
+
+    action: str
+    audit_seq: int | None
+    rows_removed: int = attr.field(default=0)
+    artifacts: int = attr.field(default=0)
+    epsilon: float | None = attr.field(default=None)
+    dataset: str | None = attr.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return custom_facet_schema_url("PipelinesPrivacyRunFacet")
+
+
+def privacy_facet(action: str, audit_seq: int | None, **fields: Any) -> PipelinesPrivacyRunFacet:
+    from pipelines.lineage.facets import custom
+
+    facet: PipelinesPrivacyRunFacet = custom(
+        PipelinesPrivacyRunFacet, action=action, audit_seq=audit_seq, **fields
+    )
+    return facet
+
+
+def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificate) -> LineageParts:
+    from pipelines.ingest.manifest import Manifest
+    from pipelines.lineage.datasets import lake_partition_output
+    from pipelines.lineage.emit import LineageParts
+
+    outputs = []
+    for r in cert.lake:
+        folder = settings.lake / r.table / r.partition
+        outputs.append(
+            lake_partition_output(settings, contracts[r.table], folder, Manifest.read(folder), {})
+        )
+    artifacts = len(cert.lake) + len(cert.features) + len(cert.warehouse) + len(cert.landing)
+    facet = privacy_facet(
+        "erase", cert.audit_seq, rows_removed=cert.rows_removed, artifacts=artifacts
+    )
+    return LineageParts(outputs=outputs, run_facets={"pipelines_privacy": facet})
