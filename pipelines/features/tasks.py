@@ -183,10 +183,28 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
             o: sum(1 for r in mine if r["outcome"] == o) for o in ("passed", "warned", "failed")
         }
     release.checks = checks
+    problems += _anonymity_problems(settings, as_of, release)
     release.problems = problems
     release.status = "failed" if problems else "published"
     write_release(settings, release)
     return release
+
+
+def _anonymity_problems(settings: Settings, as_of: date, release: Any) -> list[str]:
+    """The k-anonymity / l-diversity gate (:mod:`pipelines.privacy.anonymity`): recorded on
+    the release under ``checks["anonymity"]``; enforcing tables below k refuse publication."""
+    from pipelines.contracts import load_contracts
+    from pipelines.privacy.anonymity import gate_problems, snapshot_results
+    from pipelines.warehouse.project import DBT_PROJECT_DIR
+
+    snapshots = {t: snapshot_file(settings, t, as_of) for t in FEATURE_TABLES}
+    results = snapshot_results(snapshots, load_contracts(settings.contracts_dir), DBT_PROJECT_DIR)
+    release.checks["anonymity"] = {
+        r.policy.table: {"k": r.k, "required_k": r.policy.k, "l": r.l_values,
+                         "enforced": r.policy.enforce, "problems": r.problems}
+        for r in results
+    }  # fmt: skip
+    return gate_problems(results)
 
 
 def publish_for_airflow(

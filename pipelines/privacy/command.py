@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from pipelines.console import safe_error
@@ -102,6 +103,62 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result.absent else 1
 
 
+def _cmd_anonymity(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+    from pipelines.features.snapshots import releases
+    from pipelines.privacy.anonymity import snapshot_results
+    from pipelines.warehouse.project import DBT_PROJECT_DIR
+
+    settings = _settings(args)
+    tables = [args.table] if args.table else list(FEATURE_TABLES)
+    if args.file:
+        snapshots = {tables[0]: Path(args.file)}
+    else:
+        done = [r for r in releases(settings) if r.status in ("built", "published", "failed")]
+        as_of = date.fromisoformat(args.as_of) if args.as_of else None
+        if as_of is None and not done:
+            raise ValueError("no feature release yet: build one, or pass --file")
+        as_of = as_of or date.fromisoformat(done[-1].as_of)
+        snapshots = {t: snapshot_file(settings, t, as_of) for t in tables}
+    results = snapshot_results(snapshots, load_contracts(settings.contracts_dir), DBT_PROJECT_DIR)
+    if args.json:
+        print(json.dumps([_result_json(r) for r in results], indent=2, default=str))
+    for r in [] if args.json else results:
+        _print_result(r)
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _result_json(r: Any) -> dict[str, Any]:
+    return {
+        "table": r.policy.table, "quasi_identifiers": list(r.policy.quasi_identifiers),
+        "k": r.k, "required_k": r.policy.k, "l": r.l_values, "required_l": r.policy.l,
+        "enforced": r.policy.enforce, "rows": r.rows, "classes": r.classes,
+        "rows_below_k": r.below_k, "smallest_classes": r.smallest, "proposals": r.proposals,
+        "problems": r.problems,
+    }  # fmt: skip
+
+
+def _print_result(r: Any) -> None:
+    verdict = "passes" if r.passed else ("BLOCKS publication" if r.policy.enforce else "fails")
+    print(
+        f"{r.policy.table}: k={r.k} (required {r.policy.k}) over "
+        f"({', '.join(r.policy.quasi_identifiers)}), {r.classes:,} classes, {r.rows:,} rows, "
+        f"{r.below_k:,} rows in classes below k: {verdict}"
+    )
+    for column, value in r.l_values.items():
+        print(f"  l-diversity of {column}: {value} (required {r.policy.l})")
+    if r.smallest:
+        print("  smallest classes:")
+        for c in r.smallest:
+            print("    " + ", ".join(f"{k}={v}" for k, v in c.items()))
+    if r.proposals:
+        print("  proposed generalizations (k reached, rows still below the required k):")
+        for p in r.proposals[:6]:
+            print(f"    {p['change']}: k={p['k']}, {p['rows_below_k']:,} rows below")
+
+
 def _guarded(handler: Any) -> Any:
     from pipelines.protection.errors import ProtectionError
 
@@ -135,7 +192,7 @@ def register(subparsers: Any) -> None:
         help="data subject rights: erasure and its proof",
         description="Act on one person's data (GDPR Art. 17), audited.",
     )
-    sub = privacy.add_subparsers(dest="privacy_command", metavar="{erase,verify-erasure}")
+    sub = privacy.add_subparsers(dest="privacy_command", metavar="{erase,verify-erasure,anonymity}")
     sub.required = True
     erase = sub.add_parser(
         "erase",
@@ -174,3 +231,21 @@ def register(subparsers: Any) -> None:
     )
     _subject_args(verify)
     verify.set_defaults(func=_guarded(_cmd_verify))
+    anon = sub.add_parser(
+        "anonymity",
+        help="k-anonymity and l-diversity of published feature tables (exit 1 below k)",
+        formatter_class=fmt,
+        description=(
+            "Compute k-anonymity over each feature table's quasi-identifiers (derived from\n"
+            "the dbt model's lake_column links and the contracts' pii: quasi_identifier) and\n"
+            "l-diversity of its declared sensitive columns; name the smallest classes and\n"
+            "propose generalizations. Settings per table: config.meta.anonymity in\n"
+            "dbt_project/models/marts/<table>.yml (k, default 5; sensitive; l; enforce).\n"
+            "The same check runs at publication: an enforcing table below k is not published."
+        ),
+    )
+    anon.add_argument("--table", help="one feature table (default: all)")
+    anon.add_argument("--as-of", help="the snapshot date (default: the newest release)")
+    anon.add_argument("--file", help="a Parquet file to check as --table instead")
+    anon.add_argument("--json", action="store_true", help="print JSON")
+    anon.set_defaults(func=_guarded(_cmd_anonymity))

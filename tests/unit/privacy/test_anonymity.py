@@ -1,0 +1,124 @@
+"""The k-anonymity / l-diversity gate on published feature tables.
+
+Quasi-identifiers come from the dbt models' lake_column links and the contracts; the SQL is
+checked against pycanon on the same data; a snapshot built to fail blocks its release.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from pycanon import anonymity
+
+from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.features.release import Release
+from pipelines.features.snapshots import read_release, write_release
+from pipelines.privacy.anonymity import Policy, evaluate, policy_for
+from pipelines.warehouse.project import DBT_PROJECT_DIR
+
+AS_OF = date(2018, 1, 8)
+STATES = ["SP", "RJ", "MG", "AC", "RS"]
+
+
+def test_quasi_identifiers_are_derived_from_the_models_and_contracts(contracts):
+    policy = policy_for("customer_features", contracts, DBT_PROJECT_DIR)
+    assert policy.quasi_identifiers == ("customer_state", "customer_zip3", "age_band")
+    assert (policy.k, policy.enforce) == (5, True)
+    assert policy_for("product_features", contracts, DBT_PROJECT_DIR).quasi_identifiers == ()
+
+
+def _people(n: int, seed: int) -> pd.DataFrame:
+    rng = random.Random(seed)
+    return pd.DataFrame(
+        {
+            "customer_state": [rng.choice(STATES) for _ in range(n)],
+            "customer_zip3": [f"{rng.randrange(10):03d}xx" for _ in range(n)],
+            "age_band": [rng.choice(["18-24", "25-34", None]) for _ in range(n)],
+            "favourite_category": [rng.choice(["a", "b", "c", None]) for _ in range(n)],
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sql_agrees_with_pycanon(seed):
+    frame = _people(400, seed).fillna("(null)")  # pycanon groups values; nulls as one value
+    qi = ["customer_state", "customer_zip3", "age_band"]
+    policy = Policy("t", tuple(qi), sensitive=("favourite_category",))
+    con = duckdb.connect()
+    con.register("people", frame)
+    result = evaluate(con, "people", policy)
+    assert result.k == anonymity.k_anonymity(frame, qi)
+    assert result.l_values["favourite_category"] == anonymity.l_diversity(
+        frame, qi, ["favourite_category"]
+    )
+
+
+def _write(path: Path, frame: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.register("f", frame)
+    con.execute(f"COPY f TO '{path}' (FORMAT parquet)")
+
+
+def _release(settings) -> None:
+    now = datetime.now(UTC).isoformat()
+    write_release(settings, Release("r-test", AS_OF.isoformat(), None, [], [], now))
+    for table in FEATURE_TABLES:
+        _write(snapshot_file(settings, table, AS_OF), pd.DataFrame({"x": [1]}))
+
+
+def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generalizations(
+    settings,
+):
+    from pipelines.features.tasks import _decide_publication
+
+    _release(settings)
+    rows = [("SP", "013xx", "25-34")] * 30 + [("AC", "699xx", "65+")]  # one person alone
+    frame = pd.DataFrame(rows, columns=["customer_state", "customer_zip3", "age_band"])
+    _write(snapshot_file(settings, "customer_features", AS_OF), frame)
+    _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
+    release = read_release(settings, AS_OF)
+    assert release.status == "failed"
+    blocked = [p for p in release.problems if "k-anonymity 1 < 5" in p]
+    assert len(blocked) == 1 and "customer_features" in blocked[0]
+    assert release.checks["anonymity"]["customer_features"]["k"] == 1
+
+    result = evaluate(
+        duckdb.connect(),
+        f"read_parquet('{snapshot_file(settings, 'customer_features', AS_OF)}')",
+        policy_for("customer_features", settings_contracts(), DBT_PROJECT_DIR),
+    )
+    assert result.smallest[0] == {
+        "customer_state": "AC", "customer_zip3": "699xx", "age_band": "65+", "rows": 1
+    }  # fmt: skip
+    assert result.below_k == 1
+    assert {p["change"] for p in result.proposals} >= {
+        "customer_state -> region",
+        "customer_zip3 -> first digit",
+        "drop age_band",
+    }
+
+
+def test_a_snapshot_at_k_passes_the_gate(settings):
+    from pipelines.features.tasks import _decide_publication
+
+    _release(settings)
+    rows = [("SP", "013xx", "25-34")] * 5 + [("AC", "699xx", "65+")] * 5
+    frame = pd.DataFrame(rows, columns=["customer_state", "customer_zip3", "age_band"])
+    _write(snapshot_file(settings, "customer_features", AS_OF), frame)
+    _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
+    release = read_release(settings, AS_OF)
+    assert not [p for p in release.problems if "anonymity" in p]
+    assert release.checks["anonymity"]["customer_features"]["k"] == 5
+
+
+def settings_contracts():
+    from pipelines.contracts import load_contracts
+    from pipelines.settings import PROJECT_DIR
+
+    return load_contracts(PROJECT_DIR / "contracts")
