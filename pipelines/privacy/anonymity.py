@@ -61,6 +61,7 @@ class Result:
     l_values: dict[str, int] = field(default_factory=dict)
     smallest: list[dict[str, Any]] = field(default_factory=list)
     proposals: list[dict[str, Any]] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -130,8 +131,9 @@ def _generalizations(column: str) -> list[tuple[str, str]]:
         )
         return [(f"{column} -> region", f"CASE {cases} ELSE {q(column)} END")]
     if column == "age_band":
-        return [(f"{column} -> 20-year band", f"CASE WHEN {q(column)} IS NULL THEN NULL "
-                 f"ELSE CAST(floor(try_cast(left({q(column)}, 2) AS INT) / 20) * 20 AS VARCHAR) || '+' END")]  # fmt: skip
+        low = f"CAST(floor(try_cast(left({q(column)}, 2) AS INT) / 20) * 20 AS INT)"
+        band = f"CAST({low} AS VARCHAR) || '-' || CAST({low} + 19 AS VARCHAR)"
+        return [(f"{column} -> 20-year band", f"coalesce({band}, {q(column)})")]
     return []
 
 
@@ -189,6 +191,41 @@ def _proposals(
     return sorted(out, key=lambda p: (-(p["k"] or 0), p["rows_below_k"]))
 
 
+def _options(qis: list[str], exprs: list[str | None]) -> list[tuple[str, list[str | None]]]:
+    """Every one-step change of the current expressions (None: the column is dropped)."""
+    out = []
+    for i, column in enumerate(qis):
+        if exprs[i] is None:
+            continue
+        if exprs[i] == q(column):
+            for what, expr in _generalizations(column):
+                out.append((what, [*exprs[:i], expr, *exprs[i + 1 :]]))
+        out.append((f"drop {column}", [*exprs[:i], None, *exprs[i + 1 :]]))
+    return out
+
+
+def greedy_plan(
+    con: duckdb.DuckDBPyConnection, relation: str, policy: Policy
+) -> list[dict[str, Any]]:
+    """Changes applied one after another, each the one leaving the fewest rows below k,
+    until k is reached: a combined generalization to propose."""
+    qis = list(policy.quasi_identifiers)
+    exprs: list[str | None] = [q(c) for c in qis]
+    plan: list[dict[str, Any]] = []
+    for _ in range(2 * len(qis)):
+        scored = []
+        for what, option in _options(qis, exprs):
+            k, _classes, below = _k_of(con, relation, [e for e in option if e], policy.k)
+            scored.append((below, -(k or 0), what, option, k))
+        if not scored:
+            break
+        below, _, what, exprs, k = min(scored, key=lambda s: (s[0], s[1]))
+        plan.append({"change": what, "k": k, "rows_below_k": below})
+        if k is None or k >= policy.k:
+            break
+    return plan
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection, relation: str, policy: Policy, smallest: int = 5
 ) -> Result:
@@ -201,6 +238,7 @@ def evaluate(
     if not result.passed:
         result.smallest = _smallest(con, relation, qis, smallest)
         result.proposals = _proposals(con, relation, policy)
+        result.plan = greedy_plan(con, relation, policy)
     return result
 
 

@@ -135,7 +135,7 @@ def _result_json(r: Any) -> dict[str, Any]:
         "table": r.policy.table, "quasi_identifiers": list(r.policy.quasi_identifiers),
         "k": r.k, "required_k": r.policy.k, "l": r.l_values, "required_l": r.policy.l,
         "enforced": r.policy.enforce, "rows": r.rows, "classes": r.classes,
-        "rows_below_k": r.below_k, "smallest_classes": r.smallest, "proposals": r.proposals,
+        "rows_below_k": r.below_k, "smallest_classes": r.smallest, "proposals": r.proposals, "plan": r.plan,
         "problems": r.problems,
     }  # fmt: skip
 
@@ -157,6 +157,95 @@ def _print_result(r: Any) -> None:
         print("  proposed generalizations (k reached, rows still below the required k):")
         for p in r.proposals[:6]:
             print(f"    {p['change']}: k={p['k']}, {p['rows_below_k']:,} rows below")
+    if r.plan:
+        steps = " then ".join(
+            f"{p['change']} (k={p['k']}, {p['rows_below_k']:,} below)" for p in r.plan
+        )
+        print(f"  combined: {steps}")
+
+
+def _public_segments(contracts: Any, table: str, by: str) -> list[str]:
+    """The public values of a segment column: its source contract's allowed values."""
+    from pipelines.privacy.anonymity import _model_yaml
+    from pipelines.warehouse.project import DBT_PROJECT_DIR
+
+    for col in _model_yaml(DBT_PROJECT_DIR, table).get("columns", []):
+        meta = (col.get("config") or {}).get("meta") or {}
+        if col.get("name") == by and meta.get("lake_column"):
+            source, _, name = str(meta["lake_column"]).partition(".")
+            allowed = next(
+                (
+                    c.allowed_values
+                    for c in contracts[source].written_columns
+                    if c.lake_name == name
+                ),
+                None,
+            )
+            if allowed:
+                return [str(v) for v in allowed]
+    raise ValueError(
+        f"{table}.{by}: no public list of segments (a contract's allowed_values through the "
+        "model's lake_column); a DP release cannot take its segments from the data"
+    )
+
+
+def _cmd_dp_release(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from pipelines.features.paths import snapshot_file
+    from pipelines.lineage.emit import task_run
+    from pipelines.privacy.dp import ACTION, BudgetExhausted, release_counts, segment_counts
+    from pipelines.privacy.lineage import JOB_PREFIX, dp_lineage
+    from pipelines.protection.audit import AuditLog
+    from pipelines.protection.keys import keyring_from_settings
+
+    settings = _settings(args)
+    if not args.actor.strip() or not args.reason.strip():
+        raise ValueError("a DP release needs an actor and a reason (audited)")
+    log = AuditLog(settings.audit, keyring_from_settings(settings))
+    snapshot = snapshot_file(settings, args.table, date.fromisoformat(args.as_of))
+    segments = _public_segments(load_contracts(settings.contracts_dir), args.table, args.by)
+    dataset = f"features.{args.table}"
+    details: dict[str, Any] = {"dataset": dataset, "by": args.by, "epsilon": args.epsilon}
+    with task_run("dp_release", settings=settings, job_prefix=JOB_PREFIX) as lineage:
+        try:
+            noisy = release_counts(
+                settings.data_dir, dataset, args.by, segment_counts(snapshot, args.by, segments),
+                args.epsilon, budget=args.budget,
+            )  # fmt: skip
+        except BudgetExhausted as exc:
+            log.append(actor=args.actor, action=ACTION, reason=args.reason,
+                       details={**details, "outcome": "refused", "error": type(exc).__name__})  # fmt: skip
+            raise
+        entry = log.append(
+            actor=args.actor, action=ACTION, reason=args.reason,
+            details={**details, "outcome": "released", "release_id": noisy.release_id,
+                     "scale": noisy.scale, "spent": noisy.spent, "budget": noisy.budget},
+        )  # fmt: skip
+        lineage.complete_with(
+            lambda: dp_lineage(settings, args.table, snapshot, noisy, entry["seq"])
+        )
+    out = {
+        "dataset": dataset, "by": args.by, "release_id": noisy.release_id,
+        "epsilon": noisy.epsilon, "noise_scale": noisy.scale, "spent": noisy.spent,
+        "budget": noisy.budget, "counts": noisy.counts, "shares": noisy.shares,
+    }  # fmt: skip
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _cmd_dp_budget(args: argparse.Namespace) -> int:
+    from pipelines.privacy.dp import read_ledger, spent
+
+    ledger = read_ledger(_settings(args).data_dir)
+    for dataset, entry in sorted(ledger.items()):
+        print(
+            f"{dataset}: spent epsilon {spent(entry):g} of {float(entry['budget']):g} "
+            f"in {len(entry['releases'])} release(s)"
+        )
+    if not ledger:
+        print("no differentially private release yet")
+    return 0
 
 
 def _guarded(handler: Any) -> Any:
@@ -192,7 +281,9 @@ def register(subparsers: Any) -> None:
         help="data subject rights: erasure and its proof",
         description="Act on one person's data (GDPR Art. 17), audited.",
     )
-    sub = privacy.add_subparsers(dest="privacy_command", metavar="{erase,verify-erasure,anonymity}")
+    sub = privacy.add_subparsers(
+        dest="privacy_command", metavar="{erase,verify-erasure,anonymity,dp-release,dp-budget}"
+    )
     sub.required = True
     erase = sub.add_parser(
         "erase",
@@ -249,3 +340,25 @@ def register(subparsers: Any) -> None:
     anon.add_argument("--file", help="a Parquet file to check as --table instead")
     anon.add_argument("--json", action="store_true", help="print JSON")
     anon.set_defaults(func=_guarded(_cmd_anonymity))
+    dpr = sub.add_parser(
+        "dp-release",
+        help="people per segment of a feature snapshot, with differential privacy (OpenDP)",
+        formatter_class=fmt,
+        description=(
+            "For reports that leave the team (marketing, live hosts, representativeness shared\n"
+            "outside governance): counts per public segment with discrete Laplace noise of\n"
+            "scale 1/epsilon (OpenDP), and shares from them. The dataset's privacy budget\n"
+            "(ledger: <data_dir>/privacy/dp_ledger.json) must cover epsilon, else refused.\n"
+            "Audited; the release is in lineage."
+        ),
+    )
+    dpr.add_argument("--table", default="customer_features", help="feature table")
+    dpr.add_argument("--as-of", required=True, help="snapshot date")
+    dpr.add_argument("--by", default="customer_state", help="segment column")
+    dpr.add_argument("--epsilon", type=float, required=True, help="privacy loss to spend")
+    dpr.add_argument("--budget", type=float, help="total epsilon of the dataset (first release)")
+    dpr.add_argument("--actor", required=True, help="who releases (audited)")
+    dpr.add_argument("--reason", required=True, help="for whom and why (audited)")
+    dpr.set_defaults(func=_guarded(_cmd_dp_release))
+    budget = sub.add_parser("dp-budget", help="epsilon spent and left per dataset")
+    budget.set_defaults(func=_guarded(_cmd_dp_budget))

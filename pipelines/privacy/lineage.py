@@ -18,7 +18,10 @@ from pipelines.lineage.naming import custom_facet_schema_url
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pipelines.lineage.emit import LineageParts
+    from pipelines.privacy.dp import NoisyCounts
     from pipelines.privacy.erase import Certificate
 
 JOB_PREFIX = "pipelines.privacy"
@@ -65,3 +68,20 @@ def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificat
         "erase", cert.audit_seq, rows_removed=cert.rows_removed, artifacts=artifacts
     )
     return LineageParts(outputs=outputs, run_facets={"pipelines_privacy": facet})
+
+
+def dp_lineage(
+    settings: Settings, table: str, snapshot: Path, noisy: NoisyCounts, audit_seq: int
+) -> LineageParts:
+    """A DP release: reads the feature snapshot (its SHA-256 as version); spends epsilon."""
+    from pipelines.features.paths import features_dir
+    from pipelines.hashing import file_sha256
+    from pipelines.lineage import facets as f
+    from pipelines.lineage.emit import LineageParts
+    from pipelines.lineage.events import input_dataset
+    from pipelines.lineage.naming import feature_dataset
+
+    ns, name = feature_dataset(features_dir(settings), table)
+    dataset = input_dataset(ns, name, {"datasetVersion": f.dataset_version(file_sha256(snapshot))})
+    facet = privacy_facet("dp_release", audit_seq, epsilon=noisy.epsilon, dataset=noisy.dataset)
+    return LineageParts(inputs=[dataset], run_facets={"pipelines_privacy": facet})

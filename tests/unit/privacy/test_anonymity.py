@@ -28,7 +28,7 @@ STATES = ["SP", "RJ", "MG", "AC", "RS"]
 def test_quasi_identifiers_are_derived_from_the_models_and_contracts(contracts):
     policy = policy_for("customer_features", contracts, DBT_PROJECT_DIR)
     assert policy.quasi_identifiers == ("customer_state", "customer_zip3", "age_band")
-    assert (policy.k, policy.enforce) == (5, True)
+    assert (policy.k, policy.enforce) == (5, False)  # declared in the model: recorded only
     assert policy_for("product_features", contracts, DBT_PROJECT_DIR).quasi_identifiers == ()
 
 
@@ -65,6 +65,22 @@ def _write(path: Path, frame: pd.DataFrame) -> None:
     con.execute(f"COPY f TO '{path}' (FORMAT parquet)")
 
 
+@pytest.fixture
+def enforcing(tmp_path, monkeypatch) -> Path:
+    """The dbt project's models with customer_features' gate set to enforce."""
+    import shutil
+
+    from pipelines.warehouse import project
+
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR / "models", copy / "models")
+    model = copy / "models" / "marts" / "customer_features.yml"
+    text = model.read_text(encoding="utf-8")
+    model.write_text(text.replace("enforce: false", "enforce: true"), encoding="utf-8")
+    monkeypatch.setattr(project, "DBT_PROJECT_DIR", copy)
+    return copy
+
+
 def _release(settings) -> None:
     now = datetime.now(UTC).isoformat()
     write_release(settings, Release("r-test", AS_OF.isoformat(), None, [], [], now))
@@ -73,7 +89,7 @@ def _release(settings) -> None:
 
 
 def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generalizations(
-    settings,
+    settings, enforcing
 ):
     from pipelines.features.tasks import _decide_publication
 
@@ -91,7 +107,7 @@ def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generaliz
     result = evaluate(
         duckdb.connect(),
         f"read_parquet('{snapshot_file(settings, 'customer_features', AS_OF)}')",
-        policy_for("customer_features", settings_contracts(), DBT_PROJECT_DIR),
+        policy_for("customer_features", settings_contracts(), enforcing),
     )
     assert result.smallest[0] == {
         "customer_state": "AC", "customer_zip3": "699xx", "age_band": "65+", "rows": 1
@@ -102,9 +118,25 @@ def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generaliz
         "customer_zip3 -> first digit",
         "drop age_band",
     }
+    assert result.plan[-1]["k"] >= 5  # the combined proposal reaches k
 
 
-def test_a_snapshot_at_k_passes_the_gate(settings):
+def test_a_table_that_does_not_enforce_records_its_k_without_blocking(settings):
+    from pipelines.features.tasks import _decide_publication
+
+    _release(settings)
+    frame = pd.DataFrame(
+        [("AC", "699xx", "65+")], columns=["customer_state", "customer_zip3", "age_band"]
+    )
+    _write(snapshot_file(settings, "customer_features", AS_OF), frame)
+    _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
+    release = read_release(settings, AS_OF)
+    assert not [p for p in release.problems if "anonymity" in p]
+    recorded = release.checks["anonymity"]["customer_features"]
+    assert (recorded["k"], recorded["enforced"]) == (1, False) and recorded["problems"]
+
+
+def test_a_snapshot_at_k_passes_the_gate(settings, enforcing):
     from pipelines.features.tasks import _decide_publication
 
     _release(settings)
