@@ -19,7 +19,7 @@ classes below k.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -252,8 +252,19 @@ def snapshot_results(
     with duckdb.connect(":memory:") as con:
         for table, path in sorted(snapshots.items()):
             policy = policy_for(table, contracts, dbt_project)
-            if policy.quasi_identifiers and path.is_file():
-                out.append(evaluate(con, f"read_parquet({sql_str(str(path))})", policy))
+            if not (policy.quasi_identifiers and path.is_file()):
+                continue
+            relation = f"read_parquet({sql_str(str(path))})"
+            present = {
+                str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+            }
+            policy = replace(  # a quasi-identifier the file does not hold is not published
+                policy,
+                quasi_identifiers=tuple(c for c in policy.quasi_identifiers if c in present),
+                sensitive=tuple(c for c in policy.sensitive if c in present),
+            )
+            if policy.quasi_identifiers:
+                out.append(evaluate(con, relation, policy))
     return out
 
 
