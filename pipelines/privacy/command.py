@@ -164,6 +164,35 @@ def _print_result(r: Any) -> None:
         print(f"  combined: {steps}")
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    from pipelines.privacy.authorize import audit_outcome
+    from pipelines.privacy.export import ACTION, counts, subject_export
+
+    settings, contracts, graph, keyring, log, request = _context(args, ACTION)
+    try:
+        export = subject_export(settings, keyring, contracts, graph, request.token)
+    except Exception as exc:
+        audit_outcome(log, request, action=ACTION, actor=request.actor, reason=request.reason,
+                      outcome="failed", error=exc)  # fmt: skip
+        raise
+    seq = audit_outcome(
+        log, request, action=ACTION, actor=request.actor, reason=request.reason,
+        outcome="success", details={**counts(export), "to_file": bool(args.out)},
+    )  # fmt: skip
+    text = json.dumps({"subject": request.subject, **export}, indent=2, default=str) + "\n"
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        print(f"wrote {args.out} (mode 0600): {counts(export)}; audit entry {seq}")
+    else:
+        print(f"(audited as entry {seq} in {log.path})", file=sys.stderr)
+        print(text, end="")
+    return 0
+
+
 def _public_segments(contracts: Any, table: str, by: str) -> list[str]:
     """The public values of a segment column: its source contract's allowed values."""
     from pipelines.privacy.anonymity import _model_yaml
@@ -282,7 +311,8 @@ def register(subparsers: Any) -> None:
         description="Act on one person's data (GDPR Art. 17), audited.",
     )
     sub = privacy.add_subparsers(
-        dest="privacy_command", metavar="{erase,verify-erasure,anonymity,dp-release,dp-budget}"
+        dest="privacy_command",
+        metavar="{erase,verify-erasure,export,anonymity,dp-release,dp-budget}",
     )
     sub.required = True
     erase = sub.add_parser(
@@ -322,6 +352,20 @@ def register(subparsers: Any) -> None:
     )
     _subject_args(verify)
     verify.set_defaults(func=_guarded(_cmd_verify))
+    export = sub.add_parser(
+        "export",
+        help="a person's data across the lake and the features, as JSON (decrypted, audited)",
+        formatter_class=fmt,
+        description=(
+            "Subject access (GDPR Art. 15): every lake row of the person (through the\n"
+            "contracts' foreign keys) with encrypted columns decrypted, and every feature\n"
+            "snapshot row of theirs; quarantined records are counted. The only privacy command\n"
+            "that shows clear values: audited (actor, reason, counts) before it writes them."
+        ),
+    )
+    _subject_args(export)
+    export.add_argument("--out", help="write the JSON to this file (mode 0600), not stdout")
+    export.set_defaults(func=_guarded(_cmd_export))
     anon = sub.add_parser(
         "anonymity",
         help="k-anonymity and l-diversity of published feature tables (exit 1 below k)",

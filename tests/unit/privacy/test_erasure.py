@@ -244,3 +244,29 @@ def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, key
     assert duckdb.sql(f"SELECT orders FROM '{snapshot}'").fetchall() == [(1,)]
     assert token.encode() not in settings.warehouse.read_bytes()
     assert token.encode() not in snapshot.read_bytes()
+
+
+def test_subject_access_export_decrypts_under_audit(settings, contracts, write_landing, tmp_path):
+    write_day(write_landing, contracts, _day_with_quarantined_order())
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    keyring = FileKeyProvider(key_file).load()
+    _ingest(settings, keyring, contracts)
+    env = dict(
+        os.environ, PIPELINES_DATA_DIR=str(settings.data_dir), PIPELINES_KEY_FILE=str(key_file)
+    )
+    out = tmp_path / "dsr.json"
+    who = ["--actor", "alice", "--reason", "access request DSR-2"]
+    done = _run(env, "privacy", "export", "--subject", SUBJECT, *who, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "canary" not in done.stdout + done.stderr  # the values go to the file only
+    assert out.stat().st_mode & 0o077 == 0
+    export = json.loads(out.read_text())
+    assert export["lake"]["customer_profiles"][0]["email"] == "canary.alpha@CANARYMAIL.example"
+    assert {len(export["lake"][t]) for t in ("customers", "orders")} == {2}
+    assert len(export["lake"]["order_items"]) == 3
+    assert export["quarantined_records"] == {f"orders/dt={DAY}": 1}
+    entry = AuditLog(settings.audit, keyring).entries()[-1]
+    assert (entry["action"], entry["details"]["outcome"]) == ("privacy_export", "success")
+    assert entry["details"]["lake_rows"] == 2 + 1 + 2 + 3 + 2 + 1
+    assert "canary" not in json.dumps(entry)
