@@ -484,6 +484,16 @@ class Contract(BaseModel):
         description="When records happened, and what to do with late ones.",
         examples=[{"column": "invoice_date", "allowed_lateness_hours": 48}],
     )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "How long landing files and lake partitions of this table are kept, in days after "
+            "the end of their interval (delivery date for landing files); the retention purge "
+            "(`pipelines privacy purge`) deletes older ones, audited. None: kept."
+        ),
+        examples=[730],
+    )
     schema_policy: SchemaPolicy = Field(
         default=SchemaPolicy(),
         description="What to do when a file's columns differ.",
@@ -634,6 +644,7 @@ _LATER_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
     "contract": (
         ("row_key", None),
         ("undeclared_pii", UndeclaredPii().model_dump(mode="json")),
+        ("retention_days", None),
     ),
     "source": (("file_patterns", []),),
     "column": (("source_name", None),),

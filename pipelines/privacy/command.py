@@ -193,6 +193,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pipelines.privacy.tasks import purge_retention
+
+    now = (
+        datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else datetime.now(UTC)
+    )
+    done = purge_retention(now, now, None, settings=_settings(args))
+    print(
+        f"retention purge as of {now.date()}: {done['partitions']} lake partition(s) and "
+        f"{done['landing_files']} landing file(s) deleted (audited)"
+    )
+    return 0
+
+
 def _public_segments(contracts: Any, table: str, by: str) -> list[str]:
     """The public values of a segment column: its source contract's allowed values."""
     from pipelines.privacy.anonymity import _model_yaml
@@ -312,7 +328,7 @@ def register(subparsers: Any) -> None:
     )
     sub = privacy.add_subparsers(
         dest="privacy_command",
-        metavar="{erase,verify-erasure,export,anonymity,dp-release,dp-budget}",
+        metavar="{erase,verify-erasure,export,purge,anonymity,dp-release,dp-budget}",
     )
     sub.required = True
     erase = sub.add_parser(
@@ -366,6 +382,16 @@ def register(subparsers: Any) -> None:
     _subject_args(export)
     export.add_argument("--out", help="write the JSON to this file (mode 0600), not stdout")
     export.set_defaults(func=_guarded(_cmd_export))
+    purge = sub.add_parser(
+        "purge",
+        help="delete landing files and lake partitions past their contract's retention_days",
+        description=(
+            "For every contract with retention_days: delete lake partitions whose interval "
+            "ended longer ago, and landing files delivered longer ago. Audited; in lineage."
+        ),
+    )
+    purge.add_argument("--as-of", help="the date to count from (default: now)")
+    purge.set_defaults(func=_guarded(_cmd_purge))
     anon = sub.add_parser(
         "anonymity",
         help="k-anonymity and l-diversity of published feature tables (exit 1 below k)",

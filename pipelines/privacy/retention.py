@@ -1,0 +1,114 @@
+"""Retention: landing files and lake partitions older than their contract's ``retention_days``.
+
+A lake partition whose interval ended more than ``retention_days`` before ``now`` is deleted
+(under its writer lock); a landing file of the table whose delivery date is that old is
+deleted too. One audit entry lists what went (table, partition, dataset version; landing
+file names and hashes), and one OpenLineage run outputs each purged lake table with a
+``lifecycleStateChange`` of ``DROP`` and the removed version. Tables without
+``retention_days`` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipelines.contracts import ContractSet
+from pipelines.hashing import file_sha256
+from pipelines.ingest.interval import Interval
+from pipelines.ingest.lake import partitions
+from pipelines.ingest.landing import find_landing_files
+from pipelines.ingest.publish import partition_lock
+from pipelines.protection.audit import AuditLog
+from pipelines.settings import Settings
+
+ACTION = "retention_purge"
+
+
+@dataclass
+class Purged:
+    partitions: list[dict[str, str]] = field(default_factory=list)
+    landing: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"partitions": self.partitions, "landing": self.landing}
+
+
+def _purge_lake(settings: Settings, table: str, cutoff: datetime, out: Purged) -> None:
+    for part in partitions(settings.lake, table):
+        if part.interval.end <= cutoff:
+            with partition_lock(part.folder.parent, part.folder.name):
+                shutil.rmtree(part.folder)
+            out.partitions.append(
+                {"table": table, "partition": part.folder.name,
+                 "dataset_version": part.manifest.dataset_version}
+            )  # fmt: skip
+
+
+def _purge_landing(
+    settings: Settings, contracts: ContractSet, table: str, cutoff: datetime, out: Purged
+) -> None:
+    if not settings.landing.is_dir():
+        return
+    old = Interval(datetime(1900, 1, 1, tzinfo=UTC), cutoff)
+    for file in find_landing_files(settings.landing, contracts[table], old):
+        digest = file_sha256(file.path)
+        file.path.unlink()
+        out.landing.append({"table": table, "file": file.relative, "sha256": digest})
+
+
+def purge(
+    settings: Settings, contracts: ContractSet, log: AuditLog, *, now: datetime, actor: str
+) -> Purged:
+    """Delete what is past retention; audited (also when nothing was due)."""
+    out = Purged()
+    for table in contracts.load_order():
+        days = contracts[table].retention_days
+        if days is None:
+            continue
+        cutoff = now - timedelta(days=days)
+        _purge_lake(settings, table, cutoff, out)
+        _purge_landing(settings, contracts, table, cutoff, out)
+    log.append(
+        actor=actor,
+        action=ACTION,
+        reason="retention periods of the contracts",
+        details={
+            "purged": json.dumps(out.as_dict(), sort_keys=True, separators=(",", ":")),
+            "partitions": len(out.partitions),
+            "landing_files": len(out.landing),
+            "as_of": now.isoformat(),
+        },
+    )
+    return out
+
+
+def purge_lineage(
+    settings: Settings, contracts: ContractSet, purged: Purged, audit_seq: int | None
+) -> Any:
+    from openlineage.client.generated import lifecycle_state_change_dataset
+
+    from pipelines.lineage import facets as f
+    from pipelines.lineage.emit import LineageParts
+    from pipelines.lineage.events import output_dataset
+    from pipelines.lineage.naming import lake_dataset
+    from pipelines.privacy.lineage import privacy_facet
+
+    outputs = []
+    for p in purged.partitions:
+        ns, name = lake_dataset(settings.lake, p["table"])
+        drop = lifecycle_state_change_dataset.LifecycleStateChangeDatasetFacet(
+            lifecycleStateChange=lifecycle_state_change_dataset.LifecycleStateChange.DROP
+        )
+        facets = {
+            "lifecycleStateChange": drop,
+            "datasetVersion": f.dataset_version(p["dataset_version"]),
+        }
+        outputs.append(output_dataset(ns, name, facets))
+    facet = privacy_facet(
+        "purge", audit_seq, artifacts=len(purged.partitions) + len(purged.landing)
+    )
+    return LineageParts(outputs=outputs, run_facets={"pipelines_privacy": facet})
