@@ -91,7 +91,9 @@ def main() -> None:
             )
         )
     if args.lake:
-        print(run(_people_from_lake(args.lake), ["customer_state", "customer_zip3"], [], args.rounds))
+        print(
+            run(_people_from_lake(args.lake), ["customer_state", "customer_zip3"], [], args.rounds)
+        )
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ def test_commerce_daily_task_graph(parsed):
             "check_seller_features",
         ],
         "feature_docs": ["publish_features"],
+        "purge_retention": ["publish_features"],
     }
     # DuckDB takes one writing process per file: only the one-slot pool's tasks write it.
     assert dag["pools"] == {
