@@ -60,8 +60,10 @@ def audit_outcome(
     outcome: str,
     details: Mapping[str, _Scalar] | None = None,
     error: Exception | None = None,
+    unauthenticated: bool = False,
 ) -> int:
-    """One audit entry for a request (also a malformed one); returns its ``seq``."""
+    """One audit entry for a request (also a malformed one); returns its ``seq``.
+    ``unauthenticated``: refused for want of a key ring (logged without a MAC)."""
     entry = log.append(
         actor=actor.strip() or BLANK if isinstance(actor, str) else BLANK,
         action=action,
@@ -72,6 +74,7 @@ def audit_outcome(
             "outcome": outcome,
             "error": type(error).__name__ if error else None,
         },
+        unauthenticated=unauthenticated,
     )
     return int(entry["seq"])
 

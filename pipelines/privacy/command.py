@@ -26,15 +26,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _context(args: argparse.Namespace, action: str) -> Any:
-    from pipelines.privacy.authorize import authorize
+    from pipelines.privacy.authorize import audit_outcome, authorize
     from pipelines.privacy.graph import subject_graph
     from pipelines.protection.audit import AuditLog
+    from pipelines.protection.errors import KeyRingError
     from pipelines.protection.keys import keyring_from_settings
 
     settings = _settings(args)
     contracts = load_contracts(settings.contracts_dir)
     graph = subject_graph(contracts, args.subject_column)
-    keyring = keyring_from_settings(settings)
+    try:
+        keyring = keyring_from_settings(settings)
+    except KeyRingError as exc:  # refused for want of keys: logged, without a MAC
+        audit_outcome(AuditLog(settings.audit), None, action=action, actor=args.actor,
+                      reason=args.reason, outcome="refused", error=exc, unauthenticated=True)  # fmt: skip
+        raise
     log = AuditLog(settings.audit, keyring)
     request = authorize(
         log, keyring, settings.lake, action=action, actor=args.actor, reason=args.reason,

@@ -206,6 +206,12 @@ def test_a_refused_erasure_is_audited_and_changes_nothing(
     entry = AuditLog(settings.audit, keyring).entries()[-1]
     assert (entry["action"], entry["details"]["outcome"]) == ("privacy_erase", "refused")
     assert entry["subject"] is None
+    no_keys = {k: v for k, v in env.items() if k != "PIPELINES_KEY_FILE"}
+    done = _run(no_keys, "privacy", "erase", "--subject", SUBJECT, "--actor", "a", "--reason", "r")
+    assert done.returncode == 1
+    assert {p: p.read_bytes() for p in settings.lake.rglob("*.parquet")} == before
+    entry = AuditLog(settings.audit, keyring).entries()[-1]
+    assert (entry["details"]["outcome"], entry["key_id"]) == ("refused", None)  # unauthenticated
 
 
 def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, keyring, tmp_path):
