@@ -102,6 +102,8 @@ def _update_release(path: Path, snapshots: dict[str, DerivedRewrite], lake: dict
         done = snapshots.get(f"features/{table}/as_of={data.get('as_of')}")
         if done is not None and isinstance(info, dict):
             info["sha256"] = done.new_version
+            if "decided_sha256" in info:  # what load_features checks the served file against
+                info["decided_sha256"] = done.new_version
             info["rows"] = int(info.get("rows", 0)) - done.rows_removed
             changed = True
     if changed:

@@ -235,6 +235,15 @@ def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, key
         )
         wh.execute("CREATE VIEW marts.v AS SELECT * FROM marts.customer_features")
         wh.execute(f"COPY marts.customer_features TO '{snapshot}' (FORMAT parquet)")
+    from pipelines.features.release import Release
+    from pipelines.features.snapshots import read_release, write_release
+    from pipelines.hashing import file_sha256
+
+    release = Release("r1", "2018-01-08", None, [], [], "2018-01-08T00:00:00+00:00")
+    release.status = "published"
+    old = file_sha256(snapshot)
+    release.features = {"customer_features": {"rows": 2, "sha256": old, "decided_sha256": old}}
+    write_release(settings, release)
     con = connect(keyring)
     load_keys(con, {"customers.customer_unique_id": {digest(token)}})
     features = rewrite_features(con, settings.data_dir / "features", [])
@@ -250,6 +259,16 @@ def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, key
     assert duckdb.sql(f"SELECT orders FROM '{snapshot}'").fetchall() == [(1,)]
     assert token.encode() not in settings.warehouse.read_bytes()
     assert token.encode() not in snapshot.read_bytes()
+    served = read_release(settings, date(2018, 1, 8)).features["customer_features"]
+    assert served == {
+        "rows": 1,
+        "sha256": file_sha256(snapshot),
+        "decided_sha256": file_sha256(snapshot),
+    }
+
+    from pipelines.features import load_features
+
+    assert load_features("customer_features", settings=settings).frame.height == 1
 
 
 def test_subject_access_export_decrypts_under_audit(settings, contracts, write_landing, tmp_path):
