@@ -105,11 +105,9 @@ def _update_release(path: Path, snapshots: dict[str, DerivedRewrite], lake: dict
             if "decided_sha256" in info:  # what load_features checks the served file against
                 info["decided_sha256"] = done.new_version
             info["rows"] = int(info.get("rows", 0)) - done.rows_removed
+            info["rows_erased"] = int(info.get("rows_erased", 0)) + done.rows_removed
             changed = True
     if changed:
-        data.setdefault("problems", []).append(
-            "rewritten by an erasure (pipelines privacy erase): see the audit log"
-        )
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path)

@@ -262,6 +262,7 @@ def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, key
     served = read_release(settings, date(2018, 1, 8)).features["customer_features"]
     assert served == {
         "rows": 1,
+        "rows_erased": 1,
         "sha256": file_sha256(snapshot),
         "decided_sha256": file_sha256(snapshot),
     }
