@@ -352,6 +352,20 @@ class PipelinesModelDatasetFacet(DatasetFacet):
     card: str | None = attr.field(default=None)
 
 
+@_custom
+@attr.define
+class PipelinesPrivacyRunFacet(RunFacet):
+    """``pipelines_privacy``: a privacy action (erasure, retention purge, DP release) and the
+    audit entry recording it; counts, epsilon and dataset names only, never the subject."""
+
+    action: str
+    audit_seq: int | None
+    rows_removed: int = attr.field(default=0)
+    artifacts: int = attr.field(default=0)
+    epsilon: float | None = attr.field(default=None)
+    dataset: str | None = attr.field(default=None)
+
+
 CUSTOM_FACETS: dict[str, type] = {
     "pipelines_airflow": PipelinesAirflowRunFacet,
     "pipelines_partition": PipelinesPartitionDatasetFacet,
@@ -363,6 +377,7 @@ CUSTOM_FACETS: dict[str, type] = {
     "pipelines_dbt": PipelinesDbtRunFacet,
     "pipelines_training": PipelinesTrainingRunFacet,
     "pipelines_model": PipelinesModelDatasetFacet,
+    "pipelines_privacy": PipelinesPrivacyRunFacet,
 }
 """Facet key -> class of every custom facet this project emits."""
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import attr
-from openlineage.client.generated.base import RunFacet
-
 from pipelines.contracts import ContractSet
-from pipelines.lineage.naming import custom_facet_schema_url
+from pipelines.lineage.facets import PipelinesPrivacyRunFacet
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,22 +22,6 @@ if TYPE_CHECKING:
     from pipelines.privacy.erase import Certificate
 
 JOB_PREFIX = "pipelines.privacy"
-
-
-@attr.define
-class PipelinesPrivacyRunFacet(RunFacet):
-    """``pipelines_privacy``: a privacy action (erasure, DP release, purge) and its audit entry."""
-
-    action: str
-    audit_seq: int | None
-    rows_removed: int = attr.field(default=0)
-    artifacts: int = attr.field(default=0)
-    epsilon: float | None = attr.field(default=None)
-    dataset: str | None = attr.field(default=None)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return custom_facet_schema_url("PipelinesPrivacyRunFacet")
 
 
 def privacy_facet(action: str, audit_seq: int | None, **fields: Any) -> PipelinesPrivacyRunFacet:

@@ -20,6 +20,7 @@ from pipelines.privacy.dp import (
 )
 from pipelines.protection import AuditLog, create_keyring
 from pipelines.protection.keys import FileKeyProvider
+from tests.unit.lineage.ol_schema import validate_event
 
 
 def test_the_noise_has_the_scale_epsilon_asks_for():
@@ -88,6 +89,7 @@ def test_the_command_releases_audited_with_lineage_and_refuses_once_spent(settin
     events = [json.loads(x) for x in lines]
     complete = [e for e in events if e["eventType"] == "COMPLETE"]
     assert len(complete) == 1
+    validate_event(complete[0])  # the OpenLineage schemas, custom facets included
     facet = complete[0]["run"]["facets"]["pipelines_privacy"]
     assert (facet["action"], facet["epsilon"], facet["dataset"]) == (
         "dp_release", 0.6, "features.customer_features"

@@ -28,6 +28,7 @@ from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.keys import FileKeyProvider
 from pipelines.protection.pseudonymize import Pseudonymizer
 from tests.factories import DAY, _id, clean_day, copy_rows, write_day
+from tests.unit.lineage.ol_schema import validate_event
 
 SUBJECT = _id("u", 1)
 # u1's clear values: none may survive anywhere once u1 is erased (landing included).
@@ -155,6 +156,7 @@ def test_erase_removes_a_person_everywhere_and_a_rerun_does_not_bring_them_back(
     events = [json.loads(line) for line in (settings.data_dir / "lineage/events.jsonl").open()]
     complete = [e for e in events if e["eventType"] == "COMPLETE"][-1]
     assert complete["job"]["name"] == "pipelines.privacy.erase"
+    validate_event(complete)  # the OpenLineage schemas, custom facets included
     assert complete["run"]["facets"]["pipelines_privacy"]["audit_seq"] == entry["seq"]
     assert {o["facets"]["datasetVersion"]["datasetVersion"] for o in complete["outputs"]} == {
         r["new_version"] for r in cert["lake"]

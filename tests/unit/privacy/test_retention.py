@@ -13,6 +13,7 @@ from pipelines.protection import AuditLog, create_keyring
 from pipelines.protection.keys import FileKeyProvider
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.factories import DAY, clean_day, write_day
+from tests.unit.lineage.ol_schema import validate_event
 
 
 def test_purge_deletes_what_is_past_retention_only(settings, contracts, write_landing, tmp_path):
@@ -57,4 +58,5 @@ def test_purge_deletes_what_is_past_retention_only(settings, contracts, write_la
     complete = [json.loads(x) for x in lines if '"COMPLETE"' in x][-1]
     assert complete["run"]["facets"]["pipelines_privacy"]["action"] == "purge"
     (output,) = complete["outputs"]
+    validate_event(complete)  # the OpenLineage schemas, custom facets included
     assert output["facets"]["lifecycleStateChange"]["lifecycleStateChange"] == "DROP"
