@@ -56,6 +56,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             t for t in tables if t not in contracts
         ]
     rows, failed = [], {}
+    suppressed: dict[str, int] = {}
     for name in tables:
         blocked = [t for t in contracts.upstream(name) if t in failed] if name in contracts else []
         if blocked:  # its foreign keys would be checked against partitions that are not there
@@ -79,10 +80,15 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 str(result.partition_dir),
             ]
         )
+        if c.suppressed:
+            suppressed[name] = c.suppressed
         for warning in result.warnings:
             print(f"warning: {name}: {warning}", file=sys.stderr)
     if rows:
         print(table(rows, ["table", "read", "loaded", "quarantined", "dropped", "partition"]))
+    if suppressed:  # read = loaded + quarantined + dropped + suppressed
+        listed = ", ".join(f"{t} {n:,}" for t, n in suppressed.items())
+        print(f"rows of erased subjects suppressed (pipelines privacy erase): {listed}")
     if failed:
         names = ", ".join(failed)
         print(f"error: ingestion failed for {len(failed)} table(s): {names}", file=sys.stderr)

@@ -38,6 +38,7 @@ def ingest(
         "loaded": manifest.counts.loaded,
         "quarantined": manifest.counts.quarantined,
         "dropped": manifest.counts.dropped,
+        "suppressed": manifest.counts.suppressed,
         "quarantine_by_check": manifest.quarantine_by_check,
         "dataset_version": manifest.dataset_version,
         "warnings": list(result.warnings),  # also in the task log
