@@ -59,7 +59,7 @@ from pipelines.lake.publish import (
     partition_lock,
     staged_partition,
 )
-from pipelines.privacy.suppression import suppress_staged
+from pipelines.lake.suppression import suppress_staged
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
 from pipelines.protection.pseudonymize import TOKEN_SCHEME

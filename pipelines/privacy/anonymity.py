@@ -27,7 +27,7 @@ import duckdb
 import yaml
 
 from pipelines.contracts import ContractSet, PiiClass
-from pipelines.ingest.readers import q
+from pipelines.sql import q
 
 DEFAULT_K = 5
 DEFAULT_L = 2
@@ -246,7 +246,7 @@ def snapshot_results(
     snapshots: dict[str, Path], contracts: ContractSet, dbt_project: Path
 ) -> list[Result]:
     """The anonymity result of every snapshot (table -> file) whose table has quasi-identifiers."""
-    from pipelines.ingest.readers import sql_str
+    from pipelines.sql import sql_str
 
     out = []
     with duckdb.connect(":memory:") as con:

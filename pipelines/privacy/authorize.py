@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.protection.audit import AuditLog, subject_digest
 from pipelines.protection.errors import ReidentificationRefused
 from pipelines.protection.keys import KeyRing

@@ -26,8 +26,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _context(args: argparse.Namespace, action: str) -> Any:
+    from pipelines.lake.subjects import subject_graph
     from pipelines.privacy.authorize import audit_outcome, authorize
-    from pipelines.privacy.graph import subject_graph
     from pipelines.protection.audit import AuditLog
     from pipelines.protection.errors import KeyRingError
     from pipelines.protection.keys import keyring_from_settings

@@ -1,7 +1,7 @@
 """Erasure in what was derived from the lake: feature snapshots, releases and the warehouse.
 
 A derived row belongs to the subject when any of its text columns holds one of the subject's
-keys (a ``customer_unique_token``, an ``order_id``): :func:`pipelines.privacy.match.in_any_key`
+keys (a ``customer_unique_token``, an ``order_id``): :func:`pipelines.lake.subject_match.in_any_key`
 over every VARCHAR column, so no feature table or warehouse model is listed by hand.
 
 * A snapshot file is rewritten without those rows (written beside it, renamed over it) and its
@@ -27,9 +27,9 @@ from typing import Any
 import duckdb
 
 from pipelines.hashing import file_sha256
-from pipelines.ingest.readers import q, sql_str
-from pipelines.privacy.match import in_any_key
+from pipelines.lake.subject_match import in_any_key
 from pipelines.privacy.rewrite import Rewritten
+from pipelines.sql import q, sql_str
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def segment_counts(snapshot: Path, by: str, segments: list[str]) -> dict[str, in
     ``segments`` (a segment nobody is in counts 0; values outside them are not counted)."""
     import duckdb
 
-    from pipelines.ingest.readers import q, sql_str
+    from pipelines.sql import q, sql_str
 
     rows = (
         duckdb.connect()

@@ -1,9 +1,9 @@
 """``pipelines privacy erase``: remove a subject from every artifact, with a certificate.
 
-1. Find the subject: the tables come from the contracts (:mod:`~pipelines.privacy.graph`),
+1. Find the subject: the tables come from the contracts (:mod:`~pipelines.lake.subjects`),
    the partitions and keys from the lake (:mod:`~pipelines.privacy.locate`).
 2. Put the subject's key digests on the suppression list first, so an ingestion that runs
-   meanwhile or later drops their rows (:mod:`~pipelines.privacy.suppression`).
+   meanwhile or later drops their rows (:mod:`~pipelines.lake.suppression`).
 3. Rewrite every lake partition holding them (data and quarantine) as a new dataset
    version; the old files are deleted. Then the feature snapshots, their releases and the
    warehouse (:mod:`~pipelines.privacy.derived`), then the retained landing files
@@ -21,14 +21,14 @@ from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.features.paths import features_dir
+from pipelines.lake.subject_match import load_keys
+from pipelines.lake.subjects import SubjectGraph
+from pipelines.lake.suppression import add_subject
 from pipelines.privacy.authorize import Request, audit_outcome
 from pipelines.privacy.derived import DerivedRewrite, rewrite_features, rewrite_warehouse
-from pipelines.privacy.graph import SubjectGraph
 from pipelines.privacy.landing import LandingRewrite, register_token_udf, rewrite_landing
 from pipelines.privacy.locate import connect, locate
-from pipelines.privacy.match import load_keys
 from pipelines.privacy.rewrite import Rewritten, rewrite_partition
-from pipelines.privacy.suppression import add_subject
 from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of

@@ -16,15 +16,15 @@ import duckdb
 
 from pipelines.contracts import ContractSet, Protection
 from pipelines.features.paths import features_dir
-from pipelines.ingest.lake import verified_data_file
-from pipelines.ingest.readers import sql_str
+from pipelines.lake.partitions import verified_data_file
+from pipelines.lake.subject_match import load_keys, row_condition
+from pipelines.lake.subjects import SubjectGraph
 from pipelines.privacy.derived import snapshot_files, subject_rows_where
-from pipelines.privacy.graph import SubjectGraph
 from pipelines.privacy.locate import PartitionHit, connect, locate
-from pipelines.privacy.match import load_keys, row_condition
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.keys import KeyRing
 from pipelines.settings import Settings
+from pipelines.sql import sql_str
 
 ACTION = "privacy_export"
 

@@ -19,12 +19,12 @@ import duckdb
 
 from pipelines.contracts import Contract, ContractSet, Protection
 from pipelines.hashing import file_sha256
-from pipelines.ingest.interval import Interval
 from pipelines.ingest.landing import LandingFile, find_landing_files
-from pipelines.ingest.readers import q, sql_str
-from pipelines.privacy.graph import SubjectGraph, SubjectTable
-from pipelines.privacy.match import in_keys
+from pipelines.lake.interval import Interval
+from pipelines.lake.subject_match import in_keys
+from pipelines.lake.subjects import SubjectGraph, SubjectTable
 from pipelines.protection.pseudonymize import Pseudonymizer, register_duckdb_udf
+from pipelines.sql import q, sql_str
 
 ALL_TIME = Interval.parse("1900-01-01", "2200-01-01")
 TOKEN_UDF = "privacy_token"

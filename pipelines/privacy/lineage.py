@@ -34,7 +34,7 @@ def privacy_facet(action: str, audit_seq: int | None, **fields: Any) -> Pipeline
 
 
 def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificate) -> LineageParts:
-    from pipelines.ingest.manifest import Manifest
+    from pipelines.lake.manifest import Manifest
     from pipelines.lineage.datasets import lake_partition_output
     from pipelines.lineage.emit import LineageParts
 

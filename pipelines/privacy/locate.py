@@ -1,6 +1,6 @@
 """Find every lake partition holding a subject, and the subject's keys, by walking the graph.
 
-Tables are visited parents first (:mod:`pipelines.privacy.graph`): the subject's rows of
+Tables are visited parents first (:mod:`pipelines.lake.subjects`): the subject's rows of
 ``customers`` give their ``customer_id`` digests, which find their ``orders``, and so on.
 Only counts and digests come out; the lake files are read after their hashes are checked.
 """
@@ -13,23 +13,23 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import ContractSet, Protection
-from pipelines.ingest.lake import (
+from pipelines.lake.partitions import (
     Partition,
     partitions,
     verified_data_file,
     verified_quarantine_file,
 )
-from pipelines.ingest.quarantine import register_decrypt_udf
-from pipelines.ingest.readers import q, sql_str
-from pipelines.privacy.graph import SubjectGraph
-from pipelines.privacy.match import (
+from pipelines.lake.quarantine import register_decrypt_udf
+from pipelines.lake.subject_match import (
     data_value,
     digest,
     load_keys,
     quarantine_value,
     row_condition,
 )
+from pipelines.lake.subjects import SubjectGraph
 from pipelines.protection.keys import KeyRing
+from pipelines.sql import q, sql_str
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
-from pipelines.ingest.interval import Interval
-from pipelines.ingest.lake import partitions
 from pipelines.ingest.landing import find_landing_files
-from pipelines.ingest.publish import partition_lock
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
+from pipelines.lake.publish import partition_lock
 from pipelines.protection.audit import AuditLog
 from pipelines.settings import Settings
 

@@ -15,12 +15,12 @@ import duckdb
 
 from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
-from pipelines.ingest.lake import Partition, verified_data_file, verified_quarantine_file
-from pipelines.ingest.manifest import DATA_NAME, QUARANTINE_NAME
-from pipelines.ingest.publish import partition_lock, staged_partition
-from pipelines.ingest.readers import sql_str
-from pipelines.privacy.graph import SubjectGraph
-from pipelines.privacy.match import row_condition
+from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME
+from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
+from pipelines.lake.publish import partition_lock, staged_partition
+from pipelines.lake.subject_match import row_condition
+from pipelines.lake.subjects import SubjectGraph
+from pipelines.sql import sql_str
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,23 @@ import duckdb
 
 from pipelines.contracts import ContractSet, Protection
 from pipelines.features.paths import features_dir
-from pipelines.ingest.lake import partitions, verified_data_file, verified_quarantine_file
-from pipelines.ingest.readers import sql_str
+from pipelines.lake.partitions import partitions, verified_data_file, verified_quarantine_file
+from pipelines.lake.subject_match import (
+    digest,
+    in_any_key,
+    load_keys,
+    quarantine_value,
+    row_condition,
+)
+from pipelines.lake.subjects import SubjectGraph
+from pipelines.lake.suppression import read_list
 from pipelines.privacy.derived import count_subject_rows, snapshot_files, warehouse_hits
-from pipelines.privacy.graph import SubjectGraph
 from pipelines.privacy.landing import landing_hits, register_token_udf
 from pipelines.privacy.locate import connect
-from pipelines.privacy.match import digest, in_any_key, load_keys, quarantine_value, row_condition
-from pipelines.privacy.suppression import read_list
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of
 from pipelines.settings import Settings
+from pipelines.sql import sql_str
 
 
 @dataclass
@@ -51,7 +57,7 @@ class Verification:
 def _quarantine_hits(
     con: duckdb.DuckDBPyConnection, contracts: ContractSet, graph: SubjectGraph, part: object
 ) -> int:
-    from pipelines.ingest.lake import Partition
+    from pipelines.lake.partitions import Partition
 
     assert isinstance(part, Partition)
     contract = contracts[part.table]

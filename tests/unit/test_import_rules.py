@@ -73,8 +73,21 @@ MAY_IMPORT: dict[str, set[str]] = {
     "features": _BASE | {"lake", "warehouse", "quality", "lineage"},
     "models": _BASE | {"lake", "warehouse", "quality", "features", "lineage"},
     "portal": _BASE | {"protection", "lake", "quality", "features", "models", "lineage"},
+    # data subject rights and anonymity: reads and rewrites the lake, landing, features and
+    # the warehouse; ingestion honours its suppression list through lake/suppression.py
+    "privacy": _BASE | {"protection", "lake", "ingest", "warehouse", "features", "lineage"},
     "tasks": _BASE
-    | {"protection", "lake", "ingest", "warehouse", "lineage", "quality", "features", "models"},
+    | {
+        "protection",
+        "lake",
+        "ingest",
+        "warehouse",
+        "lineage",
+        "quality",
+        "features",
+        "models",
+        "privacy",
+    },
     "cli": _BASE
     | {
         "protection",
@@ -87,6 +100,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "features",
         "models",
         "portal",
+        "privacy",
         "tasks",
     },
 }

@@ -20,9 +20,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import partitions
-from pipelines.privacy.graph import SubjectGraphError, subject_graph
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
+from pipelines.lake.subjects import SubjectGraphError, subject_graph
 from pipelines.protection import AuditLog, create_keyring
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.keys import FileKeyProvider
@@ -223,9 +224,9 @@ def test_a_refused_erasure_is_audited_and_changes_nothing(
 def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, keyring, tmp_path):
     """Feature snapshots and the warehouse: rows holding a key of the person go, and the
     warehouse file is replaced (DuckDB keeps deleted rows in free blocks)."""
+    from pipelines.lake.subject_match import digest, load_keys
     from pipelines.privacy.derived import rewrite_features, rewrite_warehouse
     from pipelines.privacy.locate import connect
-    from pipelines.privacy.match import digest, load_keys
 
     token = Pseudonymizer(keyring).token(SUBJECT)
     other = Pseudonymizer(keyring).token(_id("u", 2))

@@ -12,10 +12,11 @@ import duckdb
 import pytest
 
 from pipelines.features.snapshots import export_snapshots
-from pipelines.ingest import Interval, ingest_table
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.subjects import subject_graph
 from pipelines.privacy.authorize import authorize
 from pipelines.privacy.erase import ACTION, erase
-from pipelines.privacy.graph import subject_graph
 from pipelines.privacy.verify import verify_erasure
 from pipelines.protection import AuditLog
 from pipelines.protection.encrypt import Encryptor, encryption_context

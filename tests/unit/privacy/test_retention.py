@@ -7,8 +7,9 @@ import shutil
 from datetime import UTC, date, datetime
 
 from pipelines.contracts import load_contracts
-from pipelines.ingest import Interval, ingest_table
-from pipelines.ingest.lake import partitions
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from pipelines.lake.partitions import partitions
 from pipelines.protection import AuditLog, create_keyring
 from pipelines.protection.keys import FileKeyProvider
 from pipelines.settings import PROJECT_DIR, Settings

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 import duckdb
 
 from pipelines.contracts import Contract, PiiClass
-from pipelines.ingest.quarantine import DECRYPT_UDF, path_key
-from pipelines.ingest.readers import q, sql_str
-from pipelines.privacy.graph import SubjectTable
+from pipelines.lake.quarantine import DECRYPT_UDF
+from pipelines.lake.subjects import SubjectTable
 from pipelines.protection.encrypt import quarantine_context
+from pipelines.sql import json_path, q, sql_str
 
 KEYS_TABLE = "_subject_keys"
 
@@ -53,7 +53,7 @@ def quarantine_value(contract: Contract, column: str) -> str:
     """A quarantine record's value of ``column`` in its lake form: PII columns are stored as
     the lake holds them, the others encrypted (decrypted here, never written)."""
     col = contract.column(column)
-    value = f"json_extract_string(record, {sql_str('$.' + path_key(col.lake_name))})"
+    value = f"json_extract_string(record, {json_path(col.lake_name)})"
     if col.pii is PiiClass.NONE:
         context = quarantine_context(contract.table, col.name)
         return f"{DECRYPT_UDF}({value}, {sql_str(context)})"

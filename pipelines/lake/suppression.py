@@ -24,8 +24,8 @@ import duckdb
 from filelock import FileLock
 
 from pipelines.contracts import Contract, ContractSet
-from pipelines.privacy.graph import DEFAULT_SUBJECT_COLUMN, subject_graph
-from pipelines.privacy.match import data_value, load_keys, row_condition
+from pipelines.lake.subject_match import data_value, load_keys, row_condition
+from pipelines.lake.subjects import DEFAULT_SUBJECT_COLUMN, subject_graph
 
 FOLDER = "_privacy"
 NAME = "suppression.json"
