@@ -1,5 +1,5 @@
 {#-
-Point in time. A snapshot "as of D" (var `as_of`, a date YYYY-MM-DD; default: today UTC at the
+Point in time. A snapshot "as of D" (`as_of`, see build_value below; a date YYYY-MM-DD; default: today UTC at the
 start of the run) uses only what was known before D 00:00 UTC:
 
 - an order, its items, payments and customer record: if purchased before D;
@@ -18,8 +18,22 @@ start of the run) uses only what was known before D 00:00 UTC:
   the interval of the lake partition that delivered them; the latest such row per key wins.
 -#}
 
+{#- The build's values (as_of, release_id, run_id): a `--vars` value when given, else the
+    environment variable PIPELINES_BUILD_<NAME> (how `pipelines` passes them), else `default`.
+    The variable is read only while dbt executes, never while it parses: any change of
+    `--vars` makes dbt re-parse the whole project, and a file that reads an environment
+    variable at parse time is re-parsed when its value changes; read this way, a new value
+    every build still reuses the saved manifest (target/partial_parse.msgpack). -#}
+{% macro build_value(name, default=none) -%}
+    {%- set value = var(name, none) -%}
+    {%- if value is none and execute -%}
+        {%- set value = env_var('PIPELINES_BUILD_' ~ (name | upper), '') or none -%}
+    {%- endif -%}
+    {{- return(default if value is none else value) -}}
+{%- endmacro %}
+
 {% macro as_of_text() -%}
-    {%- set value = var('as_of', none) -%}
+    {%- set value = build_value('as_of') -%}
     {%- if value is none or (value | string | trim) == '' -%}
         {%- set value = run_started_at.strftime('%Y-%m-%d') -%}
     {%- endif -%}
@@ -40,11 +54,11 @@ start of the run) uses only what was known before D 00:00 UTC:
 
 {#- Release metadata stamped on every mart row. -#}
 {% macro release_id() -%}
-    {{ return(var('release_id', 'manual') | string) }}
+    {{ return(build_value('release_id', 'manual') | string) }}
 {%- endmacro %}
 
 {% macro run_id() -%}
-    {{ return(var('run_id', 'manual') | string) }}
+    {{ return(build_value('run_id', 'manual') | string) }}
 {%- endmacro %}
 
 {% macro release_columns() -%}

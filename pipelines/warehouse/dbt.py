@@ -57,6 +57,12 @@ _RESULT_EVENTS = frozenset(
 )
 _BAD = frozenset({"error", "fail", "runtime error"})
 _SECRET_ENV = ("PIPELINES_KEYS", "PIPELINES_KEY_FILE")
+BUILD_VALUES = frozenset({"as_of", "release_id", "run_id"})
+"""Vars that change every build: passed as ``PIPELINES_BUILD_<NAME>`` environment variables
+(read by ``macros/point_in_time.sql`` only while dbt executes), not ``--vars``: any change of
+``--vars`` makes dbt re-parse the whole project (3-8 s), so a new ``as_of`` per build would
+never reuse the saved manifest."""
+_BUILD_ENV = "PIPELINES_BUILD_"
 
 
 @dataclass(frozen=True)
@@ -200,8 +206,17 @@ class DbtError(RuntimeError):
         self.result = result
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+def _child_env(settings: Settings, vars: Mapping[str, object] | None = None) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in _SECRET_ENV and not k.startswith(_BUILD_ENV)
+    }
+    env.update(
+        {
+            _BUILD_ENV + name.upper(): _text(value)
+            for name, value in (vars or {}).items()
+            if name in BUILD_VALUES
+        }
+    )
     env.update(
         PIPELINES_WAREHOUSE_PATH=str(settings.warehouse.resolve()),
         PIPELINES_DATA_DIR=str(settings.data_dir.resolve()),
@@ -222,9 +237,14 @@ def _command(
     target, logs = target_dir(settings).resolve(), log_dir(settings).resolve()
     cmd += ["--target-path", str(target), "--log-path", str(logs)]
     cmd += ["--log-format", "json", "--log-format-file", "debug", "--no-use-colors"]
-    if vars:
-        cmd += ["--vars", json.dumps(dict(vars), default=str, sort_keys=True)]
+    other = {k: v for k, v in (vars or {}).items() if k not in BUILD_VALUES}
+    if other:
+        cmd += ["--vars", json.dumps(other, default=str, sort_keys=True)]
     return cmd
+
+
+def _text(value: object) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 @dataclass
@@ -328,7 +348,8 @@ def run_dbt(
 ) -> DbtResult:
     """Run ``dbt <args>`` on ``dbt_project/`` against ``settings.warehouse``.
 
-    ``vars`` become ``--vars`` (JSON; dates as ISO text). Progress lines go to ``echo``
+    ``vars`` become ``--vars`` (JSON; dates as ISO text), except the :data:`BUILD_VALUES`
+    (environment variables, so dbt's partial parsing reuses the manifest). Progress lines go to ``echo``
     (default: this module's logger at INFO). With ``check`` (default) a failed run raises
     :class:`DbtError`; otherwise inspect ``result.success``.
     """
@@ -344,7 +365,7 @@ def run_dbt(
     with subprocess.Popen(
         _command(args, settings, vars),
         cwd=DBT_PROJECT_DIR,
-        env=_child_env(settings),
+        env=_child_env(settings, vars),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

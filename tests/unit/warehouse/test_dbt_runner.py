@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 from pipelines.settings import Settings
@@ -120,7 +121,23 @@ def test_child_process_gets_settings_but_no_keys(tmp_path: Path, monkeypatch):
     assert cmd[:6] == [sys.executable, "-m", "dbt.cli.main", "build", "--select", "marts"]
     assert cmd[cmd.index("--target-path") + 1] == str(tmp_path / "dbt" / "target")
     assert cmd[cmd.index("--log-path") + 1] == str(tmp_path / "dbt" / "logs")
-    assert json.loads(cmd[cmd.index("--vars") + 1]) == {"as_of": "2018-01-08"}
+    assert "--vars" not in cmd  # see the next test
+
+
+def test_build_values_go_in_the_environment_so_dbt_reuses_its_parsed_project(
+    tmp_path: Path, monkeypatch
+):
+    """A new as_of / release / run every build: as ``--vars`` they would make dbt re-parse the
+    whole project each time; other vars still go to ``--vars``; a value left in the caller's
+    environment from elsewhere does not reach dbt."""
+    monkeypatch.setenv("PIPELINES_BUILD_RUN_ID", "stale")
+    settings = Settings(data_dir=tmp_path)
+    values = {"as_of": date(2018, 1, 8), "release_id": "r1", "other": 3}
+    env = _child_env(settings, values)
+    assert (env["PIPELINES_BUILD_AS_OF"], env["PIPELINES_BUILD_RELEASE_ID"]) == ("2018-01-08", "r1")
+    assert "PIPELINES_BUILD_RUN_ID" not in env and "PIPELINES_BUILD_OTHER" not in env
+    cmd = _command(["build"], settings, values)
+    assert json.loads(cmd[cmd.index("--vars") + 1]) == {"other": 3}
 
 
 def test_a_relative_data_dir_still_puts_dbt_outputs_under_it(tmp_path: Path, monkeypatch):

@@ -54,6 +54,7 @@ class Builds:
     snapshot_later: Snapshot
     snapshot_early_after_later: Snapshot
     lines: list[str]
+    parsing: list[str]  # how dbt parsed the project, per build (from its log)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,8 @@ def builds(generated_lake: GeneratedLake) -> Builds:
     lake = generated_lake
     settings, contracts = lake.settings, lake.contracts
     lines: list[str] = []
+    log_file = settings.data_dir / "dbt" / "logs" / "dbt.log"  # other modules may run dbt too
+    log_start = log_file.stat().st_size if log_file.is_file() else 0
     before = datetime(AS_OF.year, AS_OF.month, AS_OF.day, tzinfo=UTC)
     early_selection = select_partitions(settings.lake, contracts, before=before)
     early = build_features(
@@ -75,6 +78,14 @@ def builds(generated_lake: GeneratedLake) -> Builds:
     again = build_features(settings, AS_OF, release_id="r-all", run_id="run-2", echo=lines.append)
     snap_again = snapshot(lake, AS_OF)
     later = build_features(settings, LATER, release_id="r-all", run_id="run-3", echo=lines.append)
+    with later.log_file.open(encoding="utf-8") as fh:
+        fh.seek(log_start)
+        log = fh.read()
+    parsing = [
+        line.split("]: ", 1)[-1]
+        for line in log.splitlines()
+        if "Unable to do partial parsing" in line or "Partial parsing enabled:" in line
+    ]
     return Builds(
         early,
         again,
@@ -84,6 +95,7 @@ def builds(generated_lake: GeneratedLake) -> Builds:
         snapshot(lake, LATER),
         snapshot(lake, AS_OF),
         lines,
+        parsing,
     )
 
 
@@ -113,6 +125,14 @@ def test_terminal_output_is_one_line_per_model_and_a_summary(builds: Builds):
     assert len(summaries) == 3
     assert sum(1 for line in lines if " model customer_features " in line) == 3
     assert len(lines) <= 3 * (17 + 1)  # passing tests are counted, not listed
+
+
+def test_builds_with_new_as_of_and_run_stamps_reuse_the_parsed_project(builds: Builds):
+    """After the first build, the next ones (another release, run and as_of) reuse the saved
+    manifest: their values reach dbt outside ``--vars``, whose every change
+    would force a full re-parse (``pipelines.warehouse.dbt.BUILD_VALUES``)."""
+    assert len(builds.parsing) == 3, builds.parsing
+    assert all(p.startswith("Partial parsing enabled") for p in builds.parsing[1:]), builds.parsing
 
 
 def test_outputs_go_to_the_data_dir(builds: Builds, generated_lake: GeneratedLake):
