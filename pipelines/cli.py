@@ -267,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="generate sample data and run the daily DAG through Airflow (what `make demo` runs)",
         description="Creates a development key ring if none is configured, generates sample "
-        "landing data, runs `airflow dags test commerce_daily` on SQLite for each demo day, "
-        "and prints what was loaded and quarantined and where the outputs are.",
+        "landing data, runs `airflow dags test commerce_daily` on SQLite for each demo day "
+        "(all days in one Airflow process: python -m pipelines.airflow_runs), and prints "
+        "what was loaded and quarantined and where the outputs are.",
     )
     demo.add_argument("--orders", type=int, default=3500, help="orders to generate (default 3500)")
     demo.add_argument("--days", type=int, default=7, help="days to generate and run (default 7)")

@@ -1,7 +1,9 @@
 """``make demo``: sample data, a key ring, and the daily DAG run by Airflow on SQLite.
 
-Airflow's own output goes to a log file under ``<data_dir>/logs``; the terminal shows one
-line per task and a summary at the end.
+The demo days run as ``airflow dags test`` in one Airflow process, one run per day
+(:mod:`pipelines.airflow_runs`). Airflow's own output goes to a log file under
+``<data_dir>/logs``; the terminal shows a line per day, one line per task and a summary at
+the end.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from pipelines.settings import PROJECT_DIR, Settings
 DEMO_START = date(2018, 1, 1)
 # Our own task log lines (pipelines.ingest) and Airflow's failure lines, echoed to the terminal.
 _PROGRESS = re.compile(r"\b(\w+: read [\d,]+, loaded [\d,]+, quarantined [\d,]+)")
-_FAILURE = re.compile(r"Task failed with exception|Marking task as FAILED|error: ")
+_FAILURE = re.compile(
+    r"Task failed with exception|Marking task as FAILED|error: |\[DAG RUNS\] failed "
+)
+_RUN = re.compile(r"\[DAG RUNS\] run (\d+)/(\d+) (\w+) (\d{4}-\d\d-\d\d)")
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\w+)")
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
 DAG_ID = "commerce_daily"
@@ -45,7 +50,9 @@ class Progress:
         """The terminal lines for one line of Airflow's output."""
         with self._lock:
             out = []
-            if started := _TASK_START.search(line):
+            if run := _RUN.search(line):
+                out.append(_run_line(*run.groups()))
+            elif started := _TASK_START.search(line):
                 self._task, self._task_started = started.group(1), self._now()
             elif ended := _TASK_END.search(line):
                 task = ended.group(1)
@@ -71,6 +78,16 @@ class Progress:
                 doing = "scheduling the next task" if self._tasks_done else "starting"
                 return f"airflow {doing} ({now - self._started:.0f}s)"
             return f"{self._task} running ({now - self._task_started:.0f}s)"
+
+
+def _run_line(number: str, total: str, dag_id: str, logical: str) -> str:
+    """``day 2/7: interval 2018-01-02 .. 2018-01-03 (airflow dags test ...)``: a daily
+    data-interval timetable maps logical date D to the interval [D - 1 day, D)."""
+    end = date.fromisoformat(logical)
+    return (
+        f"day {number}/{total}: interval {end - timedelta(days=1)} .. {end}"
+        f"   (airflow dags test {dag_id} {logical})"
+    )
 
 
 def _say(message: str) -> None:
@@ -150,13 +167,27 @@ def _airflow() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def run_airflow(args: list[str], env: dict[str, str], log_path: Path, show_tasks: bool) -> int:
-    """Run an airflow command, appending its output to ``log_path``; echo task results."""
+def _runs_program() -> list[str]:
+    """:mod:`pipelines.airflow_runs` for :data:`DAG_ID`: ``airflow dags test`` per date."""
+    return [sys.executable, "-m", "pipelines.airflow_runs", DAG_ID]
+
+
+def run_airflow(
+    args: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    show_tasks: bool,
+    *,
+    program: list[str] | None = None,
+) -> int:
+    """Run an airflow command (or ``program`` with ``args``), appending its output to
+    ``log_path``; echo task results."""
+    command = [*(program or [_airflow()]), *args]
     with log_path.open("a", encoding="utf-8") as log:
-        log.write(f"\n$ airflow {' '.join(args)}\n")
+        log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
         proc = subprocess.Popen(
-            [_airflow(), *args],
+            command,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -216,17 +247,13 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     if prepare_airflow(env, log_path, show_tasks=True) != 0:  # heartbeat while it migrates
         _say(f"airflow db migrate / pools set failed; see {log_path}")
         return 1
-    for offset in range(days):
-        day = DEMO_START + timedelta(days=offset)
-        # A daily data-interval timetable maps logical date D+1 to the interval [D, D+1).
-        logical = (day + timedelta(days=1)).isoformat()
-        _say(
-            f"  airflow dags test {DAG_ID} {logical}   (interval {day} .. {day + timedelta(days=1)})"
-        )
-        code = run_airflow(["dags", "test", DAG_ID, logical], env, log_path, show_tasks=True)
-        if code != 0:
-            _say(f"DAG run for {day} failed (exit {code}); Airflow's log: {log_path}")
-            return code
+    # A daily data-interval timetable maps logical date D+1 to the interval [D, D+1).
+    logical = [(DEMO_START + timedelta(days=n + 1)).isoformat() for n in range(days)]
+    _say(f"Running {DAG_ID} for {days} days in one Airflow process (airflow dags test per day)")
+    code = run_airflow(logical, env, log_path, show_tasks=True, program=_runs_program())
+    if code != 0:
+        _say(f"A DAG run failed (exit {code}); Airflow's log: {log_path}")
+        return code
     _say("")
     from pipelines.lake.interval import Interval
     from pipelines.summary import print_summary

@@ -44,3 +44,14 @@ def test_between_tasks_the_heartbeat_names_the_run():
     progress = Progress(now=lambda: clock[0])
     clock[0] = HEARTBEAT + 1
     assert progress.tick() == f"airflow starting ({HEARTBEAT + 1:.0f}s)"
+
+
+def test_each_day_of_the_one_airflow_process_gets_a_line():
+    """``make demo`` runs every day in one process (pipelines.airflow_runs): its run markers
+    become a line per day naming the data interval, and a failed run is shown."""
+    progress = Progress(now=lambda: 0.0)
+    assert progress.feed("[DAG RUNS] run 2/7 commerce_daily 2018-01-03") == [
+        "day 2/7: interval 2018-01-02 .. 2018-01-03   (airflow dags test commerce_daily 2018-01-03)"
+    ]
+    failed = "[DAG RUNS] failed commerce_daily 2018-01-03: DagRun failed"
+    assert progress.feed(failed) == [f"FAILED: {failed}"]
