@@ -48,6 +48,7 @@ ROOT_MODULES = {
     "cli": "cli",
     "__main__": "cli",
     "demo": "cli",
+    "airflow_runs": "cli",
     "summary": "cli",
     "tasks": "tasks",
     "taskscope": "tasks",
