@@ -38,7 +38,7 @@ def _html(page: Page, key: str, role: Role, request: Request, base: str) -> str:
         if section.note:
             body.append(f"<p class=note>{html.e(section.note)}</p>")
         body.append(section.html)
-        body.append(html.table(section.rows, section.columns))
+        body.append(html.table(section.rows, section.columns, links=section.links))
     return html.page(page.title, key, "".join(body), base=base, visible=_visible(role))
 
 
