@@ -96,3 +96,69 @@ def explain_rows(settings: Settings, table: str, key: str, as_of: str | None) ->
         "values": values,
         "sources": sources,
     }
+
+
+def dataset_graph(
+    settings: Settings, run: str | None
+) -> tuple[dict[str, list[str]], list[tuple[str, str]], dict[str, str]]:
+    """(layer -> dataset labels, dataset edges, dataset label -> badge) for the drawn graph.
+
+    A badge says what personal data a dataset holds: ``PII`` (clear), ``masked``, or
+    ``quasi-id kept`` / ``PII-derived`` for warehouse columns computed from PII."""
+    from pipelines.lineage.pii import kept_by_contract, warehouse_pii
+
+    graph = _graph(settings, run)
+    shown = {k for k in graph.datasets if graph.scope is None or k in graph.seen}
+    layers: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(shown, key=lambda k: graph.datasets[k].label):
+        layers[graph.datasets[key].layer].append(graph.datasets[key].label)
+    edges = sorted(
+        {
+            (graph.datasets[e.input.dataset_key].label, graph.datasets[e.output.dataset_key].label)
+            for e in [*graph.edges, *graph.dataset_edges]
+            if e.input.dataset_key in shown
+            and e.output.dataset_key in shown
+            and e.input.dataset_key != e.output.dataset_key
+        }
+    )
+    badges: dict[str, str] = {}
+    for column, tags in graph.tags.items():
+        if column.dataset_key in shown and (tags.get("pii") or "none") != "none":
+            label = graph.datasets[column.dataset_key].label
+            badges[label] = "masked" if tags.get("protection") not in (None, "keep") else "PII"
+    for finding in warehouse_pii(graph):
+        label = graph.dataset(finding.column).label
+        kept = kept_by_contract(finding)
+        if badges.get(label) != "PII-derived":
+            badges[label] = "quasi-id kept" if kept else "PII-derived"
+    ordered = {layer: layers[layer] for layer in LAYERS if layers.get(layer)}
+    return ordered, edges, badges
+
+
+def pii_findings(settings: Settings, run: str | None) -> list[dict[str, Any]]:
+    """Warehouse and feature columns computed from personal data, each with what it is: a
+    quasi-identifier its contract keeps (allowed, listed) or a violation in the marts."""
+    from pipelines.lineage.pii import kept_by_contract, mart_violations, warehouse_pii
+
+    graph = _graph(settings, run)
+    findings = warehouse_pii(graph)
+    bad = {id(f) for f in mart_violations(findings)}
+    return [
+        {
+            "column": graph.label(f.column),
+            "layer": f.layer,
+            "pii_class": f.source.pii,
+            "from": graph.label(f.source.column),
+            "status": "violation"
+            if id(f) in bad
+            else "kept by contract"
+            if kept_by_contract(f)
+            else "allowed outside the marts",
+            "why": "a quasi-identifier its contract keeps as it is (coarse on its own): "
+            "reported, allowed in the marts"
+            if kept_by_contract(f)
+            else "computed from clear PII without masking"
+            + ("; the marts must have none" if id(f) in bad else ""),
+        }
+        for f in findings
+    ]
