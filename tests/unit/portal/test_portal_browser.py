@@ -118,6 +118,7 @@ def test_validations_render_offline_with_status_and_severity(server, tab, portal
     from tests.unit.portal.conftest import RUN
 
     stored = read_checks(portal_data.settings)
+    tab.errors.clear()
     tab.open(server + "/quality", 1400, {"x-test-role": "ml"})
     listed = tab.evaluate(
         "[...document.querySelectorAll('td a[href*=\"run_id=\"]')].map(a => a.search)"
