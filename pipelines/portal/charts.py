@@ -124,3 +124,34 @@ def layered_graph(
         f'<svg role="img" class="graph" viewBox="0 0 {width} {height + 14}" width="{width}" '
         f'aria-label="lineage graph">{"".join(lines)}{"".join(parts)}</svg>'
     )
+
+
+_OUTCOME = {"passed": "#2f9e44", "warned": "#f08c00", "failed": "#e03131"}
+
+
+def outcome_grid(title: str, cells: dict[tuple[str, str], str], intervals: Sequence[str]) -> str:
+    """Every check (row) by interval (column), one square per validation coloured by its
+    outcome (green passed, amber warned, red failed): a check's history at a glance."""
+    checks = sorted({check for check, _ in cells})
+    if not checks or not intervals:
+        return ""
+    label_w, cell, top = 230, 14, 22
+    width = label_w + len(intervals) * (cell + 2) + 10
+    parts = [f'<text x="0" y="14" font-weight="600">{escape(title)}</text>']
+    for i, check in enumerate(checks):
+        y = top + i * (cell + 2)
+        parts.append(f'<text x="0" y="{y + 11}" font-size="11">{escape(check[:36])}</text>')
+        for j, interval in enumerate(intervals):
+            outcome = cells.get((check, interval))
+            if outcome:
+                parts.append(
+                    f'<rect x="{label_w + j * (cell + 2)}" y="{y}" width="{cell}" '
+                    f'height="{cell}" fill="{_OUTCOME.get(outcome, "#b8c0cc")}">'
+                    f"<title>{escape(check)} {escape(interval)}: {escape(outcome)}</title></rect>"
+                )
+    height = top + len(checks) * (cell + 2) + 16
+    parts.append(
+        f'<text x="{label_w}" y="{height - 4}" font-size="11">{escape(intervals[0])} .. '
+        f"{escape(intervals[-1])}</text>"
+    )
+    return f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}">{"".join(parts)}</svg>'

@@ -189,3 +189,14 @@ def with_expected(
         row["expected"] = extra.get("expected", "")
         row["description"] = extra.get("description", "")
     return rows
+
+
+def outcome_cells(
+    rows: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """((check, interval) -> outcome of its latest validation, intervals in order) for one
+    table's history (``rows`` newest first)."""
+    cells: dict[tuple[str, str], str] = {}
+    for r in rows:
+        cells.setdefault((r["expectation"], (r["interval_start"] or "")[:10]), r["outcome"])
+    return cells, sorted({interval for _, interval in cells})

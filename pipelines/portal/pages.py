@@ -145,7 +145,7 @@ def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
     history = data.with_expected(settings, data.check_history(settings, table), table=table)
     chart = charts.line(
         f"{table}: failed and warned checks by interval", data.problem_series(history)
-    )
+    ) + charts.outcome_grid(f"{table}: every check by interval", *data.outcome_cells(history))
     return Page(
         f"Quality: {table}",
         [
@@ -343,7 +343,13 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
                 "box for its badge). Open a layer, then a column to trace it.",
             ),
             _pii_derived(settings, run),
-            Section("runs", ["run_id", "job", "state", "nominal", "ended"], lineage.runs(settings)),
+            Section(
+                "runs",
+                ["run_id", "job", "state", "nominal", "ended"],
+                lineage.runs(settings),
+                note="Open a run for its graph and datasets.",
+                links={"run_id": "?run={run_id}"},
+            ),
         ],
     )
 

@@ -114,3 +114,20 @@ def test_the_validation_list_links_each_validation(get):
     page = get("/quality").text
     assert f'href="?run_id={RUN}&amp;table=orders"' in page
     assert "GX Data Docs" in page
+
+
+def test_a_table_shows_every_check_by_interval(get, portal_data):
+    page = get("/quality?table=orders").text
+    stored = {r["expectation"] for r in read_checks(portal_data.settings) if r["table"] == "orders"}
+    grid = page[page.index("orders: every check by interval") :]
+    grid = grid[: grid.index("</svg>")]
+    assert grid.count("<rect") == len(stored)
+    assert all(f"<title>{name} 2018-01-01: " in grid for name in stored)
+
+
+def test_each_lineage_run_opens_its_graph(get):
+    runs = get("/lineage?format=json").json()["sections"]["runs"]
+    assert runs
+    page = get(f"/lineage?run={runs[0]['run_id']}")
+    assert page.status_code == 200 and 'class="graph"' in page.text
+    assert f'href="?run={runs[0]["run_id"]}"' in get("/lineage").text
