@@ -33,11 +33,13 @@ def runs(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def datasets_by_layer(
-    settings: Settings, run: str | None
-) -> dict[str, list[tuple[str, list[str]]]]:
+def load(settings: Settings, run: str | None) -> Any:
+    """The lineage graph of ``run`` (None: every run), loaded once per page."""
+    return _graph(settings, run)
+
+
+def datasets_by_layer(graph: Any) -> dict[str, list[tuple[str, list[str]]]]:
     """layer -> [(dataset label, its columns)], in pipeline order."""
-    graph = _graph(settings, run)
     out: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
     for key, dataset in sorted(graph.datasets.items(), key=lambda kv: kv[1].label):
         if graph.scope is None or key in graph.seen:
@@ -99,15 +101,15 @@ def explain_rows(settings: Settings, table: str, key: str, as_of: str | None) ->
 
 
 def dataset_graph(
-    settings: Settings, run: str | None
+    graph: Any, findings: list[Any]
 ) -> tuple[dict[str, list[str]], list[tuple[str, str]], dict[str, str]]:
     """(layer -> dataset labels, dataset edges, dataset label -> badge) for the drawn graph.
 
     A badge says what personal data a dataset holds: ``PII`` (clear), ``masked``, or
-    ``quasi-id kept`` / ``PII-derived`` for warehouse columns computed from PII."""
-    from pipelines.lineage.pii import kept_by_contract, warehouse_pii
+    ``quasi-id kept`` / ``PII-derived`` for warehouse columns computed from PII
+    (``findings``: :func:`pii_derived_columns`)."""
+    from pipelines.lineage.pii import kept_by_contract
 
-    graph = _graph(settings, run)
     shown = {k for k in graph.datasets if graph.scope is None or k in graph.seen}
     layers: dict[str, list[str]] = defaultdict(list)
     for key in sorted(shown, key=lambda k: graph.datasets[k].label):
@@ -126,7 +128,7 @@ def dataset_graph(
         if column.dataset_key in shown and (tags.get("pii") or "none") != "none":
             label = graph.datasets[column.dataset_key].label
             badges[label] = "masked" if tags.get("protection") not in (None, "keep") else "PII"
-    for finding in warehouse_pii(graph):
+    for finding in findings:
         label = graph.dataset(finding.column).label
         kept = kept_by_contract(finding)
         if badges.get(label) != "PII-derived":
@@ -135,13 +137,18 @@ def dataset_graph(
     return ordered, edges, badges
 
 
-def pii_findings(settings: Settings, run: str | None) -> list[dict[str, Any]]:
-    """Warehouse and feature columns computed from personal data, each with what it is: a
-    quasi-identifier its contract keeps (allowed, listed) or a violation in the marts."""
-    from pipelines.lineage.pii import kept_by_contract, mart_violations, warehouse_pii
+def pii_derived_columns(graph: Any) -> list[Any]:
+    """Warehouse and feature columns computed from clear PII without masking."""
+    from pipelines.lineage.pii import warehouse_pii
 
-    graph = _graph(settings, run)
-    findings = warehouse_pii(graph)
+    return list(warehouse_pii(graph))
+
+
+def pii_findings(graph: Any, findings: list[Any]) -> list[dict[str, Any]]:
+    """Each PII-derived column (``findings``) with what it is: a quasi-identifier its contract
+    keeps (allowed, listed) or a violation in the marts."""
+    from pipelines.lineage.pii import kept_by_contract, mart_violations
+
     bad = {id(f) for f in mart_violations(findings)}
     return [
         {

@@ -324,13 +324,15 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
                 )
             ],
         )
-    layers = lineage.datasets_by_layer(settings, run)
+    graph = lineage.load(settings, run)
+    findings = lineage.pii_derived_columns(graph)
+    layers = lineage.datasets_by_layer(graph)
     rows = [
         {"layer": layer, "dataset": name, "columns": ", ".join(cols)}
         for layer, items in layers.items()
         for name, cols in items
     ]
-    drawn = charts.layered_graph(*lineage.dataset_graph(settings, run))
+    drawn = charts.layered_graph(*lineage.dataset_graph(graph, findings))
     return Page(
         "Lineage",
         [
@@ -342,7 +344,7 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
                 note="The datasets of the run by layer (the drawing fits the window; hover a "
                 "box for its badge). Open a layer, then a column to trace it.",
             ),
-            _pii_derived(settings, run),
+            _pii_derived(lineage.pii_findings(graph, findings)),
             Section(
                 "runs",
                 ["run_id", "job", "state", "nominal", "ended"],
@@ -354,8 +356,7 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
     )
 
 
-def _pii_derived(settings: Settings, run: str | None) -> Section:
-    rows = lineage.pii_findings(settings, run)
+def _pii_derived(rows: list[dict[str, Any]]) -> Section:
     kept = [r["column"] for r in rows if r["status"] == "kept by contract"]
     bad = [r["column"] for r in rows if r["status"] == "violation"]
     verdict = (

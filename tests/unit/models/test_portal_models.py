@@ -44,7 +44,7 @@ def test_consumers_name_the_model_version_columns_and_lineage_run(trained: Train
 
 
 def test_kept_quasi_identifiers_are_explained_where_they_are_badged(trained: TrainedTwice):
-    from pipelines.portal.lineage import dataset_graph
+    from pipelines.portal.lineage import dataset_graph, load, pii_derived_columns
 
     client = TestClient(create_app(trained.settings, lambda: Role.ML))
     rows = _sections(trained, Role.ML, "/lineage")["pii_derived"]
@@ -54,6 +54,7 @@ def test_kept_quasi_identifiers_are_explained_where_they_are_badged(trained: Tra
     page = client.get("/lineage").text
     assert "Marts: no PII-derived columns other than" in page
     assert "no PII-derived columns." not in page  # never the bare claim next to a badge
-    _, _, badges = dataset_graph(trained.settings, None)
+    graph = load(trained.settings, None)
+    _, _, badges = dataset_graph(graph, pii_derived_columns(graph))
     tables = {r["column"].rsplit(".", 1)[0] for r in kept}
     assert tables and all(badges[t] == "quasi-id kept" for t in tables)

@@ -99,14 +99,14 @@ def test_pages_never_overflow_sideways(server, tab, width, path):
 
 @pytest.mark.parametrize("width", [1400, 390])
 def test_the_lineage_graph_is_drawn_within_the_window(server, tab, width, portal_data):
-    from pipelines.portal.lineage import datasets_by_layer
+    from pipelines.portal.lineage import datasets_by_layer, load
 
     tab.open(server + "/lineage", width, {"x-test-role": "ml"})
     boxes, right = tab.evaluate(
         "[document.querySelectorAll('svg.graph rect').length,"
         " document.querySelector('svg.graph').getBoundingClientRect().right]"
     )
-    layers = datasets_by_layer(portal_data.settings, None)
+    layers = datasets_by_layer(load(portal_data.settings, None))
     assert boxes == sum(len(items) for items in layers.values()) > 0
     assert right <= width
 
