@@ -100,41 +100,64 @@ def explain_rows(settings: Settings, table: str, key: str, as_of: str | None) ->
     }
 
 
+def _short(label: str) -> str:
+    """A dataset label for a box: file paths by their last two parts."""
+    if label.startswith("/"):
+        return "…/" + "/".join(label.rstrip("/").split("/")[-2:])
+    return label
+
+
+_RANK = {"PII": 4, "PII-derived": 3, "quasi-id kept": 2, "masked": 1}
+
+
+def _badges(graph: Any, shown: set[Any], findings: list[Any]) -> dict[str, str]:
+    """Dataset box -> its strongest badge: clear PII, PII-derived, a kept quasi-identifier,
+    or masked (protected PII)."""
+    from pipelines.lineage.pii import clear_pii_sources, kept_by_contract
+
+    found: dict[str, str] = {}
+
+    def mark(key: Any, badge: str) -> None:
+        label = _short(graph.dataset(key).label)
+        if key in shown and _RANK[badge] > _RANK.get(found.get(label, ""), 0):
+            found[label] = badge
+
+    for column, tags in graph.tags.items():
+        if (tags.get("pii") or "none") != "none":
+            mark(column.dataset_key, "masked")
+    for column, source in clear_pii_sources(graph).items():
+        kept = source.pii == "quasi_identifier" and source.protection == "keep"
+        mark(column.dataset_key, "quasi-id kept" if kept else "PII")
+    for finding in findings:
+        badge = "quasi-id kept" if kept_by_contract(finding) else "PII-derived"
+        mark(finding.column.dataset_key, badge)
+    return found
+
+
 def dataset_graph(
     graph: Any, findings: list[Any]
 ) -> tuple[dict[str, list[str]], list[tuple[str, str]], dict[str, str]]:
-    """(layer -> dataset labels, dataset edges, dataset label -> badge) for the drawn graph.
+    """(layer -> dataset boxes, edges between boxes, box -> badge) for the drawn graph; the
+    files of one landing table (one per day) share a box.
 
     A badge says what personal data a dataset holds: ``PII`` (clear), ``masked``, or
     ``quasi-id kept`` / ``PII-derived`` for warehouse columns computed from PII
     (``findings``: :func:`pii_derived_columns`)."""
-    from pipelines.lineage.pii import kept_by_contract
-
     shown = {k for k in graph.datasets if graph.scope is None or k in graph.seen}
-    layers: dict[str, list[str]] = defaultdict(list)
-    for key in sorted(shown, key=lambda k: graph.datasets[k].label):
-        layers[graph.datasets[key].layer].append(graph.datasets[key].label)
+    layers: dict[str, set[str]] = defaultdict(set)
+    for key in shown:
+        layers[graph.datasets[key].layer].add(_short(graph.datasets[key].label))
     edges = sorted(
         {
-            (graph.datasets[e.input.dataset_key].label, graph.datasets[e.output.dataset_key].label)
+            (_short(graph.dataset(e.input).label), _short(graph.dataset(e.output).label))
             for e in [*graph.edges, *graph.dataset_edges]
             if e.input.dataset_key in shown
             and e.output.dataset_key in shown
             and e.input.dataset_key != e.output.dataset_key
         }
     )
-    badges: dict[str, str] = {}
-    for column, tags in graph.tags.items():
-        if column.dataset_key in shown and (tags.get("pii") or "none") != "none":
-            label = graph.datasets[column.dataset_key].label
-            badges[label] = "masked" if tags.get("protection") not in (None, "keep") else "PII"
-    for finding in findings:
-        label = graph.dataset(finding.column).label
-        kept = kept_by_contract(finding)
-        if badges.get(label) != "PII-derived":
-            badges[label] = "quasi-id kept" if kept else "PII-derived"
-    ordered = {layer: layers[layer] for layer in LAYERS if layers.get(layer)}
-    return ordered, edges, badges
+    ordered = {layer: sorted(layers[layer]) for layer in LAYERS if layers.get(layer)}
+    return ordered, edges, _badges(graph, shown, findings)
 
 
 def pii_derived_columns(graph: Any) -> list[Any]:

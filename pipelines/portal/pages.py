@@ -21,6 +21,7 @@ class Section:
     note: str = ""
     html: str = ""  # extra markup (charts, forms) shown before the table
     links: dict[str, str] = field(default_factory=dict)  # column -> href template ({col})
+    title: str = ""  # heading (default: the name)
 
 
 @dataclass
@@ -336,15 +337,14 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
     return Page(
         "Lineage",
         [
+            _pii_derived(lineage.pii_findings(graph, findings), drawn),
             Section(
                 "datasets",
                 ["layer", "dataset", "columns"],
                 rows,
-                html=drawn + _lineage_browser(layers),
-                note="The datasets of the run by layer (the drawing fits the window; hover a "
-                "box for its badge). Open a layer, then a column to trace it.",
+                html=_lineage_browser(layers),
+                note="Open a layer, then a column to trace it. Search any column by name.",
             ),
-            _pii_derived(lineage.pii_findings(graph, findings)),
             Section(
                 "runs",
                 ["run_id", "job", "state", "nominal", "ended"],
@@ -356,7 +356,8 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
     )
 
 
-def _pii_derived(rows: list[dict[str, Any]]) -> Section:
+def _pii_derived(rows: list[dict[str, Any]], drawn: str) -> Section:
+    """The drawn graph, the marts verdict and the PII-derived columns that explain its badges."""
     kept = [r["column"] for r in rows if r["status"] == "kept by contract"]
     bad = [r["column"] for r in rows if r["status"] == "violation"]
     verdict = (
@@ -375,7 +376,9 @@ def _pii_derived(rows: list[dict[str, Any]]) -> Section:
         "pii_derived",
         ["column", "layer", "pii_class", "from", "status", "why"],
         rows,
-        note=verdict,
+        note="The run's datasets by layer (hover a box for its badge). " + verdict,
+        html=drawn,
+        title="Graph and PII-derived columns",
     )
 
 
