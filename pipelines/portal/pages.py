@@ -215,6 +215,7 @@ def pii(settings: Settings, params: dict[str, str], role: Role) -> Page:
 
 
 def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    used_by = records.consumers(settings)
     return Page(
         "Feature releases",
         [
@@ -232,7 +233,7 @@ def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
                     "run_id",
                     "created_at",
                 ],
-                records.releases(settings),
+                records.releases(settings, used_by),
                 note="Each release's inputs, checks and status, and the model versions "
                 "trained on it.",
             ),
@@ -249,7 +250,7 @@ def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
                     "trained_at",
                     "lineage_run",
                 ],
-                records.consumers(settings),
+                used_by,
                 note="Training runs that read a release's feature snapshots, from the lineage "
                 "each training run recorded (pipelines.models).",
             ),

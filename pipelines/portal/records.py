@@ -7,11 +7,14 @@ from typing import Any
 from pipelines.settings import Settings
 
 
-def releases(settings: Settings) -> list[dict[str, Any]]:
+def releases(
+    settings: Settings, used_by: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every feature release; ``used_by``: :func:`consumers` when the caller read them."""
     from pipelines.features.snapshots import releases as read_releases
 
     used: dict[str, set[str]] = {}
-    for row in consumers(settings):
+    for row in consumers(settings) if used_by is None else used_by:
         used.setdefault(row["release_id"], set()).add(f"{row['model']} {row['model_version']}")
     rows = []
     for rel in read_releases(settings):
