@@ -121,6 +121,8 @@ class Graph:
     """Datasets read or written by a run in scope."""
     upstream: dict[Column, list[Edge]] = field(default_factory=dict)
     downstream: dict[Column, list[Edge]] = field(default_factory=dict)
+    edge_fields: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    """Per dataset, the fields its column edges touch (in column order), for columns_of."""
 
     def __post_init__(self) -> None:
         up: dict[Column, list[Edge]] = defaultdict(list)
@@ -129,6 +131,10 @@ class Graph:
             up[edge.output].append(edge)
             down[edge.input].append(edge)
         self.upstream, self.downstream = dict(up), dict(down)
+        by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for col in sorted({e.output for e in self.edges} | {e.input for e in self.edges}):
+            by_key[col.dataset_key].append(col.field)
+        self.edge_fields = dict(by_key)
 
     def dataset(self, column: Column | tuple[str, str]) -> Dataset:
         key = column.dataset_key if isinstance(column, Column) else column
@@ -139,10 +145,10 @@ class Graph:
         """Schema columns in order, then any column only known from edges."""
         names = [f for f, _, _ in self.fields.get(key, [])]
         seen = set(names)
-        for col in sorted({e.output for e in self.edges} | {e.input for e in self.edges}):
-            if col.dataset_key == key and col.field not in seen:
-                names.append(col.field)
-                seen.add(col.field)
+        for name in self.edge_fields.get(key, []):
+            if name not in seen:
+                names.append(name)
+                seen.add(name)
         return names
 
     def field_type(self, column: Column) -> str | None:

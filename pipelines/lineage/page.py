@@ -395,6 +395,7 @@ def render_page(con: duckdb.DuckDBPyConnection, run: str | None = "latest") -> s
             "have none</span>"
             if marts
             else '<span class="ok">marts: no PII-derived columns</span>'
+            + _kept_note(graph, warehouse_pii)
         )
         + "</div>"
     )
@@ -424,6 +425,18 @@ def render_page(con: duckdb.DuckDBPyConnection, run: str | None = "latest") -> s
     out.append(f"<script>{SCRIPT}</script>")
     out.append("</main></body></html>")
     return "\n".join(out)
+
+
+def _kept_note(graph: Graph, findings: list[Any]) -> str:
+    """Next to the marts verdict: the orange PII-derived badges that are no violation."""
+    kept = sorted({graph.label(f.column) for f in findings if kept_by_contract(f)})
+    if not kept:
+        return ""
+    shown = ", ".join(kept[:4]) + (" ..." if len(kept) > 4 else "")
+    return (
+        f"<span>other than {len(kept)} quasi-identifier column(s) kept by contract "
+        f"({_e(shown)}): badged PII-derived, allowed, listed below</span>"
+    )
 
 
 def _datasets_table(

@@ -89,16 +89,20 @@ def clear_pii_sources(graph: Graph) -> dict[Column, PiiSource]:
     return {c: s for c in _all_columns(graph) if (s := holds_clear_pii(graph, c, memo))}
 
 
-def pii_derived(graph: Graph, *, direct_only: bool = False) -> list[PiiDerived]:
+def pii_derived(
+    graph: Graph, *, direct_only: bool = False, kinds: tuple[str, ...] | None = None
+) -> list[PiiDerived]:
     """Every PII-derived column, with the furthest clear-PII column upstream of it (where the
     clear value entered, often the landing file) and the unmasked path to it.
 
     ``direct_only`` follows only DIRECT edges (values computed from PII), not INDIRECT ones
-    (joins, filters, grouping on PII).
+    (joins, filters, grouping on PII). ``kinds``: only columns of datasets of those kinds.
     """
     sources = clear_pii_sources(graph)
     found: list[PiiDerived] = []
     for column in _all_columns(graph):
+        if kinds is not None and graph.dataset(column).kind not in kinds:
+            continue
         path_to: dict[Column, tuple[Edge, ...]] = {column: ()}
         queue = deque([column])
         while queue:
@@ -125,7 +129,8 @@ def warehouse_findings(graph: Graph, findings: list[PiiDerived]) -> list[PiiDeri
 
 def warehouse_pii(graph: Graph, *, direct_only: bool = False) -> list[PiiDerived]:
     """PII-derived columns of warehouse relations and of the feature snapshots."""
-    return warehouse_findings(graph, pii_derived(graph, direct_only=direct_only))
+    found = pii_derived(graph, direct_only=direct_only, kinds=("warehouse", "features"))
+    return warehouse_findings(graph, found)
 
 
 def kept_by_contract(finding: PiiDerived) -> bool:

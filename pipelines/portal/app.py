@@ -34,11 +34,11 @@ def _html(page: Page, key: str, role: Role, request: Request, base: str) -> str:
         html.tools(str(request.url.path) + ("?" + request.url.query if request.url.query else ""))
     ]
     for section in page.sections:
-        body.append(f"<h2>{html.e(section.name.replace('_', ' '))}</h2>")
+        body.append(f"<h2>{html.e(section.title or section.name.replace('_', ' '))}</h2>")
         if section.note:
             body.append(f"<p class=note>{html.e(section.note)}</p>")
         body.append(section.html)
-        body.append(html.table(section.rows, section.columns))
+        body.append(html.table(section.rows, section.columns, links=section.links))
     return html.page(page.title, key, "".join(body), base=base, visible=_visible(role))
 
 

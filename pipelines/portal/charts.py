@@ -71,3 +71,87 @@ def line(title: str, points: Sequence[tuple[str, float]], *, limit: float | None
         f"{escape(last)}</text>"
     )
     return f'<svg role="img" viewBox="0 0 {_W} {height}" width="{_W}">{"".join(parts)}</svg>'
+
+
+_BADGE = {
+    "PII": "#e03131",
+    "masked": "#2f9e44",
+    "PII-derived": "#f08c00",
+    "quasi-id kept": "#1c7ed6",
+}
+
+
+def layered_graph(
+    layers: dict[str, list[str]], edges: Sequence[tuple[str, str]], badges: dict[str, str]
+) -> str:
+    """Datasets as boxes in one column per layer, edges between them; the SVG scales to the
+    window (viewBox), so a wide pipeline never needs a wider page."""
+    col_w, box_w, row_h, top = 190, 165, 26, 24
+    pos: dict[str, tuple[float, float]] = {}
+    parts = []
+    for i, (layer, names) in enumerate(layers.items()):
+        x = 5 + i * col_w
+        parts.append(
+            f'<text x="{x}" y="14" font-weight="600" font-size="12">{escape(layer)}</text>'
+        )
+        for j, name in enumerate(names):
+            y = top + j * row_h
+            pos[name] = (x, y)
+            badge = badges.get(name)
+            stroke = _BADGE.get(badge or "", "#8b95a5")
+            tip = f"{name}: {badge}" if badge else name
+            parts.append(
+                f'<g><title>{escape(tip)}</title><rect x="{x}" y="{y}" width="{box_w}" '
+                f'height="{row_h - 6}" rx="3" fill="#fff" stroke="{stroke}" '
+                f'stroke-width="{2 if badge else 1}"/><text x="{x + 4}" y="{y + 14}" '
+                f'font-size="11">{escape(name[:27])}</text></g>'
+            )
+    lines = []
+    for src, dst in edges:
+        if src in pos and dst in pos:
+            (x1, y1), (x2, y2) = pos[src], pos[dst]
+            lines.append(
+                f'<path d="M{x1 + box_w},{y1 + 10} C{x1 + box_w + 20},{y1 + 10} '
+                f'{x2 - 20},{y2 + 10} {x2},{y2 + 10}" fill="none" stroke="#9aa5b5"/>'
+            )
+    width = max(len(layers), 1) * col_w
+    height = top + max((len(n) for n in layers.values()), default=1) * row_h
+    legend = " ".join(
+        f'<tspan fill="{color}">■ {escape(name)}</tspan>' for name, color in _BADGE.items()
+    )
+    parts.append(f'<text x="5" y="{height + 8}" font-size="11">{legend}</text>')
+    return (
+        f'<svg role="img" class="graph" viewBox="0 0 {width} {height + 14}" width="{width}" '
+        f'aria-label="lineage graph">{"".join(lines)}{"".join(parts)}</svg>'
+    )
+
+
+_OUTCOME = {"passed": "#2f9e44", "warned": "#f08c00", "failed": "#e03131"}
+
+
+def outcome_grid(title: str, cells: dict[tuple[str, str], str], intervals: Sequence[str]) -> str:
+    """Every check (row) by interval (column), one square per validation coloured by its
+    outcome (green passed, amber warned, red failed): a check's history at a glance."""
+    checks = sorted({check for check, _ in cells})
+    if not checks or not intervals:
+        return ""
+    label_w, cell, top = 230, 14, 22
+    width = label_w + len(intervals) * (cell + 2) + 10
+    parts = [f'<text x="0" y="14" font-weight="600">{escape(title)}</text>']
+    for i, check in enumerate(checks):
+        y = top + i * (cell + 2)
+        parts.append(f'<text x="0" y="{y + 11}" font-size="11">{escape(check[:36])}</text>')
+        for j, interval in enumerate(intervals):
+            outcome = cells.get((check, interval))
+            if outcome:
+                parts.append(
+                    f'<rect x="{label_w + j * (cell + 2)}" y="{y}" width="{cell}" '
+                    f'height="{cell}" fill="{_OUTCOME.get(outcome, "#b8c0cc")}">'
+                    f"<title>{escape(check)} {escape(interval)}: {escape(outcome)}</title></rect>"
+                )
+    height = top + len(checks) * (cell + 2) + 16
+    parts.append(
+        f'<text x="{label_w}" y="{height - 4}" font-size="11">{escape(intervals[0])} .. '
+        f"{escape(intervals[-1])}</text>"
+    )
+    return f'<svg role="img" viewBox="0 0 {width} {height}" width="{width}">{"".join(parts)}</svg>'

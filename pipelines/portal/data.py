@@ -8,6 +8,7 @@ Each function returns rows (plain dicts) that a page renders and exports as CSV 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -139,3 +140,63 @@ def problem_series(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
     for r in rows:
         per[r["interval_start"] or ""] += r["outcome"] in ("failed", "warned")
     return sorted(per.items())
+
+
+_NOT_EXPECTED = {"batch_id", "column", "unexpected_rows_query", "result_format"}
+
+
+def _expected_text(kwargs: dict[str, Any]) -> str:
+    """An expectation's arguments as the expected value (``max_count=0; rule=...``)."""
+    parts = []
+    for name, value in sorted(kwargs.items()):
+        if name in _NOT_EXPECTED or value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        parts.append(f"{name}={text}")
+    return "; ".join(parts)
+
+
+def expected_values(
+    settings: Settings, *, table: str | None = None, run_id: str | None = None
+) -> dict[tuple[str, str, str], dict[str, str]]:
+    """(run key, table, check name) -> ``expected`` and ``description`` of that check, read
+    from the stored GX results (the suite's expectation arguments)."""
+    from pipelines.quality.store import result_files
+
+    out: dict[tuple[str, str, str], dict[str, str]] = {}
+    for path in result_files(settings, [run_id] if run_id else None):
+        if table and path.stem != table:
+            continue
+        key = path.parent.name.removeprefix("run=")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        for result in raw.get("results", []):
+            config = result.get("expectation_config") or {}
+            name = (config.get("meta") or {}).get("name") or config.get("type") or ""
+            out[(key, path.stem, name)] = {
+                "expected": _expected_text(config.get("kwargs") or {}),
+                "description": config.get("description") or "",
+            }
+    return out
+
+
+def with_expected(
+    settings: Settings, rows: list[dict[str, Any]], *, table: str = "", run_id: str = ""
+) -> list[dict[str, Any]]:
+    """``rows`` (stored checks) with the expected value and description of each check."""
+    found = expected_values(settings, table=table or None, run_id=run_id or None)
+    for row in rows:
+        extra = found.get((row["run_key"], row["table"], row["expectation"]), {})
+        row["expected"] = extra.get("expected", "")
+        row["description"] = extra.get("description", "")
+    return rows
+
+
+def outcome_cells(
+    rows: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """((check, interval) -> outcome of its latest validation, intervals in order) for one
+    table's history (``rows`` newest first)."""
+    cells: dict[tuple[str, str], str] = {}
+    for r in rows:
+        cells.setdefault((r["expectation"], (r["interval_start"] or "")[:10]), r["outcome"])
+    return cells, sorted({interval for _, interval in cells})

@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 CSS = """
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',
@@ -25,6 +26,8 @@ border-left:4px solid #7fb3ff;padding:.5rem .8rem;margin:.6rem 0}
 .tools{margin:.4rem 0 1rem;display:flex;gap:1rem;flex-wrap:wrap}form input{padding:.25rem;
 max-width:100%}details{background:#fff;margin:.3rem 0;padding:.3rem .6rem}
 svg{max-width:100%;height:auto;background:#fff}
+td.passed::before{content:"\\2714  "}td.warned::before{content:"\\26A0  "}
+td.failed::before{content:"\\2716  "}
 @media print{header,.tools{display:none}main{max-width:none}}
 """
 
@@ -69,10 +72,19 @@ def tools(base_href: str) -> str:
     )
 
 
-def _cell(value: Any, status_columns: set[str], column: str) -> str:
-    if column in status_columns and value is not None:
-        return f"<td class={e(str(value).split()[0].lower())}>{e(value)}</td>"
-    return f"<td>{e(value)}</td>"
+def _href(template: str, row: dict[str, Any]) -> str:
+    """``template`` with ``{column}`` placeholders filled from ``row``, URL-quoted."""
+    return template.format_map({k: quote(str(v or ""), safe="") for k, v in row.items()})
+
+
+def _cell(row: dict[str, Any], column: str, status: set[str], links: dict[str, str]) -> str:
+    value = row.get(column)
+    text = e(value)
+    if column in links and value not in (None, ""):
+        text = f'<a href="{e(_href(links[column], row))}">{text}</a>'
+    if column in status and value not in (None, ""):
+        return f"<td class={e(str(value).split()[0].lower())}>{text}</td>"
+    return f"<td>{text}</td>"
 
 
 def table(
@@ -81,13 +93,15 @@ def table(
     *,
     status: Iterable[str] = ("outcome", "status", "state", "gate"),
     empty: str = "nothing recorded yet",
+    links: dict[str, str] | None = None,
 ) -> str:
+    """Rows as an escaped table; ``links``: column -> href template (``?run_id={run_id}``)."""
     if not rows:
         return f"<p class=muted>{e(empty)}</p>"
     marked = set(status)
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(_cell(r.get(c), marked, c) for c in columns) + "</tr>" for r in rows
+        "<tr>" + "".join(_cell(r, c, marked, links or {}) for c in columns) + "</tr>" for r in rows
     )
     return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 

@@ -20,6 +20,8 @@ class Section:
     rows: list[dict[str, Any]]
     note: str = ""
     html: str = ""  # extra markup (charts, forms) shown before the table
+    links: dict[str, str] = field(default_factory=dict)  # column -> href template ({col})
+    title: str = ""  # heading (default: the name)
 
 
 @dataclass
@@ -32,10 +34,12 @@ CHECK_COLUMNS = [
     "table",
     "partition",
     "expectation",
+    "description",
     "column",
     "severity",
     "outcome",
     "observed_value",
+    "expected",
     "unexpected_count",
     "element_count",
     "source",
@@ -103,18 +107,7 @@ def _representativeness(settings: Settings, table: str) -> Section:
 def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
     table, run = params.get("table", ""), params.get("run_id", "")
     if run:
-        rows = [r for r in data.check_history(settings) if r["run_id"] == run]
-        return Page(
-            f"Quality of run {run}",
-            [
-                Section(
-                    "checks",
-                    [*CHECK_COLUMNS, "interval_start", "validated_at"],
-                    rows,
-                    note="Every check of this DAG run.",
-                )
-            ],
-        )
+        return _validation(settings, run, table)
     if not table:
         rows = data.check_summary(settings)
         links = "".join(
@@ -138,16 +131,22 @@ def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
                     ],
                     rows,
                     html=f"<p>Tables: {links}</p>",
-                    note="Checks per table and run, newest first. Open a table for every "
-                    "check, its history and its segment plots.",
+                    note="Every validation (table, partition, run), newest first: open one "
+                    "for its checks with observed and expected values, or a table for its "
+                    "history and segment plots. This list replaces GX Data Docs, which need "
+                    "the internet to render.",
+                    links={
+                        "outcome": "?run_id={run_id}&table={table}",
+                        "table": "?table={table}",
+                    },
                 ),
                 _representativeness(settings, table),
             ],
         )
-    history = data.check_history(settings, table)
+    history = data.with_expected(settings, data.check_history(settings, table), table=table)
     chart = charts.line(
         f"{table}: failed and warned checks by interval", data.problem_series(history)
-    )
+    ) + charts.outcome_grid(f"{table}: every check by interval", *data.outcome_cells(history))
     return Page(
         f"Quality: {table}",
         [
@@ -161,6 +160,31 @@ def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
             _representativeness(settings, table),
         ],
     )
+
+
+def _validation(settings: Settings, run: str, table: str) -> Page:
+    """The checks of one DAG run (and table): what a GX Data Docs validation page shows."""
+    rows = [r for r in data.check_history(settings, table or None) if r["run_id"] == run]
+    rows = data.with_expected(settings, rows, table=table, run_id=run)
+    rows.sort(key=lambda r: (r["table"], _ORDER.get(r["outcome"], 3), r["expectation"]))
+    what = f"{table} in run {run}" if table else f"run {run}"
+    return Page(
+        f"Quality of {what}",
+        [
+            Section(
+                "checks",
+                [*CHECK_COLUMNS, "interval_start", "validated_at"],
+                rows,
+                html='<p><a href="?">All validations</a></p>',
+                note="Every check with its severity, what it observed and what it expected; "
+                "failed first. A warning-severity check that did not hold is 'warned', "
+                "never 'passed'.",
+            )
+        ],
+    )
+
+
+_ORDER = {"failed": 0, "warned": 1, "passed": 2}
 
 
 def pii(settings: Settings, params: dict[str, str], role: Role) -> Page:
@@ -191,6 +215,7 @@ def pii(settings: Settings, params: dict[str, str], role: Role) -> Page:
 
 
 def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
+    used_by = records.consumers(settings)
     return Page(
         "Feature releases",
         [
@@ -204,10 +229,30 @@ def releases(settings: Settings, params: dict[str, str], role: Role) -> Page:
                     "held_back",
                     "feature_tables",
                     "problems",
+                    "consumers",
                     "run_id",
                     "created_at",
                 ],
-                records.releases(settings),
+                records.releases(settings, used_by),
+                note="Each release's inputs, checks and status, and the model versions "
+                "trained on it.",
+            ),
+            Section(
+                "consumers",
+                [
+                    "release_id",
+                    "as_of",
+                    "model",
+                    "model_version",
+                    "feature_table",
+                    "columns",
+                    "training_rows",
+                    "trained_at",
+                    "lineage_run",
+                ],
+                used_by,
+                note="Training runs that read a release's feature snapshots, from the lineage "
+                "each training run recorded (pipelines.models).",
             ),
             _held_back(settings),
         ],
@@ -281,15 +326,19 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
                 )
             ],
         )
-    layers = lineage.datasets_by_layer(settings, run)
+    graph = lineage.load(settings, run)
+    findings = lineage.pii_derived_columns(graph)
+    layers = lineage.datasets_by_layer(graph)
     rows = [
         {"layer": layer, "dataset": name, "columns": ", ".join(cols)}
         for layer, items in layers.items()
         for name, cols in items
     ]
+    drawn = charts.layered_graph(*lineage.dataset_graph(graph, findings))
     return Page(
         "Lineage",
         [
+            _pii_derived(lineage.pii_findings(graph, findings), drawn),
             Section(
                 "datasets",
                 ["layer", "dataset", "columns"],
@@ -297,8 +346,40 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
                 html=_lineage_browser(layers),
                 note="Open a layer, then a column to trace it. Search any column by name.",
             ),
-            Section("runs", ["run_id", "job", "state", "nominal", "ended"], lineage.runs(settings)),
+            Section(
+                "runs",
+                ["run_id", "job", "state", "nominal", "ended"],
+                lineage.runs(settings),
+                note="Open a run for its graph and datasets.",
+                links={"run_id": "?run={run_id}"},
+            ),
         ],
+    )
+
+
+def _pii_derived(rows: list[dict[str, Any]], drawn: str) -> Section:
+    """The drawn graph, the marts verdict and the PII-derived columns that explain its badges."""
+    kept = [r["column"] for r in rows if r["status"] == "kept by contract"]
+    bad = [r["column"] for r in rows if r["status"] == "violation"]
+    verdict = (
+        f"Marts: {len(bad)} PII-derived column(s), which the marts must not have."
+        if bad
+        else "Marts: no PII-derived columns"
+        + (
+            f" other than {len(kept)} quasi-identifier(s) kept by contract "
+            f"({', '.join(kept[:6])}{' ...' if len(kept) > 6 else ''}): their contract keeps "
+            "them as they are, so they are reported here and badged, not violations."
+            if kept
+            else "."
+        )
+    )
+    return Section(
+        "pii_derived",
+        ["column", "layer", "pii_class", "from", "status", "why"],
+        rows,
+        note="The run's datasets by layer (hover a box for its badge). " + verdict,
+        html=drawn,
+        title="Graph and PII-derived columns",
     )
 
 

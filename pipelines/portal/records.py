@@ -7,9 +7,15 @@ from typing import Any
 from pipelines.settings import Settings
 
 
-def releases(settings: Settings) -> list[dict[str, Any]]:
+def releases(
+    settings: Settings, used_by: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Every feature release; ``used_by``: :func:`consumers` when the caller read them."""
     from pipelines.features.snapshots import releases as read_releases
 
+    used: dict[str, set[str]] = {}
+    for row in consumers(settings) if used_by is None else used_by:
+        used.setdefault(row["release_id"], set()).add(f"{row['model']} {row['model_version']}")
     rows = []
     for rel in read_releases(settings):
         rows.append(
@@ -21,6 +27,7 @@ def releases(settings: Settings) -> list[dict[str, Any]]:
                 "held_back": len(rel.held_back),
                 "feature_tables": ", ".join(sorted(rel.features)),
                 "problems": "; ".join(rel.problems),
+                "consumers": ", ".join(sorted(used.get(rel.release_id, ()))) or "none yet",
                 "run_id": rel.run_id,
                 "created_at": rel.created_at,
             }
@@ -119,3 +126,54 @@ def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
         for e in AuditLog(settings.audit).entries()
     ]
     return _verify(settings), list(reversed(rows))
+
+
+def _training_events(settings: Settings) -> list[dict[str, Any]]:
+    """The COMPLETE events of training runs, located through the lineage store's event index
+    (file and line) and read from the event log itself."""
+    import json
+    from pathlib import Path
+
+    from pipelines.lineage.store import LineageStoreError, open_store
+
+    try:
+        with open_store(settings, None) as con:
+            located = con.execute(
+                "SELECT file, line FROM events WHERE event_type = 'COMPLETE' AND kind = 'run' "
+                "AND job_name LIKE '%train%' ORDER BY event_time"
+            ).fetchall()
+    except LineageStoreError:
+        return []
+    wanted: dict[str, set[int]] = {}
+    for file, line in located:
+        wanted.setdefault(file, set()).add(int(line))
+    events = []
+    for file, lines in wanted.items():
+        raw = Path(file).read_bytes().split(b"\n")
+        events += [json.loads(raw[n - 1]) for n in sorted(lines) if n <= len(raw)]
+    return events
+
+
+def consumers(settings: Settings) -> list[dict[str, Any]]:
+    """Model versions trained on each feature release (the ``pipelines_training`` facet the
+    training run recorded, :mod:`pipelines.lineage.training`), newest first."""
+    rows = []
+    for event in _training_events(settings):
+        facet = (event.get("run") or {}).get("facets", {}).get("pipelines_training")
+        if not facet:
+            continue
+        for used in facet.get("features") or []:
+            rows.append(
+                {
+                    "release_id": used.get("release_id"),
+                    "as_of": used.get("as_of"),
+                    "model": facet.get("model"),
+                    "model_version": facet.get("model_version"),
+                    "feature_table": used.get("table"),
+                    "columns": ", ".join(used.get("columns") or []),
+                    "training_rows": facet.get("training_rows"),
+                    "trained_at": event.get("eventTime"),
+                    "lineage_run": (event.get("run") or {}).get("runId"),
+                }
+            )
+    return sorted(rows, key=lambda r: r["trained_at"] or "", reverse=True)

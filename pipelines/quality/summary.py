@@ -136,7 +136,9 @@ def render(
         + (f"run {runs[0]}" if len(runs) == 1 else f"{len(runs)} runs ({runs[0]} .. {runs[-1]})")
     )
     if docs_index:
-        lines.append(f"Data Docs: {docs_index}")
+        lines.append(
+            f"Data Docs: {docs_index} (needs the internet; offline: `pipelines portal`, Quality)"
+        )
     return "\n".join(lines)
 
 

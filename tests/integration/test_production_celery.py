@@ -9,6 +9,10 @@ the end) and Redis (a queue of its own, so parallel runs do not collide), with t
   with two active runs at once; both succeed and every partition's manifest (counts,
   dataset and quarantine versions) equals the embedded default's (``airflow dags test`` on
   SQLite) on the same landing data and keys.
+* The governance portal behind Airflow's login (the compose file's SimpleAuthManager): a
+  caller without a token is refused, a browser is sent to the login page; the admin logs in
+  through ``POST /auth/token`` and reads the portal's quality page of the runs above, a viewer
+  (ML consumer) reads it too but is refused the PII map.
 * A worker crash: one ingest task of the first run is cleared (only it: no downstream task,
   no reprocessing backfill) and the Celery worker is killed (SIGKILL, whole process group)
   while it runs again; a new worker picks up the retry, only that task ran again, and the
@@ -22,6 +26,7 @@ addresses with ``PIPELINES_IT_POSTGRES`` (libpq URL of a role that may create da
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -30,6 +35,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,6 +69,7 @@ START_TIMEOUT = (
     600  # seconds, for the stack to come up, a backfill's runs to appear, a task to start
 )
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+USERS = {"admin": "admin", "analyst": "viewer"}  # Airflow user -> Airflow role
 
 
 def _pg_connect(dbname: str | None = None) -> Any:
@@ -223,6 +231,12 @@ def _environment(root: Path, database: str, queue: str, api_port: int) -> dict[s
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "AIRFLOW__API_AUTH__JWT_SECRET": secret,
             "AIRFLOW__API__SECRET_KEY": secret,
+            # The compose file's login: SimpleAuthManager, passwords from a file.
+            "AIRFLOW__CORE__AUTH_MANAGER": deploy.AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{u}:{r}" for u, r in USERS.items()
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(root / "passwords.json"),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             # Only the runs this test creates: no run for "yesterday" when the DAG is unpaused.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -294,6 +308,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     token = secrets.token_hex(4)
     database, queue = f"airflow_it_{token}", f"it_{token}"
     create_keyring(root / "keyring.json")
+    (root / "passwords.json").write_text(
+        json.dumps({user: secrets.token_urlsafe(12) for user in USERS})
+    )
     generate(root / "landing", orders=300, days=2)
     env = _environment(root, database, queue, _free_port())
     settings = Settings(data_dir=root / "data", landing_dir=root / "landing")
@@ -453,3 +470,45 @@ def test_worker_killed_mid_ingest_retries_and_the_partition_is_whole(stack: Stac
         PARTITION,
         "dt=2018-01-02",
     ]
+
+
+def _portal_get(base: str, path: str, token: str | None = None, accept: str = "text/html") -> Any:
+    """(status, body, headers) of a portal request, redirects not followed."""
+    headers = {"Accept": accept, **({"Authorization": f"Bearer {token}"} if token else {})}
+
+    class _Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    try:
+        with urllib.request.build_opener(_Stay).open(
+            urllib.request.Request(base + path, headers=headers), timeout=60
+        ) as r:
+            return r.status, r.read().decode(), dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+def _login(base: str, user: str, password: str) -> str:
+    body = json.dumps({"username": user, "password": password}).encode()
+    request = urllib.request.Request(
+        base + "/auth/token", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return str(json.loads(r.read())["access_token"])
+
+
+def test_the_portal_is_behind_the_airflow_login(stack: Stack):
+    base = stack.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].removesuffix("/execution/")
+    assert _portal_get(base, "/governance/quality", accept="application/json")[0] == 401
+    status, _, headers = _portal_get(base, "/governance/quality")
+    assert status in (302, 303, 307) and "/auth/login" in headers["location"]
+    passwords = json.loads((stack.root / "passwords.json").read_text())
+    admin = _login(base, "admin", passwords["admin"])
+    status, text, _ = _portal_get(base, "/governance/quality", admin)
+    assert status == 200 and "<h1>Quality</h1>" in text, text[:500]
+    for run in stack.runs():  # the DAG runs of the tests above, each validation linked
+        assert f"run_id={urllib.parse.quote(run, safe='')}" in text, run
+    analyst = _login(base, "analyst", passwords["analyst"])
+    assert _portal_get(base, "/governance/quality", analyst)[0] == 200
+    assert _portal_get(base, "/governance/pii", analyst)[0] == 403

@@ -106,6 +106,10 @@ def test_page_shows_the_latest_run_with_markers_and_quality(settings: Settings) 
     # the one PII-derived mart column is a quasi-identifier its contract keeps: noted, not bad
     assert "PII-derived mart column(s)" not in page
     assert "quasi-identifier kept by contract" in page
+    # ... and said next to the marts verdict, not only further down
+    verdict = page[page.index("marts: no PII-derived columns") :][:400]
+    assert "other than 4 quasi-identifier column(s) kept by contract" in verdict
+    assert "warehouse.customer_features.home_state" in verdict
 
 
 def test_quality_fail_and_run_choice(settings: Settings) -> None:

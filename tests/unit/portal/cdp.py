@@ -71,6 +71,14 @@ class Tab:
                 raise TimeoutError(f"{url} did not load in 60 s")
             self._note(json.loads(self.ws.recv(timeout=60)))
 
+    def requests(self) -> list[str]:
+        """URLs the page requested since the last :meth:`open` (documents, styles, images)."""
+        return [
+            str(e["params"]["request"]["url"])
+            for e in self.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         return result["result"].get("value")

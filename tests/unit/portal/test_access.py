@@ -9,6 +9,13 @@ from pipelines.portal.access import PAGES, Role, role_of_airflow_user
 from pipelines.portal.pages import PAGES as RENDERED
 
 PATHS = {"overview": "/", **{k: f"/{k}" for k in RENDERED if k != "overview"}}
+VIEWS = {  # every view of a page (its query parameters), checked like the page itself
+    **{path: page for page, path in PATHS.items()},
+    "/quality?table=orders": "quality",
+    "/quality?run_id=manual__portal-test&table=orders": "quality",
+    "/lineage?column=lake.customers.customer_state": "lineage",
+    "/lineage?column=lake.customers.customer_state&direction=downstream": "lineage",
+}
 
 G, E, M = Role.GOVERNANCE, Role.ENGINEERING, Role.ML
 EXPECTED = {  # the roles, written out (not derived from the code under test)
@@ -30,10 +37,11 @@ def test_every_rendered_page_has_an_access_rule():
 
 
 @pytest.mark.parametrize("role", [*Role, None])
-@pytest.mark.parametrize("page", sorted(PATHS))
-@pytest.mark.parametrize("fmt", ["", "?format=csv", "?format=json"])
-def test_each_endpoint_checks_the_role(get, page, role, fmt):
-    response = get(PATHS[page] + fmt, role)
+@pytest.mark.parametrize("path", sorted(VIEWS))
+@pytest.mark.parametrize("fmt", ["", "format=csv", "format=json"])
+def test_each_endpoint_checks_the_role(get, path, role, fmt):
+    page = VIEWS[path]
+    response = get(path + ("&" if "?" in path else "?") + fmt if fmt else path, role)
     if role is not None and role in EXPECTED[page]:
         assert response.status_code == 200, response.text[:300]
     else:

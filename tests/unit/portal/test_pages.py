@@ -94,3 +94,40 @@ def test_pages_load_nothing_from_the_internet(get):
 def test_unknown_column_is_a_named_404(get):
     response = get("/lineage?column=no_such_table.nothing")
     assert response.status_code == 404
+
+
+def test_one_validation_shows_observed_and_expected_values_with_severity(get, portal_data):
+    rows = get(f"/quality?run_id={RUN}&table=orders&format=json").json()["sections"]["checks"]
+    stored = [r for r in read_checks(portal_data.settings) if r["table"] == "orders"]
+    assert len(rows) == len(stored) > 0
+    by_name = {r["expectation"]: r for r in rows}
+    status = by_name["contract.allowed_values.order_status"]
+    assert '"delivered"' in status["expected"] and status["severity"] == "critical"
+    assert status["observed_value"]
+    assert all(r["expected"] for r in rows if r["expectation"].startswith("contract.allowed"))
+    assert [r["outcome"] for r in rows] == sorted(
+        (r["outcome"] for r in rows), key=["failed", "warned", "passed"].index
+    )
+
+
+def test_the_validation_list_links_each_validation(get):
+    page = get("/quality").text
+    assert f'href="?run_id={RUN}&amp;table=orders"' in page
+    assert "GX Data Docs" in page
+
+
+def test_a_table_shows_every_check_by_interval(get, portal_data):
+    page = get("/quality?table=orders").text
+    stored = {r["expectation"] for r in read_checks(portal_data.settings) if r["table"] == "orders"}
+    grid = page[page.index("orders: every check by interval") :]
+    grid = grid[: grid.index("</svg>")]
+    assert grid.count("<rect") == len(stored)
+    assert all(f"<title>{name} 2018-01-01: " in grid for name in stored)
+
+
+def test_each_lineage_run_opens_its_graph(get):
+    runs = get("/lineage?format=json").json()["sections"]["runs"]
+    assert runs
+    page = get(f"/lineage?run={runs[0]['run_id']}")
+    assert page.status_code == 200 and 'class="graph"' in page.text
+    assert f'href="?run={runs[0]["run_id"]}"' in get("/lineage").text

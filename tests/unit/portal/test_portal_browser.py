@@ -90,7 +90,49 @@ def test_every_page_renders_for_every_role(server, tab, role, width, tmp_path: P
 
 
 @pytest.mark.parametrize("width", [1400, 390])
-def test_overview_never_overflows_sideways(server, tab, width):
-    tab.open(server + "/", width, {"x-test-role": "governance"})
+@pytest.mark.parametrize("path", ["/", "/lineage", "/quality"])
+def test_pages_never_overflow_sideways(server, tab, width, path):
+    tab.open(server + path, width, {"x-test-role": "governance"})
     scroll, inner = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert scroll <= inner, f"overview is {scroll}px wide in a {inner}px window"
+    assert scroll <= inner, f"{path} is {scroll}px wide in a {inner}px window"
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_the_lineage_graph_is_drawn_within_the_window(server, tab, width, portal_data):
+    from pipelines.portal.lineage import datasets_by_layer, load
+
+    tab.open(server + "/lineage", width, {"x-test-role": "ml"})
+    boxes, right = tab.evaluate(
+        "[document.querySelectorAll('svg.graph rect').length,"
+        " document.querySelector('svg.graph').getBoundingClientRect().right]"
+    )
+    layers = datasets_by_layer(load(portal_data.settings, None))
+    labels = {(layer, name) for layer, items in layers.items() for name, _ in items}
+    assert boxes == len(labels) > 0  # one box per dataset name (a landing table's files share)
+    assert right <= width
+
+
+def test_validations_render_offline_with_status_and_severity(server, tab, portal_data):
+    """What GX Data Docs show (the list of validations, each check's status icon, severity,
+    observed and expected values), with no request leaving localhost."""
+    from pipelines.quality.store import read_checks
+    from tests.unit.portal.conftest import RUN
+
+    stored = read_checks(portal_data.settings)
+    tab.errors.clear()
+    tab.open(server + "/quality", 1400, {"x-test-role": "ml"})
+    listed = tab.evaluate(
+        "[...document.querySelectorAll('td a[href*=\"run_id=\"]')].map(a => a.search)"
+    )
+    assert len(listed) == len({(r["table"], r["run_id"]) for r in stored})
+    requested = tab.requests()
+    tab.open(server + f"/quality?run_id={RUN}&table=orders", 1400, {"x-test-role": "ml"})
+    requested += tab.requests()
+    assert requested and all(u.startswith(server) or u.startswith("data:") for u in requested)
+    assert tab.errors == []
+    header = tab.evaluate("[...document.querySelectorAll('th')].map(th => th.textContent)")
+    assert {"severity", "outcome", "observed_value", "expected"} <= set(header)
+    rows = tab.evaluate("document.querySelectorAll('tbody tr').length")
+    assert rows == sum(r["table"] == "orders" for r in stored)
+    icon = tab.evaluate("getComputedStyle(document.querySelector('td.passed'), '::before').content")
+    assert "\u2714" in icon
