@@ -159,6 +159,8 @@ def airflow_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
             "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
         }
     )
+    if settings.settings_file is not None:  # `--settings FILE` reaches the tasks too
+        env["PIPELINES_SETTINGS_FILE"] = str(settings.settings_file)
     env.update(extra)
     return env
 
@@ -177,11 +179,13 @@ def run_airflow(
     env: dict[str, str],
     log_path: Path,
     show_tasks: bool,
+    prefix: Callable[[], str] = lambda: "    ",
     *,
     program: list[str] | None = None,
 ) -> int:
     """Run an airflow command (or ``program`` with ``args``), appending its output to
-    ``log_path``; echo task results."""
+    ``log_path``; echo task results, each line after ``prefix()`` (``pipelines run`` puts the
+    interval, elapsed time and ETA there)."""
     command = [*(program or [_airflow()]), *args]
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(command)}\n")
@@ -198,22 +202,23 @@ def run_airflow(
         progress = Progress()
         done = threading.Event()
         if show_tasks:
-            threading.Thread(target=_heartbeat, args=(progress, done), daemon=True).start()
+            beat = threading.Thread(target=_heartbeat, args=(progress, done, prefix), daemon=True)
+            beat.start()
         try:
             for line in proc.stdout:
                 log.write(line)
                 if show_tasks:
                     for shown in progress.feed(line):
-                        _say(f"    {shown}")
+                        _say(f"{prefix()}{shown}")
         finally:
             done.set()
         return proc.wait()
 
 
-def _heartbeat(progress: Progress, done: threading.Event) -> None:
+def _heartbeat(progress: Progress, done: threading.Event, prefix: Callable[[], str]) -> None:
     while not done.wait(1.0):
         if line := progress.tick():
-            _say(f"    ... {line}")
+            _say(f"{prefix()}... {line}")
 
 
 WAREHOUSE_POOL = "duckdb_warehouse"

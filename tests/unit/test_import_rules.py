@@ -50,6 +50,7 @@ ROOT_MODULES = {
     "demo": "cli",
     "airflow_runs": "cli",
     "summary": "cli",
+    "runrange": "cli",
     "tasks": "tasks",
     "taskscope": "tasks",
     "assets": "tasks",

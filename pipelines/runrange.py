@@ -1,0 +1,251 @@
+"""``pipelines run --from DATE --to DATE``: the daily DAG through Airflow, interval by interval.
+
+Each daily interval runs as ``make demo`` runs one (:func:`pipelines.demo.run_airflow`:
+``airflow dags test commerce_daily <interval end>`` on the embedded SQLite metadata under
+``<data_dir>/airflow``). Every terminal line starts with where the range is
+(``[2/5 2018-01-02 | 1m40s elapsed, ETA 2m30s]``) and names the running task; a silent task
+gets a line every :data:`pipelines.demo.HEARTBEAT` seconds. The run stops at the first failed
+interval (``keep_going`` goes on), naming the interval, the failed task(s) and what to look
+at, and ends with a summary per interval: gate status, rows, feature release.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from pipelines.console import table
+from pipelines.demo import DAG_ID, airflow_env, ensure_keyring, prepare_airflow
+from pipelines.demo import run_airflow as _run_airflow
+from pipelines.lake.interval import Interval
+from pipelines.settings import Settings
+
+DAILY = "0 0 * * *"
+
+
+class RangeError(ValueError):
+    """A range that cannot be run (empty, or a schedule that is not daily)."""
+
+
+@dataclass
+class IntervalResult:
+    """What one interval's DAG run did (filled from what the run stored)."""
+
+    interval: Interval
+    exit_code: int | None = None  # None: not run (an earlier interval failed)
+    seconds: float = 0.0
+    failed_tasks: list[str] = field(default_factory=list)
+    gate: str = "-"
+    loaded: int = 0
+    quarantined: int = 0
+    release: str = "-"
+
+
+def daily_intervals(start: date, end: date, settings: Settings) -> list[Interval]:
+    """The daily intervals of ``[start, end)``; named errors for an empty range or a schedule
+    that is not daily. The start date is checked too (nothing runs before it)."""
+    from pipelines.schedule import check_interval_start
+
+    if settings.dag_schedule.split() != DAILY.split():
+        raise RangeError(
+            f"pipelines run runs daily intervals, but the setting dag_schedule is "
+            f"{settings.dag_schedule!r}: set PIPELINES_DAG_SCHEDULE='{DAILY}' or trigger the "
+            "DAG's runs with `airflow dags test commerce_daily <logical date>`"
+        )
+    if end <= start:
+        raise RangeError(
+            f"empty range: --to {end.isoformat()} is not after --from {start.isoformat()} "
+            "(--to is exclusive: --from 2018-01-01 --to 2018-01-02 runs one day)"
+        )
+    days = [start + timedelta(days=n) for n in range((end - start).days)]
+    intervals = [Interval.day(d) for d in days]
+    check_interval_start(intervals[0].start, intervals[0].end, settings)
+    return intervals
+
+
+class Clock:
+    """Elapsed time and ETA of a range (ETA: mean time of the finished intervals)."""
+
+    def __init__(self, total: int, now: Callable[[], float] = time.monotonic) -> None:
+        self.total, self._now = total, now
+        self.started = now()
+        self.finished: list[float] = []
+        self.current = 0
+
+    def prefix(self, interval: Interval) -> str:
+        elapsed = self._now() - self.started
+        if self.finished:
+            mean = sum(self.finished) / len(self.finished)
+            in_this = self._now() - self.started - sum(self.finished)
+            eta = f"ETA {_duration(max(0.0, mean * (self.total - self.current + 1) - in_this))}"
+        else:
+            eta = "ETA after the first interval"
+        day = interval.start.date().isoformat()
+        return f"[{self.current}/{self.total} {day} | {_duration(elapsed)} elapsed, {eta}] "
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def logical_date(interval: Interval) -> str:
+    """A daily data-interval timetable maps logical date D+1 to the interval [D, D+1)."""
+    return interval.end.date().isoformat()
+
+
+def run_outcome(airflow_home: Path) -> tuple[str | None, list[str]]:
+    """State and failed task ids of the latest DAG run in the embedded metadata database
+    (``airflow dags test`` may exit 0 although a task failed)."""
+    db = airflow_home / "airflow.db"
+    with sqlite3.connect(db) as con:
+        run = con.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
+            [DAG_ID],
+        ).fetchone()
+        if run is None:
+            return None, []
+        rows = con.execute(
+            "SELECT task_id FROM task_instance WHERE dag_id = ? AND run_id = ? "
+            "AND state = 'failed' ORDER BY start_date",
+            [DAG_ID, run[0]],
+        ).fetchall()
+    return run[1], [r[0] for r in rows]
+
+
+def what_to_look_at(task: str, interval: Interval, log_path: Path) -> str:
+    """Where a failed task's reasons are, as commands to run."""
+    span = f"--start {interval.start.date()} --end {interval.end.date()}"
+    if task.startswith("ingest_") or task == "check_interval":
+        hint = f"the task's error above; `pipelines summary {span}` for the row accounting"
+    elif task.startswith("quality_"):
+        hint = (
+            f"`pipelines quality summary {span}` (failed checks, each with the threshold or "
+            "reference that governs it) and the Data Docs"
+        )
+    else:
+        hint = "`pipelines features releases` (a release's problems) and the task's error above"
+    return f"{hint}; Airflow's log: {log_path}"
+
+
+def run_interval(
+    interval: Interval, env: dict[str, str], log_path: Path, prefix: Callable[[], str]
+) -> tuple[int, list[str]]:
+    """One interval through Airflow; its exit code and failed tasks."""
+    logical = logical_date(interval)
+    _say(f"{prefix()}airflow dags test {DAG_ID} {logical}   (interval {interval})")
+    code = _run_airflow(["dags", "test", DAG_ID, logical], env, log_path, True, prefix)
+    state, failed = run_outcome(Path(env["AIRFLOW_HOME"]))
+    if code == 0 and (failed or state != "success"):
+        code = 1
+    return code, failed
+
+
+def _report_failure(result: IntervalResult, index: int, total: int, log_path: Path) -> None:
+    tasks = result.failed_tasks or ["(no task failed: Airflow itself failed)"]
+    _say(
+        f"FAILED: interval {index} of {total}, {result.interval}: task(s) "
+        f"{', '.join(tasks)} failed (exit {result.exit_code})"
+    )
+    for task in result.failed_tasks or ["airflow"]:
+        _say(f"  {task}: look at {what_to_look_at(task, result.interval, log_path)}")
+
+
+def run_range(settings: Settings, start: date, end: date, *, keep_going: bool = False) -> int:
+    """Run the daily DAG for every interval in ``[start, end)``; 0 when every run passed."""
+    intervals = daily_intervals(start, end, settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(settings, ensure_keyring(settings))
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "run-airflow.log"
+    log_path.write_text("")
+    _say(f"Preparing Airflow metadata (SQLite) in {env['AIRFLOW_HOME']} ...")
+    if prepare_airflow(env, log_path, show_tasks=True) != 0:
+        _say(f"airflow db migrate / pools set failed; see {log_path}")
+        return 1
+    clock = Clock(len(intervals))
+    results = [IntervalResult(i) for i in intervals]
+    for n, result in enumerate(results, start=1):
+        clock.current = n
+        began = time.monotonic()
+        code, failed = run_interval(result.interval, env, log_path, _prefix(clock, result))
+        result.exit_code, result.failed_tasks = code, failed
+        result.seconds = time.monotonic() - began
+        clock.finished.append(result.seconds)
+        if code != 0:
+            _report_failure(result, n, len(results), log_path)
+            if not keep_going:
+                break
+    fill_outcomes(settings, results)
+    _say("")
+    _say(render_summary(results, log_path))
+    return 0 if all(r.exit_code == 0 for r in results) else 1
+
+
+def _prefix(clock: Clock, result: IntervalResult) -> Callable[[], str]:
+    return lambda: clock.prefix(result.interval)
+
+
+def fill_outcomes(settings: Settings, results: list[IntervalResult]) -> None:
+    """Gate status, rows and release of each run interval, from what the runs stored."""
+    from pipelines.features.snapshots import releases
+    from pipelines.quality import store
+    from pipelines.summary import collect
+
+    gates: dict[str, dict] = {}
+    for stored in sorted(store.read_gates(settings), key=lambda d: d.get("decided_at", "")):
+        gates[stored["interval_start"]] = stored  # the latest decision per interval
+    by_as_of = {r.as_of: r for r in releases(settings)}
+    for result in results:
+        if result.exit_code is None:
+            continue
+        decision = gates.get(result.interval.start.isoformat())
+        if decision is not None:
+            failed = len(decision.get("failed_checks", []))
+            result.gate = "passed" if decision["passed"] else f"FAILED ({failed} critical)"
+        rows = collect(settings, result.interval)
+        result.loaded = sum(r["loaded"] for r in rows)
+        result.quarantined = sum(r["quarantined"] for r in rows)
+        release = by_as_of.get(logical_date(result.interval))
+        if release is not None:
+            result.release = f"{release.status} ({release.release_id})"
+
+
+def render_summary(results: list[IntervalResult], log_path: Path) -> str:
+    rows = [
+        [
+            str(r.interval.start.date()),
+            _run_state(r),
+            _duration(r.seconds) if r.exit_code is not None else "-",
+            r.gate,
+            f"{r.loaded:,}",
+            f"{r.quarantined:,}",
+            r.release,
+        ]
+        for r in results
+    ]
+    header = ["interval", "run", "time", "quality gate", "loaded", "quarantined", "release"]
+    ok = sum(r.exit_code == 0 for r in results)
+    lines = [
+        table(rows, header),
+        f"\n{ok} of {len(results)} interval(s) succeeded. Airflow's log: {log_path}",
+        "next: pipelines summary / pipelines quality summary / pipelines features releases",
+    ]
+    return "\n".join(lines)
+
+
+def _run_state(result: IntervalResult) -> str:
+    if result.exit_code is None:
+        return "not run"
+    if result.exit_code == 0:
+        return "success"
+    return "FAILED: " + (", ".join(result.failed_tasks) or f"exit {result.exit_code}")

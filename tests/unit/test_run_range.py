@@ -1,0 +1,61 @@
+"""`pipelines run`: the range's intervals, its progress prefix and its summary table."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.lake.interval import Interval
+from pipelines.runrange import Clock, IntervalResult, RangeError, daily_intervals, render_summary
+from pipelines.schedule import IntervalBeforeStartError
+from pipelines.settings import Settings
+
+
+def test_a_range_is_its_daily_intervals_end_exclusive(settings: Settings):
+    days = daily_intervals(date(2018, 1, 1), date(2018, 1, 4), settings)
+    assert [str(i.start.date()) for i in days] == ["2018-01-01", "2018-01-02", "2018-01-03"]
+    assert days[0] == Interval.day(date(2018, 1, 1))
+
+
+def test_an_empty_range_a_range_before_the_start_and_another_schedule_are_named(tmp_path):
+    settings = Settings(data_dir=tmp_path, dag_start_date=date(2018, 1, 1))
+    with pytest.raises(RangeError, match="--to is exclusive"):
+        daily_intervals(date(2018, 1, 2), date(2018, 1, 2), settings)
+    with pytest.raises(IntervalBeforeStartError, match="PIPELINES_DAG_START_DATE"):
+        daily_intervals(date(2017, 12, 31), date(2018, 1, 2), settings)
+    hourly = Settings(data_dir=tmp_path, dag_schedule="0 * * * *")
+    with pytest.raises(RangeError, match="PIPELINES_DAG_SCHEDULE"):
+        daily_intervals(date(2018, 1, 1), date(2018, 1, 2), hourly)
+
+
+def test_the_prefix_says_where_the_range_is_with_elapsed_time_and_eta():
+    clock_now = [0.0]
+    clock = Clock(3, now=lambda: clock_now[0])
+    day = Interval.day(date(2018, 1, 1))
+    clock.current = 1
+    clock_now[0] = 5
+    assert clock.prefix(day) == "[1/3 2018-01-01 | 5s elapsed, ETA after the first interval] "
+    clock.finished.append(60.0)  # the first interval took a minute
+    clock.current = 2
+    clock_now[0] = 70  # 10 s into the second
+    second = Interval.day(date(2018, 1, 2))
+    assert clock.prefix(second) == "[2/3 2018-01-02 | 1m10s elapsed, ETA 1m50s] "
+
+
+def test_the_summary_has_a_line_per_interval_with_gate_rows_and_release():
+    good = IntervalResult(Interval.day(date(2018, 1, 1)), exit_code=0, seconds=42)
+    good.gate, good.loaded, good.quarantined = "passed", 1234, 5
+    good.release = "published (r1)"
+    bad = IntervalResult(
+        Interval.day(date(2018, 1, 2)), exit_code=1, seconds=3, failed_tasks=["ingest_orders"]
+    )
+    skipped = IntervalResult(Interval.day(date(2018, 1, 3)))
+    text = render_summary([good, bad, skipped], Path("/x/run-airflow.log"))
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("2018")}
+    expected = ["success", "42s", "passed", "1,234", "5", "published", "(r1)"]
+    assert lines["2018-01-01"].split()[1:] == expected
+    assert "FAILED: ingest_orders" in lines["2018-01-02"]
+    assert "not run" in lines["2018-01-03"]
+    assert "1 of 3 interval(s) succeeded" in text
