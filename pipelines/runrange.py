@@ -81,7 +81,8 @@ class Clock:
         if self.finished:
             mean = sum(self.finished) / len(self.finished)
             in_this = self._now() - self.started - sum(self.finished)
-            eta = f"ETA {_duration(max(0.0, mean * (self.total - self.current + 1) - in_this))}"
+            remaining = self.total - len(self.finished)  # the running one included
+            eta = f"ETA {_duration(max(0.0, mean * remaining - in_this))}"
         else:
             eta = "ETA after the first interval"
         day = interval.start.date().isoformat()
@@ -181,11 +182,17 @@ def run_range(settings: Settings, start: date, end: date, *, keep_going: bool = 
         result.exit_code, result.failed_tasks = code, failed
         result.seconds = time.monotonic() - began
         clock.finished.append(result.seconds)
+        fill_outcomes(settings, [result])
+        _say(
+            f"{clock.prefix(result.interval)}interval {result.interval.start.date()} "
+            f"{_run_state(result)} in {_duration(result.seconds)}: gate {result.gate}, "
+            f"loaded {result.loaded:,}, quarantined {result.quarantined:,}, "
+            f"release {result.release}"
+        )
         if code != 0:
             _report_failure(result, n, len(results), log_path)
             if not keep_going:
                 break
-    fill_outcomes(settings, results)
     _say("")
     _say(render_summary(results, log_path))
     return 0 if all(r.exit_code == 0 for r in results) else 1

@@ -48,6 +48,8 @@ def test_a_range_runs_day_by_day_and_names_the_failed_interval(
     assert any(line.startswith("[1/2 2018-01-01 | ") for line in lines), out[-4000:]
     assert any(line.startswith("[2/2 2018-01-02 | ") and "ETA " in line for line in lines)
     assert any("quality_gate done" in line for line in lines)
+    done = next(line for line in lines if "interval 2018-01-01 success in" in line)
+    assert "gate passed" in done and "release published" in done
     failure = next(line for line in lines if line.startswith("FAILED: interval 2 of 2"))
     assert "[2018-01-02" in failure and "ingest_orders" in failure
     assert any("ingest_orders: look at" in line and "run-airflow.log" in line for line in lines)

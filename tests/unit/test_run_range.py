@@ -42,6 +42,9 @@ def test_the_prefix_says_where_the_range_is_with_elapsed_time_and_eta():
     clock_now[0] = 70  # 10 s into the second
     second = Interval.day(date(2018, 1, 2))
     assert clock.prefix(second) == "[2/3 2018-01-02 | 1m10s elapsed, ETA 1m50s] "
+    clock.finished.append(40.0)  # the second took 40 s: one left, 50 s on average
+    clock_now[0] = 100
+    assert clock.prefix(second) == "[2/3 2018-01-02 | 1m40s elapsed, ETA 50s] "
 
 
 def test_the_summary_has_a_line_per_interval_with_gate_rows_and_release():
