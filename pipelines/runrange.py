@@ -217,14 +217,26 @@ def fill_outcomes(settings: Settings, results: list[IntervalResult]) -> None:
             continue
         decision = gates.get(result.interval.start.isoformat())
         if decision is not None:
-            failed = len(decision.get("failed_checks", []))
-            result.gate = "passed" if decision["passed"] else f"FAILED ({failed} critical)"
+            result.gate = gate_text(decision)
         rows = collect(settings, result.interval)
         result.loaded = sum(r["loaded"] for r in rows)
         result.quarantined = sum(r["quarantined"] for r in rows)
         release = by_as_of.get(logical_date(result.interval))
         if release is not None:
             result.release = f"{release.status} ({release.release_id})"
+
+
+def gate_text(decision: dict) -> str:
+    """``passed``, or ``FAILED: <first failed check> (+n more; m consequences)``."""
+    if decision["passed"]:
+        return "passed"
+    failed = [c.split(": ", 1)[0] for c in decision.get("failed_checks", [])]
+    failed += [f"{t}: no results" for t in decision.get("missing_tables", [])]
+    caused = len(decision.get("consequences", []))
+    more = [f"+{len(failed) - 1} more"] if len(failed) > 1 else []
+    more += [f"{caused} consequence(s)"] if caused else []
+    head = failed[0] if failed else "consequences of the gate's quarantine"
+    return f"FAILED: {head}" + (f" ({'; '.join(more)})" if more else "")
 
 
 def render_summary(results: list[IntervalResult], log_path: Path) -> str:

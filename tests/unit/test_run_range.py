@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from pipelines.lake.interval import Interval
-from pipelines.runrange import Clock, IntervalResult, RangeError, daily_intervals, render_summary
+from pipelines.runrange import (
+    Clock,
+    IntervalResult,
+    RangeError,
+    daily_intervals,
+    gate_text,
+    render_summary,
+)
 from pipelines.schedule import IntervalBeforeStartError
 from pipelines.settings import Settings
 
@@ -62,3 +69,13 @@ def test_the_summary_has_a_line_per_interval_with_gate_rows_and_release():
     assert "FAILED: ingest_orders" in lines["2018-01-02"]
     assert "not run" in lines["2018-01-03"]
     assert "1 of 3 interval(s) succeeded" in text
+
+
+def test_a_failed_gate_is_named_by_its_root_check_with_its_consequences_counted():
+    decision = {
+        "passed": False,
+        "failed_checks": ["orders.order_status_representative: delivered 63.6% vs ..."],
+        "consequences": ["order_items.contract.foreign_key.order_id: ...", "x", "y"],
+    }
+    assert gate_text(decision) == ("FAILED: orders.order_status_representative (3 consequence(s))")
+    assert gate_text({"passed": True}) == "passed"
