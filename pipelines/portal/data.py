@@ -47,24 +47,37 @@ def _finding_kind(row: dict[str, Any]) -> str:
 
 def findings(settings: Settings) -> list[dict[str, Any]]:
     """Open findings: the failed or warned checks (contract, business rules, freshness,
-    representativeness and drift alike) of each partition's latest validation, and the
+    representativeness and drift alike) of each partition's latest validation, each with what
+    was observed in words and what governs it, a foreign-key failure caused by the gate's own
+    quarantine of the parents marked as a consequence (not a problem of its own), and the
     undeclared personal data its ingestion found (kind ``undeclared PII``)."""
+    from pipelines.contracts import load_contracts
+    from pipelines.quality.explain import consequences, foreign_key_parents, observed_text
     from pipelines.quality.store import read_checks
     from pipelines.quality.summary import latest_per_partition
 
-    out = [
-        {
-            "kind": _finding_kind(r),
-            "table": r["table"],
-            "partition": r["partition"],
-            "what": r["expectation"],
-            "column": r["column"],
-            "severity": r["severity"],
-            "observed": r["observed_value"],
-        }
+    rows = [
+        r
         for r in latest_per_partition(read_checks(settings))
         if r["outcome"] in ("failed", "warned")
     ]
+    caused = consequences(rows, foreign_key_parents(load_contracts(settings.contracts_dir)))
+    out = []
+    for r in rows:
+        because = caused.get((r["table"], r["partition"], r["expectation"]))
+        observed = observed_text(r["observed_value"], r["unexpected_count"], r["element_count"])
+        out.append(
+            {
+                "kind": _finding_kind(r) + (" (consequence)" if because else ""),
+                "table": r["table"],
+                "partition": r["partition"],
+                "what": r["expectation"],
+                "column": r["column"],
+                "severity": r["severity"],
+                "observed": observed + (f"; {because}" if because else ""),
+                "governed_by": r.get("governed_by") or "",
+            }
+        )
     return sorted(out, key=lambda r: (r["kind"] != "check failed", r["table"], r["partition"]))
 
 

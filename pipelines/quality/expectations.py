@@ -174,10 +174,11 @@ class ExpectColumnSharesToMatchReference(ColumnAggregateExpectation):
             key = _segment(value, declared, self.groups)
             if key is not None:
                 counts[key] = counts.get(key, 0) + int(n)
+        thresholds = stats.Thresholds.from_dict(self.thresholds)
         comparison = stats.compare(
             counts,
             self.reference,
-            stats.Thresholds.from_dict(self.thresholds),
+            thresholds,
             min_count=self.min_count,
             min_rows=self.min_rows,
             epsilon=self.epsilon,
@@ -189,6 +190,7 @@ class ExpectColumnSharesToMatchReference(ColumnAggregateExpectation):
             "psi": details["psi"],
             "js_distance": details["js_distance"],
             "level": details["level"],
+            **stats.explain(comparison, thresholds),
         }
         return {
             "success": comparison.level != "fail",

@@ -38,6 +38,7 @@ from pipelines.protection import KeyRing
 from pipelines.quality import engine, gxsetup, reinstate, store
 from pipelines.quality import quarantine as gate_quarantine
 from pipelines.quality.engine import GX_VERSION
+from pipelines.quality.explain import shares_text
 from pipelines.quality.suites import (
     CheckSpec,
     Suite,
@@ -94,18 +95,22 @@ class CheckOutcome:
     def describe(self) -> str:
         """One line, no data values: name, severity, observed value."""
         observed = self.observed
+        shares = shares_text(observed) if isinstance(observed, dict) else None
         if isinstance(observed, dict | list):
             observed = json.dumps(observed, default=_json_default, sort_keys=True)[:160]
         parts = [f"{self.spec.name} ({self.spec.severity})"]
         if self.error:
             parts.append(f"error: {self.error}")
+        elif shares:
+            parts.append(shares)
         elif self.unexpected_count is not None:
             parts.append(f"{self.unexpected_count} of {self.element_count} rows unexpected")
         else:
             parts.append(f"observed {observed}")
         if self.quarantined:
             parts.append(f"{self.quarantined} rows quarantined")
-        return ": ".join(parts[:2]) + ("; " + parts[2] if len(parts) > 2 else "")
+        text = ": ".join(parts[:2]) + ("; " + parts[2] if len(parts) > 2 else "")
+        return text + (f" [governed by {self.spec.governed_by}]" if self.spec.governed_by else "")
 
 
 @dataclass
@@ -167,13 +172,16 @@ def _withhold(observed: Any) -> Any:
     """The observed value of a check on a PII column, unless it is a count or statistic.
 
     Counts, shares and distances say nothing about one person; a value (a minimum, a most
-    common value, a date) may be personal data, so it is never stored or shown.
+    common value, a date) may be personal data, so it is never stored or shown. The segments
+    a representativeness check names (``segments_off``, :func:`stats.explain`) are the
+    reference file's declared segments, never a value found only in the data.
     """
     if observed is None or isinstance(observed, bool | int | float):
         return observed
     if isinstance(observed, dict) and all(
         v is None or isinstance(v, bool | int | float) or v in ("pass", "warn", "fail")
-        for v in observed.values()
+        for k, v in observed.items()
+        if k not in ("segments_off", "reached")
     ):
         return observed
     return WITHHELD
@@ -359,6 +367,7 @@ def check_row(
         "error": c.error,
         "dataset_version": dataset_version,
         "gx_version": GX_VERSION,
+        "governed_by": c.spec.governed_by,
     }
 
 
@@ -396,6 +405,8 @@ def undeclared_pii_rows(
                 "error": None,
                 "dataset_version": dataset_version,
                 "gx_version": GX_VERSION,
+                "governed_by": f"the contract of {base['table']} (undeclared PII policy "
+                f"{u.policy}): declare the column's pii and protection",
             }
         )
     return rows

@@ -332,3 +332,25 @@ def compare(
         "ratio": ratio_level,
     }
     return result
+
+
+def explain(comparison: Comparison, thresholds: Thresholds) -> dict[str, Any]:
+    """What a person acts on when a comparison warns or fails: the segments off their
+    reference (most of the batch's mass off first, at most three) and every statistic at or past its band, with the
+    threshold it reached. Segment names are the reference's declared segments only."""
+    if not comparison.evaluated or comparison.level == "pass":
+        return {}
+    bands = {"tvd": thresholds.tvd, "psi": thresholds.psi, "js_distance": thresholds.js}
+    values = {"tvd": comparison.tvd, "psi": comparison.psi, "js_distance": comparison.js}
+    reached = {
+        stat: {"value": _round(values[stat]), level: getattr(bands[stat], level)}
+        for stat, level in comparison.levels.items()
+        if stat in bands and level != "pass"
+    }
+    judged = [s for s in comparison.segments if s["judged"]]
+    off = [s for s in judged if s["level"] != "pass"]
+    if not off and judged:  # the distance failed, no single segment did: show the largest gap
+        off = [max(judged, key=lambda s: abs(s["share"] - s["reference_share"]))]
+    off.sort(key=lambda s: -abs(s["share"] - s["reference_share"]))  # most mass off first
+    keep = ("segment", "share", "reference_share", "ratio", "level")
+    return {"segments_off": [{k: s[k] for k in keep} for s in off[:3]], "reached": reached}

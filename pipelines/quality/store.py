@@ -57,6 +57,7 @@ CHECK_SCHEMA = pa.schema(
         ("validated_at", pa.string()),
         ("dataset_version", pa.string()),
         ("gx_version", pa.string()),
+        ("governed_by", pa.string()),
     ]
 )
 

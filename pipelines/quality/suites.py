@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class CheckSpec:
     quarantine: bool = False
     pii: bool = False
     description: str = ""
+    governed_by: str = ""  # the file and setting that decide this check, for people to act on
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -705,9 +706,38 @@ def build_suite(
     if duplicates:
         raise SuiteError(f"{contract.table}: duplicate check names {sorted(duplicates)}")
     lake_tables = {fk.ref_table for fk in contract.foreign_keys} | suite_file.lake_tables()
+    specs = [
+        replace(s, governed_by=governed_by(s, contract, suite_file, directory / "reference"))
+        for s in specs
+    ]
     return Suite(
         contract.table,
         [s for s in specs if s.name not in disabled],
         disabled,
         lake_tables,
     )
+
+
+def governed_by(spec: CheckSpec, contract: Contract, suite: SuiteFile, reference_dir: Path) -> str:
+    """Which file and setting decide ``spec``: what to read or change when it fails."""
+    suite_path = str(suite.path or f"expectations/{contract.table}.yml (absent: defaults)")
+    if spec.name == "contract.quarantine_share":
+        set_in = suite_path if "max_quarantine_share" in suite.meta else "the default"
+        return f"max_quarantine_share {suite.max_quarantine_share:.0%} ({set_in})"
+    if spec.source in ("contract", "freshness"):
+        return f"contract {contract.path}"
+    if spec.type != "expect_column_shares_to_match_reference":
+        mostly = spec.kwargs.get("mostly")
+        return suite_path + (f" (mostly: {mostly})" if mostly is not None else "")
+    thresholds = "thresholds in " + (suite_path if spec.kwargs.get("thresholds") else "defaults")
+    raw = _raw_reference(suite, spec.name)
+    if raw == PREVIOUS_BATCH or not isinstance(raw, str):
+        return f"{spec.kwargs.get('reference_name') or 'inline reference'}; {thresholds}"
+    return f"reference {reference_dir / (raw + '.yml')}; {thresholds}"
+
+
+def _raw_reference(suite: SuiteFile, name: str) -> Any:
+    for raw in suite.expectations:
+        if isinstance(raw, dict) and (raw.get("meta") or {}).get("name") == name:
+            return (raw.get("kwargs") or {}).get("reference")
+    return None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.console import table as text_table
 from pipelines.lake.interval import Interval
 from pipelines.quality import store
+from pipelines.quality.explain import consequences, foreign_key_parents, observed_text
 from pipelines.settings import Settings
 
 
@@ -24,6 +25,9 @@ class TableSummary:
     quarantined: int
     failed_checks: list[str]
     warned_checks: list[str]
+    consequences: list[str] = field(
+        default_factory=list
+    )  # failed only through the gate's quarantine
 
 
 def latest_per_partition(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -54,21 +58,31 @@ def latest_rows(
     return [r for r in rows if r["run_id"] == run_id], [run_id]
 
 
-def _describe(row: dict[str, Any]) -> str:
-    observed = row["observed_value"]
-    if row["unexpected_count"] is not None and row["element_count"] is not None:
-        observed = f"{row['unexpected_count']} of {row['element_count']} rows"
-    elif observed and len(observed) > 90:
-        observed = observed[:87] + "..."
+def describe(row: dict[str, Any], because: str | None = None) -> str:
+    """``table.check: what was observed (rows quarantined) [governed by ...]``."""
+    observed = observed_text(row["observed_value"], row["unexpected_count"], row["element_count"])
     text = f"{row['table']}.{row['expectation']}: {observed}"
     if row["quarantined"]:
         text += f" ({row['quarantined']} rows quarantined)"
     if row["error"]:
         text += f" (error: {row['error']})"
+    if because:
+        text += f"; {because}"
+    if row.get("governed_by"):
+        text += f" [governed by {row['governed_by']}]"
     return text
 
 
-def summarize(rows: Iterable[dict[str, Any]], order: list[str] | None = None) -> list[TableSummary]:
+def summarize(
+    rows: Iterable[dict[str, Any]],
+    order: list[str] | None = None,
+    parents: Mapping[tuple[str, str], str] | None = None,
+) -> list[TableSummary]:
+    """Per table counts and described checks. With ``parents`` (foreign keys, see
+    :func:`~pipelines.quality.explain.foreign_key_parents`), failed foreign-key checks caused
+    by the gate's own quarantine of their parents are listed as consequences, not failures."""
+    rows = list(rows)
+    caused = consequences(rows, parents or {})
     by_table: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_table.setdefault(r["table"], []).append(r)
@@ -78,6 +92,8 @@ def summarize(rows: Iterable[dict[str, Any]], order: list[str] | None = None) ->
     out = []
     for t in tables:
         rs = by_table[t]
+        failed = [r for r in rs if r["outcome"] == "failed"]
+        why = {id(r): caused.get((t, r["partition"], r["expectation"])) for r in failed}
         out.append(
             TableSummary(
                 table=t,
@@ -85,10 +101,11 @@ def summarize(rows: Iterable[dict[str, Any]], order: list[str] | None = None) ->
                 checks=len(rs),
                 passed=sum(r["outcome"] == "passed" for r in rs),
                 warned=sum(r["outcome"] == "warned" for r in rs),
-                failed=sum(r["outcome"] == "failed" for r in rs),
+                failed=len(failed),
                 quarantined=sum(int(r["quarantined"] or 0) for r in rs),
-                failed_checks=[_describe(r) for r in rs if r["outcome"] == "failed"],
-                warned_checks=[_describe(r) for r in rs if r["outcome"] == "warned"],
+                failed_checks=[describe(r) for r in failed if not why[id(r)]],
+                warned_checks=[describe(r) for r in rs if r["outcome"] == "warned"],
+                consequences=[describe(r, why[id(r)]) for r in failed if why[id(r)]],
             )
         )
     return out
@@ -118,9 +135,13 @@ def render(
     ]
     failed = [c for s in summaries for c in s.failed_checks]
     warned = [c for s in summaries for c in s.warned_checks]
+    caused = [c for s in summaries for c in s.consequences]
     if details and failed:
         lines.append("\nfailed (critical):")
         lines += [f"  {c}" for c in failed]
+    if details and caused:
+        lines.append("\nconsequences of the gate's own quarantine (not separate problems):")
+        lines += [f"  {c}" for c in caused]
     if details and warned:
         lines.append("\nwarnings:")
         lines += [f"  {c}" for c in warned[:40]]
@@ -132,7 +153,9 @@ def render(
     verdict = "FAILED: critical checks failed" if total["failed"] else "passed"
     lines.append(
         f"\nquality gate: {verdict} ({total['passed']} passed, {total['warned']} warned, "
-        f"{total['failed']} failed) for "
+        f"{total['failed']} failed"
+        + (f", {len(caused)} of them consequences" if caused else "")
+        + ") for "
         + (f"run {runs[0]}" if len(runs) == 1 else f"{len(runs)} runs ({runs[0]} .. {runs[-1]})")
     )
     if docs_index:
@@ -154,8 +177,8 @@ def print_summary(
     from pipelines.contracts import load_contracts
 
     rows, runs = latest_rows(settings, run_id, interval)
-    order = load_contracts(settings.contracts_dir).load_order()
-    summaries = summarize(rows, order)
+    contracts = load_contracts(settings.contracts_dir)
+    summaries = summarize(rows, contracts.load_order(), foreign_key_parents(contracts))
     index = store.docs_dir(settings) / "index.html"
     if as_json:
         print(

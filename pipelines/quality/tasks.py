@@ -140,6 +140,7 @@ def _decide(
 ) -> dict[str, Any]:
     from pipelines.contracts import load_contracts
     from pipelines.quality import store
+    from pipelines.quality.explain import foreign_key_parents
     from pipelines.quality.summary import latest_rows, summarize
 
     settings = settings or Settings()
@@ -148,15 +149,18 @@ def _decide(
     expected = tables or load_contracts(settings.contracts_dir).load_order()
     rows, _ = latest_rows(settings, run)
     rows = [r for r in rows if r["interval_start"] == interval.start.isoformat()]
-    summaries = {s.table: s for s in summarize(rows, expected)}
+    parents = foreign_key_parents(load_contracts(settings.contracts_dir))
+    summaries = {s.table: s for s in summarize(rows, expected, parents)}
     missing = [t for t in expected if t not in summaries]
     failed = [c for t in expected if t in summaries for c in summaries[t].failed_checks]
+    caused = [c for t in expected if t in summaries for c in summaries[t].consequences]
     decision = {
         "run_id": run,
         "interval_start": interval.start.isoformat(),
         "interval_end": interval.end.isoformat(),
-        "passed": not (missing or failed),
+        "passed": not (missing or failed or caused),
         "failed_checks": failed,
+        "consequences": caused,
         "missing_tables": missing,
         "tables": {
             t: {"passed": s.passed, "warned": s.warned, "failed": s.failed}
@@ -166,9 +170,11 @@ def _decide(
     }
     store.write_gate(settings, run, decision)
     if not decision["passed"]:
-        problems = [f"critical check failed: {c}" for c in failed] + [
-            f"{t}: no quality results for this run" for t in missing
-        ]
+        problems = (
+            [f"critical check failed: {c}" for c in failed]
+            + [f"and as a consequence: {c}" for c in caused]
+            + [f"{t}: no quality results for this run" for t in missing]
+        )
         raise QualityGateFailed(
             f"quality gate failed for run {run} {interval}: "
             + "; ".join(problems)
