@@ -113,6 +113,8 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
 
     if args.action in ("schema", "docs"):
         return _contract_docs(args)
+    if args.action == "init":
+        return _contract_init(args)
     settings = args.settings
     contracts = load_contracts(settings.contracts_dir)
     if args.action == "list":
@@ -133,6 +135,18 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
     else:  # check
         print(f"{len(contracts)} contracts in {settings.contracts_dir} are valid")
     return 0
+
+
+def _contract_init(args: argparse.Namespace) -> int:
+    from pipelines.quality.reference import EXPECTATIONS_DIR
+    from pipelines.scaffold import init
+
+    if not args.sample or not args.init_table:
+        print("contracts init needs --from FILE and --table NAME", file=sys.stderr)
+        return 2
+    settings = args.settings
+    suites = args.suites_dir or EXPECTATIONS_DIR
+    return init(args.sample, args.init_table, settings.contracts_dir, suites, args.region)
 
 
 def _contract_docs(args: argparse.Namespace) -> int:
@@ -270,11 +284,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="check: load and cross-check every contract in the contracts directory "
         "(errors name the file, the field and what to write instead). schema: print the JSON "
         "Schema of a contract file. docs: regenerate docs/contracts.md and "
-        "docs/contract.schema.json from the contract model (--check: fail if out of date).",
+        "docs/contract.schema.json from the contract model (--check: fail if out of date). "
+        "init: propose a contract and a starter suite from a sample file (CSV, CSV.gz, JSON "
+        "lines, Parquet): types, source names, key candidates with their uniqueness, a PII "
+        "class and protection per column; with an existing contract for the table, print "
+        "how the file differs from it instead. Never prints sample values.",
+        epilog="examples:\n"
+        "  pipelines contracts check\n"
+        "  pipelines contracts init --from exports/online_retail_ii.csv.gz --table online_retail\n"
+        "  pipelines contracts init --from new_export.parquet --table online_retail  # drift\n"
+        "  pipelines contracts init --from customers.jsonl --table crm_customers --region GB",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    contracts.add_argument("action", choices=["list", "show", "check", "schema", "docs"])
+    contracts.add_argument("action", choices=["list", "show", "check", "schema", "docs", "init"])
     contracts.add_argument("table", nargs="?", help="table for `show`")
     contracts.add_argument("--check", action="store_true", help="docs: only check, write nothing")
+    contracts.add_argument(
+        "--from", dest="sample", type=Path, metavar="FILE", help="init: the sample file"
+    )
+    contracts.add_argument("--table", dest="init_table", metavar="NAME", help="init: table name")
+    contracts.add_argument(
+        "--region",
+        default="BR",
+        help="init: where phone numbers without + are read (ISO code, default BR)",
+    )
+    contracts.add_argument(
+        "--suites-dir", type=Path, help="init: where the starter suite goes (default expectations/)"
+    )
     contracts.set_defaults(func=_cmd_contracts)
 
     pii = sub.add_parser(
