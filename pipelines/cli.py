@@ -115,6 +115,8 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
         return _contract_docs(args)
     if args.action == "init":
         return _contract_init(args)
+    if args.action == "export":
+        return _contract_export(args)
     settings = args.settings
     contracts = load_contracts(settings.contracts_dir)
     if args.action == "list":
@@ -147,6 +149,20 @@ def _contract_init(args: argparse.Namespace) -> int:
     settings = args.settings
     suites = args.suites_dir or EXPECTATIONS_DIR
     return init(args.sample, args.init_table, settings.contracts_dir, suites, args.region)
+
+
+def _contract_export(args: argparse.Namespace) -> int:
+    from pipelines.contracts import load_contracts
+    from pipelines.odcs import API_VERSION, export
+
+    settings = args.settings
+    contracts = load_contracts(settings.contracts_dir)
+    tables = [args.table] if args.table else contracts.load_order()
+    out = args.out or settings.data_dir / "odcs"
+    for path in export([contracts[t] for t in tables], out):
+        print(f"wrote {path}")
+    print(f"{len(tables)} contract(s) as ODCS {API_VERSION}, each validated against its schema")
+    return 0
 
 
 def _contract_docs(args: argparse.Namespace) -> int:
@@ -288,16 +304,27 @@ def build_parser() -> argparse.ArgumentParser:
         "init: propose a contract and a starter suite from a sample file (CSV, CSV.gz, JSON "
         "lines, Parquet): types, source names, key candidates with their uniqueness, a PII "
         "class and protection per column; with an existing contract for the table, print "
-        "how the file differs from it instead. Never prints sample values.",
+        "how the file differs from it instead. Never prints sample values. export --format "
+        "odcs: write each contract as an Open Data Contract Standard v3.2.0 document "
+        "(validated with the standard's model and JSON Schema) for data catalogs.",
         epilog="examples:\n"
         "  pipelines contracts check\n"
         "  pipelines contracts init --from exports/online_retail_ii.csv.gz --table online_retail\n"
         "  pipelines contracts init --from new_export.parquet --table online_retail  # drift\n"
-        "  pipelines contracts init --from customers.jsonl --table crm_customers --region GB",
+        "  pipelines contracts init --from customers.jsonl --table crm_customers --region GB\n"
+        "  pipelines contracts export --format odcs --out catalog/   # one file per table",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    contracts.add_argument("action", choices=["list", "show", "check", "schema", "docs", "init"])
-    contracts.add_argument("table", nargs="?", help="table for `show`")
+    contracts.add_argument(
+        "action", choices=["list", "show", "check", "schema", "docs", "init", "export"]
+    )
+    contracts.add_argument("table", nargs="?", help="table for `show` (`export`: only this one)")
+    contracts.add_argument(
+        "--format", dest="export_format", choices=["odcs"], default="odcs", help="export: format"
+    )
+    contracts.add_argument(
+        "--out", type=Path, help="export: folder for <table>.odcs.yaml (default <data_dir>/odcs)"
+    )
     contracts.add_argument("--check", action="store_true", help="docs: only check, write nothing")
     contracts.add_argument(
         "--from", dest="sample", type=Path, metavar="FILE", help="init: the sample file"
