@@ -72,8 +72,8 @@ def consequences(
         roots = quarantining.get((parent or "", r["interval_start"]))
         if roots:
             out[(r["table"], r["partition"], r["expectation"])] = (
-                f"consequence of the gate's quarantine in {parent} ({', '.join(roots)}): "
-                "their children lost their parents"
+                f"consequence of the gate quarantining {parent} rows ({', '.join(roots)}): "
+                "their children here have no parent left"
             )
     return out
 

@@ -719,13 +719,14 @@ def build_suite(
 
 
 def governed_by(spec: CheckSpec, contract: Contract, suite: SuiteFile, reference_dir: Path) -> str:
-    """Which file and setting decide ``spec``: what to read or change when it fails."""
-    suite_path = str(suite.path or f"expectations/{contract.table}.yml (absent: defaults)")
+    """Which file and setting decide ``spec``: what to read or change when it fails (paths
+    inside the project relative to it)."""
+    suite_path = _shown(suite.path) if suite.path else f"expectations/{contract.table}.yml (absent)"
     if spec.name == "contract.quarantine_share":
         set_in = suite_path if "max_quarantine_share" in suite.meta else "the default"
         return f"max_quarantine_share {suite.max_quarantine_share:.0%} ({set_in})"
     if spec.source in ("contract", "freshness"):
-        return f"contract {contract.path}"
+        return f"contract {_shown(contract.path)}"
     if spec.type != "expect_column_shares_to_match_reference":
         mostly = spec.kwargs.get("mostly")
         return suite_path + (f" (mostly: {mostly})" if mostly is not None else "")
@@ -733,7 +734,18 @@ def governed_by(spec: CheckSpec, contract: Contract, suite: SuiteFile, reference
     raw = _raw_reference(suite, spec.name)
     if raw == PREVIOUS_BATCH or not isinstance(raw, str):
         return f"{spec.kwargs.get('reference_name') or 'inline reference'}; {thresholds}"
-    return f"reference {reference_dir / (raw + '.yml')}; {thresholds}"
+    return f"reference {_shown(reference_dir / (raw + '.yml'))}; {thresholds}"
+
+
+def _shown(path: Path | None) -> str:
+    from pipelines.settings import PROJECT_DIR
+
+    if path is None:
+        return "(no file)"
+    try:
+        return str(path.relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(path)
 
 
 def _raw_reference(suite: SuiteFile, name: str) -> Any:

@@ -49,7 +49,7 @@ def test_every_check_says_which_file_or_threshold_governs_it(contracts: Contract
     )
     assert "max_quarantine_share 5%" in governed["contract.quarantine_share"]
     assert "expectations/orders.yml" in governed["contract.quarantine_share"]
-    assert governed["contract.foreign_key.customer_id"] == f"contract {contracts['orders'].path}"
+    assert governed["contract.foreign_key.customer_id"] == "contract contracts/orders.yml"
     assert "(mostly: 0.99)" in governed["approved_after_purchase"]
 
 
@@ -93,7 +93,7 @@ def test_foreign_key_failures_from_the_gates_own_quarantine_are_consequences(con
     assert summaries["order_items"].failed_checks == []
     [consequence] = summaries["order_items"].consequences
     assert consequence.startswith("order_items.contract.foreign_key.order_id: ")
-    assert "consequence of the gate's quarantine in orders (orders.carrier_after_purchase" in (
+    assert "consequence of the gate quarantining orders rows (orders.carrier_after_purchase" in (
         consequence
     )
     assert summaries["order_items"].failed == 1  # still counted: the gate still fails
