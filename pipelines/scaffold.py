@@ -101,7 +101,7 @@ _HINTS: list[tuple[re.Pattern[str], PiiClass, Protection, str | None]] = [
         None,
     ),
 ]
-_ID_NAME = re.compile(r"(^|_)(id|no|code|number|key|ref)$")
+_ID_NAME = re.compile(r"(^|_)(id|no|code|number|key|ref|zip|postal|postcode|prefix|phone)$")
 _ENTITY_PROTECTION = {
     Entity.EMAIL: Protection.PSEUDONYMIZE,
     Entity.PHONE: Protection.PSEUDONYMIZE,
@@ -207,8 +207,9 @@ def profile(path: Path, region: str = DEFAULT_REGION, sample_rows: int = SAMPLE_
 
 
 _TEXT_TYPES = [  # the first type every present value of a text column parses as
-    ("BIGINT", "regexp_full_match(trim(v), '[+-]?[0-9]{1,18}')"),
-    ("DOUBLE", "TRY_CAST(v AS DOUBLE) IS NOT NULL"),
+    # a leading zero ('01310') is a code, not a number: kept as text
+    ("BIGINT", "regexp_full_match(trim(v), '[+-]?(0|[1-9][0-9]{0,17})')"),
+    ("DOUBLE", "regexp_full_match(trim(v), '[+-]?(0|[1-9][0-9]*)([.][0-9]+)?([eE][+-]?[0-9]+)?')"),
     ("BOOLEAN", "lower(trim(v)) IN ('true', 'false')"),
     ("DATE", "regexp_full_match(trim(v), '[0-9]{4}-[0-9]{2}-[0-9]{2}')"),
     ("TIMESTAMP", "regexp_full_match(trim(v), '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+')"),
@@ -279,8 +280,10 @@ def _classify(con: duckdb.DuckDBPyConnection, prof: ColumnProfile, region: str) 
             return
     for pattern, pii, protection, method in _HINTS:
         if pattern.search(prof.name):
-            if protection is Protection.SCRUB and prof.type != "string":
-                continue
+            if protection is Protection.SCRUB and (
+                prof.type != "string" or _ID_NAME.search(prof.name)
+            ):
+                continue  # `review_id` is no review text
             if (
                 protection is Protection.GENERALIZE
                 and method == "age_band"
@@ -468,7 +471,7 @@ def differences(prof: Profile, existing: Contract) -> list[str]:
                 f"~ {header!r}: required in the contract, missing in {c.missing:,} of "
                 f"{c.rows:,} sampled rows"
             )
-        if declared.pii is PiiClass.NONE and c.pii is not PiiClass.NONE:
+        if declared.pii is PiiClass.NONE and c.evidence.startswith("detector"):
             out.append(
                 f"~ {header!r}: no PII in the contract, but {c.evidence}: consider pii "
                 f"{c.pii.value}, protection {c.protection.value}"
@@ -480,9 +483,9 @@ def differences(prof: Profile, existing: Contract) -> list[str]:
 
 
 def _compatible(declared: str, found: str) -> bool:
-    """Types a contract may declare for what DuckDB reads (text parses into anything)."""
+    """Types a contract may declare for what the sample reads as."""
     numeric = ("integer", "double")
-    if found == "string":
+    if found == "string" or declared == "string":  # text holds anything; anything parses
         return True
     if declared.startswith("decimal") and found in numeric:
         return True

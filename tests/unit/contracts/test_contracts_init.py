@@ -33,6 +33,7 @@ def _records() -> list[dict]:
             "Placed At": f"2018-01-{1 + i % 28:02d} 10:{i % 60:02d}:00",
             "Comment": f"please write to me at canary.comment{i}@example.org thank you so much",
             "Country": ["United Kingdom", "France"][i % 2],
+            "Postcode": f"0{1000 + i * 37:04d}",  # a leading zero: a code, not a number
         }
         for i in range(N)
     ]
@@ -65,6 +66,7 @@ EXPECTED = {  # name: (source_name, type, pii, protection)
     "placed_at": ("Placed At", "timestamp", "none", "keep"),
     "comment": ("Comment", "string", "free_text", "scrub"),
     "country": ("Country", "string", "quasi_identifier", "keep"),
+    "postcode": ("Postcode", "string", "quasi_identifier", "generalize"),
 }
 
 
