@@ -160,3 +160,14 @@ def test_init_on_online_retail_ii(tmp_path: Path, monkeypatch, capsys):
     assert contract.primary_key == [] and contract.row_key is not None  # no natural key
     raw = yaml.safe_load((tmp_path / "contracts" / "online_retail.yml").read_text())
     assert raw["columns"][0]["source_name"] == "Invoice"
+
+
+def test_name_hints_fit_the_column_type_and_an_id_is_no_text():
+    from pipelines.contracts import PiiClass, Protection
+    from pipelines.scaffold.pii import classify
+
+    assert classify("review_id", "string", ["r1", "r2"], "BR").pii is PiiClass.NONE
+    assert classify("review_comment", "string", ["ok"], "BR").protection is Protection.SCRUB
+    assert classify("birth_year", "integer", None, "BR").pii is PiiClass.NONE  # no age band
+    assert classify("birth_date", "date", None, "BR").generalize == "age_band"
+    assert classify("product_name", "string", ["a lamp"], "BR").pii is PiiClass.NONE
