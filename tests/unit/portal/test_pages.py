@@ -27,6 +27,7 @@ def test_findings_are_the_failed_and_warned_checks(get, portal_data):
         if r["outcome"] in ("failed", "warned")
     )
     assert sorted((f["table"], f["what"]) for f in findings) == expected
+    assert all(f["governed_by"] and f["observed"] for f in findings)
 
 
 def test_quality_csv_has_every_check_of_a_table(get, portal_data):
@@ -36,6 +37,8 @@ def test_quality_csv_has_every_check_of_a_table(get, portal_data):
     assert len(rows) == len(stored) > 0
     assert {r["severity"] for r in rows} <= {"critical", "warning"}
     assert {r["outcome"] for r in rows} <= {"passed", "warned", "failed"}
+    # every check says what governs it: the contract, the suite file, a reference or threshold
+    assert all(r["governed_by"] for r in rows)
 
 
 def test_quality_of_one_dag_run(get):
