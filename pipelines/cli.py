@@ -141,7 +141,7 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
 
 def _contract_init(args: argparse.Namespace) -> int:
     from pipelines.quality.reference import EXPECTATIONS_DIR
-    from pipelines.scaffold import init
+    from pipelines.scaffold.command import init
 
     if not args.sample or not args.init_table:
         print("contracts init needs --from FILE and --table NAME", file=sys.stderr)

@@ -15,8 +15,7 @@ With an existing contract for the table, nothing is written: the difference betw
 file and the contract is printed instead (schema drift).
 """
 
-from pipelines.scaffold.command import init
 from pipelines.scaffold.drift import differences
 from pipelines.scaffold.profile import Profile, ScaffoldError, profile
 
-__all__ = ["Profile", "ScaffoldError", "differences", "init", "profile"]
+__all__ = ["Profile", "ScaffoldError", "differences", "profile"]

@@ -13,6 +13,7 @@ import duckdb
 from pipelines.contracts import PiiClass, Protection, _identifier
 from pipelines.protection.detect import DEFAULT_REGION
 from pipelines.scaffold.pii import DETECT_VALUES, ID_NAME, classify
+from pipelines.sql import q, sql_str
 
 SAMPLE_ROWS = 200_000
 """Rows read from the sample file (types, missing values, uniqueness)."""
@@ -75,7 +76,7 @@ class Profile:
 
 def _reader(path: Path) -> str:
     name = path.name.lower()
-    literal = "'" + str(path).replace("'", "''") + "'"
+    literal = sql_str(str(path))
     if name.endswith((".csv", ".csv.gz")):
         return f"read_csv({literal}, header=true, all_varchar=true)"
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".json")):
@@ -133,7 +134,7 @@ _TEXT_TYPES = [  # the first type every present value of a text column parses as
 
 def _text_type(con: duckdb.DuckDBPyConnection, header: str) -> str:
     """The narrowest type all present values of a text column parse as (else VARCHAR)."""
-    col = _q(header)
+    col = q(header)
     tests = ", ".join(f"bool_and({test})" for _, test in _TEXT_TYPES)
     row = con.execute(
         f"SELECT count(v), {tests} FROM (SELECT {col} AS v FROM sample) WHERE v IS NOT NULL"
@@ -147,15 +148,11 @@ def _text_type(con: duckdb.DuckDBPyConnection, header: str) -> str:
     return "VARCHAR"
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _column(
     con: duckdb.DuckDBPyConnection, header: str, duck: str, rows: int, region: str
 ) -> ColumnProfile:
     name = _identifier(header)
-    col = _q(header)
+    col = q(header)
     missing, distinct = con.execute(
         f"SELECT count(*) - count({col}), count(DISTINCT {col}) FROM sample"
     ).fetchone()  # type: ignore[misc]
@@ -197,8 +194,8 @@ def _key_candidates(
     for i, a in enumerate(top):
         for b in top[i + 1 :]:
             (n,) = con.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT {_q(by_name[a].header)}, "
-                f"{_q(by_name[b].header)} FROM sample)"
+                f"SELECT count(*) FROM (SELECT DISTINCT {q(by_name[a].header)}, "
+                f"{q(by_name[b].header)} FROM sample)"
             ).fetchone()  # type: ignore[misc]
             pairs.append(([a, b], n / rows))
     pairs.sort(key=lambda k: -k[1])

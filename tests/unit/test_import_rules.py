@@ -41,6 +41,7 @@ ROOT_MODULES = {
     "plan": "core",
     "schedule": "core",
     "deploy": "core",
+    "odcs": "core",
     # what reaches a terminal or a log: redaction and the console
     "redact": "console",
     "console": "console",
@@ -68,6 +69,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "console": _CORE | {"protection"},  # the text redactor is protection's PII detector
     "lake": _CORE | {"protection"},  # quarantine records: PII protected, the rest encrypted
     "generate": _CORE,
+    "scaffold": _BASE | {"protection"},  # contract proposals: ingestion's PII detectors
     "ingest": _BASE | {"protection", "lake"},
     "warehouse": _BASE | {"lake"},
     "lineage": _BASE | {"protection", "lake", "warehouse"},
@@ -103,6 +105,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "models",
         "portal",
         "privacy",
+        "scaffold",
         "tasks",
     },
 }
