@@ -79,6 +79,7 @@ _ENTITY_PROTECTION = {
     Entity.ADDRESS: Protection.ENCRYPT,
     Entity.URL: Protection.ENCRYPT,
     Entity.HANDLE: Protection.PSEUDONYMIZE,
+    Entity.NAME: Protection.ENCRYPT,
 }
 
 
@@ -105,7 +106,12 @@ def classify(name: str, type_: str, values: list[str] | None, region: str) -> Pr
         )
         if inside_text:
             return Proposal(PiiClass.FREE_TEXT, Protection.SCRUB, None, evidence)
-        return Proposal(PiiClass.DIRECT_IDENTIFIER, _ENTITY_PROTECTION[entity], None, evidence)
+        return Proposal(
+            PiiClass.DIRECT_IDENTIFIER,
+            _ENTITY_PROTECTION.get(entity, Protection.ENCRYPT),
+            None,
+            evidence,
+        )
     for pattern, pii, protection, method in _HINTS:
         if pattern.search(name) and _applies(protection, method, name, type_):
             return Proposal(pii, protection, method, f"name hint ({name}); no detector finding")
