@@ -65,7 +65,9 @@ def findings(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         because = caused.get((r["table"], r["partition"], r["expectation"]))
-        observed = observed_text(r["observed_value"], r["unexpected_count"], r["element_count"])
+        observed = r["observed_value"]  # an undeclared-PII finding keeps its own record
+        if _finding_kind(r) != "undeclared PII":
+            observed = observed_text(observed, r["unexpected_count"], r["element_count"])
         out.append(
             {
                 "kind": _finding_kind(r) + (" (consequence)" if because else ""),
