@@ -1,8 +1,12 @@
-"""The training DAG run by real Airflow (`airflow dags test`, SQLite metadata) on a lake with
-published feature releases, after ``commerce_daily`` published one more day: the daily run's
-asset events carry each table's version and gate status, the training run trains on that
-release, writes the model card, and its lineage validates and traces the model back to the
-landing files."""
+"""The training DAG run by real Airflow (SQLite metadata) on a lake with published feature
+releases, triggered by the feature asset event: ``airflow dags test commerce_daily`` publishes
+one more day (its asset events carry each table's version and gate status, and queue the
+unpaused training DAG), one loop of the real scheduler (``airflow scheduler -n 1``) creates the
+asset-triggered run with the events it consumed, and ``airflow tasks test`` runs its task in
+that run (``airflow dags test`` always makes a new *manual* run, and a scheduler's executor
+needs an API server; the default pool has no slot, so the scheduler only creates and schedules
+the run). The task trains on the release the event names, writes the model card, and its
+lineage validates and traces the model back to the landing files."""
 
 from __future__ import annotations
 
@@ -43,14 +47,49 @@ def lake(tmp_path: Path, contracts: ContractSet, monkeypatch: pytest.MonkeyPatch
 
 
 def _run(settings: Settings, tmp_path: Path) -> tuple[int, Path, dict[str, str]]:
-    env = airflow_env(settings, {"PIPELINES_KEY_FILE": str(tmp_path / "keyring.json")})
+    extra = {
+        "PIPELINES_KEY_FILE": str(tmp_path / "keyring.json"),
+        # the training DAG must be unpaused when the asset event arrives to be queued
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    }
+    env = airflow_env(settings, extra)
     log = tmp_path / "airflow.log"
     assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
     daily = run_airflow(["dags", "test", "commerce_daily", DAILY], env, log, show_tasks=False)
     assert daily == 0, log.read_text()[-4000:]
-    conf = ["--conf", f'{{"horizon_days": {HORIZON_DAYS}}}']
-    code = run_airflow(["dags", "test", DAG_ID, DAILY, *conf], env, log, show_tasks=False)
+    for args in (
+        ["pools", "set", "default_pool", "0", "no executor slot: tasks test runs the task"],
+        ["dags", "pause", "commerce_daily"],
+        ["scheduler", "--num-runs", "1", "--skip-serve-logs"],
+    ):
+        assert run_airflow(args, env, log, show_tasks=False) == 0, log.read_text()[-4000:]
+    run_id = _asset_triggered_run(env)
+    params = ["--task-params", f'{{"horizon_days": {HORIZON_DAYS}}}']
+    code = run_airflow(
+        ["tasks", "test", DAG_ID, "train_model", run_id, *params], env, log, show_tasks=False
+    )
     return code, log, env
+
+
+def _asset_triggered_run(env: dict[str, str]) -> str:
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
+        runs = con.execute(
+            "SELECT run_id, run_type FROM dag_run WHERE dag_id = ?", [DAG_ID]
+        ).fetchall()
+    assert [t for _, t in runs] == ["asset_triggered"], runs
+    return str(runs[0][0])
+
+
+def _consumed(env: dict[str, str], run_id: str) -> dict[str, dict]:
+    """The asset events the scheduler attached to the training run (``triggering_asset_events``)."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
+        rows = con.execute(
+            "SELECT a.name, e.extra FROM dagrun_asset_event x"
+            " JOIN dag_run r ON r.id = x.dag_run_id JOIN asset_event e ON e.id = x.event_id"
+            " JOIN asset a ON a.id = e.asset_id WHERE r.dag_id = ? AND r.run_id = ?",
+            [DAG_ID, run_id],
+        ).fetchall()
+    return {name: json.loads(extra) for name, extra in rows}
 
 
 def _asset_events(env: dict[str, str]) -> dict[str, dict]:
@@ -81,6 +120,8 @@ def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     assert states == {"train_model": "success"}
     published = read_release(lake, date.fromisoformat(DAILY))
     assert published.status == "published"
+    consumed = _consumed(env, run_id)
+    assert consumed["features.customer_features"]["release_id"] == published.release_id
     events_by_asset = _asset_events(env)
     customer = events_by_asset["features.customer_features"]
     assert customer["release_id"] == published.release_id and customer["gate"] == "published"
@@ -100,6 +141,8 @@ def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     version = complete["outputs"][0]["facets"]["datasetVersion"]["datasetVersion"]
     folder = lake.data_dir / "models" / "repeat_purchase" / f"version={version}"
     assert (folder / "card.md").is_file() and (folder / "model.pkl").is_file()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["parameters"]["label_release"] == published.release_id
 
     with open_store(lake) as con:
         graph = load_graph(con)
