@@ -26,6 +26,7 @@ examples:
   pipelines lineage pii                           # PII-derived warehouse columns
   pipelines lineage page                          # .data/reports/lineage/index.html
   pipelines lineage explain customer_features p1:0123... --as-of 2018-03-01 --limit 10
+  pipelines lineage explain model:repeat_purchase p1:0123...   # one training row
 """
 
 
@@ -141,6 +142,23 @@ def _cmd_page(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain_model(args: argparse.Namespace) -> int:
+    from pipelines.features.provenance import StaleRelease
+    from pipelines.models.explain import explain_training_row, render_text
+
+    try:
+        model = args.table.strip()[len("model:") :]
+        row = explain_training_row(_settings(args), model, args.key, args.model_version)
+    except (LookupError, ValueError, StaleRelease) as exc:
+        print(error_message(exc), file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(row.to_json(), indent=2))
+    else:
+        print(render_text(row, limit=args.limit))
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -149,6 +167,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.limit < 0:
         print("error: --limit must be at least 0", file=sys.stderr)
         return 1
+    if args.table.strip().startswith("model:"):
+        return _cmd_explain_model(args)
     try:
         as_of = date.fromisoformat(args.as_of) if args.as_of else None
     except ValueError:
@@ -243,18 +263,27 @@ def register(subparsers: Any) -> None:
 
     ex = actions.add_parser(
         "explain",
-        help="the landing records one served feature row was computed from",
+        help="the landing records one served feature row (or training row) was computed from",
         description="Finds the published release as of the date (default: the latest), the "
         "row of <key> in its snapshot, and the lake rows of the release's partitions behind "
         "it (same joins and point-in-time rules as the dbt models). Prints feature values, "
         "counts, partitions and landing-file locators (file:record), never lake values. "
-        "Exit status 1 for an unknown table, key or as-of date.",
+        "With model:<name>, explains <key>'s training row of a model version (default: the "
+        "latest trained): the feature row it was trained on, the lake rows of its label, the "
+        "quality checks of its inputs and their PII status. "
+        "Exit status 1 for an unknown table, model, version, key or as-of date.",
     )
-    ex.add_argument("table", help="customer_features, product_features or seller_features")
+    ex.add_argument(
+        "table",
+        help="customer_features, product_features, seller_features, or model:<name>",
+    )
     ex.add_argument("key", help="the row's key (customer_unique_token, product_id, seller_id)")
     ex.add_argument("--as-of", help="YYYY-MM-DD: the latest release on or before that date")
     ex.add_argument("--format", choices=["text", "json"], default="text")
     ex.add_argument(
         "--limit", type=int, default=5, help="locators shown per lake table (text; default 5)"
+    )
+    ex.add_argument(
+        "--model-version", help="with model:<name>: the version (m-...; default: the latest)"
     )
     ex.set_defaults(func=_cmd_explain)
