@@ -27,6 +27,7 @@ examples:
   pipelines lineage page                          # .data/reports/lineage/index.html
   pipelines lineage explain customer_features p1:0123... --as-of 2018-03-01 --limit 10
   pipelines lineage explain model:repeat_purchase p1:0123...   # one training row
+  pipelines lineage send --url http://localhost:5000          # the log into Marquez
 """
 
 
@@ -186,8 +187,26 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_send(args: argparse.Namespace) -> int:
+    from pipelines.lineage.client import iter_events
+    from pipelines.lineage.send import SendFailed, send_events
+    from pipelines.lineage.store import events_path
+
+    path = args.events or events_path(_settings(args))
+    if not Path(path).is_file():
+        print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
+        return 1
+    try:
+        sent = send_events(iter_events(Path(path)), args.url)
+    except SendFailed as exc:
+        print(error_message(exc), file=sys.stderr)
+        return 1
+    print(f"sent {sent.events:,} events from {path} to {sent.url}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add ``pipelines lineage rebuild|trace|pii|page|explain``."""
+    """Add ``pipelines lineage rebuild|trace|pii|page|explain|send``."""
     lineage = subparsers.add_parser(
         "lineage",
         help="query the lineage store: trace columns, PII propagation, the lineage page",
@@ -287,3 +306,15 @@ def register(subparsers: Any) -> None:
         "--model-version", help="with model:<name>: the version (m-...; default: the latest)"
     )
     ex.set_defaults(func=_cmd_explain)
+
+    send = actions.add_parser(
+        "send",
+        help="replay the event log to an OpenLineage HTTP endpoint (Marquez)",
+        description="POSTs every event of the log, in order, to <url>/api/v1/lineage, so a "
+        "serverless run's lineage can be browsed in Marquez's UI (docker compose up -d "
+        "marquez marquez-web; UI at http://localhost:3000). Exit status 1 at the first event "
+        "the endpoint refuses.",
+    )
+    send.add_argument("--url", required=True, help="e.g. http://localhost:5000 (Marquez's API)")
+    common(send, run=None)
+    send.set_defaults(func=_cmd_send)
