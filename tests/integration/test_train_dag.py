@@ -51,6 +51,13 @@ def _run(settings: Settings, tmp_path: Path) -> tuple[int, Path, dict[str, str]]
         "PIPELINES_KEY_FILE": str(tmp_path / "keyring.json"),
         # the training DAG must be unpaused when the asset event arrives to be queued
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # the OpenLineage provider's own events, in a file of their own to compare
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {
+                "type": "pipelines.lineage.transport.JsonLinesTransport",
+                "log_file_path": str(tmp_path / "provider.jsonl"),
+            }
+        ),
     }
     env = airflow_env(settings, extra)
     log = tmp_path / "airflow.log"
@@ -100,6 +107,18 @@ def _asset_events(env: dict[str, str]) -> dict[str, dict]:
     return {name: json.loads(extra) for name, extra in rows}
 
 
+def _linked_to_the_provider(ours: list[dict], provider: list[dict], job: str, dag_id: str) -> None:
+    """Our events of a task describe the provider's run of it, under the provider's DAG run."""
+    theirs = [e for e in provider if e["job"]["name"] == job]
+    assert theirs, f"the OpenLineage provider emitted nothing for {job}"
+    assert {e["run"]["runId"] for e in ours} == {e["run"]["runId"] for e in theirs}, job
+    parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in ours}
+    assert parents == {e["run"]["facets"]["parent"]["run"]["runId"] for e in theirs}, job
+    assert {e["job"]["namespace"] for e in ours} == {e["job"]["namespace"] for e in theirs}
+    dag_runs = {e["run"]["runId"] for e in provider if e["job"]["name"] == dag_id}
+    assert not dag_runs or parents <= dag_runs, job
+
+
 def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     lake: Settings, tmp_path: Path
 ):
@@ -135,8 +154,19 @@ def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     validate_events(events)
     task = [e for e in events if e["job"]["name"] == naming.task_job("train_model", DAG_ID)]
     assert sorted(e["eventType"] for e in task) == ["COMPLETE", "START"]
-    dag_run = naming.dag_run_id(DAG_ID, run_id)
-    assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in task} == {dag_run}
+    # the provider's own events are not schema-checked here: its `airflow` run facets name the
+    # generic RunFacet schema, which ol_schema cannot resolve to a facet definition
+    provider = client.read_events(tmp_path / "provider.jsonl")
+    _linked_to_the_provider(task, provider, naming.task_job("train_model", DAG_ID), DAG_ID)
+    daily = [  # commerce_daily's Airflow run (the lake fixture ran its tasks outside Airflow)
+        e
+        for e in client.read_events(lake)
+        if e["job"]["name"].startswith("commerce_daily.") and "parent" in e["run"]["facets"]
+    ]
+    for job in {e["job"]["name"] for e in daily if e["job"]["name"].count(".") == 1}:
+        _linked_to_the_provider(
+            [e for e in daily if e["job"]["name"] == job], provider, job, "commerce_daily"
+        )
     complete = next(e for e in task if e["eventType"] == "COMPLETE")
     version = complete["outputs"][0]["facets"]["datasetVersion"]["datasetVersion"]
     folder = lake.data_dir / "models" / "repeat_purchase" / f"version={version}"
