@@ -86,7 +86,7 @@ def version_folder(settings: Settings, model: str, version: str | None) -> Path:
 
 def _label_partitions(settings: Settings, meta: dict[str, Any]) -> dict[str, list[Path]]:
     """The data files of the label's lake partitions, checked against their recorded versions."""
-    from pipelines.ingest.lake import partitions
+    from pipelines.lake.partitions import partitions
 
     files: dict[str, list[Path]] = {}
     for used in meta["labels"]["partitions"]:

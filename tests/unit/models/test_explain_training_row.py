@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.features.api import load_features
-from pipelines.ingest.lake import partitions
+from pipelines.lake.partitions import partitions
 from pipelines.models.explain import ModelNotFound, explain_training_row
 from pipelines.models.repeat_purchase import KEY, labels_frame
 from tests.factories import CANARIES
