@@ -3,7 +3,8 @@
 Scheduled on the ``features.customer_features`` Asset, which ``commerce_daily``'s
 ``publish_features`` updates with the release id, dataset version, row count and gate status.
 ``train_model`` trains a scikit-learn classifier on the pseudonymous customer features
-through ``pipelines.features.training_set`` (labels from the release's gate-passed lake
+through ``pipelines.features.training_set`` on the release the triggering asset event names
+(``as_of`` in its extra; the latest published release for a manual run) (labels from the release's gate-passed lake
 partitions; ``horizon_days`` is a DAG param), writes the artifact and its model card under ``<data_dir>/models/``, and emits
 OpenLineage events naming the exact feature snapshot and lake partitions it consumed
 (``pipelines lineage trace model:repeat_purchase``). One call into ``pipelines``.
@@ -32,10 +33,12 @@ from pipelines.assets import feature_asset
 )
 def train_repeat_purchase() -> None:
     @task(execution_timeout=timedelta(minutes=30))
-    def train_model(run_id=None, params=None):  # type: ignore[no-untyped-def]
+    def train_model(run_id=None, params=None, triggering_asset_events=None):  # type: ignore[no-untyped-def]
         from pipelines.models.tasks import train_repeat_purchase as run
+        from pipelines.models.tasks import triggering_as_of
 
-        return run(run_id, int(params["horizon_days"]))
+        as_of = triggering_as_of(triggering_asset_events)
+        return run(run_id, int(params["horizon_days"]), as_of)
 
     train_model()
 

@@ -144,6 +144,8 @@ def ensure_sample(settings: Settings, orders: int, days: int, seed: int) -> None
 
 def airflow_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
     """Environment for the embedded default: SQLite metadata under <data_dir>/airflow."""
+    from pipelines.lineage.naming import job_namespace
+
     home = settings.data_dir / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -157,6 +159,9 @@ def airflow_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
             "PYTHONWARNINGS": "ignore",
             # Embedded runs are interactive: retry failed tasks quickly instead of after 5 min.
             "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
+            # The OpenLineage provider names runs in its namespace: the project's job namespace,
+            # so its run ids are the ones our events carry (pipelines.lineage.runs).
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": job_namespace(),
         }
     )
     if settings.settings_file is not None:  # `--settings FILE` reaches the tasks too

@@ -18,6 +18,11 @@ DOCKERFILE = PROJECT_DIR / "Dockerfile"
 INFRA_SERVICES = ("postgres", "redis")
 """The metadata database and the Celery broker."""
 
+LINEAGE_SERVICES = ("marquez-init", "marquez", "marquez-web")
+"""The default lineage backend: Marquez (API :5000, UI :3000) and its database's creation."""
+
+MARQUEZ_URL = "http://marquez:5000"
+
 AIRFLOW_SERVICES = (
     "airflow-init",
     "airflow-api-server",
@@ -34,8 +39,8 @@ WORKER_SERVICE = "airflow-worker"
 LONG_RUNNING_SERVICES = (*INFRA_SERVICES, *(s for s in AIRFLOW_SERVICES if s != "airflow-init"))
 """Services that must declare a health check."""
 
-OPTIONAL_SERVICES = {"marquez": "marquez"}
-"""Optional services and the compose profile that enables them."""
+OPTIONAL_SERVICES: dict[str, str] = {}
+"""Optional services and the compose profile that enables them (none: Marquez is default)."""
 
 # Configuration --------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ examples:
   pipelines lineage pii                           # PII-derived warehouse columns
   pipelines lineage page                          # .data/reports/lineage/index.html
   pipelines lineage explain customer_features p1:0123... --as-of 2018-03-01 --limit 10
+  pipelines lineage explain model:repeat_purchase p1:0123...   # one training row
+  pipelines lineage send --url http://localhost:5000          # the log into Marquez
 """
 
 
@@ -141,6 +143,23 @@ def _cmd_page(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain_model(args: argparse.Namespace) -> int:
+    from pipelines.features.provenance import StaleRelease
+    from pipelines.models.explain import explain_training_row, render_text
+
+    try:
+        model = args.table.strip()[len("model:") :]
+        row = explain_training_row(_settings(args), model, args.key, args.model_version)
+    except (LookupError, ValueError, StaleRelease) as exc:
+        print(error_message(exc), file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(row.to_json(), indent=2))
+    else:
+        print(render_text(row, limit=args.limit))
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -149,6 +168,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.limit < 0:
         print("error: --limit must be at least 0", file=sys.stderr)
         return 1
+    if args.table.strip().startswith("model:"):
+        return _cmd_explain_model(args)
     try:
         as_of = date.fromisoformat(args.as_of) if args.as_of else None
     except ValueError:
@@ -166,8 +187,26 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_send(args: argparse.Namespace) -> int:
+    from pipelines.lineage.client import iter_events
+    from pipelines.lineage.send import SendFailed, send_events
+    from pipelines.lineage.store import events_path
+
+    path = args.events or events_path(_settings(args))
+    if not Path(path).is_file():
+        print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
+        return 1
+    try:
+        sent = send_events(iter_events(Path(path)), args.url)
+    except SendFailed as exc:
+        print(error_message(exc), file=sys.stderr)
+        return 1
+    print(f"sent {sent.events:,} events from {path} to {sent.url}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add ``pipelines lineage rebuild|trace|pii|page|explain``."""
+    """Add ``pipelines lineage rebuild|trace|pii|page|explain|send``."""
     lineage = subparsers.add_parser(
         "lineage",
         help="query the lineage store: trace columns, PII propagation, the lineage page",
@@ -243,18 +282,39 @@ def register(subparsers: Any) -> None:
 
     ex = actions.add_parser(
         "explain",
-        help="the landing records one served feature row was computed from",
+        help="the landing records one served feature row (or training row) was computed from",
         description="Finds the published release as of the date (default: the latest), the "
         "row of <key> in its snapshot, and the lake rows of the release's partitions behind "
         "it (same joins and point-in-time rules as the dbt models). Prints feature values, "
         "counts, partitions and landing-file locators (file:record), never lake values. "
-        "Exit status 1 for an unknown table, key or as-of date.",
+        "With model:<name>, explains <key>'s training row of a model version (default: the "
+        "latest trained): the feature row it was trained on, the lake rows of its label, the "
+        "quality checks of its inputs and their PII status. "
+        "Exit status 1 for an unknown table, model, version, key or as-of date.",
     )
-    ex.add_argument("table", help="customer_features, product_features or seller_features")
+    ex.add_argument(
+        "table",
+        help="customer_features, product_features, seller_features, or model:<name>",
+    )
     ex.add_argument("key", help="the row's key (customer_unique_token, product_id, seller_id)")
     ex.add_argument("--as-of", help="YYYY-MM-DD: the latest release on or before that date")
     ex.add_argument("--format", choices=["text", "json"], default="text")
     ex.add_argument(
         "--limit", type=int, default=5, help="locators shown per lake table (text; default 5)"
     )
+    ex.add_argument(
+        "--model-version", help="with model:<name>: the version (m-...; default: the latest)"
+    )
     ex.set_defaults(func=_cmd_explain)
+
+    send = actions.add_parser(
+        "send",
+        help="replay the event log to an OpenLineage HTTP endpoint (Marquez)",
+        description="POSTs every event of the log, in order, to <url>/api/v1/lineage, so a "
+        "serverless run's lineage can be browsed in Marquez's UI (docker compose up -d "
+        "marquez marquez-web; UI at http://localhost:3000). Exit status 1 at the first event "
+        "the endpoint refuses.",
+    )
+    send.add_argument("--url", required=True, help="e.g. http://localhost:5000 (Marquez's API)")
+    common(send, run=None)
+    send.set_defaults(func=_cmd_send)

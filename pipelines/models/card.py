@@ -4,15 +4,15 @@ version, as JSON and Markdown next to the artifact.
 Everything in it is a name, a count, a share, a hash or a version: the feature releases and
 lake partitions behind the model (with their gate runs and check counts), the PII class and
 protection of every column the model uses (from the marts' dbt ``meta`` and the contracts),
-and the training set's shares by segment against the reference population. No data value of
-a personal-data column is written (segment values are only taken from columns whose contract
-keeps them, such as ``customer_state``).
+and the training set's shares by segment (state, region, age band, gender) against the
+reference populations (:mod:`pipelines.models.segments`). No data value of a personal-data
+column is written: segments are counts of generalized or kept quasi-identifiers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,15 @@ def _pii_status(settings: Settings, record: TrainingRecord) -> dict[str, Any]:
         for c, m in i["personal_data_columns_used"].items()
         if m["pii"] != "quasi_identifier" and m["protection"] not in ("pseudonymize", "encrypt")
     ]
-    return {"inputs": inputs, "quasi_identifiers_used": sorted(quasi), "clear_pii_used": clear}
+    from pipelines.models.segments import MONITORING_ONLY
+
+    return {
+        "inputs": inputs,
+        "quasi_identifiers_used": sorted(quasi),
+        "clear_pii_used": clear,
+        # read to compare the training set with the reference by segment, not fed to the model
+        "quasi_identifiers_for_representativeness_only": list(MONITORING_ONLY),
+    }
 
 
 def _provenance(record: TrainingRecord, releases: Mapping[str, Release]) -> dict[str, Any]:
@@ -187,7 +195,7 @@ def build_card(
     settings: Settings,
     record: TrainingRecord,
     releases: Mapping[str, Release],
-    representativeness: Mapping[str, Any],
+    representativeness: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """The card as a JSON-able dict."""
     return {
@@ -206,7 +214,7 @@ def build_card(
         "provenance": _provenance(record, releases),
         "quality": _quality(record, releases),
         "pii": _pii_status(settings, record),
-        "representativeness": dict(representativeness),
+        "representativeness": [dict(r) for r in representativeness],
     }
 
 
@@ -262,14 +270,24 @@ def render_markdown(card: Mapping[str, Any]) -> str:
             lines.append(f"  - uses `{c}`: {m['pii']}, {m['protection']}")
     lines.append(f"- quasi-identifiers used: {', '.join(pii['quasi_identifiers_used']) or 'none'}")
     lines.append(f"- clear personal data used: {', '.join(pii['clear_pii_used']) or 'none'}")
-    rep = card["representativeness"]
-    lines += [
+    monitoring = pii.get("quasi_identifiers_for_representativeness_only") or []
+    lines.append(
+        f"- read for representativeness only (no model input): {', '.join(monitoring) or 'none'}"
+    )
+    for rep in card["representativeness"]:
+        lines += _representativeness_lines(rep)
+    return "\n".join(lines) + "\n"
+
+
+def _representativeness_lines(rep: Mapping[str, Any]) -> list[str]:
+    lines = [
         "",
         f"## Representativeness by {rep.get('segment', '-')} "
         f"(reference: {rep.get('reference', '-')})",
         "",
         f"level: {rep.get('level', '-')}; total variation distance: {rep.get('tvd')}; "
-        f"rows: {rep.get('rows')}" + (f"; {rep['reason']}" if rep.get("reason") else ""),
+        f"rows: {rep.get('rows')}; missing: {rep.get('missing', 0)}"
+        + (f"; {rep['reason']}" if rep.get("reason") else ""),
         "",
         "| segment | count | share | reference share | ratio |",
         "|---|---|---|---|---|",
@@ -279,7 +297,7 @@ def render_markdown(card: Mapping[str, Any]) -> str:
             f"| {s['segment']} | {s['count']} | {s['share']} | {s['reference_share']} | "
             f"{s['ratio'] if s['ratio'] is not None else '-'} |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_card(folder: Path, card: Mapping[str, Any]) -> tuple[Path, Path]:

@@ -147,13 +147,13 @@ def _fit(x: Any, y: Any, parameters: dict[str, Any]) -> tuple[Any, dict[str, flo
     return model, metrics
 
 
-def _representativeness(frame: pl.DataFrame) -> dict[str, Any]:
-    from pipelines.quality.reference import load_reference
-    from pipelines.quality.stats import compare
+def _representativeness(
+    settings: Settings, release: Release, frame: pl.DataFrame, as_of: date
+) -> list[dict[str, Any]]:
+    from pipelines.models.segments import profile_genders, representativeness, segment_frame
 
-    counts = {str(k): int(v) for k, v in frame.group_by(SEGMENT).len().iter_rows() if k is not None}
-    result = compare(counts, load_reference(REFERENCE).counts).as_dict()
-    return {"segment": SEGMENT, "reference": REFERENCE, **result}
+    genders = profile_genders(settings, release, as_of)
+    return representativeness(segment_frame(frame, genders))
 
 
 def train(
@@ -213,7 +213,9 @@ def train(
             card=folder / "card.md",
         )
         releases = {r.release_id: r for r in published_releases(settings)}
-        card = build_card(settings, record, releases, _representativeness(joined))
+        card = build_card(
+            settings, record, releases, _representativeness(settings, release, joined, fs.as_of)
+        )
         write_card(folder, card)
         (folder / "metadata.json").write_text(
             json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"

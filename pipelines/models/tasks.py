@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.taskscope import fail_without_retry
 
+TABLE = "customer_features"
 
-def train_repeat_purchase(run_id: str | None, horizon_days: int | None = None) -> dict[str, Any]:
-    """Train on the latest published release; too little data fails without retrying (a retry
-    would read the same release). Returns the version, metrics and where the card is."""
+
+def triggering_as_of(events: Mapping[Any, Sequence[Any]] | None) -> str | None:
+    """The ``as_of`` of the newest ``features.customer_features`` event among a run's
+    triggering asset events (Airflow's accessor, looked up by the Asset); ``None`` for a run
+    not triggered by that asset (then the latest published release is used)."""
+    from pipelines.assets import feature_asset
+
+    if not events:
+        return None
+    found = [e for e in events.get(feature_asset(TABLE)) or [] if (e.extra or {}).get("as_of")]
+    if not found:
+        return None
+    return str(max(found, key=lambda e: e.timestamp).extra["as_of"])
+
+
+def train_repeat_purchase(
+    run_id: str | None, horizon_days: int | None = None, release_as_of: str | None = None
+) -> dict[str, Any]:
+    """Train on the release the triggering asset event names (else the latest published);
+    too little data fails without retrying (a retry would read the same release). Returns
+    the version, metrics, the release and where the card is."""
     from pipelines.console import task_logging
     from pipelines.models.repeat_purchase import DEFAULT_HORIZON_DAYS, NotEnoughData, train
 
@@ -19,6 +39,7 @@ def train_repeat_purchase(run_id: str | None, horizon_days: int | None = None) -
         train,
         horizon_days=horizon_days or DEFAULT_HORIZON_DAYS,
         run_id=run_id,
+        release_as_of=release_as_of,
     )
     record = trained.record
     return {
@@ -26,6 +47,7 @@ def train_repeat_purchase(run_id: str | None, horizon_days: int | None = None) -
         "version": record.version,
         "metrics": record.metrics,
         "training_rows": record.training_rows,
+        "release_as_of": release_as_of,
         "features": [f"{u.table}@{u.release_id}" for u in record.features],
         "card": str(trained.folder / "card.md"),
     }

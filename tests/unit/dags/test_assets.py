@@ -4,6 +4,7 @@ release's metadata, and the training DAG is scheduled on the customer features."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,42 @@ def test_a_passed_gate_attaches_each_partition_to_its_lake_asset_event(
     assert (extra["gate"], extra["checks"]["passed"]) == ("passed", 9)
     assert events[assets.lake_asset("orders")].extra["rows"] > 0
     assert events[assets.lake_asset("sellers")].extra["partition"] is None  # nothing ingested
+
+
+def _event(table: str, as_of: str, minute: int) -> Any:
+    from airflow.sdk.api.datamodels._generated import (
+        AssetEventDagRunReference,
+        AssetReferenceAssetEventDagRun,
+    )
+
+    name, uri = f"features.{table}", f"pipelines://features/{table}"
+
+    return AssetEventDagRunReference(
+        asset=AssetReferenceAssetEventDagRun(name=name, uri=uri, extra={}),
+        extra={"as_of": as_of, "release_id": f"r-{as_of}"},
+        source_task_id="publish_features",
+        source_dag_id="commerce_daily",
+        source_run_id=f"manual__{as_of}",
+        source_map_index=-1,
+        source_aliases=[],
+        timestamp=datetime(2026, 1, 1, 0, minute, tzinfo=UTC),
+    )
+
+
+def test_the_training_task_trains_on_the_release_its_triggering_event_names():
+    """``train_model`` reads the newest customer feature event of the run's triggering asset
+    events (Airflow's accessor); a run without one (manual) trains on the latest release."""
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    from pipelines.models.tasks import triggering_as_of
+
+    events = TriggeringAssetEventsAccessor.build(
+        [
+            _event("customer_features", "2018-01-13", 2),
+            _event("customer_features", "2018-01-14", 5),
+            _event("product_features", "2018-01-20", 9),
+        ]
+    )
+    assert triggering_as_of(events) == "2018-01-14"
+    assert triggering_as_of(TriggeringAssetEventsAccessor.build([])) is None
+    assert triggering_as_of(None) is None

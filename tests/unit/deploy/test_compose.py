@@ -125,12 +125,37 @@ def test_worker_is_scalable(compose):
     assert "ports" not in worker
 
 
-def test_marquez_is_the_lineage_target(compose):
+def test_marquez_is_the_default_lineage_backend_beside_the_file_store(compose):
+    """A plain ``docker compose up`` starts Marquez; events go to it and to the JSON-lines
+    store the ``pipelines lineage`` CLI reads, and the provider names runs in our namespace."""
+    for name in deploy.LINEAGE_SERVICES:
+        assert "profiles" not in compose["services"][name], name
     env = compose["services"]["airflow-worker"]["environment"]
-    assert "OPENLINEAGE_URL" in env
+    assert env["OPENLINEAGE__TRANSPORT__TYPE"] == "composite"
+    prefix = "OPENLINEAGE__TRANSPORT__TRANSPORTS__"
+    assert env[prefix + "MARQUEZ__TYPE"] == "http"
+    assert deploy.MARQUEZ_URL in env[prefix + "MARQUEZ__URL"]
+    assert env[prefix + "STORE__TYPE"] == "pipelines.lineage.transport.JsonLinesTransport"
+    assert env[prefix + "STORE__LOG_FILE_PATH"].startswith("/data/lineage/")
+    assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == env["OPENLINEAGE_NAMESPACE"]
     marquez = compose["services"]["marquez"]
     assert marquez["environment"]["MARQUEZ_PORT"] == "5000"
-    assert "http://marquez:5000" in deploy.COMPOSE_FILE.read_text()
+    assert marquez["depends_on"]["marquez-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_composite_transport_reaches_marquez_and_the_file_store(tmp_path, monkeypatch):
+    """openlineage-python builds the compose stack's transport from its variables."""
+    from openlineage.client import OpenLineageClient
+
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "composite")
+    prefix = "OPENLINEAGE__TRANSPORT__TRANSPORTS__"
+    monkeypatch.setenv(prefix + "MARQUEZ__TYPE", "http")
+    monkeypatch.setenv(prefix + "MARQUEZ__URL", deploy.MARQUEZ_URL)
+    monkeypatch.setenv(prefix + "STORE__TYPE", "pipelines.lineage.transport.JsonLinesTransport")
+    monkeypatch.setenv(prefix + "STORE__LOG_FILE_PATH", str(tmp_path / "events.jsonl"))
+    transport = OpenLineageClient().transport
+    kinds = sorted(t.kind for t in transport.transports)
+    assert kinds == ["http", "pipelines_jsonl"]
 
 
 def test_dockerfile_installs_from_the_lock_and_bakes_in_no_keys():

@@ -71,11 +71,30 @@ def test_the_card_gives_the_pii_status(trained: TrainedTwice):
 
 
 def test_the_card_compares_the_training_set_with_the_reference_by_segment(trained: TrainedTwice):
-    rep = trained.first.card["representativeness"]
-    assert (rep["segment"], rep["reference"]) == ("customer_state", "olist_customer_state")
-    assert sum(s["count"] for s in rep["segments"]) == trained.first.record.training_rows
-    assert rep["level"] in ("pass", "warn", "fail")
-    assert any(s["segment"] == "SP" and s["reference_share"] > 0.3 for s in rep["segments"])
+    views = {r["segment"]: r for r in trained.first.card["representativeness"]}
+    assert {k: v["reference"] for k, v in views.items()} == {
+        "customer_state": "olist_customer_state",
+        "region": "olist_customer_state grouped by brazil_regions",
+        "age_band": "synthetic_age_band",
+        "gender": "synthetic_gender",
+    }
+    rows = trained.first.record.training_rows
+    for rep in views.values():
+        assert sum(s["count"] for s in rep["segments"]) + rep["missing"] == rows
+        assert rep["level"] in ("pass", "warn", "fail")
+    state, region = views["customer_state"], views["region"]
+    assert any(s["segment"] == "SP" and s["reference_share"] > 0.3 for s in state["segments"])
+    sudeste = {s["segment"]: s for s in region["segments"]}["sudeste"]
+    assert sudeste["count"] == sum(
+        s["count"] for s in state["segments"] if s["segment"] in ("SP", "RJ", "MG", "ES")
+    )
+    assert {s["segment"] for s in views["gender"]["segments"]} <= {"F", "M", "X"}
+    assert views["gender"]["missing"] < rows  # profiles were found for the customers
+    md = (trained.first.folder / "card.md").read_text()
+    for segment in views:
+        assert f"## Representativeness by {segment} " in md
+    monitoring = trained.first.card["pii"]["quasi_identifiers_for_representativeness_only"]
+    assert "lake.customer_profiles.gender" in monitoring
 
 
 def test_no_personal_data_in_the_card_or_the_artifact(trained: TrainedTwice):
