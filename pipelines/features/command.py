@@ -68,7 +68,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from pipelines.features import tasks
-    from pipelines.features.paths import FEATURE_TABLES
+    from pipelines.features.paths import feature_table_names
 
     settings = _settings(args)
     end = datetime.combine(_as_of(args.as_of), time(0), tzinfo=UTC)
@@ -76,7 +76,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     run_id = args.run_id or f"manual__{end.date().isoformat()}"
     built = tasks.build(start, end, run_id, settings=settings)
     print(f"built release {built['release_id']}: {built['rows']}")
-    for table in FEATURE_TABLES:
+    for table in feature_table_names(settings):
         summary = tasks.check(table, start, end, run_id, settings=settings)
         print(
             f"checked {table}: {summary['passed']} passed, {summary['warned']} warned, "

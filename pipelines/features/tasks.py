@@ -17,7 +17,7 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
 
@@ -161,14 +161,15 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
     release = read_release(settings, as_of)
     run = run_id or f"manual__{as_of.isoformat()}"
     partition = f"as_of={as_of.isoformat()}"
+    tables = feature_table_names(settings)
     rows = [
         r
         for r in store.read_checks(settings)
-        if r["run_id"] == run and r["table"] in FEATURE_TABLES and r["partition"] == partition
+        if r["run_id"] == run and r["table"] in tables and r["partition"] == partition
     ]
     problems: list[str] = []
     checks: dict[str, Any] = {}
-    for table in FEATURE_TABLES:
+    for table in tables:
         mine = [r for r in rows if r["table"] == table]
         current = file_sha256(snapshot_file(settings, table, as_of))
         if table in release.features:  # the exact file served (or refused), for lineage

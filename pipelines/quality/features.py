@@ -1,4 +1,8 @@
-"""Validate an exported feature snapshot with its GX suite (``expectations/features/<table>.yml``).
+"""Validate an exported feature snapshot with its GX suite (``<expectations_dir>/features/<table>.yml``).
+
+A declared feature table without a suite file gets default checks derived from its
+declaration and dbt contract (:func:`default_expectations`): rows present, entity key not
+null and unique, as-of date and every ``not_null``-constrained column not null.
 
 Feature tables hold no personal data, have no source contract and are never quarantined:
 a failed critical check stops the release from being published. Results are stored like
@@ -16,7 +20,6 @@ from pathlib import Path
 from pipelines.hashing import file_sha256
 from pipelines.lake.interval import Interval
 from pipelines.quality import engine, store
-from pipelines.quality.reference import EXPECTATIONS_DIR
 from pipelines.quality.runner import (
     TableValidation,
     _check_outcome,
@@ -25,10 +28,48 @@ from pipelines.quality.runner import (
     _stats_rows,
     check_row,
 )
-from pipelines.quality.suites import Suite, SuiteError, file_checks, load_suite_file
+from pipelines.quality.suites import Suite, SuiteError, SuiteFile, file_checks, load_suite_file
 from pipelines.settings import Settings
+from pipelines.warehouse.declared import FeatureTable, feature_table
 
-FEATURE_SUITES_DIR = EXPECTATIONS_DIR / "features"
+
+def _check(kind: str, name: str, **kwargs: object) -> dict[str, object]:
+    meta = {"name": name, "severity": "critical", "source": "business_rule"}
+    return {"type": kind, "kwargs": kwargs, "meta": meta}
+
+
+def default_expectations(spec: FeatureTable) -> list[dict[str, object]]:
+    """The checks of a feature table without a suite, from its declaration and dbt contract."""
+    out = [_check("expect_table_row_count_to_be_between", "rows_present", min_value=1)]
+    for column in dict.fromkeys((*spec.entity_key, spec.as_of, *spec.not_null)):
+        out.append(
+            _check("expect_column_values_to_not_be_null", f"{column}_not_null", column=column)
+        )
+    if len(spec.entity_key) == 1:
+        out.append(_check("expect_column_values_to_be_unique", "key_unique", column=spec.key))
+    else:
+        out.append(
+            _check(
+                "expect_compound_columns_to_be_unique",
+                "key_unique",
+                column_list=list(spec.entity_key),
+            )
+        )
+    return out
+
+
+def _suite_file(table: str, settings: Settings) -> SuiteFile:
+    directory = settings.expectations_dir / "features"
+    found = load_suite_file(table, directory)
+    if found.path is not None:
+        return found
+    spec = feature_table(settings, table)
+    if spec is None:
+        raise SuiteError(
+            f"no suite for feature table {table}: {directory}/{table}.yml, and no dbt model "
+            "declares it (config.meta.feature_table)"
+        )
+    return SuiteFile(table, None, {}, default_expectations(spec))
 
 
 def feature_interval(as_of: date) -> Interval:
@@ -38,17 +79,20 @@ def feature_interval(as_of: date) -> Interval:
 
 
 def feature_suite(
-    table: str, previous: dict[str, dict[str, float]] | None, previous_label: str
+    table: str,
+    previous: dict[str, dict[str, float]] | None,
+    previous_label: str,
+    settings: Settings | None = None,
 ) -> Suite:
-    suite_file = load_suite_file(table, FEATURE_SUITES_DIR)
-    if suite_file.path is None:
-        raise SuiteError(f"no suite for feature table {table}: {FEATURE_SUITES_DIR}/{table}.yml")
+    """``table``'s suite file, else the checks derived from its declaration."""
+    settings = settings or Settings()
+    suite_file = _suite_file(table, settings)
     specs = file_checks(
         suite_file,
         None,
         previous,
         previous_label,
-        reference_dir=EXPECTATIONS_DIR / "reference",
+        reference_dir=settings.expectations_dir / "reference",
     )
     disabled = suite_file.disabled
     return Suite(table, [s for s in specs if s.name not in disabled], disabled, set())
@@ -63,7 +107,7 @@ def validate_snapshot(
     previous, previous_label = store.previous_good_batch(
         settings, table, before=interval.start.isoformat()
     )
-    suite = feature_suite(table, previous, previous_label)
+    suite = feature_suite(table, previous, previous_label, settings)
     run_time = datetime.now(UTC)
     con = engine.connect(settings.duckdb_memory_limit, settings.duckdb_threads)
     try:

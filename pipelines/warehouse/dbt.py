@@ -12,7 +12,11 @@ process** (``python -m dbt.cli.main``), not in-process through ``dbtRunner``:
 - a crash, an out-of-memory kill or a timeout ends the child, not the Airflow task process;
 - the child's environment is explicit: the effective settings go in as ``PIPELINES_*``
   variables (``dbt_project/profiles.yml`` reads them with ``env_var()``), and the key ring
-  variables are removed (dbt never needs keys).
+  variables are removed (dbt never needs keys);
+- the project adapts to the settings (:func:`project_inputs`): the lake sources come from the
+  ``contracts_dir`` contracts (generated into ``<data_dir>/dbt/sources`` when they are not the
+  repo's), your own models from ``dbt_models_dir``, and the var ``feature_packages_on`` turns
+  on the feature packages whose lake tables have contracts.
 
 The price is importing dbt once per call (about 4-5 s on the project machines). Outputs:
 ``--target-path <data_dir>/dbt/target`` and ``--log-path <data_dir>/dbt/logs``, so the
@@ -41,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.settings import Settings
-from pipelines.warehouse.project import DBT_PROJECT_DIR, log_dir, target_dir
+from pipelines.warehouse.project import DBT_PROJECT_DIR, dbt_dir, log_dir, target_dir
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +204,40 @@ class DbtError(RuntimeError):
         self.result = result
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+def _sources_dir(settings: Settings) -> str:
+    """``sources`` (the committed file) when it matches the contracts, else a generated copy."""
+    from pipelines.contracts import load_contracts
+    from pipelines.warehouse.sources import SOURCES_FILE, render_sources
+
+    text = render_sources(load_contracts(settings.contracts_dir))
+    if SOURCES_FILE.is_file() and SOURCES_FILE.read_text(encoding="utf-8") == text:
+        return SOURCES_FILE.parent.name
+    folder = (dbt_dir(settings) / "sources").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SOURCES_FILE.name
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return str(folder)
+
+
+def project_inputs(settings: Settings) -> tuple[dict[str, str], dict[str, object]]:
+    """The environment variables and dbt vars that adapt the project to ``settings``."""
+    from pipelines.warehouse.declared import packages_on
+
+    env = {"PIPELINES_DBT_SOURCES_DIR": _sources_dir(settings)}
+    if settings.dbt_models_dir is not None:
+        env["PIPELINES_DBT_MODELS_DIR"] = str(settings.dbt_models_dir.resolve())
+    return env, {"feature_packages_on": packages_on(settings)}
+
+
+def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SECRET_ENV
+        and k not in ("PIPELINES_DBT_SOURCES_DIR", "PIPELINES_DBT_MODELS_DIR")
+    }
+    env.update(extra or {})
     env.update(
         PIPELINES_WAREHOUSE_PATH=str(settings.warehouse.resolve()),
         PIPELINES_DATA_DIR=str(settings.data_dir.resolve()),
@@ -341,10 +377,11 @@ def run_dbt(
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     stream = _Stream(say, verbose)
     started = time.perf_counter()
+    project_env, project_vars = project_inputs(settings)
     with subprocess.Popen(
-        _command(args, settings, vars),
+        _command(args, settings, {**project_vars, **(vars or {})}),
         cwd=DBT_PROJECT_DIR,
-        env=_child_env(settings),
+        env=_child_env(settings, project_env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
