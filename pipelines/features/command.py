@@ -95,7 +95,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "features",
         help="build, inspect and export the ML feature tables",
-        description="The validated feature tables (customer, product, seller) as daily "
+        description="The validated feature tables (dbt models declared with "
+        "config.meta.feature_table; the Olist package: customer, product, seller) as daily "
         "as-of snapshots, built by dbt from gate-passed lake partitions.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -108,7 +109,7 @@ def register(sub: Any) -> None:
     show.add_argument("--as-of", required=True, help="the snapshot date YYYY-MM-DD")
     show.set_defaults(func=_cmd_show)
     export = actions.add_parser("export", help="copy a published snapshot to a Parquet file")
-    export.add_argument("table", help="customer_features, product_features or seller_features")
+    export.add_argument("table", help="a declared feature table, e.g. customer_features")
     export.add_argument("dest", help="destination .parquet file")
     export.add_argument("--as-of", help="latest published on or before this date (default: latest)")
     export.set_defaults(func=_cmd_export)

@@ -49,7 +49,9 @@ def _shop(tmp_path: Path, mart: str = MART) -> Settings:
     models = tmp_path / "models" / "features"
     models.mkdir(parents=True)
     (models / "customer_rfm.yml").write_text(mart, encoding="utf-8")
-    return Settings(data_dir=tmp_path / "data", contracts_dir=contracts, dbt_models_dir=models.parent)
+    return Settings(
+        data_dir=tmp_path / "data", contracts_dir=contracts, dbt_models_dir=models.parent
+    )
 
 
 def test_the_olist_package_is_on_with_the_repo_contracts() -> None:
