@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.quality.features import default_expectations, feature_suite
 from pipelines.settings import PROJECT_DIR, Settings
-from pipelines.warehouse.dbt import project_inputs
+from pipelines.warehouse.dbt import project_dir, project_vars
 from pipelines.warehouse.declared import (
     DeclarationError,
     declared,
@@ -76,18 +76,22 @@ def test_a_shop_with_its_own_tables_gets_only_its_own_feature_tables(tmp_path: P
     assert spec is not None
     assert spec.as_of == "as_of_date" and spec.explain == {"invoice_lines": "customer_id"}
     assert spec.description == "Recency, frequency and monetary value per customer."
-    env, variables = project_inputs(settings)
-    assert variables == {"feature_packages_on": []}
-    assert env["PIPELINES_DBT_MODELS_DIR"] == str((tmp_path / "models").resolve())
-    generated = Path(env["PIPELINES_DBT_SOURCES_DIR"]) / "_lake__sources.yml"
-    assert "name: invoice_lines" in generated.read_text(encoding="utf-8")
-    assert "name: orders" not in generated.read_text(encoding="utf-8")
+    assert project_vars(settings) == {"feature_packages_on": []}
+    # dbt runs in a project shell: every model path inside it (dbt writes compiled SQL beside
+    # a model's path; an absolute model path would overwrite the user's files)
+    shell = project_dir(settings)
+    assert shell == (tmp_path / "data" / "dbt" / "project").resolve()
+    assert (shell / "local_models").resolve() == (tmp_path / "models").resolve()
+    assert (shell / "models" / "marts" / "customer_features.sql").is_file()
+    generated = (shell / "sources" / "_lake__sources.yml").read_text(encoding="utf-8")
+    assert "name: invoice_lines" in generated and "name: orders" not in generated
+    assert project_dir(settings) == shell  # idempotent
 
 
-def test_the_repo_contracts_use_the_committed_sources(tmp_path: Path) -> None:
-    env, variables = project_inputs(Settings(data_dir=tmp_path))
-    assert env == {"PIPELINES_DBT_SOURCES_DIR": "sources"}
-    assert variables == {"feature_packages_on": ["olist"]}
+def test_the_repo_contracts_run_the_repo_project(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert project_dir(settings) == PROJECT_DIR / "dbt_project"
+    assert project_vars(settings) == {"feature_packages_on": ["olist"]}
 
 
 def test_default_checks_come_from_the_declaration(tmp_path: Path) -> None:
