@@ -55,7 +55,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return out
 
 
-def _shop(root: Path) -> Path:
+def _shop(root: Path, key_file: Path) -> Path:
     """Steps 1-5: the shop's folder with its contract, suite, reference and feature mart."""
     shop = root / "my-shop"
     for example, target in SHOP_FILES.items():
@@ -66,6 +66,7 @@ def _shop(root: Path) -> Path:
         f'contracts_dir = "{shop / "contracts"}"\n'
         f'expectations_dir = "{shop / "expectations"}"\n'
         f'dbt_models_dir = "{shop / "models"}"\n'
+        f'key_file = "{key_file}"\n'
         "dag_start_date = 2009-12-01\n",
         encoding="utf-8",
     )
@@ -106,15 +107,16 @@ def test_the_guide_runs_a_shop_of_its_own_end_to_end(
 ) -> None:
     for var in ("PIPELINES_KEYS", "PIPELINES_KEY_FILE", "PIPELINES_DATA_DIR"):
         monkeypatch.delenv(var, raising=False)
-    shop = _shop(tmp_path)
+    key_file = tmp_path / "config" / "my-shop-keyring.json"  # never next to the data
+    shop = _shop(tmp_path, key_file)
     toml = shop / "pipelines.toml"
     monkeypatch.setenv("PIPELINES_SETTINGS_FILE", str(toml))
     settings = Settings()
     assert settings.contracts_dir == shop / "contracts"
 
+    _cli(capsys, "keys", "init", "--path", str(key_file))
     assert "1 contracts" in _cli(capsys, "contracts", "check")
     _deliver(settings.landing)
-    _cli(capsys, "keys", "init")
 
     # step 6: the days through Airflow (the Olist feature package is off: no Olist contracts)
     env = airflow_env(settings, {"PIPELINES_SETTINGS_FILE": str(toml)})
