@@ -133,6 +133,10 @@ def test_the_guide_runs_a_shop_of_its_own_end_to_end(
     assert not any("customer_features" in t or "orders" in t for t in tasks), tasks
     assert {s for _, s in states} == {"success"}, states
 
+    # step 6's look at the run: row accounting, checks, releases
+    assert "invoice_lines" in _cli(capsys, "summary")
+    assert "invoice_lines" in _cli(capsys, "quality", "summary")
+
     # step 7: the releases, the features, a training set
     out = _cli(capsys, "features", "releases")
     assert "customer_rfm" in out and out.count("published") >= len(DAYS), out
