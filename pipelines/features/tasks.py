@@ -17,7 +17,7 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from pipelines.features.paths import feature_table_names, snapshot_file
+from pipelines.features.paths import feature_table, feature_table_names, snapshot_file
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
 
@@ -115,8 +115,14 @@ def check(
         f"check_{table}", data_interval_start, data_interval_end, run_id, settings, validates=True
     ) as (settings, lineage):
         snapshot = snapshot_file(settings, table, as_of)
+        spec = feature_table(settings, table)
         validation = validate_snapshot(
-            table, snapshot, as_of, settings, run_id=run_id or f"manual__{as_of.isoformat()}"
+            table,
+            snapshot,
+            as_of,
+            settings,
+            run_id=run_id or f"manual__{as_of.isoformat()}",
+            defaults=spec.default_expectations() if spec else None,
         )
         lineage.complete_with(lambda: check_lineage(settings, validation, snapshot))
     return validation.summary()

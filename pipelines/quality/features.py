@@ -1,8 +1,8 @@
 """Validate an exported feature snapshot with its GX suite (``<expectations_dir>/features/<table>.yml``).
 
 A declared feature table without a suite file gets default checks derived from its
-declaration and dbt contract (:func:`default_expectations`): rows present, entity key not
-null and unique, as-of date and every ``not_null``-constrained column not null.
+declaration and dbt contract (passed in as ``defaults`` by the feature stage): rows present,
+entity key not null and unique, as-of date and every ``not_null``-constrained column not null.
 
 Feature tables hold no personal data, have no source contract and are never quarantined:
 a failed critical check stops the release from being published. Results are stored like
@@ -16,6 +16,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 from pipelines.hashing import file_sha256
 from pipelines.lake.interval import Interval
@@ -30,46 +31,19 @@ from pipelines.quality.runner import (
 )
 from pipelines.quality.suites import Suite, SuiteError, SuiteFile, file_checks, load_suite_file
 from pipelines.settings import Settings
-from pipelines.warehouse.declared import FeatureTable, feature_table
 
 
-def _check(kind: str, name: str, **kwargs: object) -> dict[str, object]:
-    meta = {"name": name, "severity": "critical", "source": "business_rule"}
-    return {"type": kind, "kwargs": kwargs, "meta": meta}
-
-
-def default_expectations(spec: FeatureTable) -> list[dict[str, object]]:
-    """The checks of a feature table without a suite, from its declaration and dbt contract."""
-    out = [_check("expect_table_row_count_to_be_between", "rows_present", min_value=1)]
-    for column in dict.fromkeys((*spec.entity_key, spec.as_of, *spec.not_null)):
-        out.append(
-            _check("expect_column_values_to_not_be_null", f"{column}_not_null", column=column)
-        )
-    if len(spec.entity_key) == 1:
-        out.append(_check("expect_column_values_to_be_unique", "key_unique", column=spec.key))
-    else:
-        out.append(
-            _check(
-                "expect_compound_columns_to_be_unique",
-                "key_unique",
-                column_list=list(spec.entity_key),
-            )
-        )
-    return out
-
-
-def _suite_file(table: str, settings: Settings) -> SuiteFile:
+def _suite_file(table: str, settings: Settings, defaults: list[dict[str, Any]] | None) -> SuiteFile:
     directory = settings.expectations_dir / "features"
     found = load_suite_file(table, directory)
     if found.path is not None:
         return found
-    spec = feature_table(settings, table)
-    if spec is None:
+    if defaults is None:
         raise SuiteError(
             f"no suite for feature table {table}: {directory}/{table}.yml, and no dbt model "
             "declares it (config.meta.feature_table)"
         )
-    return SuiteFile(table, None, {}, default_expectations(spec))
+    return SuiteFile(table, None, {}, defaults)
 
 
 def feature_interval(as_of: date) -> Interval:
@@ -83,10 +57,12 @@ def feature_suite(
     previous: dict[str, dict[str, float]] | None,
     previous_label: str,
     settings: Settings | None = None,
+    defaults: list[dict[str, Any]] | None = None,
 ) -> Suite:
-    """``table``'s suite file, else the checks derived from its declaration."""
+    """``table``'s suite file, else ``defaults`` (the checks its declaration derives:
+    :meth:`pipelines.warehouse.declared.FeatureTable.default_expectations`)."""
     settings = settings or Settings()
-    suite_file = _suite_file(table, settings)
+    suite_file = _suite_file(table, settings, defaults)
     specs = file_checks(
         suite_file,
         None,
@@ -99,15 +75,22 @@ def feature_suite(
 
 
 def validate_snapshot(
-    table: str, snapshot: Path, as_of: date, settings: Settings, *, run_id: str
+    table: str,
+    snapshot: Path,
+    as_of: date,
+    settings: Settings,
+    *,
+    run_id: str,
+    defaults: list[dict[str, Any]] | None = None,
 ) -> TableValidation:
-    """Run ``table``'s feature suite on one snapshot file and store the results."""
+    """Run ``table``'s feature suite (else ``defaults``) on one snapshot file and store the
+    results."""
     started = time.perf_counter()
     interval = feature_interval(as_of)
     previous, previous_label = store.previous_good_batch(
         settings, table, before=interval.start.isoformat()
     )
-    suite = feature_suite(table, previous, previous_label, settings)
+    suite = feature_suite(table, previous, previous_label, settings, defaults)
     run_time = datetime.now(UTC)
     con = engine.connect(settings.duckdb_memory_limit, settings.duckdb_threads)
     try:

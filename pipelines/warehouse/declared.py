@@ -63,6 +63,29 @@ class FeatureTable:
         """The first entity key column (snapshots are ordered by the key)."""
         return self.entity_key[0]
 
+    def default_expectations(self) -> list[dict[str, Any]]:
+        """GX expectations (suite-file form) for a feature table without a suite, derived from
+        the declaration and the dbt contract, all critical: rows present, the key, the as-of
+        date and every ``not_null``-constrained column not null, the key unique."""
+        out = [_check("expect_table_row_count_to_be_between", "rows_present", min_value=1)]
+        for column in dict.fromkeys((*self.entity_key, self.as_of, *self.not_null)):
+            out.append(
+                _check("expect_column_values_to_not_be_null", f"{column}_not_null", column=column)
+            )
+        if len(self.entity_key) == 1:
+            out.append(_check("expect_column_values_to_be_unique", "key_unique", column=self.key))
+        else:
+            columns = list(self.entity_key)
+            out.append(
+                _check("expect_compound_columns_to_be_unique", "key_unique", column_list=columns)
+            )
+        return out
+
+
+def _check(kind: str, name: str, **kwargs: Any) -> dict[str, Any]:
+    meta = {"name": name, "severity": "critical", "source": "business_rule"}
+    return {"type": kind, "kwargs": kwargs, "meta": meta}
+
 
 def model_dirs(settings: Settings) -> list[Path]:
     """The folders dbt reads models from: the repo's, then ``dbt_models_dir`` when set."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.quality.features import default_expectations, feature_suite
+from pipelines.quality.features import feature_suite
 from pipelines.settings import PROJECT_DIR, Settings
 from pipelines.warehouse.dbt import project_dir, project_vars
 from pipelines.warehouse.declared import (
@@ -98,7 +98,7 @@ def test_default_checks_come_from_the_declaration(tmp_path: Path) -> None:
     settings = _shop(tmp_path)
     spec = feature_table(settings, "customer_rfm")
     assert spec is not None
-    names = [e["meta"]["name"] for e in default_expectations(spec)]  # type: ignore[index]
+    names = [e["meta"]["name"] for e in spec.default_expectations()]
     assert names == [
         "rows_present",
         "customer_id_not_null",
@@ -106,7 +106,7 @@ def test_default_checks_come_from_the_declaration(tmp_path: Path) -> None:
         "orders_not_null",
         "key_unique",
     ]
-    suite = feature_suite("customer_rfm", None, "", settings)
+    suite = feature_suite("customer_rfm", None, "", settings, spec.default_expectations())
     assert all(s.severity == "critical" for s in suite.specs)
 
 
