@@ -95,6 +95,7 @@ def test_the_guide_shows_every_example_file_it_asks_for() -> None:
     assert "add-your-own-source.md" in (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.timeout(1200)  # three airflow dags test runs: ~6 min at load 14 on 2 cores
 @pytest.mark.skipif(
     not EXPORT.is_file(),
     reason=f"the Online Retail II export is not here: {EXPORT} (see ../shared/data/README.md)",
