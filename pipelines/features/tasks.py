@@ -204,7 +204,7 @@ def _anonymity_problems(settings: Settings, as_of: date, release: Any) -> list[s
     from pipelines.privacy.anonymity import gate_problems, snapshot_results
     from pipelines.warehouse.project import DBT_PROJECT_DIR
 
-    snapshots = {t: snapshot_file(settings, t, as_of) for t in FEATURE_TABLES}
+    snapshots = {t: snapshot_file(settings, t, as_of) for t in feature_table_names(settings)}
     results = snapshot_results(snapshots, load_contracts(settings.contracts_dir), DBT_PROJECT_DIR)
     release.checks["anonymity"] = {
         r.policy.table: {"k": r.k, "required_k": r.policy.k, "l": r.l_values,
