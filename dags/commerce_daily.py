@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from pipelines.assets import feature_assets, lake_assets
-from pipelines.features.paths import FEATURE_TABLES
+from pipelines.features.paths import feature_table_names
 from pipelines.plan import ingestion_plan
 from pipelines.quality.plan import quality_plan
 from pipelines.schedule import start_datetime
@@ -42,7 +42,9 @@ from pipelines.settings import Settings
 
 SETTINGS = Settings()
 PLAN = ingestion_plan(SETTINGS.contracts_dir)
-QUALITY = quality_plan(SETTINGS.contracts_dir)
+QUALITY = quality_plan(SETTINGS.contracts_dir, SETTINGS.expectations_dir)
+# the feature tables declared in the dbt models' YAML (config.meta.feature_table)
+FEATURE_TABLES = feature_table_names(SETTINGS)
 
 
 @dag(
@@ -97,7 +99,7 @@ def commerce_daily() -> None:
 
     # Each feature table is an Asset: a published release emits an event per table with its
     # release id, dataset version, rows and gate status (train_repeat_purchase runs on it).
-    @task(outlets=feature_assets())
+    @task(outlets=feature_assets(FEATURE_TABLES))
     def publish_features(  # type: ignore[no-untyped-def]
         data_interval_start=None, data_interval_end=None, run_id=None, outlet_events=None
     ):

@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.features.paths import FEATURE_TABLES
-
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
@@ -37,8 +35,8 @@ def feature_asset(table: str) -> Asset:
     return Asset(name=f"features.{table}", uri=f"{URI_SCHEME}://features/{table}", group="features")
 
 
-def feature_assets() -> list[Asset]:
-    return [feature_asset(t) for t in FEATURE_TABLES]
+def feature_assets(tables: Sequence[str]) -> list[Asset]:
+    return [feature_asset(t) for t in tables]
 
 
 def lake_asset(table: str) -> Asset:
@@ -124,6 +122,6 @@ def publish_with_assets(
 
     result = publish_for_airflow(data_interval_start, data_interval_end, run_id)
     release = read_release(Settings(), as_of_for(data_interval_end))
-    for table in FEATURE_TABLES:
+    for table in release.features:
         outlet_events[feature_asset(table)].extra.update(asset_extra(release, table))
     return result

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     contracts_dir: Path = Field(
         default=PROJECT_DIR / "contracts", description="Source contracts (*.yml)."
     )
+    expectations_dir: Path = Field(
+        default=PROJECT_DIR / "expectations",
+        description="Quality suites (<table>.yml), reference/ populations, features/ suites.",
+    )
+    dbt_models_dir: Path | None = Field(
+        default=None,
+        description="Your own dbt models (features/*.sql + *.yml), added to the dbt project.",
+    )
     key_file: Path | None = Field(
         default=None, description="Key ring file (JSON). Used when `keys` is not set."
     )
@@ -126,6 +134,7 @@ class Settings(BaseSettings):
         "audit_log",
         "key_file",
         "keys",
+        "dbt_models_dir",
         mode="before",
     )
     @classmethod

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import releases
 from pipelines.hashing import file_sha256
@@ -70,11 +70,15 @@ class FeatureSet:
         return target
 
 
-def _check_table(table: str) -> None:
-    if table not in FEATURE_TABLES:
-        raise FeatureNotFound(
-            f"unknown feature table {table!r}; available: {', '.join(FEATURE_TABLES)}"
-        )
+def _check_table(table: str, settings: Settings) -> None:
+    """``table`` is a declared feature table that is on, or was published before."""
+    known = feature_table_names(settings)
+    if table in known or any(table in r.features for r in published_releases(settings)):
+        return
+    raise FeatureNotFound(
+        f"unknown feature table {table!r}; available: {', '.join(known) or 'none'} (a feature "
+        "table is a dbt model declared with config.meta.feature_table in its YAML)"
+    )
 
 
 def published_releases(settings: Settings | None = None) -> list[Release]:
@@ -109,8 +113,8 @@ def load_features(
 ) -> FeatureSet:
     """The snapshot of ``table`` as of ``as_of`` (the latest published one on or before that
     date; default: the latest), or the one built by pipeline run ``run_id``."""
-    _check_table(table)
     settings = settings or Settings()
+    _check_table(table, settings)
     wanted = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     release = _choose(table, published_releases(settings), wanted, run_id)
     snapshot_as_of = date.fromisoformat(release.as_of)
@@ -122,8 +126,8 @@ def load_features(
 
 def load_history(table: str, *, settings: Settings | None = None) -> pl.DataFrame:
     """Every published snapshot of ``table`` stacked (one row per entity and as-of date)."""
-    _check_table(table)
     settings = settings or Settings()
+    _check_table(table, settings)
     files = [_verified_snapshot(settings, table, r) for r in published_releases(settings)]
     files = [f for f in files if f.is_file()]
     if not files:

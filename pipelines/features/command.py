@@ -68,7 +68,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from pipelines.features import tasks
-    from pipelines.features.paths import FEATURE_TABLES
+    from pipelines.features.paths import feature_table_names
 
     settings = _settings(args)
     end = datetime.combine(_as_of(args.as_of), time(0), tzinfo=UTC)
@@ -76,7 +76,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     run_id = args.run_id or f"manual__{end.date().isoformat()}"
     built = tasks.build(start, end, run_id, settings=settings)
     print(f"built release {built['release_id']}: {built['rows']}")
-    for table in FEATURE_TABLES:
+    for table in feature_table_names(settings):
         summary = tasks.check(table, start, end, run_id, settings=settings)
         print(
             f"checked {table}: {summary['passed']} passed, {summary['warned']} warned, "
@@ -95,7 +95,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "features",
         help="build, inspect and export the ML feature tables",
-        description="The validated feature tables (customer, product, seller) as daily "
+        description="The validated feature tables (dbt models declared with "
+        "config.meta.feature_table; the Olist package: customer, product, seller) as daily "
         "as-of snapshots, built by dbt from gate-passed lake partitions.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -108,7 +109,7 @@ def register(sub: Any) -> None:
     show.add_argument("--as-of", required=True, help="the snapshot date YYYY-MM-DD")
     show.set_defaults(func=_cmd_show)
     export = actions.add_parser("export", help="copy a published snapshot to a Parquet file")
-    export.add_argument("table", help="customer_features, product_features or seller_features")
+    export.add_argument("table", help="a declared feature table, e.g. customer_features")
     export.add_argument("dest", help="destination .parquet file")
     export.add_argument("--as-of", help="latest published on or before this date (default: latest)")
     export.set_defaults(func=_cmd_export)

@@ -13,9 +13,16 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.settings import Settings
-from pipelines.warehouse.project import FEATURE_TABLES
+from pipelines.warehouse.declared import feature_table, feature_table_names, feature_tables
 
-__all__ = ["FEATURE_TABLES", "features_dir", "release_file", "snapshot_file"]
+__all__ = [
+    "feature_table",
+    "feature_table_names",
+    "feature_tables",
+    "features_dir",
+    "release_file",
+    "snapshot_file",
+]
 
 
 def features_dir(settings: Settings) -> Path:

@@ -12,6 +12,11 @@ point-in-time rules of ``dbt_project/models``:
 - rows without an event time (products, sellers, customer profiles): the one row per key
   that wins at ``as_of`` (latest partition start, then latest landing record).
 
+Any other declared feature table names, per lake table it reads, the column holding its
+entity key (``config.meta.feature_table.explain`` in its dbt YAML, e.g. ``{invoice_lines:
+customer_id}``): its rows are those with that key and, when the contract declares an event
+time, an event before ``as_of``.
+
 Each partition comes with the quality gate run that vouched for its version (from the
 release) and its check counts. Only locators (``_source_file``, ``_source_row``), counts,
 partitions and the feature values
@@ -29,19 +34,13 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipelines.contracts import load_contracts
+from pipelines.contracts import ContractSet, load_contracts
 from pipelines.features.api import FeatureNotFound, load_features
+from pipelines.features.paths import feature_table
 from pipelines.features.release import Release
 from pipelines.settings import Settings
 from pipelines.warehouse.build import duckdb_config
 from pipelines.warehouse.lake_views import register_lake
-
-KEYS = {
-    "customer_features": "customer_unique_token",
-    "product_features": "product_id",
-    "seller_features": "seller_id",
-}
-"""Key column of each feature table (its first column)."""
 
 
 class StaleRelease(RuntimeError):
@@ -86,6 +85,7 @@ class LakeSources:
 @dataclass(frozen=True)
 class Provenance:
     table: str
+    key_column: str
     key: str
     as_of: date
     release_id: str
@@ -213,8 +213,32 @@ _CTES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _sources_sql(table: str) -> str:
-    ctes = _CTES[table]
+def _declared_ctes(settings: Settings, table: str, contracts: ContractSet) -> list[tuple[str, str]]:
+    """The contributing rows of a declared feature table, from its ``explain`` mapping."""
+    spec = feature_table(settings, table)
+    if spec is None or not spec.explain:
+        raise FeatureNotFound(
+            f"{table}: cannot explain its rows: declare, per lake table it reads, the column "
+            "holding its entity key (config.meta.feature_table.explain: {<lake table>: <column>})"
+        )
+    out = []
+    for lake_table, column in spec.explain.items():
+        where = f'"{column}" = $key'
+        event = contracts[lake_table].event_time
+        if event is not None:
+            lake_column = contracts[lake_table].column(event.column).lake_name
+            where += f' AND "{lake_column}" < $as_of'
+        out.append((lake_table, f"SELECT * FROM lake.{lake_table} WHERE {where}"))
+    return out
+
+
+def _ctes(settings: Settings, table: str, contracts: ContractSet) -> list[tuple[str, str]]:
+    if table in _CTES:
+        return _CTES[table]
+    return _declared_ctes(settings, table, contracts)
+
+
+def _sources_sql(ctes: list[tuple[str, str]]) -> str:
     with_ = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
     union = "\nUNION ALL\n".join(
         f"SELECT '{name}' AS lake_table, _source_file, _source_row, _partition, "
@@ -237,12 +261,15 @@ _DISPLAY = (
 )
 
 
-def _lake_tables(table: str) -> list[str]:
-    """The lake tables ``table`` draws on, entities first, then orders and their children."""
-    return sorted((name for name, _ in _CTES[table] if name != "people"), key=_DISPLAY.index)
+def _lake_tables(ctes: list[tuple[str, str]]) -> list[str]:
+    """The lake tables drawn on, entities first, then orders and their children."""
+    names = [name for name, _ in ctes if name != "people"]
+    return sorted(names, key=lambda n: _DISPLAY.index(n) if n in _DISPLAY else len(_DISPLAY))
 
 
-def _collect(settings: Settings, release: Release, table: str, key: str, as_of: date) -> list[Any]:
+def _collect(
+    settings: Settings, release: Release, ctes: list[tuple[str, str]], key: str, as_of: date
+) -> list[Any]:
     selection = release.selection(settings.lake)
     found = sum(len(parts) for parts in selection.values())
     if found != len(release.partitions):
@@ -253,7 +280,15 @@ def _collect(settings: Settings, release: Release, table: str, key: str, as_of: 
     with duckdb.connect(config=duckdb_config(settings)) as con:
         register_lake(con, selection, contracts=load_contracts(settings.contracts_dir))
         params = {"key": key, "as_of": datetime.combine(as_of, time(0))}
-        return con.execute(_sources_sql(table), params).fetchall()
+        return con.execute(_sources_sql(ctes), params).fetchall()
+
+
+def key_column(settings: Settings, table: str) -> str:
+    """The entity key column of ``table`` (its declaration's first key column)."""
+    spec = feature_table(settings, table)
+    if spec is None:
+        raise FeatureNotFound(f"{table}: no dbt model declares it (config.meta.feature_table)")
+    return spec.key
 
 
 def explain(
@@ -266,17 +301,18 @@ def explain(
     unknown table, no published release, or a key without a row in the snapshot.
     """
     fs = load_features(table, as_of, settings=settings)
-    key_column = KEYS[table]
-    row = fs.frame.filter(pl.col(key_column) == key)
+    column = key_column(settings, table)
+    row = fs.frame.filter(pl.col(column).cast(pl.String) == key)
     if row.is_empty():
         raise FeatureNotFound(
-            f"{table}: no row for {key_column} {key!r} in the snapshot as of {fs.as_of} "
+            f"{table}: no row for {column} {key!r} in the snapshot as of {fs.as_of} "
             f"(release {fs.release.release_id})"
         )
-    found = _collect(settings, fs.release, table, key, fs.as_of)
+    ctes = _ctes(settings, table, load_contracts(settings.contracts_dir))
+    found = _collect(settings, fs.release, ctes, key, fs.as_of)
     released = {(p.table, p.partition): p for p in fs.release.partitions}
     sources = []
-    for lake_table in _lake_tables(table):
+    for lake_table in _lake_tables(ctes):
         mine = [r for r in found if r[0] == lake_table]
         used = []
         for partition, version in sorted({(str(r[3]), str(r[4])) for r in mine}):
@@ -300,6 +336,7 @@ def explain(
         )
     return Provenance(
         table=table,
+        key_column=column,
         key=key,
         as_of=fs.as_of,
         release_id=fs.release.release_id,
@@ -312,7 +349,7 @@ def render_text(prov: Provenance, limit: int = 5) -> str:
     """Feature values, then per lake table its row count, partitions and up to ``limit``
     locators (``<landing file>:<record number>``)."""
     lines = [
-        f"{prov.table} {KEYS[prov.table]}={prov.key}",
+        f"{prov.table} {prov.key_column}={prov.key}",
         f"as of {prov.as_of}, release {prov.release_id}",
         "",
         "feature values:",

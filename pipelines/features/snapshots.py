@@ -11,42 +11,66 @@ from typing import Any
 
 import duckdb
 
-from pipelines.features.paths import FEATURE_TABLES, release_file, snapshot_file
+from pipelines.features.paths import feature_tables, release_file, snapshot_file
 from pipelines.features.release import Release
 from pipelines.hashing import file_sha256
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
+from pipelines.warehouse.declared import FeatureTable
 from pipelines.warehouse.project import MARTS_SCHEMA
+
+
+def _declared(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    declared: dict[str, FeatureTable],
+    table: str,
+) -> FeatureTable:
+    """``table``'s declaration, checked to be built in the warehouse (else a named error)."""
+    spec = declared.get(table)
+    if spec is None:
+        raise LookupError(
+            f"{table} is not a declared feature table (config.meta.feature_table in its "
+            f"dbt YAML); declared: {', '.join(declared) or 'none'}"
+        )
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [MARTS_SCHEMA, table],
+    ).fetchone()
+    if not found or not found[0]:
+        raise LookupError(
+            f"feature table {table} ({spec.path}) not found in {settings.warehouse} "
+            f"(schema {MARTS_SCHEMA}): did its model build? Put it under features/ in your "
+            "models folder (dbt_models_dir), which builds into that schema"
+        )
+    return spec
 
 
 def export_snapshots(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     as_of: date,
-    tables: tuple[str, ...] = FEATURE_TABLES,
+    tables: tuple[str, ...] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Write ``<table>`` rows with ``as_of_date = as_of`` to the snapshot file of each table.
+    """Write the ``as_of`` snapshot of each declared feature table (default: every one that
+    is on; see :mod:`pipelines.warehouse.declared`) to its snapshot file.
 
     Each file is written beside its destination and renamed into place, so a reader sees the
-    old snapshot or the new one, never half of one. Rows are ordered by the table's key so
-    the same warehouse content gives byte-identical files.
+    old snapshot or the new one, never half of one. Rows are ordered by the table's entity
+    key so the same warehouse content gives byte-identical files.
     """
     out: dict[str, dict[str, Any]] = {}
-    for table in tables:
+    declared = {t.name: t for t in feature_tables(settings)}
+    for table in tables if tables is not None else tuple(declared):
+        spec = _declared(con, settings, declared, table)
         dest = snapshot_file(settings, table, as_of)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-        key = con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position LIMIT 1",
-            [MARTS_SCHEMA, table],
-        ).fetchone()
-        if key is None:
-            raise LookupError(f"feature table {table} not found in {settings.warehouse}")
+        order = ", ".join(f'"{k}"' for k in spec.entity_key)
         try:
             con.execute(
-                f"COPY (SELECT * FROM {MARTS_SCHEMA}.{table} WHERE as_of_date = ?::DATE "
-                f'ORDER BY "{key[0]}") TO {sql_str(str(tmp))} '
+                f'COPY (SELECT * FROM {MARTS_SCHEMA}.{table} WHERE "{spec.as_of}" = ?::DATE '
+                f"ORDER BY {order}) TO {sql_str(str(tmp))} "
                 "(FORMAT parquet, COMPRESSION zstd)",
                 [as_of.isoformat()],
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipelines.console import table
-from pipelines.features.paths import FEATURE_TABLES, features_dir
+from pipelines.features.paths import features_dir
 from pipelines.features.snapshots import releases
 from pipelines.settings import Settings
 
@@ -15,8 +15,9 @@ def print_features(settings: Settings, last: int = 7) -> int:
         print("Feature tables: nothing built yet")
         return 1
     rows = []
+    names = list(dict.fromkeys(t for r in found[-last:] for t in r.features))
     for r in found[-last:]:
-        counts = [f"{r.features.get(t, {}).get('rows', 0):,}" for t in FEATURE_TABLES]
+        counts = [f"{r.features.get(t, {}).get('rows', 0):,}" for t in names]
         checks = r.checks or {}
         failed = sum(c.get("failed", 0) for c in checks.values())
         warned = sum(c.get("warned", 0) for c in checks.values())
@@ -30,13 +31,14 @@ def print_features(settings: Settings, last: int = 7) -> int:
                 f"{warned}/{failed}",
             ]
         )
-    header = ["as of", "status", *FEATURE_TABLES, "partitions", "held back", "warn/fail"]
+    header = ["as of", "status", *names, "partitions", "held back", "warn/fail"]
     print("Feature releases (rows per feature table; partitions = gate-passed lake inputs)")
     print(table(rows, header))
     newest = found[-1]
     print(f"feature snapshots: {features_dir(settings)}")
-    print(
-        'load one:          .venv/bin/python -c "from pipelines.features import load_features; '
-        "print(load_features('customer_features').frame)\""
-    )
+    if names:
+        print(
+            'load one:          .venv/bin/python -c "from pipelines.features import '
+            f"load_features; print(load_features('{names[0]}').frame)\""
+        )
     return 0 if newest.status == "published" else 1

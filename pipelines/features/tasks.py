@@ -17,7 +17,7 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.features.paths import feature_table, feature_table_names, snapshot_file
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
 
@@ -115,8 +115,14 @@ def check(
         f"check_{table}", data_interval_start, data_interval_end, run_id, settings, validates=True
     ) as (settings, lineage):
         snapshot = snapshot_file(settings, table, as_of)
+        spec = feature_table(settings, table)
         validation = validate_snapshot(
-            table, snapshot, as_of, settings, run_id=run_id or f"manual__{as_of.isoformat()}"
+            table,
+            snapshot,
+            as_of,
+            settings,
+            run_id=run_id or f"manual__{as_of.isoformat()}",
+            defaults=spec.default_expectations() if spec else None,
         )
         lineage.complete_with(lambda: check_lineage(settings, validation, snapshot))
     return validation.summary()
@@ -161,14 +167,15 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
     release = read_release(settings, as_of)
     run = run_id or f"manual__{as_of.isoformat()}"
     partition = f"as_of={as_of.isoformat()}"
+    tables = feature_table_names(settings)
     rows = [
         r
         for r in store.read_checks(settings)
-        if r["run_id"] == run and r["table"] in FEATURE_TABLES and r["partition"] == partition
+        if r["run_id"] == run and r["table"] in tables and r["partition"] == partition
     ]
     problems: list[str] = []
     checks: dict[str, Any] = {}
-    for table in FEATURE_TABLES:
+    for table in tables:
         mine = [r for r in rows if r["table"] == table]
         current = file_sha256(snapshot_file(settings, table, as_of))
         if table in release.features:  # the exact file served (or refused), for lineage
@@ -197,7 +204,7 @@ def _anonymity_problems(settings: Settings, as_of: date, release: Any) -> list[s
     from pipelines.privacy.anonymity import gate_problems, snapshot_results
     from pipelines.warehouse.project import DBT_PROJECT_DIR
 
-    snapshots = {t: snapshot_file(settings, t, as_of) for t in FEATURE_TABLES}
+    snapshots = {t: snapshot_file(settings, t, as_of) for t in feature_table_names(settings)}
     results = snapshot_results(snapshots, load_contracts(settings.contracts_dir), DBT_PROJECT_DIR)
     release.checks["anonymity"] = {
         r.policy.table: {"k": r.k, "required_k": r.policy.k, "l": r.l_values,

@@ -112,13 +112,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_anonymity(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+    from pipelines.features.paths import feature_table_names, snapshot_file
     from pipelines.features.snapshots import releases
     from pipelines.privacy.anonymity import snapshot_results
     from pipelines.warehouse.project import DBT_PROJECT_DIR
 
     settings = _settings(args)
-    tables = [args.table] if args.table else list(FEATURE_TABLES)
+    tables = [args.table] if args.table else list(feature_table_names(settings))
     if args.file:
         snapshots = {tables[0]: Path(args.file)}
     else:

@@ -1,4 +1,8 @@
-"""Validate an exported feature snapshot with its GX suite (``expectations/features/<table>.yml``).
+"""Validate an exported feature snapshot with its GX suite (``<expectations_dir>/features/<table>.yml``).
+
+A declared feature table without a suite file gets default checks derived from its
+declaration and dbt contract (passed in as ``defaults`` by the feature stage): rows present,
+entity key not null and unique, as-of date and every ``not_null``-constrained column not null.
 
 Feature tables hold no personal data, have no source contract and are never quarantined:
 a failed critical check stops the release from being published. Results are stored like
@@ -12,11 +16,11 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 from pipelines.hashing import file_sha256
 from pipelines.lake.interval import Interval
 from pipelines.quality import engine, store
-from pipelines.quality.reference import EXPECTATIONS_DIR
 from pipelines.quality.runner import (
     TableValidation,
     _check_outcome,
@@ -25,10 +29,21 @@ from pipelines.quality.runner import (
     _stats_rows,
     check_row,
 )
-from pipelines.quality.suites import Suite, SuiteError, file_checks, load_suite_file
+from pipelines.quality.suites import Suite, SuiteError, SuiteFile, file_checks, load_suite_file
 from pipelines.settings import Settings
 
-FEATURE_SUITES_DIR = EXPECTATIONS_DIR / "features"
+
+def _suite_file(table: str, settings: Settings, defaults: list[dict[str, Any]] | None) -> SuiteFile:
+    directory = settings.expectations_dir / "features"
+    found = load_suite_file(table, directory)
+    if found.path is not None:
+        return found
+    if defaults is None:
+        raise SuiteError(
+            f"no suite for feature table {table}: {directory}/{table}.yml, and no dbt model "
+            "declares it (config.meta.feature_table)"
+        )
+    return SuiteFile(table, None, {}, defaults)
 
 
 def feature_interval(as_of: date) -> Interval:
@@ -38,32 +53,44 @@ def feature_interval(as_of: date) -> Interval:
 
 
 def feature_suite(
-    table: str, previous: dict[str, dict[str, float]] | None, previous_label: str
+    table: str,
+    previous: dict[str, dict[str, float]] | None,
+    previous_label: str,
+    settings: Settings | None = None,
+    defaults: list[dict[str, Any]] | None = None,
 ) -> Suite:
-    suite_file = load_suite_file(table, FEATURE_SUITES_DIR)
-    if suite_file.path is None:
-        raise SuiteError(f"no suite for feature table {table}: {FEATURE_SUITES_DIR}/{table}.yml")
+    """``table``'s suite file, else ``defaults`` (the checks its declaration derives:
+    :meth:`pipelines.warehouse.declared.FeatureTable.default_expectations`)."""
+    settings = settings or Settings()
+    suite_file = _suite_file(table, settings, defaults)
     specs = file_checks(
         suite_file,
         None,
         previous,
         previous_label,
-        reference_dir=EXPECTATIONS_DIR / "reference",
+        reference_dir=settings.expectations_dir / "reference",
     )
     disabled = suite_file.disabled
     return Suite(table, [s for s in specs if s.name not in disabled], disabled, set())
 
 
 def validate_snapshot(
-    table: str, snapshot: Path, as_of: date, settings: Settings, *, run_id: str
+    table: str,
+    snapshot: Path,
+    as_of: date,
+    settings: Settings,
+    *,
+    run_id: str,
+    defaults: list[dict[str, Any]] | None = None,
 ) -> TableValidation:
-    """Run ``table``'s feature suite on one snapshot file and store the results."""
+    """Run ``table``'s feature suite (else ``defaults``) on one snapshot file and store the
+    results."""
     started = time.perf_counter()
     interval = feature_interval(as_of)
     previous, previous_label = store.previous_good_batch(
         settings, table, before=interval.start.isoformat()
     )
-    suite = feature_suite(table, previous, previous_label)
+    suite = feature_suite(table, previous, previous_label, settings, defaults)
     run_time = datetime.now(UTC)
     con = engine.connect(settings.duckdb_memory_limit, settings.duckdb_threads)
     try:

@@ -456,6 +456,7 @@ def validate_partition(
         read=manifest.counts.read,
         previous=previous,
         previous_label=previous_label,
+        directory=settings.expectations_dir,
     )
     run_time = datetime.now(UTC)
     con = engine.connect(settings.duckdb_memory_limit, settings.duckdb_threads)

@@ -17,8 +17,9 @@ from pipelines.contracts import ContractSet, load_contracts
 from pipelines.lake.partitions import Partition
 from pipelines.settings import Settings
 from pipelines.warehouse.dbt import DbtResult, run_dbt
+from pipelines.warehouse.declared import feature_table_names
 from pipelines.warehouse.lake_views import register_lake, select_partitions
-from pipelines.warehouse.project import FEATURE_TABLES, MARTS_SCHEMA
+from pipelines.warehouse.project import MARTS_SCHEMA
 
 
 def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
@@ -112,7 +113,7 @@ def snapshot_rows(settings: Settings, as_of: date) -> dict[str, int]:
                 [MARTS_SCHEMA],
             ).fetchall()
         }
-        for table in FEATURE_TABLES:
+        for table in feature_table_names(settings):
             if table in existing:
                 row = con.execute(
                     f"SELECT count(*) FROM {MARTS_SCHEMA}.{table} WHERE as_of_date = ?", [as_of]

@@ -86,7 +86,7 @@ def register(subparsers: Any) -> None:
     sub = warehouse.add_subparsers(dest="warehouse_command", metavar="ACTION", required=True)
 
     sources = sub.add_parser(
-        "sources", help="regenerate dbt_project/models/staging/_lake__sources.yml from contracts"
+        "sources", help="regenerate dbt_project/sources/_lake__sources.yml from contracts"
     )
     sources.add_argument(
         "--check", action="store_true", help="only check that the file is up to date (exit 1)"

@@ -12,7 +12,11 @@ process** (``python -m dbt.cli.main``), not in-process through ``dbtRunner``:
 - a crash, an out-of-memory kill or a timeout ends the child, not the Airflow task process;
 - the child's environment is explicit: the effective settings go in as ``PIPELINES_*``
   variables (``dbt_project/profiles.yml`` reads them with ``env_var()``), and the key ring
-  variables are removed (dbt never needs keys).
+  variables are removed (dbt never needs keys);
+- the project adapts to the settings (:func:`project_dir`, :func:`project_vars`): the lake
+  sources come from the ``contracts_dir`` contracts, your own models from ``dbt_models_dir``
+  (both through a project shell in ``<data_dir>/dbt/project`` when not the repo's), and the
+  var ``feature_packages_on`` turns on the feature packages whose lake tables have contracts.
 
 The price is importing dbt once per call (about 4-5 s on the project machines). Outputs:
 ``--target-path <data_dir>/dbt/target`` and ``--log-path <data_dir>/dbt/logs``, so the
@@ -41,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.settings import Settings
-from pipelines.warehouse.project import DBT_PROJECT_DIR, log_dir, target_dir
+from pipelines.warehouse.project import DBT_PROJECT_DIR, dbt_dir, log_dir, target_dir
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +210,88 @@ class DbtError(RuntimeError):
         self.result = result
 
 
+def _link(path: Path, target: Path) -> None:
+    """Make ``path`` a symbolic link to ``target`` (replacing whatever is there)."""
+    if path.is_symlink() and Path(os.readlink(path)) == target:
+        return
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    path.symlink_to(target, target_is_directory=True)
+
+
+def _generated_sources(settings: Settings) -> str | None:
+    """The sources file for ``contracts_dir``, or None when the committed one matches it."""
+    from pipelines.contracts import load_contracts
+    from pipelines.warehouse.sources import SOURCES_FILE, render_sources
+
+    text = render_sources(load_contracts(settings.contracts_dir))
+    if SOURCES_FILE.is_file() and SOURCES_FILE.read_text(encoding="utf-8") == text:
+        return None
+    return text
+
+
+def _sources(shell: Path, text: str | None) -> None:
+    """``shell/sources``: a link to the committed sources, or ``text`` generated."""
+    from pipelines.warehouse.sources import SOURCES_FILE
+
+    folder = shell / "sources"
+    if text is None:
+        _link(folder, SOURCES_FILE.parent)
+        return
+    if folder.is_symlink():
+        folder.unlink()
+    folder.mkdir(exist_ok=True)
+    path = folder / SOURCES_FILE.name
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def project_dir(settings: Settings) -> Path:
+    """The dbt project to run for ``settings``.
+
+    The repository's ``dbt_project/`` when its committed sources match the contracts and no
+    ``dbt_models_dir`` is set. Otherwise a shell in ``<data_dir>/dbt/project``: a copy of
+    ``dbt_project.yml``, links to the repository's ``models/``, ``macros/`` and ``tests/``,
+    ``sources/`` generated from ``contracts_dir`` and ``local_models`` linking
+    ``dbt_models_dir``. dbt writes compiled SQL at ``<target>/compiled/<project>/<model path>``:
+    a model path outside the project folder (absolute) would make it overwrite your files.
+    """
+    generated = _generated_sources(settings)
+    if generated is None and settings.dbt_models_dir is None:
+        return DBT_PROJECT_DIR
+    shell = (dbt_dir(settings) / "project").resolve()
+    shell.mkdir(parents=True, exist_ok=True)
+    config = (DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8")
+    copy = shell / "dbt_project.yml"
+    if not copy.is_file() or copy.read_text(encoding="utf-8") != config:
+        copy.write_text(config, encoding="utf-8")
+    for name in ("models", "macros", "tests"):
+        _link(shell / name, DBT_PROJECT_DIR / name)
+    _sources(shell, generated)
+    local = shell / "local_models"
+    if settings.dbt_models_dir is not None:
+        _link(local, settings.dbt_models_dir.resolve())
+    elif local.is_symlink():
+        local.unlink()
+    return shell
+
+
+def project_vars(settings: Settings) -> dict[str, object]:
+    """The dbt vars every run gets: the feature packages that are on (their contracts exist)."""
+    from pipelines.warehouse.declared import packages_on
+
+    return {"feature_packages_on": packages_on(settings)}
+
+
 def _child_env(settings: Settings, vars: Mapping[str, object] | None = None) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items() if k not in _SECRET_ENV and not k.startswith(_BUILD_ENV)
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SECRET_ENV
+        and not k.startswith(_BUILD_ENV)
+        and k not in ("PIPELINES_DBT_SOURCES_DIR", "PIPELINES_DBT_MODELS_DIR")
     }
     env.update(
         {
@@ -229,10 +312,13 @@ def _child_env(settings: Settings, vars: Mapping[str, object] | None = None) -> 
 
 
 def _command(
-    args: Sequence[str], settings: Settings, vars: Mapping[str, object] | None
+    args: Sequence[str],
+    settings: Settings,
+    vars: Mapping[str, object] | None,
+    project: Path = DBT_PROJECT_DIR,
 ) -> list[str]:
     cmd = [sys.executable, "-m", "dbt.cli.main", *args]
-    cmd += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    cmd += ["--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR)]
     # absolute: dbt runs in dbt_project/, and a relative data_dir means the caller's cwd
     target, logs = target_dir(settings).resolve(), log_dir(settings).resolve()
     cmd += ["--target-path", str(target), "--log-path", str(logs)]
@@ -362,9 +448,10 @@ def run_dbt(
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     stream = _Stream(say, verbose)
     started = time.perf_counter()
+    project = project_dir(settings)
     with subprocess.Popen(
-        _command(args, settings, vars),
-        cwd=DBT_PROJECT_DIR,
+        _command(args, settings, {**project_vars(settings), **(vars or {})}, project),
+        cwd=project,
         env=_child_env(settings, vars),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

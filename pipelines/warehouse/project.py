@@ -9,7 +9,7 @@ from pipelines.settings import PROJECT_DIR, Settings
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 """The dbt project (also its profiles directory: ``dbt_project/profiles.yml``)."""
 
-SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "_lake__sources.yml"
+SOURCES_FILE = DBT_PROJECT_DIR / "sources" / "_lake__sources.yml"
 """The dbt sources, generated from the contracts by ``pipelines warehouse sources``."""
 
 LAKE_SCHEMA = "lake"
@@ -18,9 +18,8 @@ LAKE_SCHEMA = "lake"
 MARTS_SCHEMA = "marts"
 """Warehouse schema of the feature tables (``marts.customer_features``, ...)."""
 
-FEATURE_TABLES = ("customer_features", "product_features", "seller_features")
-"""The marts served to ML teams (``dbt_project/models/marts``): one snapshot per
-``as_of_date``."""
+# The feature tables served to ML teams are declared in the models' YAML
+# (``config: meta: feature_table:``): see pipelines.warehouse.declared.
 
 
 def dbt_dir(settings: Settings) -> Path:

@@ -1,6 +1,6 @@
 """The dbt sources file, generated from the source contracts (never written by hand).
 
-``dbt_project/models/staging/_lake__sources.yml`` declares source ``lake`` (schema ``lake``,
+``dbt_project/sources/_lake__sources.yml`` declares source ``lake`` (schema ``lake``,
 see :mod:`pipelines.warehouse.lake_views`) with one table per contract: the lake columns
 with their descriptions, DuckDB types and PII class/protection as ``meta``, the owner, key
 tests (``not_null`` + ``unique`` on primary keys, ``unique_combination`` on composite keys,

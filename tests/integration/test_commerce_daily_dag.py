@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.contracts import ContractSet
 from pipelines.demo import airflow_env, run_airflow
-from pipelines.features.paths import FEATURE_TABLES
+from pipelines.features.paths import feature_table_names
 from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
@@ -23,6 +23,7 @@ from tests.conftest import InstallAirflowDb
 from tests.factories import CANARIES, DAY, clean_day, write_day
 
 pytestmark = pytest.mark.integration
+FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
 LOGICAL_DATE = "2018-01-02"  # the daily interval [2018-01-01, 2018-01-02)
 
 

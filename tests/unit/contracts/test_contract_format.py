@@ -188,9 +188,7 @@ def test_new_fields_leave_existing_fingerprints_alone(tmp_path):
     raw = yaml.safe_load(ORDERS.read_text())
     plain = load_contract(write(tmp_path / "a", raw))
     # the dbt sources file records the tag the contract had without these fields
-    sources = (
-        PROJECT_DIR / "dbt_project" / "models" / "staging" / "_lake__sources.yml"
-    ).read_text()
+    sources = (PROJECT_DIR / "dbt_project" / "sources" / "_lake__sources.yml").read_text()
     assert f"contract: {plain.version_tag}\n" in sources
     raw["columns"][0]["source_name"] = "OrderId"
     assert load_contract(write(tmp_path / "b", raw)).fingerprint != plain.fingerprint

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from pipelines import assets
-from pipelines.features.paths import FEATURE_TABLES
+from pipelines.features.paths import feature_table_names
 from pipelines.features.release import Release
 from pipelines.features.snapshots import write_release
 from pipelines.settings import PROJECT_DIR, Settings
+
+FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,14 @@ import duckdb
 import pytest
 
 from pipelines.features import tasks
-from pipelines.features.paths import FEATURE_TABLES, snapshot_file
+from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import read_release, write_release
 from pipelines.hashing import file_sha256
 from pipelines.quality import store
 from pipelines.settings import Settings
+
+FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
 
 AS_OF = date(2018, 3, 1)
 START, END = datetime(2018, 2, 28, tzinfo=UTC), datetime(2018, 3, 1, tzinfo=UTC)

@@ -24,7 +24,7 @@ from pipelines.cli import main
 from pipelines.contracts import ContractSet
 from pipelines.features import tasks
 from pipelines.features.api import FeatureNotFound, load_features
-from pipelines.features.paths import FEATURE_TABLES
+from pipelines.features.paths import feature_table_names
 from pipelines.features.provenance import Provenance, explain, render_text
 from pipelines.features.snapshots import read_release
 from pipelines.ingest import ingest_table
@@ -33,6 +33,8 @@ from pipelines.protection import KeyRing
 from pipelines.quality.tasks import gate
 from pipelines.settings import Settings
 from tests.unit.quality.conftest import validate_all
+
+FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
 
 pytestmark = pytest.mark.integration  # ingests, gates and builds with dbt (integration tier)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipelines.contracts import ContractSet
 from pipelines.features import tasks
-from pipelines.features.paths import FEATURE_TABLES
+from pipelines.features.paths import feature_table_names
 from pipelines.ingest import ingest_table
 from pipelines.lake.interval import Interval
 from pipelines.lineage import client
@@ -25,6 +25,8 @@ from pipelines.lineage.ingestion import ingestion_lineage
 from pipelines.protection import KeyRing
 from pipelines.quality import tasks as quality
 from pipelines.settings import Settings
+
+FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
 
 START = date(2018, 1, 1)
 EARLY = date(2018, 1, 5)

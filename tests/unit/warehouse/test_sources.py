@@ -23,8 +23,7 @@ def _tables(text: str) -> dict[str, dict]:
 
 def test_committed_sources_file_matches_the_contracts(contracts):
     assert SOURCES_FILE.read_text(encoding="utf-8") == render_sources(contracts), (
-        "dbt_project/models/staging/_lake__sources.yml is out of date: "
-        "run `pipelines warehouse sources`"
+        "dbt_project/sources/_lake__sources.yml is out of date: run `pipelines warehouse sources`"
     )
     assert check_sources(Settings()) is None
     assert main(["warehouse", "sources", "--check"]) == 0
