@@ -12,11 +12,11 @@ import pytest
 
 from pipelines.contracts import ContractSet
 from pipelines.ingest import ingest_table
+from pipelines.ingest.lineage import ingestion_lineage
 from pipelines.lake.interval import Interval
 from pipelines.lineage import client
 from pipelines.lineage.emit import task_run
 from pipelines.lineage.graph import load_graph, run_scope
-from pipelines.lineage.ingestion import ingestion_lineage
 from pipelines.lineage.pii import holds_clear_pii, pii_derived
 from pipelines.lineage.store import events_path, open_store
 from pipelines.lineage.trace import render_text, trace

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipelines.features.lineage import snapshot_facets
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
-from pipelines.lineage.features import snapshot_facets
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Lineage of the feature stage: the exported snapshots, their checks, the publication.
 
 ``build_features`` (its steps are the lake views and one run per dbt model, see
-:mod:`pipelines.lineage.lakeviews` and :mod:`pipelines.lineage.dbt`): inputs = the released
+:mod:`pipelines.warehouse.lake_views_lineage` and :mod:`pipelines.warehouse.dbt_lineage`): inputs = the released
 lake partitions, outputs = one snapshot dataset per feature table (``file`` /
 ``<data_dir>/features/<table>``, short name ``features.<table>``) with the snapshot file's
 SHA-256 as ``datasetVersion`` and IDENTITY column lineage from ``warehouse.marts.<table>``;
@@ -23,7 +23,7 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
-from pipelines.lineage.quality import assertions_facet, metrics_facet, quality_run_facet
+from pipelines.quality.lineage import assertions_facet, metrics_facet, quality_run_facet
 from pipelines.settings import Settings
 from pipelines.warehouse.project import MARTS_SCHEMA
 
