@@ -81,10 +81,10 @@ def pii_map(settings: Settings) -> list[dict[str, Any]]:
 def _verify(settings: Settings) -> str:
     """The chain's status in words, checked like ``pipelines audit verify`` (MACs, head file,
     heads recorded in lineage) with the key ring the portal runs with."""
-    from pipelines.lineage.store import events_path
     from pipelines.protection import AuditLog, keyring_from_settings
     from pipelines.protection.audit import lineage_anchors
     from pipelines.protection.errors import AuditLogError, ProtectionError
+    from pipelines.reporting.store import events_path
 
     try:
         keyring = keyring_from_settings(settings)

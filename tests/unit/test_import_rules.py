@@ -73,7 +73,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "quality": _BASE | {"protection", "lake", "lineage"},
     "features": _BASE | {"lake", "warehouse", "quality", "lineage"},
     "models": _BASE | {"lake", "warehouse", "quality", "features", "lineage"},
-    "portal": _BASE | {"protection", "lake", "quality", "features", "models", "lineage"},
+    # lineage reporting: reads the recorded events (the store), never a stage's code
+    "reporting": _BASE | {"lineage"},
+    "portal": _BASE
+    | {"protection", "lake", "quality", "features", "models", "lineage", "reporting"},
     # data subject rights and anonymity: reads and rewrites the lake, landing, features and
     # the warehouse; ingestion honours its suppression list through lake/suppression.py
     "privacy": _BASE | {"protection", "lake", "ingest", "warehouse", "features", "lineage"},
@@ -100,6 +103,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "quality",
         "features",
         "models",
+        "reporting",
         "portal",
         "privacy",
         "tasks",
