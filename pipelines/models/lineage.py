@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipelines.features.lineage import snapshot_facets
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
@@ -40,7 +39,7 @@ def _feature_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
             ev.input_dataset(
                 ns,
                 name,
-                snapshot_facets(settings, used.table, used.file, used.sha256, with_lineage=False),
+                ds.feature_snapshot_facets(used.table, used.file, used.sha256),
             )
         )
     return inputs
