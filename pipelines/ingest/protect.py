@@ -18,15 +18,13 @@ import pyarrow as pa
 
 from pipelines.contracts import Column, Contract, Protection
 from pipelines.protection import KeyRing
-from pipelines.protection.encrypt import Encryptor, encryption_context
+from pipelines.protection.encrypt import ENCRYPT_UDF, Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.generalize import sql_generalize
 from pipelines.protection.pseudonymize import TOKEN_SCHEME, Pseudonymizer
 from pipelines.protection.scrub import register_duckdb_udf as register_scrub_udf
 from pipelines.protection.scrub import scrub_arrow, sql_scrub
 from pipelines.sql import sql_str
-
-ENCRYPT_UDF = "pipelines_encrypt"
 
 
 class KeyedProtection:

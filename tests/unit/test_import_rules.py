@@ -111,12 +111,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 """Component -> the components it may import (besides itself)."""
 
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("quality", "ingest"): (
-        "the gate registers ingestion's encryption UDF (ingest.protect.KeyedProtection) to "
-        "write quarantine records; ends when the protection bindings leave ingest/"
-    ),
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 """Imports against :data:`MAY_IMPORT` that exist today: (importer, imported) -> why."""
 
 HEAVY = {
