@@ -26,6 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.contracts import Column, Contract, ContractSet, Protection
+from pipelines.ingest.protect import UdfProtection
+from pipelines.ingest.transform import staged_query
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
 from pipelines.lineage import datasets as ds
@@ -131,33 +133,9 @@ def row_check_names(contract: Contract) -> dict[str, list[str]]:
     return dict(checks)
 
 
-class _ProtectionAsUdfs:
-    """``ProtectionSql`` that writes keyed protections as UDF calls (for the SQL facet)."""
-
-    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
-        return f"pipelines_pseudonymize({column_sql})", {}
-
-    def encrypt(self, column_sql: str, context: str) -> str:
-        from pipelines.ingest.protect import ENCRYPT_UDF
-        from pipelines.sql import sql_str
-
-        return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
-
-    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
-        from pipelines.protection.generalize import sql_generalize
-
-        return sql_generalize(method, column_sql, reference_date_sql)
-
-    def scrub(self, column_sql: str, region: str) -> str:
-        from pipelines.protection.scrub import sql_scrub
-
-        return sql_scrub(column_sql, region)
-
-
 def ingestion_sql(contract: Contract, interval: Interval) -> str:
-    from pipelines.ingest.transform import staged_query
-
-    return staged_query(contract, interval, "SELECT * FROM raw_records", _ProtectionAsUdfs()).sql
+    """Ingestion's SELECT for one landing file, keyed protections written as their UDFs."""
+    return staged_query(contract, interval, "SELECT * FROM raw_records", UdfProtection()).sql
 
 
 def _interval(manifest: Manifest) -> Interval:
