@@ -136,8 +136,8 @@ def import_cost() -> dict[str, Any]:
     started = time.perf_counter()
     import openlineage.client  # noqa: F401
 
-    import pipelines.lineage.ingestion
-    import pipelines.lineage.quality  # noqa: F401
+    import pipelines.ingest.lineage
+    import pipelines.quality.lineage  # noqa: F401
 
     return {"import_seconds": round(time.perf_counter() - started, 3)}
 

@@ -251,11 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines.features.command import register as register_features
     from pipelines.generate.command import register as register_generate
-    from pipelines.lineage.command import register as register_lineage
     from pipelines.portal.command import register as register_portal
     from pipelines.privacy.command import register as register_privacy
     from pipelines.protection.command import register as register_protection
     from pipelines.quality.command import register as register_quality
+    from pipelines.reporting.command import register as register_lineage
     from pipelines.warehouse.command import register as register_warehouse
 
     register_generate(sub)

@@ -279,7 +279,7 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
 
     _say("")
     status = max(status, print_features(settings, last=days))
-    from pipelines.lineage.summary import print_lineage
+    from pipelines.reporting.summary import print_lineage
 
     _say("")
     status = max(status, print_lineage(settings))

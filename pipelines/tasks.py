@@ -19,7 +19,7 @@ def ingest(
     table: str, data_interval_start: datetime, data_interval_end: datetime, run_id: str | None
 ) -> dict[str, Any]:
     """Ingest one source table for the run's data interval (idempotent per interval)."""
-    from pipelines.lineage.ingestion import ingestion_lineage
+    from pipelines.ingest.lineage import ingestion_lineage
 
     interval = Interval(data_interval_start, data_interval_end)
     with task_scope(f"ingest_{table}", data_interval_start, data_interval_end, run_id) as (

@@ -41,14 +41,14 @@ def build(
 ) -> dict[str, Any]:
     """Build and export the feature snapshots as of the interval end (idempotent)."""
     from pipelines.contracts import load_contracts
+    from pipelines.features.lineage import build_lineage
     from pipelines.features.release import select_release
     from pipelines.features.snapshots import export_snapshots, write_release
-    from pipelines.lineage.dbt import emit_dbt_run
-    from pipelines.lineage.features import build_lineage
-    from pipelines.lineage.lakeviews import emit_lake_registration
     from pipelines.lineage.runs import now
     from pipelines.warehouse.build import connect, feature_vars, register
     from pipelines.warehouse.dbt import run_dbt
+    from pipelines.warehouse.dbt_lineage import emit_dbt_run
+    from pipelines.warehouse.lake_views_lineage import emit_lake_registration
     from pipelines.warehouse.project import target_dir
 
     as_of = as_of_for(data_interval_end)
@@ -107,7 +107,7 @@ def check(
 ) -> dict[str, Any]:
     """Validate one feature snapshot with its GX suite (results stored, never raises on a
     failed check: :func:`publish` decides)."""
-    from pipelines.lineage.features import check_lineage
+    from pipelines.features.lineage import check_lineage
     from pipelines.quality.features import validate_snapshot
 
     as_of = as_of_for(data_interval_end)
@@ -136,7 +136,7 @@ def publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Serve the release if every feature table's checks passed (warnings allowed)."""
-    from pipelines.lineage.features import publish_lineage
+    from pipelines.features.lineage import publish_lineage
 
     with task_scope(
         "publish_features", data_interval_start, data_interval_end, run_id, settings
@@ -231,7 +231,7 @@ def docs(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """``dbt docs generate`` into ``<data_dir>/reports/dbt`` (a static site)."""
-    from pipelines.lineage.quality import docs_lineage
+    from pipelines.quality.lineage import docs_lineage
     from pipelines.warehouse.dbt import generate_docs
 
     with task_scope("feature_docs", data_interval_start, data_interval_end, run_id, settings) as (

@@ -18,18 +18,37 @@ import pyarrow as pa
 
 from pipelines.contracts import Column, Contract, Protection
 from pipelines.protection import KeyRing
-from pipelines.protection.encrypt import Encryptor, encryption_context
+from pipelines.protection.encrypt import ENCRYPT_UDF, Encryptor, encryption_context
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.protection.generalize import sql_generalize
-from pipelines.protection.pseudonymize import TOKEN_SCHEME, Pseudonymizer
+from pipelines.protection.pseudonymize import PSEUDONYMIZE_UDF, TOKEN_SCHEME, Pseudonymizer
 from pipelines.protection.scrub import register_duckdb_udf as register_scrub_udf
 from pipelines.protection.scrub import scrub_arrow, sql_scrub
 from pipelines.sql import sql_str
 
-ENCRYPT_UDF = "pipelines_encrypt"
+
+class UdfProtection:
+    """:class:`~pipelines.ingest.transform.ProtectionSql` with the keyed protections written as
+    their DuckDB UDFs (``pipelines_pseudonymize(col)``, ``pipelines_encrypt(col, context)``).
+
+    It needs no key: the ingestion lineage's ``sql`` facet is ingestion's SELECT built with it
+    (no key-derived parameter in it). :class:`KeyedProtection` differs only in the token SQL.
+    """
+
+    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
+        return f"{PSEUDONYMIZE_UDF}({column_sql})", {}
+
+    def encrypt(self, column_sql: str, context: str) -> str:
+        return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
+
+    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
+        return sql_generalize(method, column_sql, reference_date_sql)
+
+    def scrub(self, column_sql: str, region: str) -> str:
+        return sql_scrub(column_sql, region)
 
 
-class KeyedProtection:
+class KeyedProtection(UdfProtection):
     def __init__(self, keyring: KeyRing):
         self.keyring = keyring
         self.pseudonymizer = Pseudonymizer(keyring)
@@ -41,9 +60,6 @@ class KeyedProtection:
 
     def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
         return self.pseudonymizer.sql_token(column_sql, param_prefix)
-
-    def encrypt(self, column_sql: str, context: str) -> str:
-        return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
 
     def arrow_function(self, contract: Contract, col: Column) -> Callable[[pa.Array], pa.Array]:
         """Protects a whole Arrow array of ``col``'s clear values, as :meth:`token`,
@@ -57,12 +73,6 @@ class KeyedProtection:
             assert contract.source.region is not None  # the contract requires it
             return partial(scrub_arrow, region=contract.source.region)
         raise ValueError(f"{contract.table}.{col.name}: {col.protection} needs no key")
-
-    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
-        return sql_generalize(method, column_sql, reference_date_sql)
-
-    def scrub(self, column_sql: str, region: str) -> str:
-        return sql_scrub(column_sql, region)
 
     def key_versions(self) -> dict[str, str]:
         """Active key ids, and how tokens are derived from the pseudonymization key."""

@@ -152,6 +152,8 @@ _SEE_RECORD = " (see the encrypted record)"
 class RowCheck:
     condition: str  # true when the record fails the check
     reason: str  # the ``{check, column, reason}`` struct when it fails, else NULL
+    check: str = ""  # its name (``type_error``, ...), as the reason and the lineage name it
+    column: str | None = None  # the contract column it checks
 
 
 def _reason(check: str, col: Column | None, condition: str, message_sql: str) -> RowCheck:
@@ -160,6 +162,8 @@ def _reason(check: str, col: Column | None, condition: str, message_sql: str) ->
         condition,
         f"CASE WHEN {condition} THEN {{'check': {sql_str(check)}, 'column': {column}, "
         f"'reason': {message_sql}}} END",
+        check,
+        col.name if col else None,
     )
 
 

@@ -217,3 +217,28 @@ def landing_file_input(
             )
         },
     )
+
+
+def snapshot_columns(snapshot: Path) -> list[tuple[str, str]]:
+    """``(name, type)`` of a feature snapshot file, from its Parquet footer."""
+    import pyarrow.parquet as pq
+
+    return [(field.name, str(field.type)) for field in pq.read_schema(snapshot)]
+
+
+def feature_snapshot_facets(
+    table: str, snapshot: Path, version: str, columns: Sequence[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """Facets of a feature table as one snapshot file of it was written or read; ``version``
+    is the file's SHA-256, which the caller already has (export, validation, release);
+    ``columns`` are :func:`snapshot_columns`, read from the file when not given."""
+    columns = snapshot_columns(snapshot) if columns is None else columns
+    return {
+        "schema": f.schema((name, type_, None) for name, type_ in columns),
+        "symlinks": f.symlink(naming.feature_symlink(table)),
+        "datasetVersion": f.dataset_version(version),
+        "documentation": f.documentation(
+            f"Feature snapshot {snapshot.parent.name} of {table}: one row per entity, "
+            "served to ML teams by pipelines.features.load_features."
+        ),
+    }

@@ -13,7 +13,7 @@
 ...     )
 
 ``training_run`` is one OpenLineage run (START on entry, COMPLETE with the inputs and the model
-on exit, FAIL if the block raises; :mod:`pipelines.lineage.training` builds the datasets).
+on exit, FAIL if the block raises; :mod:`pipelines.models.lineage` builds the datasets).
 Inside Airflow the run is the task's, under the DAG run. The model version is derived from
 what went in (feature snapshot hashes, label partition versions, parameters, code version):
 the same inputs give the same version, a newer release a new one.
@@ -214,7 +214,7 @@ class TrainingRun:
     ) -> TrainingRecord:
         """Record what the run consumed and made; its COMPLETE event carries it."""
         from pipelines.hashing import file_sha256
-        from pipelines.lineage.training import training_lineage
+        from pipelines.models.lineage import training_lineage
 
         code = code_version()
         record = TrainingRecord(

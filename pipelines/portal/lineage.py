@@ -1,4 +1,4 @@
-"""Lineage for the portal, read from the lineage store (``pipelines.lineage``): datasets by
+"""Lineage for the portal, read from the lineage store (``pipelines.reporting``): datasets by
 layer, one column's path upstream or downstream, and one feature row explained down to its
 landing records."""
 
@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from pipelines.lineage.graph import LAYERS
+from pipelines.reporting.graph import LAYERS
 from pipelines.settings import Settings
 
 
 def _graph(settings: Settings, run: str | None) -> Any:
-    from pipelines.lineage.graph import load_graph, run_scope
-    from pipelines.lineage.store import open_store
+    from pipelines.reporting.graph import load_graph, run_scope
+    from pipelines.reporting.store import open_store
 
     with open_store(settings, None) as con:
         return load_graph(con, run_scope(con, run or None))
@@ -21,8 +21,8 @@ def _graph(settings: Settings, run: str | None) -> Any:
 
 def runs(settings: Settings) -> list[dict[str, Any]]:
     """Root runs (DAG runs and CLI runs), newest first."""
-    from pipelines.lineage.graph import runs as read_runs
-    from pipelines.lineage.store import open_store
+    from pipelines.reporting.graph import runs as read_runs
+    from pipelines.reporting.store import open_store
 
     with open_store(settings, None) as con:
         rows = [r for r in read_runs(con) if r.parent is None]
@@ -51,7 +51,7 @@ def trace_rows(
     settings: Settings, column: str, downstream: bool, run: str | None
 ) -> list[dict[str, Any]]:
     """One row per edge of ``column``'s path; raises LookupError with suggestions."""
-    from pipelines.lineage.trace import trace
+    from pipelines.reporting.trace import trace
 
     graph = _graph(settings, run)
     result = trace(graph, column, downstream=downstream)
@@ -113,7 +113,7 @@ _RANK = {"PII": 4, "PII-derived": 3, "quasi-id kept": 2, "masked": 1}
 def _badges(graph: Any, shown: set[Any], findings: list[Any]) -> dict[str, str]:
     """Dataset box -> its strongest badge: clear PII, PII-derived, a kept quasi-identifier,
     or masked (protected PII)."""
-    from pipelines.lineage.pii import clear_pii_sources, kept_by_contract
+    from pipelines.reporting.pii import clear_pii_sources, kept_by_contract
 
     found: dict[str, str] = {}
 
@@ -162,7 +162,7 @@ def dataset_graph(
 
 def pii_derived_columns(graph: Any) -> list[Any]:
     """Warehouse and feature columns computed from clear PII without masking."""
-    from pipelines.lineage.pii import warehouse_pii
+    from pipelines.reporting.pii import warehouse_pii
 
     return list(warehouse_pii(graph))
 
@@ -170,7 +170,7 @@ def pii_derived_columns(graph: Any) -> list[Any]:
 def pii_findings(graph: Any, findings: list[Any]) -> list[dict[str, Any]]:
     """Each PII-derived column (``findings``) with what it is: a quasi-identifier its contract
     keeps (allowed, listed) or a violation in the marts."""
-    from pipelines.lineage.pii import kept_by_contract, mart_violations
+    from pipelines.reporting.pii import kept_by_contract, mart_violations
 
     bad = {id(f) for f in mart_violations(findings)}
     return [

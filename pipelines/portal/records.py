@@ -88,10 +88,10 @@ def pii_map(settings: Settings) -> list[dict[str, Any]]:
 def _verify(settings: Settings) -> str:
     """The chain's status in words, checked like ``pipelines audit verify`` (MACs, head file,
     heads recorded in lineage) with the key ring the portal runs with."""
-    from pipelines.lineage.store import events_path
     from pipelines.protection import AuditLog, keyring_from_settings
     from pipelines.protection.audit import lineage_anchors
     from pipelines.protection.errors import AuditLogError, ProtectionError
+    from pipelines.reporting.store import events_path
 
     try:
         keyring = keyring_from_settings(settings)
@@ -134,7 +134,7 @@ def _training_events(settings: Settings) -> list[dict[str, Any]]:
     import json
     from pathlib import Path
 
-    from pipelines.lineage.store import LineageStoreError, open_store
+    from pipelines.reporting.store import LineageStoreError, open_store
 
     try:
         with open_store(settings, None) as con:
@@ -156,7 +156,7 @@ def _training_events(settings: Settings) -> list[dict[str, Any]]:
 
 def consumers(settings: Settings) -> list[dict[str, Any]]:
     """Model versions trained on each feature release (the ``pipelines_training`` facet the
-    training run recorded, :mod:`pipelines.lineage.training`), newest first."""
+    training run recorded, :mod:`pipelines.models.lineage`), newest first."""
     rows = []
     for event in _training_events(settings):
         facet = (event.get("run") or {}).get("facets", {}).get("pipelines_training")

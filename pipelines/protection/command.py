@@ -184,7 +184,7 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
-    from pipelines.lineage.store import events_path
+    from pipelines.reporting.store import events_path
 
     settings = _settings(args)
     log = AuditLog(Path(args.path) if args.path else settings.audit)

@@ -350,8 +350,12 @@ def _fixed_to_numpy(values: pa.Array, width: int) -> np.ndarray:
     return data[start : start + len(values) * width].reshape(len(values), width)
 
 
+ENCRYPT_UDF = "pipelines_encrypt"
+"""The name ingestion and the gate register the encryption UDF under (quarantine records)."""
+
+
 def register_duckdb_udf(
-    con: duckdb.DuckDBPyConnection, encryptor: Encryptor, name: str = "pipelines_encrypt"
+    con: duckdb.DuckDBPyConnection, encryptor: Encryptor, name: str = ENCRYPT_UDF
 ) -> str:
     """Register ``<name>(value VARCHAR, context VARCHAR) -> VARCHAR``; returns the name.
 

@@ -183,10 +183,14 @@ def _fixed_width(rows: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
+PSEUDONYMIZE_UDF = "pipelines_pseudonymize"
+"""The name the pseudonymization UDF is registered under, and how SQL facets write a token."""
+
+
 def register_duckdb_udf(
     con: duckdb.DuckDBPyConnection,
     pseudonymizer: Pseudonymizer,
-    name: str = "pipelines_pseudonymize",
+    name: str = PSEUDONYMIZE_UDF,
 ) -> str:
     """Register ``<name>(value VARCHAR) -> VARCHAR`` (vectorised Python UDF); returns the name.
 

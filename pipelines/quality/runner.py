@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from pipelines.contracts import ContractSet, load_contracts
-from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
 from pipelines.lake.partitions import (
@@ -35,6 +34,8 @@ from pipelines.lake.partitions import (
     verified_quarantine_file,
 )
 from pipelines.protection import KeyRing
+from pipelines.protection.encrypt import Encryptor
+from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
 from pipelines.quality import engine, gxsetup, reinstate, store
 from pipelines.quality import quarantine as gate_quarantine
 from pipelines.quality.engine import GX_VERSION
@@ -477,8 +478,7 @@ def validate_partition(
         if quarantine_rows and rules:
             encrypt_udf = None
             if keyring is not None:
-                KeyedProtection(keyring).register(con)
-                encrypt_udf = ENCRYPT_UDF
+                encrypt_udf = register_encrypt_udf(con, Encryptor(keyring))
             gated = gate_quarantine.apply(
                 con, contract, part, rules, data_view=table, run_id=run_id, encrypt_udf=encrypt_udf
             )

@@ -46,7 +46,7 @@ def validate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Validate one lake table for the run's data interval (idempotent per interval)."""
-    from pipelines.lineage.quality import partition_version, validation_lineage
+    from pipelines.quality.lineage import partition_version, validation_lineage
     from pipelines.quality.runner import configured_keyring, validate_partition
 
     interval = _interval(data_interval_start, data_interval_end)
@@ -81,8 +81,8 @@ def build_docs(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Build the Data Docs site and log the run's summary; returns counts and the site path."""
-    from pipelines.lineage.quality import docs_lineage
     from pipelines.quality.docs import build_docs as build
+    from pipelines.quality.lineage import docs_lineage
     from pipelines.quality.summary import latest_rows, render, summarize
 
     interval = _interval(data_interval_start, data_interval_end)
@@ -115,7 +115,7 @@ def gate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Stop the run if any critical check of this run failed or any table was not validated."""
-    from pipelines.lineage.quality import gate_lineage, stored_gate_lineage
+    from pipelines.quality.lineage import gate_lineage, stored_gate_lineage
 
     interval = _interval(data_interval_start, data_interval_end)
     with task_scope("quality_gate", interval.start, interval.end, run_id, settings) as (

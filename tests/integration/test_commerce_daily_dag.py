@@ -72,10 +72,10 @@ def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) ->
     """Every task emitted schema-valid START and COMPLETE events under the DAG run, and a
     feature column traces back to the landing files through the lake."""
     from pipelines.lineage import client, naming
-    from pipelines.lineage.graph import load_graph
-    from pipelines.lineage.pii import mart_violations, pii_derived
-    from pipelines.lineage.store import open_store
-    from pipelines.lineage.trace import trace
+    from pipelines.reporting.graph import load_graph
+    from pipelines.reporting.pii import mart_violations, pii_derived
+    from pipelines.reporting.store import open_store
+    from pipelines.reporting.trace import trace
     from tests.unit.lineage.ol_schema import validate_events
 
     events = client.read_events(settings)

@@ -122,9 +122,9 @@ def _linked_to_the_provider(ours: list[dict], provider: list[dict], job: str, da
 def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     lake: Settings, tmp_path: Path
 ):
-    from pipelines.lineage.graph import load_graph
-    from pipelines.lineage.modeltrace import trace_model
-    from pipelines.lineage.store import open_store
+    from pipelines.reporting.graph import load_graph
+    from pipelines.reporting.modeltrace import trace_model
+    from pipelines.reporting.store import open_store
     from tests.unit.lineage.ol_schema import validate_events
 
     code, log, env = _run(lake, tmp_path)

@@ -183,7 +183,7 @@ def test_a_parser_error_inside_a_task_leaves_no_canary_in_log_event_or_store(
     from datetime import UTC, datetime
 
     from pipelines.lineage import client
-    from pipelines.lineage.store import events_path, open_store, rebuild_store, store_path
+    from pipelines.reporting.store import events_path, open_store, rebuild_store, store_path
     from pipelines.taskscope import task_scope
 
     for key in [k for k in os.environ if k.startswith("OPENLINEAGE")]:

@@ -172,8 +172,8 @@ def test_a_finding_shows_in_inventory_lineage_quality_and_portal(
 
     from openlineage.client.serde import Serde
 
+    from pipelines.ingest.lineage import ingestion_lineage
     from pipelines.lake.findings import undeclared_inventory
-    from pipelines.lineage.ingestion import ingestion_lineage
     from pipelines.pii_inventory import render_markdown
     from pipelines.portal.data import findings
     from pipelines.quality.runner import validate_partition

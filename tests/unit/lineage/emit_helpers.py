@@ -237,10 +237,10 @@ def dbt_day(factory: pytest.TempPathFactory) -> DbtDay:
         return _DBT["dbt"]
     import duckdb
 
-    from pipelines.lineage.dbt import emit_dbt_run
     from pipelines.lineage.emit import task_run
-    from pipelines.lineage.lakeviews import emit_lake_registration
+    from pipelines.warehouse.dbt_lineage import emit_dbt_run
     from pipelines.warehouse.lake_views import register_lake, select_partitions
+    from pipelines.warehouse.lake_views_lineage import emit_lake_registration
 
     day = lineage_day(factory)
     project = factory.mktemp("dbt-fixture")

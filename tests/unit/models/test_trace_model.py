@@ -9,10 +9,10 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.lake.partitions import partitions
-from pipelines.lineage.graph import load_graph
-from pipelines.lineage.modeltrace import trace_model
-from pipelines.lineage.store import open_store
-from pipelines.lineage.trace import ColumnLookupError
+from pipelines.reporting.graph import load_graph
+from pipelines.reporting.modeltrace import trace_model
+from pipelines.reporting.store import open_store
+from pipelines.reporting.trace import ColumnLookupError
 from tests.unit.models.conftest import TrainedTwice
 
 

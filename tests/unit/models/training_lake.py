@@ -18,10 +18,10 @@ from pipelines.contracts import ContractSet
 from pipelines.features import tasks
 from pipelines.features.paths import feature_table_names
 from pipelines.ingest import ingest_table
+from pipelines.ingest.lineage import ingestion_lineage
 from pipelines.lake.interval import Interval
 from pipelines.lineage import client
 from pipelines.lineage.emit import task_run
-from pipelines.lineage.ingestion import ingestion_lineage
 from pipelines.protection import KeyRing
 from pipelines.quality import tasks as quality
 from pipelines.settings import Settings

@@ -181,7 +181,7 @@ def test_lineage_anchors_read_from_the_event_log(tmp_path: Path, log: AuditLog) 
 
 
 def test_ingestion_lineage_records_the_head(tmp_path: Path, keyring: KeyRing) -> None:
-    from pipelines.lineage.ingestion import audit_head
+    from pipelines.ingest.lineage import audit_head
     from pipelines.settings import Settings
 
     settings = Settings(data_dir=tmp_path / "data")

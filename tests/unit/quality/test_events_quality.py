@@ -9,8 +9,8 @@ import pytest
 
 from pipelines.lake.partitions import partitions
 from pipelines.lineage import naming
-from pipelines.lineage.quality import gate_lineage
 from pipelines.quality import store
+from pipelines.quality.lineage import gate_lineage
 from tests.unit.lineage.emit_helpers import RUN_ID, LineageDay, lineage_day
 from tests.unit.lineage.ol_schema import validate_event
 

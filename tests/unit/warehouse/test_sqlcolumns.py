@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.lineage.sqlcolumns import ColumnEdge, SqlLineageError, column_lineage
+from pipelines.warehouse.sqlcolumns import ColumnEdge, SqlLineageError, column_lineage
 
 SCHEMAS = {
     "wh.lake.orders": {

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from pipelines.lineage.page import page_path, render_page, write_page
-from pipelines.lineage.store import open_store
+from pipelines.reporting.page import page_path, render_page, write_page
+from pipelines.reporting.store import open_store
 from pipelines.settings import Settings
-from tests.unit.lineage import fixture_events as fx
+from tests.unit.reporting import fixture_events as fx
 
 CHROMIUM = "/usr/bin/chromium"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -11,11 +11,11 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from pipelines.lineage.graph import Graph, load_graph, run_scope
-from pipelines.lineage.store import open_store
-from pipelines.lineage.trace import ColumnLookupError, render_text, resolve, trace
+from pipelines.reporting.graph import Graph, load_graph, run_scope
+from pipelines.reporting.store import open_store
+from pipelines.reporting.trace import ColumnLookupError, render_text, resolve, trace
 from pipelines.settings import Settings
-from tests.unit.lineage import fixture_events as fx
+from tests.unit.reporting import fixture_events as fx
 
 DAY1, DAY2 = fx.DAYS
 

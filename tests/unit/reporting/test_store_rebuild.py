@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.lineage.store import (
+from pipelines.reporting.store import (
     LineageStoreError,
     events_path,
     open_store,
@@ -19,7 +19,7 @@ from pipelines.lineage.store import (
     store_path,
 )
 from pipelines.settings import Settings
-from tests.unit.lineage import fixture_events as fx
+from tests.unit.reporting import fixture_events as fx
 
 TABLES = (
     "runs",

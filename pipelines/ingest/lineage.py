@@ -26,6 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.contracts import Column, Contract, ContractSet, Protection
+from pipelines.ingest.protect import UdfProtection
+from pipelines.ingest.transform import row_checks, staged_query
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
 from pipelines.lineage import datasets as ds
@@ -109,55 +111,22 @@ def protection_edge(
     )
 
 
-def row_check_names(contract: Contract) -> dict[str, list[str]]:
-    """Column -> the ingestion checks that can quarantine a record because of it."""
+def row_check_names(contract: Contract, interval: Interval) -> dict[str, list[str]]:
+    """Column -> the ingestion checks that can quarantine a record because of it: the row
+    checks of ingestion's own SQL (:func:`~pipelines.ingest.transform.row_checks`), then
+    duplicate keys (ingestion drops them after that SQL)."""
     checks: dict[str, list[str]] = defaultdict(list)
-    for col in contract.columns:
-        if col.type != "string":
-            checks[col.name].append("type_error")
-        if col.required:
-            checks[col.name].append("required_missing")
-        if col.min is not None or col.max is not None:
-            checks[col.name].append("out_of_range")
-        if col.allowed_values:
-            checks[col.name].append("not_allowed")
-        if col.pattern:
-            checks[col.name].append("pattern_mismatch")
-    event = contract.event_time
-    if event and event.on_late == "quarantine":
-        checks[event.column].append("late_arrival")
+    for check in row_checks(contract, interval):
+        if check.column is not None and check.check not in checks[check.column]:
+            checks[check.column].append(check.check)
     for key in contract.primary_key:
         checks[key].append("duplicate_key")
     return dict(checks)
 
 
-class _ProtectionAsUdfs:
-    """``ProtectionSql`` that writes keyed protections as UDF calls (for the SQL facet)."""
-
-    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
-        return f"pipelines_pseudonymize({column_sql})", {}
-
-    def encrypt(self, column_sql: str, context: str) -> str:
-        from pipelines.ingest.protect import ENCRYPT_UDF
-        from pipelines.sql import sql_str
-
-        return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
-
-    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
-        from pipelines.protection.generalize import sql_generalize
-
-        return sql_generalize(method, column_sql, reference_date_sql)
-
-    def scrub(self, column_sql: str, region: str) -> str:
-        from pipelines.protection.scrub import sql_scrub
-
-        return sql_scrub(column_sql, region)
-
-
 def ingestion_sql(contract: Contract, interval: Interval) -> str:
-    from pipelines.ingest.transform import staged_query
-
-    return staged_query(contract, interval, "SELECT * FROM raw_records", _ProtectionAsUdfs()).sql
+    """Ingestion's SELECT for one landing file, keyed protections written as their UDFs."""
+    return staged_query(contract, interval, "SELECT * FROM raw_records", UdfProtection()).sql
 
 
 def _interval(manifest: Manifest) -> Interval:
@@ -186,7 +155,7 @@ def ingestion_lineage(
     inputs = []
     fields: dict[str, list[f.Edge]] = defaultdict(list)
     dataset_edges: list[f.Edge] = []
-    checks = row_check_names(contract)
+    checks = row_check_names(contract, interval)
     fk_columns = {fk.column: fk for fk in contract.foreign_keys}
     for entry in manifest.source_files:
         path = settings.landing / entry.path

@@ -22,7 +22,6 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
-from pipelines.lineage.features import snapshot_facets
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ def _feature_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
             ev.input_dataset(
                 ns,
                 name,
-                snapshot_facets(settings, used.table, used.file, used.sha256, with_lineage=False),
+                ds.feature_snapshot_facets(used.table, used.file, used.sha256),
             )
         )
     return inputs

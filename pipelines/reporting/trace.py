@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.lineage.graph import (
+from pipelines.reporting.graph import (
     Column,
     Dataset,
     Edge,

@@ -1,7 +1,7 @@
 """Lineage of the feature stage: the exported snapshots, their checks, the publication.
 
 ``build_features`` (its steps are the lake views and one run per dbt model, see
-:mod:`pipelines.lineage.lakeviews` and :mod:`pipelines.lineage.dbt`): inputs = the released
+:mod:`pipelines.warehouse.lake_views_lineage` and :mod:`pipelines.warehouse.dbt_lineage`): inputs = the released
 lake partitions, outputs = one snapshot dataset per feature table (``file`` /
 ``<data_dir>/features/<table>``, short name ``features.<table>``) with the snapshot file's
 SHA-256 as ``datasetVersion`` and IDENTITY column lineage from ``warehouse.marts.<table>``;
@@ -22,19 +22,12 @@ from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
+from pipelines.lineage.checks import assertions_facet, metrics_facet, quality_run_facet
 from pipelines.lineage.emit import LineageParts
-from pipelines.lineage.quality import assertions_facet, metrics_facet, quality_run_facet
 from pipelines.settings import Settings
 from pipelines.warehouse.project import MARTS_SCHEMA
 
 SOURCE = "pipelines/features/tasks.py"
-
-
-def snapshot_columns(snapshot: Path) -> list[tuple[str, str]]:
-    """``(name, type)`` of a snapshot file, from its Parquet footer."""
-    import pyarrow.parquet as pq
-
-    return [(field.name, str(field.type)) for field in pq.read_schema(snapshot)]
 
 
 def _release_facet(release: Any) -> Any:
@@ -57,18 +50,10 @@ def _release_facet(release: Any) -> Any:
 def snapshot_facets(
     settings: Settings, table: str, snapshot: Path, version: str, *, with_lineage: bool
 ) -> dict[str, Any]:
-    """Facets of a feature table as one snapshot file of it was written or read; ``version``
-    is the file's SHA-256, which the caller already has (export, validation, release)."""
-    columns = snapshot_columns(snapshot)
-    facets: dict[str, Any] = {
-        "schema": f.schema((name, type_, None) for name, type_ in columns),
-        "symlinks": f.symlink(naming.feature_symlink(table)),
-        "datasetVersion": f.dataset_version(version),
-        "documentation": f.documentation(
-            f"Feature snapshot {snapshot.parent.name} of {table}: one row per entity, "
-            "served to ML teams by pipelines.features.load_features."
-        ),
-    }
+    """:func:`~pipelines.lineage.datasets.feature_snapshot_facets`, and with ``with_lineage``
+    (the build's output) IDENTITY column lineage from ``warehouse.marts.<table>``."""
+    columns = ds.snapshot_columns(snapshot)
+    facets = ds.feature_snapshot_facets(table, snapshot, version, columns)
     if with_lineage:
         mart_ns, mart = naming.warehouse_dataset(settings.warehouse, MARTS_SCHEMA, table)
         facets["columnLineage"] = f.column_lineage(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from pipelines.lineage.graph import Column, Graph, load_graph
-from pipelines.lineage.pii import (
+from pipelines.reporting.graph import Column, Graph, load_graph
+from pipelines.reporting.pii import (
     PiiDerived,
     PiiSource,
     holds_clear_pii,
@@ -19,9 +19,9 @@ from pipelines.lineage.pii import (
     pii_derived,
     warehouse_pii,
 )
-from pipelines.lineage.store import open_store
+from pipelines.reporting.store import open_store
 from pipelines.settings import Settings
-from tests.unit.lineage import fixture_events as fx
+from tests.unit.reporting import fixture_events as fx
 
 EXPECTED_WAREHOUSE = {
     "warehouse.customers.customer_state": "warehouse-lake",

@@ -39,19 +39,19 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from pipelines.lineage.store import open_store
+    from pipelines.reporting.store import open_store
 
     return open_store(_settings(args), args.events)
 
 
 def _graph(con: Any, run: str | None) -> Any:
-    from pipelines.lineage.graph import load_graph, run_scope
+    from pipelines.reporting.graph import load_graph, run_scope
 
     return load_graph(con, run_scope(con, run))
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> int:
-    from pipelines.lineage.store import events_path, rebuild_store, store_path
+    from pipelines.reporting.store import events_path, rebuild_store, store_path
 
     settings = _settings(args)
     events = args.events or events_path(settings)
@@ -67,8 +67,8 @@ def _cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
-    from pipelines.lineage.modeltrace import is_model_query
-    from pipelines.lineage.trace import ColumnLookupError, render_text, trace
+    from pipelines.reporting.modeltrace import is_model_query
+    from pipelines.reporting.trace import ColumnLookupError, render_text, trace
 
     if args.depth is not None and args.depth < 1:
         print("--depth must be at least 1", file=sys.stderr)
@@ -90,8 +90,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _trace_model(args: argparse.Namespace) -> int:
-    from pipelines.lineage.modeltrace import render_model_text, trace_model
-    from pipelines.lineage.trace import ColumnLookupError
+    from pipelines.reporting.modeltrace import render_model_text, trace_model
+    from pipelines.reporting.trace import ColumnLookupError
 
     if args.downstream:
         print("error: a model is where lineage ends; --downstream takes a column", file=sys.stderr)
@@ -111,7 +111,7 @@ def _trace_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_pii(args: argparse.Namespace) -> int:
-    from pipelines.lineage.pii import mart_violations, pii_derived, render_text, to_json
+    from pipelines.reporting.pii import mart_violations, pii_derived, render_text, to_json
 
     with _open(args) as con:
         graph = _graph(con, args.run)
@@ -134,7 +134,7 @@ def _cmd_pii(args: argparse.Namespace) -> int:
 
 
 def _cmd_page(args: argparse.Namespace) -> int:
-    from pipelines.lineage.page import page_path, write_page
+    from pipelines.reporting.page import page_path, write_page
 
     target = args.out or page_path(_settings(args))
     with _open(args) as con:
@@ -190,7 +190,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_send(args: argparse.Namespace) -> int:
     from pipelines.lineage.client import iter_events
     from pipelines.lineage.send import SendFailed, send_events
-    from pipelines.lineage.store import events_path
+    from pipelines.reporting.store import events_path
 
     path = args.events or events_path(_settings(args))
     if not Path(path).is_file():

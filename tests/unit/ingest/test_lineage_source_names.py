@@ -3,7 +3,7 @@ they arrive (`Customer ID`), lake fields as the contract says (`customer_id`).""
 
 from __future__ import annotations
 
-from pipelines.lineage.ingestion import ingestion_lineage
+from pipelines.ingest.lineage import ingestion_lineage
 from tests.unit.ingest.test_ingest_own_data import ingest, own_settings, write_file
 
 

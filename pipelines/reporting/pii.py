@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.lineage.graph import MASKING_PROTECTIONS, Column, Edge, Graph
+from pipelines.reporting.graph import MASKING_PROTECTIONS, Column, Edge, Graph
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.lineage.graph import (
+from pipelines.reporting.graph import (
     LAYERS,
     Column,
     Dataset,
@@ -37,7 +37,7 @@ from pipelines.lineage.graph import (
     run_scope,
     runs,
 )
-from pipelines.lineage.pii import (
+from pipelines.reporting.pii import (
     clear_pii_sources,
     kept_by_contract,
     mart_violations,

@@ -7,10 +7,10 @@ from pipelines.settings import Settings
 
 def print_lineage(settings: Settings) -> int:
     """Rebuild the store, write the lineage page and print counts; 1 if a mart holds PII."""
-    from pipelines.lineage.graph import load_graph
-    from pipelines.lineage.page import page_path, write_page
-    from pipelines.lineage.pii import mart_violations, pii_derived
-    from pipelines.lineage.store import events_path, open_store
+    from pipelines.reporting.graph import load_graph
+    from pipelines.reporting.page import page_path, write_page
+    from pipelines.reporting.pii import mart_violations, pii_derived
+    from pipelines.reporting.store import events_path, open_store
 
     if not events_path(settings).exists():
         print("Lineage: no events recorded")

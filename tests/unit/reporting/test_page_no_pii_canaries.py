@@ -10,14 +10,14 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contracts import ContractSet
-from pipelines.lineage.graph import load_graph
-from pipelines.lineage.page import page_path
-from pipelines.lineage.store import events_path, open_store
-from pipelines.lineage.trace import render_text, trace
+from pipelines.reporting.graph import load_graph
+from pipelines.reporting.page import page_path
+from pipelines.reporting.store import events_path, open_store
+from pipelines.reporting.trace import render_text, trace
 from pipelines.settings import Settings
 from tests.conftest import WriteLanding
 from tests.factories import CANARIES, clean_day, write_day
-from tests.unit.lineage import fixture_events as fx
+from tests.unit.reporting import fixture_events as fx
 
 
 @pytest.fixture

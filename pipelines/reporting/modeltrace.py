@@ -1,7 +1,7 @@
 """``pipelines lineage trace model:<name>``: a trained model back to its landing files.
 
 Every input column of the model (its feature columns and its label) is traced upstream as
-:func:`pipelines.lineage.trace.trace` traces one column, and the result is summed up the way
+:func:`pipelines.reporting.trace.trace` traces one column, and the result is summed up the way
 governance asks: each model version with the exact dataset versions its training run read,
 the landing files reached, the quality checks of every dataset on the way, and the PII
 protections applied on the way (masking edges, and the ``pii``/``protection`` tags of the
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.lineage import naming
-from pipelines.lineage.graph import LAYERS, Column, Dataset, Graph
-from pipelines.lineage.trace import ColumnLookupError, Trace, render_text, trace_columns
+from pipelines.reporting.graph import LAYERS, Column, Dataset, Graph
+from pipelines.reporting.trace import ColumnLookupError, Trace, render_text, trace_columns
 
 PREFIX = "model:"
 

@@ -540,7 +540,7 @@ def write_events(path: Path, events: list[Event], *, torn_tail: str | None = Non
 
 def publish(settings: Any, events: list[Event] | None = None) -> Path:
     """Write the fixture's events (or ``events``) to the settings' default event log."""
-    from pipelines.lineage.store import events_path
+    from pipelines.reporting.store import events_path
 
     return write_events(
         events_path(settings), build_events(settings.data_dir) if events is None else events

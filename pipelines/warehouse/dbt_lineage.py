@@ -5,7 +5,7 @@ Reads ``target/manifest.json`` and ``target/run_results.json`` (and ``catalog.js
 compiled SQL (``sql``), ``jobType`` (DBT MODEL), ``documentation`` and
 ``sourceCodeLocation``; parent = the build task's run; inputs = its ``ref``/``source``
 relations; output = its relation with ``schema``, ``documentation``, ``symlinks``, column
-lineage computed from the compiled SQL (:mod:`pipelines.lineage.sqlcolumns`) and the
+lineage computed from the compiled SQL (:mod:`pipelines.warehouse.sqlcolumns`) and the
 outcomes of the dbt tests attached to it as ``dataQualityAssertions``. Relations are
 ``duckdb://<warehouse>`` / ``<database>.<schema>.<alias>`` as dbt names them, so sources
 in schema ``lake`` are the ``warehouse.lake.<table>`` views.
@@ -36,8 +36,8 @@ from pipelines.lineage import datasets as ds
 from pipelines.lineage import emit as em
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
-from pipelines.lineage.sqlcolumns import ColumnLineage, SqlLineageError, column_lineage
 from pipelines.settings import PROJECT_DIR, Settings
+from pipelines.warehouse.sqlcolumns import ColumnLineage, SqlLineageError, column_lineage
 
 MODEL_TYPES = ("model", "snapshot")
 LAKE_SCHEMA = "lake"
@@ -117,7 +117,7 @@ class _Schemas:
             if contracts is not None and source.get("schema") == LAKE_SCHEMA:
                 table = source.get("identifier") or source["name"]
                 if table in contracts:
-                    from pipelines.lineage.lakeviews import view_columns
+                    from pipelines.warehouse.lake_views_lineage import view_columns
 
                     self._set(rel, dict(view_columns(contracts[table])), "contract")
                     continue

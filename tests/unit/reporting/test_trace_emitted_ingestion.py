@@ -12,15 +12,15 @@ import pytest
 
 from pipelines.contracts import ContractSet
 from pipelines.ingest import ingest_table
+from pipelines.ingest.lineage import ingestion_lineage
 from pipelines.lake.interval import Interval
 from pipelines.lineage import client
 from pipelines.lineage.emit import task_run
-from pipelines.lineage.graph import load_graph, run_scope
-from pipelines.lineage.ingestion import ingestion_lineage
-from pipelines.lineage.pii import holds_clear_pii, pii_derived
-from pipelines.lineage.store import events_path, open_store
-from pipelines.lineage.trace import render_text, trace
 from pipelines.protection import KeyRing
+from pipelines.reporting.graph import load_graph, run_scope
+from pipelines.reporting.pii import holds_clear_pii, pii_derived
+from pipelines.reporting.store import events_path, open_store
+from pipelines.reporting.trace import render_text, trace
 from pipelines.settings import Settings
 from tests.conftest import WriteLanding
 from tests.factories import CANARIES, DAY, clean_day, write_day
