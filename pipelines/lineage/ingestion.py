@@ -34,6 +34,7 @@ from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
 from pipelines.protection.audit import head_record
+from pipelines.rowchecks import names_by_column
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/ingest/run.py"
@@ -111,21 +112,7 @@ def protection_edge(
 
 def row_check_names(contract: Contract) -> dict[str, list[str]]:
     """Column -> the ingestion checks that can quarantine a record because of it."""
-    checks: dict[str, list[str]] = defaultdict(list)
-    for col in contract.columns:
-        if col.type != "string":
-            checks[col.name].append("type_error")
-        if col.required:
-            checks[col.name].append("required_missing")
-        if col.min is not None or col.max is not None:
-            checks[col.name].append("out_of_range")
-        if col.allowed_values:
-            checks[col.name].append("not_allowed")
-        if col.pattern:
-            checks[col.name].append("pattern_mismatch")
-    event = contract.event_time
-    if event and event.on_late == "quarantine":
-        checks[event.column].append("late_arrival")
+    checks = defaultdict(list, names_by_column(contract))
     for key in contract.primary_key:
         checks[key].append("duplicate_key")
     return dict(checks)

@@ -42,6 +42,7 @@ from pipelines.quality.reference import (
     load_groups,
     load_reference,
 )
+from pipelines.rowchecks import column_checks, table_checks
 from pipelines.sql import q, sql_str
 
 SEVERITIES = ("critical", "warning")
@@ -252,42 +253,11 @@ def _evidence(
 
 def quarantine_evidence(contract: Contract) -> list[CheckSpec]:
     """One check per ingestion rule and column: rows that ingestion quarantined for it."""
-    out = []
-    for col in contract.columns:
-        if col.type != "string":
-            out.append(
-                _evidence(
-                    contract, "type_error", col.name, col.name, f"{col.name} is a valid {col.type}"
-                )
-            )
-        if col.required:
-            out.append(
-                _evidence(
-                    contract, "required_missing", col.name, col.name, f"{col.name} is present"
-                )
-            )
-        if col.min is not None or col.max is not None:
-            out.append(
-                _evidence(
-                    contract, "out_of_range", col.name, col.name, f"{col.name} is within its range"
-                )
-            )
-        if col.allowed_values:
-            out.append(
-                _evidence(
-                    contract, "not_allowed", col.name, col.name, f"{col.name} is an allowed value"
-                )
-            )
-        if col.pattern:
-            out.append(
-                _evidence(
-                    contract,
-                    "pattern_mismatch",
-                    col.name,
-                    col.name,
-                    f"{col.name} matches its pattern",
-                )
-            )
+    out = [
+        _evidence(contract, check.name, col.name, col.name, check.passing(col))
+        for col in contract.columns
+        for check in column_checks(col)
+    ]
     if contract.primary_key:
         key = ", ".join(contract.primary_key)
         out.append(_evidence(contract, "duplicate_key", key, "", f"({key}) is unique"))
@@ -301,17 +271,8 @@ def quarantine_evidence(contract: Contract) -> list[CheckSpec]:
                 f"{fk.column} has a matching {fk.references}",
             )
         )
-    if contract.event_time and contract.event_time.on_late == "quarantine":
-        column = contract.event_time.column
-        out.append(
-            _evidence(
-                contract,
-                "late_arrival",
-                column,
-                column,
-                f"{column} is at most {contract.event_time.allowed_lateness_hours}h before the interval",
-            )
-        )
+    for check, column in table_checks(contract):
+        out.append(_evidence(contract, check.name, column, column, check.passing(contract)))
     out.append(_evidence(contract, "malformed_record", None, "", "every record can be parsed"))
     return out
 

@@ -35,6 +35,7 @@ ROOT_MODULES = {
     "settings": "core",
     "hashing": "core",
     "sql": "core",
+    "rowchecks": "core",
     "contracts": "core",
     "contract_docs": "core",
     "pii_inventory": "core",
