@@ -30,6 +30,7 @@ from pipelines.ingest.readers import REASONS_TYPE
 from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.lake.interval import Interval
 from pipelines.protection.encrypt import encryption_context
+from pipelines.protection_types import PROTECTION_TYPES
 from pipelines.rowchecks import SEE_RECORD, ColumnSql, Failure, column_checks, table_checks
 from pipelines.sql import q, sql_str
 
@@ -49,10 +50,10 @@ class ProtectionSql(Protocol):
     def scrub(self, column_sql: str, region: str) -> str: ...
 
 
-KEYED = (Protection.PSEUDONYMIZE, Protection.ENCRYPT)
+KEYED = tuple(p for p, t in PROTECTION_TYPES.items() if t.key_purpose)
 """Protections that need key material."""
 
-PRECOMPUTED = (*KEYED, Protection.SCRUB)
+PRECOMPUTED = tuple(p for p, t in PROTECTION_TYPES.items() if t.precomputed)
 """Protections ingestion computes outside SQL, on whole Arrow batches: the keyed ones, and
 scrubbing (its detectors are Python: :mod:`pipelines.protection.detect`)."""
 

@@ -25,7 +25,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from pipelines.contracts import Column, Contract, ContractSet, Protection
+from pipelines.contracts import Column, Contract, ContractSet
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
 from pipelines.lineage import datasets as ds
@@ -34,6 +34,7 @@ from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
 from pipelines.protection.audit import head_record
+from pipelines.protection_types import lineage_description, protection_type
 from pipelines.rowchecks import names_by_column
 from pipelines.settings import Settings
 
@@ -45,59 +46,17 @@ def protection_edge(
 ) -> f.Edge:
     """How ingestion turns the raw text of ``col`` into its lake value (the landing field is
     named as it arrives: ``col.header``)."""
-    keys = manifest.key_versions
-    match col.protection:
-        case Protection.PSEUDONYMIZE:
-            key = keys.get("pseudonymization", "?")
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                f"pseudonymize: keyed HMAC-SHA256 token (pseudonymization key {key}); "
-                "join-stable, not reversible",
-                masking=True,
-            )
-        case Protection.ENCRYPT:
-            key = keys.get("encryption", "?")
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                f"encrypt: deterministic AES-256-SIV (encryption key {key}), bound to "
-                f"{contract.table}.{col.name}; recoverable only by audited re-identification",
-                masking=True,
-            )
-        case Protection.GENERALIZE:
-            method = col.generalize.value if col.generalize else "?"
-            detail = {
-                "zip_prefix_3": "first three digits kept (01310 -> 013xx)",
-                "age_band": f"age band as of the interval end {manifest.interval_end[:10]}",
-            }.get(method, method)
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                f"generalize ({method}): {detail}",
-                masking=True,
-            )
-        case Protection.SCRUB:
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                "scrub: e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles, street "
-                "addresses and personal names in the text replaced by [EMAIL], [URL], [CPF], "
-                "[CNPJ], [CARD], [PHONE], [HANDLE], [ADDRESS], [NAME]",
-                masking=True,
-            )
+    if col.masked:
+        purpose = protection_type(col.protection).key_purpose
+        text = lineage_description(
+            col.protection,
+            key=manifest.key_versions.get(purpose, "?") if purpose else "?",
+            table=contract.table,
+            column=col.name,
+            method=col.generalize.value if col.generalize else None,
+            interval_end=manifest.interval_end[:10],
+        )
+        return f.Edge(namespace, name, col.header, f.DIRECT, f.TRANSFORMATION, text, masking=True)
     if col.type == "string":
         return f.Edge(namespace, name, col.header, f.DIRECT, f.IDENTITY, "copied as text")
     return f.Edge(

@@ -35,6 +35,7 @@ import yaml
 from pipelines.contracts import Column, Contract, ContractSet, Generalization, PiiClass, Protection
 from pipelines.lake.interval import Interval
 from pipelines.protection.generalize import AGE_BANDS, OLDEST_BAND
+from pipelines.protection_types import protection_type
 from pipelines.quality.reference import (
     EXPECTATIONS_DIR,
     REFERENCE_DIR,
@@ -51,8 +52,6 @@ DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 PREVIOUS_BATCH = "previous_batch"
 LOCATORS = ("_source_file", "_source_row")
 
-TOKEN_PATTERN = "^p[0-9]+:[0-9a-f]{32}$"
-CIPHERTEXT_PATTERN = "^e[0-9]+:[A-Za-z0-9_-]+$"
 ZIP3_PATTERN = "^[0-9]{3}xx$"
 AGE_BAND_VALUES = [label for _, label in AGE_BANDS] + [OLDEST_BAND]
 _LAKE_REF = re.compile(r"\{lake:([a-z_][a-z0-9_]*)\}")
@@ -210,12 +209,10 @@ def _range_kwargs(col: Column) -> dict[str, Any]:
 def _protection_check(col: Column) -> CheckSpec | None:
     name = f"contract.protected.{col.name}"
     kwargs: dict[str, Any]
-    what = f"{col.name} is stored {col.protection.value}d"
-    if col.protection is Protection.PSEUDONYMIZE:
-        kwargs = {"column": col.lake_name, "regex": TOKEN_PATTERN}
-        return _contract(name, "expect_column_values_to_match_regex", kwargs, col, description=what)
-    if col.protection is Protection.ENCRYPT:
-        kwargs = {"column": col.lake_name, "regex": CIPHERTEXT_PATTERN}
+    ptype = protection_type(col.protection)
+    what = f"{col.name} is stored {ptype.participle}"
+    if ptype.lake_pattern is not None:
+        kwargs = {"column": col.lake_name, "regex": ptype.lake_pattern}
         return _contract(name, "expect_column_values_to_match_regex", kwargs, col, description=what)
     if col.protection is Protection.GENERALIZE and col.generalize is Generalization.ZIP_PREFIX_3:
         kwargs = {"column": col.lake_name, "regex": ZIP3_PATTERN}

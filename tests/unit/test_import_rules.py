@@ -37,6 +37,7 @@ ROOT_MODULES = {
     "sql": "core",
     "rowchecks": "core",
     "contracts": "core",
+    "protection_types": "core",
     "contract_docs": "core",
     "pii_inventory": "core",
     "plan": "core",
