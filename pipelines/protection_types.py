@@ -8,10 +8,9 @@ sources, the portal, model cards and the lineage describe it. The contract model
 the gate's protected-value checks, lineage masking, the dbt sources, the portal and the PII
 inventory read these entries; none restates a list of protection names.
 
-A new type is a member of :class:`Protection` and its entry here, and its primitive in
-:mod:`pipelines.protection` (with ingestion's binding to a key ring in
-:mod:`pipelines.ingest.protect`). This module is core: the contract model reads it, so it
-imports nothing of the project.
+A new type is a member of :class:`Protection` and its entry here, and its application (SQL
+and Arrow forms) in :mod:`pipelines.protection.types` beside its primitive. This module is
+core: the contract model reads it, so it imports nothing of the project.
 """
 
 from __future__ import annotations

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from pipelines.contracts import Column, Contract, Protection, Source
+from pipelines.contracts import Column, Contract, Source
 from pipelines.ingest.readers import REASONS_TYPE
 from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.lake.interval import Interval
-from pipelines.protection.encrypt import encryption_context
+from pipelines.protection.types import SqlKeys, Target, sql_form
 from pipelines.protection_types import PROTECTION_TYPES
 from pipelines.rowchecks import SEE_RECORD, ColumnSql, Failure, column_checks, table_checks
 from pipelines.sql import q, sql_str
@@ -38,16 +37,9 @@ _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _UTC_SOURCE = Source(file_stem="-")
 
 
-class ProtectionSql(Protocol):
-    """The SQL building blocks of PII protection (see :mod:`pipelines.protection`)."""
-
-    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]: ...
-
-    def encrypt(self, column_sql: str, context: str) -> str: ...
-
-    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str: ...
-
-    def scrub(self, column_sql: str, region: str) -> str: ...
+ProtectionSql = SqlKeys
+"""The keyed SQL building blocks of PII protection; every type's SQL form is in
+:data:`pipelines.protection.types.APPLICATIONS`."""
 
 
 KEYED = tuple(p for p, t in PROTECTION_TYPES.items() if t.key_purpose)
@@ -186,26 +178,13 @@ def _protected(
     params: dict,
     precomputed: bool,
 ) -> str:
-    raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
     if precomputed and col.protection in PRECOMPUTED:
         return f"r.{q(protected_column(col))}"
-    match col.protection:
-        case Protection.KEEP:
-            return typed
-        case Protection.PSEUDONYMIZE:
-            sql, extra = protect.token(raw, f"p_{col.name}")
-            params.update(extra)
-            return sql
-        case Protection.ENCRYPT:
-            return protect.encrypt(raw, encryption_context(contract.table, col.name))
-        case Protection.SCRUB:
-            assert contract.source.region is not None  # the contract requires it
-            return protect.scrub(raw, contract.source.region)
-        case Protection.GENERALIZE:
-            assert col.generalize is not None
-            reference = f"DATE '{interval.end.date().isoformat()}'"
-            return protect.generalize(col.generalize.value, typed, reference)
-    raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
+    reference = f"DATE '{interval.end.date().isoformat()}'"
+    target = Target(contract, col, f"r.{q(col.name)}", f"r.t_{col.name}", reference)
+    sql, extra = sql_form(target, protect)
+    params.update(extra)
+    return sql
 
 
 def _reasons_sql(checks: list[RowCheck], source_reasons: bool = False) -> str:

@@ -12,9 +12,11 @@ import pytest
 from pipelines import protection_types as pt
 from pipelines.contracts import Column, Contract, ContractSet
 from pipelines.ingest.transform import KEYED, PRECOMPUTED
+from pipelines.lake.interval import Interval
 from pipelines.lineage.graph import MASKING_PROTECTIONS
-from pipelines.lineage.ingestion import protection_edge
+from pipelines.lineage.ingestion import ingestion_sql, protection_edge
 from pipelines.portal.records import pii_map
+from pipelines.protection.types import APPLICATIONS, Application
 from pipelines.protection_types import PROTECTION_TYPES, Protection
 from pipelines.quality.suites import contract_checks
 from pipelines.settings import Settings
@@ -35,6 +37,26 @@ def test_every_protection_name_has_one_complete_entry():
             assert entry.lineage, f"{protection}: the lineage must describe it"
         if entry.key_purpose:
             assert entry.lake_pattern, f"{protection}: the gate must check its lake values"
+
+
+def test_every_protection_type_has_its_application():
+    assert set(APPLICATIONS) == set(PROTECTION_TYPES)
+    for protection, entry in PROTECTION_TYPES.items():
+        application = APPLICATIONS[protection]
+        assert (application.sql is not None) == entry.written, protection
+        assert (application.arrow is not None) == entry.precomputed, protection
+
+
+def test_ingestion_sql_is_the_application_s(
+    contracts: ContractSet, monkeypatch: pytest.MonkeyPatch
+):
+    contract, col = _scrubbed(contracts)
+    interval = Interval.parse("2018-01-01", "2018-01-02")
+    assert "pipelines_scrub(" in ingestion_sql(contract, interval)
+    monkeypatch.setitem(
+        APPLICATIONS, Protection.SCRUB, Application(lambda t, keys: (f"test_form({t.raw})", {}))
+    )
+    assert f'test_form(r."{col.name}")' in ingestion_sql(contract, interval)
 
 
 def test_the_stages_name_lists_are_the_registry_s():
