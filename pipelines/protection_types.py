@@ -60,6 +60,8 @@ class ProtectionType:
     """The regular expression every lake value matches (the gate's ``contract.protected``)."""
     participle: str = ""
     """``<column> is stored <participle>``."""
+    transform_logic: str = ""
+    """In a few words, for the ODCS export's ``transformLogic``."""
 
     @property
     def name(self) -> str:
@@ -97,6 +99,7 @@ PROTECTION_TYPES: Mapping[Protection, ProtectionType] = {
             "it may reach feature tables, where it counts as a quasi-identifier",
             dbt_note="Kept in clear ({pii}).",
             participle="kept",
+            transform_logic="kept as it arrives",
         ),
         ProtectionType(
             Protection.PSEUDONYMIZE,
@@ -110,6 +113,7 @@ PROTECTION_TYPES: Mapping[Protection, ProtectionType] = {
             precomputed=True,
             lake_pattern="^p[0-9]+:[0-9a-f]{32}$",
             participle="pseudonymized",
+            transform_logic="pseudonymized: keyed HMAC-SHA256 token, join-stable",
         ),
         ProtectionType(
             Protection.ENCRYPT,
@@ -123,6 +127,7 @@ PROTECTION_TYPES: Mapping[Protection, ProtectionType] = {
             precomputed=True,
             lake_pattern="^e[0-9]+:[A-Za-z0-9_-]+$",
             participle="encrypted",
+            transform_logic="encrypted (AES-SIV), recoverable through audited re-identification",
         ),
         ProtectionType(
             Protection.GENERALIZE,
@@ -131,8 +136,15 @@ PROTECTION_TYPES: Mapping[Protection, ProtectionType] = {
             dbt_note="{method_note}",
             lineage="generalize ({method}): {detail}",
             participle="generalized",
+            transform_logic="generalized to a coarser value",
         ),
-        ProtectionType(Protection.DROP, "nothing", "never written anywhere", participle="dropped"),
+        ProtectionType(
+            Protection.DROP,
+            "nothing",
+            "never written anywhere",
+            participle="dropped",
+            transform_logic="dropped at ingestion, never written",
+        ),
         ProtectionType(
             Protection.SCRUB,
             "scrubbed",
@@ -144,6 +156,7 @@ PROTECTION_TYPES: Mapping[Protection, ProtectionType] = {
             precomputed=True,
             strings_only=True,
             participle="scrubbed",
+            transform_logic="e-mails and phone numbers inside the text replaced by placeholders",
         ),
     )
 }

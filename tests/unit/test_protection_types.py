@@ -32,7 +32,7 @@ def test_every_protection_name_has_one_complete_entry():
     assert list(PROTECTION_TYPES) == list(Protection)
     for protection, entry in PROTECTION_TYPES.items():
         assert entry.protection is protection
-        assert entry.meaning and entry.participle, protection
+        assert entry.meaning and entry.participle and entry.transform_logic, protection
         if entry.written and entry.masking:
             assert entry.lineage, f"{protection}: the lineage must describe it"
         if entry.key_purpose:
