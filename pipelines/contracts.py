@@ -25,6 +25,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from pipelines.protection_types import Protection, protection_type
+
 
 class ContractError(ValueError):
     """A contract file is missing, malformed or inconsistent."""
@@ -38,17 +40,6 @@ class PiiClass(StrEnum):
     INDIRECT_IDENTIFIER = "indirect_identifier"  # ids that single out one person
     QUASI_IDENTIFIER = "quasi_identifier"  # identifying in combination (zip, birth date)
     FREE_TEXT = "free_text"  # text that may contain any of the above
-
-
-class Protection(StrEnum):
-    """What ingestion does to a column before anything is written."""
-
-    KEEP = "keep"
-    PSEUDONYMIZE = "pseudonymize"  # keyed HMAC-SHA256 token, join-stable
-    ENCRYPT = "encrypt"  # AES-SIV, recoverable through audited re-identification
-    GENERALIZE = "generalize"  # coarser value (zip prefix, age band)
-    DROP = "drop"  # never written
-    SCRUB = "scrub"  # personal data inside free text replaced by typed placeholders
 
 
 class Generalization(StrEnum):
@@ -79,6 +70,12 @@ def duckdb_type(logical: str) -> str:
         f"unknown column type {logical!r}: write one of {', '.join(_SIMPLE_TYPES)} "
         "or decimal(<precision>,<scale>)"
     )
+
+
+def _either(words: Iterable[str]) -> str:
+    """``a, b or c``."""
+    listed = list(words)
+    return ", ".join(listed[:-1]) + " or " + listed[-1] if len(listed) > 1 else "".join(listed)
 
 
 def _identifier(name: str) -> str:
@@ -179,8 +176,9 @@ class Column(BaseModel):
             raise ValueError(f"{self.name}: a {self.pii.value} column cannot be kept in clear text")
         if self.pii is PiiClass.NONE and self.protection is not Protection.KEEP:
             raise ValueError(f"{self.name}: protection {self.protection.value} on a non-PII column")
-        if self.protection is Protection.SCRUB and self.type != "string":
-            raise ValueError(f"{self.name}: only string columns can be scrubbed")
+        if protection_type(self.protection).strings_only and self.type != "string":
+            participle = protection_type(self.protection).participle
+            raise ValueError(f"{self.name}: only string columns can be {participle}")
         return self
 
     @property
@@ -195,7 +193,7 @@ class Column(BaseModel):
     @property
     def written(self) -> bool:
         """Whether the column reaches the lake at all."""
-        return self.protection is not Protection.DROP
+        return protection_type(self.protection).written
 
     @property
     def lake_name(self) -> str:
@@ -205,19 +203,14 @@ class Column(BaseModel):
     @property
     def lake_type(self) -> str:
         """The column's DuckDB type in the lake, after protection."""
-        if self.protection in (Protection.PSEUDONYMIZE, Protection.ENCRYPT, Protection.GENERALIZE):
+        if protection_type(self.protection).lake_text:
             return "VARCHAR"
         return self.duckdb_type
 
     @property
     def masked(self) -> bool:
         """Whether the lake value hides the source value (OpenLineage ``masking``)."""
-        return self.protection in (
-            Protection.PSEUDONYMIZE,
-            Protection.ENCRYPT,
-            Protection.GENERALIZE,
-            Protection.SCRUB,
-        )
+        return self.written and protection_type(self.protection).masking
 
 
 class ForeignKey(BaseModel):
@@ -535,8 +528,9 @@ class Contract(BaseModel):
             )
         if not any(c.written for c in self.columns):
             raise ValueError(
-                "every column is dropped, so nothing would be written: keep, pseudonymize, "
-                "encrypt, generalize or scrub at least one column"
+                "every column is dropped, so nothing would be written: "
+                f"{_either(p for p in Protection if protection_type(p).written)} at least one "
+                "column"
             )
         if ROW_KEY_COLUMN in {c.lake_name for c in self.columns}:
             raise ValueError(f"{ROW_KEY_COLUMN} is reserved for the row key: rename the column")

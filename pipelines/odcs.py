@@ -33,7 +33,8 @@ from open_data_contract_standard.model import (
     TeamMember,
 )
 
-from pipelines.contracts import ROW_KEY_COLUMN, Column, Contract, PiiClass, Protection
+from pipelines.contracts import ROW_KEY_COLUMN, Column, Contract, PiiClass
+from pipelines.protection_types import protection_type
 
 API_VERSION = "v3.2.0"
 _LOGICAL = {
@@ -43,14 +44,6 @@ _LOGICAL = {
     "boolean": "boolean",
     "date": "date",
     "timestamp": "timestamp",
-}
-_PROTECTION = {
-    Protection.KEEP: "kept as it arrives",
-    Protection.PSEUDONYMIZE: "pseudonymized: keyed HMAC-SHA256 token, join-stable",
-    Protection.ENCRYPT: "encrypted (AES-SIV), recoverable through audited re-identification",
-    Protection.GENERALIZE: "generalized to a coarser value",
-    Protection.DROP: "dropped at ingestion, never written",
-    Protection.SCRUB: "e-mails and phone numbers inside the text replaced by placeholders",
 }
 
 
@@ -128,8 +121,10 @@ def _property(contract: Contract, col: Column) -> SchemaProperty:
         unique=True if keys == [col.name] else None,
         classification="public" if col.pii is PiiClass.NONE else col.pii.value,
         tags=tags,
-        transformLogic=_PROTECTION[col.protection],
-        encryptedName=col.lake_name if col.protection is Protection.ENCRYPT else None,
+        transformLogic=protection_type(col.protection).transform_logic,
+        encryptedName=col.lake_name
+        if protection_type(col.protection).holds == "ciphertext"
+        else None,
         relationships=relationships or None,
         quality=_quality(col),
         customProperties=_custom(

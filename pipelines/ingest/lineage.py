@@ -25,9 +25,9 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from pipelines.contracts import Column, Contract, ContractSet, Protection
+from pipelines.contracts import Column, Contract, ContractSet
 from pipelines.ingest.protect import UdfProtection
-from pipelines.ingest.transform import row_checks, staged_query
+from pipelines.ingest.transform import staged_query
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
 from pipelines.lineage import datasets as ds
@@ -36,6 +36,8 @@ from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
 from pipelines.protection.audit import head_record
+from pipelines.protection_types import lineage_description, protection_type
+from pipelines.rowchecks import names_by_column
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/ingest/run.py"
@@ -46,59 +48,17 @@ def protection_edge(
 ) -> f.Edge:
     """How ingestion turns the raw text of ``col`` into its lake value (the landing field is
     named as it arrives: ``col.header``)."""
-    keys = manifest.key_versions
-    match col.protection:
-        case Protection.PSEUDONYMIZE:
-            key = keys.get("pseudonymization", "?")
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                f"pseudonymize: keyed HMAC-SHA256 token (pseudonymization key {key}); "
-                "join-stable, not reversible",
-                masking=True,
-            )
-        case Protection.ENCRYPT:
-            key = keys.get("encryption", "?")
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                f"encrypt: deterministic AES-256-SIV (encryption key {key}), bound to "
-                f"{contract.table}.{col.name}; recoverable only by audited re-identification",
-                masking=True,
-            )
-        case Protection.GENERALIZE:
-            method = col.generalize.value if col.generalize else "?"
-            detail = {
-                "zip_prefix_3": "first three digits kept (01310 -> 013xx)",
-                "age_band": f"age band as of the interval end {manifest.interval_end[:10]}",
-            }.get(method, method)
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                f"generalize ({method}): {detail}",
-                masking=True,
-            )
-        case Protection.SCRUB:
-            return f.Edge(
-                namespace,
-                name,
-                col.header,
-                f.DIRECT,
-                f.TRANSFORMATION,
-                "scrub: e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles, street "
-                "addresses and personal names in the text replaced by [EMAIL], [URL], [CPF], "
-                "[CNPJ], [CARD], [PHONE], [HANDLE], [ADDRESS], [NAME]",
-                masking=True,
-            )
+    if col.masked:
+        purpose = protection_type(col.protection).key_purpose
+        text = lineage_description(
+            col.protection,
+            key=manifest.key_versions.get(purpose, "?") if purpose else "?",
+            table=contract.table,
+            column=col.name,
+            method=col.generalize.value if col.generalize else None,
+            interval_end=manifest.interval_end[:10],
+        )
+        return f.Edge(namespace, name, col.header, f.DIRECT, f.TRANSFORMATION, text, masking=True)
     if col.type == "string":
         return f.Edge(namespace, name, col.header, f.DIRECT, f.IDENTITY, "copied as text")
     return f.Edge(
@@ -111,14 +71,9 @@ def protection_edge(
     )
 
 
-def row_check_names(contract: Contract, interval: Interval) -> dict[str, list[str]]:
-    """Column -> the ingestion checks that can quarantine a record because of it: the row
-    checks of ingestion's own SQL (:func:`~pipelines.ingest.transform.row_checks`), then
-    duplicate keys (ingestion drops them after that SQL)."""
-    checks: dict[str, list[str]] = defaultdict(list)
-    for check in row_checks(contract, interval):
-        if check.column is not None and check.check not in checks[check.column]:
-            checks[check.column].append(check.check)
+def row_check_names(contract: Contract) -> dict[str, list[str]]:
+    """Column -> the ingestion checks that can quarantine a record because of it."""
+    checks = defaultdict(list, names_by_column(contract))
     for key in contract.primary_key:
         checks[key].append("duplicate_key")
     return dict(checks)
@@ -155,7 +110,7 @@ def ingestion_lineage(
     inputs = []
     fields: dict[str, list[f.Edge]] = defaultdict(list)
     dataset_edges: list[f.Edge] = []
-    checks = row_check_names(contract, interval)
+    checks = row_check_names(contract)
     fk_columns = {fk.column: fk for fk in contract.foreign_keys}
     for entry in manifest.source_files:
         path = settings.landing / entry.path

@@ -1,29 +1,25 @@
 """PII protection for ingestion, bound to one key ring.
 
-Implements :class:`pipelines.ingest.transform.ProtectionSql` with the primitives of
-:mod:`pipelines.protection`: pseudonymization as pure SQL (key-derived pads passed as
-prepared parameters, never in the SQL text), encryption as a vectorised DuckDB UDF, and
-generalization as SQL, scrubbing as a vectorised DuckDB UDF. Ingestion itself computes tokens,
-ciphertexts and scrubbed texts on Arrow batches instead (:meth:`KeyedProtection.arrow_function`, :mod:`pipelines.ingest.stream`); the
-encryption UDF still protects the text of malformed records.
+Implements the keyed building blocks of :mod:`pipelines.protection.types` (which holds every
+type's SQL and Arrow form): pseudonymization as pure SQL (key-derived pads passed as prepared
+parameters, never in the SQL text), encryption as a vectorised DuckDB UDF; it registers the
+encryption and scrubbing UDFs. Ingestion itself computes tokens, ciphertexts and scrubbed
+texts on Arrow batches (:meth:`KeyedProtection.arrow_function`,
+:mod:`pipelines.ingest.stream`); the encryption UDF still protects the text of malformed
+records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 import duckdb
-import pyarrow as pa
 
-from pipelines.contracts import Column, Contract, Protection
+from pipelines.contracts import Column, Contract
 from pipelines.protection import KeyRing
-from pipelines.protection.encrypt import ENCRYPT_UDF, Encryptor, encryption_context
+from pipelines.protection.encrypt import ENCRYPT_UDF, Encryptor
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
-from pipelines.protection.generalize import sql_generalize
 from pipelines.protection.pseudonymize import PSEUDONYMIZE_UDF, TOKEN_SCHEME, Pseudonymizer
 from pipelines.protection.scrub import register_duckdb_udf as register_scrub_udf
-from pipelines.protection.scrub import scrub_arrow, sql_scrub
+from pipelines.protection.types import ArrowFunction, Target, arrow_form
 from pipelines.sql import sql_str
 
 
@@ -41,12 +37,6 @@ class UdfProtection:
     def encrypt(self, column_sql: str, context: str) -> str:
         return f"{ENCRYPT_UDF}({column_sql}, {sql_str(context)})"
 
-    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str:
-        return sql_generalize(method, column_sql, reference_date_sql)
-
-    def scrub(self, column_sql: str, region: str) -> str:
-        return sql_scrub(column_sql, region)
-
 
 class KeyedProtection(UdfProtection):
     def __init__(self, keyring: KeyRing):
@@ -61,18 +51,10 @@ class KeyedProtection(UdfProtection):
     def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]:
         return self.pseudonymizer.sql_token(column_sql, param_prefix)
 
-    def arrow_function(self, contract: Contract, col: Column) -> Callable[[pa.Array], pa.Array]:
+    def arrow_function(self, contract: Contract, col: Column) -> ArrowFunction:
         """Protects a whole Arrow array of ``col``'s clear values, as :meth:`token`,
         :meth:`encrypt` or :meth:`scrub` would value by value."""
-        if col.protection is Protection.PSEUDONYMIZE:
-            return self.pseudonymizer.tokens_arrow
-        if col.protection is Protection.ENCRYPT:
-            context = encryption_context(contract.table, col.name)
-            return partial(self.encryptor.encrypt_arrow, context=context)
-        if col.protection is Protection.SCRUB:
-            assert contract.source.region is not None  # the contract requires it
-            return partial(scrub_arrow, region=contract.source.region)
-        raise ValueError(f"{contract.table}.{col.name}: {col.protection} needs no key")
+        return arrow_form(Target(contract, col), self)
 
     def key_versions(self) -> dict[str, str]:
         """Active key ids, and how tokens are derived from the pseudonymization key."""

@@ -49,12 +49,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contracts import Column, Contract, Protection
+from pipelines.contracts import Column, Contract
 from pipelines.ingest.protect import KeyedProtection
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed
 from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
 from pipelines.lake.interval import Interval
+from pipelines.protection_types import protection_type
 from pipelines.sql import q
 
 BATCH_ROWS = 65_536
@@ -263,7 +264,7 @@ def needs_value(contract: Contract, col: Column) -> bool:
     """
     event = contract.event_time
     return (
-        col.protection not in (*PRECOMPUTED, Protection.DROP)
+        (col.protection not in PRECOMPUTED and protection_type(col.protection).written)
         or col.type != "string"
         or bool(col.pattern or col.allowed_values)
         or col.min is not None

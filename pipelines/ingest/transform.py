@@ -23,36 +23,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Protocol
 
-from pipelines.contracts import Column, Contract, Protection, Source
+from pipelines.contracts import Column, Contract, Source
 from pipelines.ingest.readers import REASONS_TYPE
 from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.lake.interval import Interval
-from pipelines.protection.encrypt import encryption_context
+from pipelines.protection.types import SqlKeys, Target, sql_form
+from pipelines.protection_types import PROTECTION_TYPES
+from pipelines.rowchecks import SEE_RECORD, ColumnSql, Failure, column_checks, table_checks
 from pipelines.sql import q, sql_str
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _UTC_SOURCE = Source(file_stem="-")
 
 
-class ProtectionSql(Protocol):
-    """The SQL building blocks of PII protection (see :mod:`pipelines.protection`)."""
-
-    def token(self, column_sql: str, param_prefix: str) -> tuple[str, dict[str, bytes]]: ...
-
-    def encrypt(self, column_sql: str, context: str) -> str: ...
-
-    def generalize(self, method: str, column_sql: str, reference_date_sql: str) -> str: ...
-
-    def scrub(self, column_sql: str, region: str) -> str: ...
+ProtectionSql = SqlKeys
+"""The keyed SQL building blocks of PII protection; every type's SQL form is in
+:data:`pipelines.protection.types.APPLICATIONS`."""
 
 
-KEYED = (Protection.PSEUDONYMIZE, Protection.ENCRYPT)
+KEYED = tuple(p for p, t in PROTECTION_TYPES.items() if t.key_purpose)
 """Protections that need key material."""
 
-PRECOMPUTED = (*KEYED, Protection.SCRUB)
+PRECOMPUTED = tuple(p for p, t in PROTECTION_TYPES.items() if t.precomputed)
 """Protections ingestion computes outside SQL, on whole Arrow batches: the keyed ones, and
 scrubbing (its detectors are Python: :mod:`pipelines.protection.detect`)."""
 
@@ -132,12 +125,6 @@ def _date_expr(raw: str) -> str:
     )
 
 
-def _literal(col: Column, value: object) -> str:
-    if col.type in ("date", "timestamp", "string"):
-        return f"CAST({sql_str(str(value))} AS {col.duckdb_type})"
-    return str(value)
-
-
 def _shown(col: Column, raw: str) -> str:
     """How a bad value appears in a quarantine reason: never, whatever the column's class (an
     e-mail typed into a status column is personal data too). The reason names the column; the
@@ -145,106 +132,41 @@ def _shown(col: Column, raw: str) -> str:
     return sql_str(f"{col.name}: the value")
 
 
-_SEE_RECORD = " (see the encrypted record)"
-
-
 @dataclass(frozen=True)
 class RowCheck:
     condition: str  # true when the record fails the check
     reason: str  # the ``{check, column, reason}`` struct when it fails, else NULL
-    check: str = ""  # its name (``type_error``, ...), as the reason and the lineage name it
-    column: str | None = None  # the contract column it checks
 
 
-def _reason(check: str, col: Column | None, condition: str, message_sql: str) -> RowCheck:
+def _reason(check: str, col: Column | None, failure: Failure) -> RowCheck:
     column = sql_str(col.name) if col else "NULL"
     return RowCheck(
-        condition,
-        f"CASE WHEN {condition} THEN {{'check': {sql_str(check)}, 'column': {column}, "
-        f"'reason': {message_sql}}} END",
-        check,
-        col.name if col else None,
+        failure.condition,
+        f"CASE WHEN {failure.condition} THEN {{'check': {sql_str(check)}, 'column': {column}, "
+        f"'reason': {failure.message}}} END",
     )
 
 
+def _type_message(col: Column, source: Source) -> str:
+    raw = f"r.{q(col.name)}"
+    if col.type == "timestamp":
+        return f"({timestamp_error(raw, _shown(col, raw), source)}) || '{SEE_RECORD}'"
+    return f"{_shown(col, raw)} || ' is not a valid {col.type}{SEE_RECORD}'"
+
+
 def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
-    """The row-level checks, over columns ``r.<col>`` (raw text) and ``r.t_<col>`` (typed)."""
+    """The row-level checks of :mod:`pipelines.rowchecks` the contract asks for, over columns
+    ``r.<col>`` (raw text) and ``r.t_<col>`` (typed)."""
     checks = []
     for col in contract.columns:
-        raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
-        if col.type != "string":
-            message = f"{_shown(col, raw)} || ' is not a valid {col.type}{_SEE_RECORD}'"
-            if col.type == "timestamp":
-                shown = timestamp_error(raw, _shown(col, raw), contract.source)
-                message = f"({shown}) || '{_SEE_RECORD}'"
-            checks.append(
-                _reason("type_error", col, f"{raw} IS NOT NULL AND {typed} IS NULL", message)
-            )
-        if col.required:
-            checks.append(
-                _reason(
-                    "required_missing",
-                    col,
-                    f"{raw} IS NULL",
-                    "'required value is missing'",
-                )
-            )
-        if col.min is not None:
-            checks.append(
-                _reason(
-                    "out_of_range",
-                    col,
-                    f"{typed} < {_literal(col, col.min)}",
-                    f"{_shown(col, raw)} || ' is below the minimum {col.min}{_SEE_RECORD}'",
-                )
-            )
-        if col.max is not None:
-            checks.append(
-                _reason(
-                    "out_of_range",
-                    col,
-                    f"{typed} > {_literal(col, col.max)}",
-                    f"{_shown(col, raw)} || ' is above the maximum {col.max}{_SEE_RECORD}'",
-                )
-            )
-        if col.allowed_values:
-            # Not "NOT IN (...)": DuckDB plans a long IN list as a join, and an INSERT through
-            # a join no longer keeps the stream's order (rowids give the rows' file positions).
-            allowed = ", ".join(sql_str(v) for v in col.allowed_values)
-            checks.append(
-                _reason(
-                    "not_allowed",
-                    col,
-                    f"NOT list_contains(CAST([{allowed}] AS {col.duckdb_type}[]), {typed})",
-                    f"{_shown(col, raw)} || ' is not an allowed value{_SEE_RECORD}'",
-                )
-            )
-        if col.pattern:
-            checks.append(
-                _reason(
-                    "pattern_mismatch",
-                    col,
-                    f"NOT regexp_matches({typed}, {sql_str(col.pattern)})",
-                    f"{_shown(col, raw)} || ' does not match "
-                    f"{col.pattern.replace(chr(39), chr(39) * 2)}{_SEE_RECORD}'",
-                )
-            )
-    event = contract.event_time
-    if event and event.on_late == "quarantine":
-        cutoff = (interval.start - timedelta(hours=event.allowed_lateness_hours)).replace(
-            tzinfo=None
-        )
-        col = contract.column(event.column)
-        checks.append(
-            _reason(
-                "late_arrival",
-                col,
-                f"r.t_{col.name} < TIMESTAMP '{cutoff.isoformat(sep=' ')}'",
-                f"'{col.name}: the event time is more than "
-                f"{event.allowed_lateness_hours}h before the interval start "
-                f"{interval.start.isoformat()}{_SEE_RECORD}'",
-            )
-        )
+        built = ColumnSql(col, contract, _type_message(col, contract.source))
+        for check in column_checks(col):
+            checks += [_reason(check.name, col, f) for f in check.sql(built)]
+    for table_check, column in table_checks(contract):
+        col = contract.column(column)
+        checks += [
+            _reason(table_check.name, col, f) for f in table_check.sql(contract, interval.start)
+        ]
     return checks
 
 
@@ -256,26 +178,13 @@ def _protected(
     params: dict,
     precomputed: bool,
 ) -> str:
-    raw, typed = f"r.{q(col.name)}", f"r.t_{col.name}"
     if precomputed and col.protection in PRECOMPUTED:
         return f"r.{q(protected_column(col))}"
-    match col.protection:
-        case Protection.KEEP:
-            return typed
-        case Protection.PSEUDONYMIZE:
-            sql, extra = protect.token(raw, f"p_{col.name}")
-            params.update(extra)
-            return sql
-        case Protection.ENCRYPT:
-            return protect.encrypt(raw, encryption_context(contract.table, col.name))
-        case Protection.SCRUB:
-            assert contract.source.region is not None  # the contract requires it
-            return protect.scrub(raw, contract.source.region)
-        case Protection.GENERALIZE:
-            assert col.generalize is not None
-            reference = f"DATE '{interval.end.date().isoformat()}'"
-            return protect.generalize(col.generalize.value, typed, reference)
-    raise ValueError(f"{contract.table}.{col.name}: no lake form for protection {col.protection}")
+    reference = f"DATE '{interval.end.date().isoformat()}'"
+    target = Target(contract, col, f"r.{q(col.name)}", f"r.t_{col.name}", reference)
+    sql, extra = sql_form(target, protect)
+    params.update(extra)
+    return sql
 
 
 def _reasons_sql(checks: list[RowCheck], source_reasons: bool = False) -> str:

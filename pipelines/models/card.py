@@ -21,6 +21,7 @@ import yaml
 
 from pipelines.features.release import Release
 from pipelines.models.record import TrainingRecord
+from pipelines.protection_types import holds as _holds
 from pipelines.settings import Settings
 from pipelines.warehouse.project import DBT_PROJECT_DIR
 
@@ -53,7 +54,7 @@ def _pii_status(settings: Settings, record: TrainingRecord) -> dict[str, Any]:
     quasi: list[str] = []
     for used in record.features:
         meta = feature_column_meta(used.table)
-        keys = [c for c, m in meta.items() if m["protection"] == "pseudonymize"]
+        keys = [c for c, m in meta.items() if _holds(m["protection"]) == "token"]
         used_pii = {
             c: meta[c] for c in used.columns if meta.get(c, {}).get("pii", "none") != "none"
         }
@@ -88,9 +89,9 @@ def _pii_status(settings: Settings, record: TrainingRecord) -> dict[str, Any]:
         inputs.append(
             {
                 "dataset": f"lake.{table}",
-                "pseudonymous": any(m["protection"] == "pseudonymize" for m in used_pii.values()),
+                "pseudonymous": any(_holds(m["protection"]) == "token" for m in used_pii.values()),
                 "pseudonymous_keys": [
-                    c for c, m in used_pii.items() if m["protection"] == "pseudonymize"
+                    c for c, m in used_pii.items() if _holds(m["protection"]) == "token"
                 ],
                 "personal_data_columns_used": used_pii,
             }
@@ -99,7 +100,7 @@ def _pii_status(settings: Settings, record: TrainingRecord) -> dict[str, Any]:
         f"{i['dataset']}.{c}"
         for i in inputs
         for c, m in i["personal_data_columns_used"].items()
-        if m["pii"] != "quasi_identifier" and m["protection"] not in ("pseudonymize", "encrypt")
+        if m["pii"] != "quasi_identifier" and _holds(m["protection"]) not in ("token", "ciphertext")
     ]
     from pipelines.models.segments import MONITORING_ONLY
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.protection_types import protection_type
 from pipelines.settings import Settings
 
 
@@ -45,19 +46,6 @@ def held_back(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-_PURPOSE = {"pseudonymize": "pseudonymization", "encrypt": "encryption"}
-
-_MEANING = {
-    "pseudonymize": "replaced by a keyed token (join-stable); the clear value is never written",
-    "encrypt": "encrypted (AES-SIV); readable only through audited re-identification",
-    "generalize": "generalized ({method}); the exact value is never written",
-    "scrub": "free text with identifiers replaced by typed placeholders",
-    "drop": "never written anywhere",
-    "keep": "kept as it is by its contract (a quasi-identifier coarse enough on its own); "
-    "it may reach feature tables, where it counts as a quasi-identifier",
-}
-
-
 def _key_versions(settings: Settings) -> dict[str, dict[str, str]]:
     """Table -> purpose -> key id used by its newest lake partition (ids, never key bytes)."""
     from pipelines.lake.partitions import partitions
@@ -79,9 +67,10 @@ def pii_map(settings: Settings) -> list[dict[str, Any]]:
     keys = _key_versions(settings)
     rows = inventory(settings)
     for row in rows:
-        purpose = _PURPOSE.get(row["protection"])
+        ptype = protection_type(row["protection"])
+        purpose = ptype.key_purpose
         row["key_version"] = keys.get(row["table"], {}).get(purpose, "") if purpose else ""
-        row["meaning"] = _MEANING[row["protection"]].format(method=row["method"])
+        row["meaning"] = ptype.meaning.format(method=row["method"])
     return rows
 
 

@@ -35,6 +35,7 @@ import yaml
 from pipelines.contracts import Column, Contract, ContractSet, Generalization, PiiClass, Protection
 from pipelines.lake.interval import Interval
 from pipelines.protection.generalize import AGE_BANDS, OLDEST_BAND
+from pipelines.protection_types import protection_type
 from pipelines.quality.reference import (
     EXPECTATIONS_DIR,
     REFERENCE_DIR,
@@ -42,6 +43,7 @@ from pipelines.quality.reference import (
     load_groups,
     load_reference,
 )
+from pipelines.rowchecks import column_checks, table_checks
 from pipelines.sql import q, sql_str
 
 SEVERITIES = ("critical", "warning")
@@ -50,8 +52,6 @@ DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 PREVIOUS_BATCH = "previous_batch"
 LOCATORS = ("_source_file", "_source_row")
 
-TOKEN_PATTERN = "^p[0-9]+:[0-9a-f]{32}$"
-CIPHERTEXT_PATTERN = "^e[0-9]+:[A-Za-z0-9_-]+$"
 ZIP3_PATTERN = "^[0-9]{3}xx$"
 AGE_BAND_VALUES = [label for _, label in AGE_BANDS] + [OLDEST_BAND]
 _LAKE_REF = re.compile(r"\{lake:([a-z_][a-z0-9_]*)\}")
@@ -209,12 +209,10 @@ def _range_kwargs(col: Column) -> dict[str, Any]:
 def _protection_check(col: Column) -> CheckSpec | None:
     name = f"contract.protected.{col.name}"
     kwargs: dict[str, Any]
-    what = f"{col.name} is stored {col.protection.value}d"
-    if col.protection is Protection.PSEUDONYMIZE:
-        kwargs = {"column": col.lake_name, "regex": TOKEN_PATTERN}
-        return _contract(name, "expect_column_values_to_match_regex", kwargs, col, description=what)
-    if col.protection is Protection.ENCRYPT:
-        kwargs = {"column": col.lake_name, "regex": CIPHERTEXT_PATTERN}
+    ptype = protection_type(col.protection)
+    what = f"{col.name} is stored {ptype.participle}"
+    if ptype.lake_pattern is not None:
+        kwargs = {"column": col.lake_name, "regex": ptype.lake_pattern}
         return _contract(name, "expect_column_values_to_match_regex", kwargs, col, description=what)
     if col.protection is Protection.GENERALIZE and col.generalize is Generalization.ZIP_PREFIX_3:
         kwargs = {"column": col.lake_name, "regex": ZIP3_PATTERN}
@@ -252,42 +250,11 @@ def _evidence(
 
 def quarantine_evidence(contract: Contract) -> list[CheckSpec]:
     """One check per ingestion rule and column: rows that ingestion quarantined for it."""
-    out = []
-    for col in contract.columns:
-        if col.type != "string":
-            out.append(
-                _evidence(
-                    contract, "type_error", col.name, col.name, f"{col.name} is a valid {col.type}"
-                )
-            )
-        if col.required:
-            out.append(
-                _evidence(
-                    contract, "required_missing", col.name, col.name, f"{col.name} is present"
-                )
-            )
-        if col.min is not None or col.max is not None:
-            out.append(
-                _evidence(
-                    contract, "out_of_range", col.name, col.name, f"{col.name} is within its range"
-                )
-            )
-        if col.allowed_values:
-            out.append(
-                _evidence(
-                    contract, "not_allowed", col.name, col.name, f"{col.name} is an allowed value"
-                )
-            )
-        if col.pattern:
-            out.append(
-                _evidence(
-                    contract,
-                    "pattern_mismatch",
-                    col.name,
-                    col.name,
-                    f"{col.name} matches its pattern",
-                )
-            )
+    out = [
+        _evidence(contract, check.name, col.name, col.name, check.passing(col))
+        for col in contract.columns
+        for check in column_checks(col)
+    ]
     if contract.primary_key:
         key = ", ".join(contract.primary_key)
         out.append(_evidence(contract, "duplicate_key", key, "", f"({key}) is unique"))
@@ -301,17 +268,8 @@ def quarantine_evidence(contract: Contract) -> list[CheckSpec]:
                 f"{fk.column} has a matching {fk.references}",
             )
         )
-    if contract.event_time and contract.event_time.on_late == "quarantine":
-        column = contract.event_time.column
-        out.append(
-            _evidence(
-                contract,
-                "late_arrival",
-                column,
-                column,
-                f"{column} is at most {contract.event_time.allowed_lateness_hours}h before the interval",
-            )
-        )
+    for check, column in table_checks(contract):
+        out.append(_evidence(contract, check.name, column, column, check.passing(contract)))
     out.append(_evidence(contract, "malformed_record", None, "", "every record can be parsed"))
     return out
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import duckdb
 
-MASKING_PROTECTIONS = frozenset({"pseudonymize", "encrypt", "generalize", "scrub", "drop"})
+from pipelines.protection_types import names
+
+MASKING_PROTECTIONS = frozenset(names(masking=True))
 """``protection`` tag values whose result hides the source value."""
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from pipelines.contracts import Column, Contract, ContractSet, PiiClass, Protection, load_contracts
+from pipelines.contracts import Column, Contract, ContractSet, load_contracts
+from pipelines.protection_types import dbt_note
 from pipelines.settings import PROJECT_DIR, Settings
 from pipelines.warehouse.lake_views import LINEAGE_COLUMNS, PARTITIONS_COLUMNS, RELEASE_COLUMNS
 from pipelines.warehouse.project import LAKE_SCHEMA, SOURCES_FILE
@@ -31,19 +32,6 @@ HEADER = """\
 # tests fail when this file is out of date.
 """
 
-_PROTECTION_NOTES = {
-    Protection.PSEUDONYMIZE: "Pseudonymized at ingestion: keyed HMAC-SHA256 token "
-    "(`p<key>:<32 hex>`), the same in every table, so joins work.",
-    Protection.ENCRYPT: "Encrypted at ingestion (AES-SIV, `e<key>:...`); recoverable only by "
-    "audited re-identification. Never selected by any model.",
-    Protection.SCRUB: "Free text; e-mails, URLs, CPF/CNPJ, card and phone numbers, @handles and "
-    "street addresses replaced by typed placeholders at ingestion. "
-    "Never selected by any model.",
-}
-_GENERALIZE_NOTES = {
-    "zip_prefix_3": "Generalized at ingestion to the 3-digit prefix (`013xx`).",
-    "age_band": "Generalized at ingestion to an age band as of the partition's interval end.",
-}
 _LINEAGE_DESCRIPTIONS = {
     "_source_file": "Landing file the row was read from (relative to the landing folder).",
     "_source_row": "1-based record number of the row in its landing file.",
@@ -68,12 +56,8 @@ _PARTITIONS_DESCRIPTIONS = {
 
 def _description(col: Column) -> str:
     text = col.description.strip()
-    if col.protection is Protection.GENERALIZE and col.generalize is not None:
-        note = _GENERALIZE_NOTES.get(col.generalize.value, "Generalized at ingestion.")
-    elif col.protection is Protection.KEEP and col.pii is not PiiClass.NONE:
-        note = f"Kept in clear ({col.pii.value.replace('_', '-')})."
-    else:
-        note = _PROTECTION_NOTES.get(col.protection, "")
+    method = col.generalize.value if col.generalize else None
+    note = dbt_note(col.protection, col.pii.value, method)
     return f"{text} {note}".strip()
 
 
