@@ -51,7 +51,7 @@ def test_a_table_without_a_natural_key_exports_its_row_key_and_source_names():
     document = validate(text, str(EXAMPLE))
     props = {p.name: p for p in document.schema_[0].properties or []}  # type: ignore[index]
     assert props["_row_key"].primaryKey and props["_row_key"].unique
-    assert props["invoice_no"].physicalName == "InvoiceNo"
+    assert props["invoice_no"].physicalName == "Invoice"  # the export's header
 
 
 def test_an_invalid_document_is_refused_naming_where():
