@@ -13,6 +13,7 @@ import pytest
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.protection import KeyRing
 from pipelines.settings import PROJECT_DIR, Settings
+from tests.s3server import S3Server
 
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 
@@ -137,3 +138,20 @@ def olist_sample() -> Path:
     if not path.is_dir():
         pytest.skip(f"real Olist sample not available at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's standalone S3 server on a free localhost port, with the bucket ``lake``."""
+    from tests.s3server import start_s3_server
+
+    with start_s3_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server's credentials and endpoint in this test's environment."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server

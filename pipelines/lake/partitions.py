@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pipelines.hashing import file_sha256
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
+from pipelines.lake.storage import LocalStorage
 
 
 class LakeIntegrityError(RuntimeError):
@@ -77,7 +77,7 @@ def _verified(part: Partition, path: Path, expected: str) -> Path:
         raise LakeIntegrityError(
             f"{where}: {path} is missing but its manifest records SHA-256 {expected}. {fix}"
         )
-    found = file_sha256(path)
+    found = LocalStorage(str(path.parent)).sha256(path.name)
     if found != expected:
         raise LakeIntegrityError(
             f"{where}: {path} does not match its manifest: expected SHA-256 {expected}, "

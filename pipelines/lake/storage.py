@@ -1,0 +1,144 @@
+"""Where the lake's files live: a local directory (the embedded default) or an S3-compatible
+bucket, behind one small interface.
+
+A :class:`LakeStorage` names files by their path relative to the lake's root
+(``order_items/dt=2024-01-01/data.parquet``) and answers what publication and verified reads
+need: the location DuckDB reads (:meth:`~LakeStorage.uri`), a file's SHA-256, writing a
+local file into place, listing a folder. :func:`lake_storage` picks the backend from the
+root: ``s3://bucket/prefix`` goes through DuckDB's ``httpfs`` (credentials and endpoint
+from the environment, :func:`pipelines.lake.extensions.s3_secret_from_env`), anything else
+is a local directory.
+
+Publication to and verified reads from a storage are in :mod:`pipelines.lake.stored`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from pipelines.hashing import file_sha256
+from pipelines.lake.extensions import load_extensions, s3_secret_from_env
+from pipelines.sql import sql_str
+
+
+class LakeStorage(Protocol):
+    @property
+    def root(self) -> str:
+        """The lake's root: a local folder or ``s3://bucket/prefix``."""
+        ...
+
+    def uri(self, rel: str) -> str:
+        """Where DuckDB reads ``rel`` (a local path or an ``s3://`` URL)."""
+        ...
+
+    def sha256(self, rel: str) -> str | None:
+        """``rel``'s SHA-256, or None when it does not exist."""
+        ...
+
+    def read_text(self, rel: str) -> str:
+        """``rel``'s content as UTF-8 text."""
+        ...
+
+    def put(self, local: Path, rel: str) -> None:
+        """Write the local file ``local`` at ``rel``, whole."""
+        ...
+
+    def listdir(self, rel: str) -> list[str]:
+        """The names directly under folder ``rel`` (files and folders), sorted."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    root: str
+
+    def _path(self, rel: str) -> Path:
+        return Path(self.root) / rel
+
+    def uri(self, rel: str) -> str:
+        return str(self._path(rel))
+
+    def sha256(self, rel: str) -> str | None:
+        path = self._path(rel)
+        return file_sha256(path) if path.is_file() else None
+
+    def read_text(self, rel: str) -> str:
+        return self._path(rel).read_text(encoding="utf-8")
+
+    def put(self, local: Path, rel: str) -> None:
+        target = self._path(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.{os.getpid()}")
+        shutil.copyfile(local, staged)
+        staged.replace(target)
+
+    def listdir(self, rel: str) -> list[str]:
+        folder = self._path(rel)
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@dataclass
+class S3Storage:
+    """A bucket (and prefix) read and written through DuckDB's httpfs."""
+
+    root: str
+    env: dict[str, str] | None = None
+    _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            con = duckdb.connect(
+                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+            )
+            load_extensions(con, ["httpfs"])
+            if not s3_secret_from_env(con, self.env):
+                raise RuntimeError(
+                    f"lake at {self.root}: no S3 credentials; set AWS_ACCESS_KEY_ID, "
+                    f"AWS_SECRET_ACCESS_KEY (and PIPELINES_S3_ENDPOINT for MinIO or moto)."
+                )
+            self._con = con
+        return self._con
+
+    def uri(self, rel: str) -> str:
+        return f"{self.root.rstrip('/')}/{rel}"
+
+    def sha256(self, rel: str) -> str | None:
+        url = self.uri(rel)
+        con = self._connection()
+        if not con.execute(f"SELECT count(*) FROM glob({sql_str(url)})").fetchone()[0]:  # type: ignore[index]
+            return None
+        row = con.execute(f"SELECT content FROM read_blob({sql_str(url)})").fetchone()
+        return hashlib.sha256(row[0] if row else b"").hexdigest()
+
+    def read_text(self, rel: str) -> str:
+        url = sql_str(self.uri(rel))
+        row = self._connection().execute(f"SELECT content FROM read_blob({url})").fetchone()
+        return bytes(row[0]).decode("utf-8") if row else ""
+
+    def put(self, local: Path, rel: str) -> None:
+        # one PUT of the whole file through httpfs: the object appears whole or not at all
+        con = self._connection()
+        con.execute(
+            f"COPY (SELECT content FROM read_blob({sql_str(str(local))})) "
+            f"TO {sql_str(self.uri(rel))} (FORMAT blob)"
+        )
+
+    def listdir(self, rel: str) -> list[str]:
+        prefix = self.uri(rel).rstrip("/") + "/"
+        rows = self._connection().execute(f"SELECT file FROM glob({sql_str(prefix + '**')})")
+        return sorted({f[len(prefix) :].split("/", 1)[0] for (f,) in rows.fetchall()})
+
+
+def lake_storage(root: str | Path, env: dict[str, str] | None = None) -> LakeStorage:
+    """The storage for a lake root: ``s3://…`` through httpfs, anything else a local folder."""
+    text = str(root)
+    if text.startswith("s3://"):
+        return S3Storage(text, env)
+    return LocalStorage(text)
