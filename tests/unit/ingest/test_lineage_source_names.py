@@ -16,7 +16,7 @@ def test_landing_fields_carry_source_names_and_lake_fields_contract_names(
     parts = ingestion_lineage(result.manifest, result.partition_dir, settings)
     (landing,) = parts.inputs
     fields = [field.name for field in landing.facets["schema"].fields]
-    assert fields[:2] == ["InvoiceNo", "StockCode"] and "Customer ID" in fields
+    assert fields[:2] == ["Invoice", "StockCode"] and "Customer ID" in fields
     tags = {(t.field, t.key): t.value for t in landing.facets["tags"].tags}
     assert tags[("Customer ID", "protection")] == "pseudonymize"
     (lake,) = parts.outputs
