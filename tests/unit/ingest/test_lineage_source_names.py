@@ -24,4 +24,4 @@ def test_landing_fields_carry_source_names_and_lake_fields_contract_names(
     (customer,) = lineage["customer_id"].inputFields
     assert customer.field == "Customer ID"
     assert any(t.masking for t in customer.transformations)
-    assert lineage["invoice_no"].inputFields[0].field == "InvoiceNo"
+    assert lineage["invoice_no"].inputFields[0].field == "Invoice"
