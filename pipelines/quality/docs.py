@@ -4,6 +4,13 @@ The site is GX's own (``SiteBuilder`` with a local filesystem store), built from
 GX results of the runs asked for (default: the latest :data:`DEFAULT_RUNS` runs), so it can
 be rebuilt at any time, by any process. Stored results are scrubbed of sample values before
 they are written (:mod:`.runner`), so the pages cannot show any.
+
+``clean=False`` builds incrementally: the site keeps the pages it has, a page is rendered
+only for a result file that is new or changed since the last build (recorded in the site's
+:data:`RENDERED` file: each result file's size and modification time), and the index is
+rebuilt from every result asked for (GX removes the pages of results no longer asked for).
+The daily DAG's ``quality_report`` builds so: rendering every stored run each day made its
+cost grow with the number of runs.
 """
 
 from __future__ import annotations
@@ -17,10 +24,56 @@ from pipelines.quality import gxsetup, store
 from pipelines.settings import Settings
 
 DEFAULT_RUNS = 30
+RENDERED = ".rendered.json"
+"""In the site: ``{result file: [size, mtime_ns]}`` of the results its pages were rendered from."""
 
 
 def build_docs(settings: Settings, run_ids: list[str] | None = None, *, clean: bool = True) -> Path:
-    """Build the Data Docs site; returns its ``index.html``."""
+    """Build the Data Docs site (``clean=False``: only new or changed results' pages, see the
+    module docstring); returns its ``index.html``."""
+    site = store.docs_dir(settings)
+    if clean and site.is_dir():
+        shutil.rmtree(site)
+    site.mkdir(parents=True, exist_ok=True)
+    if run_ids is None:
+        run_ids = store.run_ids(settings)[-DEFAULT_RUNS:]
+    files = store.result_files(settings, run_ids)
+    stamps = {str(path): _stamp(path) for path in files}
+    rendered = _rendered(site)
+    with gxsetup.quiet():
+        context = gxsetup.new_context(site)
+        keys = {str(path): _store_result(context.validation_results_store, path) for path in files}
+        fresh = [key for name, key in keys.items() if rendered.get(name) != stamps[name]]
+        # GX renders every stored result when it is given no keys: a key of no result
+        # renders none (the index is still rebuilt).
+        context.build_data_docs(site_names=["quality"], resource_identifiers=fresh or [_NO_RESULT])
+    (site / RENDERED).write_text(json.dumps(stamps, sort_keys=True), encoding="utf-8")
+    index = site / "index.html"
+    if not index.exists():  # no results yet: GX writes no index without results
+        index.write_text(
+            "<html><body><p>No quality results yet.</p></body></html>\n", encoding="utf-8"
+        )
+    return index
+
+
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _rendered(site: Path) -> dict[str, Any]:
+    path = site / RENDERED
+    if not path.is_file():
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}  # unreadable: render every page again
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _store_result(results_store: Any, path: Path) -> Any:
+    """Put one stored result file into the GX results store; returns its key."""
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResult,
     )
@@ -29,34 +82,28 @@ def build_docs(settings: Settings, run_ids: list[str] | None = None, *, clean: b
         ValidationResultIdentifier,
     )
 
-    import pipelines.quality.expectations  # noqa: F401  (custom renderers)
+    raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    result = ExpectationSuiteValidationResult(**_init_args(raw))
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+        run_id=result.meta.get("run_id"),
+        batch_identifier=_batch_id(raw),
+    )
+    results_store.set(key, result)
+    return key
 
-    site = store.docs_dir(settings)
-    if clean and site.is_dir():
-        shutil.rmtree(site)
-    site.mkdir(parents=True, exist_ok=True)
-    if run_ids is None:
-        run_ids = store.run_ids(settings)[-DEFAULT_RUNS:]
-    with gxsetup.quiet():
-        context = gxsetup.new_context(site)
-        results_store = context.validation_results_store
-        for path in store.result_files(settings, run_ids):
-            raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            result = ExpectationSuiteValidationResult(**_init_args(raw))
-            run = result.meta.get("run_id")
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
-                run_id=run,
-                batch_identifier=_batch_id(raw),
-            )
-            results_store.set(key, result)
-        context.build_data_docs(site_names=["quality"])
-    index = site / "index.html"
-    if not index.exists():  # no results yet: GX writes no index without results
-        index.write_text(
-            "<html><body><p>No quality results yet.</p></body></html>\n", encoding="utf-8"
-        )
-    return index
+
+class _NoResult:
+    """Equal to no store key: ``resource_identifiers=[_NO_RESULT]`` renders no page."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+
+_NO_RESULT = _NoResult()
 
 
 def _batch_id(raw: dict[str, Any]) -> str:

@@ -91,7 +91,7 @@ def build_docs(
         settings,
         lineage,
     ):
-        index = build(settings)
+        index = build(settings, clean=False)  # only the new results' pages
         lineage.complete_with(lambda: docs_lineage(settings, str(index)))
     rows, runs = latest_rows(settings, run)
     summaries = summarize(rows)

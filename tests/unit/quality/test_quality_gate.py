@@ -7,6 +7,7 @@ import io
 import json
 from collections import Counter
 from contextlib import redirect_stdout
+from urllib.parse import quote
 
 import duckdb
 
@@ -133,6 +134,25 @@ def test_data_docs_are_built_for_the_run(clean_lake: Lake):
     text = next(p for p in pages if p.parts[-4] == "orders").read_text()
     assert "order_status" in text and "PSI" in text
     assert "partial_unexpected" not in text
+
+
+def test_incremental_data_docs_render_only_new_or_changed_results(clean_lake: Lake):
+    settings = clean_lake.settings
+    index = build_docs(settings)
+    pages = {p: p.stat().st_mtime_ns for p in index.parent.glob("validations/**/*.html")}
+    links = {quote(str(p.relative_to(index.parent))) for p in pages}
+    assert all(link in index.read_text() for link in links)
+
+    again = build_docs(settings, clean=False)  # nothing new: no page rendered again
+    assert {p: p.stat().st_mtime_ns for p in pages} == pages
+    assert all(link in again.read_text() for link in links)  # the index lists every result
+
+    changed = next(p for p in store.result_files(settings) if "orders" in p.name)
+    changed.write_bytes(changed.read_bytes())  # a result stored again (same run, new file)
+    build_docs(settings, clean=False)
+    rendered = {p.parts[-4] for p in pages if p.stat().st_mtime_ns != pages[p]}
+    assert rendered == {"orders"}
+    assert set(index.parent.glob("validations/**/*.html")) == set(pages)
 
 
 def test_summary_command_prints_checks_per_table(clean_lake: Lake):
