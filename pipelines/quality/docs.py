@@ -31,6 +31,10 @@ RENDERED = ".rendered.json"
 def build_docs(settings: Settings, run_ids: list[str] | None = None, *, clean: bool = True) -> Path:
     """Build the Data Docs site (``clean=False``: only new or changed results' pages, see the
     module docstring); returns its ``index.html``."""
+    # GX renders a check only if its expectation class is registered: a process that never
+    # validated (the quality_report task, `pipelines quality docs`) must import ours first
+    import pipelines.quality.expectations  # noqa: F401
+
     site = store.docs_dir(settings)
     if clean and site.is_dir():
         shutil.rmtree(site)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
 from contextlib import redirect_stdout
 from urllib.parse import quote
@@ -153,6 +155,23 @@ def test_incremental_data_docs_render_only_new_or_changed_results(clean_lake: La
     rendered = {p.parts[-4] for p in pages if p.stat().st_mtime_ns != pages[p]}
     assert rendered == {"orders"}
     assert set(index.parent.glob("validations/**/*.html")) == set(pages)
+
+
+def test_data_docs_built_in_a_fresh_process_render_our_own_expectations(clean_lake: Lake):
+    """A process that never validated (the quality_report task) still renders the custom
+    checks: GX used to leave them out ('ExpectationNotFoundError') unless a validation had
+    imported them first."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", "--data-dir", str(clean_lake.settings.data_dir)]
+        + ["quality", "docs"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ExpectationNotFoundError" not in done.stdout + done.stderr
+    pages = store.docs_dir(clean_lake.settings).glob("validations/**/*.html")
+    assert any("PSI" in page.read_text(encoding="utf-8") for page in pages)
 
 
 def test_summary_command_prints_checks_per_table(clean_lake: Lake):
