@@ -208,6 +208,7 @@ def _anonymity_problems(settings: Settings, as_of: date, release: Any) -> list[s
     results = snapshot_results(snapshots, load_contracts(settings.contracts_dir), DBT_PROJECT_DIR)
     release.checks["anonymity"] = {
         r.policy.table: {"k": r.k, "required_k": r.policy.k, "l": r.l_values,
+                         "rows": r.rows, "classes": r.classes, "suppressed": r.suppressed,
                          "enforced": r.policy.enforce, "problems": r.problems}
         for r in results
     }  # fmt: skip

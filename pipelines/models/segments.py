@@ -5,8 +5,9 @@ region (the states grouped by ``expectations/reference/groups/brazil_regions.yml
 (``age_band`` of the snapshot) and gender. Gender is no model input: it is read, for this
 comparison only, from the release's gate-passed ``lake.customer_profiles`` partitions (the
 latest profile of each pseudonymous ``customer_unique_id`` known before the features' as-of
-date). Only counts per segment leave this module; a customer without a value is counted as
-``missing`` beside the comparison.
+date). Only counts per segment leave this module; a customer without a value, or whose state
+and age band the feature table suppressed for k-anonymity (``*``), is counted as ``missing``
+beside the comparison.
 """
 
 from __future__ import annotations
@@ -62,8 +63,15 @@ def segment_frame(training: pl.DataFrame, genders: pl.DataFrame) -> pl.DataFrame
     from pipelines.quality.reference import load_groups
 
     regions = load_groups(REGIONS)
+    from pipelines.privacy.anonymity import SUPPRESSED
+
+    known = [
+        pl.when(pl.col(c) == SUPPRESSED).then(None).otherwise(pl.col(c)).alias(c)
+        for c in ("customer_state", "age_band")
+    ]
     return (
         training.select(KEY, "customer_state", "age_band")
+        .with_columns(known)
         .join(genders, on=KEY, how="left")
         .with_columns(
             pl.col("customer_state").replace_strict(regions, default=None).alias("region")

@@ -15,6 +15,10 @@ generalized values already, and counts) and proposes generalizations: each one-s
 hierarchy level (zip prefix to its first digit, state to its region, age band to 20 years)
 or dropping a quasi-identifier, with the k it would reach and the rows it would leave in
 classes below k.
+
+**Suppression.** A mart may publish the quasi-identifiers of people in classes below k as
+``*`` (:data:`SUPPRESSED`; ``customer_features`` does, ``macros/anonymity.sql``): those rows
+form one class of their own, and the result counts them (``suppressed``, on the release).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from pipelines.sql import q
 
 DEFAULT_K = 5
 DEFAULT_L = 2
+SUPPRESSED = "*"
+"""The value a mart publishes for a quasi-identifier it suppresses (class below k)."""
 REGIONS = {
     "N": ["AC", "AM", "AP", "PA", "RO", "RR", "TO"],
     "NE": ["AL", "BA", "CE", "MA", "PB", "PE", "PI", "RN", "SE"],
@@ -58,6 +64,7 @@ class Result:
     k: int | None  # None: no row
     classes: int
     below_k: int  # rows in classes smaller than policy.k
+    suppressed: int = 0  # rows whose quasi-identifiers are all SUPPRESSED
     l_values: dict[str, int] = field(default_factory=dict)
     smallest: list[dict[str, Any]] = field(default_factory=list)
     proposals: list[dict[str, Any]] = field(default_factory=list)
@@ -164,6 +171,14 @@ def _l_of(con: duckdb.DuckDBPyConnection, relation: str, qis: list[str], sensiti
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _suppressed(con: duckdb.DuckDBPyConnection, relation: str, qis: list[str]) -> int:
+    if not qis:
+        return 0
+    every = " AND ".join(f"CAST({q(c)} AS VARCHAR) = '{SUPPRESSED}'" for c in qis)
+    row = con.execute(f"SELECT count(*) FROM {relation} WHERE {every}").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _smallest(
     con: duckdb.DuckDBPyConnection, relation: str, qis: list[str], limit: int
 ) -> list[dict[str, Any]]:
@@ -235,6 +250,7 @@ def evaluate(
     rows_row = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
     result = Result(policy, int(rows_row[0]) if rows_row else 0, k, classes, below)
     result.l_values = {s: _l_of(con, relation, qis, s) for s in policy.sensitive}
+    result.suppressed = _suppressed(con, relation, qis)
     if not result.passed:
         result.smallest = _smallest(con, relation, qis, smallest)
         result.proposals = _proposals(con, relation, policy)

@@ -141,7 +141,7 @@ def _result_json(r: Any) -> dict[str, Any]:
         "table": r.policy.table, "quasi_identifiers": list(r.policy.quasi_identifiers),
         "k": r.k, "required_k": r.policy.k, "l": r.l_values, "required_l": r.policy.l,
         "enforced": r.policy.enforce, "rows": r.rows, "classes": r.classes,
-        "rows_below_k": r.below_k, "smallest_classes": r.smallest, "proposals": r.proposals, "plan": r.plan,
+        "suppressed": r.suppressed, "rows_below_k": r.below_k, "smallest_classes": r.smallest, "proposals": r.proposals, "plan": r.plan,
         "problems": r.problems,
     }  # fmt: skip
 
@@ -151,7 +151,7 @@ def _print_result(r: Any) -> None:
     print(
         f"{r.policy.table}: k={r.k} (required {r.policy.k}) over "
         f"({', '.join(r.policy.quasi_identifiers)}), {r.classes:,} classes, {r.rows:,} rows, "
-        f"{r.below_k:,} rows in classes below k: {verdict}"
+        f"{r.below_k:,} rows in classes below k, {r.suppressed:,} suppressed ('*'): {verdict}"
     )
     for column, value in r.l_values.items():
         print(f"  l-diversity of {column}: {value} (required {r.policy.l})")

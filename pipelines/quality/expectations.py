@@ -124,7 +124,9 @@ def _observed(result: Any) -> Any:
 
 
 def _segment(value: str | None, declared: set[str], groups: dict[str, str]) -> str | None:
-    if value is None:
+    from pipelines.privacy.anonymity import SUPPRESSED
+
+    if value is None or value == SUPPRESSED:  # suppressed for k-anonymity: not known either
         return stats.MISSING if stats.MISSING in declared else None
     value = groups.get(value, value)
     return value if value in declared else stats.OTHER
@@ -137,8 +139,9 @@ class ExpectColumnSharesToMatchReference(ColumnAggregateExpectation):
     distance, and per segment the representation ratio (current / reference share, judged
     from ``min_count`` rows). Fails when any statistic reaches its *fail* threshold; reaching
     a *warn* threshold is reported as ``details.level == "warn"`` with success kept.
-    ``groups`` maps values to coarser segments first (e.g. state to region). NULLs count only
-    when the reference declares ``__missing__``; undeclared values count as ``__other__``.
+    ``groups`` maps values to coarser segments first (e.g. state to region). NULLs (and the
+    ``*`` of a value suppressed for k-anonymity) count only when the reference declares
+    ``__missing__``; undeclared values count as ``__other__``.
     With an empty reference (drift without a previous batch) or fewer than ``min_rows`` rows
     nothing is judged and the expectation succeeds, saying why.
     """

@@ -116,7 +116,6 @@ def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) ->
                 "customer_unique_id",
                 "pseudonymize",
             ),
-            "customer_zip3": ("olist_customers_dataset", "customer_zip_code_prefix", "generalize"),
             "age_band": ("synthetic_customer_profiles", "birth_date", "generalize"),
         }
         for feature, (landing_file, raw_column, how) in expected.items():

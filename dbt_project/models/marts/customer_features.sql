@@ -28,8 +28,7 @@ per_customer as (
         sum(review_score_sum) as review_score_sum,
         count(*) filter (where has_delivery_outcome) as delivery_outcomes,
         count(*) filter (where is_late) as late_deliveries,
-        arg_max(customer_state, row(purchased_at, order_id)) as customer_state,
-        arg_max(customer_zip3, row(purchased_at, order_id)) as customer_zip3
+        arg_max(customer_state, row(purchased_at, order_id)) as customer_state
     from orders
     group by customer_unique_token
 ),
@@ -56,6 +55,18 @@ favourite as (
 profiles as (
     select customer_unique_token, age_band
     from {{ ref('int_customer_profiles_as_of') }}
+),
+
+-- k-anonymity by suppression: a person whose (state, age band) class holds fewer than k
+-- people (config.meta.anonymity.k) is published with both quasi-identifiers '*'.
+qi_classes as (
+    select
+        per_customer.customer_unique_token,
+        count(*) over (
+            partition by per_customer.customer_state, profiles.age_band
+        ) < {{ anonymity_k() }} as qi_suppressed
+    from per_customer
+    left join profiles on per_customer.customer_unique_token = profiles.customer_unique_token
 )
 
 select
@@ -79,10 +90,10 @@ select
     {{ safe_ratio('per_customer.review_score_sum', 'per_customer.review_count') }} as avg_review_score,
     per_customer.delivery_outcomes,
     {{ safe_ratio('per_customer.late_deliveries', 'per_customer.delivery_outcomes') }} as late_delivery_share,
-    per_customer.customer_state,
-    per_customer.customer_zip3,
-    profiles.age_band,
+    case when qi_classes.qi_suppressed then '*' else per_customer.customer_state end as customer_state,
+    case when qi_classes.qi_suppressed then '*' else profiles.age_band end as age_band,
     {{ release_columns() }}
 from per_customer
 left join favourite on per_customer.customer_unique_token = favourite.customer_unique_token
 left join profiles on per_customer.customer_unique_token = profiles.customer_unique_token
+left join qi_classes on per_customer.customer_unique_token = qi_classes.customer_unique_token

@@ -29,8 +29,8 @@ STATES = ["SP", "RJ", "MG", "AC", "RS"]
 
 def test_quasi_identifiers_are_derived_from_the_models_and_contracts(contracts):
     policy = policy_for("customer_features", contracts, DBT_PROJECT_DIR)
-    assert policy.quasi_identifiers == ("customer_state", "customer_zip3", "age_band")
-    assert (policy.k, policy.enforce) == (5, False)  # declared in the model: recorded only
+    assert policy.quasi_identifiers == ("customer_state", "age_band")  # no zip prefix
+    assert (policy.k, policy.enforce) == (5, True)  # declared in the model: enforced
     assert policy_for("product_features", contracts, DBT_PROJECT_DIR).quasi_identifiers == ()
 
 
@@ -68,8 +68,8 @@ def _write(path: Path, frame: pd.DataFrame) -> None:
 
 
 @pytest.fixture
-def enforcing(tmp_path, monkeypatch) -> Path:
-    """The dbt project's models with customer_features' gate set to enforce."""
+def recording_only(tmp_path, monkeypatch) -> Path:
+    """The dbt project's models with customer_features' gate set to record, not enforce."""
     import shutil
 
     from pipelines.warehouse import project
@@ -78,9 +78,13 @@ def enforcing(tmp_path, monkeypatch) -> Path:
     shutil.copytree(DBT_PROJECT_DIR / "models", copy / "models")
     model = copy / "models" / "marts" / "customer_features.yml"
     text = model.read_text(encoding="utf-8")
-    model.write_text(text.replace("enforce: false", "enforce: true"), encoding="utf-8")
+    assert "anonymity: {k: 5}" in text
+    model.write_text(text.replace("anonymity: {k: 5}", "anonymity: {k: 5, enforce: false}"))
     monkeypatch.setattr(project, "DBT_PROJECT_DIR", copy)
     return copy
+
+
+QI = ["customer_state", "age_band"]
 
 
 def _release(settings) -> None:
@@ -91,13 +95,13 @@ def _release(settings) -> None:
 
 
 def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generalizations(
-    settings, enforcing
+    settings,
 ):
     from pipelines.features.tasks import _decide_publication
 
     _release(settings)
-    rows = [("SP", "013xx", "25-34")] * 30 + [("AC", "699xx", "65+")]  # one person alone
-    frame = pd.DataFrame(rows, columns=["customer_state", "customer_zip3", "age_band"])
+    rows = [("SP", "25-34")] * 30 + [("AC", "65+")]  # one person alone
+    frame = pd.DataFrame(rows, columns=QI)
     _write(snapshot_file(settings, "customer_features", AS_OF), frame)
     _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
     release = read_release(settings, AS_OF)
@@ -109,27 +113,23 @@ def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generaliz
     result = evaluate(
         duckdb.connect(),
         f"read_parquet('{snapshot_file(settings, 'customer_features', AS_OF)}')",
-        policy_for("customer_features", settings_contracts(), enforcing),
+        policy_for("customer_features", settings_contracts(), DBT_PROJECT_DIR),
     )
-    assert result.smallest[0] == {
-        "customer_state": "AC", "customer_zip3": "699xx", "age_band": "65+", "rows": 1
-    }  # fmt: skip
-    assert result.below_k == 1
+    assert result.smallest[0] == {"customer_state": "AC", "age_band": "65+", "rows": 1}
+    assert (result.below_k, result.suppressed) == (1, 0)
     assert {p["change"] for p in result.proposals} >= {
         "customer_state -> region",
-        "customer_zip3 -> first digit",
+        "age_band -> 20-year band",
         "drop age_band",
     }
     assert result.plan[-1]["k"] >= 5  # the combined proposal reaches k
 
 
-def test_a_table_that_does_not_enforce_records_its_k_without_blocking(settings):
+def test_a_table_that_does_not_enforce_records_its_k_without_blocking(settings, recording_only):
     from pipelines.features.tasks import _decide_publication
 
     _release(settings)
-    frame = pd.DataFrame(
-        [("AC", "699xx", "65+")], columns=["customer_state", "customer_zip3", "age_band"]
-    )
+    frame = pd.DataFrame([("AC", "65+")], columns=QI)
     _write(snapshot_file(settings, "customer_features", AS_OF), frame)
     _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
     release = read_release(settings, AS_OF)
@@ -138,17 +138,35 @@ def test_a_table_that_does_not_enforce_records_its_k_without_blocking(settings):
     assert (recorded["k"], recorded["enforced"]) == (1, False) and recorded["problems"]
 
 
-def test_a_snapshot_at_k_passes_the_gate(settings, enforcing):
+def test_a_snapshot_at_k_passes_the_gate(settings):
     from pipelines.features.tasks import _decide_publication
 
     _release(settings)
-    rows = [("SP", "013xx", "25-34")] * 5 + [("AC", "699xx", "65+")] * 5
-    frame = pd.DataFrame(rows, columns=["customer_state", "customer_zip3", "age_band"])
+    rows = [("SP", "25-34")] * 5 + [("AC", "65+")] * 5
+    frame = pd.DataFrame(rows, columns=QI)
     _write(snapshot_file(settings, "customer_features", AS_OF), frame)
     _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
     release = read_release(settings, AS_OF)
     assert not [p for p in release.problems if "anonymity" in p]
     assert release.checks["anonymity"]["customer_features"]["k"] == 5
+
+
+def test_suppressed_rows_are_one_class_and_counted_on_the_release(settings):
+    """What the mart publishes: people of classes below k with state and age band '*'. They
+    form one class of their own (here 6 >= 5), the table passes, the release counts them."""
+    from pipelines.features.tasks import _decide_publication
+    from pipelines.privacy.anonymity import SUPPRESSED
+
+    _release(settings)
+    rows = [("SP", "25-34")] * 7 + [("RJ", None)] * 5 + [(SUPPRESSED, SUPPRESSED)] * 6
+    frame = pd.DataFrame(rows, columns=QI)
+    _write(snapshot_file(settings, "customer_features", AS_OF), frame)
+    _decide_publication(datetime(2018, 1, 8, tzinfo=UTC), "run-1", settings)
+    release = read_release(settings, AS_OF)
+    recorded = release.checks["anonymity"]["customer_features"]
+    assert not [p for p in release.problems if "anonymity" in p]
+    assert (recorded["k"], recorded["suppressed"], recorded["rows"]) == (5, 6, 18)
+    assert (recorded["classes"], recorded["enforced"]) == (3, True)
 
 
 def settings_contracts():

@@ -267,3 +267,29 @@ def test_a_bad_as_of_is_a_clear_error(builds: Builds, generated_lake: GeneratedL
     message = str(caught.value)
     assert "var 'as_of' must be a date YYYY-MM-DD, got 'last tuesday'" in message
     assert "dbt.log" in message
+
+
+def test_customer_features_are_k_anonymous_by_suppression(
+    builds: Builds, generated_lake: GeneratedLake
+):
+    """The mart publishes '*' for the state and age band of people in classes below k, so
+    the built snapshot passes the enforcing gate (k >= 5) and the suppressed rows are counted."""
+    import duckdb
+
+    from pipelines.privacy.anonymity import SUPPRESSED, evaluate, policy_for
+    from pipelines.warehouse.project import DBT_PROJECT_DIR
+
+    policy = policy_for("customer_features", generated_lake.contracts, DBT_PROJECT_DIR)
+    assert policy.quasi_identifiers == ("customer_state", "age_band") and policy.enforce
+    cols = ["customer_state", "age_band"]
+    index = [c[0] for c in query(generated_lake.settings, "DESCRIBE marts.customer_features")]
+    rows = [tuple(r[index.index(c)] for c in cols) for r in builds.snapshot_early_after_later[
+        "customer_features"]]  # fmt: skip
+    con = duckdb.connect()
+    con.execute("CREATE TABLE people (customer_state VARCHAR, age_band VARCHAR)")
+    con.executemany("INSERT INTO people VALUES (?, ?)", rows)
+    result = evaluate(con, "people", policy)
+    assert result.passed and result.k is not None and result.k >= 5
+    suppressed = sum(1 for r in rows if r == (SUPPRESSED, SUPPRESSED))
+    assert result.suppressed == suppressed > 0  # the generated data has small classes
+    assert not any(SUPPRESSED in r and r != (SUPPRESSED, SUPPRESSED) for r in rows)

@@ -47,6 +47,12 @@ def test_features_build_on_the_real_olist_sample(settings, keyring, contracts):
             "FROM marts.customer_features WHERE as_of_date = ?",
             [AS_OF],
         ).fetchone()
+        state_k, suppressed = con.execute(
+            "SELECT min(n), coalesce(sum(n) FILTER (WHERE customer_state = '*'), 0) FROM ("
+            "SELECT customer_state, age_band, count(*) AS n FROM marts.customer_features "
+            "WHERE as_of_date = ? GROUP BY ALL)",
+            [AS_OF],
+        ).fetchone()
         (late,) = con.execute(
             "SELECT avg(is_late::INTEGER) FROM intermediate.int_order_facts WHERE is_delivered"
         ).fetchone()
@@ -54,3 +60,5 @@ def test_features_build_on_the_real_olist_sample(settings, keyring, contracts):
     assert with_reviews > people / 2  # most Olist orders are reviewed
     assert 0.04 < late < 0.12  # Olist delivers about 8% of orders after the estimate
     assert no_age == people  # Olist has no profiles: age band unknown, not invented
+    # k-anonymous over (state, age band) as published; no person needs suppressing
+    assert (state_k >= 5, suppressed) == (True, 0)
