@@ -162,8 +162,15 @@ def test_data_docs_built_in_a_fresh_process_render_our_own_expectations(clean_la
     checks: GX used to leave them out ('ExpectationNotFoundError') unless a validation had
     imported them first."""
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines", "--data-dir", str(clean_lake.settings.data_dir)]
-        + ["quality", "docs"],
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "--data-dir",
+            str(clean_lake.settings.data_dir),
+            "quality",
+            "docs",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
