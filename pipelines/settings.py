@@ -107,6 +107,10 @@ class Settings(BaseSettings):
         default=None,
         description="Your own dbt models (features/*.sql + *.yml), added to the dbt project.",
     )
+    policy_file: Path = Field(
+        default=PROJECT_DIR / "policy.yml",
+        description="Governance policy: owners, purposes, jurisdictions (docs/policy.md).",
+    )
     key_file: Path | None = Field(
         default=None, description="Key ring file (JSON). Used when `keys` is not set."
     )
@@ -183,6 +187,10 @@ class Settings(BaseSettings):
     @property
     def audit(self) -> Path:
         return self.audit_log or self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def policy(self) -> Path:
+        return self.policy_file
 
     @property
     def default_key_file(self) -> Path:
