@@ -111,6 +111,15 @@ class Settings(BaseSettings):
         default=PROJECT_DIR / "policy.yml",
         description="Governance policy: owners, purposes, jurisdictions (docs/policy.md).",
     )
+    smtp_host: str = Field(default="localhost", description="SMTP server for owner e-mails.")
+    smtp_port: int = Field(default=25, description="SMTP port for owner e-mails.")
+    smtp_from: str = Field(
+        default="pipelines@localhost", description="Sender of the owners' notifications."
+    )
+    portal_url: str = Field(
+        default="http://127.0.0.1:8765",
+        description="Base URL of the governance portal (links in notifications).",
+    )
     key_file: Path | None = Field(
         default=None, description="Key ring file (JSON). Used when `keys` is not set."
     )

@@ -20,6 +20,7 @@ from pipelines.policy.model import Policy
 from pipelines.protection.audit import AuditLog
 from pipelines.settings import Settings
 
+_OWN = {"kind", "table", "partition", "what", "column", "severity"}
 STATES = ("open", "acknowledged", "resolved", "accepted")
 ACTION_PREFIX = "finding."
 
@@ -41,6 +42,7 @@ class Finding:
     state: str = "open"
     opened_at: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # what the observer adds (observed...)
 
     def row(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
@@ -56,6 +58,7 @@ class Finding:
             "state": self.state,
             "changed_by": last.get("actor", ""),
             "changed_at": last.get("time", ""),
+            **self.extra,
         }
 
 
@@ -88,6 +91,16 @@ def _append(
         )
 
 
+def open_finding(
+    settings: Settings, kind: str, dataset: str, what: str, owner: str, *, actor: str
+) -> str:
+    """Open a finding (``what`` names it, without data values); returns its id."""
+    fid = finding_id(kind, dataset, what)
+    details = {"finding": fid, "kind": kind, "dataset": dataset, "owner": owner, "what": what}
+    _append(settings, ACTION_PREFIX + "open", what, details, actor)
+    return fid
+
+
 def record_refusal(
     settings: Settings, policy: Policy, kind: str, table: str, message: str, *, actor: str
 ) -> str:
@@ -95,10 +108,7 @@ def record_refusal(
     owner = (
         policy.owner_contact(table) if table in policy.features else _source_owner(settings, table)
     )
-    fid = finding_id(kind, table, message)
-    details = {"finding": fid, "kind": kind, "dataset": table, "owner": owner, "what": message}
-    _append(settings, ACTION_PREFIX + "open", message, details, actor)
-    return fid
+    return open_finding(settings, kind, table, message, owner, actor=actor)
 
 
 def _source_owner(settings: Settings, table: str) -> str:
@@ -149,6 +159,7 @@ def findings(
             partition,
             column,
             str(row.get("severity") or ""),
+            extra={k: v for k, v in row.items() if k not in _OWN},
         )
     for entry in _entries(settings):
         _apply(found, entry)

@@ -100,6 +100,11 @@ class Policy(_Strict):
     features: dict[str, FeaturePolicy] = Field(default_factory=dict)
     jurisdictions: dict[str, Jurisdiction] = Field(default_factory=dict)
     destinations: list[Destination] = Field(default_factory=list)
+    pipeline_owner: str | None = Field(
+        default=None,
+        description="Team told of failures that concern no single table (a team name).",
+        examples=["commerce-data"],
+    )
     purpose_restrictions: dict[str, list[str]] = Field(
         default_factory=lambda: {"gender": ["credit_scoring"]},
         description="Sensitive attribute -> purposes refused for any table carrying it.",
@@ -128,6 +133,11 @@ class Policy(_Strict):
                         f"features.{table}.sources: {source!r} has no entry under sources; "
                         f"add sources.{source}.jurisdiction"
                     )
+        if self.pipeline_owner is not None and self.pipeline_owner not in self.teams:
+            raise ValueError(
+                f"pipeline_owner: unknown team {self.pipeline_owner!r}; write one of "
+                f"{', '.join(sorted(self.teams))}"
+            )
         for name, entry in self.sources.items():
             if entry.jurisdiction not in self.jurisdictions:
                 raise ValueError(
