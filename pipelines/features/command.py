@@ -20,7 +20,7 @@ examples:
 
 In Python (polars):
   from pipelines.features import load_features, training_set
-  fs = load_features("customer_features", as_of="2018-01-08"); fs.frame; fs.release
+  fs = load_features("customer_features", as_of="2018-01-08", purpose="churn"); fs.frame; fs.release
 """
 
 

@@ -13,7 +13,7 @@ from pipelines.contracts import ContractSet
 from pipelines.policy import PolicyError, PurposeRefused, check_purpose, load_policy
 from pipelines.policy.model import Policy
 from pipelines.settings import PROJECT_DIR, Settings
-from pipelines.warehouse.project import FEATURE_TABLES
+from pipelines.warehouse.declared import feature_table_names
 
 MINIMAL = {
     "version": 1,
@@ -44,12 +44,13 @@ def write(tmp_path: Path, data: dict) -> Path:
 
 def test_the_demo_policy_covers_every_contract_and_feature_table(contracts: ContractSet):
     policy = load_policy(Settings().policy_file)
+    feature_tables = feature_table_names(Settings())
     assert Settings().policy_file == PROJECT_DIR / "policy.yml"
-    assert set(policy.features) == set(FEATURE_TABLES)
+    assert set(policy.features) == set(feature_tables)
     assert set(policy.sources) == set(contracts.load_order())
     for table in contracts.load_order():  # the contract's owner is a team's contact
         assert policy.team_of_contact(contracts[table].owner), table
-    for table in FEATURE_TABLES:
+    for table in feature_tables:
         assert set(policy.features[table].sources) <= set(contracts.load_order())
 
 
