@@ -36,6 +36,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 from pipelines.assets import feature_assets, lake_assets
 from pipelines.features.paths import feature_table_names
 from pipelines.plan import ingestion_plan
+from pipelines.policy.notify import OwnerNotifier
 from pipelines.quality.plan import quality_plan
 from pipelines.schedule import start_datetime
 from pipelines.settings import Settings
@@ -55,7 +56,8 @@ FEATURE_TABLES = feature_table_names(SETTINGS)
     max_active_runs=4,
     tags=["commerce", "ingestion", "pii", "quality", "features"],
     # The retry delay comes from Airflow's [core] default_task_retry_delay (300 s by default).
-    default_args={"retries": 2},
+    # A task that fails for good opens a finding and e-mails its owner (docs/policy.md).
+    default_args={"retries": 2, "on_failure_callback": OwnerNotifier()},
     doc_md=__doc__,
 )
 def commerce_daily() -> None:

@@ -5,7 +5,8 @@ Scheduled on the ``features.customer_features`` Asset, which ``commerce_daily``'
 ``train_model`` trains a scikit-learn classifier on the pseudonymous customer features
 through ``pipelines.features.training_set`` on the release the triggering asset event names
 (``as_of`` in its extra; the latest published release for a manual run) (labels from the release's gate-passed lake
-partitions; ``horizon_days`` is a DAG param), writes the artifact and its model card under ``<data_dir>/models/``, and emits
+partitions; ``horizon_days`` is a DAG param) for the declared ``purpose`` (a DAG param the
+policy file must approve customer_features for; any other is refused), writes the artifact and its model card under ``<data_dir>/models/``, and emits
 OpenLineage events naming the exact feature snapshot and lake partitions it consumed
 (``pipelines lineage trace model:repeat_purchase``). One call into ``pipelines``.
 """
@@ -28,7 +29,8 @@ from pipelines.assets import feature_asset
     tags=["features", "ml", "lineage"],
     default_args={"retries": 1},
     # days after the feature snapshot in which a customer's next order counts as a repeat
-    params={"horizon_days": 30},
+    # the declared purpose: policy.yml must approve customer_features for it
+    params={"horizon_days": 30, "purpose": "repeat_purchase"},
     doc_md=__doc__,
 )
 def train_repeat_purchase() -> None:
@@ -38,7 +40,7 @@ def train_repeat_purchase() -> None:
         from pipelines.models.tasks import triggering_as_of
 
         as_of = triggering_as_of(triggering_asset_events)
-        return run(run_id, int(params["horizon_days"]), as_of)
+        return run(run_id, int(params["horizon_days"]), as_of, str(params["purpose"]))
 
     train_model()
 

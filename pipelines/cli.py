@@ -251,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines.features.command import register as register_features
     from pipelines.generate.command import register as register_generate
+    from pipelines.policy.command import register as register_policy
     from pipelines.portal.command import register as register_portal
     from pipelines.privacy.command import register as register_privacy
     from pipelines.protection.command import register as register_protection
@@ -266,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_warehouse(sub)
     register_portal(sub)
     register_privacy(sub)
+    register_policy(sub)
 
     ingest = sub.add_parser(
         "ingest",

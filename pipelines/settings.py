@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         default=None,
         description="Your own dbt models (features/*.sql + *.yml), added to the dbt project.",
     )
+    policy_file: Path = Field(
+        default=PROJECT_DIR / "policy.yml",
+        description="Governance policy: owners, purposes, jurisdictions (docs/policy.md).",
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server for owner e-mails.")
+    smtp_port: int = Field(default=25, description="SMTP port for owner e-mails.")
+    smtp_from: str = Field(
+        default="pipelines@localhost", description="Sender of the owners' notifications."
+    )
+    portal_url: str = Field(
+        default="http://127.0.0.1:8765",
+        description="Base URL of the governance portal (links in notifications).",
+    )
     key_file: Path | None = Field(
         default=None, description="Key ring file (JSON). Used when `keys` is not set."
     )
@@ -183,6 +196,10 @@ class Settings(BaseSettings):
     @property
     def audit(self) -> Path:
         return self.audit_log or self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def policy(self) -> Path:
+        return self.policy_file
 
     @property
     def default_key_file(self) -> Path:

@@ -1,22 +1,26 @@
 """The ML teams' entry point: validated feature tables as polars DataFrames, with provenance.
 
 >>> from pipelines.features import load_features, training_set
->>> fs = load_features("customer_features")                  # latest published snapshot
->>> fs = load_features("customer_features", as_of="2018-03-01")
+>>> fs = load_features("customer_features", purpose="churn")   # latest published snapshot
+>>> fs = load_features("customer_features", as_of="2018-03-01", purpose="churn")
 >>> fs.frame            # polars DataFrame, one row per entity
 >>> fs.release          # lake partitions, dataset versions and checks it was built from
->>> fs.export("customer_features.parquet")
+>>> fs.export("customer_features.parquet")  # refused unless policy.yml allows the destination
 
 Only *published* snapshots are served (built from gate-passed lake partitions, dbt tests and
 the feature checks passed). Reading never touches the DuckDB warehouse, so it works while a
 pipeline run is writing it. A snapshot is served only if it is still the file the publish
 decision hashed (``decided_sha256`` in its release); otherwise :class:`SnapshotIntegrityError`.
+
+Every use declares its ``purpose``; a table the policy (``policy.yml``, docs/policy.md) does
+not approve for it is refused with :class:`~pipelines.policy.PurposeRefused`, which names who
+can approve it, and the refusal becomes a finding for the table's owner.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import releases
 from pipelines.hashing import file_sha256
+from pipelines.policy.enforce import enforce_purpose, enforce_transfer
 from pipelines.settings import Settings
 
 
@@ -61,9 +66,14 @@ class FeatureSet:
     frame: pl.DataFrame
     release: Release
     file: Path
+    purpose: str = ""
 
-    def export(self, dest: str | Path) -> Path:
-        """Copy the snapshot's Parquet file (byte for byte) to ``dest``."""
+    def export(self, dest: str | Path, *, settings: Settings | None = None) -> Path:
+        """Copy the snapshot's Parquet file (byte for byte) to ``dest``, a destination the
+        policy declares in a jurisdiction the table's subjects allow (else
+        :class:`~pipelines.policy.TransferRefused`, recorded as a finding)."""
+        where = str(dest) if "://" in str(dest) else str(Path(dest).absolute())
+        enforce_transfer(settings or Settings(), [self.table], where)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.file, target)
@@ -108,11 +118,28 @@ def load_features(
     table: str,
     as_of: date | str | None = None,
     *,
+    purpose: str,
     run_id: str | None = None,
     settings: Settings | None = None,
 ) -> FeatureSet:
     """The snapshot of ``table`` as of ``as_of`` (the latest published one on or before that
-    date; default: the latest), or the one built by pipeline run ``run_id``."""
+    date; default: the latest), or the one built by pipeline run ``run_id``, for ``purpose``
+    (refused unless the policy approves ``table`` for it)."""
+    settings = settings or Settings()
+    _check_table(table, settings)
+    enforce_purpose(settings, table, purpose)
+    return replace(read_snapshot(table, as_of, run_id=run_id, settings=settings), purpose=purpose)
+
+
+def read_snapshot(
+    table: str,
+    as_of: date | str | None = None,
+    *,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> FeatureSet:
+    """:func:`load_features` without a purpose: for the pipeline's own governance reads
+    (provenance, checks), never for a consumer."""
     settings = settings or Settings()
     _check_table(table, settings)
     wanted = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
@@ -124,10 +151,16 @@ def load_features(
     return FeatureSet(table, snapshot_as_of, pl.read_parquet(path), release, path)
 
 
-def load_history(table: str, *, settings: Settings | None = None) -> pl.DataFrame:
-    """Every published snapshot of ``table`` stacked (one row per entity and as-of date)."""
+def load_history(table: str, *, purpose: str, settings: Settings | None = None) -> pl.DataFrame:
+    """Every published snapshot of ``table`` stacked (one row per entity and as-of date), for
+    ``purpose`` (refused unless the policy approves ``table`` for it)."""
     settings = settings or Settings()
     _check_table(table, settings)
+    enforce_purpose(settings, table, purpose)
+    return _history(table, settings)
+
+
+def _history(table: str, settings: Settings) -> pl.DataFrame:
     files = [_verified_snapshot(settings, table, r) for r in published_releases(settings)]
     files = [f for f in files if f.is_file()]
     if not files:
@@ -141,6 +174,7 @@ def training_set(
     *,
     key: str,
     time_column: str,
+    purpose: str,
     settings: Settings | None = None,
 ) -> pl.DataFrame:
     """Join each labelled event to ``table``'s features as they were *before* the event.
@@ -148,9 +182,10 @@ def training_set(
     An event at time ``t`` gets the latest published snapshot with ``as_of_date <= date(t)``:
     a snapshot as of ``D`` only saw events before ``D 00:00 UTC``, so nothing at or after the
     event (including the event itself) can leak into its features. Events with no earlier
-    snapshot get nulls. The chosen snapshot date is returned as ``feature_as_of``.
+    snapshot get nulls. The chosen snapshot date is returned as ``feature_as_of``. Refused
+    unless the policy approves ``table`` for ``purpose``.
     """
-    history = load_history(table, settings=settings)
+    history = load_history(table, purpose=purpose, settings=settings)
     if key not in labels.columns or time_column not in labels.columns:
         raise KeyError(f"labels need columns {key!r} and {time_column!r}; got {labels.columns}")
     if key not in history.columns:

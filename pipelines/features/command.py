@@ -14,12 +14,13 @@ EPILOG = """\
 examples:
   pipelines features releases                         # what was built, published or held back
   pipelines features show --as-of 2018-01-08          # one release: inputs, checks, files
-  pipelines features export customer_features out/customer_features.parquet --as-of 2018-01-08
+  pipelines features export customer_features out/customer_features.parquet --as-of 2018-01-08 \
+      --purpose churn
   pipelines features build --as-of 2018-01-08         # build, check and publish outside Airflow
 
 In Python (polars):
   from pipelines.features import load_features, training_set
-  fs = load_features("customer_features", as_of="2018-01-08"); fs.frame; fs.release
+  fs = load_features("customer_features", as_of="2018-01-08", purpose="churn"); fs.frame; fs.release
 """
 
 
@@ -55,10 +56,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pipelines.features import load_features
 
-    fs = load_features(
-        args.table, _as_of(args.as_of) if args.as_of else None, settings=_settings(args)
-    )
-    out = fs.export(args.dest)
+    settings = _settings(args)
+    as_of = _as_of(args.as_of) if args.as_of else None
+    fs = load_features(args.table, as_of, purpose=args.purpose, settings=settings)
+    out = fs.export(args.dest, settings=settings)
     print(
         f"{args.table} as of {fs.as_of} ({fs.frame.height:,} rows, release "
         f"{fs.release.release_id}) -> {out}"
@@ -112,6 +113,13 @@ def register(sub: Any) -> None:
     export.add_argument("table", help="a declared feature table, e.g. customer_features")
     export.add_argument("dest", help="destination .parquet file")
     export.add_argument("--as-of", help="latest published on or before this date (default: latest)")
+    export.add_argument(
+        "--purpose",
+        required=True,
+        help="what the export is for (policy.yml must approve the table for it, e.g. churn); "
+        "the destination must be declared in policy.yml with a jurisdiction the table's "
+        "subjects allow",
+    )
     export.set_defaults(func=_cmd_export)
     build = actions.add_parser(
         "build", help="build, check and publish the features as of a date (outside Airflow)"

@@ -35,7 +35,7 @@ import duckdb
 import polars as pl
 
 from pipelines.contracts import ContractSet, load_contracts
-from pipelines.features.api import FeatureNotFound, load_features
+from pipelines.features.api import FeatureNotFound, read_snapshot
 from pipelines.features.paths import feature_table
 from pipelines.features.release import Release
 from pipelines.settings import Settings
@@ -300,7 +300,7 @@ def explain(
     Raises :class:`~pipelines.features.api.FeatureNotFound` (a ``LookupError``) for an
     unknown table, no published release, or a key without a row in the snapshot.
     """
-    fs = load_features(table, as_of, settings=settings)
+    fs = read_snapshot(table, as_of, settings=settings)
     column = key_column(settings, table)
     row = fs.frame.filter(pl.col(column).cast(pl.String) == key)
     if row.is_empty():

@@ -5,7 +5,17 @@ from __future__ import annotations
 from pipelines.console import table
 from pipelines.features.paths import features_dir
 from pipelines.features.snapshots import releases
+from pipelines.policy import PolicyError, load_policy
 from pipelines.settings import Settings
+
+
+def _approved_purpose(settings: Settings, table: str) -> str:
+    """A purpose the policy approves ``table`` for (to show a call that works)."""
+    try:
+        feature = load_policy(settings.policy_file).features.get(table)
+    except PolicyError:
+        return "<purpose>"
+    return feature.purposes[0] if feature and feature.purposes else "<purpose>"
 
 
 def print_features(settings: Settings, last: int = 7) -> int:
@@ -37,8 +47,9 @@ def print_features(settings: Settings, last: int = 7) -> int:
     newest = found[-1]
     print(f"feature snapshots: {features_dir(settings)}")
     if names:
+        purpose = _approved_purpose(settings, names[0])
         print(
             'load one:          .venv/bin/python -c "from pipelines.features import '
-            f"load_features; print(load_features('{names[0]}').frame)\""
+            f"load_features; print(load_features('{names[0]}', purpose='{purpose}').frame)\""
         )
     return 0 if newest.status == "published" else 1

@@ -334,6 +334,7 @@ class PipelinesTrainingRunFacet(RunFacet):
     label_source: str
     label_tables: list[str]
     training_rows: int
+    purpose: str = ""
 
 
 @_custom

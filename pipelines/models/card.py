@@ -206,6 +206,7 @@ def build_card(
         "parameters": {k: str(v) for k, v in sorted(record.parameters.items())},
         "metrics": {k: round(float(v), 6) for k, v in sorted(record.metrics.items())},
         "training_rows": record.training_rows,
+        "purpose": record.purpose,
         "code_version": record.code_version,
         "artifact_sha256": record.artifact_sha256,
         "lineage": {
@@ -225,6 +226,7 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         "",
         f"- algorithm: `{card['algorithm']}`",
         f"- training rows: {card['training_rows']:,}",
+        f"- purpose: {card.get('purpose') or 'undeclared'} (approved in the policy file)",
         f"- code version: `{card['code_version'] or 'unknown'}`",
         f"- artifact SHA-256: `{card['artifact_sha256'] or '-'}`",
         f"- lineage: run `{card['lineage']['run_id']}`; `{card['lineage']['trace']}`",

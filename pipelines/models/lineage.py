@@ -100,7 +100,8 @@ def model_output(settings: Settings, record: TrainingRecord) -> Any:
             "datasetVersion": f.dataset_version(record.version),
             "documentation": f.documentation(
                 f"Model {record.model} version {record.version}: {record.algorithm} trained "
-                f"on {', '.join(u.table for u in record.features)}."
+                f"on {', '.join(u.table for u in record.features)} for purpose "
+                f"{record.purpose or 'undeclared'}."
             ),
             "columnLineage": f.column_lineage(fields),
             "pipelines_model": f.custom(
@@ -137,6 +138,7 @@ def training_lineage(settings: Settings, record: TrainingRecord) -> LineageParts
         label_source=record.labels.description,
         label_tables=sorted({p.table for p in record.labels.partitions}),
         training_rows=record.training_rows,
+        purpose=record.purpose,
     )
     return LineageParts(
         inputs=[*_feature_inputs(settings, record), *_label_inputs(settings, record)],

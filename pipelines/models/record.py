@@ -2,7 +2,7 @@
 
 >>> from pipelines.features import load_features
 >>> from pipelines.models import LabelSource, training_run
->>> fs = load_features("customer_features")
+>>> fs = load_features("customer_features", purpose="repeat_purchase")
 >>> with training_run("repeat_purchase") as run:
 ...     model = fit(...)                                   # the team's own code
 ...     record = run.record(
@@ -60,6 +60,7 @@ class FeatureInput:
     file: Path
     sha256: str
     columns: tuple[str, ...]
+    purpose: str = ""
 
     @classmethod
     def of(cls, fs: FeatureSet, columns: Sequence[str]) -> FeatureInput:
@@ -76,7 +77,13 @@ class FeatureInput:
 
             sha = file_sha256(fs.file)
         return cls(
-            fs.table, fs.release.release_id, fs.as_of.isoformat(), fs.file, str(sha), tuple(columns)
+            fs.table,
+            fs.release.release_id,
+            fs.as_of.isoformat(),
+            fs.file,
+            str(sha),
+            tuple(columns),
+            fs.purpose,
         )
 
 
@@ -118,6 +125,11 @@ class TrainingRecord:
         tables = [u.table for u in self.features if column in u.columns]
         return column if len(tables) == 1 else f"{table}:{column}"
 
+    @property
+    def purpose(self) -> str:
+        """The declared purpose(s) the features were loaded for (policy.yml approved them)."""
+        return ", ".join(sorted({u.purpose for u in self.features if u.purpose}))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -126,6 +138,7 @@ class TrainingRecord:
             "parameters": {k: str(v) for k, v in sorted(self.parameters.items())},
             "metrics": {k: float(v) for k, v in sorted(self.metrics.items())},
             "training_rows": self.training_rows,
+            "purpose": self.purpose,
             "code_version": self.code_version,
             "artifact": str(self.artifact) if self.artifact else None,
             "artifact_sha256": self.artifact_sha256,
@@ -138,6 +151,7 @@ class TrainingRecord:
                     "snapshot": str(u.file),
                     "snapshot_sha256": u.sha256,
                     "columns": list(u.columns),
+                    "purpose": u.purpose,
                 }
                 for u in self.features
             ],

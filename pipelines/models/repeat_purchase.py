@@ -31,6 +31,8 @@ from pipelines.settings import Settings
 MODEL = "repeat_purchase"
 TABLE = "customer_features"
 KEY = "customer_unique_token"
+PURPOSE = "repeat_purchase"
+"""The purpose the policy must approve customer_features for (policy.yml)."""
 FEATURES = (
     "orders",
     "canceled_orders",
@@ -162,15 +164,20 @@ def train(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     settings: Settings | None = None,
     run_id: str | None = None,
+    purpose: str = PURPOSE,
 ) -> Trained:
-    """Train, write the artifact and its card, record lineage (see the module docstring)."""
+    """Train, write the artifact and its card, record lineage (see the module docstring).
+    ``purpose`` is declared to the policy: a purpose customer_features is not approved for
+    is refused (:class:`~pipelines.policy.PurposeRefused`) before anything is read."""
     from pipelines.models.card import build_card, write_card
 
     settings = settings or Settings()
     wanted = date.fromisoformat(release_as_of) if isinstance(release_as_of, str) else release_as_of
     release = _release(settings, wanted)
     horizon = timedelta(days=horizon_days)
-    fs = load_features(TABLE, date.fromisoformat(release.as_of) - horizon, settings=settings)
+    fs = load_features(
+        TABLE, date.fromisoformat(release.as_of) - horizon, purpose=purpose, settings=settings
+    )
     window = (fs.as_of, fs.as_of + horizon)
     parameters: dict[str, Any] = {
         "C": 1.0,
@@ -186,7 +193,9 @@ def train(
             pl.lit(as_of_datetime(fs.as_of)).alias("label_time"),
             pl.col(KEY).is_in(list(buyers)).cast(pl.Int8).alias("label"),
         )
-        joined = training_set(events, TABLE, key=KEY, time_column="label_time", settings=settings)
+        joined = training_set(
+            events, TABLE, key=KEY, time_column="label_time", purpose=purpose, settings=settings
+        )
         joined = joined.filter(pl.col("feature_as_of") == fs.as_of)
         y = joined["label"].to_numpy()
         if joined.height < 20 or len(set(y.tolist())) < 2:

@@ -25,21 +25,32 @@ def triggering_as_of(events: Mapping[Any, Sequence[Any]] | None) -> str | None:
 
 
 def train_repeat_purchase(
-    run_id: str | None, horizon_days: int | None = None, release_as_of: str | None = None
+    run_id: str | None,
+    horizon_days: int | None = None,
+    release_as_of: str | None = None,
+    purpose: str | None = None,
 ) -> dict[str, Any]:
-    """Train on the release the triggering asset event names (else the latest published);
-    too little data fails without retrying (a retry would read the same release). Returns
-    the version, metrics, the release and where the card is."""
+    """Train on the release the triggering asset event names (else the latest published) for
+    the declared ``purpose``; too little data or a purpose the policy refuses fails without
+    retrying (a retry would read the same release under the same policy). Returns the
+    version, metrics, purpose, the release and where the card is."""
     from pipelines.console import task_logging
-    from pipelines.models.repeat_purchase import DEFAULT_HORIZON_DAYS, NotEnoughData, train
+    from pipelines.models.repeat_purchase import (
+        DEFAULT_HORIZON_DAYS,
+        PURPOSE,
+        NotEnoughData,
+        train,
+    )
+    from pipelines.policy import PurposeRefused
 
     task_logging()
     trained = fail_without_retry(
-        NotEnoughData,
+        (NotEnoughData, PurposeRefused),
         train,
         horizon_days=horizon_days or DEFAULT_HORIZON_DAYS,
         run_id=run_id,
         release_as_of=release_as_of,
+        purpose=purpose or PURPOSE,
     )
     record = trained.record
     return {
@@ -48,6 +59,7 @@ def train_repeat_purchase(
         "metrics": record.metrics,
         "training_rows": record.training_rows,
         "release_as_of": release_as_of,
+        "purpose": record.purpose,
         "features": [f"{u.table}@{u.release_id}" for u in record.features],
         "card": str(trained.folder / "card.md"),
     }

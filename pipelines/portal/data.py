@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.policy.findings import Finding
 
 
 def gates(settings: Settings) -> list[dict[str, Any]]:
@@ -81,6 +84,18 @@ def findings(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return sorted(out, key=lambda r: (r["kind"] != "check failed", r["table"], r["partition"]))
+
+
+def owned_findings(settings: Settings) -> list[Finding]:
+    """:func:`findings` and the refused uses and transfers, each with its owner (policy file,
+    contracts), state and history (audit log): see :mod:`pipelines.policy.findings`."""
+    from pipelines.contracts import load_contracts
+    from pipelines.policy import load_policy
+    from pipelines.policy.findings import findings as with_owners
+
+    contracts = load_contracts(settings.contracts_dir)
+    owners = {t: contracts[t].owner for t in contracts.load_order()}
+    return with_owners(settings, load_policy(settings.policy_file), findings(settings), owners)
 
 
 def check_history(settings: Settings, table: str | None = None) -> list[dict[str, Any]]:

@@ -71,6 +71,7 @@ def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
             Section(
                 "findings",
                 [
+                    "id",
                     "kind",
                     "table",
                     "partition",
@@ -79,9 +80,15 @@ def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
                     "severity",
                     "observed",
                     "governed_by",
+                    "owner",
+                    "state",
+                    "changed_by",
+                    "changed_at",
                 ],
-                data.findings(settings),
-                note="Failed and warned checks of each partition's latest validation.",
+                [f.row() for f in data.owned_findings(settings)],
+                note="Failed and warned checks of each partition's latest validation, and "
+                "refused uses and transfers, with their owner (policy.yml, contracts) and "
+                "state (pipelines findings ack|resolve|accept).",
             ),
         ],
     )

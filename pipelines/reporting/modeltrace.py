@@ -177,7 +177,10 @@ def trace_model(graph: Graph, text: str, *, depth: int | None = None) -> ModelTr
 
 
 def render_model_text(mt: ModelTrace) -> str:
-    lines = [f"{mt.model.label}  ({mt.model.name})", "", "versions (newest first):"]
+    lines = [f"{mt.model.label}  ({mt.model.name})"]
+    if mt.model.description:
+        lines.append(mt.model.description)
+    lines += ["", "versions (newest first):"]
     for v in mt.versions:
         lines.append(f"  {v['version']}  trained {v['trained_at']}  run {v['run_id']}")
         for i in v["inputs"]:

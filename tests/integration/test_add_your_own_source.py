@@ -45,6 +45,7 @@ SHOP_FILES = {  # example file -> where the guide puts it in the shop's folder
     ),
     "models/features/customer_rfm.sql": "models/features/customer_rfm.sql",
     "models/features/customer_rfm.yml": "models/features/customer_rfm.yml",
+    "policy.yml": "policy.yml",
 }
 
 
@@ -66,6 +67,7 @@ def _shop(root: Path, key_file: Path) -> Path:
         f'contracts_dir = "{shop / "contracts"}"\n'
         f'expectations_dir = "{shop / "expectations"}"\n'
         f'dbt_models_dir = "{shop / "models"}"\n'
+        f'policy_file = "{shop / "policy.yml"}"\n'
         f'key_file = "{key_file}"\n'
         "dag_start_date = 2009-12-01\n",
         encoding="utf-8",
@@ -143,7 +145,7 @@ def test_the_guide_runs_a_shop_of_its_own_end_to_end(
     assert "customer_rfm" in out and out.count("published") >= len(DAYS), out
     from pipelines.features import load_features, training_set
 
-    fs = load_features("customer_rfm")
+    fs = load_features("customer_rfm", purpose="churn")
     assert fs.as_of == DAYS[-1] + timedelta(days=1)
     assert fs.frame.height > 100
     assert fs.frame["customer_id"].str.starts_with("p1:").all()  # pseudonymized
@@ -158,7 +160,9 @@ def test_the_guide_runs_a_shop_of_its_own_end_to_end(
             "bought_again": [True, False, True, False, True][: sample.height],
         }
     ).with_columns(pl.col("event_at").str.to_datetime(time_zone="UTC"))
-    joined = training_set(labels, "customer_rfm", key="customer_id", time_column="event_at")
+    joined = training_set(
+        labels, "customer_rfm", key="customer_id", time_column="event_at", purpose="churn"
+    )
     assert joined.height == sample.height
     assert joined["feature_as_of"].to_list() == [fs.as_of] * sample.height
     assert joined["monetary"].to_list() == sample["monetary"].to_list()

@@ -72,19 +72,22 @@ MAY_IMPORT: dict[str, set[str]] = {
     "lake": _CORE | {"protection"},  # quarantine records: PII protected, the rest encrypted
     "generate": _CORE,
     "scaffold": _BASE | {"protection"},  # contract proposals: ingestion's PII detectors
+    # governance policy: the policy file, purpose and transfer checks, findings (audit log)
+    "policy": _CORE | {"protection"},
     "lineage": _BASE | {"lake"},  # emission: what every stage may import; it imports no stage
     "ingest": _BASE | {"protection", "lake", "lineage"},
     "warehouse": _BASE | {"lake", "lineage"},
     "quality": _BASE | {"protection", "lake", "lineage"},
-    "features": _BASE | {"lake", "warehouse", "quality", "lineage"},
-    "models": _BASE | {"lake", "warehouse", "quality", "features", "lineage"},
+    "features": _BASE | {"lake", "warehouse", "quality", "lineage", "policy"},
+    "models": _BASE | {"lake", "warehouse", "quality", "features", "lineage", "policy"},
     # lineage reporting: reads the recorded events (the store), never a stage's code
     "reporting": _BASE | {"lineage"},
     "portal": _BASE
-    | {"protection", "lake", "quality", "features", "models", "lineage", "reporting"},
+    | {"protection", "lake", "quality", "features", "models", "lineage", "reporting", "policy"},
     # data subject rights and anonymity: reads and rewrites the lake, landing, features and
     # the warehouse; ingestion honours its suppression list through lake/suppression.py
-    "privacy": _BASE | {"protection", "lake", "ingest", "warehouse", "features", "lineage"},
+    "privacy": _BASE
+    | {"protection", "lake", "ingest", "warehouse", "features", "lineage", "policy"},
     "tasks": _BASE
     | {
         "protection",
@@ -96,6 +99,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "features",
         "models",
         "privacy",
+        "policy",
     },
     "cli": _BASE
     | {
@@ -112,6 +116,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "portal",
         "privacy",
         "scaffold",
+        "policy",
         "tasks",
     },
 }

@@ -47,7 +47,7 @@ def published(settings: Settings) -> Settings:
 
 
 def test_latest_published_snapshot_is_the_default(published: Settings):
-    fs = load_features("customer_features", settings=published)
+    fs = load_features("customer_features", purpose="churn", settings=published)
     assert fs.as_of == date(2018, 1, 3)  # the 2018-01-04 release failed its checks
     assert fs.release.release_id == "r-2018-01-03"
     assert dict(zip(fs.frame["customer_unique_token"], fs.frame["orders"], strict=True)) == {
@@ -57,34 +57,36 @@ def test_latest_published_snapshot_is_the_default(published: Settings):
 
 
 def test_as_of_picks_the_latest_snapshot_on_or_before_the_date(published: Settings):
-    assert load_features("customer_features", "2018-01-02", settings=published).as_of == date(
-        2018, 1, 2
-    )
-    assert load_features("customer_features", date(2018, 1, 9), settings=published).as_of == (
-        date(2018, 1, 3)
-    )
+    assert load_features(
+        "customer_features", "2018-01-02", purpose="churn", settings=published
+    ).as_of == date(2018, 1, 2)
+    assert load_features(
+        "customer_features", date(2018, 1, 9), purpose="churn", settings=published
+    ).as_of == (date(2018, 1, 3))
     with pytest.raises(FeatureNotFound, match="as of 2018-01-01 or earlier"):
-        load_features("customer_features", "2018-01-01", settings=published)
+        load_features("customer_features", "2018-01-01", purpose="churn", settings=published)
 
 
 def test_by_run_and_unknown_names(published: Settings):
     assert load_features(
-        "customer_features", run_id="run-2018-01-02", settings=published
+        "customer_features", run_id="run-2018-01-02", purpose="churn", settings=published
     ).as_of == date(2018, 1, 2)
     with pytest.raises(FeatureNotFound, match="run-2018-01-04"):
-        load_features("customer_features", run_id="run-2018-01-04", settings=published)
+        load_features(
+            "customer_features", run_id="run-2018-01-04", purpose="churn", settings=published
+        )
     with pytest.raises(FeatureNotFound, match="available: customer_features"):
-        load_features("customers", settings=published)
+        load_features("customers", purpose="churn", settings=published)
 
 
 def test_export_copies_the_snapshot_byte_for_byte(published: Settings, tmp_path):
-    fs = load_features("customer_features", settings=published)
-    out = fs.export(tmp_path / "out" / "features.parquet")
+    fs = load_features("customer_features", purpose="churn", settings=published)
+    out = fs.export(tmp_path / "out" / "features.parquet", settings=published)
     assert out.read_bytes() == fs.file.read_bytes()
 
 
 def test_history_stacks_published_snapshots_only(published: Settings):
-    history = load_history("customer_features", settings=published)
+    history = load_history("customer_features", purpose="churn", settings=published)
     assert sorted(set(history["as_of_date"].to_list())) == [date(2018, 1, 2), date(2018, 1, 3)]
 
 
@@ -107,6 +109,7 @@ def test_training_set_uses_features_from_before_each_event(published: Settings):
         "customer_features",
         key="customer_unique_token",
         time_column="event_time",
+        purpose="churn",
         settings=published,
     )
     assert out["label"].to_list() == [0, 1, 0, 1, 1]  # label order kept
@@ -134,6 +137,7 @@ def test_training_set_accepts_time_zone_aware_times(published: Settings):
         "customer_features",
         key="customer_unique_token",
         time_column="event_time",
+        purpose="churn",
         settings=published,
     )
     assert out["feature_as_of"].to_list() == [date(2018, 1, 3)]
@@ -150,16 +154,60 @@ def test_a_snapshot_changed_after_publication_is_never_served(settings: Settings
     release = read_release(settings, date(2018, 1, 2))
     release.features = {"customer_features": {"decided_sha256": file_sha256(path)}}
     write_release(settings, release)
-    assert load_features("customer_features", settings=settings).frame["orders"].to_list() == [1]
+    assert load_features("customer_features", purpose="churn", settings=settings).frame[
+        "orders"
+    ].to_list() == [1]
 
     pl.DataFrame(  # the same rows, the value multiplied by 100
         {"customer_unique_token": ["p1:a"], "as_of_date": [date(2018, 1, 2)], "orders": [100]}
     ).write_parquet(path)
     with pytest.raises(SnapshotIntegrityError) as error:
-        load_features("customer_features", settings=settings)
+        load_features("customer_features", purpose="churn", settings=settings)
     message = str(error.value)
     assert "customer_features as of 2018-01-02" in message and str(path) in message
     assert f"expected SHA-256 {release.features['customer_features']['decided_sha256']}" in message
     assert "pipelines features build --as-of 2018-01-02" in message
     with pytest.raises(SnapshotIntegrityError):
-        load_history("customer_features", settings=settings)
+        load_history("customer_features", purpose="churn", settings=settings)
+
+
+def test_a_use_against_policy_is_refused_with_who_can_approve(published: Settings):
+    from pipelines.policy import PurposeRefused
+
+    labels = pl.DataFrame(
+        {"customer_unique_token": ["p1:a"], "event_time": [datetime(2018, 1, 3, 1)]}
+    )
+    with pytest.raises(PurposeRefused) as err:
+        load_features("customer_features", purpose="credit_scoring", settings=published)
+    assert "ml-lead@example.com" in str(err.value)
+    for purpose in ("fraud", ""):
+        with pytest.raises((PurposeRefused, ValueError)):
+            training_set(
+                labels,
+                "customer_features",
+                key="customer_unique_token",
+                time_column="event_time",
+                purpose=purpose,
+                settings=published,
+            )
+    with pytest.raises(PurposeRefused):
+        load_history("customer_features", purpose="fraud", settings=published)
+    fs = load_features("customer_features", purpose="churn", settings=published)
+    assert fs.purpose == "churn"
+
+
+def test_an_export_to_a_destination_the_subjects_jurisdiction_refuses(
+    published: Settings, tmp_path
+):
+    import yaml
+
+    from pipelines.policy import TransferRefused
+
+    policy = yaml.safe_load((published.policy_file).read_text())
+    policy["destinations"] = [{"name": "us-share", "prefix": str(tmp_path), "jurisdiction": "US"}]
+    (tmp_path / "policy.yml").write_text(yaml.safe_dump(policy))
+    us = published.model_copy(update={"policy_file": tmp_path / "policy.yml"})
+    fs = load_features("customer_features", purpose="churn", settings=us)
+    with pytest.raises(TransferRefused, match="subjects are in BR, which allows BR, EU, not US"):
+        fs.export(tmp_path / "out.parquet", settings=us)
+    assert not (tmp_path / "out.parquet").exists()

@@ -235,7 +235,7 @@ def test_cli_lists_shows_and_exports_the_published_release(
     assert main([*base, "show", "--as-of", AS_OF.isoformat()]) == 0
     assert '"release_id": "r-test"' in capsys.readouterr().out
     out = tmp_path / "export" / "sellers.parquet"
-    assert main([*base, "export", "seller_features", str(out)]) == 0
+    assert main([*base, "export", "seller_features", str(out), "--purpose", "fraud"]) == 0
     assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchone() == (N,)
     # a failed release is listed, and the command says so with its exit status
     build_release(

@@ -74,7 +74,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet) -> I
         for table in FEATURE_TABLES:
             tasks.check(table, early.start, early.end, RUN, settings=settings)
         tasks.publish(early.start, early.end, RUN, settings=settings)
-        release = load_features("customer_features", settings=settings).release
+        release = load_features("customer_features", purpose="churn", settings=settings).release
         released: dict[str, list[str]] = {}
         for p in release.partitions:
             released.setdefault(p.table, []).append(p.data_file)
@@ -98,7 +98,7 @@ def lake_sql(files: dict[str, list[str]], sql: str, params: list[Any]) -> list[t
 
 
 def snapshot(settings: Settings, table: str) -> pl.DataFrame:
-    return load_features(table, settings=settings).frame
+    return load_features(table, purpose="recommendation", settings=settings).frame
 
 
 def landing_record(settings: Settings, file: str, row: int) -> dict[str, str]:

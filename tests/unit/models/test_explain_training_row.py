@@ -23,7 +23,9 @@ def _keys(trained: TrainedTwice) -> tuple[str, str]:
     """A customer of the first model's training set who ordered in the label window, one who
     did not."""
     record = trained.first.record
-    fs = load_features("customer_features", EARLY, settings=trained.settings)
+    fs = load_features(
+        "customer_features", EARLY, purpose="repeat_purchase", settings=trained.settings
+    )
     end = EARLY + timedelta(days=HORIZON_DAYS)
     buyers = set(labels_frame(record.labels, EARLY, end)[KEY].to_list())
     keys = fs.frame[KEY].to_list()

@@ -28,6 +28,9 @@ def test_findings_are_the_failed_and_warned_checks(get, portal_data):
     )
     assert sorted((f["table"], f["what"]) for f in findings) == expected
     assert all(f["governed_by"] and f["observed"] for f in findings)
+    for f in findings:  # each with its owner (the contract's, for a source) and state
+        assert f["owner"].endswith("@example.com") and f["state"] == "open", f
+        assert f["id"].startswith("f-")
 
 
 def test_quality_csv_has_every_check_of_a_table(get, portal_data):

@@ -276,7 +276,7 @@ def test_derived_artifacts_lose_the_persons_rows_and_the_old_bytes(settings, key
 
     from pipelines.features import load_features
 
-    assert load_features("customer_features", settings=settings).frame.height == 1
+    assert load_features("customer_features", purpose="churn", settings=settings).frame.height == 1
 
 
 def test_subject_access_export_decrypts_under_audit(settings, contracts, write_landing, tmp_path):

@@ -1,0 +1,115 @@
+"""A failed task reaches its owner: the Airflow notifier opens a finding and sends an e-mail
+through a real SMTP server on localhost (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage, Message
+
+import pytest
+from aiosmtpd.controller import Controller
+from pydantic import SecretStr
+
+from pipelines.policy import load_policy
+from pipelines.policy.findings import findings
+from pipelines.policy.notify import OwnerNotifier, notify_owner
+from pipelines.protection.keys import KeyRing
+from pipelines.settings import PROJECT_DIR, Settings
+
+CANARY = "maria.canary@example.org"
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], Message]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.received.append(
+            (
+                list(envelope.rcpt_tos),
+                email.message_from_bytes(envelope.content, policy=email.policy.default),
+            )
+        )
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    box, port = Inbox(), _free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def dag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        bag = DagBag(dag_folder=str(PROJECT_DIR / "dags" / "commerce_daily.py"))
+    return bag.dags["commerce_daily"]
+
+
+def test_commerce_daily_tasks_notify_their_owner_on_failure(dag):  # type: ignore[no-untyped-def]
+    for task in dag.tasks:
+        callbacks = task.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert any(isinstance(c, OwnerNotifier) for c in callbacks), task.task_id
+
+
+def test_a_failed_validation_reaches_the_tables_owner(  # type: ignore[no-untyped-def]
+    dag, inbox, settings: Settings, keyring: KeyRing
+):
+    box, port = inbox
+    smtp = settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "portal_url": "http://portal.example:8765",
+            "keys": SecretStr(keyring.to_json()),
+        }
+    )
+    task = dag.get_task("quality_order_payments")
+    context = {
+        "dag": dag,
+        "task": task,
+        "run_id": "scheduled__2018-01-02",
+        "exception": ValueError(f"row with {CANARY} failed"),
+    }
+    notify_owner(smtp, context)
+    [(to, msg)] = box.received
+    assert to == ["payments-data@example.com"]
+    assert isinstance(msg, EmailMessage)
+    body = msg.get_content()
+    subject = " ".join(str(msg["Subject"]).split())  # unfolded
+    assert subject == "[pipelines] commerce_daily.quality_order_payments (order_payments) failed"
+    assert "run scheduled__2018-01-02 with ValueError" in body
+    [finding] = findings(smtp, load_policy(smtp.policy_file))
+    assert (finding.kind, finding.owner) == ("task_failed", "payments-data@example.com")
+    assert f"http://portal.example:8765/?finding={finding.id}" in body
+    assert CANARY not in msg.as_string()
+
+
+def test_a_failure_of_no_single_table_reaches_the_pipeline_owner(  # type: ignore[no-untyped-def]
+    dag, inbox, settings: Settings
+):
+    box, port = inbox
+    smtp = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+    context = {"dag": dag, "task": dag.get_task("quality_gate"), "run_id": "manual__1"}
+    notify_owner(smtp, context)
+    [(to, msg)] = box.received
+    assert to == ["commerce-data@example.com"]
+    assert "commerce_daily.quality_gate failed" in msg["Subject"]
