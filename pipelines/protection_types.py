@@ -221,3 +221,9 @@ def lineage_description(
         method=method,
         detail=detail.format(interval_end=interval_end),
     )
+
+
+SUPPRESSED = "*"
+"""A quasi-identifier suppressed for k-anonymity (``dbt_project/macros/anonymity.sql``): a
+published row whose class is smaller than k carries this instead of its value; readers count
+it as unknown."""

@@ -63,7 +63,7 @@ def segment_frame(training: pl.DataFrame, genders: pl.DataFrame) -> pl.DataFrame
     from pipelines.quality.reference import load_groups
 
     regions = load_groups(REGIONS)
-    from pipelines.privacy.anonymity import SUPPRESSED
+    from pipelines.protection_types import SUPPRESSED
 
     known = [
         pl.when(pl.col(c) == SUPPRESSED).then(None).otherwise(pl.col(c)).alias(c)

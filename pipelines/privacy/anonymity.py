@@ -31,12 +31,11 @@ import duckdb
 import yaml
 
 from pipelines.contracts import ContractSet, PiiClass
+from pipelines.protection_types import SUPPRESSED
 from pipelines.sql import q
 
 DEFAULT_K = 5
 DEFAULT_L = 2
-SUPPRESSED = "*"
-"""The value a mart publishes for a quasi-identifier it suppresses (class below k)."""
 REGIONS = {
     "N": ["AC", "AM", "AP", "PA", "RO", "RR", "TO"],
     "NE": ["AL", "BA", "CE", "MA", "PB", "PE", "PI", "RN", "SE"],

@@ -124,7 +124,7 @@ def _observed(result: Any) -> Any:
 
 
 def _segment(value: str | None, declared: set[str], groups: dict[str, str]) -> str | None:
-    from pipelines.privacy.anonymity import SUPPRESSED
+    from pipelines.protection_types import SUPPRESSED
 
     if value is None or value == SUPPRESSED:  # suppressed for k-anonymity: not known either
         return stats.MISSING if stats.MISSING in declared else None
