@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,8 +59,8 @@ def trained(
         mp.chdir(root)  # no ./openlineage.yml
         built = root / "trained.pickle"
         with FileLock(str(root / "build.lock")):
-            if not built.exists():
-                settings = build(root, contracts)
+            if not built.exists():  # a fresh folder: a failed build (timeout) leaves its own
+                settings = build(Path(tempfile.mkdtemp(dir=root, prefix="build-")), contracts)
                 first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
                 second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
                 built.write_bytes(pickle.dumps(TrainedTwice(settings, first, second)))
