@@ -1,51 +1,100 @@
 """``airflow dags test`` for several logical dates in one Airflow process.
 
     python -m pipelines.airflow_runs commerce_daily 2018-01-02 2018-01-03 ...
+    python -m pipelines.airflow_runs commerce_daily --keep-going 2018-01-02 2018-01-03
 
 Each date runs exactly as ``airflow dags test DAG DATE`` does: Airflow's own command, parsed
-by Airflow's CLI parser, in turn, stopping at the first failed run (exit code 1). What one
+by Airflow's CLI parser, in turn, stopping at the first failed run (exit code 1; with
+``--keep-going`` the next dates still run, and the exit code is 1 when any failed). A run
+fails when Airflow says so or when one of its tasks failed (``airflow dags test`` may end a
+run whose leaf tasks succeeded as a success although an upstream task failed). What one
 process saves is the start of the next ones: importing Airflow and the project, loading the
 providers and connecting to the metadata database (5-10 s per date on the project machines;
-``make demo`` runs seven dates). Airflow's configuration comes from the environment
-(``AIRFLOW_HOME`` and ``AIRFLOW__*``, see :func:`pipelines.demo.airflow_env`).
+``make demo`` runs seven dates, ``pipelines run`` one per interval). Airflow's configuration
+comes from the environment (``AIRFLOW_HOME`` and ``AIRFLOW__*``, see
+:func:`pipelines.demo.airflow_env`).
 
-Before each date it prints ``[DAG RUNS] run <i>/<n> <dag_id> <logical date>``, and after a
-failed run ``[DAG RUNS] failed <dag_id> <logical date>``: :class:`pipelines.demo.Progress`
-reads them.
+Before each date it prints ``[DAG RUNS] run <i>/<n> <dag_id> <logical date>``, after a failed
+run ``[DAG RUNS] failed <dag_id> <logical date>: <reason>``, and after every run
+``[DAG RUNS] done <i>/<n> <dag_id> <logical date> exit=<0|1>``:
+:class:`pipelines.demo.Progress` and ``pipelines run`` read them.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 MARKER = "[DAG RUNS]"
 
 
-def run_dates(dag_id: str, logical_dates: list[str]) -> int:
-    """``airflow dags test dag_id D`` for each date D in this process; 1 at the first failure."""
+def failed_tasks(dag_id: str) -> list[str]:
+    """Failed task ids of the dag's latest run in Airflow's metadata database."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run_id = session.scalar(
+            select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+        )
+        return list(
+            session.scalars(
+                select(TaskInstance.task_id).where(
+                    TaskInstance.dag_id == dag_id,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.state == "failed",
+                )
+            )
+        )
+
+
+def _run_one(parser: argparse.ArgumentParser, dag_id: str, logical: str) -> str | None:
+    """One ``airflow dags test``; why it failed, or None."""
+    args = parser.parse_args(["dags", "test", dag_id, logical])
+    try:
+        args.func(args)
+    except SystemExit as exc:  # Airflow's "DagRun failed"
+        if exc.code not in (None, 0):
+            return str(exc.code)
+    failed = failed_tasks(dag_id)
+    return f"task(s) failed: {', '.join(failed)}" if failed else None
+
+
+def run_dates(dag_id: str, logical_dates: list[str], keep_going: bool = False) -> int:
+    """``airflow dags test dag_id D`` for each date D in this process; 1 when a run failed
+    (at the first failure unless ``keep_going``)."""
     from airflow.cli import cli_parser
     from airflow.configuration import write_default_airflow_configuration_if_needed
 
     write_default_airflow_configuration_if_needed()  # as Airflow's own entry point does
     parser = cli_parser.get_parser()
+    status = 0
+    total = len(logical_dates)
     for number, logical in enumerate(logical_dates, 1):
-        print(f"{MARKER} run {number}/{len(logical_dates)} {dag_id} {logical}", flush=True)
-        args = parser.parse_args(["dags", "test", dag_id, logical])
-        try:
-            args.func(args)
-        except SystemExit as exc:  # Airflow's "DagRun failed"
-            if exc.code not in (None, 0):
-                print(f"{MARKER} failed {dag_id} {logical}: {exc.code}", flush=True)
-                return 1
-    return 0
+        print(f"{MARKER} run {number}/{total} {dag_id} {logical}", flush=True)
+        failure = _run_one(parser, dag_id, logical)
+        if failure is not None:
+            print(f"{MARKER} failed {dag_id} {logical}: {failure}", flush=True)
+            status = 1
+        print(
+            f"{MARKER} done {number}/{total} {dag_id} {logical} exit={0 if failure is None else 1}",
+            flush=True,
+        )
+        if failure is not None and not keep_going:
+            break
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    keep_going = "--keep-going" in args
+    args = [a for a in args if a != "--keep-going"]
     if len(args) < 2 or args[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
-    return run_dates(args[0], args[1:])
+    return run_dates(args[0], args[1:], keep_going=keep_going)
 
 
 if __name__ == "__main__":

@@ -361,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the daily DAG through Airflow for each day of a range, with progress",
         description="Runs `airflow dags test commerce_daily` (embedded SQLite metadata under "
-        "<data_dir>/airflow, as `make demo` does) for each daily interval in [--from, --to): "
-        "ingestion, the quality gate, the feature build and release. The landing files must "
+        "<data_dir>/airflow, as `make demo` does) for each daily interval in [--from, --to), "
+        "all in one Airflow process: ingestion, the quality gate, the feature build and release. The landing files must "
         "be there already (<data_dir>/landing/<YYYY-MM-DD>/ or PIPELINES_LANDING_DIR). Keys: "
         "PIPELINES_KEY_FILE / PIPELINES_KEYS, else a local development key ring.",
         epilog=RUN_EPILOG,

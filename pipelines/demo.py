@@ -174,7 +174,7 @@ def _airflow() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def _runs_program() -> list[str]:
+def runs_program() -> list[str]:
     """:mod:`pipelines.airflow_runs` for :data:`DAG_ID`: ``airflow dags test`` per date."""
     return [sys.executable, "-m", "pipelines.airflow_runs", DAG_ID]
 
@@ -187,10 +187,11 @@ def run_airflow(
     prefix: Callable[[], str] = lambda: "    ",
     *,
     program: list[str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> int:
     """Run an airflow command (or ``program`` with ``args``), appending its output to
     ``log_path``; echo task results, each line after ``prefix()`` (``pipelines run`` puts the
-    interval, elapsed time and ETA there)."""
+    interval, elapsed time and ETA there). ``on_line`` sees every output line first."""
     command = [*(program or [_airflow()]), *args]
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(command)}\n")
@@ -212,6 +213,8 @@ def run_airflow(
         try:
             for line in proc.stdout:
                 log.write(line)
+                if on_line is not None:
+                    on_line(line)
                 if show_tasks:
                     for shown in progress.feed(line):
                         _say(f"{prefix()}{shown}")
@@ -260,7 +263,7 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     # A daily data-interval timetable maps logical date D+1 to the interval [D, D+1).
     logical = [(DEMO_START + timedelta(days=n + 1)).isoformat() for n in range(days)]
     _say(f"Running {DAG_ID} for {days} days in one Airflow process (airflow dags test per day)")
-    code = run_airflow(logical, env, log_path, show_tasks=True, program=_runs_program())
+    code = run_airflow(logical, env, log_path, show_tasks=True, program=runs_program())
     if code != 0:
         _say(f"A DAG run failed (exit {code}); Airflow's log: {log_path}")
         return code

@@ -1,8 +1,8 @@
 """``pipelines run --from DATE --to DATE``: the daily DAG through Airflow, interval by interval.
 
-Each daily interval runs as ``make demo`` runs one (:func:`pipelines.demo.run_airflow`:
-``airflow dags test commerce_daily <interval end>`` on the embedded SQLite metadata under
-``<data_dir>/airflow``). Every terminal line starts with where the range is
+The intervals run as ``make demo`` runs its days: ``airflow dags test commerce_daily
+<interval end>`` for each, all in one Airflow process (:mod:`pipelines.airflow_runs`), on the
+embedded SQLite metadata under ``<data_dir>/airflow``. Every terminal line starts with where the range is
 (``[2/5 2018-01-02 | 1m40s elapsed, ETA 2m30s]``) and names the running task; a silent task
 gets a line every :data:`pipelines.demo.HEARTBEAT` seconds. The run stops at the first failed
 interval (``keep_going`` goes on), naming the interval, the failed task(s) and what to look
@@ -11,6 +11,7 @@ at, and ends with a summary per interval: gate status, rows, feature release.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipelines.console import table
-from pipelines.demo import DAG_ID, airflow_env, ensure_keyring, prepare_airflow
+from pipelines.demo import DAG_ID, airflow_env, ensure_keyring, prepare_airflow, runs_program
 from pipelines.demo import run_airflow as _run_airflow
 from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
@@ -137,17 +138,50 @@ def what_to_look_at(task: str, interval: Interval, log_path: Path) -> str:
     return f"{hint}; Airflow's log: {log_path}"
 
 
-def run_interval(
-    interval: Interval, env: dict[str, str], log_path: Path, prefix: Callable[[], str]
-) -> tuple[int, list[str]]:
-    """One interval through Airflow; its exit code and failed tasks."""
-    logical = logical_date(interval)
-    _say(f"{prefix()}airflow dags test {DAG_ID} {logical}   (interval {interval})")
-    code = _run_airflow(["dags", "test", DAG_ID, logical], env, log_path, True, prefix)
-    state, failed = run_outcome(Path(env["AIRFLOW_HOME"]))
-    if code == 0 and (failed or state != "success"):
-        code = 1
-    return code, failed
+class RangeRun:
+    """Follows one :mod:`pipelines.airflow_runs` process through the range: which interval
+    runs (for the prefix), and, as each run ends, its outcome line and failure report."""
+
+    def __init__(
+        self, settings: Settings, results: list[IntervalResult], env: dict[str, str], log: Path
+    ) -> None:
+        self.settings, self.results, self.log_path = settings, results, log
+        self.airflow_home = Path(env["AIRFLOW_HOME"])
+        self.clock = Clock(len(results))
+        self.clock.current = 1
+        self.began = time.monotonic()
+
+    def prefix(self) -> str:
+        return self.clock.prefix(self.results[self.clock.current - 1].interval)
+
+    def on_line(self, line: str) -> None:
+        if started := _RUN_MARK.search(line):
+            self.clock.current, self.began = int(started.group(1)), time.monotonic()
+        elif done := _DONE_MARK.search(line):
+            self.finish(int(done.group(1)), int(done.group(2)))
+
+    def finish(self, number: int, code: int) -> None:
+        """Interval ``number`` ended with ``code``: what it stored, on a line."""
+        result = self.results[number - 1]
+        state, failed = run_outcome(self.airflow_home)
+        if code == 0 and (failed or state != "success"):
+            code = 1
+        result.exit_code, result.failed_tasks = code, failed
+        result.seconds = time.monotonic() - self.began
+        self.clock.finished.append(result.seconds)
+        fill_outcomes(self.settings, [result])
+        _say(
+            f"{self.clock.prefix(result.interval)}interval {result.interval.start.date()} "
+            f"{_run_state(result)} in {_duration(result.seconds)}: gate {result.gate}, "
+            f"loaded {result.loaded:,}, quarantined {result.quarantined:,}, "
+            f"release {result.release}"
+        )
+        if code != 0:
+            _report_failure(result, number, len(self.results), self.log_path)
+
+
+_RUN_MARK = re.compile(r"\[DAG RUNS\] run (\d+)/\d+ ")
+_DONE_MARK = re.compile(r"\[DAG RUNS\] done (\d+)/\d+ .* exit=(\d+)")
 
 
 def _report_failure(result: IntervalResult, index: int, total: int, log_path: Path) -> None:
@@ -173,33 +207,27 @@ def run_range(settings: Settings, start: date, end: date, *, keep_going: bool = 
     if prepare_airflow(env, log_path, show_tasks=True) != 0:
         _say(f"airflow db migrate / pools set failed; see {log_path}")
         return 1
-    clock = Clock(len(intervals))
     results = [IntervalResult(i) for i in intervals]
-    for n, result in enumerate(results, start=1):
-        clock.current = n
-        began = time.monotonic()
-        code, failed = run_interval(result.interval, env, log_path, _prefix(clock, result))
-        result.exit_code, result.failed_tasks = code, failed
-        result.seconds = time.monotonic() - began
-        clock.finished.append(result.seconds)
-        fill_outcomes(settings, [result])
-        _say(
-            f"{clock.prefix(result.interval)}interval {result.interval.start.date()} "
-            f"{_run_state(result)} in {_duration(result.seconds)}: gate {result.gate}, "
-            f"loaded {result.loaded:,}, quarantined {result.quarantined:,}, "
-            f"release {result.release}"
-        )
-        if code != 0:
-            _report_failure(result, n, len(results), log_path)
-            if not keep_going:
-                break
+    follow = RangeRun(settings, results, env, log_path)
+    dates = [logical_date(i) for i in intervals]
+    _say(
+        f"Running {DAG_ID} for {len(dates)} interval(s) in one Airflow process "
+        "(airflow dags test per interval)"
+    )
+    code = _run_airflow(
+        ["--keep-going", *dates] if keep_going else dates,
+        env,
+        log_path,
+        True,
+        follow.prefix,
+        program=runs_program(),
+        on_line=follow.on_line,
+    )
+    if code != 0 and all(r.exit_code in (None, 0) for r in results):
+        _say(f"FAILED: Airflow itself failed (exit {code}); see {log_path}")
     _say("")
     _say(render_summary(results, log_path))
-    return 0 if all(r.exit_code == 0 for r in results) else 1
-
-
-def _prefix(clock: Clock, result: IntervalResult) -> Callable[[], str]:
-    return lambda: clock.prefix(result.interval)
+    return 0 if code == 0 and all(r.exit_code == 0 for r in results) else 1
 
 
 def fill_outcomes(settings: Settings, results: list[IntervalResult]) -> None:

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import ContractSet
-from pipelines.demo import airflow_env, prepare_airflow, run_airflow
+from pipelines.demo import airflow_env, run_airflow
 from pipelines.features.snapshots import read_release
 from pipelines.lake.partitions import partitions
 from pipelines.lineage import client, naming
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
+from tests.conftest import InstallAirflowDb
 from tests.unit.models.training_lake import HORIZON_DAYS, build
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,9 @@ def lake(tmp_path: Path, contracts: ContractSet, monkeypatch: pytest.MonkeyPatch
     return settings
 
 
-def _run(settings: Settings, tmp_path: Path) -> tuple[int, Path, dict[str, str]]:
+def _run(
+    settings: Settings, tmp_path: Path, airflow_db: InstallAirflowDb
+) -> tuple[int, Path, dict[str, str]]:
     extra = {
         "PIPELINES_KEY_FILE": str(tmp_path / "keyring.json"),
         # the training DAG must be unpaused when the asset event arrives to be queued
@@ -61,7 +64,7 @@ def _run(settings: Settings, tmp_path: Path) -> tuple[int, Path, dict[str, str]]
     }
     env = airflow_env(settings, extra)
     log = tmp_path / "airflow.log"
-    assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
+    airflow_db(env)  # migrated once per session (with the warehouse pool)
     daily = run_airflow(["dags", "test", "commerce_daily", DAILY], env, log, show_tasks=False)
     assert daily == 0, log.read_text()[-4000:]
     for args in (
@@ -120,14 +123,14 @@ def _linked_to_the_provider(ours: list[dict], provider: list[dict], job: str, da
 
 
 def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
-    lake: Settings, tmp_path: Path
+    lake: Settings, tmp_path: Path, airflow_db: InstallAirflowDb
 ):
     from pipelines.reporting.graph import load_graph
     from pipelines.reporting.modeltrace import trace_model
     from pipelines.reporting.store import open_store
     from tests.unit.lineage.ol_schema import validate_events
 
-    code, log, env = _run(lake, tmp_path)
+    code, log, env = _run(lake, tmp_path, airflow_db)
     assert code == 0, log.read_text()[-4000:]
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
         states = dict(

@@ -79,3 +79,47 @@ def test_a_failed_gate_is_named_by_its_root_check_with_its_consequences_counted(
     }
     assert gate_text(decision) == ("FAILED: orders.order_status_representative (3 consequence(s))")
     assert gate_text({"passed": True}) == "passed"
+
+
+def _airflow_db(home: Path, state: str, failed: list[str]) -> None:
+    import sqlite3
+
+    home.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(home / "airflow.db") as con:
+        con.execute("CREATE TABLE IF NOT EXISTS dag_run (id INTEGER, dag_id, run_id, state)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS task_instance (dag_id, run_id, task_id, state, start_date)"
+        )
+        run = f"r{state}"
+        con.execute(
+            "INSERT INTO dag_run VALUES ((SELECT count(*) + 1 FROM dag_run), 'commerce_daily', ?, ?)",
+            [run, state],
+        )
+        for task in failed:
+            con.execute(
+                "INSERT INTO task_instance VALUES ('commerce_daily', ?, ?, 'failed', 0)",
+                [run, task],
+            )
+
+
+def test_one_airflow_process_is_followed_interval_by_interval(settings: Settings, capsys):
+    """The markers of ``pipelines.airflow_runs`` move the prefix to the running interval and,
+    as each run ends, give its outcome line (from what Airflow stored) and a failure report."""
+    from pipelines.runrange import RangeRun
+
+    home = settings.data_dir / "airflow"
+    results = [IntervalResult(Interval.day(date(2018, 1, d))) for d in (1, 2, 3)]
+    follow = RangeRun(settings, results, {"AIRFLOW_HOME": str(home)}, Path("/x/run.log"))
+    follow.on_line("[DAG RUNS] run 1/3 commerce_daily 2018-01-02\n")
+    assert follow.prefix().startswith("[1/3 2018-01-01 | ")
+    _airflow_db(home, "success", [])
+    follow.on_line("[DAG RUNS] done 1/3 commerce_daily 2018-01-02 exit=0\n")
+    follow.on_line("[DAG RUNS] run 2/3 commerce_daily 2018-01-03\n")
+    assert follow.prefix().startswith("[2/3 2018-01-02 | ") and "ETA " in follow.prefix()
+    _airflow_db(home, "success", ["ingest_orders"])  # exit 0, but a task failed
+    follow.on_line("[DAG RUNS] done 2/3 commerce_daily 2018-01-03 exit=0\n")
+    out = capsys.readouterr().out
+    assert [r.exit_code for r in results] == [0, 1, None]
+    assert results[1].failed_tasks == ["ingest_orders"]
+    assert "interval 2018-01-01 success in" in out
+    assert "FAILED: interval 2 of 3, [2018-01-02" in out and "ingest_orders: look at" in out

@@ -1,12 +1,17 @@
 """One lake with three published feature releases, and the example model trained twice on it
 (release as of MIDDLE, then retrained on the newer release as of LAST), built once per session
-with lineage on the default file transport (see :mod:`training_lake`)."""
+with lineage on the default file transport (see :mod:`training_lake`). The pytest-xdist workers
+share it: the first builds it under a file lock, the others load what it built (tests read it;
+one that trains again does so on a copy)."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +20,7 @@ from pipelines.contracts import ContractSet
 from pipelines.lineage import client
 from pipelines.models.repeat_purchase import Trained, train
 from pipelines.settings import Settings
+from tests.conftest import session_dir
 from tests.unit.models.training_lake import HORIZON_DAYS, LAST, MIDDLE, build
 
 
@@ -39,7 +45,10 @@ class TrainedTwice:
 def trained(
     tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet
 ) -> Iterator[TrainedTwice]:
-    root = tmp_path_factory.mktemp("models")
+    from filelock import FileLock
+
+    root = session_dir(tmp_path_factory) / "models-trained"
+    root.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         for var in ("PIPELINES_KEYS", "PIPELINES_KEY_FILE", "PIPELINES_SETTINGS_FILE"):
             mp.delenv(var, raising=False)
@@ -48,8 +57,12 @@ def trained(
                 mp.delenv(key)
         mp.setenv("HOME", str(root / "home"))  # no ~/.openlineage/openlineage.yml
         mp.chdir(root)  # no ./openlineage.yml
-        settings = build(root, contracts)
-        first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
-        second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
-        yield TrainedTwice(settings, first, second)
+        built = root / "trained.pickle"
+        with FileLock(str(root / "build.lock")):
+            if not built.exists():  # a fresh folder: a failed build (timeout) leaves its own
+                settings = build(Path(tempfile.mkdtemp(dir=root, prefix="build-")), contracts)
+                first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
+                second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
+                built.write_bytes(pickle.dumps(TrainedTwice(settings, first, second)))
+        yield pickle.loads(built.read_bytes())
     client.reset_clients()

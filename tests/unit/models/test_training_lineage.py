@@ -4,6 +4,8 @@ newer release changes only what changed."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,9 +148,15 @@ def test_retraining_on_a_newer_release_differs_only_where_its_inputs_did(trained
 
 
 def test_retraining_on_the_same_release_gives_the_same_version(
-    trained: TrainedTwice, monkeypatch: pytest.MonkeyPatch
+    trained: TrainedTwice, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")  # the other tests count the events
-    again = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=trained.settings)
+    data = tmp_path / "data"  # a copy: the other workers read the shared lake meanwhile
+    shutil.copytree(trained.settings.data_dir, data, symlinks=True)
+    settings = trained.settings.model_copy(update={"data_dir": data})
+    again = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
     assert again.record.version == trained.first.record.version
-    assert again.folder == trained.first.folder
+    assert again.folder == data / trained.first.folder.relative_to(trained.settings.data_dir)
+    assert sorted(p.name for p in again.folder.iterdir()) == sorted(
+        p.name for p in trained.first.folder.iterdir()
+    )
