@@ -63,6 +63,8 @@ def trained(
                 settings = build(Path(tempfile.mkdtemp(dir=root, prefix="build-")), contracts)
                 first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
                 second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
-                built.write_bytes(pickle.dumps(TrainedTwice(settings, first, second)))
-        yield pickle.loads(built.read_bytes())
+                built.write_bytes(
+                    pickle.dumps((settings, first, second))
+                )  # conftest classes do not pickle
+        yield TrainedTwice(*pickle.loads(built.read_bytes()))
     client.reset_clients()
