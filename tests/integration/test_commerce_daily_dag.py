@@ -20,7 +20,7 @@ from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
-from tests.factories import CANARIES, DAY, clean_day, write_day
+from tests.factories import CANARIES, DAY, Rows, _id, clean_day, write_day
 
 pytestmark = pytest.mark.integration
 FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
@@ -138,6 +138,26 @@ def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) ->
         assert [f.column.id for f in mart_violations(pii_derived(graph))] == []
 
 
+def _with_more_people(rows: Rows, n: int = 5) -> Rows:
+    """``rows`` plus ``n`` people like the day's second, each with one order: the published
+    customer features must be k-anonymous (k=5), which the day's two people alone cannot be."""
+    copies = {  # table: (the second person's row in it, the keys a copy gets anew)
+        "customers": (1, ("customer_id", "customer_unique_id")),
+        "customer_profiles": (1, ("customer_unique_id",)),
+        "orders": (1, ("order_id", "customer_id")),
+        "order_items": (2, ("order_id",)),
+        "order_payments": (1, ("order_id",)),
+    }
+    prefixes = {"customer_id": "c", "customer_unique_id": "u", "order_id": "o"}
+    for i in range(90, 90 + n):
+        for table, (index, keys) in copies.items():
+            template = dict(rows[table][index])
+            for key in keys:
+                template[key] = _id(prefixes[key], i)
+            rows[table].append(template)
+    return rows
+
+
 def test_daily_dag_ingests_every_table_without_leaking_pii(
     settings: Settings,
     contracts: ContractSet,
@@ -145,7 +165,7 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     tmp_path: Path,
     airflow_db: InstallAirflowDb,
 ):
-    rows = clean_day()
+    rows = _with_more_people(clean_day())
     write_day(write_landing, contracts, rows, fmt="csv.gz")
     code, log, env = _run_dag(settings, tmp_path, airflow_db)
     assert code == 0, log.read_text()[-5000:]
@@ -169,7 +189,8 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     written.append(log)
     assert any(p.name == "index.html" for p in written)
     # `dags test` runs tasks in-process: their logs are in the captured output we scan.
-    assert "orders: read 3, loaded 3, quarantined 0" in log.read_text()
+    orders = len(rows["orders"])
+    assert f"orders: read {orders}, loaded {orders}, quarantined 0" in log.read_text()
     leaks = [f"{p}: {c}" for p in written for c in CANARIES if c.encode() in _bytes(p)]
     assert leaks == []
     # check_interval only guards the start date: it reads and writes no data, so no lineage

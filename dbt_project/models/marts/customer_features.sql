@@ -57,16 +57,45 @@ profiles as (
     from {{ ref('int_customer_profiles_as_of') }}
 ),
 
--- k-anonymity by suppression: a person whose (state, age band) class holds fewer than k
--- people (config.meta.anonymity.k) is published with both quasi-identifiers '*'.
-qi_classes as (
-    select
-        per_customer.customer_unique_token,
-        count(*) over (
-            partition by per_customer.customer_state, profiles.age_band
-        ) < {{ anonymity_k() }} as qi_suppressed
+-- k-anonymity by suppression: people whose (state, age band) class holds fewer than k people
+-- (config.meta.anonymity.k) are published with both quasi-identifiers '*'. When they are
+-- themselves fewer than k, the next smallest classes join them until the '*' class holds k
+-- (fewer than k people in all: the gate refuses the release).
+qi_people as (
+    select per_customer.customer_unique_token, per_customer.customer_state, profiles.age_band
     from per_customer
     left join profiles on per_customer.customer_unique_token = profiles.customer_unique_token
+),
+
+qi_sizes as (
+    select customer_state, age_band, count(*) as people
+    from qi_people
+    group by customer_state, age_band
+),
+
+qi_ranked as (
+    select
+        customer_state,
+        age_band,
+        people,
+        sum(people) over (
+            order by people, customer_state, age_band
+            rows between unbounded preceding and current row
+        ) - people as people_before,
+        sum(case when people < {{ anonymity_k() }} then people else 0 end) over () as small_people
+    from qi_sizes
+),
+
+qi_classes as (
+    select
+        qi_people.customer_unique_token,
+        qi_ranked.people < {{ anonymity_k() }}
+        or (qi_ranked.small_people > 0 and qi_ranked.people_before < {{ anonymity_k() }})
+            as qi_suppressed
+    from qi_people
+    inner join qi_ranked
+        on qi_people.customer_state is not distinct from qi_ranked.customer_state
+        and qi_people.age_band is not distinct from qi_ranked.age_band
 )
 
 select
