@@ -23,6 +23,7 @@ Reading them back is re-identification, audited like any other:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipelines.contracts import Contract
@@ -31,17 +32,28 @@ from pipelines.protection.keys import KeyRing
 from pipelines.sql import json_path, sql_str
 
 
-def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
-    """SQL turning ``record_json`` (the JSON image of a failed record: PII columns protected,
-    the others in clear) into the quarantine's record: the others encrypted."""
+def record_from(contract: Contract, value_of: Callable[[str], str], encrypt_udf: str | None) -> str:
+    """SQL for a quarantine record from ``value_of(lake column name)`` (each value's SQL, PII
+    columns as the lake holds them): every other value encrypted under its quarantine context
+    with ``encrypt_udf``, or left out when it is None."""
     fields = []
     for col in contract.written_columns:
-        value = f"json_extract_string({record_json}, {json_path(col.lake_name)})"
+        value = value_of(col.lake_name)
         if col.pii.value == "none":
+            if encrypt_udf is None:
+                continue
             context = quarantine_context(contract.table, col.name)
             value = f"{encrypt_udf}({value}, {sql_str(context)})"
         fields.append(f"{sql_str(col.lake_name)}: {value}")
-    return "to_json({" + ", ".join(fields) + "})"
+    return f"to_json({{{', '.join(fields)}}})" if fields else "to_json(MAP {})"
+
+
+def record_sql(contract: Contract, record_json: str, encrypt_udf: str) -> str:
+    """SQL turning ``record_json`` (the JSON image of a failed record: PII columns protected,
+    the others in clear) into the quarantine's record: the others encrypted."""
+    return record_from(
+        contract, lambda name: f"json_extract_string({record_json}, {json_path(name)})", encrypt_udf
+    )
 
 
 DECRYPT_UDF = "pipelines_quarantine_decrypt"

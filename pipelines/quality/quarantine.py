@@ -35,7 +35,7 @@ from pipelines.hashing import file_sha256
 from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
 from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
 from pipelines.lake.publish import partition_lock, staged_partition
-from pipelines.protection.encrypt import quarantine_context
+from pipelines.lake.quarantine import record_from
 from pipelines.quality.suites import CheckSpec
 from pipelines.sql import q, sql_str
 
@@ -59,16 +59,7 @@ def _record_sql(contract: Contract, encrypt_udf: str | None) -> str:
     (protected); every other value encrypted as ingestion's quarantine does
     (:mod:`pipelines.lake.quarantine`) when ``encrypt_udf`` is given, else left out (it may
     hold personal data all the same): ``_source_file`` and ``_source_row`` locate the record."""
-    fields = []
-    for c in contract.written_columns:
-        value = f"CAST(d.{q(c.lake_name)} AS VARCHAR)"
-        if c.pii.value == "none":
-            if encrypt_udf is None:
-                continue
-            context = quarantine_context(contract.table, c.name)
-            value = f"{encrypt_udf}({value}, {sql_str(context)})"
-        fields.append(f"{sql_str(c.lake_name)}: {value}")
-    return f"to_json({{{', '.join(fields)}}})" if fields else "to_json(MAP {})"
+    return record_from(contract, lambda name: f"CAST(d.{q(name)} AS VARCHAR)", encrypt_udf)
 
 
 def violations_sql(spec: CheckSpec, view: str) -> str:
