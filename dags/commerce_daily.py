@@ -8,7 +8,9 @@ publishes that data. ``build_features`` then builds the ML feature tables with d
 gate-passed partitions as of the interval end, ``check_<feature table>`` validates each
 snapshot, ``publish_features`` serves the release to ML teams when those checks passed, and
 ``feature_docs`` renders the dbt docs; ``purge_retention`` deletes landing files and lake
-partitions past their contract's ``retention_days`` (audited). A table is ingested after the quality tasks of the
+partitions past their contract's ``retention_days`` (audited); ``release_representativeness``
+releases through OpenDP the segment shares that the portal shows outside the governance role
+(once per partition version and column, from the privacy budget). A table is ingested after the quality tasks of the
 tables its foreign keys reference (derived from the contracts and ``expectations/``). Every
 task is one call into ``pipelines`` and idempotent: re-running an interval replaces its
 partitions and its feature snapshots. Every task emits OpenLineage events
@@ -121,6 +123,12 @@ def commerce_daily() -> None:
 
         return purge_retention(data_interval_start, data_interval_end, run_id)
 
+    @task
+    def release_representativeness(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
+        from pipelines.privacy.tasks import release_representativeness
+
+        return release_representativeness(data_interval_start, data_interval_end, run_id)
+
     # Each lake table is an Asset: a passed gate emits an event per table with the interval's
     # partition, dataset version, rows and check counts.
     @task(outlets=lake_assets(PLAN.order))
@@ -150,6 +158,7 @@ def commerce_daily() -> None:
     built = build_features()
     feature_checks = [check_features.override(task_id=f"check_{t}")(t) for t in FEATURE_TABLES]
     published = publish_features()
+    passed >> release_representativeness()
     passed >> built >> feature_checks >> published >> [feature_docs(), purge_retention()]
 
 

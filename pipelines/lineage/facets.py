@@ -365,6 +365,8 @@ class PipelinesPrivacyRunFacet(RunFacet):
     artifacts: int = attr.field(default=0)
     epsilon: float | None = attr.field(default=None)
     dataset: str | None = attr.field(default=None)
+    releases: int = attr.field(default=0)
+    refused: int = attr.field(default=0)
 
 
 CUSTOM_FACETS: dict[str, type] = {

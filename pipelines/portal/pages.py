@@ -85,7 +85,7 @@ def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
                     "changed_by",
                     "changed_at",
                 ],
-                [f.row() for f in data.owned_findings(settings)],
+                _hide_findings(settings, [f.row() for f in data.owned_findings(settings)], role),
                 note="Failed and warned checks of each partition's latest validation, and "
                 "refused uses and transfers, with their owner (policy.yml, contracts) and "
                 "state (pipelines findings ack|resolve|accept).",
@@ -94,7 +94,14 @@ def overview(settings: Settings, params: dict[str, str], role: Role) -> Page:
     )
 
 
-def _representativeness(settings: Settings, table: str) -> Section:
+SHARES_SOURCES = ("representativeness", "drift")
+"""Check sources whose observed values are exact segment shares: governance only."""
+GOVERNANCE_ONLY = "exact shares: governance only (see the released segments)"
+
+
+def _representativeness(settings: Settings, table: str, role: Role) -> Section:
+    if role is not Role.GOVERNANCE:
+        return _released_representativeness(settings, table)
     stats = data.segment_stats(settings, table)
     svg = []
     for (tbl, check), segs in sorted(data.latest_segments(stats).items()):
@@ -116,15 +123,74 @@ def _representativeness(settings: Settings, table: str) -> Section:
             "segment_level",
         ],
         rows,
-        note="Segment mix against the reference, per interval.",
+        note="Segment mix against the reference, per interval (exact: governance only).",
         html="".join(svg),
     )
+
+
+def _released_representativeness(settings: Settings, table: str) -> Section:
+    """Outside governance: the segment shares privacy released through OpenDP, never the
+    exact ones (a view reads the recorded releases and spends no budget)."""
+    wanted = {
+        (s["table"], s["partition"], s["column"])
+        for s in data.segment_stats(settings, table)
+        if s["segment"] is not None and s["column"]
+    }
+    rows = records.dp_segments(settings, wanted)
+    released = [r for r in rows if r["status"] == "released"]
+    newest: dict[tuple[str, str], str] = {}
+    for r in released:
+        key = (r["table"], r["column"])
+        newest[key] = max(newest.get(key, ""), r["interval_start"])
+    latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in released:
+        if r["interval_start"] == newest[(r["table"], r["column"])]:
+            latest.setdefault((r["table"], r["column"]), []).append(r)
+    svg = [
+        charts.segment_bars(
+            f"{tbl}: {col} (differentially private; grey: reference)",
+            [(r["segment"], max(r["share"], 0.0), r["reference_share"]) for r in segs],
+        )
+        for (tbl, col), segs in sorted(latest.items())
+    ]
+    return Section(
+        "segments",
+        records.DP_COLUMNS,
+        rows,
+        note="Segment mix per interval, released with differential privacy (OpenDP, discrete "
+        "Laplace noise; epsilon per release from the partition's budget). Exact shares, "
+        "ratios and drift are for the governance role only.",
+        html="".join(svg),
+    )
+
+
+def _hide_findings(
+    settings: Settings, rows: list[dict[str, Any]], role: Role
+) -> list[dict[str, Any]]:
+    """Findings outside governance: the observed value of a shares check hidden."""
+    if role is Role.GOVERNANCE:
+        return rows
+    shares = {
+        (r["table"], r["expectation"])
+        for r in data.check_history(settings)
+        if r.get("source") in SHARES_SOURCES
+    }
+    return [
+        {**r, "observed": GOVERNANCE_ONLY} if (r["table"], r["what"]) in shares else r for r in rows
+    ]
+
+
+def _hide_shares(rows: list[dict[str, Any]], role: Role, field: str) -> list[dict[str, Any]]:
+    """Check rows outside governance: the observed value of a shares check hidden."""
+    if role is Role.GOVERNANCE:
+        return rows
+    return [{**r, field: GOVERNANCE_ONLY} if r.get("source") in SHARES_SOURCES else r for r in rows]
 
 
 def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
     table, run = params.get("table", ""), params.get("run_id", "")
     if run:
-        return _validation(settings, run, table)
+        return _validation(settings, run, table, role)
     if not table:
         rows = data.check_summary(settings)
         links = "".join(
@@ -157,10 +223,11 @@ def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
                         "table": "?table={table}",
                     },
                 ),
-                _representativeness(settings, table),
+                _representativeness(settings, table, role),
             ],
         )
     history = data.with_expected(settings, data.check_history(settings, table), table=table)
+    history = _hide_shares(history, role, "observed_value")
     chart = charts.line(
         f"{table}: failed and warned checks by interval", data.problem_series(history)
     ) + charts.outcome_grid(f"{table}: every check by interval", *data.outcome_cells(history))
@@ -174,15 +241,17 @@ def quality(settings: Settings, params: dict[str, str], role: Role) -> Page:
                 html=chart + '<p><a href="?">All tables</a></p>',
                 note="Every run and check of this table, newest first.",
             ),
-            _representativeness(settings, table),
+            _representativeness(settings, table, role),
         ],
     )
 
 
-def _validation(settings: Settings, run: str, table: str) -> Page:
+def _validation(settings: Settings, run: str, table: str, role: Role) -> Page:
     """The checks of one DAG run (and table): what a GX Data Docs validation page shows."""
     rows = [r for r in data.check_history(settings, table or None) if r["run_id"] == run]
-    rows = data.with_expected(settings, rows, table=table, run_id=run)
+    rows = _hide_shares(
+        data.with_expected(settings, rows, table=table, run_id=run), role, "observed_value"
+    )
     rows.sort(key=lambda r: (r["table"], _ORDER.get(r["outcome"], 3), r["expectation"]))
     what = f"{table} in run {run}" if table else f"run {run}"
     return Page(

@@ -166,3 +166,69 @@ def consumers(settings: Settings) -> list[dict[str, Any]]:
                 }
             )
     return sorted(rows, key=lambda r: r["trained_at"] or "", reverse=True)
+
+
+DP_DIR = ("privacy", "representativeness")
+"""Where ``pipelines privacy dp-representativeness`` (and the DAG task
+``release_representativeness``) record each release: ``<data_dir>/privacy/representativeness/
+<table>/<partition>/<column>.<dataset version>.json`` (:mod:`pipelines.privacy.representativeness`)."""
+
+DP_COLUMNS = [
+    "table",
+    "column",
+    "interval_start",
+    "segment",
+    "share",
+    "count",
+    "reference_share",
+    "epsilon",
+    "release_id",
+    "status",
+]
+
+
+def _dp_record(settings: Settings, table: str, folder: Any, column: str) -> dict[str, Any] | None:
+    import json
+
+    version = str(folder.manifest.dataset_version).removeprefix("sha256:")
+    path = settings.data_dir.joinpath(
+        *DP_DIR, table, folder.folder.name, f"{column}.{version}.json"
+    )
+    if not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return record
+
+
+def _dp_rows(record: dict[str, Any] | None, base: dict[str, Any]) -> list[dict[str, Any]]:
+    if record is None:
+        return [{**base, "status": "not released yet (pipelines privacy dp-representativeness)"}]
+    if record.get("status") != "released":
+        return [{**base, "status": "privacy budget spent: not shown outside governance"}]
+    extra = {"epsilon": record["epsilon"], "release_id": record["release_id"], "status": "released"}
+    return [
+        {**base, **extra, **{k: s[k] for k in ("segment", "share", "count", "reference_share")}}
+        for s in record["segments"]
+    ]
+
+
+def dp_segments(settings: Settings, wanted: set[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Segment shares released with differential privacy for ``wanted`` (table, partition,
+    column) at the partitions' current versions, as privacy recorded them: the noisy figures,
+    or that the budget was spent, or that nothing is released yet. Reads records only: a view
+    spends no privacy budget."""
+    from pipelines.lake.partitions import partitions
+
+    rows: list[dict[str, Any]] = []
+    current = {
+        (t, p.folder.name): p
+        for t in sorted({w[0] for w in wanted})
+        for p in partitions(settings.lake, t)
+    }
+    for table, partition, column in sorted(wanted):
+        part = current.get((table, partition))
+        if part is None:
+            continue  # purged or erased since it was validated
+        base = {"table": table, "column": column, "interval_start": part.manifest.interval_start}
+        rows.extend(_dp_rows(_dp_record(settings, table, part, column), base))
+    return rows

@@ -285,6 +285,31 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dp_representativeness(args: argparse.Namespace) -> int:
+    from pipelines.lineage.emit import task_run
+    from pipelines.privacy.lineage import JOB_PREFIX, representativeness_lineage
+    from pipelines.privacy.representativeness import release_pending
+    from pipelines.protection.audit import AuditLog
+    from pipelines.protection.keys import keyring_from_settings
+
+    settings = _settings(args)
+    if not args.actor.strip() or not args.reason.strip():
+        raise ValueError("a DP release needs an actor and a reason (audited)")
+    contracts = load_contracts(settings.contracts_dir)
+    log = AuditLog(settings.audit, keyring_from_settings(settings))
+    with task_run("dp_representativeness", settings=settings, job_prefix=JOB_PREFIX) as lineage:
+        outcome = release_pending(
+            settings, contracts, log, actor=args.actor, reason=args.reason,
+            epsilon=args.epsilon, budget=args.budget,
+        )  # fmt: skip
+        seq, _ = log.head()
+        lineage.complete_with(lambda: representativeness_lineage(settings, contracts, outcome, seq))
+    for r in outcome.records:
+        print(f"{r['ledger_dataset']} {r['column']}: {r['status']} (epsilon {r['epsilon']:g})")
+    print(f"{len(outcome.released)} released, {len(outcome.refused)} refused")
+    return 0
+
+
 def _cmd_dp_budget(args: argparse.Namespace) -> int:
     from pipelines.privacy.dp import read_ledger, spent
 
@@ -334,7 +359,7 @@ def register(subparsers: Any) -> None:
     )
     sub = privacy.add_subparsers(
         dest="privacy_command",
-        metavar="{erase,verify-erasure,export,purge,anonymity,dp-release,dp-budget}",
+        metavar="{erase,verify-erasure,export,purge,anonymity,dp-release,dp-representativeness,dp-budget}",
     )
     sub.required = True
     erase = sub.add_parser(
@@ -436,5 +461,21 @@ def register(subparsers: Any) -> None:
     dpr.add_argument("--actor", required=True, help="who releases (audited)")
     dpr.add_argument("--reason", required=True, help="for whom and why (audited)")
     dpr.set_defaults(func=_guarded(_cmd_dp_release))
+    rep = sub.add_parser(
+        "dp-representativeness",
+        help="segment shares of every lake partition version not released yet, through OpenDP",
+        formatter_class=fmt,
+        description=(
+            "What the portal shows outside the governance role: per lake partition version and\n"
+            "segment column of the quality suites, rows per public segment with discrete\n"
+            "Laplace noise (OpenDP), from the partition's budget; refused over budget. Made\n"
+            "once per version and column (the DAG task release_representativeness runs it)."
+        ),
+    )
+    rep.add_argument("--epsilon", type=float, default=0.1, help="epsilon per release (0.1)")
+    rep.add_argument("--budget", type=float, help="total epsilon of a partition (first release)")
+    rep.add_argument("--actor", required=True, help="who releases (audited)")
+    rep.add_argument("--reason", required=True, help="for whom and why (audited)")
+    rep.set_defaults(func=_guarded(_cmd_dp_representativeness))
     budget = sub.add_parser("dp-budget", help="epsilon spent and left per dataset")
     budget.set_defaults(func=_guarded(_cmd_dp_budget))

@@ -1,4 +1,5 @@
-"""Privacy actions in lineage: one OpenLineage run per erasure (and per DP release).
+"""Privacy actions in lineage: one OpenLineage run per erasure (and per DP release, and per
+call releasing representativeness).
 
 An erasure's COMPLETE event outputs every rewritten lake partition (``lake.<table>`` with its
 new ``datasetVersion``, the same dataset the ingestion wrote), and carries a
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from pipelines.lineage.emit import LineageParts
     from pipelines.privacy.dp import NoisyCounts
     from pipelines.privacy.erase import Certificate
+    from pipelines.privacy.representativeness import Outcome
 
 JOB_PREFIX = "pipelines.privacy"
 
@@ -66,3 +68,25 @@ def dp_lineage(
     dataset = input_dataset(ns, name, {"datasetVersion": f.dataset_version(file_sha256(snapshot))})
     facet = privacy_facet("dp_release", audit_seq, epsilon=noisy.epsilon, dataset=noisy.dataset)
     return LineageParts(inputs=[dataset], run_facets={"pipelines_privacy": facet})
+
+
+def representativeness_lineage(
+    settings: Settings, contracts: ContractSet, outcome: Outcome, audit_seq: int | None
+) -> LineageParts:
+    """DP representativeness releases: read the released lake partition versions; spend
+    epsilon (total over the call's releases; refusals counted)."""
+    from pipelines.lineage.datasets import lake_partition_input
+    from pipelines.lineage.emit import LineageParts
+
+    inputs = [
+        lake_partition_input(settings, contracts[p.table], p.folder, p.manifest)
+        for p in outcome.read
+    ]
+    facet = privacy_facet(
+        "dp_representativeness",
+        audit_seq,
+        releases=len(outcome.released),
+        refused=len(outcome.refused),
+        epsilon=sum(float(r["epsilon"]) for r in outcome.released),
+    )
+    return LineageParts(inputs=inputs, run_facets={"pipelines_privacy": facet})

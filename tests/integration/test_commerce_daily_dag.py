@@ -172,9 +172,13 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
 
     states = _task_states(env)
     expected = {f"{stage}_{t}" for t in contracts for stage in ("ingest", "quality")}
-    features = {"build_features", "publish_features", "feature_docs", "purge_retention"} | {
-        f"check_{t}" for t in FEATURE_TABLES
-    }
+    features = {
+        "build_features",
+        "publish_features",
+        "feature_docs",
+        "purge_retention",
+        "release_representativeness",
+    } | {f"check_{t}" for t in FEATURE_TABLES}
     assert states == dict.fromkeys(
         expected | {"check_interval", "quality_report", "quality_gate"} | features, "success"
     )

@@ -85,9 +85,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "portal": _BASE
     | {"protection", "lake", "quality", "features", "models", "lineage", "reporting", "policy"},
     # data subject rights and anonymity: reads and rewrites the lake, landing, features and
-    # the warehouse; ingestion honours its suppression list through lake/suppression.py
+    # the warehouse; ingestion honours its suppression list through lake/suppression.py;
+    # releases representativeness by the quality suites' segment columns and references
     "privacy": _BASE
-    | {"protection", "lake", "ingest", "warehouse", "features", "lineage", "policy"},
+    | {"protection", "lake", "ingest", "warehouse", "quality", "features", "lineage", "policy"},
     "tasks": _BASE
     | {
         "protection",

@@ -151,6 +151,7 @@ def test_commerce_daily_task_graph(parsed):
         ],
         "feature_docs": ["publish_features"],
         "purge_retention": ["publish_features"],
+        "release_representativeness": ["quality_gate"],
     }
     # DuckDB takes one writing process per file: only the one-slot pool's tasks write it.
     assert dag["pools"] == {
