@@ -72,6 +72,9 @@ def _cmd_erase(args: argparse.Namespace) -> int:
         )
     for d in [*cert.features, *cert.warehouse]:
         print(f"  {d.artifact}: -{d.rows_removed} rows")
+    for b in cert.rebuilt:
+        done = "rebuilt from the rewritten lake" if b.success else "REBUILD FAILED, kept"
+        print(f"  features as of {b.as_of} ({', '.join(sorted(b.tables))}): {done}")
     for f in cert.landing:
         what = (
             f"not rewritten ({f.not_rewritten})"

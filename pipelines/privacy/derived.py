@@ -11,8 +11,8 @@ over every VARCHAR column, so no feature table or warehouse model is listed by h
   replaces it (``COPY FROM DATABASE``): DuckDB keeps deleted rows in free blocks of the old
   file, so deleting alone would only hide them.
 
-Aggregates over many people (product and seller features) keep the subject's contribution
-until the next build; they hold no row of the subject.
+Aggregates over many people (product and seller features) hold no row of the subject: the
+erasure builds them again from the rewritten lake (:mod:`pipelines.privacy.rebuild`).
 """
 
 from __future__ import annotations
@@ -145,9 +145,12 @@ def warehouse_hits(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, in
     return out
 
 
-def rewrite_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path) -> list[DerivedRewrite]:
+def rewrite_warehouse(
+    con: duckdb.DuckDBPyConnection, warehouse: Path, *, fresh: bool = False
+) -> list[DerivedRewrite]:
     """Delete the subject's rows from every warehouse table, then replace the file by a fresh
-    copy (no free block of the old file keeps them)."""
+    copy (no free block of the old file keeps them); ``fresh``: copy it even if no row was
+    deleted (a rebuild replaced aggregates holding the subject's contribution)."""
     if not warehouse.is_file():
         return []
     con.execute(f"ATTACH {sql_str(str(warehouse))} AS wh")
@@ -160,13 +163,13 @@ def rewrite_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path) -> list[D
                 f"{subject_rows_where(con, f'wh.{q(schema)}.{q(table)}')}"
             )
             done.append(DerivedRewrite(f"warehouse:{name}", None, None, rows))
-        if done:
-            fresh = warehouse.with_name(f".{warehouse.name}.{uuid.uuid4().hex[:8]}.tmp")
-            con.execute(f"ATTACH {sql_str(str(fresh))} AS fresh")
+        if done or fresh:
+            copy = warehouse.with_name(f".{warehouse.name}.{uuid.uuid4().hex[:8]}.tmp")
+            con.execute(f"ATTACH {sql_str(str(copy))} AS fresh")
             con.execute("COPY FROM DATABASE wh TO fresh")
             con.execute("DETACH fresh")
             con.execute("DETACH wh")
-            os.replace(fresh, warehouse)
+            os.replace(copy, warehouse)
             return done
     finally:
         if any(r[0] == "wh" for r in con.execute("SHOW DATABASES").fetchall()):

@@ -6,8 +6,10 @@
    meanwhile or later drops their rows (:mod:`~pipelines.lake.suppression`).
 3. Rewrite every lake partition holding them (data and quarantine) as a new dataset
    version; the old files are deleted. Then the feature snapshots, their releases and the
-   warehouse (:mod:`~pipelines.privacy.derived`), then the retained landing files
-   (:mod:`~pipelines.privacy.landing`).
+   warehouse (:mod:`~pipelines.privacy.derived`); the feature tables of every as-of date that
+   read a rewritten partition are built again from the rewritten lake, so no aggregate
+   (product, seller) keeps the person's contribution (:mod:`~pipelines.privacy.rebuild`);
+   then the retained landing files (:mod:`~pipelines.privacy.landing`).
 4. Write the erasure certificate into the audit log (MAC-chained): tables, partitions with old
    and new versions, rows removed per artifact, key digests suppressed. Counts, names and
    hashes only; the subject appears as ``sha256:`` of its token. The run is in lineage too.
@@ -28,6 +30,7 @@ from pipelines.privacy.authorize import Request, audit_outcome
 from pipelines.privacy.derived import DerivedRewrite, rewrite_features, rewrite_warehouse
 from pipelines.privacy.landing import LandingRewrite, register_token_udf, rewrite_landing
 from pipelines.privacy.locate import connect, locate
+from pipelines.privacy.rebuild import Rebuilt, rebuild_features
 from pipelines.privacy.rewrite import Rewritten, rewrite_partition
 from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing
@@ -48,6 +51,7 @@ class Certificate:
     lake: list[Rewritten] = field(default_factory=list)
     features: list[DerivedRewrite] = field(default_factory=list)
     warehouse: list[DerivedRewrite] = field(default_factory=list)
+    rebuilt: list[Rebuilt] = field(default_factory=list)
     landing: list[LandingRewrite] = field(default_factory=list)
     keys: dict[str, int] = field(default_factory=dict)
     audit_seq: int | None = None
@@ -58,6 +62,13 @@ class Certificate:
         derived = sum(d.rows_removed for d in [*self.features, *self.warehouse])
         return lake + derived + sum(r.records_removed for r in self.landing)
 
+    @property
+    def aggregates_kept(self) -> list[str]:
+        """Feature snapshots whose rebuild failed: they still hold the person's contribution."""
+        return [
+            f"features/{t}/as_of={r.as_of}" for r in self.rebuilt if not r.success for t in r.tables
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
@@ -66,6 +77,8 @@ class Certificate:
             "lake": [r.as_dict() for r in self.lake],
             "features": [d.as_dict() for d in self.features],
             "warehouse": [d.as_dict() for d in self.warehouse],
+            "rebuilt": [r.as_dict() for r in self.rebuilt],
+            "aggregates_kept": self.aggregates_kept,
             "landing": [r.as_dict() for r in self.landing],
             "suppressed_keys": self.keys,
             "rows_removed": self.rows_removed,
@@ -81,6 +94,7 @@ def erase(
     graph: SubjectGraph,
     *,
     landing: bool = True,
+    rebuild: bool = True,
 ) -> Certificate:
     """Erase ``request``'s subject everywhere (see the module docstring)."""
     cert = Certificate(request.subject, graph.subject_column, graph.names)
@@ -94,7 +108,9 @@ def erase(
             load_keys(con, found.keys)
             cert.lake = [rewrite_partition(con, h.partition, graph, contracts) for h in found.hits]
             cert.features = rewrite_features(con, features_dir(settings), cert.lake)
-            cert.warehouse = rewrite_warehouse(con, settings.warehouse)
+            if rebuild:
+                cert.rebuilt = rebuild_features(settings, {r.new_version for r in cert.lake})
+            cert.warehouse = rewrite_warehouse(con, settings.warehouse, fresh=bool(cert.rebuilt))
             if landing:
                 pseudo = Pseudonymizer(keyring, key_id_of(request.token))
                 register_token_udf(con, pseudo)

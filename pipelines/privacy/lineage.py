@@ -47,6 +47,7 @@ def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificat
             lake_partition_output(settings, contracts[r.table], folder, Manifest.read(folder), {})
         )
     artifacts = len(cert.lake) + len(cert.features) + len(cert.warehouse) + len(cert.landing)
+    artifacts += sum(len(r.tables) for r in cert.rebuilt)
     facet = privacy_facet(
         "erase", cert.audit_seq, rows_removed=cert.rows_removed, artifacts=artifacts
     )

@@ -38,6 +38,17 @@ def _pipeline(settings, keyring, contracts) -> None:
         export_snapshots(con, settings, AS_OF)
 
 
+def _orders_of(settings, table: str, key: str, value: str) -> tuple[int, int]:
+    """The ``orders`` aggregate of one entity: in its snapshot file and in the warehouse."""
+    snapshot = settings.data_dir / "features" / table / f"as_of={AS_OF}" / "data.parquet"
+    query = f"SELECT orders FROM {{}} WHERE {key} = ? AND as_of_date = ?"
+    in_file = duckdb.execute(query.format(f"'{snapshot}'"), [value, AS_OF]).fetchone()
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        in_warehouse = con.execute(query.format(f"marts.{table}"), [value, AS_OF]).fetchone()
+    assert in_file is not None and in_warehouse is not None
+    return int(in_file[0]), int(in_warehouse[0])
+
+
 def _warehouse_text(settings) -> str:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         relations = con.execute(
@@ -65,6 +76,9 @@ def test_an_erased_person_stays_out_of_features_after_the_pipeline_runs_again(
         )
     )
     assert token in _warehouse_text(settings)  # the premise
+    # u1 bought product p1 (orders o1; o2 is u2's) and both orders of seller s1 but o2
+    assert _orders_of(settings, "product_features", "product_id", _id("p", 1)) == (2, 2)
+    assert _orders_of(settings, "seller_features", "seller_id", _id("s", 1)) == (3, 3)
 
     graph = subject_graph(contracts)
     log = AuditLog(settings.audit, keyring)
@@ -74,8 +88,16 @@ def test_an_erased_person_stays_out_of_features_after_the_pipeline_runs_again(
     )  # fmt: skip
     cert = erase(settings, keyring, log, request, contracts, graph)
     assert [d.artifact for d in cert.features] == [f"features/customer_features/as_of={AS_OF}"]
-    assert "warehouse:marts.customer_features" in {d.artifact for d in cert.warehouse}
     assert verify_erasure(settings, keyring, contracts, graph, token).absent
+    assert token not in _warehouse_text(settings)
+    # the aggregates lost the person's contribution: rebuilt from the rewritten lake
+    [rebuilt] = cert.rebuilt
+    assert (rebuilt.as_of, rebuilt.success, cert.aggregates_kept) == (AS_OF.isoformat(), True, [])
+    assert set(rebuilt.tables) == {"customer_features", "product_features", "seller_features"}
+    assert _orders_of(settings, "product_features", "product_id", _id("p", 1)) == (1, 1)
+    assert _orders_of(settings, "seller_features", "seller_id", _id("s", 1)) == (1, 1)
+    entry = AuditLog(settings.audit, keyring).entries()[-1]
+    assert '"rebuilt":[{"as_of":"2018-01-10"' in entry["details"]["certificate"]
 
     shutil.rmtree(settings.landing)
     shutil.copytree(original, settings.landing)
@@ -83,6 +105,7 @@ def test_an_erased_person_stays_out_of_features_after_the_pipeline_runs_again(
     shutil.rmtree(settings.landing)
     result = verify_erasure(settings, keyring, contracts, graph, token)
     assert result.findings == {} and result.absent
+    assert _orders_of(settings, "product_features", "product_id", _id("p", 1)) == (1, 1)
     text = _warehouse_text(settings)
     assert [n for n in needles if n in text] == []
     files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
