@@ -9,6 +9,8 @@ ciphertexts), plus the token itself:
   columns);
 * every feature snapshot and every warehouse table: any text column;
 * the retained landing files (their key columns pseudonymized on the fly);
+* the feature snapshots whose rebuild failed during the erasure (its certificate lists them)
+  and that still hold that version: aggregates keeping the person's contribution;
 * and the subject must be on the suppression list, so a re-run cannot bring them back.
 
 The result names artifacts and counts only.
@@ -16,6 +18,7 @@ The result names artifacts and counts only.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import duckdb
 
 from pipelines.contracts import ContractSet, Protection
 from pipelines.features.paths import features_dir
+from pipelines.hashing import file_sha256
 from pipelines.lake.partitions import partitions, verified_data_file, verified_quarantine_file
 from pipelines.lake.subject_match import (
     digest,
@@ -36,6 +40,7 @@ from pipelines.lake.suppression import read_list
 from pipelines.privacy.derived import count_subject_rows, snapshot_files, warehouse_hits
 from pipelines.privacy.landing import landing_hits, register_token_udf
 from pipelines.privacy.locate import connect
+from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of
 from pipelines.settings import Settings
@@ -94,6 +99,27 @@ def _lake(
     return found, searched
 
 
+def aggregates_kept(settings: Settings, keyring: KeyRing, subject: str) -> dict[str, int]:
+    """Feature snapshots an erasure of ``subject`` could not rebuild (its certificate says so)
+    and that are still at the version it recorded: they hold the person's contribution."""
+    from pipelines.privacy.erase import ACTION
+
+    found: dict[str, int] = {}
+    for entry in AuditLog(settings.audit, keyring).entries():
+        details = entry.get("details") or {}
+        if entry.get("action") != ACTION or "certificate" not in details:
+            continue
+        cert = json.loads(str(details["certificate"]))
+        if cert.get("subject") != subject:
+            continue
+        for built in cert.get("rebuilt", []):
+            for table, info in ({} if built["success"] else built["tables"]).items():
+                path = features_dir(settings) / table / f"as_of={built['as_of']}" / "data.parquet"
+                if path.is_file() and file_sha256(path) == info.get("old_version"):
+                    found[f"aggregates:{table}/as_of={built['as_of']}"] = 1
+    return found
+
+
 def verify_erasure(
     settings: Settings,
     keyring: KeyRing,
@@ -126,4 +152,5 @@ def verify_erasure(
             result.findings[f"landing:{name}"] = 1
     finally:
         con.close()
+    result.findings.update(aggregates_kept(settings, keyring, subject))
     return result

@@ -303,3 +303,32 @@ def test_subject_access_export_decrypts_under_audit(settings, contracts, write_l
     assert (entry["action"], entry["details"]["outcome"]) == ("privacy_export", "success")
     assert entry["details"]["lake_rows"] == 2 + 1 + 2 + 3 + 2 + 1
     assert "canary" not in json.dumps(entry)
+
+
+def test_verify_erasure_reports_aggregates_whose_rebuild_failed(settings, keyring, contracts):
+    """A certificate recording a failed rebuild makes verify-erasure name that snapshot while
+    it is still the version the erasure left; once rebuilt (another version), it is clean."""
+    from pipelines.hashing import file_sha256
+    from pipelines.privacy.erase import ACTION, Certificate
+    from pipelines.privacy.rebuild import Rebuilt
+    from pipelines.privacy.verify import verify_erasure
+    from pipelines.protection.audit import subject_digest
+
+    token = Pseudonymizer(keyring).token(SUBJECT)
+    snapshot = settings.data_dir / "features/product_features/as_of=2018-01-10/data.parquet"
+    snapshot.parent.mkdir(parents=True)
+    duckdb.sql(f"COPY (SELECT 'p1' AS product_id, 2 AS orders) TO '{snapshot}' (FORMAT parquet)")
+    graph = subject_graph(contracts)
+    cert = Certificate(subject_digest(token), graph.subject_column, graph.names)
+    kept = {"product_features": {"old_version": file_sha256(snapshot), "kept": True}}
+    cert.rebuilt = [Rebuilt("2018-01-10", None, False, kept)]
+    assert cert.aggregates_kept == ["features/product_features/as_of=2018-01-10"]
+    log = AuditLog(settings.audit, keyring)
+    log.append(
+        actor="a", action=ACTION, reason="r", details={"certificate": json.dumps(cert.as_dict())}
+    )
+    result = verify_erasure(settings, keyring, contracts, graph, token)
+    assert result.findings == {"aggregates:product_features/as_of=2018-01-10": 1}
+    assert not result.absent
+    duckdb.sql(f"COPY (SELECT 'p1' AS product_id, 1 AS orders) TO '{snapshot}' (FORMAT parquet)")
+    assert verify_erasure(settings, keyring, contracts, graph, token).findings == {}
