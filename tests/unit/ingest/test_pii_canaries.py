@@ -63,6 +63,8 @@ def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_p
         ["summary"],
         ["pii", "inventory"],
         ["-v", "summary", "--format", "json"],
+        # representativeness released through OpenDP: records, audit and lineage
+        ["privacy", "dp-representativeness", "--actor", "gov", "--reason", "portal"],
     ]
     output = ""
     for args in commands:
@@ -77,6 +79,7 @@ def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_p
         output += done.stdout + done.stderr
 
     assert "quarantined" in output
+    assert "lake.customers/dt=2018-01-01 customer_state: released" in output
     files = _written_files(settings.data_dir, settings.landing)
     assert any(f.name == "quarantine.parquet" for f in files)
     failed = _quarantined(settings.lake)
