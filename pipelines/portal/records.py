@@ -173,6 +173,8 @@ DP_DIR = ("privacy", "representativeness")
 ``release_representativeness``) record each release: ``<data_dir>/privacy/representativeness/
 <table>/<partition>/<column>.<dataset version>.json`` (:mod:`pipelines.privacy.representativeness`)."""
 
+NOT_RELEASED = "no release for this table: exact shares are for governance only"
+
 DP_COLUMNS = [
     "table",
     "column",
@@ -225,10 +227,14 @@ def dp_segments(settings: Settings, wanted: set[tuple[str, str, str]]) -> list[d
         for t in sorted({w[0] for w in wanted})
         for p in partitions(settings.lake, t)
     }
+    unreleased: set[tuple[str, str]] = set()
     for table, partition, column in sorted(wanted):
         part = current.get((table, partition))
-        if part is None:
-            continue  # purged or erased since it was validated
+        if part is None:  # not a lake partition (a feature snapshot), or purged since
+            if (table, column) not in unreleased:
+                unreleased.add((table, column))
+                rows.append({"table": table, "column": column, "status": NOT_RELEASED})
+            continue
         base = {"table": table, "column": column, "interval_start": part.manifest.interval_start}
         rows.extend(_dp_rows(_dp_record(settings, table, part, column), base))
     return rows
