@@ -1,6 +1,8 @@
 """Who may read which page: three portal roles and how a caller gets one.
 
-* ``governance``: everything, including audit details and the PII map.
+* ``governance``: everything, including audit details, the PII map and the exact segment
+  shares of representativeness and drift (every other role sees the shares that privacy
+  released through OpenDP: :mod:`pipelines.portal.records`, ``dp_segments``).
 * ``engineering``: everything but the audit log's entries (it sees the chain's status).
 * ``ml``: features, quality summaries and lineage; not the PII map's details, not the audit.
 
