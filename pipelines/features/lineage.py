@@ -44,6 +44,17 @@ def _release_facet(release: Any) -> Any:
             )
             for p in release.partitions
         ],
+        anonymity=[
+            f.AnonymityCheck(
+                table=table,
+                k=int(a.get("k") or 0),
+                required_k=int(a.get("required_k") or 0),
+                enforced=bool(a.get("enforced")),
+                blocked=bool(a.get("enforced") and a.get("problems")),
+                suppressed=int(a.get("suppressed") or 0),
+            )
+            for table, a in sorted((release.checks.get("anonymity") or {}).items())
+        ],
     )
 
 

@@ -292,12 +292,26 @@ class ReleasePartition:
     run_id: str | None = attr.field(default=None)
 
 
+@attr.define
+class AnonymityCheck:
+    """One feature table's k-anonymity at publication (the gate in ``privacy.anonymity``)."""
+
+    table: str
+    k: int
+    required_k: int
+    enforced: bool
+    blocked: bool
+    suppressed: int = attr.field(default=0)
+
+
 @_custom
 @attr.define
 class PipelinesReleaseRunFacet(RunFacet):
-    """``pipelines_release``: the lake partitions a feature build used."""
+    """``pipelines_release``: the lake partitions a feature build used; at publication, the
+    k-anonymity gate's result per table."""
 
     partitions: list[ReleasePartition]
+    anonymity: list[AnonymityCheck] = attr.field(factory=list)
 
 
 @_custom

@@ -109,6 +109,17 @@ def test_a_snapshot_below_k_blocks_its_release_and_the_report_proposes_generaliz
     blocked = [p for p in release.problems if "k-anonymity 1 < 5" in p]
     assert len(blocked) == 1 and "customer_features" in blocked[0]
     assert release.checks["anonymity"]["customer_features"]["k"] == 1
+    from pipelines.features.lineage import publish_lineage
+
+    facet = publish_lineage(settings, release).run_facets["pipelines_release"]
+    assert [(a.table, a.k, a.required_k, a.enforced, a.blocked) for a in facet.anonymity] == [
+        ("customer_features", 1, 5, True, True)
+    ]  # the refused publication's lineage run says why
+    from openlineage.client.serde import Serde
+
+    from tests.unit.lineage.ol_schema import _facet_problems
+
+    assert _facet_problems({"pipelines_release": Serde.to_dict(facet)}, "run", "run") == []
 
     result = evaluate(
         duckdb.connect(),
