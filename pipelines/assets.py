@@ -52,18 +52,19 @@ def lake_assets(tables: Sequence[str]) -> list[Asset]:
 def lake_extra(settings: Settings, table: str, decision: Mapping[str, Any]) -> dict[str, Any]:
     """What one lake table's asset event says about the gated interval (no data values)."""
     from pipelines.lake.partitions import partitions
+    from pipelines.lake.storage import lake_store
 
     start, end = decision["interval_start"], decision["interval_end"]
     part = next(
         (
             p
-            for p in partitions(settings.lake, table)
+            for p in partitions(lake_store(settings), table)
             if (p.manifest.interval_start, p.manifest.interval_end) == (start, end)
         ),
         None,
     )
     return {
-        "partition": part.folder.name if part else None,
+        "partition": part.name if part else None,
         "interval_start": start,
         "interval_end": end,
         "dataset_version": part.manifest.dataset_version if part else None,

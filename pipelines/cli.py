@@ -78,7 +78,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 f"{c.loaded:,}",
                 f"{c.quarantined:,}",
                 f"{c.dropped:,}",
-                str(result.partition_dir),
+                result.location,
             ]
         )
         if c.suppressed:

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     lake_dir: Path | None = Field(
         default=None, description="Protected, partitioned Parquet lake; default <data_dir>/lake."
     )
+    lake_url: str | None = Field(
+        default=None,
+        description="The lake's partitions on an S3-compatible store, s3://bucket/prefix "
+        "(credentials from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        "PIPELINES_S3_ENDPOINT); unset: the local lake_dir.",
+    )
     warehouse_path: Path | None = Field(
         default=None, description="DuckDB warehouse file; default <data_dir>/warehouse.duckdb."
     )
@@ -143,6 +149,7 @@ class Settings(BaseSettings):
         "settings_file",
         "landing_dir",
         "lake_dir",
+        "lake_url",
         "warehouse_path",
         "audit_log",
         "key_file",

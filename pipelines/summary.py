@@ -8,6 +8,7 @@ from pipelines.console import table
 from pipelines.contracts import load_contracts
 from pipelines.lake.interval import Interval
 from pipelines.lake.partitions import partitions
+from pipelines.lake.storage import lake_store
 from pipelines.quality.reinstate import is_orphan_check
 from pipelines.settings import Settings
 
@@ -18,7 +19,7 @@ def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
     for name in contracts.load_order():
         parts = [
             p
-            for p in partitions(settings.lake, name)
+            for p in partitions(lake_store(settings), name)
             if interval is None or interval.overlaps(p.interval)
         ]
         checks: dict[str, int] = {}

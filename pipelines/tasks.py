@@ -27,13 +27,11 @@ def ingest(
         lineage,
     ):
         result = ingest_table(table, interval, settings, run_id=run_id)
-        lineage.complete_with(
-            lambda: ingestion_lineage(result.manifest, result.partition_dir, settings)
-        )
+        lineage.complete_with(lambda: ingestion_lineage(result.manifest, result.location, settings))
     manifest = result.manifest
     return {
         "table": table,
-        "partition": str(result.partition_dir),
+        "partition": result.location,
         "read": manifest.counts.read,
         "loaded": manifest.counts.loaded,
         "quarantined": manifest.counts.quarantined,

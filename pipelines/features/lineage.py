@@ -18,6 +18,7 @@ from typing import Any
 
 from openlineage.client.generated import output_statistics_output_dataset
 
+from pipelines.lake.storage import lake_store
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
@@ -88,8 +89,8 @@ def build_lineage(settings: Settings, release: Any) -> LineageParts:
     """The build task's inputs (released lake partitions) and outputs (the snapshots)."""
     contracts = ds.contracts_for(settings)
     inputs = [
-        ds.lake_partition_input(settings, contracts[table], part.folder, part.manifest)
-        for table, parts in release.selection(settings.lake).items()
+        ds.lake_partition_input(settings, contracts[table], part.location, part.manifest)
+        for table, parts in release.selection(lake_store(settings)).items()
         if table in contracts
         for part in parts
     ]

@@ -38,6 +38,7 @@ from pipelines.contracts import ContractSet, load_contracts
 from pipelines.features.api import FeatureNotFound, read_snapshot
 from pipelines.features.paths import feature_table
 from pipelines.features.release import Release
+from pipelines.lake.storage import lake_store
 from pipelines.settings import Settings
 from pipelines.warehouse.build import duckdb_config
 from pipelines.warehouse.lake_views import register_lake
@@ -270,7 +271,7 @@ def _lake_tables(ctes: list[tuple[str, str]]) -> list[str]:
 def _collect(
     settings: Settings, release: Release, ctes: list[tuple[str, str]], key: str, as_of: date
 ) -> list[Any]:
-    selection = release.selection(settings.lake)
+    selection = release.selection(lake_store(settings))
     found = sum(len(parts) for parts in selection.values())
     if found != len(release.partitions):
         raise StaleRelease(

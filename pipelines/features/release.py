@@ -23,6 +23,7 @@ from typing import Any
 
 from pipelines.contracts import load_contracts
 from pipelines.lake.partitions import Partition, partitions
+from pipelines.lake.storage import LakeStorage, lake_store
 from pipelines.quality import store
 from pipelines.settings import Settings
 
@@ -64,7 +65,7 @@ class Release:
     checks: dict[str, Any] = field(default_factory=dict)  # table -> outcome counts
     problems: list[str] = field(default_factory=list)  # why publication was refused
 
-    def selection(self, lake: Path) -> dict[str, list[Partition]]:
+    def selection(self, lake: Path | LakeStorage) -> dict[str, list[Partition]]:
         """The released partitions as lake :class:`Partition` objects, per table."""
         wanted = {(p.table, p.partition, p.dataset_version) for p in self.partitions}
         tables = sorted({p.table for p in self.partitions})
@@ -73,7 +74,7 @@ class Release:
             out[table] = [
                 p
                 for p in partitions(lake, table)
-                if (table, p.folder.name, p.manifest.dataset_version) in wanted
+                if (table, p.name, p.manifest.dataset_version) in wanted
             ]
         return out
 
@@ -114,11 +115,11 @@ def select_release(
     released: list[ReleasedPartition] = []
     held: list[HeldBack] = []
     for table in tables:
-        for part in partitions(settings.lake, table):
+        for part in partitions(lake_store(settings), table):
             if part.interval.end > cutoff:
                 continue
             version = part.manifest.dataset_version
-            runs = vouched.get((table, part.folder.name, version), {})
+            runs = vouched.get((table, part.name, version), {})
             passed = sorted(r for r in runs if gates.get(r))
             if passed:
                 gate_run = passed[-1]
@@ -126,7 +127,7 @@ def select_release(
                 released.append(
                     ReleasedPartition(
                         table=table,
-                        partition=part.folder.name,
+                        partition=part.name,
                         interval_start=part.manifest.interval_start,
                         interval_end=part.manifest.interval_end,
                         dataset_version=version,
@@ -135,11 +136,11 @@ def select_release(
                         rows=part.manifest.counts.loaded,
                         checks_passed=outcomes.count("passed"),
                         checks_warned=outcomes.count("warned"),
-                        data_file=str(part.data_file),
+                        data_file=part.data_uri,
                     )
                 )
                 continue
-            held.append(HeldBack(table, part.folder.name, version, _why(table, part, runs, gates)))
+            held.append(HeldBack(table, part.name, version, _why(table, part, runs, gates)))
     digest = hashlib.sha256(
         json.dumps(
             [as_of.isoformat(), [(p.table, p.partition, p.dataset_version) for p in released]]

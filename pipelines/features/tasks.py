@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pipelines.features.paths import feature_table, feature_table_names, snapshot_file
+from pipelines.lake.storage import lake_store
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
 
@@ -66,7 +67,7 @@ def build(
                 "; ".join(f"{h.table}/{h.partition}: {h.reason}" for h in release.held_back[:5]),
             )
         contracts = load_contracts(settings.contracts_dir)
-        selection = release.selection(settings.lake)
+        selection = release.selection(lake_store(settings))
         started = datetime.fromisoformat(now())
         register(settings, selection, contracts=contracts)
         emit_lake_registration(selection, settings=settings, contracts=contracts, started=started)

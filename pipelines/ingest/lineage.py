@@ -157,7 +157,7 @@ def ingestion_lineage(
     for fk in contract.foreign_keys:
         ref = contracts[fk.ref_table]
         inputs.append(ds.lake_table_read(settings, ref, interval.end))
-        ref_ns, ref_name = naming.lake_dataset(settings.lake, ref.table)
+        ref_ns, ref_name = naming.lake_dataset(settings.lake_url or settings.lake, ref.table)
         dataset_edges.append(
             f.Edge(
                 ref_ns,

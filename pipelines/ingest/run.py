@@ -56,9 +56,11 @@ from pipelines.lake.partitions import partitions, partitions_until, verified_dat
 from pipelines.lake.publish import (
     DEFAULT_LOCK_TIMEOUT,
     clean_leftovers,
+    lock_root,
     partition_lock,
-    staged_partition,
+    publish_partition,
 )
+from pipelines.lake.storage import LakeStorage, lake_store
 from pipelines.lake.suppression import suppress_staged
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
@@ -85,6 +87,10 @@ class IngestResult:
     ``write`` (data and quarantine Parquet), ``seal`` (hashes and manifest)."""
     warnings: tuple[str, ...] = ()
     """What was published but deserves a look (a landing file with no records), also logged."""
+    location: str = ""
+    """Where the partition was published: ``partition_dir`` in a local lake, else its URL
+    (``s3://…/<table>/<partition>``; ``partition_dir`` then names the local lake's folder,
+    which holds nothing)."""
 
     @property
     def counts(self) -> Counts:
@@ -133,19 +139,23 @@ def _create_staged(
     con.execute(f"CREATE TEMP TABLE staged AS {schema.sql}", schema.params or None)
 
 
-def _check_existing(lake: Path, contract: Contract, interval: Interval) -> None:
+def _check_existing(lake: LakeStorage, contract: Contract, interval: Interval) -> None:
     for part in partitions(lake, contract.table):
         other = part.interval
         if other != interval and other.overlaps(interval):
             raise IngestionError(
                 f"{contract.table}: interval {interval} overlaps the existing partition "
-                f"{part.folder.name} for {other}; intervals of one table must not overlap "
-                f"(delete {part.folder} to re-cut the intervals)"
+                f"{part.name} for {other}; intervals of one table must not overlap "
+                f"(delete {lake.uri(part.rel(''))} to re-cut the intervals)"
             )
 
 
 def _check_key_versions(
-    lake: Path, contracts: ContractSet, contract: Contract, interval: Interval, keyring: KeyRing
+    lake: LakeStorage,
+    contracts: ContractSet,
+    contract: Contract,
+    interval: Interval,
+    keyring: KeyRing,
 ) -> None:
     """Tokens only join when made with the same pseudonymization key version and scheme, and
     with the same key bytes under that id (the manifests record keyed fingerprints)."""
@@ -160,12 +170,12 @@ def _check_key_versions(
                 keyring,
                 keys,
                 part.manifest.key_fingerprints,
-                f"{table}/{part.folder.name}/manifest.json",
+                f"{table}/{part.name}/manifest.json",
             )
             used = keys.get("pseudonymization")
             if used and used != active:
                 raise IngestionError(
-                    f"{table}/{part.folder.name} was pseudonymized with key {used} but the "
+                    f"{table}/{part.name} was pseudonymized with key {used} but the "
                     f"active key is {active}; tokens would not join. Re-ingest the lake with the "
                     "new key (pseudonymization keys cannot re-key existing tokens), or make "
                     f"{used} active again."
@@ -173,9 +183,9 @@ def _check_key_versions(
             scheme = keys.get("pseudonymization_scheme", "hmac-sha256-rawkey (before 2026-12)")
             if used and scheme != TOKEN_SCHEME:
                 raise IngestionError(
-                    f"{table}/{part.folder.name} was pseudonymized with token scheme {scheme}, "
+                    f"{table}/{part.name} was pseudonymized with token scheme {scheme}, "
                     f"this version makes {TOKEN_SCHEME}; tokens would not join. Re-ingest "
-                    f"that partition (or delete {lake} and re-run every interval)."
+                    f"that partition (or delete {lake.root} and re-run every interval)."
                 )
 
 
@@ -216,7 +226,7 @@ def _check_retyped(
 
 def _key_checks(
     con: duckdb.DuckDBPyConnection,
-    lake: Path,
+    lake: LakeStorage,
     contracts: ContractSet,
     contract: Contract,
     interval: Interval,
@@ -362,7 +372,8 @@ def ingest_table(
     settings = settings or Settings()
     failure = None
     try:
-        with partition_lock(settings.lake / table, interval.partition, timeout=lock_timeout):
+        lock_dir = lock_root(lake_store(settings)) / table
+        with partition_lock(lock_dir, interval.partition, timeout=lock_timeout):
             return _ingest_table(
                 table, interval, settings, run_id=run_id, keyring=keyring, contracts=contracts
             )
@@ -391,13 +402,14 @@ def _ingest_table(
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
     keyring = keyring or keyring_from_settings(settings)
-    lake = settings.lake
+    lake = settings.lake  # local: keys registry, suppression list, locks (and partitions)
+    store = lake_store(settings)  # where partitions are published and read
     KeyRegistry.for_lake(lake).bind(keyring)  # other bytes under a known key id: stop here
     table_dir = lake / table
     clean_leftovers(table_dir, held=interval.partition)
-    _check_existing(lake, contract, interval)
+    _check_existing(store, contract, interval)
     protection = KeyedProtection(keyring)
-    _check_key_versions(lake, contracts, contract, interval, keyring)
+    _check_key_versions(store, contracts, contract, interval, keyring)
 
     files = find_landing_files(settings.landing, contract, interval)
     check_file_names(contract, files)  # before any name is logged or written
@@ -475,11 +487,12 @@ def _ingest_table(
         undeclared = check_columns(con, contract, staged_files)
         stages["read"], mark = _lap(mark)
         suppressed = suppress_staged(con, lake, contracts, contract)
-        _key_checks(con, lake, contracts, contract, interval)
+        store.prepare(con)  # the foreign-key lookups read the published lake
+        _key_checks(con, store, contracts, contract, interval)
         dropped = apply_row_key(con, contract)
         stages["key_checks"], mark = _lap(mark)
 
-        with staged_partition(table_dir, interval.partition) as folder:
+        with publish_partition(store, table, interval.partition, scratch) as folder:
             loaded, quarantined = _write_outputs(con, contract, folder)
             by_check = dict(
                 con.execute(
@@ -536,6 +549,11 @@ def _ingest_table(
             manifest.write(folder)
         stages["seal"], mark = _lap(mark)
         partition_dir = table_dir / interval.partition
+        location = (
+            str(partition_dir)
+            if not store.versioned
+            else store.uri(f"{table}/{interval.partition}")
+        )
     finally:
         if loader is not None:
             loader.close()
@@ -549,11 +567,11 @@ def _ingest_table(
         f"{counts.read:,}",
         f"{counts.loaded:,}",
         f"{counts.quarantined:,}",
-        partition_dir,
+        location,
         seconds,
         ", ".join(f"{name.replace('_', ' ')} {value:.1f}s" for name, value in stages.items()),
     )
-    return IngestResult(table, partition_dir, manifest, seconds, stages, tuple(warnings))
+    return IngestResult(table, partition_dir, manifest, seconds, stages, tuple(warnings), location)
 
 
 def _load(

@@ -23,7 +23,7 @@ def undeclared_inventory(
         for part in partitions(settings.lake, table):
             for u in part.manifest.undeclared_pii:
                 found.setdefault((table, u.column, u.entity), []).append(
-                    f"{part.folder.name}: {u.policy}, {u.hits:,} of {u.sampled:,} sampled, "
+                    f"{part.name}: {u.policy}, {u.hits:,} of {u.sampled:,} sampled, "
                     f"{u.quarantined:,} quarantined"
                 )
     rows = []

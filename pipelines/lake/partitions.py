@@ -1,11 +1,24 @@
 """Reading the lake's layout: tables, partitions and their manifests, and verified reads.
 
 Every reader of lake data (ingestion's foreign-key lookups, the quality gate, the warehouse's
-``lake.*`` views behind the feature build and provenance) takes file paths from
+``lake.*`` views behind the feature build and provenance) takes file locations from
 :func:`verified_data_file`, :func:`verified_quarantine_file` or :func:`verified_data_files`:
 each hashes the file and compares it with the SHA-256 its manifest recorded at publication
 (``dataset_version`` / ``quarantine_version``), and raises :class:`LakeIntegrityError` on a
 mismatch instead of letting a changed file be read as if it were the published one.
+
+The lake is a local folder or an object store (:mod:`pipelines.lake.storage`); a reader
+passes either a local lake folder or a :class:`~pipelines.lake.storage.LakeStorage`
+(:func:`pipelines.lake.storage.lake_store` for the settings' lake) and gets locations
+DuckDB reads (a path or an ``s3://`` URL; the connection needs
+:meth:`~pipelines.lake.storage.LakeStorage.prepare`).
+
+**Layout.** ``<table>/dt=<interval start>/manifest.json`` and the partition's two files. In
+a local folder they are ``data.parquet`` and ``quarantine.parquet`` (a partition is swapped
+in whole by renames, :mod:`pipelines.lake.publish`). On an object store, where nothing
+renames, they are content-addressed, ``data-<sha256>.parquet`` and
+``quarantine-<sha256>.parquet``, and the manifest, written last, is the commit: readers only
+follow a manifest, so objects of an unfinished or superseded write are never read.
 """
 
 from __future__ import annotations
@@ -19,18 +32,28 @@ from pathlib import Path
 
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
-from pipelines.lake.storage import LocalStorage
+from pipelines.lake.storage import LakeStorage, LocalStorage, S3Storage, lake_storage
 
 
 class LakeIntegrityError(RuntimeError):
     """A lake file no longer matches the hash its manifest recorded; nothing was read from it."""
 
 
+def file_name(name: str, version: str, versioned: bool) -> str:
+    """A partition file's name: ``data.parquet`` or, content-addressed, ``data-<sha>.parquet``."""
+    if not versioned:
+        return name
+    stem, _, suffix = name.partition(".")
+    return f"{stem}-{version}.{suffix}"
+
+
 @dataclass(frozen=True)
 class Partition:
     table: str
-    folder: Path
+    name: str
+    """The partition folder's name, ``dt=...``."""
     manifest: Manifest
+    store: LakeStorage
 
     @property
     def interval(self) -> Interval:
@@ -39,9 +62,41 @@ class Partition:
             datetime.fromisoformat(self.manifest.interval_end),
         )
 
+    def rel(self, name: str) -> str:
+        """``name``'s location relative to the lake root."""
+        return f"{self.table}/{self.name}/{name}"
+
+    @property
+    def data_rel(self) -> str:
+        return self.rel(file_name(DATA_NAME, self.manifest.dataset_version, self.store.versioned))
+
+    @property
+    def quarantine_rel(self) -> str:
+        version = self.manifest.quarantine_version
+        return self.rel(file_name(QUARANTINE_NAME, version, self.store.versioned))
+
+    @property
+    def data_uri(self) -> str:
+        """Where DuckDB reads the data file, unverified: read through :func:`verified_data_file`."""
+        return self.store.uri(self.data_rel)
+
+    @property
+    def location(self) -> Path | str:
+        """The partition's local folder, or its URL on an object store (for lineage)."""
+        if isinstance(self.store, LocalStorage):
+            return self.folder
+        return self.store.uri(f"{self.table}/{self.name}")
+
+    @property
+    def folder(self) -> Path:
+        """The partition's local folder; only a local lake has one."""
+        if not isinstance(self.store, LocalStorage):
+            raise ValueError(f"{self.table}/{self.name} is on {self.store.root}: no local folder")
+        return Path(self.store.root) / self.table / self.name
+
     @property
     def data_file(self) -> Path:
-        """The data file's path, unverified: read through :func:`verified_data_file`."""
+        """The data file's local path, unverified: read through :func:`verified_data_file`."""
         return self.folder / DATA_NAME
 
     @property
@@ -49,55 +104,77 @@ class Partition:
         return self.folder / QUARANTINE_NAME
 
 
-def partitions(lake: Path, table: str) -> list[Partition]:
-    """The published partitions of ``table`` (hidden staging/trash folders excluded)."""
-    table_dir = lake / table
+def in_partition(folder: Path | str, name: str) -> str:
+    """The location of file ``name`` of the partition at ``folder`` (a local folder, made
+    absolute, or an object store URL)."""
+    text = str(folder)
+    if "://" in text:
+        return f"{text.rstrip('/')}/{name}"
+    return os.path.abspath(Path(text) / name)
+
+
+def as_store(lake: Path | str | LakeStorage) -> LakeStorage:
+    """A lake given as a local folder, a root URL or a storage, as a storage."""
+    return lake_storage(lake) if isinstance(lake, (str, Path)) else lake
+
+
+def partitions(lake: Path | str | LakeStorage, table: str) -> list[Partition]:
+    """The published partitions of ``table``: ``dt=*`` folders holding a manifest (hidden
+    staging/trash folders excluded)."""
+    store = as_store(lake)
+    if isinstance(store, S3Storage):
+        texts = store.read_texts(f"{table}/dt=*/{MANIFEST_NAME}")
+        return [
+            Partition(table, rel.split("/")[1], Manifest.model_validate_json(text), store)
+            for rel, text in sorted(texts.items())
+        ]
+    table_dir = Path(store.root) / table
     if not table_dir.is_dir():
         return []
     found = []
     for folder in sorted(table_dir.iterdir()):
         if folder.is_dir() and folder.name.startswith("dt=") and (folder / MANIFEST_NAME).exists():
-            found.append(Partition(table, folder, Manifest.read(folder)))
+            found.append(Partition(table, folder.name, Manifest.read(folder), store))
     return found
 
 
-def partitions_until(lake: Path, table: str, end: datetime) -> list[Partition]:
+def partitions_until(lake: Path | str | LakeStorage, table: str, end: datetime) -> list[Partition]:
     """Partitions whose interval starts before ``end`` (what a run for ``[.., end)`` may see)."""
     return [p for p in partitions(lake, table) if p.interval.start < end]
 
 
-def _verified(part: Partition, path: Path, expected: str) -> Path:
+def _verified(part: Partition, rel: str, expected: str) -> str:
     start, end = part.manifest.interval_start[:10], part.manifest.interval_end[:10]
     fix = (
         f"Re-ingest the interval to republish it from landing: pipelines ingest --table "
         f"{part.table} --start {start} --end {end} (then re-run its quality gate)."
     )
-    where = f"{part.table}/{part.folder.name}"
-    if not path.is_file():
+    where, uri = f"{part.table}/{part.name}", part.store.uri(rel)
+    found = part.store.sha256(rel)
+    if found is None:
         raise LakeIntegrityError(
-            f"{where}: {path} is missing but its manifest records SHA-256 {expected}. {fix}"
+            f"{where}: {uri} is missing but its manifest records SHA-256 {expected}. {fix}"
         )
-    found = LocalStorage(str(path.parent)).sha256(path.name)
     if found != expected:
         raise LakeIntegrityError(
-            f"{where}: {path} does not match its manifest: expected SHA-256 {expected}, "
+            f"{where}: {uri} does not match its manifest: expected SHA-256 {expected}, "
             f"found {found}. The file was changed after publication; nothing was read from "
             f"it. {fix}"
         )
-    return path
+    return uri
 
 
-def verified_data_file(part: Partition) -> Path:
+def verified_data_file(part: Partition) -> str:
     """``part``'s data file, after checking its SHA-256 against the manifest's dataset version."""
-    return _verified(part, part.data_file, part.manifest.dataset_version)
+    return _verified(part, part.data_rel, part.manifest.dataset_version)
 
 
-def verified_quarantine_file(part: Partition) -> Path:
+def verified_quarantine_file(part: Partition) -> str:
     """``part``'s quarantine file, checked against the manifest's quarantine version."""
-    return _verified(part, part.quarantine_file, part.manifest.quarantine_version)
+    return _verified(part, part.quarantine_rel, part.manifest.quarantine_version)
 
 
-def verified_data_files(parts: Iterable[Partition]) -> list[Path]:
+def verified_data_files(parts: Iterable[Partition]) -> list[str]:
     """The data files of ``parts``, each verified (see :func:`verified_data_file`).
 
     Files are hashed on parallel threads (hashlib releases the GIL on large buffers); the

@@ -24,15 +24,22 @@ touches the staging folder of a run that is alive.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+
+from pipelines.lake.manifest import MANIFEST_NAME, Manifest
+from pipelines.lake.partitions import Partition
+from pipelines.lake.storage import LakeStorage
+from pipelines.lake.stored import publish_staged
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +175,48 @@ def _fsync_tree_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def lock_root(store: LakeStorage) -> Path:
+    """The folder holding ``.locks`` for ``store``'s partitions: a local lake's own folder;
+    for an object store a folder of this machine's temp directory (the lock then holds
+    between the writers of one machine only; see docs/table-format.md)."""
+    if not store.versioned:
+        return Path(store.root)
+    digest = hashlib.sha256(store.root.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pipelines-lake-{os.getuid()}" / digest
+
+
+@contextmanager
+def locked(part: Partition, *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold ``part``'s writer lock (:func:`partition_lock`)."""
+    with partition_lock(lock_root(part.store) / part.table, part.name, timeout=timeout):
+        yield
+
+
+def current_manifest(part: Partition) -> Manifest:
+    """``part``'s manifest as published now (another run may have replaced it)."""
+    return Manifest.model_validate_json(part.store.read_text(part.rel(MANIFEST_NAME)))
+
+
+@contextmanager
+def publish_partition(
+    store: LakeStorage, table: str, partition: str, scratch: Path | None = None
+) -> Iterator[Path]:
+    """Yield an empty local folder to build ``table/partition`` in (``data.parquet``,
+    ``quarantine.parquet``, ``manifest.json``); on success publish it to ``store``.
+
+    A local lake swaps the folder in (:func:`staged_partition`); an object store receives
+    the files under content-addressed keys and the manifest last
+    (:func:`pipelines.lake.stored.publish_staged`), building in a temporary folder under
+    the worker's own ``scratch``. The caller holds :func:`partition_lock`.
+    """
+    if not store.versioned:
+        with staged_partition(Path(store.root) / table, partition) as folder:
+            yield folder
+        return
+    scratch = scratch or Path(tempfile.gettempdir())
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"publish-{table}-", dir=scratch) as tmp:
+        yield Path(tmp)
+        publish_staged(store, table, partition, Path(tmp))

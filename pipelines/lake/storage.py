@@ -14,6 +14,7 @@ Publication to and verified reads from a storage are in :mod:`pipelines.lake.sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -25,6 +26,7 @@ import duckdb
 
 from pipelines.hashing import file_sha256
 from pipelines.lake.extensions import load_extensions, s3_secret_from_env
+from pipelines.settings import Settings
 from pipelines.sql import sql_str
 
 
@@ -52,6 +54,20 @@ class LakeStorage(Protocol):
 
     def listdir(self, rel: str) -> list[str]:
         """The names directly under folder ``rel`` (files and folders), sorted."""
+        ...
+
+    @property
+    def versioned(self) -> bool:
+        """Whether a partition's files are kept under content-addressed names
+        (``data-<sha256>.parquet``): on an object store, where no rename swaps a folder."""
+        ...
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Make ``con`` able to read :meth:`uri` (the S3 secret, httpfs); local: nothing."""
+        ...
+
+    def delete(self, rel: str) -> None:
+        """Remove ``rel`` if it exists."""
         ...
 
 
@@ -83,6 +99,16 @@ class LocalStorage:
         folder = self._path(rel)
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
+    @property
+    def versioned(self) -> bool:
+        return False
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        return None
+
+    def delete(self, rel: str) -> None:
+        self._path(rel).unlink(missing_ok=True)
+
 
 @dataclass
 class S3Storage:
@@ -97,21 +123,32 @@ class S3Storage:
             con = duckdb.connect(
                 config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
             )
-            load_extensions(con, ["httpfs"])
-            if not s3_secret_from_env(con, self.env):
-                raise RuntimeError(
-                    f"lake at {self.root}: no S3 credentials; set AWS_ACCESS_KEY_ID, "
-                    f"AWS_SECRET_ACCESS_KEY (and PIPELINES_S3_ENDPOINT for MinIO or moto)."
-                )
+            self.prepare(con)
             self._con = con
         return self._con
+
+    @property
+    def versioned(self) -> bool:
+        return True
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        load_extensions(con, ["httpfs"])
+        if not s3_secret_from_env(con, self.env):
+            raise RuntimeError(
+                f"lake at {self.root}: no S3 credentials; set AWS_ACCESS_KEY_ID, "
+                f"AWS_SECRET_ACCESS_KEY (and PIPELINES_S3_ENDPOINT for MinIO or moto)."
+            )
+
+    def delete(self, rel: str) -> None:
+        # httpfs writes but does not delete; an S3 client would (boto3 is not a dependency)
+        raise NotImplementedError(f"{self.uri(rel)}: deleting from an object store")
 
     def uri(self, rel: str) -> str:
         return f"{self.root.rstrip('/')}/{rel}"
 
     def sha256(self, rel: str) -> str | None:
         url = self.uri(rel)
-        con = self._connection()
+        con = self._connection().cursor()  # verified reads hash on several threads
         if not con.execute(f"SELECT count(*) FROM glob({sql_str(url)})").fetchone()[0]:  # type: ignore[index]
             return None
         row = con.execute(f"SELECT content FROM read_blob({sql_str(url)})").fetchone()
@@ -119,7 +156,9 @@ class S3Storage:
 
     def read_text(self, rel: str) -> str:
         url = sql_str(self.uri(rel))
-        row = self._connection().execute(f"SELECT content FROM read_blob({url})").fetchone()
+        row = (
+            self._connection().cursor().execute(f"SELECT content FROM read_blob({url})").fetchone()
+        )
         return bytes(row[0]).decode("utf-8") if row else ""
 
     def put(self, local: Path, rel: str) -> None:
@@ -135,10 +174,37 @@ class S3Storage:
         rows = self._connection().execute(f"SELECT file FROM glob({sql_str(prefix + '**')})")
         return sorted({f[len(prefix) :].split("/", 1)[0] for (f,) in rows.fetchall()})
 
+    def read_texts(self, pattern: str) -> dict[str, str]:
+        """Every object matching the glob ``pattern`` (relative), read in one query:
+        relative name -> text."""
+        prefix = self.root.rstrip("/") + "/"
+        cur = self._connection().cursor()
+        try:
+            rows = cur.execute(
+                f"SELECT filename, content FROM read_text({sql_str(prefix + pattern)})"
+            ).fetchall()
+        except duckdb.IOException:  # no object matches
+            return {}
+        finally:
+            cur.close()
+        return {name[len(prefix) :]: text for name, text in rows}
+
 
 def lake_storage(root: str | Path, env: dict[str, str] | None = None) -> LakeStorage:
     """The storage for a lake root: ``s3://…`` through httpfs, anything else a local folder."""
     text = str(root)
     if text.startswith("s3://"):
-        return S3Storage(text, env)
+        return _s3(text) if env is None else S3Storage(text, env)
     return LocalStorage(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _s3(root: str) -> S3Storage:
+    """One S3 storage (one httpfs connection) per root and process."""
+    return S3Storage(root)
+
+
+def lake_store(settings: Settings) -> LakeStorage:
+    """Where ``settings`` keep the lake's partitions: ``lake_url`` when set (an object store),
+    else the local folder ``settings.lake``."""
+    return lake_storage(settings.lake_url or settings.lake)

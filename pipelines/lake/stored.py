@@ -1,79 +1,70 @@
-"""Partitions in a :class:`~pipelines.lake.storage.LakeStorage`: publication and verified reads.
+"""Publishing a partition to an object store: data first, under content-addressed keys; the
+manifest last, as the commit.
 
-On an object store a partition is published **manifest last**: its data and quarantine files
-are written first, then ``manifest.json``; a partition without a manifest is invisible to
-readers (as a staging folder is locally), and each object is written whole or not at all.
-A verified read checks the file's SHA-256 against the manifest, as
-:func:`pipelines.lake.partitions.verified_data_file` does for a local partition, and raises
-the same :class:`~pipelines.lake.partitions.LakeIntegrityError`.
+An object store has no rename, so a partition cannot be swapped in whole as a local folder is
+(:func:`pipelines.lake.publish.staged_partition`). Instead every object is written whole
+(one PUT each) in this order:
+
+1. ``<table>/<partition>/data-<sha256>.parquet`` and ``quarantine-<sha256>.parquet``: new
+   keys (or the same bytes again), invisible to readers, who follow only manifests;
+2. ``<table>/<partition>/manifest.json``, naming those hashes: the commit.
+
+A reader sees the previous manifest and its files, or the new ones, never a mix. A writer
+killed before step 2 leaves only objects no manifest names (:func:`unreferenced` lists them);
+a re-run writes the same keys for the same content, so it gives the same content hash.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.hashing import file_sha256
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
-from pipelines.lake.partitions import LakeIntegrityError
+from pipelines.lake.partitions import Partition, partitions
 from pipelines.lake.storage import LakeStorage
 
 
-@dataclass(frozen=True)
-class StoredPartition:
-    """A published partition in a :class:`LakeStorage` (``table/partition/``)."""
-
-    table: str
-    partition: str
-    manifest: Manifest
-
-    def rel(self, name: str) -> str:
-        return f"{self.table}/{self.partition}/{name}"
+class PublicationError(RuntimeError):
+    """A staged partition does not match its own manifest; nothing was published."""
 
 
-def publish_to(
-    storage: LakeStorage, manifest: Manifest, data: Path, quarantine: Path, scratch: Path
-) -> StoredPartition:
-    """Publish a partition built locally: data and quarantine files first, the manifest last.
-
-    A re-run overwrites the same objects; until its manifest is written, readers see the
-    previous manifest, and a verified read of a file it no longer matches fails by name.
-    """
-    part = StoredPartition(manifest.table, manifest.partition, manifest)
-    storage.put(data, part.rel(DATA_NAME))
-    storage.put(quarantine, part.rel(QUARANTINE_NAME))
-    manifest.write(scratch)
-    storage.put(scratch / MANIFEST_NAME, part.rel(MANIFEST_NAME))
+def publish_staged(store: LakeStorage, table: str, partition: str, staging: Path) -> Partition:
+    """Publish the partition staged in the local folder ``staging`` (its ``data.parquet``,
+    ``quarantine.parquet`` and ``manifest.json``) to ``store``, manifest last."""
+    manifest = Manifest.read(staging)
+    staged = {
+        DATA_NAME: manifest.dataset_version,
+        QUARANTINE_NAME: manifest.quarantine_version,
+    }
+    for name, version in staged.items():
+        if file_sha256(staging / name) != version:
+            raise PublicationError(
+                f"{table}/{partition}: staged {name} does not match its manifest; "
+                "nothing was published"
+            )
+    if (manifest.table, manifest.partition) != (table, partition):
+        raise PublicationError(
+            f"{table}/{partition}: the staged manifest is for "
+            f"{manifest.table}/{manifest.partition}; nothing was published"
+        )
+    part = Partition(table, partition, manifest, store)
+    store.put(staging / DATA_NAME, part.data_rel)
+    store.put(staging / QUARANTINE_NAME, part.quarantine_rel)
+    store.put(staging / MANIFEST_NAME, part.rel(MANIFEST_NAME))  # the commit
     return part
 
 
-def stored_partitions(storage: LakeStorage, table: str) -> list[StoredPartition]:
-    """``table``'s published partitions: ``dt=*`` folders holding a manifest."""
+def unreferenced(store: LakeStorage, table: str) -> list[str]:
+    """``table``'s objects that no published manifest names (what a killed or superseded
+    write left), relative to the lake root; a clean-up may delete them."""
+    named: set[str] = set()
+    by_name = {p.name: p for p in partitions(store, table)}
+    for part in by_name.values():
+        named |= {part.rel(MANIFEST_NAME), part.data_rel, part.quarantine_rel}
     found = []
-    for name in storage.listdir(table):
-        if name.startswith("dt=") and MANIFEST_NAME in storage.listdir(f"{table}/{name}"):
-            text = storage.read_text(f"{table}/{name}/{MANIFEST_NAME}")
-            found.append(StoredPartition(table, name, Manifest.model_validate_json(text)))
-    return found
-
-
-def verified_uri(storage: LakeStorage, part: StoredPartition, name: str = DATA_NAME) -> str:
-    """Where DuckDB reads ``part``'s file ``name``, after checking its SHA-256 against the
-    manifest (``dataset_version`` or ``quarantine_version``); :class:`LakeIntegrityError`
-    otherwise."""
-    expected = (
-        part.manifest.dataset_version if name == DATA_NAME else part.manifest.quarantine_version
-    )
-    found = storage.sha256(part.rel(name))
-    where = f"{storage.uri(part.rel(name))}"
-    fix = (
-        f"Re-ingest the interval to republish it: pipelines ingest --table {part.table} "
-        f"--start {part.manifest.interval_start[:10]} --end {part.manifest.interval_end[:10]}."
-    )
-    if found is None:
-        raise LakeIntegrityError(f"{where} is missing but its manifest records {expected}. {fix}")
-    if found != expected:
-        raise LakeIntegrityError(
-            f"{where} does not match its manifest: expected SHA-256 {expected}, found {found}; "
-            f"nothing was read from it. {fix}"
-        )
-    return storage.uri(part.rel(name))
+    for folder in store.listdir(table):
+        for name in store.listdir(f"{table}/{folder}"):
+            rel = f"{table}/{folder}/{name}"
+            if rel not in named and not name.startswith("."):
+                found.append(rel)
+    return sorted(found)

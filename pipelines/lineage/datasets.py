@@ -20,7 +20,7 @@ from openlineage.client.generated import (
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, Manifest
-from pipelines.lake.partitions import Partition, partitions_until
+from pipelines.lake.partitions import Partition, in_partition, partitions_until
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.events import input_dataset, output_dataset
@@ -95,21 +95,21 @@ def landing_tags(contract: Contract) -> Any:
     )
 
 
-def partition_facet(folder: Path, manifest: Manifest) -> Any:
+def partition_facet(folder: Path | str, manifest: Manifest) -> Any:
     return f.custom(
         f.PipelinesPartitionDatasetFacet,
         table=manifest.table,
         partition=manifest.partition,
         interval_start=manifest.interval_start,
         interval_end=manifest.interval_end,
-        manifest=naming.absolute(folder / MANIFEST_NAME),
+        manifest=in_partition(folder, MANIFEST_NAME),
         rows_loaded=manifest.counts.loaded,
         rows_quarantined=manifest.counts.quarantined,
     )
 
 
 def lake_partition_facets(
-    settings: Settings, contract: Contract, folder: Path, manifest: Manifest
+    settings: Settings, contract: Contract, folder: Path | str, manifest: Manifest
 ) -> dict[str, Any]:
     """Facets of a lake table as one partition of it was written or read."""
     return {
@@ -125,21 +125,25 @@ def lake_partition_facets(
 def lake_partition_input(
     settings: Settings,
     contract: Contract,
-    folder: Path,
+    folder: Path | str,
     manifest: Manifest,
     input_facets: dict[str, Any] | None = None,
 ) -> InputDataset:
-    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     return input_dataset(
         ns, name, lake_partition_facets(settings, contract, folder, manifest), input_facets
     )
 
 
 def lake_partition_output(
-    settings: Settings, contract: Contract, folder: Path, manifest: Manifest, extra: dict[str, Any]
+    settings: Settings,
+    contract: Contract,
+    folder: Path | str,
+    manifest: Manifest,
+    extra: dict[str, Any],
 ) -> OutputDataset:
-    ns, name = naming.lake_dataset(settings.lake, contract.table)
-    data = folder / DATA_NAME
+    ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
+    data = Path(in_partition(folder, DATA_NAME))  # a local file, else not found: no size
     stats = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
         rowCount=manifest.counts.loaded,
         size=data.stat().st_size if data.is_file() else None,
@@ -155,8 +159,8 @@ def lake_partition_output(
 
 
 def partition_set_facet(table: str, parts: Sequence[Partition], until: datetime) -> Any:
-    lines = sorted(f"{p.folder.name}={p.manifest.dataset_version}" for p in parts)
-    names = sorted(p.folder.name for p in parts)
+    lines = sorted(f"{p.name}={p.manifest.dataset_version}" for p in parts)
+    names = sorted(p.name for p in parts)
     return f.custom(
         f.PipelinesPartitionsDatasetFacet,
         table=table,
@@ -171,7 +175,7 @@ def partition_set_facet(table: str, parts: Sequence[Partition], until: datetime)
 def lake_table_read(settings: Settings, contract: Contract, until: datetime) -> InputDataset:
     """A read of every partition of a table up to ``until`` (foreign-key lookups)."""
     parts = partitions_until(settings.lake, contract.table, until)
-    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     return input_dataset(
         ns,
         name,

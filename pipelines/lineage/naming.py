@@ -106,7 +106,13 @@ def landing_dataset(path: Path) -> tuple[str, str]:
     return FILE_NAMESPACE, absolute(path)
 
 
-def lake_dataset(lake_dir: Path, table: str) -> tuple[str, str]:
+def lake_dataset(lake_dir: Path | str, table: str) -> tuple[str, str]:
+    """A lake table's dataset: ``file`` and its folder, or on an object store
+    (``s3://bucket/prefix``) namespace ``s3://bucket`` and name ``prefix/table``."""
+    text = str(lake_dir)
+    if text.startswith("s3://"):
+        bucket, _, prefix = text[len("s3://") :].partition("/")
+        return f"s3://{bucket}", "/".join(p for p in (prefix.strip("/"), table) if p)
     return FILE_NAMESPACE, absolute(Path(lake_dir) / table)
 
 

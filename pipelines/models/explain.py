@@ -91,7 +91,7 @@ def _label_partitions(settings: Settings, meta: dict[str, Any]) -> dict[str, lis
     files: dict[str, list[Path]] = {}
     for used in meta["labels"]["partitions"]:
         table, folder, version = used["table"], used["partition"], used["dataset_version"]
-        part = next((p for p in partitions(settings.lake, table) if p.folder.name == folder), None)
+        part = next((p for p in partitions(settings.lake, table) if p.name == folder), None)
         if part is None or part.manifest.dataset_version != version:
             raise StaleRelease(
                 f"lake.{table} {folder}: re-ingested or removed since model "

@@ -48,7 +48,7 @@ def _feature_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
 def _label_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
     contracts = ds.contracts_for(settings)
     return [
-        ds.lake_partition_input(settings, contracts[part.table], part.folder, part.manifest)
+        ds.lake_partition_input(settings, contracts[part.table], part.location, part.manifest)
         for part in record.labels.partitions
         if part.table in contracts
     ]
@@ -71,7 +71,7 @@ def _model_fields(settings: Settings, record: TrainingRecord) -> dict[str, list[
             ]
     edges = []
     for table, column in record.labels.columns:
-        lake_ns, lake_name = naming.lake_dataset(settings.lake, table)
+        lake_ns, lake_name = naming.lake_dataset(settings.lake_url or settings.lake, table)
         edges.append(
             f.Edge(
                 lake_ns,

@@ -97,7 +97,7 @@ class LabelSource:
     columns: tuple[tuple[str, str], ...]
 
     def versions(self) -> list[tuple[str, str, str]]:
-        return sorted((p.table, p.folder.name, p.manifest.dataset_version) for p in self.partitions)
+        return sorted((p.table, p.name, p.manifest.dataset_version) for p in self.partitions)
 
 
 @dataclass

@@ -77,7 +77,7 @@ def subject_export(
             rows = _lake_rows(con, hit, contracts, graph, encryptor)
             out["lake"].setdefault(table, []).extend(rows)
             if hit.quarantine_rows:
-                held = f"{table}/{hit.partition.folder.name}"
+                held = f"{table}/{hit.partition.name}"
                 out["quarantined_records"][held] = hit.quarantine_rows
         for path in snapshot_files(features_dir(settings)):
             relation = f"read_parquet({sql_str(str(path))})"

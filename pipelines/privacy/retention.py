@@ -40,10 +40,10 @@ class Purged:
 def _purge_lake(settings: Settings, table: str, cutoff: datetime, out: Purged) -> None:
     for part in partitions(settings.lake, table):
         if part.interval.end <= cutoff:
-            with partition_lock(part.folder.parent, part.folder.name):
+            with partition_lock(part.folder.parent, part.name):
                 shutil.rmtree(part.folder)
             out.partitions.append(
-                {"table": table, "partition": part.folder.name,
+                {"table": table, "partition": part.name,
                  "dataset_version": part.manifest.dataset_version}
             )  # fmt: skip
 

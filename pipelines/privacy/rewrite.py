@@ -17,7 +17,7 @@ from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
 from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME
 from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
-from pipelines.lake.publish import partition_lock, staged_partition
+from pipelines.lake.publish import locked, publish_partition
 from pipelines.lake.subject_match import row_condition
 from pipelines.lake.subjects import SubjectGraph
 from pipelines.sql import sql_str
@@ -58,11 +58,11 @@ def rewrite_partition(
     contract = contracts[part.table]
     table = graph.table(part.table)
     assert table is not None
-    with partition_lock(part.folder.parent, part.folder.name):
+    with locked(part):
         data = sql_str(str(verified_data_file(part)))
         quarantine = sql_str(str(verified_quarantine_file(part)))
         old = part.manifest
-        with staged_partition(part.folder.parent, part.folder.name) as folder:
+        with publish_partition(part.store, part.table, part.name) as folder:
             loaded = _copy(
                 con, data, row_condition(contract, table), sql_str(str(folder / DATA_NAME))
             )
@@ -97,7 +97,7 @@ def rewrite_partition(
             new.write(folder)
     return Rewritten(
         table=part.table,
-        partition=part.folder.name,
+        partition=part.name,
         old_version=old.dataset_version,
         new_version=new.dataset_version,
         old_quarantine_version=old.quarantine_version,

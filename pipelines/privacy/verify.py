@@ -93,9 +93,9 @@ def _lake(
             )
             quarantined = _quarantine_hits(con, contracts, graph, part)
             if data:
-                found[f"lake:{table}/{part.folder.name}/data"] = data
+                found[f"lake:{table}/{part.name}/data"] = data
             if quarantined:
-                found[f"lake:{table}/{part.folder.name}/quarantine"] = quarantined
+                found[f"lake:{table}/{part.name}/quarantine"] = quarantined
     return found, searched
 
 

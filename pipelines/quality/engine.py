@@ -152,10 +152,11 @@ def connect(
 def create_view(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    files: Iterable[Path],
+    files: Iterable[str | Path],
     empty_columns: Mapping[str, str],
 ) -> None:
-    """``name`` as a view over Parquet ``files``; an empty typed view when there are none."""
+    """``name`` as a view over Parquet ``files`` (paths or URLs); an empty typed view when
+    there are none."""
     paths = [str(p) for p in files]
     if paths:
         listing = "[" + ", ".join(sql_str(p) for p in paths) + "]"

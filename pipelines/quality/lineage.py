@@ -18,7 +18,8 @@ from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.lake.interval import Interval
-from pipelines.lake.partitions import Partition, partitions
+from pipelines.lake.partitions import Partition, in_partition, partitions
+from pipelines.lake.storage import lake_store
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
@@ -33,7 +34,7 @@ GATE_SOURCE = "pipelines/quality/tasks.py"
 
 
 def find_partition(settings: Settings, table: str, interval: Interval) -> Partition | None:
-    for part in partitions(settings.lake, table):
+    for part in partitions(lake_store(settings), table):
         if part.interval == interval:
             return part
     return None
@@ -96,7 +97,7 @@ def validation_lineage(
     validated = validated_version or manifest.dataset_version
     rows = manifest.counts.loaded + moved
 
-    facets = ds.lake_partition_facets(settings, contract, part.folder, manifest)
+    facets = ds.lake_partition_facets(settings, contract, part.location, manifest)
     facets["datasetVersion"] = f.dataset_version(validated)
     facets["pipelines_partition"] = f.custom(
         f.PipelinesPartitionDatasetFacet,
@@ -104,11 +105,11 @@ def validation_lineage(
         partition=manifest.partition,
         interval_start=manifest.interval_start,
         interval_end=manifest.interval_end,
-        manifest=naming.absolute(part.folder / "manifest.json"),
+        manifest=in_partition(part.location, "manifest.json"),
         rows_loaded=rows,
         rows_quarantined=manifest.counts.quarantined - moved,
     )
-    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     assertions = assertions_facet(validation.checks)
     inputs = [
         ev.input_dataset(
@@ -128,7 +129,7 @@ def validation_lineage(
         # the republished partition is what the results vouch for: it carries them too
         outputs.append(
             ds.lake_partition_output(
-                settings, contract, part.folder, manifest, {"dataQualityAssertions": assertions}
+                settings, contract, part.location, manifest, {"dataQualityAssertions": assertions}
             )
         )
     run_facet = quality_run_facet(validation, validated, manifest.dataset_version)
@@ -156,7 +157,7 @@ def gate_lineage(
         part = find_partition(settings, table, interval)
         if part is not None:
             inputs.append(
-                ds.lake_partition_input(settings, contracts[table], part.folder, part.manifest)
+                ds.lake_partition_input(settings, contracts[table], part.location, part.manifest)
             )
     facet = f.custom(
         f.PipelinesGateRunFacet,

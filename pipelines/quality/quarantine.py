@@ -34,7 +34,7 @@ from pipelines.contracts import Contract
 from pipelines.hashing import file_sha256
 from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME, Counts, Manifest
 from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
-from pipelines.lake.publish import partition_lock, staged_partition
+from pipelines.lake.publish import current_manifest, locked, publish_partition
 from pipelines.lake.quarantine import record_from
 from pipelines.quality.suites import CheckSpec
 from pipelines.sql import q, sql_str
@@ -97,7 +97,8 @@ def violations_sql(spec: CheckSpec, view: str) -> str:
 class GateQuarantine:
     moved: dict[str, int]  # check name -> rows moved for it (rows counted under their first rule)
     found: dict[str, int]  # check name -> rows failing it (a row may fail several)
-    partition_dir: Path | None
+    partition_dir: Path | None  # the republished partition's local folder (a local lake)
+    republished: bool = False
 
 
 def apply(
@@ -143,7 +144,7 @@ def apply(
         "AS reasons FROM _gate_failures GROUP BY _source_file, _source_row"
     )
     moved_rows = int(con.execute("SELECT count(*) FROM _gate_rows").fetchone()[0])  # type: ignore[index]
-    with partition_lock(partition.folder.parent, partition.folder.name):
+    with locked(partition):
         ensure_unchanged(partition)
         _republish(con, contract, partition, moved_rows, run_id, encrypt_udf)
     moved = dict(
@@ -154,16 +155,17 @@ def apply(
     return GateQuarantine(
         {str(k)[len(GATE_PREFIX) :]: int(v) for k, v in moved.items()},
         found,
-        partition.folder,
+        partition.folder if not partition.store.versioned else None,
+        republished=True,
     )
 
 
 def ensure_unchanged(partition: Partition) -> None:
     """Raise unless ``partition`` is still the version it was read as (call under its lock)."""
-    current = Manifest.read(partition.folder)
+    current = current_manifest(partition)
     if current.dataset_version != partition.manifest.dataset_version:
         raise QuarantineError(
-            f"{partition.table}/{partition.folder.name} was re-published (dataset version "
+            f"{partition.table}/{partition.name} was re-published (dataset version "
             f"{current.dataset_version[:12]}) while this run read version "
             f"{partition.manifest.dataset_version[:12]}; nothing was changed. Re-run its "
             "quality check."
@@ -183,7 +185,7 @@ def _republish(
     old_quarantine = verified_quarantine_file(partition)
     manifest = partition.manifest
     record = _record_sql(contract, encrypt_udf)
-    with staged_partition(partition.folder.parent, partition.folder.name) as staging:
+    with publish_partition(partition.store, partition.table, partition.name) as staging:
         loaded = con.execute(
             f"COPY (SELECT d.* FROM read_parquet({sql_str(str(old_data))}, hive_partitioning = false) AS d "
             "ANTI JOIN _gate_rows AS g USING (_source_file, _source_row) "
@@ -213,7 +215,7 @@ def _republish(
         )
         if n_loaded != manifest.counts.loaded - moved_rows or not counts.balanced:
             raise QuarantineError(
-                f"{contract.table}/{partition.folder.name}: moving {moved_rows} row(s) would give "
+                f"{contract.table}/{partition.name}: moving {moved_rows} row(s) would give "
                 f"read {counts.read} != loaded {n_loaded} + quarantined {n_quarantined}; "
                 "nothing was republished"
             )

@@ -32,7 +32,8 @@ from pipelines.lake.partitions import (
     verified_data_files,
     verified_quarantine_file,
 )
-from pipelines.lake.publish import partition_lock, staged_partition
+from pipelines.lake.publish import locked, publish_partition
+from pipelines.lake.storage import lake_store
 from pipelines.protection import KeyRing
 from pipelines.quality.quarantine import GATE_PREFIX, QuarantineError, ensure_unchanged
 from pipelines.settings import Settings
@@ -78,11 +79,12 @@ def reinstate(
             "quality %s %s: rows quarantined for a missing parent wait: their values are "
             "encrypted and this run has no key ring",
             part.table,
-            part.folder.name,
+            part.name,
         )
         return {}
     with duckdb.connect(":memory:") as con:
         con.execute(f"SET memory_limit = {sql_str(settings.duckdb_memory_limit)}")
+        part.store.prepare(con)
         records.register_decrypt_udf(con, keyring)
         data = verified_data_file(part)
         columns = con.execute(
@@ -104,13 +106,13 @@ def reinstate(
         }
         if not back:
             return {}
-        with partition_lock(part.folder.parent, part.folder.name):
+        with locked(part):
             ensure_unchanged(part)
             _republish(con, part, [str(c[0]) for c in columns], sum(back.values()))
     log.info(
         "quality %s %s: %d row(s) quarantined for a missing parent are back (run %s): %s",
         part.table,
-        part.folder.name,
+        part.name,
         sum(back.values()),
         run_id,
         back,
@@ -126,14 +128,14 @@ def pending_children(settings: Settings, contracts: ContractSet, part: Partition
     for name in contracts.load_order():
         if not any(fk.ref_table == part.table for fk in contracts[name].foreign_keys):
             continue
-        for child in partitions(settings.lake, name):
+        for child in partitions(lake_store(settings), name):
             if child.interval.end <= part.interval.start:
                 continue
             waiting = sum(
                 n for c, n in child.manifest.quarantine_by_check.items() if is_orphan_check(c)
             )
             if waiting:
-                found[f"{name}/{child.folder.name}"] = waiting
+                found[f"{name}/{child.name}"] = waiting
     return found
 
 
@@ -179,7 +181,9 @@ def _has_parent(
     fk = contract.foreign_keys[index]
     own = q(contract.column(fk.column).lake_name)
     ref = q(contracts[fk.ref_table].column(fk.ref_column).lake_name)
-    files = verified_data_files(partitions_until(settings.lake, fk.ref_table, part.interval.end))
+    files = verified_data_files(
+        partitions_until(lake_store(settings), fk.ref_table, part.interval.end)
+    )
     if not files:
         return f"{own} IS NULL"
     listing = "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
@@ -196,7 +200,7 @@ def _republish(
     data, quarantine = verified_data_file(part), verified_quarantine_file(part)
     listing = ", ".join(q(c) for c in columns)
     manifest = part.manifest
-    with staged_partition(part.folder.parent, part.folder.name) as staging:
+    with publish_partition(part.store, part.table, part.name) as staging:
         loaded = con.execute(
             f"COPY (SELECT * FROM (SELECT {listing} FROM read_parquet({sql_str(str(data))}, "
             f"hive_partitioning = false) UNION ALL SELECT {listing} FROM _back) "
@@ -214,7 +218,7 @@ def _republish(
         counts = Counts(read=manifest.counts.read, loaded=n_loaded, quarantined=n_quarantined)
         if n_loaded != manifest.counts.loaded + back or not counts.balanced:
             raise QuarantineError(
-                f"{part.table}/{part.folder.name}: returning {back} row(s) would give read "
+                f"{part.table}/{part.name}: returning {back} row(s) would give read "
                 f"{counts.read} != loaded {n_loaded} + quarantined {n_quarantined}; nothing "
                 "was republished"
             )

@@ -33,6 +33,8 @@ from pipelines.lake.partitions import (
     verified_data_files,
     verified_quarantine_file,
 )
+from pipelines.lake.publish import current_manifest
+from pipelines.lake.storage import lake_store
 from pipelines.protection import KeyRing
 from pipelines.protection.encrypt import Encryptor
 from pipelines.protection.encrypt import register_duckdb_udf as register_encrypt_udf
@@ -198,11 +200,11 @@ def _scrub(value: Any) -> Any:
 
 
 def find_partition(settings: Settings, table: str, interval: Interval) -> Partition:
-    for part in partitions(settings.lake, table):
+    for part in partitions(lake_store(settings), table):
         if part.interval == interval:
             return part
     raise QualityError(
-        f"{table}: no lake partition for {interval} in {settings.lake / table}; "
+        f"{table}: no lake partition for {interval} in {lake_store(settings).uri(table)}; "
         f"ingest it first (pipelines ingest --table {table} --start ... --end ...)"
     )
 
@@ -287,7 +289,7 @@ def _create_views(
         ref_columns = {c.lake_name: c.lake_type for c in ref_contract.written_columns}
         ref_columns.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
         ref_columns.update(ref_contract.surrogate_columns)
-        files = verified_data_files(partitions_until(settings.lake, ref, part.interval.end))
+        files = verified_data_files(partitions_until(lake_store(settings), ref, part.interval.end))
         engine.create_view(con, lake_view(ref), files, ref_columns)
 
 
@@ -461,6 +463,7 @@ def validate_partition(
     )
     run_time = datetime.now(UTC)
     con = engine.connect(settings.duckdb_memory_limit, settings.duckdb_threads)
+    lake_store(settings).prepare(con)
     try:
         _create_views(con, settings, contracts, suite, part)
         result = _run_gx(con, suite, run_id, run_time)
@@ -494,16 +497,14 @@ def validate_partition(
     # The version the results vouch for: the partition as published after failing rows moved
     # to the quarantine (what a feature release may build on).
     vouched_version = (
-        Manifest.read(part.folder).dataset_version
-        if gated.partition_dir is not None
-        else manifest.dataset_version
+        current_manifest(part).dataset_version if gated.republished else manifest.dataset_version
     )
     validated_at = datetime.now(UTC).isoformat()
     base = {
         "run_id": run_id,
         "run_key": store.run_key(run_id),
         "table": table,
-        "partition": part.folder.name,
+        "partition": part.name,
         "interval_start": interval.start.isoformat(),
         "interval_end": interval.end.isoformat(),
         "validated_at": validated_at,
@@ -530,7 +531,7 @@ def validate_partition(
     )
     validation = TableValidation(
         table=table,
-        partition=part.folder.name,
+        partition=part.name,
         interval=interval,
         run_id=run_id,
         checks=outcomes,
@@ -544,7 +545,7 @@ def validate_partition(
     log.info(
         "quality %s %s: %d checks, %d passed, %d warned, %d failed%s (%.1fs)",
         table,
-        part.folder.name,
+        part.name,
         len(outcomes),
         validation.count("passed"),
         validation.count("warned"),

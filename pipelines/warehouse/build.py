@@ -15,6 +15,7 @@ import duckdb
 
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.lake.partitions import Partition
+from pipelines.lake.storage import lake_store
 from pipelines.settings import Settings
 from pipelines.warehouse.dbt import DbtResult, run_dbt
 from pipelines.warehouse.declared import feature_table_names
@@ -52,7 +53,7 @@ def register(
     """
     contracts = contracts or load_contracts(settings.contracts_dir)
     if selection is None:
-        selection = select_partitions(settings.lake, contracts)
+        selection = select_partitions(lake_store(settings), contracts)
     with connect(settings) as con:
         register_lake(con, selection, contracts=contracts)
     return {t: len(selection.get(t, ())) for t in contracts.load_order()}

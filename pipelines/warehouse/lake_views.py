@@ -26,7 +26,10 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
+from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import Partition, verified_data_files
+from pipelines.lake.storage import LakeStorage
+from pipelines.lineage.datasets import in_partition
 from pipelines.sql import q, sql_str
 from pipelines.warehouse.project import LAKE_SCHEMA
 
@@ -93,22 +96,20 @@ def _registry_rows(
             )
         seen: set[str] = set()
         for part in parts:
-            where = f"{table}/{part.folder.name}"
+            where = f"{table}/{part.name}"
             if part.table != table:
                 raise LakeRegistrationError(
-                    f"partition {part.table}/{part.folder.name} is listed under table {table!r}"
+                    f"partition {part.table}/{part.name} is listed under table {table!r}"
                 )
-            if part.folder.name in seen:
+            if part.name in seen:
                 raise LakeRegistrationError(f"{where} is selected twice")
-            seen.add(part.folder.name)
-            data = part.data_file.resolve()
-            if not data.is_file():
-                raise LakeRegistrationError(f"{where}: data file {data} does not exist")
+            seen.add(part.name)
+            data = _data_location(part)
             manifest = part.manifest
             rows.append(
                 (
                     table,
-                    part.folder.name,
+                    part.name,
                     _utc_naive(manifest.interval_start),
                     _utc_naive(manifest.interval_end),
                     manifest.dataset_version,
@@ -116,13 +117,29 @@ def _registry_rows(
                     manifest.contract_version,
                     manifest.contract_fingerprint,
                     manifest.counts.loaded,
-                    str((part.folder / "manifest.json").resolve()),
-                    str(data),
+                    _manifest_location(part),
+                    data,
                 )
             )
     # the views will read exactly the files the manifests describe (hashed in parallel)
     verified_data_files(p for parts in selection.values() for p in parts)
     return rows
+
+
+def _data_location(part: Partition) -> str:
+    """What the view reads for ``part``: a local data file's resolved path, or its URL."""
+    if part.store.versioned:
+        return part.data_uri
+    data = part.data_file.resolve()
+    if not data.is_file():
+        raise LakeRegistrationError(f"{part.table}/{part.name}: data file {data} does not exist")
+    return str(data)
+
+
+def _manifest_location(part: Partition) -> str:
+    if part.store.versioned:
+        return in_partition(part.location, MANIFEST_NAME)
+    return str((part.folder / MANIFEST_NAME).resolve())
 
 
 def _view_sql(contract: Contract, files: Sequence[str]) -> str:
@@ -161,6 +178,9 @@ def register_lake(
 
         contracts = load_contracts(Settings().contracts_dir)
     rows = _registry_rows(selection, contracts)
+    stores = {p.store.root: p.store for parts in selection.values() for p in parts}
+    for store in stores.values():
+        store.prepare(con)  # an object store's views read through httpfs
     files: dict[str, list[str]] = {t: [] for t in contracts}
     for row in rows:
         files[str(row[0])].append(str(row[-1]))
@@ -183,7 +203,7 @@ def register_lake(
 
 
 def select_partitions(
-    lake: Path, contracts: ContractSet, *, before: datetime | None = None
+    lake: Path | LakeStorage, contracts: ContractSet, *, before: datetime | None = None
 ) -> dict[str, list[Partition]]:
     """Every published partition of every contract table (optionally only those whose
     interval starts before ``before``), for ``register_lake``."""

@@ -44,9 +44,9 @@ def registry_columns() -> list[tuple[str, str]]:
 def _lake_input(settings: Settings, contract: Contract, parts: Sequence[Partition]) -> InputDataset:
     if len(parts) == 1:
         part = parts[0]
-        return ds.lake_partition_input(settings, contract, part.folder, part.manifest)
+        return ds.lake_partition_input(settings, contract, part.location, part.manifest)
     until = max((p.interval.end for p in parts), default=None)
-    ns, name = naming.lake_dataset(settings.lake, contract.table)
+    ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     facets: dict[str, object] = {
         "schema": ds.lake_schema(contract),
         "symlinks": f.symlink(naming.lake_symlink(contract.table)),
@@ -79,7 +79,7 @@ def lake_view_lineage(
     for table in contracts.load_order():
         contract = contracts[table]
         parts = list(selection.get(table, []))
-        lake_ns, lake_name = naming.lake_dataset(settings.lake, table)
+        lake_ns, lake_name = naming.lake_dataset(settings.lake_url or settings.lake, table)
         if parts:
             inputs.append(_lake_input(settings, contract, parts))
         for part in parts:
@@ -87,7 +87,7 @@ def lake_view_lineage(
             release.append(
                 f.ReleasePartition(
                     table=table,
-                    partition=part.folder.name,
+                    partition=part.name,
                     dataset_version=m.dataset_version,
                     interval_start=m.interval_start,
                     interval_end=m.interval_end,

@@ -39,9 +39,9 @@ def lake(settings: Settings, keyring: KeyRing, contracts: ContractSet, write_lan
 
 def test_an_untouched_partition_verifies(lake: Settings):
     [part] = partitions(lake.lake, "order_items")
-    assert verified_data_file(part) == part.data_file
-    assert verified_quarantine_file(part) == part.quarantine_file
-    assert verified_data_files([part]) == [part.data_file]
+    assert verified_data_file(part) == str(part.data_file)
+    assert verified_quarantine_file(part) == str(part.quarantine_file)
+    assert verified_data_files([part]) == [str(part.data_file)]
 
 
 def test_a_changed_data_file_is_refused_naming_table_partition_file_hashes_and_the_fix(

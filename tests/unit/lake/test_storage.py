@@ -9,10 +9,11 @@ import duckdb
 import pytest
 
 from pipelines.hashing import file_sha256
-from pipelines.lake.manifest import MANIFEST_NAME, Manifest
-from pipelines.lake.partitions import LakeIntegrityError
+from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
+from pipelines.lake.partitions import LakeIntegrityError, partitions, verified_data_file
+from pipelines.lake.publish import publish_partition
 from pipelines.lake.storage import LakeStorage, lake_storage
-from pipelines.lake.stored import publish_to, stored_partitions, verified_uri
+from pipelines.lake.stored import unreferenced
 from tests.s3server import S3Server
 
 
@@ -59,38 +60,54 @@ Publish = Callable[[int], None]
 def _publish(storage: LakeStorage, tmp_path: Path) -> Publish:
     def publish(rows: int) -> None:
         data, quarantine = _files(tmp_path, rows)
-        scratch = tmp_path / f"scratch-{rows}"
-        scratch.mkdir()
-        publish_to(storage, _manifest(data, quarantine, rows), data, quarantine, scratch)
+        with publish_partition(storage, "orders", "dt=2024-01-01", tmp_path / "scratch") as out:
+            (out / DATA_NAME).write_bytes(data.read_bytes())
+            (out / QUARANTINE_NAME).write_bytes(quarantine.read_bytes())
+            _manifest(data, quarantine, rows).write(out)
 
     return publish
 
 
 def test_a_published_partition_reads_back_verified(storage: LakeStorage, tmp_path: Path) -> None:
     _publish(storage, tmp_path)(5)
-    [part] = stored_partitions(storage, "orders")
+    [part] = partitions(storage, "orders")
     assert part.manifest.counts.loaded == 5
     con = duckdb.connect()
-    if storage.uri("x").startswith("s3://"):
-        from pipelines.lake.extensions import s3_secret_from_env
-
-        s3_secret_from_env(con)
-    assert con.execute(f"SELECT count(*) FROM '{verified_uri(storage, part)}'").fetchone() == (5,)
+    storage.prepare(con)
+    assert con.execute(f"SELECT count(*) FROM '{verified_data_file(part)}'").fetchone() == (5,)
 
 
 def test_a_changed_data_file_is_refused_by_name(storage: LakeStorage, tmp_path: Path) -> None:
     _publish(storage, tmp_path)(5)
-    [part] = stored_partitions(storage, "orders")
+    [part] = partitions(storage, "orders")
     other, _ = _files(tmp_path, 6)
-    storage.put(other, part.rel("data.parquet"))
-    with pytest.raises(LakeIntegrityError, match=r"orders/dt=2024-01-01/data.parquet does not"):
-        verified_uri(storage, part)
+    storage.put(other, part.data_rel)
+    with pytest.raises(LakeIntegrityError, match=r"orders/dt=2024-01-01/data.*\.parquet does not"):
+        verified_data_file(part)
 
 
 def test_files_without_a_manifest_are_not_a_partition(storage: LakeStorage, tmp_path: Path) -> None:
     data, _ = _files(tmp_path, 3)
     storage.put(data, "orders/dt=2024-01-02/data.parquet")  # a writer died before its manifest
-    assert stored_partitions(storage, "orders") == []
+    assert partitions(storage, "orders") == []
     _publish(storage, tmp_path)(4)
-    assert [p.partition for p in stored_partitions(storage, "orders")] == ["dt=2024-01-01"]
+    assert [p.name for p in partitions(storage, "orders")] == ["dt=2024-01-01"]
     assert MANIFEST_NAME in storage.listdir("orders/dt=2024-01-01")
+
+
+def test_a_republished_partition_leaves_its_old_files_unreferenced(tmp_path: Path, s3_env) -> None:
+    """On an object store a re-publication writes new content-addressed keys, then the
+    manifest: the old files stay (a reader of the old manifest still finds them) but no
+    manifest names them; the same content again writes the same keys."""
+    storage = lake_storage(f"s3://{s3_env.bucket}/{tmp_path.name}")
+    publish = _publish(storage, tmp_path)
+    publish(5)
+    [first] = partitions(storage, "orders")
+    assert unreferenced(storage, "orders") == []
+    publish(7)
+    [second] = partitions(storage, "orders")
+    assert second.manifest.counts.loaded == 7
+    assert unreferenced(storage, "orders") == [first.data_rel]
+    publish(7)
+    assert partitions(storage, "orders")[0].data_rel == second.data_rel
+    assert unreferenced(storage, "orders") == [first.data_rel]
