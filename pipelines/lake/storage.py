@@ -29,6 +29,9 @@ from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
 
+LAKE_URL_ENV = "PIPELINES_LAKE_URL"
+"""The environment variable of the ``lake_url`` setting (also read by dbt's plugin)."""
+
 
 class LakeStorage(Protocol):
     @property

@@ -44,6 +44,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipelines.lake.storage import LAKE_URL_ENV
 from pipelines.settings import Settings
 from pipelines.warehouse.project import DBT_PROJECT_DIR, dbt_dir, log_dir, target_dir
 
@@ -291,8 +292,10 @@ def _child_env(settings: Settings, vars: Mapping[str, object] | None = None) -> 
         for k, v in os.environ.items()
         if k not in _SECRET_ENV
         and not k.startswith(_BUILD_ENV)
-        and k not in ("PIPELINES_DBT_SOURCES_DIR", "PIPELINES_DBT_MODELS_DIR")
+        and k not in ("PIPELINES_DBT_SOURCES_DIR", "PIPELINES_DBT_MODELS_DIR", LAKE_URL_ENV)
     }
+    if settings.lake_url:  # dbt reads the lake's views through httpfs (warehouse/dbt_lake.py)
+        env[LAKE_URL_ENV] = settings.lake_url
     env.update(
         {
             _BUILD_ENV + name.upper(): _text(value)

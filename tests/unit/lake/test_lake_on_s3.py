@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,7 @@ from pipelines.lake.stored import unreferenced
 from pipelines.protection import KeyRing
 from pipelines.quality.runner import validate_partition
 from pipelines.settings import PROJECT_DIR, Settings
+from pipelines.warehouse.build import build_features, snapshot_rows
 from pipelines.warehouse.lake_views import register_lake, select_partitions
 from tests.factories import DAY, clean_day, write_day
 from tests.s3server import S3Server
@@ -137,3 +139,32 @@ def test_a_writer_killed_before_its_manifest_leaves_the_previous_version_whole(
     local = s3_lake.model_copy(update={"lake_url": None, "lake_dir": tmp_path / "local-lake"})
     clean = ingest_table("customers", INTERVAL, local, keyring=keyring, contracts=contracts)
     assert clean.manifest.dataset_version == new.manifest.dataset_version  # the clean hash
+
+
+@pytest.mark.integration  # a dbt build (integration tier)
+def test_the_feature_build_reads_the_lake_on_s3(
+    settings: Settings,
+    keyring: KeyRing,
+    contracts: ContractSet,
+    write_landing,
+    s3_env: S3Server,
+    tmp_path: Path,
+) -> None:
+    """Ingestion -> quality gate -> feature build, with the lake on S3: dbt's DuckDB reads
+    the ``lake.*`` views' ``s3://`` files through httpfs (``warehouse/dbt_lake.py``)."""
+    on_s3 = settings.model_copy(update={"lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}"})
+    write_day(write_landing, contracts, clean_day())
+    for table in contracts.load_order():
+        ingest_table(table, INTERVAL, on_s3, keyring=keyring, contracts=contracts)
+        validation = validate_partition(
+            table, INTERVAL, on_s3, run_id="r1", contracts=contracts, keyring=keyring
+        )
+        assert validation.failed_critical == [], table
+    assert not list(on_s3.lake.glob("*/dt=*")), "no partition in the local lake folder"
+
+    result = build_features(on_s3, date(2018, 1, 2), release_id="s3", run_id="r1")
+    assert result.success, result.errors
+    with duckdb.connect(str(on_s3.warehouse), read_only=True) as con:
+        paths = con.execute("SELECT DISTINCT data_path FROM lake.partitions").fetchall()
+    assert paths and all(p.startswith("s3://") for (p,) in paths)
+    assert snapshot_rows(on_s3, date(2018, 1, 2)).get("customer_features", 0) > 0
