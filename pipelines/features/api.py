@@ -29,6 +29,7 @@ import polars as pl
 from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import releases
+from pipelines.features.stored import fetch_snapshot
 from pipelines.hashing import file_sha256
 from pipelines.policy.enforce import enforce_purpose, enforce_transfer
 from pipelines.settings import Settings
@@ -46,6 +47,7 @@ def _verified_snapshot(settings: Settings, table: str, release: Release) -> Path
     """The snapshot file of ``table`` in ``release``, checked against the hash its publish
     decision recorded (releases published before that hash was recorded are not checked)."""
     path = snapshot_file(settings, table, date.fromisoformat(release.as_of))
+    fetch_snapshot(settings, table, release)  # published from another machine (lake on S3)
     expected = (release.features.get(table) or {}).get("decided_sha256")
     if expected and path.is_file():
         found = file_sha256(path)

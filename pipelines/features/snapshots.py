@@ -13,6 +13,7 @@ import duckdb
 
 from pipelines.features.paths import feature_tables, release_file, snapshot_file
 from pipelines.features.release import Release
+from pipelines.features.stored import fetch_release, fetch_releases
 from pipelines.hashing import file_sha256
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
@@ -101,12 +102,15 @@ def write_release(settings: Settings, release: Release) -> Path:
 def read_release(settings: Settings, as_of: date) -> Release:
     path = release_file(settings, as_of)
     if not path.is_file():
+        fetch_release(settings, as_of)  # published from another machine (lake on S3)
+    if not path.is_file():
         raise FileNotFoundError(f"no feature release as of {as_of}: {path} does not exist")
     return Release.from_json(path.read_text(encoding="utf-8"))
 
 
 def releases(settings: Settings) -> list[Release]:
     """Every release, oldest as-of date first."""
+    fetch_releases(settings)  # those published from other machines (lake on S3)
     folder = release_file(settings, date(2000, 1, 1)).parent
     if not folder.is_dir():
         return []

@@ -161,6 +161,7 @@ def publish(
 def _decide_publication(data_interval_end: datetime, run_id: str | None, settings: Settings) -> Any:
     """Record on the release whether every feature table's checks passed, and return it."""
     from pipelines.features.snapshots import read_release, write_release
+    from pipelines.features.stored import publish_release
     from pipelines.hashing import file_sha256
     from pipelines.quality import store
 
@@ -195,6 +196,8 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
     release.problems = problems
     release.status = "failed" if problems else "published"
     write_release(settings, release)
+    if release.status == "published":
+        publish_release(settings, release)  # lake on S3: snapshots, then the release file
     return release
 
 

@@ -73,6 +73,10 @@ class LakeStorage(Protocol):
         """Remove ``rel`` if it exists."""
         ...
 
+    def get(self, rel: str, local: Path) -> None:
+        """Copy ``rel`` to the local file ``local`` (written beside it, then renamed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class LocalStorage:
@@ -112,6 +116,9 @@ class LocalStorage:
     def delete(self, rel: str) -> None:
         self._path(rel).unlink(missing_ok=True)
 
+    def get(self, rel: str, local: Path) -> None:
+        LocalStorage(str(local.parent)).put(self._path(rel), local.name)
+
 
 @dataclass
 class S3Storage:
@@ -141,6 +148,15 @@ class S3Storage:
                 f"lake at {self.root}: no S3 credentials; set AWS_ACCESS_KEY_ID, "
                 f"AWS_SECRET_ACCESS_KEY (and PIPELINES_S3_ENDPOINT for MinIO or moto)."
             )
+
+    def get(self, rel: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        staged = local.with_name(f".{local.name}.{os.getpid()}")
+        self._connection().cursor().execute(
+            f"COPY (SELECT content FROM read_blob({sql_str(self.uri(rel))})) "
+            f"TO {sql_str(str(staged))} (FORMAT blob)"
+        )
+        staged.replace(local)
 
     def delete(self, rel: str) -> None:
         # httpfs writes but does not delete; an S3 client would (boto3 is not a dependency)
