@@ -18,9 +18,10 @@ import functools
 import hashlib
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 
@@ -127,15 +128,19 @@ class S3Storage:
     root: str
     env: dict[str, str] | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            con = duckdb.connect(
-                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-            )
-            self.prepare(con)
-            self._con = con
-        return self._con
+        with self._lock:  # verified reads hash on several threads
+            if self._con is None:
+                config: dict[str, Any] = {
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                }
+                con = duckdb.connect(config=config)
+                self.prepare(con)
+                self._con = con
+            return self._con
 
     @property
     def versioned(self) -> bool:
