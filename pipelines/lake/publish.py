@@ -2,7 +2,10 @@
 
 A partition is built in a hidden staging folder next to its final place, then swapped in
 with renames: readers see the old partition whole, briefly none, or the new one whole, never
-a partial one. Re-running an interval replaces its partition.
+a partial one. Re-running an interval replaces its partition. Writers call
+:func:`publish_partition`, which does this for a local lake and, for a lake on an object
+store (no rename there), writes content-addressed objects and then the manifest
+(:mod:`pipelines.lake.stored`).
 
 **One writer per partition.** Every writer (ingestion, the quality gate's quarantine) holds
 the partition's lock, ``<lake>/.locks/<table>/<partition>.lock``, from its clean-up to its
