@@ -95,16 +95,43 @@ S3_ENV = {
 """The S3 secret's fields and the environment variables they come from."""
 
 
+CONN_ID_ENV = "PIPELINES_S3_CONN_ID"
+"""An Airflow connection to take the S3 credentials from when the environment has none."""
+
+
+def s3_env_from_airflow(conn_id: str) -> dict[str, str]:
+    """The :data:`S3_ENV` variables from Airflow connection ``conn_id`` (an ``aws``
+    connection: login and password are the key pair, ``extra`` may hold ``region_name`` and
+    ``endpoint_url``); empty when Airflow or the connection is not there."""
+    try:
+        from airflow.sdk import Connection
+
+        conn = Connection.get(conn_id)
+    except Exception:  # no Airflow, or no such connection: as if unset
+        return {}
+    extra = conn.extra_dejson or {}
+    values = {
+        S3_ENV["KEY_ID"]: conn.login or "",
+        S3_ENV["SECRET"]: conn.password or "",
+        S3_ENV["REGION"]: str(extra.get("region_name") or ""),
+        S3_ENV["ENDPOINT"]: str(extra.get("endpoint_url") or ""),
+    }
+    return {k: v for k, v in values.items() if v}
+
+
 def s3_secret_from_env(
     con: duckdb.DuckDBPyConnection, env: Mapping[str, str] | None = None, name: str = "lake_s3"
 ) -> bool:
-    """Create a DuckDB S3 secret from the environment; False when no key is set there.
+    """Create a DuckDB S3 secret from the environment, else from the Airflow connection
+    named by ``PIPELINES_S3_CONN_ID``; False when neither has a key.
 
     ``PIPELINES_S3_ENDPOINT`` (``host:port`` or ``http://host:port``) points at an
     S3-compatible server (MinIO, moto); plain ``http://`` turns TLS off and uses path-style
     URLs, which such servers expect.
     """
     env = os.environ if env is None else env
+    if not env.get(S3_ENV["KEY_ID"]) and env.get(CONN_ID_ENV):
+        env = s3_env_from_airflow(env[CONN_ID_ENV])
     if not env.get(S3_ENV["KEY_ID"]):
         return False
     load_extensions(con, ["httpfs"])

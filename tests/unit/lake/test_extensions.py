@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -74,3 +76,24 @@ def test_the_server_is_reached_only_through_the_environments_settings(s3_env: S3
     blind.execute("SET s3_endpoint='127.0.0.1:9'")  # no secret: nothing points at the server
     with pytest.raises(duckdb.Error):
         blind.execute(f"SELECT * FROM '{url}'").fetchall()
+
+
+def test_credentials_from_an_airflow_connection(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No AWS_* variables: the key pair, region and endpoint come from the Airflow connection
+    named by PIPELINES_S3_CONN_ID (here from Airflow's environment secrets backend)."""
+    for name in s3_server.env():
+        monkeypatch.delenv(name, raising=False)
+    extra = {"endpoint_url": s3_server.endpoint, "region_name": s3_server.region}
+    conn = {"conn_type": "aws", "login": s3_server.key_id, "password": s3_server.secret}
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINES_LAKE", json.dumps({**conn, "extra": extra}))
+    con = _offline()
+    assert s3_secret_from_env(con) is False  # no connection named: nothing
+    monkeypatch.setenv("PIPELINES_S3_CONN_ID", "pipelines_lake")
+    assert s3_secret_from_env(con) is True
+    url = f"s3://{s3_server.bucket}/from-connection/one.parquet"
+    con.execute(f"COPY (SELECT 42 AS id) TO '{url}'")
+    assert con.execute(f"SELECT id FROM '{url}'").fetchall() == [(42,)]
+    monkeypatch.setenv("PIPELINES_S3_CONN_ID", "no_such_connection")
+    assert s3_secret_from_env(_offline()) is False
