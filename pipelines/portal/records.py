@@ -194,7 +194,7 @@ def _dp_record(settings: Settings, table: str, folder: Any, column: str) -> dict
 
     version = str(folder.manifest.dataset_version).removeprefix("sha256:")
     path = settings.data_dir.joinpath(
-        *DP_DIR, table, folder.folder.name, f"{column}.{version}.json"
+        *DP_DIR, table, folder.name, f"{column}.{version}.json"
     )
     if not path.is_file():
         return None
@@ -223,7 +223,7 @@ def dp_segments(settings: Settings, wanted: set[tuple[str, str, str]]) -> list[d
 
     rows: list[dict[str, Any]] = []
     current = {
-        (t, p.folder.name): p
+        (t, p.name): p
         for t in sorted({w[0] for w in wanted})
         for p in partitions(settings.lake, t)
     }

@@ -64,11 +64,11 @@ def records_dir(settings: Settings) -> Path:
 
 def record_file(settings: Settings, part: Partition, column: str) -> Path:
     version = part.manifest.dataset_version.removeprefix("sha256:")
-    return records_dir(settings) / part.table / part.folder.name / f"{column}.{version}.json"
+    return records_dir(settings) / part.table / part.name / f"{column}.{version}.json"
 
 
 def ledger_dataset(part: Partition) -> str:
-    return f"lake.{part.table}/{part.folder.name}"
+    return f"lake.{part.table}/{part.name}"
 
 
 def _shares_columns(settings: Settings, table: str) -> dict[str, list[str]]:
@@ -137,7 +137,7 @@ def _write(path: Path, record: dict[str, Any]) -> None:
 def _base(part: Partition, target: Target, epsilon: float) -> dict[str, Any]:
     return {
         "table": part.table,
-        "partition": part.folder.name,
+        "partition": part.name,
         "interval_start": part.manifest.interval_start,
         "interval_end": part.manifest.interval_end,
         "dataset_version": part.manifest.dataset_version,
