@@ -193,9 +193,7 @@ def _dp_record(settings: Settings, table: str, folder: Any, column: str) -> dict
     import json
 
     version = str(folder.manifest.dataset_version).removeprefix("sha256:")
-    path = settings.data_dir.joinpath(
-        *DP_DIR, table, folder.name, f"{column}.{version}.json"
-    )
+    path = settings.data_dir.joinpath(*DP_DIR, table, folder.name, f"{column}.{version}.json")
     if not path.is_file():
         return None
     record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -223,9 +221,7 @@ def dp_segments(settings: Settings, wanted: set[tuple[str, str, str]]) -> list[d
 
     rows: list[dict[str, Any]] = []
     current = {
-        (t, p.name): p
-        for t in sorted({w[0] for w in wanted})
-        for p in partitions(settings.lake, t)
+        (t, p.name): p for t in sorted({w[0] for w in wanted}) for p in partitions(settings.lake, t)
     }
     unreleased: set[tuple[str, str]] = set()
     for table, partition, column in sorted(wanted):
