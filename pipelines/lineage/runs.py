@@ -28,6 +28,10 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+TEST_RUN_USER = "dag_test"
+"""The ``triggering_user_name`` of the runs ``airflow dags test`` makes (Airflow's ``Dag.test``)."""
+
+
 @dataclass(frozen=True)
 class AirflowRun:
     """The Airflow identifiers of the task instance that is running."""
@@ -41,6 +45,8 @@ class AirflowRun:
     logical_date: datetime | None = None  # the DAG run's logical date, else its run_after
     clear_number: int = 0
     map_index: int = -1
+    test_run: bool = False  # made by `airflow dags test` (Airflow's Dag.test() names this user)
+    dag_started: str | None = None  # the DAG run's start, ISO 8601
 
     @property
     def last_try(self) -> bool:
@@ -65,6 +71,7 @@ def current_airflow_run() -> AirflowRun | None:
         dag_run = context.get("dag_run")
         when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
         map_index = getattr(ti, "map_index", -1)
+        started = getattr(dag_run, "start_date", None)
         return AirflowRun(
             dag_id=str(ti.dag_id),
             run_id=str(ti.run_id),
@@ -75,6 +82,8 @@ def current_airflow_run() -> AirflowRun | None:
             logical_date=when if isinstance(when, datetime) else None,
             clear_number=int(getattr(dag_run, "clear_number", 0) or 0),
             map_index=int(map_index if map_index is not None else -1),
+            test_run=getattr(dag_run, "triggering_user_name", None) == TEST_RUN_USER,
+            dag_started=started.isoformat() if isinstance(started, datetime) else None,
         )
     except Exception:
         return None
