@@ -175,8 +175,11 @@ def airflow_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
 
 
 def provider_extractor() -> str:
-    """``[openlineage] extractors``: ours for TaskFlow tasks (:mod:`pipelines.lineage.provider`)."""
-    return "pipelines.lineage.provider.TaskExtractor"
+    """``[openlineage] extractors``: ours for TaskFlow tasks (:mod:`pipelines.lineage.provider`),
+    after any the environment already registers."""
+    ours = "pipelines.lineage.provider.TaskExtractor"
+    theirs = [e for e in os.environ.get("AIRFLOW__OPENLINEAGE__EXTRACTORS", "").split(";") if e]
+    return ";".join([*[e for e in theirs if e.strip() != ours], ours])
 
 
 def provider_transport(settings: Settings) -> dict[str, str]:
@@ -186,6 +189,8 @@ def provider_transport(settings: Settings) -> dict[str, str]:
     default is our JSON-lines file, so the store and ``pipelines lineage`` read its events."""
     from pipelines.lineage import client
 
+    if {"AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH"} & set(os.environ):
+        return {}  # the provider is configured already
     found = client.transport_file()
     if found is not None:
         return {"AIRFLOW__OPENLINEAGE__CONFIG_PATH": str(found[0])}

@@ -352,7 +352,6 @@ class TaskLineage:
             dag,
             run_facets=self._dag_facets(),
             job_facets={"jobType": ev.job_type("DAG", "AIRFLOW")},
-            event_time=self.airflow.dag_started if self.airflow is not None else None,
         )
         if not self.provider:
             self.emit(event)

@@ -154,7 +154,6 @@ def test_a_dags_test_run_starts_once_through_the_provider(provider: Path, contex
     events = client.read_events(provider)
     validate_events(events)
     assert [(e["eventType"], e["job"]["name"]) for e in events] == [("START", "commerce_daily")]
-    assert events[0]["eventTime"] == STARTED.isoformat()
     dag_run = ev.task_run_ref("ingest_orders", ev.current_airflow_run()).parent
     assert dag_run is not None and events[0]["run"]["runId"] == dag_run.run_id
 
@@ -167,3 +166,26 @@ def test_a_run_the_scheduler_started_gets_no_start_of_ours(provider: Path, conte
         pass
     assert client.read_events(provider) == []
     assert client.read_events(settings) == []
+
+
+def test_the_embedded_airflow_sends_the_providers_events_where_ours_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from pipelines.demo import airflow_env
+
+    clean_lineage_env(monkeypatch)
+    for key in ("TRANSPORT", "CONFIG_PATH", "EXTRACTORS"):
+        monkeypatch.delenv(f"AIRFLOW__OPENLINEAGE__{key}", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=tmp_path / "data")
+    env = airflow_env(settings, {})
+    assert env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] == EXTRACTOR
+    transport = json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])
+    assert transport["log_file_path"] == str(client.events_path(settings))
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")  # the provider reads it too
+    assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in airflow_env(settings, {})
+    monkeypatch.delenv("OPENLINEAGE_URL")
+    (tmp_path / "openlineage.yml").write_text("transport:\n  type: console\n")
+    env = airflow_env(settings, {})
+    assert env["AIRFLOW__OPENLINEAGE__CONFIG_PATH"] == str(tmp_path / "openlineage.yml")
+    assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in env
