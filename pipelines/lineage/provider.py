@@ -52,9 +52,22 @@ def covers(airflow: AirflowRun | None) -> bool:
         from airflow.providers.openlineage import conf
         from airflow.providers.openlineage.api import is_openlineage_active
 
-        return EXTRACTOR in conf.custom_extractors() and is_openlineage_active()
+        if EXTRACTOR not in conf.custom_extractors() or not is_openlineage_active():
+            return False
+        return _policy_extracts(airflow)
     except Exception:  # no provider, or one that does not load: our own events then
         return False
+
+
+def _policy_extracts(airflow: AirflowRun) -> bool:
+    """The provider's emission policy lets it emit this task's events with extracted lineage
+    (``[openlineage] emission_policy``, ``selective_enable``, ``disabled_for_operators``)."""
+    from airflow.providers.openlineage.utils.emission_policy import resolve_task_emission_policy
+    from airflow.sdk import get_current_context
+
+    task = get_current_context()["ti"].task
+    policy = resolve_task_emission_policy(task, airflow.dag_id, airflow.task_id)
+    return bool(policy.emit and policy.extract_operator_metadata)
 
 
 def _key(dag_id: str, run_id: str, task_id: str, map_index: Any, try_number: Any) -> Key:

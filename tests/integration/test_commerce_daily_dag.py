@@ -230,3 +230,27 @@ def test_schema_drift_fails_the_task_and_stops_its_dependants(
     text = log.read_text()
     assert "2018-01-01/olist_orders_dataset.csv: missing column(s) order_status" in text
     assert partitions(settings.lake, "orders") == []
+    _assert_failure_lineage(settings)
+
+
+def _assert_failure_lineage(settings: Settings) -> None:
+    """The provider's FAIL of each try says why, the DAG run fails once, nothing leaks."""
+    from pipelines.lineage import client, naming
+    from tests.integration.dag_run_lineage import PROVIDER
+    from tests.unit.lineage.ol_schema import validate_events
+
+    events = client.read_events(settings)
+    validate_events(events)
+    job = naming.task_job("ingest_orders")
+    failed = [e for e in events if e["job"]["name"] == job and e["eventType"] == "FAIL"]
+    assert failed and all(e["producer"].startswith(PROVIDER) for e in failed)
+    for event in failed:
+        assert "missing column(s) order_status" in event["run"]["facets"]["errorMessage"]["message"]
+    tries = {e["run"]["runId"] for e in events if e["job"]["name"] == job}
+    assert len(tries) == len(failed)  # one FAIL per try, each its own run
+    assert [e["eventType"] for e in events if e["job"]["name"] == "commerce_daily"] == [
+        "START",
+        "FAIL",
+    ]
+    text = client.events_path(settings).read_text(encoding="utf-8")
+    assert [c for c in CANARIES if c in text] == []

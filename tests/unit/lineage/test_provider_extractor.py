@@ -189,3 +189,16 @@ def test_the_embedded_airflow_sends_the_providers_events_where_ours_go(
     env = airflow_env(settings, {})
     assert env["AIRFLOW__OPENLINEAGE__CONFIG_PATH"] == str(tmp_path / "openlineage.yml")
     assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in env
+
+
+def test_where_the_providers_policy_skips_a_task_it_emits_its_own_events(
+    provider: Path, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__SELECTIVE_ENABLE", "true")  # no DAG enabled
+    _clear_provider_caches()
+    settings = Settings(data_dir=provider.parent / "data")
+    context.run("ingest_orders").task = _operator("ingest_orders")
+    with task_run("ingest_orders", settings=settings) as lineage:
+        lineage.complete_with(_lake)
+    ours = [(e["eventType"], e["job"]["name"]) for e in client.read_events(settings)]
+    assert ("COMPLETE", "commerce_daily.ingest_orders") in ours
