@@ -76,12 +76,18 @@ def _key(dag_id: str, run_id: str, task_id: str, map_index: Any, try_number: Any
 
 
 def hand_over(airflow: AirflowRun, parts: LineageParts) -> None:
-    """Keep ``parts`` for the provider's COMPLETE or FAIL event of this task instance."""
+    """Keep ``parts`` for the provider's COMPLETE or FAIL event of this task instance.
+
+    A process runs one task instance at a time (``airflow dags test`` one after the other),
+    and the listener usually takes the parts in a forked child: an earlier task's parts are
+    dropped here, so a long ``dags test`` process does not keep every task's lineage."""
     key = _key(
         airflow.dag_id, airflow.run_id, airflow.task_id, airflow.map_index, airflow.try_number
     )
     with _LOCK:
-        _HANDED.setdefault(key, []).append(parts)
+        kept = _HANDED.get(key, [])
+        _HANDED.clear()
+        _HANDED[key] = [*kept, parts]
 
 
 def take(task_instance: Any) -> OperatorLineage:

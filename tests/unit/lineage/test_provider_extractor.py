@@ -202,3 +202,17 @@ def test_where_the_providers_policy_skips_a_task_it_emits_its_own_events(
         lineage.complete_with(_lake)
     ours = [(e["eventType"], e["job"]["name"]) for e in client.read_events(settings)]
     assert ("COMPLETE", "commerce_daily.ingest_orders") in ours
+
+
+def test_only_the_running_task_instances_lineage_is_kept(provider: Path, context: FakeContext):
+    settings = Settings(data_dir=provider.parent / "data")
+    first = context.run("ingest_customers")
+    with task_run("ingest_customers", settings=settings) as lineage:
+        lineage.complete_with(_lake)
+    second = context.run("ingest_orders")
+    for _ in range(2):  # two blocks in one task: both reach its event
+        with task_run("ingest_orders", settings=settings) as lineage:
+            lineage.complete_with(_lake)
+    extractor = TaskExtractor(_operator("ingest_orders"))
+    assert extractor.extract_on_complete(first).outputs == []
+    assert len(extractor.extract_on_complete(second).outputs) == 2
