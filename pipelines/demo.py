@@ -8,6 +8,7 @@ the end.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -162,12 +163,44 @@ def airflow_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
             # The OpenLineage provider names runs in its namespace: the project's job namespace,
             # so its run ids are the ones our events carry (pipelines.lineage.runs).
             "AIRFLOW__OPENLINEAGE__NAMESPACE": job_namespace(),
+            # ... and emits every task's events with our datasets and facets in them
+            "AIRFLOW__OPENLINEAGE__EXTRACTORS": provider_extractor(),
+            **provider_transport(settings),
         }
     )
     if settings.settings_file is not None:  # `--settings FILE` reaches the tasks too
         env["PIPELINES_SETTINGS_FILE"] = str(settings.settings_file)
     env.update(extra)
     return env
+
+
+def provider_extractor() -> str:
+    """``[openlineage] extractors``: ours for TaskFlow tasks (:mod:`pipelines.lineage.provider`),
+    after any the environment already registers."""
+    ours = "pipelines.lineage.provider.TaskExtractor"
+    theirs = [e for e in os.environ.get("AIRFLOW__OPENLINEAGE__EXTRACTORS", "").split(";") if e]
+    return ";".join([*[e for e in theirs if e.strip() != ours], ours])
+
+
+def provider_transport(settings: Settings) -> dict[str, str]:
+    """Where the OpenLineage provider sends events: where ours go. The provider reads
+    ``OPENLINEAGE_URL``, ``OPENLINEAGE__TRANSPORT__*`` and ``OPENLINEAGE_DISABLED`` itself; an
+    ``openlineage.yml`` it finds only through ``[openlineage] config_path``; the serverless
+    default is our JSON-lines file, so the store and ``pipelines lineage`` read its events."""
+    from pipelines.lineage import client
+
+    if {"AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH"} & set(os.environ):
+        return {}  # the provider is configured already
+    found = client.transport_file()
+    if found is not None:
+        return {"AIRFLOW__OPENLINEAGE__CONFIG_PATH": str(found[0])}
+    if client.disabled() or client.configured_transport() is not None:
+        return {}
+    transport = {
+        "type": "pipelines.lineage.transport.JsonLinesTransport",
+        "log_file_path": str(client.events_path(settings)),
+    }
+    return {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)}
 
 
 def _airflow() -> str:

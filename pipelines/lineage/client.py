@@ -67,17 +67,26 @@ def _config_file() -> Path | None:
     return None
 
 
+def transport_file() -> tuple[Path, str] | None:
+    """The ``openlineage.yml`` configuring a transport, and the transport's type; None if none."""
+    path = _config_file()
+    if path is None:
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    transport = data.get("transport") if isinstance(data, dict) else None
+    if isinstance(transport, dict) and transport.get("type"):
+        return path, str(transport["type"])
+    return None
+
+
 def configured_transport() -> str | None:
     """Where a transport is configured (file, env), or None: then the default file is used."""
-    path = _config_file()
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            data = {}
-        transport = data.get("transport") if isinstance(data, dict) else None
-        if isinstance(transport, dict) and transport.get("type"):
-            return f"{path} (transport {transport['type']})"
+    found = transport_file()
+    if found is not None:
+        return f"{found[0]} (transport {found[1]})"
     if any(k.startswith("OPENLINEAGE__TRANSPORT") for k in os.environ):
         return "OPENLINEAGE__TRANSPORT__* environment variables"
     if os.environ.get("OPENLINEAGE_URL"):

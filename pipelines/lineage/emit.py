@@ -8,10 +8,19 @@ adds) when the body raised; the exception always propagates unchanged. Inside Ai
 task run's parent is the DAG run (``try_number`` from ``airflow.sdk.get_current_context()``);
 outside it the run has no parent.
 
-The DAG run itself: the first task of a run to start emits its START, a task without
-downstream tasks its COMPLETE, a task failing for good (last try, or a no-retry failure) its
-FAIL; marker files under ``<data_dir>/lineage/dag_runs/`` (created with ``O_EXCL``) make each
-happen once per DAG run attempt, whichever worker gets there first.
+When the OpenLineage Airflow provider covers the task (:func:`pipelines.lineage.provider.covers`:
+it is active and our extractor is registered), the block emits no task events: the provider
+emits START and COMPLETE or FAIL, and the datasets and facets built here go into them
+(:func:`pipelines.lineage.provider.hand_over`).
+
+The DAG run itself: without the provider, the first task of a run to start emits its START, a
+task without downstream tasks its COMPLETE, a task failing for good (last try, or a no-retry
+failure) its FAIL; marker files under ``<data_dir>/lineage/dag_runs/`` (created with
+``O_EXCL``) make each happen once per DAG run attempt, whichever worker gets there first. With
+the provider, its listener emits them (the scheduler's START, COMPLETE and FAIL where the run's
+state changes), except the START of a run made by ``airflow dags test``, which creates its run
+already running and so never notifies a START: the first task emits that one, through the
+provider's API, with a ``start`` marker.
 
 A lineage failure (building an event, the transport, the disk) is logged as one warning line
 and appended to ``<data_dir>/lineage/errors.jsonl``; it never raises.
@@ -165,6 +174,14 @@ def _dag_attempt() -> str:
         return ""
 
 
+def _provider_covers(airflow: runs.AirflowRun) -> bool:
+    try:
+        from pipelines.lineage import provider
+    except ImportError:  # the OpenLineage provider is not installed
+        return False
+    return provider.covers(airflow)
+
+
 # The task run --------------------------------------------------------------------------------
 
 _CURRENT: contextvars.ContextVar[TaskLineage | None] = contextvars.ContextVar(
@@ -197,6 +214,7 @@ class TaskLineage:
         self._fail: Builder | None = None
         self._starting: threading.Thread | None = None
         self.attempt = ""
+        self.provider = False  # the OpenLineage provider emits this task's events
         self.emitted: list[RunEvent] = []
 
     def complete_with(self, builder: Builder) -> None:
@@ -243,7 +261,8 @@ class TaskLineage:
             from openlineage.client.event_v2 import RunState
 
             self._dag_start()
-            self.emit(self._event(RunState.START, None))
+            if not self.provider:
+                self.emit(self._event(RunState.START, None))
         except Exception as exc:
             record_failure(self.settings, "START", exc)
 
@@ -268,6 +287,8 @@ class TaskLineage:
             from openlineage.client.event_v2 import RunState
 
             parts = build_safely(self.settings, f"COMPLETE of {self.run.job}", self._complete)
+            if self._hand_over(parts):
+                return
             self.emit(self._event(RunState.COMPLETE, parts))
             if self.airflow is not None and not self.airflow.downstream:
                 self._dag_end(RunState.COMPLETE, None)
@@ -282,6 +303,8 @@ class TaskLineage:
             from pipelines.lineage import events as ev
 
             parts = build_safely(self.settings, f"FAIL of {self.run.job}", self._fail)
+            if self._hand_over(parts):  # the provider's FAIL says why, from the raised error
+                return
             self.emit(self._event(RunState.FAIL, parts, errorMessage=ev.error_facet(error)))
             final = type(error).__name__ in NO_RETRY_ERRORS or (
                 self.airflow is not None and self.airflow.last_try
@@ -290,6 +313,18 @@ class TaskLineage:
                 self._dag_end(RunState.FAIL, error)
         except Exception as exc:
             record_failure(self.settings, "FAIL", exc)
+
+    def _hand_over(self, parts: LineageParts | None) -> bool:
+        """Give the provider this run's datasets and facets; False when it does not cover it."""
+        if not self.provider or self.airflow is None:
+            return False
+        from pipelines.lineage import events as ev
+        from pipelines.lineage import provider
+
+        parts = parts or LineageParts()
+        parts.run_facets = {"pipelines_airflow": ev.airflow_facet(self.airflow), **parts.run_facets}
+        provider.hand_over(self.airflow, parts)
+        return True
 
     def _dag(self) -> runs.RunRef | None:
         return self.run.parent
@@ -308,16 +343,26 @@ class TaskLineage:
         from pipelines.lineage import events as ev
 
         dag = self._dag()
-        if dag is None or not _marker(self.settings, dag, self.attempt, "start"):
+        if dag is None or (self.provider and not self._test_run()):
+            return  # the provider's listener emits it where the scheduler starts the run
+        if not _marker(self.settings, dag, self.attempt, "start"):
             return
-        self.emit(
-            ev.run_event(
-                RunState.START,
-                dag,
-                run_facets=self._dag_facets(),
-                job_facets={"jobType": ev.job_type("DAG", "AIRFLOW")},
-            )
+        event = ev.run_event(
+            RunState.START,
+            dag,
+            run_facets=self._dag_facets(),
+            job_facets={"jobType": ev.job_type("DAG", "AIRFLOW")},
         )
+        if not self.provider:
+            self.emit(event)
+            return
+        from pipelines.lineage import provider
+
+        self.emitted.append(event)
+        provider.emit(event)
+
+    def _test_run(self) -> bool:
+        return self.airflow is not None and self.airflow.test_run
 
     def _dag_end(self, state: RunState, error: BaseException | None) -> None:
         from pipelines.lineage import events as ev
@@ -380,6 +425,7 @@ def task_run(
     cls = _DisabledLineage if client.disabled() else TaskLineage
     handle = cls(run, settings, airflow, interval, job_facets)
     handle.attempt = _dag_attempt() if airflow is not None else ""
+    handle.provider = airflow is not None and _provider_covers(airflow)
     handle.start_in_background()
     token = _CURRENT.set(handle)
     try:

@@ -6,9 +6,10 @@ tests) a task run has no parent. This module stays light (no OpenLineage, no Air
 import) so a task can name its run before the OpenLineage client has loaded.
 
 Inside Airflow, the DAG run and task run ids are those of ``apache-airflow-providers-openlineage``
-(its listener emits the run events of every task): our events with the project's facets
-(datasets, column lineage with masking, quality assertions, PII tags) then describe the same
-runs as the provider's, never a second, unlinked run. The provider derives them from the
+(its listener emits the run events of every task, carrying our datasets and facets:
+:mod:`pipelines.lineage.provider`): the dbt steps under a task, and the task events we emit
+ourselves where the provider is not active, describe the same runs, never a second, unlinked
+run. The provider derives them from the
 DAG run's logical date (else its ``run_after``), its clear number, the try and map index and
 the ``[openlineage] namespace`` (set it to the job namespace, ``commerce``; ``airflow_env``
 does). Without the provider, ids are this project's uuid5 of the Airflow run id.
@@ -28,6 +29,10 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+TEST_RUN_USER = "dag_test"
+"""The ``triggering_user_name`` of the runs ``airflow dags test`` makes (Airflow's ``Dag.test``)."""
+
+
 @dataclass(frozen=True)
 class AirflowRun:
     """The Airflow identifiers of the task instance that is running."""
@@ -41,6 +46,7 @@ class AirflowRun:
     logical_date: datetime | None = None  # the DAG run's logical date, else its run_after
     clear_number: int = 0
     map_index: int = -1
+    test_run: bool = False  # made by `airflow dags test` (Airflow's Dag.test() names this user)
 
     @property
     def last_try(self) -> bool:
@@ -75,6 +81,7 @@ def current_airflow_run() -> AirflowRun | None:
             logical_date=when if isinstance(when, datetime) else None,
             clear_number=int(getattr(dag_run, "clear_number", 0) or 0),
             map_index=int(map_index if map_index is not None else -1),
+            test_run=getattr(dag_run, "triggering_user_name", None) == TEST_RUN_USER,
         )
     except Exception:
         return None

@@ -69,34 +69,43 @@ def _airflow_run_id(env: dict[str, str]) -> str:
 
 
 def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) -> None:
-    """Every task emitted schema-valid START and COMPLETE events under the DAG run, and a
+    """The OpenLineage provider emitted every task's START and COMPLETE once, under the DAG
+    run, with our datasets and facets on its COMPLETE; every event is schema-valid; and a
     feature column traces back to the landing files through the lake."""
     from pipelines.lineage import client, naming
     from pipelines.reporting.graph import load_graph
     from pipelines.reporting.pii import mart_violations, pii_derived
     from pipelines.reporting.store import open_store
     from pipelines.reporting.trace import trace
+    from tests.integration.dag_run_lineage import assert_one_dag_run, complete
     from tests.unit.lineage.ol_schema import validate_events
 
     events = client.read_events(settings)
     validate_events(events)
-    by_job: dict[str, list[dict]] = {}
-    for event in events:
-        by_job.setdefault(event["job"]["name"], []).append(event)
-    assert [e["eventType"] for e in by_job["commerce_daily"]] == ["START", "COMPLETE"]
-    # the OpenLineage provider's id of the DAG run (tests/integration/test_train_dag.py
-    # compares it with the provider's own events)
-    (dag_run,) = {e["run"]["runId"] for e in by_job["commerce_daily"]}
+    by_job = assert_one_dag_run(events, "commerce_daily", tasks)
     assert _airflow_run_id(env)
-    for task in tasks:
-        mine = by_job[naming.task_job(task)]
-        assert sorted(e["eventType"] for e in mine) == ["COMPLETE", "START"], task
-        parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in mine}
-        assert parents == {dag_run}, task
+    # our facets on the provider's COMPLETE events: the lake partition with its version,
+    # column lineage with the masking edges, PII tags; the gate's quality assertions
+    (lake,) = complete(by_job, naming.task_job("ingest_orders"))["outputs"]
+    assert {"datasetVersion", "columnLineage", "tags", "schema"} <= set(lake["facets"])
+    edges = [
+        t
+        for field in lake["facets"]["columnLineage"]["fields"].values()
+        for i in field["inputFields"]
+        for t in i.get("transformations") or []
+    ]
+    assert any(t.get("masking") for t in edges)
+    checked = complete(by_job, naming.task_job("quality_orders"))
+    assert any(
+        "dataQualityAssertions" in {**d.get("facets", {}), **d.get("inputFacets", {})}
+        for d in checked["inputs"] + checked["outputs"]
+    )
+    assert "pipelines_airflow" in checked["run"]["facets"]
     # the dbt models ran as steps of build_features, each with column lineage
     build_run = by_job[naming.task_job("build_features")][0]["run"]["runId"]
-    model = by_job[naming.step_job("customer_features")]
-    assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in model} == {build_run}
+    steps = [e for e in events if e["job"]["name"] == naming.step_job("customer_features")]
+    assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in steps} == {build_run}
+    assert sorted(e["eventType"] for e in steps) == ["COMPLETE", "START"]
 
     with open_store(settings) as con:
         graph = load_graph(con)
@@ -197,8 +206,8 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     assert f"orders: read {orders}, loaded {orders}, quarantined 0" in log.read_text()
     leaks = [f"{p}: {c}" for p in written for c in CANARIES if c.encode() in _bytes(p)]
     assert leaks == []
-    # check_interval only guards the start date: it reads and writes no data, so no lineage
-    _assert_lineage(settings, env, set(states) - {"check_interval"})
+    # every task has its run events, check_interval too (it reads and writes no data)
+    _assert_lineage(settings, env, set(states))
 
 
 def test_schema_drift_fails_the_task_and_stops_its_dependants(
@@ -221,3 +230,27 @@ def test_schema_drift_fails_the_task_and_stops_its_dependants(
     text = log.read_text()
     assert "2018-01-01/olist_orders_dataset.csv: missing column(s) order_status" in text
     assert partitions(settings.lake, "orders") == []
+    _assert_failure_lineage(settings)
+
+
+def _assert_failure_lineage(settings: Settings) -> None:
+    """The provider's FAIL of each try says why, the DAG run fails once, nothing leaks."""
+    from pipelines.lineage import client, naming
+    from tests.integration.dag_run_lineage import PROVIDER
+    from tests.unit.lineage.ol_schema import validate_events
+
+    events = client.read_events(settings)
+    validate_events(events)
+    job = naming.task_job("ingest_orders")
+    failed = [e for e in events if e["job"]["name"] == job and e["eventType"] == "FAIL"]
+    assert failed and all(e["producer"].startswith(PROVIDER) for e in failed)
+    for event in failed:
+        assert "missing column(s) order_status" in event["run"]["facets"]["errorMessage"]["message"]
+    tries = {e["run"]["runId"] for e in events if e["job"]["name"] == job}
+    assert len(tries) == len(failed)  # one FAIL per try, each its own run
+    assert [e["eventType"] for e in events if e["job"]["name"] == "commerce_daily"] == [
+        "START",
+        "FAIL",
+    ]
+    text = client.events_path(settings).read_text(encoding="utf-8")
+    assert [c for c in CANARIES if c in text] == []

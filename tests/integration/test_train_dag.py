@@ -54,14 +54,7 @@ def _run(
         "PIPELINES_KEY_FILE": str(tmp_path / "keyring.json"),
         # the training DAG must be unpaused when the asset event arrives to be queued
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        # the OpenLineage provider's own events, in a file of their own to compare
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {
-                "type": "pipelines.lineage.transport.JsonLinesTransport",
-                "log_file_path": str(tmp_path / "provider.jsonl"),
-            }
-        ),
-    }
+    }  # the OpenLineage provider's events go to the event log too (airflow_env)
     env = airflow_env(settings, extra)
     log = tmp_path / "airflow.log"
     airflow_db(env)  # migrated once per session (with the warehouse pool)
@@ -110,16 +103,15 @@ def _asset_events(env: dict[str, str]) -> dict[str, dict]:
     return {name: json.loads(extra) for name, extra in rows}
 
 
-def _linked_to_the_provider(ours: list[dict], provider: list[dict], job: str, dag_id: str) -> None:
-    """Our events of a task describe the provider's run of it, under the provider's DAG run."""
-    theirs = [e for e in provider if e["job"]["name"] == job]
-    assert theirs, f"the OpenLineage provider emitted nothing for {job}"
-    assert {e["run"]["runId"] for e in ours} == {e["run"]["runId"] for e in theirs}, job
-    parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in ours}
-    assert parents == {e["run"]["facets"]["parent"]["run"]["runId"] for e in theirs}, job
-    assert {e["job"]["namespace"] for e in ours} == {e["job"]["namespace"] for e in theirs}
-    dag_runs = {e["run"]["runId"] for e in provider if e["job"]["name"] == dag_id}
-    assert not dag_runs or parents <= dag_runs, job
+def _task_jobs(events: list[dict], dag_id: str) -> set[str]:
+    """The task jobs of ``dag_id`` that ran in Airflow (children of a DAG run)."""
+    return {
+        e["job"]["name"]
+        for e in events
+        if e["job"]["name"].startswith(f"{dag_id}.")
+        and e["job"]["name"].count(".") == 1
+        and "parent" in e["run"]["facets"]
+    }
 
 
 def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
@@ -128,6 +120,7 @@ def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     from pipelines.reporting.graph import load_graph
     from pipelines.reporting.modeltrace import trace_model
     from pipelines.reporting.store import open_store
+    from tests.integration.dag_run_lineage import assert_one_dag_run
     from tests.unit.lineage.ol_schema import validate_events
 
     code, log, env = _run(lake, tmp_path, airflow_db)
@@ -153,24 +146,26 @@ def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
     assert events_by_asset["lake.orders"]["dataset_version"] == orders.manifest.dataset_version
     assert events_by_asset["lake.orders"]["gate"] == "passed"
 
-    events = [e for e in client.read_events(lake) if e["job"]["name"].startswith(DAG_ID)]
+    # one DAG run each, every task once per event type, from the OpenLineage provider, with our
+    # datasets and facets: the training run's START came from the scheduler's listener (it ran
+    # no further: `tasks test` ends no DAG run); commerce_daily's from `dags test`
+    events = client.read_events(lake)
     validate_events(events)
-    task = [e for e in events if e["job"]["name"] == naming.task_job("train_model", DAG_ID)]
-    assert sorted(e["eventType"] for e in task) == ["COMPLETE", "START"]
-    # the provider's own events are not schema-checked here: its `airflow` run facets name the
-    # generic RunFacet schema, which ol_schema cannot resolve to a facet definition
-    provider = client.read_events(tmp_path / "provider.jsonl")
-    _linked_to_the_provider(task, provider, naming.task_job("train_model", DAG_ID), DAG_ID)
-    daily = [  # commerce_daily's Airflow run (the lake fixture ran its tasks outside Airflow)
-        e
-        for e in client.read_events(lake)
-        if e["job"]["name"].startswith("commerce_daily.") and "parent" in e["run"]["facets"]
-    ]
-    for job in {e["job"]["name"] for e in daily if e["job"]["name"].count(".") == 1}:
-        _linked_to_the_provider(
-            [e for e in daily if e["job"]["name"] == job], provider, job, "commerce_daily"
-        )
-    complete = next(e for e in task if e["eventType"] == "COMPLETE")
+    by_job = assert_one_dag_run(events, DAG_ID, {"train_model"}, completed=False)
+    complete = next(
+        e for e in by_job[naming.task_job("train_model", DAG_ID)] if e["eventType"] == "COMPLETE"
+    )
+    assert {"pipelines_training", "pipelines_airflow"} <= set(complete["run"]["facets"])
+    assert "pipelines_model" in complete["outputs"][0]["facets"]
+    versions = {
+        (d.get("facets") or {}).get("datasetVersion", {}).get("datasetVersion")
+        for d in complete["inputs"]
+    }
+    (used,) = complete["run"]["facets"]["pipelines_training"]["features"]
+    trained_on = read_release(lake, date.fromisoformat(used["as_of"]))  # labels need a horizon
+    assert trained_on.features["customer_features"]["sha256"] in versions
+    daily_tasks = {n.split(".", 1)[1] for n in _task_jobs(events, "commerce_daily")}
+    assert_one_dag_run(events, "commerce_daily", daily_tasks)
     version = complete["outputs"][0]["facets"]["datasetVersion"]["datasetVersion"]
     folder = lake.data_dir / "models" / "repeat_purchase" / f"version={version}"
     assert (folder / "card.md").is_file() and (folder / "model.pkl").is_file()

@@ -138,6 +138,8 @@ def test_marquez_is_the_default_lineage_backend_beside_the_file_store(compose):
     assert env[prefix + "STORE__TYPE"] == "pipelines.lineage.transport.JsonLinesTransport"
     assert env[prefix + "STORE__LOG_FILE_PATH"].startswith("/data/lineage/")
     assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == env["OPENLINEAGE_NAMESPACE"]
+    # the provider's task events carry our datasets and facets (pipelines/lineage/provider.py)
+    assert env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] == "pipelines.lineage.provider.TaskExtractor"
     marquez = compose["services"]["marquez"]
     assert marquez["environment"]["MARQUEZ_PORT"] == "5000"
     assert marquez["depends_on"]["marquez-init"]["condition"] == "service_completed_successfully"

@@ -17,6 +17,13 @@ What is checked:
   types, nested objects); the class matches where the facet sits (run/job/dataset/input/
   output) and its key (``schema`` is a SchemaDatasetFacet, ...).
 
+The OpenLineage Airflow provider's own facets (``airflow``, ``airflowDagRun``,
+``airflowState``, ``debug``) declare only the generic ``RunFacet``/``JobFacet`` schema URL; the
+provider ships their JSON Schemas (``airflow/providers/openlineage/facets/*.json``, each
+describing ``{key: facet}``, their ``$ref`` to the spec's ``OpenLineage.json`` resolved here to
+the generated base classes' schemas): a facet with a generic URL is checked against the
+provider's schema for its key and place, and any other facet with a generic URL is a problem.
+
 Constraints the classes do not carry (string formats) are added for the fields the spec
 gives formats to. Use :func:`validate_event` (raises ``AssertionError`` naming the problem)
 or :func:`event_problems`.
@@ -26,6 +33,8 @@ from __future__ import annotations
 
 import enum
 import importlib
+import importlib.metadata
+import json
 import pkgutil
 import types
 import typing
@@ -37,6 +46,7 @@ from urllib.parse import urlparse
 
 import attr
 import jsonschema
+import referencing
 from openlineage.client import generated
 from openlineage.client.generated import base
 
@@ -265,6 +275,74 @@ def _errors(instance: Any, schema: dict[str, Any], where: str) -> list[str]:
     ]
 
 
+SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+GENERIC = {
+    "run": base.RunFacet._get_schema(),
+    "job": base.JobFacet._get_schema(),
+}
+"""The generic facet schema URLs the provider's own facets declare, per place."""
+
+
+@lru_cache(maxsize=1)
+def provider_schemas() -> dict[str, dict[str, dict[str, Any]]]:
+    """place -> facet key -> the provider's shipped JSON Schema of ``{key: facet}``."""
+    dist = importlib.metadata.distribution("apache-airflow-providers-openlineage")
+    folder = dist.locate_file("airflow/providers/openlineage/facets")
+    found: dict[str, dict[str, dict[str, Any]]] = {"run": {}, "job": {}}
+    for path in sorted(folder.iterdir()):  # type: ignore[attr-defined]
+        if not path.name.endswith(".json"):
+            continue
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        # by the file's name: AirflowJobFacet.json's own $ref names RunFacet
+        place = "job" if path.name.endswith("JobFacet.json") else "run"
+        for key in schema["properties"]:
+            found[place][key] = schema
+    return found
+
+
+@lru_cache(maxsize=1)
+def _spec_registry() -> referencing.Registry:
+    """``OpenLineage.json`` offline: its facet base ``$defs`` from the generated classes."""
+    defs: dict[str, Any] = {}
+    for cls in (base.BaseFacet, base.RunFacet, base.JobFacet, base.DatasetFacet):
+        builder = _Builder()
+        defs[cls.__name__] = builder.object_schema(cls)
+    spec = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": defs}
+    resource = referencing.Resource.from_contents(spec)
+    return referencing.Registry().with_resource(SPEC, resource)
+
+
+PROVIDER_DEVIATIONS = {
+    ("run", "airflow", "taskInstance", "'pool' is a required property"),
+    ("run", "airflow", "task/retry_exponential_backoff", "is not of type 'boolean'"),
+}
+"""Where apache-airflow-providers-openlineage 2.20.3 on Airflow 3.3 contradicts the schema it
+ships for its own ``airflow`` run facet (seen on every task event): Airflow 3's task instance
+has no ``pool`` to send, and Airflow 3.3's ``retry_exponential_backoff`` is a number (the
+backoff multiplier; 0 is off), not a boolean. Only these are tolerated."""
+
+
+def _known_deviation(place: str, key: str, path: str, message: str) -> bool:
+    return any(
+        (place, key, path) == known[:3] and known[3] in message for known in PROVIDER_DEVIATIONS
+    )
+
+
+def _provider_facet_problems(key: str, facet: dict[str, Any], place: str, at: str) -> list[str]:
+    schema = provider_schemas().get(place, {}).get(key)
+    if schema is None:
+        return [f"{at}: generic _schemaURL and no schema shipped for {place} facet {key!r}"]
+    validator = jsonschema.Draft202012Validator(
+        schema, registry=_spec_registry(), format_checker=FORMAT_CHECKER
+    )
+    problems = []
+    for error in validator.iter_errors({key: facet}):
+        path = "/".join(str(p) for p in list(error.absolute_path)[1:])
+        if not _known_deviation(place, key, path, error.message):
+            problems.append(f"{at}/{path}: {error.message}")
+    return problems
+
+
 def _facet_problems(facets: Any, place: str, where: str) -> list[str]:
     problems: list[str] = []
     if not facets:
@@ -275,6 +353,9 @@ def _facet_problems(facets: Any, place: str, where: str) -> list[str]:
             problems.append(f"{at}: not an object")
             continue
         url = facet.get("_schemaURL")
+        if url is not None and url == GENERIC.get(place):  # the provider's own facets
+            problems += _provider_facet_problems(key, facet, place, at)
+            continue
         cls = facet_classes().get(url)
         if cls is None:
             problems.append(f"{at}: unknown _schemaURL {url!r}")

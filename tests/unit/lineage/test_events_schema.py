@@ -117,3 +117,45 @@ def test_a_facet_under_the_wrong_key_or_place_is_rejected():
 def test_every_custom_facet_has_a_schema():
     urls = {cls._get_schema() for cls in f.CUSTOM_FACETS.values()}
     assert urls <= set(facet_classes())
+
+
+GENERIC_RUN = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet"
+PROVIDER = "https://github.com/apache/airflow/tree/providers-openlineage/2.20.3"
+
+
+def _with_provider_facet(key: str, facet: dict[str, Any]) -> dict[str, Any]:
+    event = good_event()
+    event["run"]["facets"][key] = {"_producer": PROVIDER, "_schemaURL": GENERIC_RUN, **facet}
+    return event
+
+
+def test_the_providers_own_facets_are_checked_against_the_schemas_it_ships():
+    state = {"dagRunState": "success", "tasksState": {"ingest_orders": "success"}}
+    assert event_problems(_with_provider_facet("airflowState", state)) == []
+    missing = event_problems(_with_provider_facet("airflowState", {"tasksState": {}}))
+    assert any("'dagRunState' is a required property" in p for p in missing), missing
+    wrong = event_problems(_with_provider_facet("airflowState", {**state, "dagRunState": 1}))
+    assert any("airflowState/dagRunState: 1 is not of type 'string'" in p for p in wrong), wrong
+    # a facet with only the generic URL and no shipped schema cannot be checked: refused
+    unknown = event_problems(_with_provider_facet("somethingElse", {}))
+    assert any("no schema shipped for run facet 'somethingElse'" in p for p in unknown)
+    # the base RunFacet of the spec, resolved offline: _producer is required
+    event = _with_provider_facet("airflowState", state)
+    del event["run"]["facets"]["airflowState"]["_producer"]
+    assert any("'_producer' is a required property" in p for p in event_problems(event))
+
+
+def test_only_the_named_deviations_of_the_provider_are_tolerated():
+    dag = {"dag_id": "commerce_daily"}
+    facet = {
+        "dag": dag,
+        "dagRun": {"dag_id": "commerce_daily"},
+        "task": {"retry_exponential_backoff": 0},
+        "taskInstance": {"try_number": 1},
+        "taskUuid": "0b1c2d3e-4f50-5617-8293-a4b5c6d7e8f9",
+    }
+    problems = event_problems(_with_provider_facet("airflow", facet))
+    assert not any("pool" in p or "retry_exponential_backoff" in p for p in problems), problems
+    facet["task"] = {"retry_exponential_backoff": 0, "depends_on_past": "no"}
+    problems = event_problems(_with_provider_facet("airflow", facet))
+    assert any("depends_on_past: 'no' is not of type 'boolean'" in p for p in problems), problems

@@ -1,0 +1,218 @@
+"""With the OpenLineage Airflow provider active and our extractor registered, a task run hands
+its datasets and facets to the provider's COMPLETE/FAIL event instead of emitting its own;
+the DAG run's START of an ``airflow dags test`` run goes out once, through the provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pipelines.lineage import client, naming
+from pipelines.lineage import events as ev
+from pipelines.lineage import facets as f
+from pipelines.lineage.emit import LineageParts, task_run
+from pipelines.lineage.provider import EXTRACTOR, TaskExtractor
+from pipelines.settings import Settings
+from tests.unit.lineage.emit_helpers import clean_lineage_env
+from tests.unit.lineage.ol_schema import validate_events
+
+RUN = "manual__2018-01-02T00:00:00+00:00"
+STARTED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeContext:
+    """Stands in for ``airflow.sdk.get_current_context`` of a running task instance."""
+
+    def __init__(self) -> None:
+        self.ti: Any = None
+        self.user: str | None = "dag_test"
+
+    def run(self, task_id: str, try_number: int = 1) -> SimpleNamespace:
+        self.ti = SimpleNamespace(
+            dag_id="commerce_daily",
+            run_id=RUN,
+            task_id=task_id,
+            try_number=try_number,
+            max_tries=2,
+            map_index=-1,
+            task=SimpleNamespace(downstream_task_ids={"x"}),
+        )
+        return self.ti
+
+    def __call__(self) -> dict[str, Any]:
+        dag_run = SimpleNamespace(
+            start_date=STARTED,
+            logical_date=datetime(2018, 1, 2, tzinfo=UTC),
+            clear_number=0,
+            triggering_user_name=self.user,
+        )
+        return {"ti": self.ti, "dag_run": dag_run}
+
+
+def _clear_provider_caches() -> None:
+    from airflow.providers.openlineage import conf
+    from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+
+    for value in vars(conf).values():
+        if hasattr(value, "cache_clear"):
+            value.cache_clear()
+    get_openlineage_listener.cache_clear()
+
+
+@pytest.fixture
+def provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The provider on, its events in ``provider.jsonl``, our extractor registered."""
+    clean_lineage_env(monkeypatch)
+    out = tmp_path / "provider.jsonl"
+    transport = {
+        "type": "pipelines.lineage.transport.JsonLinesTransport",
+        "log_file_path": str(out),
+    }
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXTRACTORS", EXTRACTOR)
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", naming.job_namespace())
+    _clear_provider_caches()
+    yield out
+    _clear_provider_caches()
+    client.reset_clients()
+
+
+@pytest.fixture
+def context(monkeypatch: pytest.MonkeyPatch) -> FakeContext:
+    import airflow.sdk
+
+    fake = FakeContext()
+    monkeypatch.setattr(airflow.sdk, "get_current_context", fake)
+    return fake
+
+
+def _lake() -> LineageParts:
+    facets = {"datasetVersion": f.dataset_version("v1")}
+    return LineageParts(outputs=[ev.output_dataset("file", "/lake/orders", facets)])
+
+
+def _operator(task_id: str) -> Any:
+    """A real TaskFlow operator, as the provider's extractor manager sees it."""
+    from airflow.sdk import DAG, task
+
+    with DAG("commerce_daily", schedule=None):
+
+        @task(task_id=task_id)
+        def body() -> None:
+            return None
+
+        return body().operator
+
+
+def test_the_provider_picks_our_extractor_for_taskflow_tasks(provider: Path):
+    from airflow.providers.openlineage.extractors.manager import ExtractorManager
+
+    assert ExtractorManager().get_extractor_class(_operator("ingest_orders")) is TaskExtractor
+
+
+def test_a_task_hands_its_lineage_to_the_providers_complete(
+    provider: Path, context: FakeContext, tmp_path: Path
+):
+    settings = Settings(data_dir=tmp_path / "data")
+    ti = context.run("ingest_orders")
+    with task_run("ingest_orders", settings=settings) as lineage:
+        lineage.complete_with(_lake)
+    # none of our own task events: the provider emits them
+    assert [e["job"]["name"] for e in client.read_events(settings)] == []
+    extractor = TaskExtractor(_operator("ingest_orders"))
+    assert extractor.extract().outputs == []  # START: before the task ran
+    handed = extractor.extract_on_complete(ti)
+    assert [d.name for d in handed.outputs] == ["/lake/orders"]
+    assert handed.outputs[0].facets == _lake().outputs[0].facets
+    assert handed.run_facets["pipelines_airflow"].task_id == "ingest_orders"
+    assert extractor.extract_on_complete(ti).outputs == []  # handed over once
+
+
+def test_a_failed_task_hands_its_failure_lineage_over(provider: Path, context: FakeContext):
+    settings = Settings(data_dir=provider.parent / "data")
+    ti = context.run("quality_orders", try_number=2)
+    with pytest.raises(OSError), task_run("quality_orders", settings=settings) as lineage:
+        lineage.fail_with(_lake)
+        raise OSError("disk full")
+    handed = TaskExtractor(_operator("quality_orders")).extract_on_failure(ti)
+    assert [d.name for d in handed.outputs] == ["/lake/orders"]
+    assert client.read_events(settings) == []
+
+
+def test_a_dags_test_run_starts_once_through_the_provider(provider: Path, context: FakeContext):
+    settings = Settings(data_dir=provider.parent / "data")
+    for task_id in ("ingest_customers", "ingest_orders"):
+        context.run(task_id)
+        with task_run(task_id, settings=settings):
+            pass
+    events = client.read_events(provider)
+    validate_events(events)
+    assert [(e["eventType"], e["job"]["name"]) for e in events] == [("START", "commerce_daily")]
+    dag_run = ev.task_run_ref("ingest_orders", ev.current_airflow_run()).parent
+    assert dag_run is not None and events[0]["run"]["runId"] == dag_run.run_id
+
+
+def test_a_run_the_scheduler_started_gets_no_start_of_ours(provider: Path, context: FakeContext):
+    context.user = None  # the scheduler's listener emitted its START
+    context.run("ingest_orders")
+    settings = Settings(data_dir=provider.parent / "data")
+    with task_run("ingest_orders", settings=settings):
+        pass
+    assert client.read_events(provider) == []
+    assert client.read_events(settings) == []
+
+
+def test_the_embedded_airflow_sends_the_providers_events_where_ours_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from pipelines.demo import airflow_env
+
+    clean_lineage_env(monkeypatch)
+    for key in ("TRANSPORT", "CONFIG_PATH", "EXTRACTORS"):
+        monkeypatch.delenv(f"AIRFLOW__OPENLINEAGE__{key}", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=tmp_path / "data")
+    env = airflow_env(settings, {})
+    assert env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] == EXTRACTOR
+    transport = json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])
+    assert transport["log_file_path"] == str(client.events_path(settings))
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")  # the provider reads it too
+    assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in airflow_env(settings, {})
+    monkeypatch.delenv("OPENLINEAGE_URL")
+    (tmp_path / "openlineage.yml").write_text("transport:\n  type: console\n")
+    env = airflow_env(settings, {})
+    assert env["AIRFLOW__OPENLINEAGE__CONFIG_PATH"] == str(tmp_path / "openlineage.yml")
+    assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in env
+
+
+def test_where_the_providers_policy_skips_a_task_it_emits_its_own_events(
+    provider: Path, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__SELECTIVE_ENABLE", "true")  # no DAG enabled
+    _clear_provider_caches()
+    settings = Settings(data_dir=provider.parent / "data")
+    context.run("ingest_orders").task = _operator("ingest_orders")
+    with task_run("ingest_orders", settings=settings) as lineage:
+        lineage.complete_with(_lake)
+    ours = [(e["eventType"], e["job"]["name"]) for e in client.read_events(settings)]
+    assert ("COMPLETE", "commerce_daily.ingest_orders") in ours
+
+
+def test_only_the_running_task_instances_lineage_is_kept(provider: Path, context: FakeContext):
+    settings = Settings(data_dir=provider.parent / "data")
+    first = context.run("ingest_customers")
+    with task_run("ingest_customers", settings=settings) as lineage:
+        lineage.complete_with(_lake)
+    second = context.run("ingest_orders")
+    for _ in range(2):  # two blocks in one task: both reach its event
+        with task_run("ingest_orders", settings=settings) as lineage:
+            lineage.complete_with(_lake)
+    extractor = TaskExtractor(_operator("ingest_orders"))
+    assert extractor.extract_on_complete(first).outputs == []
+    assert len(extractor.extract_on_complete(second).outputs) == 2
