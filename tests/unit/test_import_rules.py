@@ -44,6 +44,7 @@ ROOT_MODULES = {
     "schedule": "core",
     "deploy": "core",
     "odcs": "core",
+    "failures": "core",
     # what reaches a terminal or a log: redaction and the console
     "redact": "console",
     "console": "console",
