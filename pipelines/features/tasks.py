@@ -14,6 +14,7 @@ Features as of ``D`` = the interval end's date: they see events before ``D 00:00
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ class FeatureGateFailed(TableFailure):
     tables at fault, whose owners are told)."""
 
 
-def tables_at_fault(tables: list[str], problems: list[str]) -> list[str]:
+def tables_at_fault(tables: Sequence[str], problems: list[str]) -> list[str]:
     """The feature tables a release's problems name (each problem starts with its table)."""
     return [
         t
