@@ -29,6 +29,7 @@ from pipelines.lineage import client
 from pipelines.lineage.jurisdiction import KEY, policy_of
 from pipelines.lineage.lines import append_line
 from pipelines.policy.enforce import TransferRefused, check_subjects
+from pipelines.policy.findings import finding_id, open_finding, state_of
 from pipelines.settings import Settings
 
 log = logging.getLogger("pipelines.lineage")
@@ -93,8 +94,8 @@ def backends() -> list[str]:
 
 
 def without_userinfo(url: str) -> str:
-    """``https://user:secret@host/`` -> ``https://host/``."""
-    return _USERINFO.sub(r"\1", url)
+    """``https://user:secret@host/p?key=k`` -> ``https://host/p`` (no credentials, no query)."""
+    return _USERINFO.sub(r"\1", url).split("?", 1)[0]
 
 
 def _get(item: Any, name: str) -> Any:
@@ -142,8 +143,6 @@ def keep_in_house(settings: Settings, event: Any, why: TransferRefused) -> None:
 
 def record(settings: Settings, why: TransferRefused) -> str | None:
     """A ``refused_transfer`` finding for the pipeline owner, opened once while open."""
-    from pipelines.policy.findings import finding_id, open_finding, state_of
-
     policy = policy_of(settings)
     message = str(why)
     fid = finding_id("refused_transfer", why.target, message)

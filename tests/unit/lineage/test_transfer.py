@@ -123,7 +123,7 @@ def test_the_configured_backends_are_read_like_openlineage_does(
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "composite")
     monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TRANSPORTS__MARQUEZ__TYPE", "http")
     monkeypatch.setenv(
-        "OPENLINEAGE__TRANSPORT__TRANSPORTS__MARQUEZ__URL", "http://user:pw@marquez:5000"
+        "OPENLINEAGE__TRANSPORT__TRANSPORTS__MARQUEZ__URL", "http://user:pw@marquez:5000?k=s"
     )
     monkeypatch.setenv(
         "OPENLINEAGE__TRANSPORT__TRANSPORTS__STORE__TYPE",
