@@ -36,13 +36,15 @@ setup: $(STAMP) $(BYTECODE)
 demo: $(STAMP) project-bytecode
 	$(BIN)/pipelines demo
 
-# The lineage page is checked in headless Chromium (Debian's package). Installed when missing
-# and possible (root with apt); otherwise those two tests skip and say why.
+# The lineage page, the portal and the audit report (and its PDF, read back with poppler's
+# pdftotext) are checked in headless Chromium (Debian's packages). Installed when missing and
+# possible (root with apt); otherwise those tests skip and say why.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
-		&& echo "installed chromium for the lineage page tests"; } \
-		|| echo "chromium not available: the lineage page screenshot tests will skip"
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get install -y --no-install-recommends chromium poppler-utils >/dev/null 2>&1 \
+		&& echo "installed chromium and poppler-utils for the browser tests"; } \
+		|| echo "chromium or pdftotext not available: the browser tests that need them will skip"
 
 # Three tiers, fastest feedback first; each stops `make test` when it fails:
 #   unit         everything not marked integration (pytest-xdist, one test file per worker)

@@ -65,7 +65,7 @@ def snapshot_facets(
     """:func:`~pipelines.lineage.datasets.feature_snapshot_facets`, and with ``with_lineage``
     (the build's output) IDENTITY column lineage from ``warehouse.marts.<table>``."""
     columns = ds.snapshot_columns(snapshot)
-    facets = ds.feature_snapshot_facets(table, snapshot, version, columns)
+    facets = ds.feature_snapshot_facets(table, snapshot, version, columns, settings)
     if with_lineage:
         mart_ns, mart = naming.warehouse_dataset(settings.warehouse, MARTS_SCHEMA, table)
         facets["columnLineage"] = f.column_lineage(

@@ -14,9 +14,11 @@ Features as of ``D`` = the interval end's date: they see events before ``D 00:00
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from pipelines.failures import TableFailure
 from pipelines.features.paths import feature_table, feature_table_names, snapshot_file
 from pipelines.lake.storage import lake_store
 from pipelines.settings import Settings
@@ -25,8 +27,18 @@ from pipelines.taskscope import fail_without_retry, task_scope
 log = logging.getLogger(__name__)
 
 
-class FeatureGateFailed(RuntimeError):
-    """A critical feature check failed: the release is not served."""
+class FeatureGateFailed(TableFailure):
+    """A critical feature check failed: the release is not served (``tables``: the feature
+    tables at fault, whose owners are told)."""
+
+
+def tables_at_fault(tables: Sequence[str], problems: list[str]) -> list[str]:
+    """The feature tables a release's problems name (each problem starts with its table)."""
+    return [
+        t
+        for t in tables
+        if any(p.startswith((f"{t}:", f"critical check failed: {t}.")) for p in problems)
+    ]
 
 
 def as_of_for(data_interval_end: datetime) -> date:
@@ -147,7 +159,8 @@ def publish(
         if release.status != "published":
             raise FeatureGateFailed(
                 f"feature release {release.release_id} as of {release.as_of} not published: "
-                + "; ".join(release.problems)
+                + "; ".join(release.problems),
+                tables_at_fault(feature_table_names(settings), release.problems),
             )
         lineage.complete_with(lambda: publish_lineage(settings, release))
     log.info("feature release %s as of %s published", release.release_id, release.as_of)

@@ -123,6 +123,7 @@ def ingestion_lineage(
                 records=entry.records,
                 size=entry.bytes,
                 columns=columns,
+                settings=settings,
             )
         )
         ns, name = naming.landing_dataset(path)

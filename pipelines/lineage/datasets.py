@@ -24,6 +24,7 @@ from pipelines.lake.partitions import Partition, in_partition, partitions_until
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.events import input_dataset, output_dataset
+from pipelines.lineage.jurisdiction import facets_for
 from pipelines.settings import Settings
 
 SOURCE_FILE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -119,6 +120,7 @@ def lake_partition_facets(
         "pipelines_partition": partition_facet(folder, manifest),
         "tags": lake_tags(contract, manifest),
         **contract_facets(contract),
+        **facets_for(settings, contract.table),
     }
 
 
@@ -185,6 +187,7 @@ def lake_table_read(settings: Settings, contract: Contract, until: datetime) -> 
             "pipelines_partitions": partition_set_facet(contract.table, parts, until),
             "tags": lake_tags(contract),
             **contract_facets(contract),
+            **facets_for(settings, contract.table),
         },
     )
 
@@ -197,9 +200,11 @@ def landing_file_input(
     records: int,
     size: int,
     columns: Sequence[str],
+    settings: Settings | None = None,
 ) -> InputDataset:
     """A landing file: raw text columns (``columns`` are contract names; the fields are named
-    as they arrive, ``source_name``), its content hash as version, records read."""
+    as they arrive, ``source_name``), its content hash as version, records read; with
+    ``settings``, its subjects' jurisdiction from the policy."""
     ns, name = naming.landing_dataset(path)
     return input_dataset(
         ns,
@@ -214,6 +219,7 @@ def landing_file_input(
             "datasetVersion": f.dataset_version(sha256),
             "tags": landing_tags(contract),
             **contract_facets(contract),
+            **(facets_for(settings, contract.table) if settings else {}),
         },
         {
             "inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
@@ -231,11 +237,16 @@ def snapshot_columns(snapshot: Path) -> list[tuple[str, str]]:
 
 
 def feature_snapshot_facets(
-    table: str, snapshot: Path, version: str, columns: Sequence[tuple[str, str]] | None = None
+    table: str,
+    snapshot: Path,
+    version: str,
+    columns: Sequence[tuple[str, str]] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Facets of a feature table as one snapshot file of it was written or read; ``version``
     is the file's SHA-256, which the caller already has (export, validation, release);
-    ``columns`` are :func:`snapshot_columns`, read from the file when not given."""
+    ``columns`` are :func:`snapshot_columns`, read from the file when not given; with
+    ``settings``, its subjects' jurisdictions from the policy."""
     columns = snapshot_columns(snapshot) if columns is None else columns
     return {
         "schema": f.schema((name, type_, None) for name, type_ in columns),
@@ -245,4 +256,5 @@ def feature_snapshot_facets(
             f"Feature snapshot {snapshot.parent.name} of {table}: one row per entity, "
             "served to ML teams by pipelines.features.load_features."
         ),
+        **(facets_for(settings, table) if settings else {}),
     }

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.lineage import client, runs
+from pipelines.lineage import client, runs, transfer
 from pipelines.lineage.lines import append_line
 from pipelines.settings import Settings
 
@@ -120,10 +120,15 @@ def error_count(settings: Settings) -> int:
 
 
 def emit(event: RunEvent, settings: Settings) -> bool:
-    """Send one event; True when sent, False when it failed (recorded, never raised)."""
+    """Send one event; True when sent, False when it failed (recorded, never raised) or the
+    transfer rules kept it in-house (:mod:`pipelines.lineage.transfer`)."""
     if client.disabled():
         return False
     try:
+        refused = transfer.refused(settings, event)
+        if refused is not None:  # the backend may not receive it: kept in-house
+            transfer.keep_in_house(settings, event, refused)
+            return False
         client.get_client(settings).emit(event)
         return True
     except Exception as exc:

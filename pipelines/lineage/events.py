@@ -23,6 +23,7 @@ from openlineage.client.generated import (
 
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
+from pipelines.lineage.jurisdiction import propagate
 from pipelines.lineage.runs import (
     AirflowRun,
     RunRef,
@@ -189,7 +190,9 @@ def run_event(
     job_facets: Mapping[str, Any] | None = None,
     event_time: str | None = None,
 ) -> RunEvent:
-    """A RunEvent for ``run``; the ``parent`` facet is added from ``run.parent``."""
+    """A RunEvent for ``run``; the ``parent`` facet is added from ``run.parent``, and outputs
+    without a jurisdiction take their inputs' (:func:`pipelines.lineage.jurisdiction.propagate`)."""
+    propagate(inputs, outputs)
     facets = _clean(run_facets)
     parent = parent_facet(run)
     if parent is not None:

@@ -371,7 +371,8 @@ class PipelinesModelDatasetFacet(DatasetFacet):
 @attr.define
 class PipelinesPrivacyRunFacet(RunFacet):
     """``pipelines_privacy``: a privacy action (erasure, retention purge, DP release) and the
-    audit entry recording it; counts, epsilon and dataset names only, never the subject."""
+    audit entry recording it; counts, epsilon and dataset names only, never the subject. A
+    DP release names where it went and that destination's jurisdiction (policy.yml)."""
 
     action: str
     audit_seq: int | None
@@ -381,6 +382,26 @@ class PipelinesPrivacyRunFacet(RunFacet):
     dataset: str | None = attr.field(default=None)
     releases: int = attr.field(default=0)
     refused: int = attr.field(default=0)
+    destination: str | None = attr.field(default=None)
+    destination_jurisdiction: str | None = attr.field(default=None)
+
+
+@_custom
+@attr.define
+class PipelinesJurisdictionDatasetFacet(DatasetFacet):
+    """``pipelines_jurisdiction``: where the data subjects this dataset derives from live
+    (``subjects``, jurisdiction codes of the policy file) and what says so (``source``: the
+    policy entry, or the inputs of the run it was derived in)."""
+
+    subjects: list[str]
+    source: str
+
+
+def jurisdiction(subjects: Iterable[str], source: str) -> PipelinesJurisdictionDatasetFacet:
+    facet: PipelinesJurisdictionDatasetFacet = custom(
+        PipelinesJurisdictionDatasetFacet, subjects=sorted(set(subjects)), source=source
+    )
+    return facet
 
 
 CUSTOM_FACETS: dict[str, type] = {
@@ -395,6 +416,7 @@ CUSTOM_FACETS: dict[str, type] = {
     "pipelines_training": PipelinesTrainingRunFacet,
     "pipelines_model": PipelinesModelDatasetFacet,
     "pipelines_privacy": PipelinesPrivacyRunFacet,
+    "pipelines_jurisdiction": PipelinesJurisdictionDatasetFacet,
 }
 """Facet key -> class of every custom facet this project emits."""
 

@@ -39,7 +39,7 @@ def _feature_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
             ev.input_dataset(
                 ns,
                 name,
-                ds.feature_snapshot_facets(used.table, used.file, used.sha256),
+                ds.feature_snapshot_facets(used.table, used.file, used.sha256, settings=settings),
             )
         )
     return inputs

@@ -80,6 +80,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for t in contracts.load_order()
         if t not in policy.sources
     ]
+    problems += _backend_problems(policy)
     for problem in problems:
         print(problem)
     if not problems:
@@ -87,6 +88,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"{policy.path}: valid; {len(policy.features)} feature tables, {len(policy.sources)} sources"
         )
     return 1 if problems else 0
+
+
+def _backend_problems(policy: Any) -> list[str]:
+    """The configured lineage backends the sources' subjects may not reach (their events
+    would be kept in-house: docs/policy.md, transfer rules)."""
+    from pipelines.lineage.transfer import WHAT, backends
+    from pipelines.policy.enforce import TransferRefused, check_subjects
+
+    subjects = sorted({s.jurisdiction for s in policy.sources.values()})
+    problems = []
+    for target in backends():
+        try:
+            check_subjects(policy, subjects, target, WHAT)
+        except TransferRefused as refused:
+            problems.append(f"lineage backend: {refused}; its events stay in the local log")
+    return problems
 
 
 def _register_findings(subparsers: Any) -> None:
@@ -119,6 +136,8 @@ def register(subparsers: Any) -> None:
     policy = subparsers.add_parser("policy", help="the governance policy file (docs/policy.md)")
     actions = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = actions.add_parser(
-        "check", help="validate policy.yml and check it covers every contract"
+        "check",
+        help="validate policy.yml, check it covers every contract and allows the configured "
+        "lineage backend",
     )
     check.set_defaults(func=_cmd_check)

@@ -64,24 +64,38 @@ def check_transfer(
     destination = policy.destination_for(target)
     if anonymous_aggregate:
         return destination.jurisdiction if destination else None
+    for table in names:
+        check_subjects(policy, policy.jurisdictions_of(table), target, table, names)
+    if destination is None:  # no table with subjects named: still an undeclared destination
+        check_subjects(policy, [], target, ", ".join(names), names)
+    return destination.jurisdiction if destination else None
+
+
+def check_subjects(
+    policy: Policy, subjects: Iterable[str], target: str, what: str, tables: list[str] | None = None
+) -> str:
+    """The jurisdiction of destination ``target``, or :class:`TransferRefused` when it is not
+    declared or data about subjects living in ``subjects`` may not go there (``what``: what
+    is sent, for the message)."""
+    destination = policy.destination_for(target)
     if destination is None:
         raise TransferRefused(
-            names,
+            tables or [what],
             target,
             "the destination is not declared; add it under destinations with its "
             f"jurisdiction in {policy.path} (see {DOCS})",
         )
-    for table in names:
-        for home in policy.jurisdictions_of(table):
-            allowed = policy.jurisdictions[home].allowed_destinations
-            if destination.jurisdiction not in allowed:
-                raise TransferRefused(
-                    names,
-                    target,
-                    f"{table}'s subjects are in {home}, which allows {', '.join(allowed)}, "
-                    f"not {destination.jurisdiction} ({destination.name}); only aggregates "
-                    "that passed the anonymity gate may go there",
-                )
+    for home in sorted(set(subjects)):
+        entry = policy.jurisdictions.get(home)
+        allowed = entry.allowed_destinations if entry else []
+        if destination.jurisdiction not in allowed:
+            raise TransferRefused(
+                tables or [what],
+                target,
+                f"{what}: subjects are in {home}, which allows {', '.join(allowed) or 'nothing'}, "
+                f"not {destination.jurisdiction} ({destination.name}); only aggregates "
+                "that passed the anonymity gate may go there",
+            )
     return destination.jurisdiction
 
 

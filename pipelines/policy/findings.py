@@ -134,6 +134,16 @@ def _entries(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def state_of(settings: Settings, fid: str) -> str | None:
+    """The latest state of finding ``fid`` in the audit log, or None if it was never opened."""
+    states = [
+        str(e["action"]).removeprefix(ACTION_PREFIX)
+        for e in _entries(settings)
+        if (e.get("details") or {}).get("finding") == fid
+    ]
+    return states[-1] if states else None
+
+
 def findings(
     settings: Settings,
     policy: Policy,

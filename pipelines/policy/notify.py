@@ -1,9 +1,11 @@
 """Failures reach their owner: an Airflow notifier (``on_failure_callback``) that opens a
 finding and e-mails the owner of what failed.
 
-The owner is the failed task's table's (a per-table task's ``table`` argument: the contract's
-owner for a source, the policy's team for a feature table), else the policy's
-``pipeline_owner``. The message names the DAG, task, run, table and the kind of error (its
+The owner is the failed table's: a per-table task's ``table`` argument, or the tables a failed
+gate names (the :class:`~pipelines.failures.TableFailure` it raised, found through Airflow's
+``AirflowFailException`` wrapper); the contract's owner for a source, the policy's team for a
+feature table. Each owner gets one e-mail naming its tables; a failure that names no table
+goes to the policy's ``pipeline_owner``. The message names the DAG, task, run, table and the kind of error (its
 class, never its text, which may quote data) and links to the finding in the portal. SMTP
 server, sender and portal URL are settings (``smtp_host``, ``smtp_port``, ``smtp_from``,
 ``portal_url``).
@@ -17,6 +19,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from pipelines.failures import failed_tables
 from pipelines.policy.model import Policy, load_policy
 from pipelines.settings import Settings
 
@@ -50,12 +53,31 @@ def recipient(settings: Settings, policy: Policy, table: str) -> str:
     return team.contact
 
 
-def failure_message(settings: Settings, context: Any, owner: str, fid: str) -> EmailMessage:
+def tables_of(context: Any) -> list[str]:
+    """The tables a failure concerns: a per-table task's table, else the tables the raised
+    :class:`~pipelines.failures.TableFailure` names (a failed quality or feature gate)."""
+    table = _table(context)
+    return [table] if table else failed_tables(context.get("exception"))
+
+
+def by_owner(settings: Settings, policy: Policy, tables: list[str]) -> dict[str, list[str]]:
+    """Owner address -> the tables it answers for (the pipeline owner when there are none)."""
+    owners: dict[str, list[str]] = {}
+    for table in tables or [""]:
+        owners.setdefault(recipient(settings, policy, table), []).append(table)
+    return owners
+
+
+def failure_message(
+    settings: Settings, context: Any, owner: str, findings: dict[str, str]
+) -> EmailMessage:
+    """The e-mail to ``owner``; ``findings``: table (or ``""``) -> the finding opened for it."""
     dag_id = getattr(context.get("dag"), "dag_id", "?")
     task_id = getattr(context.get("task"), "task_id", "?")
-    table = _table(context)
+    named = [t for t in findings if t]
+    portal = settings.portal_url.rstrip("/")
     error = type(context.get("exception")).__name__ if context.get("exception") else "failure"
-    what = f"{dag_id}.{task_id}" + (f" ({table})" if table else "")
+    what = f"{dag_id}.{task_id}" + (f" ({', '.join(named)})" if named else "")
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = owner
@@ -66,8 +88,11 @@ def failure_message(settings: Settings, context: Any, owner: str, fid: str) -> E
                 f"{what} failed in run {context.get('run_id', '?')} with {error}.",
                 "",
                 f"You are told as the owner ({owner}) in the governance policy.",
-                f"Finding {fid}: {settings.portal_url.rstrip('/')}/?finding={fid}",
-                f"Acknowledge it: pipelines findings ack {fid} --actor <you>",
+                *(
+                    f"Finding {fid}{f' ({t})' if t else ''}: {portal}/?finding={fid}"
+                    for t, fid in findings.items()
+                ),
+                "Acknowledge: pipelines findings ack <finding> --actor <you>",
                 "The error's text is in the task log (it is not copied here).",
             ]
         )
@@ -75,21 +100,25 @@ def failure_message(settings: Settings, context: Any, owner: str, fid: str) -> E
     return msg
 
 
-def notify_owner(settings: Settings, context: Any) -> EmailMessage:
-    """Open a finding for the failure and e-mail its owner; returns the message sent."""
+def notify_owner(settings: Settings, context: Any) -> list[EmailMessage]:
+    """Open a finding per table at fault and e-mail each owner once; returns what was sent."""
     from pipelines.policy.findings import open_finding
 
     policy = load_policy(settings.policy_file)
-    table = _table(context)
-    owner = recipient(settings, policy, table)
     dag_id = getattr(context.get("dag"), "dag_id", "?")
     task_id = getattr(context.get("task"), "task_id", "?")
     what = f"{dag_id}.{task_id} failed in run {context.get('run_id', '?')}"
-    fid = open_finding(settings, KIND, table or dag_id, what, owner, actor="airflow")
-    msg = failure_message(settings, context, owner, fid)
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        smtp.send_message(msg)
-    return msg
+    sent = []
+    for owner, tables in by_owner(settings, policy, tables_of(context)).items():
+        opened = {
+            t: open_finding(settings, KIND, t or dag_id, what, owner, actor="airflow")
+            for t in tables
+        }
+        msg = failure_message(settings, context, owner, opened)
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+            smtp.send_message(msg)
+        sent.append(msg)
+    return sent
 
 
 class OwnerNotifier(BaseNotifier):

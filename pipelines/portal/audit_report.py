@@ -4,11 +4,18 @@ Sections: gate decisions (runs), findings with their owners, states and time to 
 re-identifications and erasures (and the other data-subject actions of the audit log), and
 refused uses and transfers. Everything comes from the quality results store and the audit
 log; entries show who, what, when and the (scrubbed) reason, never a subject token.
+
+As PDF (:func:`write_pdf`), headless Chromium (Debian's ``chromium`` package, ``make
+browser``) prints the same page: ``chromium --headless --print-to-pdf``.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from pipelines.portal import data
@@ -18,6 +25,16 @@ from pipelines.settings import Settings
 
 SUBJECT_ACTIONS = ("reidentify", "privacy_erase", "privacy_export", "retention_purge")
 REFUSALS = ("refused_use", "refused_transfer")
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+class PrintFailed(OSError):
+    """The PDF could not be printed (no headless Chromium, or it failed)."""
+
+
+def browser() -> str | None:
+    """A headless Chromium to print with (``PATH``), or None."""
+    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
 
 
 def _day(value: Any) -> str:
@@ -104,3 +121,27 @@ def render(settings: Settings, start: date, end: date) -> str:
         f"<title>{e(title)}</title><style>{CSS}</style></head>"
         f"<body><main><h1>{e(title)}</h1>{body}</main></body></html>"
     )
+
+
+def write_pdf(html: str, out: Path, *, timeout: float = 180.0) -> Path:
+    """Print the report page ``html`` to the PDF ``out`` with headless Chromium."""
+    exe = browser()
+    if exe is None:
+        raise PrintFailed(
+            "a PDF needs headless Chromium (Debian: apt-get install chromium, or make browser); "
+            "write HTML instead (--format html)"
+        )
+    with tempfile.TemporaryDirectory(prefix="audit-pdf-") as tmp:
+        page = Path(tmp) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        target = out.absolute()
+        done = subprocess.run(
+            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--no-pdf-header-footer",
+             f"--user-data-dir={Path(tmp) / 'profile'}", f"--print-to-pdf={target}",
+             page.as_uri()],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    if done.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
+        raise PrintFailed(f"{exe} did not print {target} (exit {done.returncode})")
+    return target

@@ -47,6 +47,12 @@ def datasets_by_layer(graph: Any) -> dict[str, list[tuple[str, list[str]]]]:
     return {layer: out[layer] for layer in LAYERS if out.get(layer)}
 
 
+def subjects_by_label(graph: Any) -> dict[str, str]:
+    """Dataset label -> where its subjects live (propagated through the lineage graph)."""
+    found = {d.label: ", ".join(graph.jurisdictions(k)) for k, d in graph.datasets.items()}
+    return {label: places for label, places in found.items() if places}
+
+
 def trace_rows(
     settings: Settings, column: str, downstream: bool, run: str | None
 ) -> list[dict[str, Any]]:

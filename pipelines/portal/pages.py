@@ -415,11 +415,13 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
     graph = lineage.load(settings, run)
     findings = lineage.pii_derived_columns(graph)
     layers = lineage.datasets_by_layer(graph)
+    subjects = lineage.subjects_by_label(graph)
     rows = [
-        {"layer": layer, "dataset": name, "columns": ", ".join(cols)}
+        {"layer": layer, "dataset": name, "subjects_in": subjects.get(name, ""),
+         "columns": ", ".join(cols)}
         for layer, items in layers.items()
         for name, cols in items
-    ]
+    ]  # fmt: skip
     drawn = charts.layered_graph(*lineage.dataset_graph(graph, findings))
     return Page(
         "Lineage",
@@ -427,10 +429,11 @@ def lineage_page(settings: Settings, params: dict[str, str], role: Role) -> Page
             _pii_derived(lineage.pii_findings(graph, findings), drawn),
             Section(
                 "datasets",
-                ["layer", "dataset", "columns"],
+                ["layer", "dataset", "subjects_in", "columns"],
                 rows,
-                html=_lineage_browser(layers),
-                note="Open a layer, then a column to trace it. Search any column by name.",
+                html=_lineage_browser(layers, subjects),
+                note="Open a layer, then a column to trace it. Search any column by name. "
+                "[BR, EU]: where the data subjects a dataset derives from live (policy.yml).",
             ),
             Section(
                 "runs",
@@ -477,12 +480,18 @@ SEARCH = (
 )
 
 
-def _lineage_browser(layers: dict[str, list[tuple[str, list[str]]]]) -> str:
-    """Layers collapsed by default; each column links to its upstream trace."""
+def _lineage_browser(
+    layers: dict[str, list[tuple[str, list[str]]]], subjects: dict[str, str] | None = None
+) -> str:
+    """Layers collapsed by default; each column links to its upstream trace; each dataset
+    shows where its subjects live."""
     parts = [SEARCH]
+    places = subjects or {}
     for layer, items in layers.items():
         inner = "".join(
-            f"<p><b>{escape(name)}</b>: "
+            f"<p><b>{escape(name)}</b>"
+            + (f" [{escape(places[name])}]" if name in places else "")
+            + ": "
             + ", ".join(f'<a href="?column={quote(name + "." + c)}">{escape(c)}</a>' for c in cols)
             + "</p>"
             for name, cols in items

@@ -248,6 +248,7 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
 
     from pipelines.features.paths import snapshot_file
     from pipelines.lineage.emit import task_run
+    from pipelines.policy.enforce import enforce_transfer
     from pipelines.privacy.dp import ACTION, BudgetExhausted, release_counts, segment_counts
     from pipelines.privacy.lineage import JOB_PREFIX, dp_lineage
     from pipelines.protection.audit import AuditLog
@@ -260,7 +261,11 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     snapshot = snapshot_file(settings, args.table, date.fromisoformat(args.as_of))
     segments = _public_segments(load_contracts(settings.contracts_dir), args.table, args.by)
     dataset = f"features.{args.table}"
-    details: dict[str, Any] = {"dataset": dataset, "by": args.by, "epsilon": args.epsilon}
+    target = _destination(args.to)
+    # noisy counts are anonymous aggregates: any destination, but it is recorded
+    place = enforce_transfer(settings, [args.table], target, anonymous_aggregate=True)
+    details: dict[str, Any] = {"dataset": dataset, "by": args.by, "epsilon": args.epsilon,
+                               "destination": target, "jurisdiction": place or "undeclared"}  # fmt: skip
     with task_run("dp_release", settings=settings, job_prefix=JOB_PREFIX) as lineage:
         try:
             noisy = release_counts(
@@ -277,13 +282,17 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
                      "scale": noisy.scale, "spent": noisy.spent, "budget": noisy.budget},
         )  # fmt: skip
         lineage.complete_with(
-            lambda: dp_lineage(settings, args.table, snapshot, noisy, entry["seq"])
+            lambda: dp_lineage(settings, args.table, snapshot, noisy, entry["seq"], details)
         )
     out = {
         "dataset": dataset, "by": args.by, "release_id": noisy.release_id,
         "epsilon": noisy.epsilon, "noise_scale": noisy.scale, "spent": noisy.spent,
         "budget": noisy.budget, "counts": noisy.counts, "shares": noisy.shares,
     }  # fmt: skip
+    out |= {"destination": target, "jurisdiction": place}
+    if "://" not in args.to:  # a local file: written there too
+        Path(args.to).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.to).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))
     return 0
 
@@ -311,6 +320,14 @@ def _cmd_dp_representativeness(args: argparse.Namespace) -> int:
         print(f"{r['ledger_dataset']} {r['column']}: {r['status']} (epsilon {r['epsilon']:g})")
     print(f"{len(outcome.released)} released, {len(outcome.refused)} refused")
     return 0
+
+
+def _destination(to: str) -> str:
+    """A destination as the policy looks it up: URLs as given (without credentials), local
+    paths absolute."""
+    from pipelines.lineage.transfer import without_userinfo
+
+    return without_userinfo(to) if "://" in to else str(Path(to).absolute())
 
 
 def _cmd_dp_budget(args: argparse.Namespace) -> int:
@@ -461,6 +478,12 @@ def register(subparsers: Any) -> None:
     dpr.add_argument("--by", default="customer_state", help="segment column")
     dpr.add_argument("--epsilon", type=float, required=True, help="privacy loss to spend")
     dpr.add_argument("--budget", type=float, help="total epsilon of the dataset (first release)")
+    dpr.add_argument(
+        "--to",
+        required=True,
+        help="where the release goes: a file, bucket or URL (policy.yml destinations; "
+        "recorded with its jurisdiction; a local file is written)",
+    )
     dpr.add_argument("--actor", required=True, help="who releases (audited)")
     dpr.add_argument("--reason", required=True, help="for whom and why (audited)")
     dpr.set_defaults(func=_guarded(_cmd_dp_release))

@@ -55,9 +55,15 @@ def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificat
 
 
 def dp_lineage(
-    settings: Settings, table: str, snapshot: Path, noisy: NoisyCounts, audit_seq: int
+    settings: Settings,
+    table: str,
+    snapshot: Path,
+    noisy: NoisyCounts,
+    audit_seq: int,
+    sent: dict[str, Any] | None = None,
 ) -> LineageParts:
-    """A DP release: reads the feature snapshot (its SHA-256 as version); spends epsilon."""
+    """A DP release: reads the feature snapshot (its SHA-256 as version); spends epsilon;
+    ``sent``: its ``destination`` and that destination's ``jurisdiction``."""
     from pipelines.features.paths import features_dir
     from pipelines.hashing import file_sha256
     from pipelines.lineage import facets as f
@@ -66,8 +72,18 @@ def dp_lineage(
     from pipelines.lineage.naming import feature_dataset
 
     ns, name = feature_dataset(features_dir(settings), table)
-    dataset = input_dataset(ns, name, {"datasetVersion": f.dataset_version(file_sha256(snapshot))})
-    facet = privacy_facet("dp_release", audit_seq, epsilon=noisy.epsilon, dataset=noisy.dataset)
+    from pipelines.lineage.jurisdiction import facets_for
+
+    version = {"datasetVersion": f.dataset_version(file_sha256(snapshot))}
+    dataset = input_dataset(ns, name, {**version, **facets_for(settings, table)})
+    facet = privacy_facet(
+        "dp_release",
+        audit_seq,
+        epsilon=noisy.epsilon,
+        dataset=noisy.dataset,
+        destination=(sent or {}).get("destination"),
+        destination_jurisdiction=(sent or {}).get("jurisdiction"),
+    )
     return LineageParts(inputs=[dataset], run_facets={"pipelines_privacy": facet})
 
 

@@ -210,20 +210,23 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_report(args: argparse.Namespace) -> int:
-    """Write the audit report for ``--from``..``--to`` as HTML."""
+    """Write the audit report for ``--from``..``--to`` as HTML or PDF."""
     from datetime import date
     from pathlib import Path
 
-    from pipelines.portal.audit_report import render
+    from pipelines.portal.audit_report import render, write_pdf
 
     try:
         start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
     except ValueError:
         return _fail(f"--from and --to must be dates YYYY-MM-DD, got {args.start!r}, {args.end!r}")
     settings = _settings(args)
-    out = Path(args.out or settings.data_dir / "reports" / f"audit-{start}-{end}.html")
+    out = Path(args.out or settings.data_dir / "reports" / f"audit-{start}-{end}.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(settings, start, end), encoding="utf-8")
+    if args.format == "pdf":
+        write_pdf(render(settings, start, end), out)
+    else:
+        out.write_text(render(settings, start, end), encoding="utf-8")
     print(f"audit report {start} to {end}: {out}")
     return 0
 
@@ -378,14 +381,19 @@ def register(subparsers: Any) -> None:
         description=(
             "Summarise a time window for auditors: gate decisions, findings with their owners\n"
             "and time to resolution, re-identifications and erasures, refused uses and\n"
-            "transfers (docs/policy.md). No data values or subject tokens are written.\n\n"
-            "example:\n  pipelines audit report --from 2018-01-01 --to 2018-01-31 "
-            "--out audit.html"
+            "transfers (docs/policy.md). No data values or subject tokens are written.\n"
+            "A PDF is printed by headless Chromium (make browser installs it).\n\n"
+            "examples:\n  pipelines audit report --from 2018-01-01 --to 2018-01-31 "
+            "--out audit.html\n  pipelines audit report --from 2018-01-01 --to 2018-01-31 "
+            "--format pdf"
         ),
     )
     report.add_argument("--from", dest="start", required=True, help="first day (YYYY-MM-DD)")
     report.add_argument("--to", dest="end", required=True, help="last day (YYYY-MM-DD)")
     report.add_argument(
-        "--out", help="HTML file to write (default: <data_dir>/reports/audit-<from>-<to>.html)"
+        "--format", choices=["html", "pdf"], default="html", help="html (default) or pdf"
+    )
+    report.add_argument(
+        "--out", help="file to write (default: <data_dir>/reports/audit-<from>-<to>.<format>)"
     )
     report.set_defaults(func=_guarded(_cmd_audit_report))

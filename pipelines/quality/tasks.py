@@ -17,6 +17,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.failures import TableFailure
 from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
@@ -24,8 +25,9 @@ from pipelines.taskscope import fail_without_retry, task_scope
 log = logging.getLogger("pipelines.quality")
 
 
-class QualityGateFailed(RuntimeError):
-    """Critical quality checks failed: downstream publication must not run on this data."""
+class QualityGateFailed(TableFailure):
+    """Critical quality checks failed: downstream publication must not run on this data
+    (``tables``: the tables at fault, whose owners are told)."""
 
 
 def _interval(start: datetime, end: datetime) -> Interval:
@@ -68,7 +70,8 @@ def validate(
     if fail_on_critical and result.failed_critical:
         raise QualityGateFailed(
             f"{table} {result.partition}: critical checks failed: "
-            + "; ".join(summary["failed_checks"])
+            + "; ".join(summary["failed_checks"]),
+            [table],
         )
     return summary
 
@@ -179,10 +182,18 @@ def _decide(
             f"quality gate failed for run {run} {interval}: "
             + "; ".join(problems)
             + f". Details: pipelines quality summary --run-id '{run}'; Data Docs: "
-            f"{store.docs_dir(settings) / 'index.html'}"
+            f"{store.docs_dir(settings) / 'index.html'}",
+            _at_fault(expected, summaries, missing),
         )
     log.info("quality gate passed for run %s %s", run, interval)
     return decision
+
+
+def _at_fault(expected: list[str], summaries: dict[str, Any], missing: list[str]) -> list[str]:
+    """The tables a failed gate is about: failed checks or no results, else (only
+    consequences of the gate's own quarantine) the tables showing the consequences."""
+    failed = [t for t in expected if t in missing or summaries[t].failed_checks]
+    return failed or [t for t in expected if t in summaries and summaries[t].consequences]
 
 
 def gate_for_airflow(

@@ -188,6 +188,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_send(args: argparse.Namespace) -> int:
+    from pipelines.lineage import transfer
     from pipelines.lineage.client import iter_events
     from pipelines.lineage.send import SendFailed, send_events
     from pipelines.reporting.store import events_path
@@ -196,8 +197,16 @@ def _cmd_send(args: argparse.Namespace) -> int:
     if not Path(path).is_file():
         print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
         return 1
+    settings = _settings(args)
+    events = list(iter_events(Path(path)))
+    subjects = sorted({s for event in events for s in transfer.event_subjects(event)})
+    refused = transfer.refusal(settings, transfer.without_userinfo(args.url), subjects)
+    if refused is not None:  # nothing is sent: the rules refuse the destination
+        transfer.record(settings, refused)
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
     try:
-        sent = send_events(iter_events(Path(path)), args.url)
+        sent = send_events(events, args.url)
     except SendFailed as exc:
         print(error_message(exc), file=sys.stderr)
         return 1

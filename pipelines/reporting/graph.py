@@ -125,6 +125,8 @@ class Graph:
     downstream: dict[Column, list[Edge]] = field(default_factory=dict)
     edge_fields: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """Per dataset, the fields its column edges touch (in column order), for columns_of."""
+    dataset_inputs: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    """Per dataset, the datasets its edges (column and dataset-level) read."""
 
     def __post_init__(self) -> None:
         up: dict[Column, list[Edge]] = defaultdict(list)
@@ -137,6 +139,11 @@ class Graph:
         for col in sorted({e.output for e in self.edges} | {e.input for e in self.edges}):
             by_key[col.dataset_key].append(col.field)
         self.edge_fields = dict(by_key)
+        inputs: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        for edge in (*self.edges, *self.dataset_edges):
+            if edge.input.dataset_key != edge.output.dataset_key:
+                inputs[edge.output.dataset_key].add(edge.input.dataset_key)
+        self.dataset_inputs = dict(inputs)
 
     def dataset(self, column: Column | tuple[str, str]) -> Dataset:
         key = column.dataset_key if isinstance(column, Column) else column
@@ -152,6 +159,24 @@ class Graph:
                 names.append(name)
                 seen.add(name)
         return names
+
+    def inputs_of(self, key: tuple[str, str]) -> set[tuple[str, str]]:
+        """Datasets ``key`` is derived from directly (column and dataset-level edges)."""
+        return self.dataset_inputs.get(key, set())
+
+    def jurisdictions(self, key: tuple[str, str]) -> list[str]:
+        """Where the subjects of ``key`` live: its own ``jurisdiction`` tag and those of every
+        dataset upstream of it (propagated through the lineage graph)."""
+        found: set[str] = set()
+        todo, seen = [key], {key}
+        while todo:
+            current = todo.pop()
+            own = self.tags.get(Column(current[0], current[1], ""), {}).get("jurisdiction")
+            found.update(s for s in (own or "").split(",") if s)
+            for parent in self.inputs_of(current) - seen:
+                seen.add(parent)
+                todo.append(parent)
+        return sorted(found)
 
     def field_type(self, column: Column) -> str | None:
         for name, type_, _ in self.fields.get(column.dataset_key, []):

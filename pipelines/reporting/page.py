@@ -447,7 +447,8 @@ def _datasets_table(
 ) -> str:
     rows = [
         "<h2>Datasets</h2><table><tr><th>dataset</th><th>layer</th><th>quality</th>"
-        "<th>checks (latest run)</th><th>versions</th><th>PII columns</th><th>name</th></tr>"
+        "<th>checks (latest run)</th><th>versions</th><th>PII columns</th>"
+        "<th>subjects in</th><th>name</th></tr>"
     ]
     for key, box in sorted(boxes.items(), key=lambda kv: (kv[1].layer, kv[1].dataset.label)):
         ds = box.dataset
@@ -482,6 +483,7 @@ def _datasets_table(
             f"<td>{'<br>'.join(f'<code>{_e(v[:16])}</code>' for v in seen_versions[:3]) or '-'}"
             f"{f' (+{len(seen_versions) - 3})' if len(seen_versions) > 3 else ''}</td>"
             f"<td>{'<br>'.join(_e(p) for p in pii_cols) or '-'}</td>"
+            f"<td>{_e(', '.join(graph.jurisdictions(key))) or '-'}</td>"
             f"<td><code>{_e(ds.name)}</code></td></tr>"
         )
     rows.append("</table>")

@@ -14,7 +14,8 @@
 ``column_edges``    output dataset+field <- input dataset+field, one row per transformation
                     (``out_field`` is NULL for dataset-level indirect lineage), with run and time
 ``assertions``      data quality assertions: dataset, version, assertion, column, outcome, run
-``tags``            field and dataset tags (``pii``, ``protection``, ...), latest per dataset
+``tags``            field and dataset tags (``pii``, ``protection``, ``jurisdiction`` from the
+                    ``pipelines_jurisdiction`` facet, ...), latest per dataset
 ``meta``            where the store was built from (path, lines, bytes, sha256)
 ==================  ==========================================================================
 
@@ -480,6 +481,19 @@ class _Loader:
                 if isinstance(t, dict) and t.get("key")
             ]
             _put(self.rows.tags, key, when, tag_rows)
+        self._jurisdiction(ns, name, facets, run_id, when)
+
+    def _jurisdiction(
+        self, ns: str, name: str, facets: dict[str, Any], run_id: str | None, when: datetime
+    ) -> None:
+        """The ``pipelines_jurisdiction`` facet as a dataset tag (``jurisdiction``: the
+        subjects' codes, comma-separated), latest per dataset."""
+        place = facets.get("pipelines_jurisdiction") or {}
+        if not isinstance(place.get("subjects"), list):
+            return
+        subjects = ",".join(sorted(str(s) for s in place["subjects"]))
+        tag = (ns, name, None, "jurisdiction", subjects, _str(place.get("source")), run_id, when)
+        _put(self.rows.tags, (ns, name, "jurisdiction"), when, [tag])
 
     def _version(
         self,

@@ -280,6 +280,7 @@ def _dataset_info(graph: Graph, result: Trace) -> dict[tuple[str, str], dict[str
         ]
         info[key] = {
             "columns": sorted(cols),
+            "jurisdictions": graph.jurisdictions(key),
             "quality": quality_status(checks),
             "versions": [_plain(v) for v in graph.versions.get(key, [])],
             "assertions": [{**_plain(a), "outcome": assertion_outcome(a)} for a in relevant],
@@ -398,6 +399,8 @@ def render_text(result: Trace) -> str:
     for key, info in order:
         dataset = g.dataset(key)
         lines.append(f"  {dataset.label}  ({dataset.layer})  quality: {info['quality']}")
+        if info.get("jurisdictions"):
+            lines.append(f"    subjects in: {', '.join(info['jurisdictions'])}")
         if dataset.kind == "landing":
             lines.append(f"    file: {dataset.name}")
         vers = info["versions"]

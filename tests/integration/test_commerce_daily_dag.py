@@ -145,6 +145,19 @@ def _assert_lineage(settings: Settings, env: dict[str, str], tasks: set[str]) ->
                 assert how in {e.subtype for e in upstream.edges}, feature
         # nothing the ML teams read derives from clear personal data
         assert [f.column.id for f in mart_violations(pii_derived(graph))] == []
+        # where the subjects live (policy.yml: every demo source is BR), on every lake table
+        # and feature snapshot, and propagated to the marts through the graph
+        placed = {d.label: graph.jurisdictions(k) for k, d in graph.datasets.items()}
+        kinds = {d.label: d.kind for d in graph.datasets.values()}
+        assert {lbl: p for lbl, p in placed.items() if kinds[lbl] in ("lake", "features")} == {
+            lbl: ["BR"] for lbl, kind in kinds.items() if kind in ("lake", "features")
+        }
+        assert placed["warehouse.customer_features"] == ["BR"]
+    snapshots = [
+        d["facets"]["pipelines_jurisdiction"]
+        for d in by_job[naming.task_job("build_features")][-1]["outputs"]
+    ]
+    assert snapshots and all(s["subjects"] == ["BR"] for s in snapshots)
 
 
 def _with_more_people(rows: Rows, n: int = 5) -> Rows:

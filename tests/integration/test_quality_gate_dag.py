@@ -5,18 +5,25 @@ Assumes the wiring described in ``pipelines/quality/tasks.py``: ``ingest_<t>`` -
 (trigger rule all_done) and ``quality_gate``; publication downstream of ``quality_gate``.
 A clean day passes the gate; a day whose payments do not add up to the order totals fails a
 critical check: ``quality_gate`` fails (without retrying), the Data Docs are still built,
-and nothing downstream of the gate runs.
+nothing downstream of the gate runs, and the owner notifier e-mails the failed table's owner
+(a real SMTP server on localhost, aiosmtpd).
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import socket
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from pipelines.demo import airflow_env, run_airflow
 from pipelines.protection import create_keyring
@@ -30,14 +37,39 @@ pytestmark = pytest.mark.integration
 DAGS = Path(os.environ.get("QUALITY_DAGS_FOLDER", PROJECT_DIR / "dags"))
 
 
+class Inbox:
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], Message]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.received.append((list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory, contracts, airflow_db):
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory, contracts, airflow_db, inbox):
     root = tmp_path_factory.mktemp("airflow")
     settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
     key_file = root / "keys.json"
     create_keyring(key_file)
     env = airflow_env(settings, {"PIPELINES_KEY_FILE": str(key_file)})
     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
+    env["PIPELINES_SMTP_HOST"], env["PIPELINES_SMTP_PORT"] = "127.0.0.1", str(inbox[1])
     for var in ("PIPELINES_KEYS", "PIPELINES_SETTINGS_FILE"):
         env.pop(var, None)
     log = root / "airflow.log"
@@ -107,8 +139,10 @@ def test_clean_day_passes_the_gate(airflow):
     assert (store.docs_dir(settings) / "index.html").exists()
 
 
-def test_critical_failure_stops_everything_downstream_of_the_gate(airflow):
+def test_critical_failure_stops_everything_downstream_of_the_gate(airflow, inbox):
     settings, write, run, log = airflow
+    box, _ = inbox
+    box.received.clear()
     rows = copy_rows(clean_day())
     for payment in rows["order_payments"]:
         payment["payment_value"] = f"{float(payment['payment_value']) * 10:.2f}"
@@ -128,3 +162,12 @@ def test_critical_failure_stops_everything_downstream_of_the_gate(airflow):
     )
     assert decision["passed"] is False
     assert any("payments_match_order_totals" in c for c in decision["failed_checks"])
+    # the failed gate reached the failed table's owner (contracts/order_payments.yml)
+    mails = {str(m["Subject"]): (to, m) for to, m in box.received}
+    subject = "[pipelines] commerce_daily.quality_gate (order_payments) failed"
+    assert subject in {" ".join(s.split()) for s in mails}, list(mails)
+    [(to, message)] = [v for k, v in mails.items() if " ".join(k.split()) == subject]
+    assert to == ["payments-data@example.com"]
+    body = message.get_content()  # type: ignore[attr-defined]
+    assert "with AirflowFailException" in body and "/?finding=f-" in body
+    assert "payment_value" not in body  # what failed, never the data

@@ -44,6 +44,7 @@ ROOT_MODULES = {
     "schedule": "core",
     "deploy": "core",
     "odcs": "core",
+    "failures": "core",
     # what reaches a terminal or a log: redaction and the console
     "redact": "console",
     "console": "console",
@@ -74,7 +75,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "scaffold": _BASE | {"protection"},  # contract proposals: ingestion's PII detectors
     # governance policy: the policy file, purpose and transfer checks, findings (audit log)
     "policy": _CORE | {"protection"},
-    "lineage": _BASE | {"lake"},  # emission: what every stage may import; it imports no stage
+    # emission: what every stage may import; it imports no stage. The policy gives datasets
+    # their subjects' jurisdiction and checks the lineage backend is an allowed destination
+    "lineage": _BASE | {"lake", "policy"},
     "ingest": _BASE | {"protection", "lake", "lineage"},
     "warehouse": _BASE | {"lake", "lineage"},
     "quality": _BASE | {"protection", "lake", "lineage"},

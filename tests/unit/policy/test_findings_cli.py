@@ -70,3 +70,20 @@ def test_the_portal_lists_findings_with_owner_and_state(refused, capsys):
         "resolved",
         "lead-ml",
     )
+
+
+def test_policy_check_names_a_lineage_backend_the_subjects_may_not_reach(
+    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    from tests.unit.lineage.emit_helpers import clean_lineage_env
+
+    clean_lineage_env(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")  # declared in BR: allowed
+    assert main(["policy", "check"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("OPENLINEAGE_URL", "https://lineage.example.us")  # not declared
+    assert main(["policy", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "lineage backend: transfer of lineage events to https://lineage.example.us" in out
+    assert "the destination is not declared" in out

@@ -113,3 +113,55 @@ def test_a_failure_of_no_single_table_reaches_the_pipeline_owner(  # type: ignor
     [(to, msg)] = box.received
     assert to == ["commerce-data@example.com"]
     assert "commerce_daily.quality_gate failed" in msg["Subject"]
+
+
+def test_a_failed_gate_reaches_the_owners_of_the_failed_tables(  # type: ignore[no-untyped-def]
+    dag, inbox, settings: Settings
+):
+    """The real gate decides (no quality results for two tables), Airflow's no-retry wrapper
+    raises ``AirflowFailException`` from it, and the notifier finds the tables through it."""
+    from datetime import UTC, datetime
+
+    from pipelines.quality.tasks import QualityGateFailed, gate
+    from pipelines.taskscope import fail_without_retry
+
+    box, port = inbox
+    smtp = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+    start, end = datetime(2018, 1, 2, tzinfo=UTC), datetime(2018, 1, 3, tzinfo=UTC)
+    tables = ["order_payments", "customer_profiles"]
+    with pytest.raises(Exception) as raised:
+        fail_without_retry(QualityGateFailed, gate, start, end, "manual__1", tables, settings=smtp)
+    assert type(raised.value).__name__ == "AirflowFailException"
+    context = {"dag": dag, "task": dag.get_task("quality_gate"), "run_id": "manual__1"}
+    notify_owner(smtp, {**context, "exception": raised.value})
+    sent = {tuple(to): msg for to, msg in box.received}
+    assert set(sent) == {("payments-data@example.com",), ("crm-data@example.com",)}
+    subject = " ".join(str(sent[("payments-data@example.com",)]["Subject"]).split())
+    assert subject == "[pipelines] commerce_daily.quality_gate (order_payments) failed"
+    assert "with AirflowFailException" in sent[("crm-data@example.com",)].get_content()
+    owners = {(f.dataset, f.owner) for f in findings(smtp, load_policy(smtp.policy_file))}
+    assert owners == {
+        ("order_payments", "payments-data@example.com"),
+        ("customer_profiles", "crm-data@example.com"),
+    }
+
+
+def test_a_refused_feature_release_reaches_the_feature_tables_owner(  # type: ignore[no-untyped-def]
+    dag, inbox, settings: Settings
+):
+    from pipelines.features.tasks import FeatureGateFailed, tables_at_fault
+
+    box, port = inbox
+    smtp = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+    problems = [
+        "critical check failed: seller_features.rows_present",
+        "customer_features: k-anonymity 2 < 5 over (customer_state, age_band)",
+    ]
+    tables = ["customer_features", "product_features", "seller_features"]
+    assert tables_at_fault(tables, problems) == ["customer_features", "seller_features"]
+    error = FeatureGateFailed("not published", tables_at_fault(tables, problems))
+    context = {"dag": dag, "task": dag.get_task("publish_features"), "run_id": "manual__1"}
+    notify_owner(smtp, {**context, "exception": error})
+    [(to, msg)] = box.received
+    assert to == ["ml-platform@example.com"]
+    assert msg.get_content().count("/?finding=f-") == 2  # one finding per table

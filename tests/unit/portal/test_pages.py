@@ -137,3 +137,10 @@ def test_each_lineage_run_opens_its_graph(get):
     page = get(f"/lineage?run={runs[0]['run_id']}")
     assert page.status_code == 200 and 'class="graph"' in page.text
     assert f'href="?run={runs[0]["run_id"]}"' in get("/lineage").text
+
+
+def test_the_lineage_page_shows_where_each_datasets_subjects_live(get):
+    rows = get("/lineage?format=json").json()["sections"]["datasets"]
+    lake = {r["dataset"]: r["subjects_in"] for r in rows if r["layer"] == "lake"}
+    assert lake and set(lake.values()) == {"BR"}  # policy.yml: every demo source is BR
+    assert "<b>lake.orders</b> [BR]: " in get("/lineage").text

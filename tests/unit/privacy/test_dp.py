@@ -70,6 +70,8 @@ def test_the_command_releases_audited_with_lineage_and_refuses_once_spent(settin
     )
     args = ["privacy", "dp-release", "--as-of", "2018-01-08", "--epsilon", "0.6"]
     args += ["--actor", "bob", "--reason", "segment report for marketing"]
+    # anonymous aggregates may go where the subjects' data may not (BR -> US): recorded
+    args += ["--to", "s3://partner-us/reports/segments.json"]
     done = subprocess.run(
         [sys.executable, "-m", "pipelines", *args], env=env, capture_output=True, text=True
     )
@@ -85,6 +87,12 @@ def test_the_command_releases_audited_with_lineage_and_refuses_once_spent(settin
     log.verify()
     outcomes = [(e["action"], e["details"]["outcome"]) for e in log.entries()]
     assert outcomes == [("privacy_dp_release", "released"), ("privacy_dp_release", "refused")]
+    sent = log.entries()[0]["details"]
+    assert (sent["destination"], sent["jurisdiction"]) == (
+        "s3://partner-us/reports/segments.json",
+        "US",
+    )
+    assert (out["destination"], out["jurisdiction"]) == (sent["destination"], "US")
     lines = (settings.data_dir / "lineage/events.jsonl").read_text().splitlines()
     events = [json.loads(x) for x in lines]
     complete = [e for e in events if e["eventType"] == "COMPLETE"]
@@ -94,4 +102,28 @@ def test_the_command_releases_audited_with_lineage_and_refuses_once_spent(settin
     assert (facet["action"], facet["epsilon"], facet["dataset"]) == (
         "dp_release", 0.6, "features.customer_features"
     )  # fmt: skip
+    assert (facet["destination_jurisdiction"], facet["destination"]) == ("US", sent["destination"])
     assert complete[0]["inputs"][0]["name"].endswith("customer_features")
+
+
+def test_a_release_to_a_local_file_is_written_with_its_jurisdiction(settings, tmp_path):
+    snapshot = settings.data_dir / "features/customer_features/as_of=2018-01-08/data.parquet"
+    snapshot.parent.mkdir(parents=True)
+    duckdb.sql(
+        "SELECT 'p1:' || i AS customer_unique_token, 'SP' AS customer_state FROM range(50) t(i)"
+    ).write_parquet(str(snapshot))
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    env = dict(
+        os.environ, PIPELINES_DATA_DIR=str(settings.data_dir), PIPELINES_KEY_FILE=str(key_file)
+    )
+    target = tmp_path / "out" / "segments.json"
+    args = ["privacy", "dp-release", "--as-of", "2018-01-08", "--epsilon", "0.3"]
+    args += ["--actor", "bob", "--reason", "dashboard", "--to", str(target)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", *args], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = json.loads(target.read_text())
+    assert (written["destination"], written["jurisdiction"]) == (str(target), "BR")
+    assert written["counts"] == json.loads(done.stdout)["counts"]
