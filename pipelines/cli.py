@@ -8,10 +8,6 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pipelines.settings import Settings
 
 EPILOG = """\
 typical session:
@@ -24,17 +20,6 @@ typical session:
 settings come from arguments, then a TOML file (--settings, $PIPELINES_SETTINGS_FILE or
 ./pipelines.toml), then PIPELINES_* environment variables; see `pipelines settings`.
 """
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    from pipelines.settings import Settings
-
-    overrides = {}
-    if getattr(args, "settings_file", None):
-        overrides["settings_file"] = args.settings_file
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    return Settings(**overrides)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -408,7 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
-        args.settings = _settings(args)
+        from pipelines.settings import settings_for
+
+        args.settings = settings_for(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -15,14 +15,9 @@ from typing import Any
 
 from pipelines.console import safe_error
 from pipelines.contracts import ContractError, load_contracts
-from pipelines.settings import Settings
+from pipelines.settings import settings_for
 
 SUBJECT_HELP = "the person: their customer_unique_id, or its token (p1:...)"
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = getattr(args, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
 
 
 def _context(args: argparse.Namespace, action: str) -> Any:
@@ -32,7 +27,7 @@ def _context(args: argparse.Namespace, action: str) -> Any:
     from pipelines.protection.errors import KeyRingError
     from pipelines.protection.keys import keyring_from_settings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     contracts = load_contracts(settings.contracts_dir)
     graph = subject_graph(contracts, args.subject_column)
     try:
@@ -120,7 +115,7 @@ def _cmd_anonymity(args: argparse.Namespace) -> int:
     from pipelines.privacy.anonymity import snapshot_results
     from pipelines.warehouse.project import DBT_PROJECT_DIR
 
-    settings = _settings(args)
+    settings = settings_for(args)
     tables = [args.table] if args.table else list(feature_table_names(settings))
     if args.file:
         snapshots = {tables[0]: Path(args.file)}
@@ -210,7 +205,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     now = (
         datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else datetime.now(UTC)
     )
-    done = purge_retention(now, now, None, settings=_settings(args))
+    done = purge_retention(now, now, None, settings=settings_for(args))
     print(
         f"retention purge as of {now.date()}: {done['partitions']} lake partition(s) and "
         f"{done['landing_files']} landing file(s) deleted (audited)"
@@ -253,7 +248,7 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     from pipelines.protection.audit import AuditLog
     from pipelines.protection.keys import keyring_from_settings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     if not args.actor.strip() or not args.reason.strip():
         raise ValueError("a DP release needs an actor and a reason (audited)")
     log = AuditLog(settings.audit, keyring_from_settings(settings))
@@ -295,7 +290,7 @@ def _cmd_dp_representativeness(args: argparse.Namespace) -> int:
     from pipelines.protection.audit import AuditLog
     from pipelines.protection.keys import keyring_from_settings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     if not args.actor.strip() or not args.reason.strip():
         raise ValueError("a DP release needs an actor and a reason (audited)")
     contracts = load_contracts(settings.contracts_dir)
@@ -316,7 +311,7 @@ def _cmd_dp_representativeness(args: argparse.Namespace) -> int:
 def _cmd_dp_budget(args: argparse.Namespace) -> int:
     from pipelines.privacy.dp import read_ledger, spent
 
-    ledger = read_ledger(_settings(args).data_dir)
+    ledger = read_ledger(settings_for(args).data_dir)
     for dataset, entry in sorted(ledger.items()):
         print(
             f"{dataset}: spent epsilon {spent(entry):g} of {float(entry['budget']):g} "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.console import error_message
+from pipelines.settings import settings_for
 
 EPILOG = """\
 examples:
@@ -31,17 +32,10 @@ examples:
 """
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from pipelines.settings import Settings
-
-    settings = getattr(args, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
-
-
 def _open(args: argparse.Namespace) -> Any:
     from pipelines.reporting.store import open_store
 
-    return open_store(_settings(args), args.events)
+    return open_store(settings_for(args), args.events)
 
 
 def _graph(con: Any, run: str | None) -> Any:
@@ -53,7 +47,7 @@ def _graph(con: Any, run: str | None) -> Any:
 def _cmd_rebuild(args: argparse.Namespace) -> int:
     from pipelines.reporting.store import events_path, rebuild_store, store_path
 
-    settings = _settings(args)
+    settings = settings_for(args)
     events = args.events or events_path(settings)
     result = rebuild_store(events, store_path(settings))
     print(
@@ -136,7 +130,7 @@ def _cmd_pii(args: argparse.Namespace) -> int:
 def _cmd_page(args: argparse.Namespace) -> int:
     from pipelines.reporting.page import page_path, write_page
 
-    target = args.out or page_path(_settings(args))
+    target = args.out or page_path(settings_for(args))
     with _open(args) as con:
         path = write_page(con, target, run=args.run or "latest")
     print(f"lineage page: {path}")
@@ -149,7 +143,7 @@ def _cmd_explain_model(args: argparse.Namespace) -> int:
 
     try:
         model = args.table.strip()[len("model:") :]
-        row = explain_training_row(_settings(args), model, args.key, args.model_version)
+        row = explain_training_row(settings_for(args), model, args.key, args.model_version)
     except (LookupError, ValueError, StaleRelease) as exc:
         print(error_message(exc), file=sys.stderr)
         return 1
@@ -176,7 +170,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"error: --as-of must be a date YYYY-MM-DD, got {args.as_of!r}", file=sys.stderr)
         return 1
     try:
-        result = explain(_settings(args), args.table, args.key, as_of)
+        result = explain(settings_for(args), args.table, args.key, as_of)
     except (LookupError, StaleRelease) as exc:
         print(error_message(exc), file=sys.stderr)
         return 1
@@ -192,7 +186,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     from pipelines.lineage.send import SendFailed, send_events
     from pipelines.reporting.store import events_path
 
-    path = args.events or events_path(_settings(args))
+    path = args.events or events_path(settings_for(args))
     if not Path(path).is_file():
         print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
         return 1
