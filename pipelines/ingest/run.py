@@ -353,7 +353,7 @@ def _lake_columns(contract: Contract) -> list[LakeColumn]:
 def ingest_table(
     table: str,
     interval: Interval,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     run_id: str | None = None,
     keyring: KeyRing | None = None,
@@ -369,7 +369,6 @@ def ingest_table(
     No DuckDB error leaves it as is: its message can quote a landing record, so it is reduced
     to its kind and locators (:mod:`~pipelines.ingest.read_errors`).
     """
-    settings = settings or Settings()
     failure = None
     try:
         lock_dir = lock_root(lake_store(settings)) / table

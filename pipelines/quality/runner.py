@@ -428,7 +428,7 @@ def configured_keyring(settings: Settings) -> KeyRing | None:
 def validate_partition(
     table: str,
     interval: Interval,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     run_id: str,
     contracts: ContractSet | None = None,
@@ -438,7 +438,6 @@ def validate_partition(
     """Validate ``table``'s partition for ``interval``; store everything; gate rows (with
     ``keyring``, their non-PII values are kept in the quarantine, encrypted)."""
     started = time.perf_counter()
-    settings = settings or Settings()
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
     part = find_partition(settings, table, interval)
