@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 EPILOG = """\
 typical session:
@@ -254,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     register_privacy(sub)
     register_policy(sub)
 
+    _add_ingest(sub)
+    _add_summary(sub)
+    _add_contracts(sub)
+    _add_pii(sub)
+    _add_settings(sub)
+    _add_run(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _add_ingest(sub: Any) -> None:
     ingest = sub.add_parser(
         "ingest",
         help="ingest landing files of a data interval into the protected lake",
@@ -271,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--run-id", help="run identifier recorded in manifests")
     ingest.set_defaults(func=_cmd_ingest)
 
+
+def _add_summary(sub: Any) -> None:
     summary = sub.add_parser(
         "summary",
         help="row accounting of the lake: read, loaded, quarantined per table",
@@ -281,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=["text", "json"], default="text")
     summary.set_defaults(func=_cmd_summary)
 
+
+def _add_contracts(sub: Any) -> None:
     contracts = sub.add_parser(
         "contracts",
         help="list, show or validate the source contracts; their format's schema and reference",
@@ -327,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contracts.set_defaults(func=_cmd_contracts)
 
+
+def _add_pii(sub: Any) -> None:
     pii = sub.add_parser(
         "pii",
         help="PII inventory: every personal-data column and how it is protected",
@@ -339,9 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     pii.add_argument("--format", choices=["markdown", "json"], default="markdown")
     pii.set_defaults(func=_cmd_pii)
 
+
+def _add_settings(sub: Any) -> None:
     settings = sub.add_parser("settings", help="show the effective settings (secrets masked)")
     settings.set_defaults(func=_cmd_settings)
 
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run the daily DAG through Airflow for each day of a range, with progress",
@@ -371,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_cmd_run)
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="generate sample data and run the daily DAG through Airflow (what `make demo` runs)",
@@ -383,7 +407,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=7, help="days to generate and run (default 7)")
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=_cmd_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
