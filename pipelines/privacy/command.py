@@ -349,7 +349,6 @@ def _subject_args(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``privacy`` to the main parser's subparsers."""
-    fmt = argparse.RawDescriptionHelpFormatter
     privacy = subparsers.add_parser(
         "privacy",
         help="data subject rights: erasure and its proof",
@@ -360,6 +359,18 @@ def register(subparsers: Any) -> None:
         metavar="{erase,verify-erasure,export,purge,anonymity,dp-release,dp-representativeness,dp-budget}",
     )
     sub.required = True
+    _add_erase(sub)
+    _add_verify_erasure(sub)
+    _add_export(sub)
+    _add_purge(sub)
+    _add_anonymity(sub)
+    _add_dp_release(sub)
+    _add_dp_representativeness(sub)
+    _add_dp_budget(sub)
+
+
+def _add_erase(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     erase = sub.add_parser(
         "erase",
         help="remove a person from the lake, quarantine, features, warehouse and landing",
@@ -384,6 +395,10 @@ def register(subparsers: Any) -> None:
         "--keep-landing", action="store_true", help="leave the landing files as they are"
     )
     erase.set_defaults(func=_guarded(_cmd_erase))
+
+
+def _add_verify_erasure(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     verify = sub.add_parser(
         "verify-erasure",
         help="prove a person is absent (exit 1 if anything still holds them)",
@@ -397,6 +412,10 @@ def register(subparsers: Any) -> None:
     )
     _subject_args(verify)
     verify.set_defaults(func=_guarded(_cmd_verify))
+
+
+def _add_export(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     export = sub.add_parser(
         "export",
         help="a person's data across the lake and the features, as JSON (decrypted, audited)",
@@ -411,6 +430,9 @@ def register(subparsers: Any) -> None:
     _subject_args(export)
     export.add_argument("--out", help="write the JSON to this file (mode 0600), not stdout")
     export.set_defaults(func=_guarded(_cmd_export))
+
+
+def _add_purge(sub: Any) -> None:
     purge = sub.add_parser(
         "purge",
         help="delete landing files and lake partitions past their contract's retention_days",
@@ -421,6 +443,10 @@ def register(subparsers: Any) -> None:
     )
     purge.add_argument("--as-of", help="the date to count from (default: now)")
     purge.set_defaults(func=_guarded(_cmd_purge))
+
+
+def _add_anonymity(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     anon = sub.add_parser(
         "anonymity",
         help="k-anonymity and l-diversity of published feature tables (exit 1 below k)",
@@ -439,6 +465,10 @@ def register(subparsers: Any) -> None:
     anon.add_argument("--file", help="a Parquet file to check as --table instead")
     anon.add_argument("--json", action="store_true", help="print JSON")
     anon.set_defaults(func=_guarded(_cmd_anonymity))
+
+
+def _add_dp_release(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     dpr = sub.add_parser(
         "dp-release",
         help="people per segment of a feature snapshot, with differential privacy (OpenDP)",
@@ -459,6 +489,10 @@ def register(subparsers: Any) -> None:
     dpr.add_argument("--actor", required=True, help="who releases (audited)")
     dpr.add_argument("--reason", required=True, help="for whom and why (audited)")
     dpr.set_defaults(func=_guarded(_cmd_dp_release))
+
+
+def _add_dp_representativeness(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     rep = sub.add_parser(
         "dp-representativeness",
         help="segment shares of every lake partition version not released yet, through OpenDP",
@@ -475,5 +509,8 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--actor", required=True, help="who releases (audited)")
     rep.add_argument("--reason", required=True, help="for whom and why (audited)")
     rep.set_defaults(func=_guarded(_cmd_dp_representativeness))
+
+
+def _add_dp_budget(sub: Any) -> None:
     budget = sub.add_parser("dp-budget", help="epsilon spent and left per dataset")
     budget.set_defaults(func=_guarded(_cmd_dp_budget))

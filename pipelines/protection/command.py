@@ -236,8 +236,13 @@ def _guarded(handler: Any) -> Any:
 
 def register(subparsers: Any) -> None:
     """Add ``keys``, ``reidentify`` and ``audit`` to the main parser's subparsers."""
-    fmt = argparse.RawDescriptionHelpFormatter
+    _add_keys(subparsers)
+    _add_reidentify(subparsers)
+    _add_audit(subparsers)
 
+
+def _add_keys(subparsers: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     keys = subparsers.add_parser(
         "keys",
         help="manage the key ring (pseudonymization and encryption keys)",
@@ -320,6 +325,9 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=_guarded(_cmd_keys_show))
 
+
+def _add_reidentify(subparsers: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     reid = subparsers.add_parser(
         "reidentify",
         help="decrypt one encrypted value, with an audit entry",
@@ -343,6 +351,9 @@ def register(subparsers: Any) -> None:
     reid.add_argument("--contracts-dir", help="contracts directory (default: from settings)")
     reid.set_defaults(func=_guarded(_cmd_reidentify))
 
+
+def _add_audit(subparsers: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     audit = subparsers.add_parser(
         "audit",
         help="inspect the audit log",

@@ -199,6 +199,20 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common(parser: argparse.ArgumentParser, run: str | None = "every run") -> None:
+    parser.add_argument(
+        "--events",
+        type=Path,
+        help="event log (JSON lines, or a folder of them); default <data_dir>/lineage/events.jsonl",
+    )
+    if run:
+        parser.add_argument(
+            "--run",
+            help="only this run and the runs under it (a run id, or `latest` for the "
+            f"most recent DAG run); default: {run}",
+        )
+
+
 def register(subparsers: Any) -> None:
     """Add ``pipelines lineage rebuild|trace|pii|page|explain|send``."""
     lineage = subparsers.add_parser(
@@ -211,28 +225,24 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = lineage.add_subparsers(dest="lineage_command", metavar="ACTION", required=True)
+    _add_rebuild(actions)
+    _add_trace(actions)
+    _add_pii(actions)
+    _add_page(actions)
+    _add_explain(actions)
+    _add_send(actions)
 
-    def common(parser: argparse.ArgumentParser, run: str | None = "every run") -> None:
-        parser.add_argument(
-            "--events",
-            type=Path,
-            help="event log (JSON lines, or a folder of them); default "
-            "<data_dir>/lineage/events.jsonl",
-        )
-        if run:
-            parser.add_argument(
-                "--run",
-                help="only this run and the runs under it (a run id, or `latest` for the "
-                f"most recent DAG run); default: {run}",
-            )
 
+def _add_rebuild(actions: Any) -> None:
     rebuild = actions.add_parser(
         "rebuild",
         help="rebuild the lineage store from the event log (atomic, idempotent)",
     )
-    common(rebuild, run=None)
+    _common(rebuild, run=None)
     rebuild.set_defaults(func=_cmd_rebuild)
 
+
+def _add_trace(actions: Any) -> None:
     tr = actions.add_parser(
         "trace",
         help="the upstream column graph of <table.column> down to the landing files",
@@ -248,9 +258,11 @@ def register(subparsers: Any) -> None:
     tr.add_argument("--downstream", action="store_true", help="what depends on the column (impact)")
     tr.add_argument("--format", choices=["text", "json"], default="text")
     tr.add_argument("--depth", type=int, help="stop after N edges")
-    common(tr)
+    _common(tr)
     tr.set_defaults(func=_cmd_trace)
 
+
+def _add_pii(actions: Any) -> None:
     pii = actions.add_parser(
         "pii",
         help="PII-derived warehouse columns (exit status 1 if a mart has one)",
@@ -264,16 +276,20 @@ def register(subparsers: Any) -> None:
         help="follow only DIRECT edges (ignore joins, filters, grouping on PII)",
     )
     pii.add_argument("--format", choices=["text", "json"], default="text")
-    common(pii)
+    _common(pii)
     pii.set_defaults(func=_cmd_pii)
 
+
+def _add_page(actions: Any) -> None:
     page = actions.add_parser("page", help="write the lineage page (one self-contained HTML file)")
     page.add_argument(
         "--out", type=Path, help="output file; default <data_dir>/reports/lineage/index.html"
     )
-    common(page, run="latest")
+    _common(page, run="latest")
     page.set_defaults(func=_cmd_page)
 
+
+def _add_explain(actions: Any) -> None:
     ex = actions.add_parser(
         "explain",
         help="the landing records one served feature row (or training row) was computed from",
@@ -301,6 +317,8 @@ def register(subparsers: Any) -> None:
     )
     ex.set_defaults(func=_cmd_explain)
 
+
+def _add_send(actions: Any) -> None:
     send = actions.add_parser(
         "send",
         help="replay the event log to an OpenLineage HTTP endpoint (Marquez)",
@@ -310,5 +328,5 @@ def register(subparsers: Any) -> None:
         "the endpoint refuses.",
     )
     send.add_argument("--url", required=True, help="e.g. http://localhost:5000 (Marquez's API)")
-    common(send, run=None)
+    _common(send, run=None)
     send.set_defaults(func=_cmd_send)
