@@ -536,36 +536,13 @@ def file_checks(
     table = contract.table if contract else suite.table
     for number, raw in enumerate(suite.expectations, 1):
         where = f"{suite.path}: expectation {number}"
-        if not isinstance(raw, dict) or "type" not in raw:
-            raise SuiteError(f"{where}: needs a 'type'")
-        meta = dict(raw.get("meta") or {})
-        name = meta.get("name")
-        if not name:
-            raise SuiteError(f"{where}: meta.name is required")
-        if name in names:
-            raise SuiteError(f"{where}: duplicate name {name!r}")
-        names.add(name)
-        severity = meta.get("severity", "warning")
-        source = meta.get("source", "business_rule")
-        if severity not in SEVERITIES:
-            raise SuiteError(f"{where}: severity must be one of {SEVERITIES}")
-        if source not in SOURCES or source == "contract":
-            raise SuiteError(
-                f"{where}: source must be one of {SOURCES[1:]} (contract checks are derived)"
-            )
+        meta = _expectation_meta(raw, where, names)
+        name, severity, source = meta["name"], meta["severity"], meta["source"]
         kwargs = _substitute(dict(raw.get("kwargs") or {}), table)
         type_ = str(raw["type"])
         quarantine = bool(meta.get("quarantine", False))
-        if quarantine and type_ not in _QUARANTINABLE:
-            raise SuiteError(f"{where}: {type_} cannot quarantine rows")
-        if (
-            quarantine
-            and type_ == "expect_column_pair_values_a_to_be_greater_than_b"
-            and (kwargs.get("ignore_row_if") != "either_value_is_missing")
-        ):
-            raise SuiteError(
-                f"{where}: quarantining pair rules need ignore_row_if: either_value_is_missing"
-            )
+        if quarantine:
+            _check_quarantinable(where, type_, kwargs)
         if type_ == "expect_column_shares_to_match_reference":
             kwargs = _resolve_shares(kwargs, suite, where, reference_dir)
             group_key = str(sorted((kwargs.get("groups") or {}).items()))
@@ -602,6 +579,42 @@ def file_checks(
             )
         )
     return specs
+
+
+def _expectation_meta(raw: Any, where: str, names: set[str]) -> dict[str, Any]:
+    """A suite entry's ``meta`` with its name (unique: added to ``names``), severity and
+    source checked and defaulted; a ``SuiteError`` names what to write instead."""
+    if not isinstance(raw, dict) or "type" not in raw:
+        raise SuiteError(f"{where}: needs a 'type'")
+    meta = dict(raw.get("meta") or {})
+    name = meta.get("name")
+    if not name:
+        raise SuiteError(f"{where}: meta.name is required")
+    if name in names:
+        raise SuiteError(f"{where}: duplicate name {name!r}")
+    names.add(name)
+    meta["severity"] = meta.get("severity", "warning")
+    meta["source"] = meta.get("source", "business_rule")
+    if meta["severity"] not in SEVERITIES:
+        raise SuiteError(f"{where}: severity must be one of {SEVERITIES}")
+    if meta["source"] not in SOURCES or meta["source"] == "contract":
+        raise SuiteError(
+            f"{where}: source must be one of {SOURCES[1:]} (contract checks are derived)"
+        )
+    return meta
+
+
+def _check_quarantinable(where: str, type_: str, kwargs: Mapping[str, Any]) -> None:
+    """A quarantining expectation is one whose failing rows can be selected, exactly."""
+    if type_ not in _QUARANTINABLE:
+        raise SuiteError(f"{where}: {type_} cannot quarantine rows")
+    if (
+        type_ == "expect_column_pair_values_a_to_be_greater_than_b"
+        and kwargs.get("ignore_row_if") != "either_value_is_missing"
+    ):
+        raise SuiteError(
+            f"{where}: quarantining pair rules need ignore_row_if: either_value_is_missing"
+        )
 
 
 def _resolve_shares(
