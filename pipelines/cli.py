@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.contracts import ContractSet
 
 EPILOG = """\
 typical session:
@@ -23,6 +26,16 @@ settings come from arguments, then a TOML file (--settings, $PIPELINES_SETTINGS_
 """
 
 
+def _ingest_order(args: argparse.Namespace, contracts: ContractSet) -> list[str]:
+    """The tables to ingest, in load order (a name no contract declares last, to fail)."""
+    if args.all:
+        return contracts.load_order()
+    named = args.table or []
+    return [t for t in contracts.load_order() if t in set(named)] + [
+        t for t in named if t not in contracts
+    ]
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.console import safe_error, table
     from pipelines.contracts import load_contracts
@@ -34,14 +47,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     contracts = load_contracts(settings.contracts_dir)
     interval = Interval.parse(args.start, args.end)
     check_interval_start(interval.start, interval.end, settings)
-    tables = contracts.load_order() if args.all else args.table
+    tables = _ingest_order(args, contracts)
     if not tables:
         print("name a --table (repeatable) or use --all", file=sys.stderr)
         return 2
-    if not args.all:
-        tables = [t for t in contracts.load_order() if t in set(tables)] + [
-            t for t in tables if t not in contracts
-        ]
     rows, failed = [], {}
     suppressed: dict[str, int] = {}
     for name in tables:
