@@ -64,6 +64,19 @@ def _suggest(text: str, options: list[str], n: int = 6) -> list[str]:
     return [o for o in options if o.rsplit(".", 1)[-1] == tail][:n]
 
 
+def _named_datasets(graph: Graph, ref: str) -> list[dict[str, list[Dataset]]]:
+    """The datasets ``ref`` names, by label: exactly (symlink or name), then by a suffix."""
+    tiers: list[dict[str, list[Dataset]]] = [{}, {}]
+    for dataset in graph.datasets.values():
+        exact = ref in (dataset.symlink, dataset.name)
+        suffix = ref == _short(dataset) or any(
+            dataset.name.endswith(sep + ref) for sep in (".", "/")
+        )
+        if exact or suffix:
+            tiers[0 if exact else 1].setdefault(dataset.label, []).append(dataset)
+    return tiers
+
+
 def resolve(graph: Graph, text: str) -> list[Column]:
     """The columns ``text`` names: one dataset's column, or the same column of every landing
     file sharing one symlink (``landing.orders.customer_id``). Raises
@@ -81,15 +94,7 @@ def resolve(graph: Graph, text: str) -> list[Column]:
             [],
         )
     ref, name = text.rsplit(".", 1)
-    tiers: list[dict[str, list[Dataset]]] = [{}, {}]
-    for dataset in graph.datasets.values():
-        exact = ref in (dataset.symlink, dataset.name)
-        suffix = ref == _short(dataset) or any(
-            dataset.name.endswith(sep + ref) for sep in (".", "/")
-        )
-        if exact or suffix:
-            tiers[0 if exact else 1].setdefault(dataset.label, []).append(dataset)
-    for groups in tiers:
+    for groups in _named_datasets(graph, ref):
         if not groups:
             continue
         having = {
