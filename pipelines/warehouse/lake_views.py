@@ -1,6 +1,6 @@
 """The protected lake inside the warehouse: a partition registry and one view per table.
 
-``register_lake(con, selection)`` (re)creates schema ``lake`` in the warehouse with
+``register_lake(con, selection, contracts=...)`` (re)creates schema ``lake`` in the warehouse with
 
 - ``lake.partitions``: one row per selected partition (table, partition, interval, dataset
   version, run id, contract version, manifest and data file paths, rows loaded), i.e. the
