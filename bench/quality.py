@@ -61,19 +61,9 @@ def _lake_partitions(settings: Any) -> dict[str, Any]:
     return found
 
 
-def _literal(value: Any) -> str:
-    from pipelines.sql import sql_str
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return sql_str(str(value))
-
-
 def _aggregate(spec: Any) -> str | None:
     """A ``count(*) FILTER`` / aggregate expression for a row-level check, else None."""
-    from pipelines.sql import q
+    from pipelines.sql import q, sql_literal
 
     kw, t = spec.kwargs, spec.type
     if t == "expect_table_row_count_to_equal" or t == "expect_table_row_count_to_be_between":
@@ -82,18 +72,18 @@ def _aggregate(spec: Any) -> str | None:
         return f"count(*) FILTER (WHERE {q(kw['column'])} IS NULL)"
     if t == "expect_column_values_to_match_regex":
         c = q(kw["column"])
-        return f"count(*) FILTER (WHERE {c} IS NOT NULL AND NOT regexp_matches({c}, {_literal(kw['regex'])}))"
+        return f"count(*) FILTER (WHERE {c} IS NOT NULL AND NOT regexp_matches({c}, {sql_literal(kw['regex'])}))"
     if t == "expect_column_values_to_be_in_set":
         c = q(kw["column"])
-        values = ", ".join(_literal(v) for v in kw["value_set"])
+        values = ", ".join(sql_literal(v) for v in kw["value_set"])
         return f"count(*) FILTER (WHERE {c} IS NOT NULL AND {c} NOT IN ({values}))"
     if t == "expect_column_values_to_be_between":
         c = q(kw["column"])
         parts = []
         if kw.get("min_value") is not None:
-            parts.append(f"{c} < {_literal(kw['min_value'])}")
+            parts.append(f"{c} < {sql_literal(kw['min_value'])}")
         if kw.get("max_value") is not None:
-            parts.append(f"{c} > {_literal(kw['max_value'])}")
+            parts.append(f"{c} > {sql_literal(kw['max_value'])}")
         return f"count(*) FILTER (WHERE {' OR '.join(parts)})"
     if t == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = q(kw["column_A"]), q(kw["column_B"])

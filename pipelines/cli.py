@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipelines.settings import Settings
+    from pipelines.contracts import ContractSet
 
 EPILOG = """\
 typical session:
@@ -26,15 +26,14 @@ settings come from arguments, then a TOML file (--settings, $PIPELINES_SETTINGS_
 """
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from pipelines.settings import Settings
-
-    overrides = {}
-    if getattr(args, "settings_file", None):
-        overrides["settings_file"] = args.settings_file
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    return Settings(**overrides)
+def _ingest_order(args: argparse.Namespace, contracts: ContractSet) -> list[str]:
+    """The tables to ingest, in load order (a name no contract declares last, to fail)."""
+    if args.all:
+        return contracts.load_order()
+    named = args.table or []
+    return [t for t in contracts.load_order() if t in set(named)] + [
+        t for t in named if t not in contracts
+    ]
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -48,14 +47,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     contracts = load_contracts(settings.contracts_dir)
     interval = Interval.parse(args.start, args.end)
     check_interval_start(interval.start, interval.end, settings)
-    tables = contracts.load_order() if args.all else args.table
+    tables = _ingest_order(args, contracts)
     if not tables:
         print("name a --table (repeatable) or use --all", file=sys.stderr)
         return 2
-    if not args.all:
-        tables = [t for t in contracts.load_order() if t in set(tables)] + [
-            t for t in tables if t not in contracts
-        ]
     rows, failed = [], {}
     suppressed: dict[str, int] = {}
     for name in tables:
@@ -269,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     register_privacy(sub)
     register_policy(sub)
 
+    _add_ingest(sub)
+    _add_summary(sub)
+    _add_contracts(sub)
+    _add_pii(sub)
+    _add_settings(sub)
+    _add_run(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _add_ingest(sub: Any) -> None:
     ingest = sub.add_parser(
         "ingest",
         help="ingest landing files of a data interval into the protected lake",
@@ -286,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--run-id", help="run identifier recorded in manifests")
     ingest.set_defaults(func=_cmd_ingest)
 
+
+def _add_summary(sub: Any) -> None:
     summary = sub.add_parser(
         "summary",
         help="row accounting of the lake: read, loaded, quarantined per table",
@@ -296,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--format", choices=["text", "json"], default="text")
     summary.set_defaults(func=_cmd_summary)
 
+
+def _add_contracts(sub: Any) -> None:
     contracts = sub.add_parser(
         "contracts",
         help="list, show or validate the source contracts; their format's schema and reference",
@@ -342,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contracts.set_defaults(func=_cmd_contracts)
 
+
+def _add_pii(sub: Any) -> None:
     pii = sub.add_parser(
         "pii",
         help="PII inventory: every personal-data column and how it is protected",
@@ -354,9 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     pii.add_argument("--format", choices=["markdown", "json"], default="markdown")
     pii.set_defaults(func=_cmd_pii)
 
+
+def _add_settings(sub: Any) -> None:
     settings = sub.add_parser("settings", help="show the effective settings (secrets masked)")
     settings.set_defaults(func=_cmd_settings)
 
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run the daily DAG through Airflow for each day of a range, with progress",
@@ -386,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_cmd_run)
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="generate sample data and run the daily DAG through Airflow (what `make demo` runs)",
@@ -398,7 +416,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=7, help="days to generate and run (default 7)")
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=_cmd_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -408,7 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
-        args.settings = _settings(args)
+        from pipelines.settings import settings_for
+
+        args.settings = settings_for(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -505,6 +505,15 @@ class Contract(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
+        self._check_names()
+        self._check_row_key()
+        self._check_written()
+        self._check_primary_key()
+        self._check_foreign_keys()
+        self._check_event_time_and_region()
+        return self
+
+    def _check_names(self) -> None:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError("duplicate column names")
@@ -515,6 +524,8 @@ class Contract(BaseModel):
                 f"two columns arrive under the same source name ({', '.join(twice)}): give "
                 "each its own source_name"
             )
+
+    def _check_row_key(self) -> None:
         if not self.primary_key and self.row_key is None:
             raise ValueError(
                 "primary_key is empty: list the required columns that identify a record, or "
@@ -526,6 +537,8 @@ class Contract(BaseModel):
                 "row_key is only for a table without a natural key: remove row_key, or write "
                 "primary_key: []"
             )
+
+    def _check_written(self) -> None:
         if not any(c.written for c in self.columns):
             raise ValueError(
                 "every column is dropped, so nothing would be written: "
@@ -537,9 +550,11 @@ class Contract(BaseModel):
         lake_names = [c.lake_name for c in self.columns if c.written]
         if len(set(lake_names)) != len(lake_names):
             raise ValueError("two columns share a lake name")
-        known = set(names)
+
+    def _check_primary_key(self) -> None:
+        names = [c.name for c in self.columns]
         for key in self.primary_key:
-            if key not in known:
+            if key not in names:
                 raise ValueError(
                     f"primary key column {key!r} is not declared: write one of "
                     f"{', '.join(names)} (contract names, not source names)"
@@ -554,8 +569,11 @@ class Contract(BaseModel):
                     f"primary key column {key!r} is dropped, so its key cannot be checked: "
                     "protect it with pseudonymize or encrypt instead of drop"
                 )
+
+    def _check_foreign_keys(self) -> None:
+        names = [c.name for c in self.columns]
         for fk in self.foreign_keys:
-            if fk.column not in known:
+            if fk.column not in names:
                 raise ValueError(
                     f"foreign key column {fk.column!r} is not declared: write one of "
                     f"{', '.join(names)}"
@@ -565,7 +583,10 @@ class Contract(BaseModel):
                     f"foreign key column {fk.column!r} is dropped, so it cannot be checked: "
                     "protect it with pseudonymize or encrypt (like the column it references)"
                 )
-        if self.event_time and self.event_time.column not in known:
+
+    def _check_event_time_and_region(self) -> None:
+        names = [c.name for c in self.columns]
+        if self.event_time and self.event_time.column not in names:
             raise ValueError(
                 f"event time column {self.event_time.column!r} is not declared: write one of "
                 f"{', '.join(names)}"
@@ -576,7 +597,6 @@ class Contract(BaseModel):
                 f"{', '.join(scrubbed)} scrubbed but source.region is not declared: add the "
                 "ISO country code (e.g. BR) in which phone numbers without + are read"
             )
-        return self
 
     def column(self, name: str) -> Column:
         for col in self.columns:

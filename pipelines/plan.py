@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.contracts import load_contracts
-from pipelines.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -15,9 +14,9 @@ class IngestionPlan:
     upstream: dict[str, list[str]]  # table -> tables that must be ingested before it
 
 
-def ingestion_plan(contracts_dir: Path | None = None) -> IngestionPlan:
+def ingestion_plan(contracts_dir: Path) -> IngestionPlan:
     """Tables in load order, each after the tables its foreign keys reference (contracts from
-    ``contracts_dir``, else the ``contracts_dir`` setting)."""
-    contracts = load_contracts(contracts_dir or Settings().contracts_dir)
+    ``contracts_dir``)."""
+    contracts = load_contracts(contracts_dir)
     order = contracts.load_order()
     return IngestionPlan(order, {t: contracts.upstream(t) for t in order})

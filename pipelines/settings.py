@@ -224,3 +224,22 @@ class Settings(BaseSettings):
         out["lake (effective)"] = str(self.lake)
         out["warehouse (effective)"] = str(self.warehouse)
         return out
+
+
+def settings_for(args: Any) -> Settings:
+    """The settings a command runs with: resolved once, at the command line.
+
+    The main CLI puts its :class:`Settings` on ``args.settings``; a sub-CLI run on its own
+    (``python -m pipelines.quality --settings FILE``) has a path there, or ``settings_file``,
+    and maybe ``data_dir``. Library code never builds settings itself: it is passed these.
+    """
+    settings = getattr(args, "settings", None)
+    if isinstance(settings, Settings):
+        return settings
+    overrides: dict[str, Any] = {}
+    settings_file = getattr(args, "settings_file", None) or settings
+    if settings_file:
+        overrides["settings_file"] = settings_file
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    return Settings(**overrides)

@@ -49,10 +49,9 @@ def check_interval(
     """The DAG's first task: the run's interval does not start before the configured start
     date (else ``AirflowFailException`` naming :class:`IntervalBeforeStartError`, no retry)."""
     from pipelines.schedule import IntervalBeforeStartError, check_interval_start
-    from pipelines.settings import Settings
-    from pipelines.taskscope import fail_without_retry
+    from pipelines.taskscope import fail_without_retry, task_settings
 
-    settings = Settings()
+    settings = task_settings()
     fail_without_retry(
         IntervalBeforeStartError,
         check_interval_start,

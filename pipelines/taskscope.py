@@ -31,6 +31,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def task_settings(settings: Settings | None = None) -> Settings:
+    """The settings an Airflow task runs with: those passed (tests, a caller that has them),
+    else resolved here, once, from the worker's environment. Library code is passed them."""
+    return settings if settings is not None else Settings()
+
+
 @contextmanager
 def task_scope(
     task_id: str,
@@ -55,7 +61,7 @@ def task_scope(
         from pipelines.quality.gxsetup import configure_logging
 
         configure_logging()
-    settings = settings or Settings()
+    settings = task_settings(settings)
     # Refuse an interval before the configured start by name, before anything runs.
     fail_without_retry(
         IntervalBeforeStartError,

@@ -75,11 +75,18 @@ class FeatureSet:
         policy declares in a jurisdiction the table's subjects allow (else
         :class:`~pipelines.policy.TransferRefused`, recorded as a finding)."""
         where = str(dest) if "://" in str(dest) else str(Path(dest).absolute())
-        enforce_transfer(settings or Settings(), [self.table], where)
+        enforce_transfer(user_settings(settings), [self.table], where)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.file, target)
         return target
+
+
+def user_settings(settings: Settings | None) -> Settings:
+    """The settings of an ML user's call: those passed, else resolved here from the user's
+    environment (a notebook calls ``load_features`` without settings). This API is an edge:
+    everything below it is passed the settings."""
+    return settings if settings is not None else Settings()
 
 
 def _check_table(table: str, settings: Settings) -> None:
@@ -93,9 +100,9 @@ def _check_table(table: str, settings: Settings) -> None:
     )
 
 
-def published_releases(settings: Settings | None = None) -> list[Release]:
+def published_releases(settings: Settings) -> list[Release]:
     """Published releases, oldest as-of date first."""
-    return [r for r in releases(settings or Settings()) if r.status == "published"]
+    return [r for r in releases(settings) if r.status == "published"]
 
 
 def _choose(
@@ -127,7 +134,7 @@ def load_features(
     """The snapshot of ``table`` as of ``as_of`` (the latest published one on or before that
     date; default: the latest), or the one built by pipeline run ``run_id``, for ``purpose``
     (refused unless the policy approves ``table`` for it)."""
-    settings = settings or Settings()
+    settings = user_settings(settings)
     _check_table(table, settings)
     enforce_purpose(settings, table, purpose)
     return replace(read_snapshot(table, as_of, run_id=run_id, settings=settings), purpose=purpose)
@@ -138,11 +145,10 @@ def read_snapshot(
     as_of: date | str | None = None,
     *,
     run_id: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> FeatureSet:
     """:func:`load_features` without a purpose: for the pipeline's own governance reads
     (provenance, checks), never for a consumer."""
-    settings = settings or Settings()
     _check_table(table, settings)
     wanted = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     release = _choose(table, published_releases(settings), wanted, run_id)
@@ -156,7 +162,7 @@ def read_snapshot(
 def load_history(table: str, *, purpose: str, settings: Settings | None = None) -> pl.DataFrame:
     """Every published snapshot of ``table`` stacked (one row per entity and as-of date), for
     ``purpose`` (refused unless the policy approves ``table`` for it)."""
-    settings = settings or Settings()
+    settings = user_settings(settings)
     _check_table(table, settings)
     enforce_purpose(settings, table, purpose)
     return _history(table, settings)

@@ -10,6 +10,8 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from pipelines.settings import settings_for
+
 EPILOG = """\
 examples:
   pipelines features releases                         # what was built, published or held back
@@ -24,12 +26,6 @@ In Python (polars):
 """
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from pipelines.settings import Settings
-
-    return args.settings if isinstance(args.settings, Settings) else Settings()
-
-
 def _as_of(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -40,7 +36,7 @@ def _as_of(text: str) -> date:
 def _cmd_releases(args: argparse.Namespace) -> int:
     from pipelines.features.summary import print_features
 
-    return print_features(_settings(args), last=args.last)
+    return print_features(settings_for(args), last=args.last)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -48,7 +44,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     from pipelines.features.snapshots import read_release
 
-    release = read_release(_settings(args), _as_of(args.as_of))
+    release = read_release(settings_for(args), _as_of(args.as_of))
     print(json.dumps(asdict(release), indent=2, sort_keys=True))
     return 0
 
@@ -56,7 +52,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pipelines.features import load_features
 
-    settings = _settings(args)
+    settings = settings_for(args)
     as_of = _as_of(args.as_of) if args.as_of else None
     fs = load_features(args.table, as_of, purpose=args.purpose, settings=settings)
     out = fs.export(args.dest, settings=settings)
@@ -71,7 +67,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from pipelines.features import tasks
     from pipelines.features.paths import feature_table_names
 
-    settings = _settings(args)
+    settings = settings_for(args)
     end = datetime.combine(_as_of(args.as_of), time(0), tzinfo=UTC)
     start = end - timedelta(days=1)
     run_id = args.run_id or f"manual__{end.date().isoformat()}"

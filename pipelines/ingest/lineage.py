@@ -25,7 +25,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from pipelines.contracts import Column, Contract, ContractSet
+from pipelines.contracts import Column, Contract, ContractSet, ForeignKey
 from pipelines.ingest.protect import UdfProtection
 from pipelines.ingest.transform import staged_query
 from pipelines.lake.interval import Interval
@@ -131,29 +131,9 @@ def ingestion_lineage(
             col = contract.column(col_name)
             if col.written:
                 fields[col.lake_name].append(protection_edge(col, contract, manifest, ns, name))
-            if col_name in checks:
-                dataset_edges.append(
-                    f.Edge(
-                        ns,
-                        name,
-                        col.header,
-                        f.INDIRECT,
-                        f.FILTER,
-                        "quarantine checks: " + ", ".join(checks[col_name]),
-                    )
-                )
-            if col_name in fk_columns:
-                fk = fk_columns[col_name]
-                dataset_edges.append(
-                    f.Edge(
-                        ns,
-                        name,
-                        col.header,
-                        f.INDIRECT,
-                        f.JOIN,
-                        f"orphan_fk: anti-join with lake.{fk.references} up to the interval end",
-                    )
-                )
+            dataset_edges += _gating_edges(
+                ns, name, col, checks.get(col_name), fk_columns.get(col_name)
+            )
 
     for fk in contract.foreign_keys:
         ref = contracts[fk.ref_table]
@@ -174,7 +154,50 @@ def ingestion_lineage(
     output = ds.lake_partition_output(
         settings, contract, partition_dir, manifest, {"columnLineage": lineage}
     )
-    run_facet = f.custom(
+    return LineageParts(
+        inputs=inputs,
+        outputs=[output],
+        run_facets={"pipelines_ingestion": _run_facet(manifest, settings)},
+        job_facets={
+            "sql": ev.sql_facet(ingestion_sql(contract, interval)),
+            "sourceCodeLocation": ev.source_location(SOURCE),
+        },
+    )
+
+
+def _gating_edges(
+    ns: str, name: str, col: Column, checks: list[str] | None, fk: ForeignKey | None
+) -> list[f.Edge]:
+    """A landing column's indirect edges: the row checks it feeds, the parent it must match."""
+    edges = []
+    if checks is not None:
+        edges.append(
+            f.Edge(
+                ns,
+                name,
+                col.header,
+                f.INDIRECT,
+                f.FILTER,
+                "quarantine checks: " + ", ".join(checks),
+            )
+        )
+    if fk is not None:
+        edges.append(
+            f.Edge(
+                ns,
+                name,
+                col.header,
+                f.INDIRECT,
+                f.JOIN,
+                f"orphan_fk: anti-join with lake.{fk.references} up to the interval end",
+            )
+        )
+    return edges
+
+
+def _run_facet(manifest: Manifest, settings: Settings) -> Any:
+    """The ``pipelines_ingestion`` run facet: the manifest's accounting and versions."""
+    return f.custom(
         f.PipelinesIngestionRunFacet,
         table=manifest.table,
         partition=manifest.partition,
@@ -191,13 +214,4 @@ def ingestion_lineage(
         quarantine_version=manifest.quarantine_version,
         source_files=len(manifest.source_files),
         audit_head=audit_head(settings),
-    )
-    return LineageParts(
-        inputs=inputs,
-        outputs=[output],
-        run_facets={"pipelines_ingestion": run_facet},
-        job_facets={
-            "sql": ev.sql_facet(ingestion_sql(contract, interval)),
-            "sourceCodeLocation": ev.source_location(SOURCE),
-        },
     )

@@ -51,6 +51,7 @@ from pipelines.lake.manifest import (
     LakeColumn,
     Manifest,
     SourceFileEntry,
+    UndeclaredPiiFinding,
 )
 from pipelines.lake.partitions import partitions, partitions_until, verified_data_files
 from pipelines.lake.publish import (
@@ -353,7 +354,7 @@ def _lake_columns(contract: Contract) -> list[LakeColumn]:
 def ingest_table(
     table: str,
     interval: Interval,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     run_id: str | None = None,
     keyring: KeyRing | None = None,
@@ -369,7 +370,6 @@ def ingest_table(
     No DuckDB error leaves it as is: its message can quote a landing record, so it is reduced
     to its kind and locators (:mod:`~pipelines.ingest.read_errors`).
     """
-    settings = settings or Settings()
     failure = None
     try:
         lock_dir = lock_root(lake_store(settings)) / table
@@ -421,70 +421,15 @@ def _ingest_table(
     source = _connect(settings, None)  # reads files: clear text, never spills
     loader: StagedLoader | None = None
     try:
-        protection.register(source)
-        protection.register(con)  # quarantine records: values of every column encrypted
-        redact.register_duckdb(con)  # the parser's reasons for malformed records
-        _create_staged(con, contract, interval, protection, files)
-        create_malformed_table(con)
-
-        def protect_text(sql: str) -> str:
-            return protection.encrypt(sql, encryption_context(table, MALFORMED_RECORD))
-
-        threads = settings.duckdb_threads or os.cpu_count() or 1
-        loader = StagedLoader(source, con, contract, interval, protection, protect_text, threads)
+        loader = _staging(source, con, contract, interval, protection, files, settings)
 
         stages: dict[str, float] = {}
         mark = time.perf_counter()
-        with ThreadPoolExecutor(1, thread_name_prefix="ingest-hash") as hashing:
-            # Meanwhile: hashes, and whether each gzip file is whole (DuckDB reads a truncated
-            # one without error).
-            digests = [hashing.submit(read_to_end, file) for file in files]
-            loaded_at = time.perf_counter()
-            try:
-                scans, parsed_records, how = _load(
-                    source, con, contract, interval, protection, loader, files
-                )
-                _raise_corrupt(digests)
-                digested = [d.result() for d in digests]
-            except BaseException:
-                _raise_corrupt(digests)  # a corrupt file explains a parse failure best
-                raise
-            log.info(
-                "%s: parsed %s records of %d file(s) in %.1fs (%s)",
-                table,
-                f"{sum(parsed_records):,}",
-                len(files),
-                time.perf_counter() - loaded_at,
-                how,
-            )
-            reads: list[tuple[FileRead, str]] = []
-            first = 0
-            for number, (scan, parsed, digest) in enumerate(
-                zip(scans, parsed_records, digested, strict=True), 1
-            ):
-                read = finish_file(con, scan, first, parsed)
-                _check_retyped(con, contract, read, first)
-                first += parsed
-                reads.append((read, digest))
-                log.info(
-                    "%s: [%d/%d] %s: %s records (%s malformed)",
-                    table,
-                    number,
-                    len(files),
-                    read.file.relative,
-                    f"{read.records:,}",
-                    f"{read.malformed:,}",
-                )
-
+        reads = _read_files(source, con, contract, interval, protection, loader, files)
         warnings = [w for read, _ in reads for w in read.warnings]
         for warning in warnings:
             log.warning("%s: %s", table, warning)
-        staged_files = []
-        start = 0
-        for read, _ in reads:
-            staged_files.append(StagedFile(read.file.relative, start, read.parsed))
-            start += read.parsed
-        undeclared = check_columns(con, contract, staged_files)
+        undeclared = check_columns(con, contract, _staged_files(reads))
         stages["read"], mark = _lap(mark)
         suppressed = suppress_staged(con, lake, contracts, contract)
         store.prepare(con)  # the foreign-key lookups read the published lake
@@ -494,57 +439,21 @@ def _ingest_table(
 
         with publish_partition(store, table, interval.partition, scratch) as folder:
             loaded, quarantined = _write_outputs(con, contract, folder)
-            by_check = dict(
-                con.execute(
-                    f"SELECT failed_check, count(*) FROM read_parquet({sql_str(str(folder / QUARANTINE_NAME))}) "
-                    "GROUP BY failed_check ORDER BY failed_check"
-                ).fetchall()
-            )
+            by_check = _quarantine_by_check(con, folder)
             stages["write"], mark = _lap(mark)
-            counts = Counts(
-                read=sum(r.records for r, _ in reads),
-                loaded=loaded,
-                quarantined=quarantined,
-                dropped=dropped,
-                suppressed=suppressed,
+            counts = _balanced_counts(
+                table,
+                interval,
+                Counts(
+                    read=sum(r.records for r, _ in reads),
+                    loaded=loaded,
+                    quarantined=quarantined,
+                    dropped=dropped,
+                    suppressed=suppressed,
+                ),
             )
-            if not counts.balanced:
-                raise IngestionError(
-                    f"{table}: row accounting does not balance for {interval}: read "
-                    f"{counts.read:,} != loaded {loaded:,} + quarantined {quarantined:,} + "
-                    f"dropped {dropped:,} + suppressed {suppressed:,}; nothing was published"
-                )
-            manifest = Manifest(
-                table=table,
-                partition=interval.partition,
-                interval_start=interval.start.isoformat(),
-                interval_end=interval.end.isoformat(),
-                contract_version=contract.version,
-                contract_fingerprint=contract.fingerprint,
-                run_id=run_id,
-                source_files=[
-                    SourceFileEntry(
-                        path=r.file.relative,
-                        format=r.file.format,
-                        delivery_date=r.file.delivery_date.isoformat(),
-                        bytes=r.file.size,
-                        sha256=digest,
-                        records=r.records,
-                        parsed=r.parsed,
-                        malformed=r.malformed,
-                        missing_columns=r.missing_columns,
-                        ignored_columns=r.ignored_columns,
-                    )
-                    for r, digest in reads
-                ],
-                counts=counts,
-                quarantine_by_check={str(k): int(v) for k, v in by_check.items()},
-                dataset_version=file_sha256(folder / DATA_NAME),
-                quarantine_version=file_sha256(folder / QUARANTINE_NAME),
-                columns=_lake_columns(contract),
-                key_versions=protection.key_versions(),
-                key_fingerprints=protection.key_fingerprints(),
-                undeclared_pii=undeclared,
+            manifest = _manifest(
+                contract, interval, run_id, reads, counts, by_check, folder, protection, undeclared
             )
             manifest.write(folder)
         stages["seal"], mark = _lap(mark)
@@ -560,18 +469,195 @@ def _ingest_table(
         source.close()
         con.close()
         cleanup.close()
-    seconds = time.perf_counter() - started
+    result = IngestResult(
+        table,
+        partition_dir,
+        manifest,
+        time.perf_counter() - started,
+        stages,
+        tuple(warnings),
+        location,
+    )
+    _log_ingested(result)
+    return result
+
+
+def _balanced_counts(table: str, interval: Interval, counts: Counts) -> Counts:
+    """``counts``, if every record read is accounted for; else nothing may be published."""
+    if not counts.balanced:
+        raise IngestionError(
+            f"{table}: row accounting does not balance for {interval}: read "
+            f"{counts.read:,} != loaded {counts.loaded:,} + quarantined {counts.quarantined:,} + "
+            f"dropped {counts.dropped:,} + suppressed {counts.suppressed:,}; nothing was published"
+        )
+    return counts
+
+
+def _log_ingested(result: IngestResult) -> None:
+    counts = result.manifest.counts
     log.info(
         "%s: read %s, loaded %s, quarantined %s -> %s (%.1fs: %s)",
-        table,
+        result.table,
         f"{counts.read:,}",
         f"{counts.loaded:,}",
         f"{counts.quarantined:,}",
-        location,
-        seconds,
-        ", ".join(f"{name.replace('_', ' ')} {value:.1f}s" for name, value in stages.items()),
+        result.location,
+        result.seconds,
+        ", ".join(
+            f"{name.replace('_', ' ')} {value:.1f}s" for name, value in result.stages.items()
+        ),
     )
-    return IngestResult(table, partition_dir, manifest, seconds, stages, tuple(warnings), location)
+
+
+def _manifest(
+    contract: Contract,
+    interval: Interval,
+    run_id: str | None,
+    reads: list[tuple[FileRead, str]],
+    counts: Counts,
+    by_check: dict[str, int],
+    folder: Path,
+    protection: KeyedProtection,
+    undeclared: list[UndeclaredPiiFinding],
+) -> Manifest:
+    """The manifest of the partition written in ``folder``."""
+    return Manifest(
+        table=contract.table,
+        partition=interval.partition,
+        interval_start=interval.start.isoformat(),
+        interval_end=interval.end.isoformat(),
+        contract_version=contract.version,
+        contract_fingerprint=contract.fingerprint,
+        run_id=run_id,
+        source_files=_source_file_entries(reads),
+        counts=counts,
+        quarantine_by_check=by_check,
+        dataset_version=file_sha256(folder / DATA_NAME),
+        quarantine_version=file_sha256(folder / QUARANTINE_NAME),
+        columns=_lake_columns(contract),
+        key_versions=protection.key_versions(),
+        key_fingerprints=protection.key_fingerprints(),
+        undeclared_pii=undeclared,
+    )
+
+
+def _staging(
+    source: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    interval: Interval,
+    protection: KeyedProtection,
+    files: list[LandingFile],
+    settings: Settings,
+) -> StagedLoader:
+    """The staged tables, the functions both connections need, and the loader between them."""
+    protection.register(source)
+    protection.register(con)  # quarantine records: values of every column encrypted
+    redact.register_duckdb(con)  # the parser's reasons for malformed records
+    _create_staged(con, contract, interval, protection, files)
+    create_malformed_table(con)
+
+    def protect_text(sql: str) -> str:
+        return protection.encrypt(sql, encryption_context(contract.table, MALFORMED_RECORD))
+
+    threads = settings.duckdb_threads or os.cpu_count() or 1
+    return StagedLoader(source, con, contract, interval, protection, protect_text, threads)
+
+
+def _read_files(
+    source: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    interval: Interval,
+    protection: KeyedProtection,
+    loader: StagedLoader,
+    files: list[LandingFile],
+) -> list[tuple[FileRead, str]]:
+    """Parse every landing file into the staged rows; each file's read and its sha256.
+
+    Meanwhile a thread hashes the files and checks that each gzip file is whole (DuckDB reads
+    a truncated one without error); a corrupt file explains a parse failure best.
+    """
+    table = contract.table
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-hash") as hashing:
+        digests = [hashing.submit(read_to_end, file) for file in files]
+        loaded_at = time.perf_counter()
+        try:
+            scans, parsed_records, how = _load(
+                source, con, contract, interval, protection, loader, files
+            )
+            _raise_corrupt(digests)
+            digested = [d.result() for d in digests]
+        except BaseException:
+            _raise_corrupt(digests)  # a corrupt file explains a parse failure best
+            raise
+        log.info(
+            "%s: parsed %s records of %d file(s) in %.1fs (%s)",
+            table,
+            f"{sum(parsed_records):,}",
+            len(files),
+            time.perf_counter() - loaded_at,
+            how,
+        )
+        reads: list[tuple[FileRead, str]] = []
+        first = 0
+        for number, (scan, parsed, digest) in enumerate(
+            zip(scans, parsed_records, digested, strict=True), 1
+        ):
+            read = finish_file(con, scan, first, parsed)
+            _check_retyped(con, contract, read, first)
+            first += parsed
+            reads.append((read, digest))
+            log.info(
+                "%s: [%d/%d] %s: %s records (%s malformed)",
+                table,
+                number,
+                len(files),
+                read.file.relative,
+                f"{read.records:,}",
+                f"{read.malformed:,}",
+            )
+    return reads
+
+
+def _staged_files(reads: list[tuple[FileRead, str]]) -> list[StagedFile]:
+    """Each file's range of staged rows, in the order they were staged."""
+    staged_files = []
+    start = 0
+    for read, _ in reads:
+        staged_files.append(StagedFile(read.file.relative, start, read.parsed))
+        start += read.parsed
+    return staged_files
+
+
+def _quarantine_by_check(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+    """Quarantined records per failed check, from the partition's quarantine file."""
+    by_check = dict(
+        con.execute(
+            f"SELECT failed_check, count(*) FROM read_parquet({sql_str(str(folder / QUARANTINE_NAME))}) "
+            "GROUP BY failed_check ORDER BY failed_check"
+        ).fetchall()
+    )
+    return {str(k): int(v) for k, v in by_check.items()}
+
+
+def _source_file_entries(reads: list[tuple[FileRead, str]]) -> list[SourceFileEntry]:
+    """The manifest's record of each landing file read."""
+    return [
+        SourceFileEntry(
+            path=r.file.relative,
+            format=r.file.format,
+            delivery_date=r.file.delivery_date.isoformat(),
+            bytes=r.file.size,
+            sha256=digest,
+            records=r.records,
+            parsed=r.parsed,
+            malformed=r.malformed,
+            missing_columns=r.missing_columns,
+            ignored_columns=r.ignored_columns,
+        )
+        for r, digest in reads
+    ]
 
 
 def _load(

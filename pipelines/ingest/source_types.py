@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from pipelines.contracts import Column, Contract
 
@@ -99,54 +100,81 @@ def _declared_scale(col: Column) -> int:
     return int(match.group(2)) if match else 0
 
 
+# A Parquet type against a declared kind: FITS, the reason it does not fit, or None when
+# the kind has nothing specific to say (the generic reason then applies).
+_FITS: Final = True
+_Verdict = Literal[True] | str | None
+
+
 def parquet_problem(contract: Contract, col: Column, found: str) -> TypeProblem | None:
     """Whether the Parquet type ``found`` (DuckDB's name) fits ``col``; None if it does."""
-
-    def problem(why: str, text: bool = False) -> TypeProblem:
-        return TypeProblem(col.name, found, col.type, why, text)
-
-    kind, scale = col.type, _scale(found)
+    kind = col.type
     if found == "VARCHAR":
-        return None if kind == "string" else problem("text where a typed value is declared", True)
+        if kind == "string":
+            return None
+        return TypeProblem(col.name, found, kind, "text where a typed value is declared", True)
+    verdict = _parquet_verdict(contract, col, found)
+    if verdict is _FITS:
+        return None
+    why = verdict or f"a {found} column where {kind} is declared"
+    return TypeProblem(col.name, found, kind, why)
+
+
+def _parquet_verdict(contract: Contract, col: Column, found: str) -> _Verdict:
+    kind, scale = col.type, _scale(found)
     if kind == "string":
-        return problem("text is declared: formatting such as leading zeros is already lost")
-    if kind == "integer" and (found in _INTEGERS or scale == 0):
-        return None
+        return "text is declared: formatting such as leading zeros is already lost"
     if kind.startswith("decimal"):
-        declared = _declared_scale(col)
-        if (scale is not None and scale <= declared) or found in _FLOATS:
-            return None
-        if scale is not None:
-            return problem(f"{scale} decimal places where the contract keeps {declared}")
-        if found in _INTEGERS:
-            return problem(
-                "integers where a decimal is declared: if they are minor units (cents), every "
-                f"value would load {10**declared:,} times too high"
-            )
-    if kind == "double" and (found in _INTEGERS or found in _FLOATS or scale is not None):
-        return None
-    if kind == "boolean" and found == "BOOLEAN":
-        return None
+        return _decimal_verdict(col, found, scale)
     if kind == "date":
-        if found == "DATE":
-            return None
-        if found in _NAIVE_TIMESTAMPS or found == _TZ_TIMESTAMP:
-            return problem("a timestamp where a date is declared: the time of day would be lost")
+        return _date_verdict(found)
     if kind == "timestamp":
-        if found in _NAIVE_TIMESTAMPS:
-            return None
-        if found == _TZ_TIMESTAMP:
-            if contract.source.timestamp_offsets == "convert":
-                return None
-            return problem(
-                "instants with a time zone where the source's timestamps must be local "
-                f"{contract.source.timezone} time (source.timestamp_offsets: quarantine)"
-            )
-        if found == "DATE":
-            return problem("a date where a timestamp is declared: no time of day")
-        if found in _INTEGERS:
-            return problem("numbers where a timestamp is declared: epoch seconds or milliseconds?")
-    return problem(f"a {found} column where {kind} is declared")
+        return _timestamp_verdict(contract, found)
+    fits = {
+        "integer": found in _INTEGERS or scale == 0,
+        "double": found in _INTEGERS or found in _FLOATS or scale is not None,
+        "boolean": found == "BOOLEAN",
+    }
+    return _FITS if fits.get(kind) else None
+
+
+def _decimal_verdict(col: Column, found: str, scale: int | None) -> _Verdict:
+    declared = _declared_scale(col)
+    if (scale is not None and scale <= declared) or found in _FLOATS:
+        return _FITS
+    if scale is not None:
+        return f"{scale} decimal places where the contract keeps {declared}"
+    if found in _INTEGERS:
+        return (
+            "integers where a decimal is declared: if they are minor units (cents), every "
+            f"value would load {10**declared:,} times too high"
+        )
+    return None
+
+
+def _date_verdict(found: str) -> _Verdict:
+    if found == "DATE":
+        return _FITS
+    if found in _NAIVE_TIMESTAMPS or found == _TZ_TIMESTAMP:
+        return "a timestamp where a date is declared: the time of day would be lost"
+    return None
+
+
+def _timestamp_verdict(contract: Contract, found: str) -> _Verdict:
+    if found in _NAIVE_TIMESTAMPS:
+        return _FITS
+    if found == _TZ_TIMESTAMP:
+        if contract.source.timestamp_offsets == "convert":
+            return _FITS
+        return (
+            "instants with a time zone where the source's timestamps must be local "
+            f"{contract.source.timezone} time (source.timestamp_offsets: quarantine)"
+        )
+    if found == "DATE":
+        return "a date where a timestamp is declared: no time of day"
+    if found in _INTEGERS:
+        return "numbers where a timestamp is declared: epoch seconds or milliseconds?"
+    return None
 
 
 def parquet_text(col: Column, found: str, name_sql: str) -> str:

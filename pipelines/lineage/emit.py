@@ -411,7 +411,7 @@ def task_run(
     task_id: str,
     *,
     run_id: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     interval: tuple[datetime, datetime] | None = None,
     job_facets: Mapping[str, Any] | None = None,
     job_prefix: str | None = None,
@@ -423,7 +423,6 @@ def task_run(
     deterministic. ``job_prefix`` names the job outside Airflow (``<prefix>.<task_id>``;
     default the daily DAG's id): code that is not a task of ``commerce_daily`` sets its own.
     """
-    settings = settings or Settings()
     airflow = None if client.disabled() else runs.current_airflow_run()
     task = airflow.task_id if airflow is not None else task_id
     run = runs.task_run_ref(task, airflow, run_id=run_id, job_prefix=job_prefix)

@@ -258,9 +258,10 @@ def training_run(
 ) -> Iterator[TrainingRun]:
     """One training run as an OpenLineage run: job ``<dag>.<task>`` in Airflow, else
     ``models.train_<model>``."""
+    from pipelines.features.api import user_settings
     from pipelines.lineage.emit import task_run
 
-    settings = settings or Settings()
+    settings = user_settings(settings)  # an ML user's entry, like load_features
     with task_run(
         f"train_{model}", run_id=run_id, settings=settings, job_prefix=JOB_PREFIX
     ) as lineage:

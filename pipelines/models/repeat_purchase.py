@@ -162,7 +162,7 @@ def train(
     *,
     release_as_of: date | str | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
-    settings: Settings | None = None,
+    settings: Settings,
     run_id: str | None = None,
     purpose: str = PURPOSE,
 ) -> Trained:
@@ -171,7 +171,6 @@ def train(
     is refused (:class:`~pipelines.policy.PurposeRefused`) before anything is read."""
     from pipelines.models.card import build_card, write_card
 
-    settings = settings or Settings()
     wanted = date.fromisoformat(release_as_of) if isinstance(release_as_of, str) else release_as_of
     release = _release(settings, wanted)
     horizon = timedelta(days=horizon_days)

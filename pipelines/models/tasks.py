@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.taskscope import fail_without_retry
+from pipelines.taskscope import fail_without_retry, task_settings
 
 TABLE = "customer_features"
 
@@ -47,6 +47,7 @@ def train_repeat_purchase(
     trained = fail_without_retry(
         (NotEnoughData, PurposeRefused),
         train,
+        settings=task_settings(),
         horizon_days=horizon_days or DEFAULT_HORIZON_DAYS,
         run_id=run_id,
         release_as_of=release_as_of,

@@ -21,11 +21,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from pipelines.portal.access import Role
     from pipelines.portal.app import create_app
-    from pipelines.settings import Settings
+    from pipelines.settings import settings_for
 
-    settings = (
-        args.settings if isinstance(getattr(args, "settings", None), Settings) else Settings()
-    )
+    settings = settings_for(args)
     role = Role(args.role)
 
     def local_role() -> Role:

@@ -15,14 +15,9 @@ from typing import Any
 
 from pipelines.console import safe_error
 from pipelines.contracts import ContractError, load_contracts
-from pipelines.settings import Settings
+from pipelines.settings import settings_for
 
 SUBJECT_HELP = "the person: their customer_unique_id, or its token (p1:...)"
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = getattr(args, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
 
 
 def _context(args: argparse.Namespace, action: str) -> Any:
@@ -32,7 +27,7 @@ def _context(args: argparse.Namespace, action: str) -> Any:
     from pipelines.protection.errors import KeyRingError
     from pipelines.protection.keys import keyring_from_settings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     contracts = load_contracts(settings.contracts_dir)
     graph = subject_graph(contracts, args.subject_column)
     try:
@@ -120,7 +115,7 @@ def _cmd_anonymity(args: argparse.Namespace) -> int:
     from pipelines.privacy.anonymity import snapshot_results
     from pipelines.warehouse.project import DBT_PROJECT_DIR
 
-    settings = _settings(args)
+    settings = settings_for(args)
     tables = [args.table] if args.table else list(feature_table_names(settings))
     if args.file:
         snapshots = {tables[0]: Path(args.file)}
@@ -210,7 +205,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     now = (
         datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else datetime.now(UTC)
     )
-    done = purge_retention(now, now, None, settings=_settings(args))
+    done = purge_retention(now, now, None, settings=settings_for(args))
     print(
         f"retention purge as of {now.date()}: {done['partitions']} lake partition(s) and "
         f"{done['landing_files']} landing file(s) deleted (audited)"
@@ -254,7 +249,7 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     from pipelines.protection.audit import AuditLog
     from pipelines.protection.keys import keyring_from_settings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     if not args.actor.strip() or not args.reason.strip():
         raise ValueError("a DP release needs an actor and a reason (audited)")
     log = AuditLog(settings.audit, keyring_from_settings(settings))
@@ -304,7 +299,7 @@ def _cmd_dp_representativeness(args: argparse.Namespace) -> int:
     from pipelines.protection.audit import AuditLog
     from pipelines.protection.keys import keyring_from_settings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     if not args.actor.strip() or not args.reason.strip():
         raise ValueError("a DP release needs an actor and a reason (audited)")
     contracts = load_contracts(settings.contracts_dir)
@@ -333,7 +328,7 @@ def _destination(to: str) -> str:
 def _cmd_dp_budget(args: argparse.Namespace) -> int:
     from pipelines.privacy.dp import read_ledger, spent
 
-    ledger = read_ledger(_settings(args).data_dir)
+    ledger = read_ledger(settings_for(args).data_dir)
     for dataset, entry in sorted(ledger.items()):
         print(
             f"{dataset}: spent epsilon {spent(entry):g} of {float(entry['budget']):g} "
@@ -371,7 +366,6 @@ def _subject_args(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``privacy`` to the main parser's subparsers."""
-    fmt = argparse.RawDescriptionHelpFormatter
     privacy = subparsers.add_parser(
         "privacy",
         help="data subject rights: erasure and its proof",
@@ -382,6 +376,18 @@ def register(subparsers: Any) -> None:
         metavar="{erase,verify-erasure,export,purge,anonymity,dp-release,dp-representativeness,dp-budget}",
     )
     sub.required = True
+    _add_erase(sub)
+    _add_verify_erasure(sub)
+    _add_export(sub)
+    _add_purge(sub)
+    _add_anonymity(sub)
+    _add_dp_release(sub)
+    _add_dp_representativeness(sub)
+    _add_dp_budget(sub)
+
+
+def _add_erase(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     erase = sub.add_parser(
         "erase",
         help="remove a person from the lake, quarantine, features, warehouse and landing",
@@ -406,6 +412,10 @@ def register(subparsers: Any) -> None:
         "--keep-landing", action="store_true", help="leave the landing files as they are"
     )
     erase.set_defaults(func=_guarded(_cmd_erase))
+
+
+def _add_verify_erasure(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     verify = sub.add_parser(
         "verify-erasure",
         help="prove a person is absent (exit 1 if anything still holds them)",
@@ -419,6 +429,10 @@ def register(subparsers: Any) -> None:
     )
     _subject_args(verify)
     verify.set_defaults(func=_guarded(_cmd_verify))
+
+
+def _add_export(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     export = sub.add_parser(
         "export",
         help="a person's data across the lake and the features, as JSON (decrypted, audited)",
@@ -433,6 +447,9 @@ def register(subparsers: Any) -> None:
     _subject_args(export)
     export.add_argument("--out", help="write the JSON to this file (mode 0600), not stdout")
     export.set_defaults(func=_guarded(_cmd_export))
+
+
+def _add_purge(sub: Any) -> None:
     purge = sub.add_parser(
         "purge",
         help="delete landing files and lake partitions past their contract's retention_days",
@@ -443,6 +460,10 @@ def register(subparsers: Any) -> None:
     )
     purge.add_argument("--as-of", help="the date to count from (default: now)")
     purge.set_defaults(func=_guarded(_cmd_purge))
+
+
+def _add_anonymity(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     anon = sub.add_parser(
         "anonymity",
         help="k-anonymity and l-diversity of published feature tables (exit 1 below k)",
@@ -461,6 +482,10 @@ def register(subparsers: Any) -> None:
     anon.add_argument("--file", help="a Parquet file to check as --table instead")
     anon.add_argument("--json", action="store_true", help="print JSON")
     anon.set_defaults(func=_guarded(_cmd_anonymity))
+
+
+def _add_dp_release(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     dpr = sub.add_parser(
         "dp-release",
         help="people per segment of a feature snapshot, with differential privacy (OpenDP)",
@@ -487,6 +512,10 @@ def register(subparsers: Any) -> None:
     dpr.add_argument("--actor", required=True, help="who releases (audited)")
     dpr.add_argument("--reason", required=True, help="for whom and why (audited)")
     dpr.set_defaults(func=_guarded(_cmd_dp_release))
+
+
+def _add_dp_representativeness(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     rep = sub.add_parser(
         "dp-representativeness",
         help="segment shares of every lake partition version not released yet, through OpenDP",
@@ -503,5 +532,8 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--actor", required=True, help="who releases (audited)")
     rep.add_argument("--reason", required=True, help="for whom and why (audited)")
     rep.set_defaults(func=_guarded(_cmd_dp_representativeness))
+
+
+def _add_dp_budget(sub: Any) -> None:
     budget = sub.add_parser("dp-budget", help="epsilon spent and left per dataset")
     budget.set_defaults(func=_guarded(_cmd_dp_budget))

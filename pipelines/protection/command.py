@@ -2,8 +2,8 @@
 ``audit verify``.
 
 :func:`register` adds them to the main parser's subparsers. Each sets ``func`` (via
-``set_defaults``) to a handler ``(args) -> int`` exit code. Handlers use ``args.settings`` if
-the main CLI put a :class:`~pipelines.settings.Settings` there, else ``Settings()``.
+``set_defaults``) to a handler ``(args) -> int`` exit code. Handlers run with the settings the
+command line resolved (:func:`~pipelines.settings.settings_for`).
 
 Only ``reidentify`` ever prints a clear value (to stdout, after auditing it).
 """
@@ -41,12 +41,7 @@ from pipelines.protection.keys import (
 )
 from pipelines.protection.registry import KeyRegistry
 from pipelines.protection.reidentify import audit_request, reidentify
-from pipelines.settings import Settings
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = getattr(args, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
+from pipelines.settings import Settings, settings_for
 
 
 def _fail(message: str) -> int:
@@ -55,7 +50,7 @@ def _fail(message: str) -> int:
 
 
 def _cmd_keys_init(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_for(args)
     path = Path(args.path) if args.path else settings.key_file or settings.default_key_file
     keyring = create_keyring(path)
     print(f"Created a DEVELOPMENT key ring at {path} (mode 0600).")
@@ -82,7 +77,7 @@ def _key_file(args: argparse.Namespace, settings: Settings) -> Path:
 
 
 def _cmd_keys_rotate(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_for(args)
     path = _key_file(args, settings)
     keyring = rotate(path, args.purpose)
     keyset = keyring.keyset(args.purpose)
@@ -103,7 +98,7 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_encrypt(args: argparse.Namespace) -> int:
-    path = _key_file(args, _settings(args))
+    path = _key_file(args, settings_for(args))
     kek = load_kek()
     encrypt_at_rest(path, kek)
     print(
@@ -115,7 +110,7 @@ def _cmd_keys_encrypt(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_rotate_kek(args: argparse.Namespace) -> int:
-    path = _key_file(args, _settings(args))
+    path = _key_file(args, settings_for(args))
     old = load_kek()
     new = load_kek(NEW_KEK_ENV_VAR, airflow_variable=None)
     rotate_kek(path, old, new)
@@ -129,7 +124,7 @@ def _cmd_keys_rotate_kek(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_for(args)
     if args.path:
         keyring: KeyRing = FileKeyProvider(Path(args.path)).load()
         source = str(args.path)
@@ -154,7 +149,7 @@ def _cmd_keys_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_reidentify(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_for(args)
     contracts = Path(args.contracts_dir) if args.contracts_dir else settings.contracts_dir
     try:
         keyring = keyring_from_settings(settings)
@@ -186,7 +181,7 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from pipelines.reporting.store import events_path
 
-    settings = _settings(args)
+    settings = settings_for(args)
     log = AuditLog(Path(args.path) if args.path else settings.audit)
     if not log.path.exists() and not log.head_path.exists():
         print(f"no audit log at {log.path} (nothing audited yet)")
@@ -220,7 +215,7 @@ def _cmd_audit_report(args: argparse.Namespace) -> int:
         start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
     except ValueError:
         return _fail(f"--from and --to must be dates YYYY-MM-DD, got {args.start!r}, {args.end!r}")
-    settings = _settings(args)
+    settings = settings_for(args)
     out = Path(args.out or settings.data_dir / "reports" / f"audit-{start}-{end}.{args.format}")
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "pdf":
@@ -244,8 +239,13 @@ def _guarded(handler: Any) -> Any:
 
 def register(subparsers: Any) -> None:
     """Add ``keys``, ``reidentify`` and ``audit`` to the main parser's subparsers."""
-    fmt = argparse.RawDescriptionHelpFormatter
+    _add_keys(subparsers)
+    _add_reidentify(subparsers)
+    _add_audit(subparsers)
 
+
+def _add_keys(subparsers: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     keys = subparsers.add_parser(
         "keys",
         help="manage the key ring (pseudonymization and encryption keys)",
@@ -328,6 +328,9 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=_guarded(_cmd_keys_show))
 
+
+def _add_reidentify(subparsers: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     reid = subparsers.add_parser(
         "reidentify",
         help="decrypt one encrypted value, with an audit entry",
@@ -351,6 +354,9 @@ def register(subparsers: Any) -> None:
     reid.add_argument("--contracts-dir", help="contracts directory (default: from settings)")
     reid.set_defaults(func=_guarded(_cmd_reidentify))
 
+
+def _add_audit(subparsers: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     audit = subparsers.add_parser(
         "audit",
         help="inspect the audit log",

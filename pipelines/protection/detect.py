@@ -300,21 +300,34 @@ def _looks_like_phone(raw: str, before: str, after: str, number: phonenumbers.Ph
     if raw.startswith("+"):
         return True
     digits = sum(c.isdigit() for c in raw)
-    if digits < _PHONE_MIN_DIGITS:
-        return False
-    if _DECIMALS_AFTER.match(after) or _DATE_RE.fullmatch(raw):  # 14.026,42 / 01-03-2018
-        return False
-    if _ISO_DATE_IN.search(raw):
+    if _not_phone_shaped(raw, after, digits):
         return False
     valid = phonenumbers.is_valid_number(number)
     if valid and _PHONE_LAYOUT.search(raw):
         return True  # (11) 98765-4321 even after "pedido"
-    if _MONEY_BEFORE.search(before) or _NOT_PHONE_WORDS.search(before):
+    if _not_phone_context(raw, before):
         return False
-    if _ZIP4.fullmatch(raw) and _STATE_BEFORE.search(before):
-        return False
-    if valid:
+    return valid or _phone_by_context(raw, before, digits)
+
+
+def _not_phone_shaped(raw: str, after: str, digits: int) -> bool:
+    """Too few digits, an amount with decimals, or a date."""
+    if digits < _PHONE_MIN_DIGITS:
         return True
+    if _DECIMALS_AFTER.match(after) or _DATE_RE.fullmatch(raw):  # 14.026,42 / 01-03-2018
+        return True
+    return bool(_ISO_DATE_IN.search(raw))
+
+
+def _not_phone_context(raw: str, before: str) -> bool:
+    """After a currency or a word that names another number, or a ZIP+4 after a state."""
+    if _MONEY_BEFORE.search(before) or _NOT_PHONE_WORDS.search(before):
+        return True
+    return bool(_ZIP4.fullmatch(raw) and _STATE_BEFORE.search(before))
+
+
+def _phone_by_context(raw: str, before: str, digits: int) -> bool:
+    """Not a valid number for the region, but written or introduced like a phone."""
     if _PHONE_WORDS.search(before) and digits >= 8:
         return True
     if digits >= 10 and _PHONE_SEPARATORS.search(raw):

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.settings import settings_for
+
 EPILOG = """\
 examples:
   pipelines quality summary                       # the latest run, per table
@@ -22,27 +24,12 @@ examples:
 """
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    """The Settings the main CLI built from --settings/--data-dir, else the defaults."""
-    from pipelines.settings import Settings
-
-    settings = getattr(args, "settings", None)
-    if isinstance(settings, Settings):
-        return settings
-    overrides: dict[str, Any] = {}
-    if settings:  # `python -m pipelines.quality --settings FILE`
-        overrides["settings_file"] = settings
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    return Settings(**overrides)
-
-
 def _cmd_summary(args: argparse.Namespace) -> int:
     from pipelines.lake.interval import Interval
     from pipelines.quality.summary import print_summary
 
     interval = Interval.parse(args.start, args.end) if args.start and args.end else None
-    return print_summary(_settings(args), args.run_id, interval, as_json=args.format == "json")
+    return print_summary(settings_for(args), args.run_id, interval, as_json=args.format == "json")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -53,7 +40,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from pipelines.quality.summary import print_summary
 
     configure_logging()
-    settings = _settings(args)
+    settings = settings_for(args)
     contracts = load_contracts(settings.contracts_dir)
     interval = Interval.parse(args.start, args.end)
     tables = (
@@ -80,7 +67,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_docs(args: argparse.Namespace) -> int:
     from pipelines.quality.docs import build_docs
 
-    index = build_docs(_settings(args), args.run_id or None)
+    index = build_docs(settings_for(args), args.run_id or None)
     print(f"Data Docs: {index}")
     return 0
 
@@ -90,7 +77,7 @@ def _cmd_suite(args: argparse.Namespace) -> int:
     from pipelines.lake.interval import Interval
     from pipelines.quality.suites import build_suite
 
-    settings = _settings(args)
+    settings = settings_for(args)
     contracts = load_contracts(settings.contracts_dir)
     interval = Interval.parse(args.start, args.end)
     suite = build_suite(contracts[args.table], contracts, interval, loaded=0, read=0)
@@ -109,7 +96,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
     rows = [
         r
-        for r in store.read_stats(_settings(args))
+        for r in store.read_stats(settings_for(args))
         if r["table"] == args.table and (not args.check or r["expectation"] == args.check)
     ]
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}

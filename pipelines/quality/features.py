@@ -56,12 +56,11 @@ def feature_suite(
     table: str,
     previous: dict[str, dict[str, float]] | None,
     previous_label: str,
-    settings: Settings | None = None,
+    settings: Settings,
     defaults: list[dict[str, Any]] | None = None,
 ) -> Suite:
     """``table``'s suite file, else ``defaults`` (the checks its declaration derives:
     :meth:`pipelines.warehouse.declared.FeatureTable.default_expectations`)."""
-    settings = settings or Settings()
     suite_file = _suite_file(table, settings, defaults)
     specs = file_checks(
         suite_file,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.contracts import load_contracts
-from pipelines.settings import PROJECT_DIR, Settings
+from pipelines.settings import PROJECT_DIR
 
 _LAKE_REF = re.compile(r"\{lake:([a-z_][a-z0-9_]*)\}")
 
@@ -28,10 +28,8 @@ class QualityPlan:
     reads: dict[str, list[str]]  # table -> tables whose quality task must finish first
 
 
-def quality_plan(
-    contracts_dir: Path | None = None, expectations_dir: Path | None = None
-) -> QualityPlan:
-    contracts = load_contracts(contracts_dir or Settings().contracts_dir)
+def quality_plan(contracts_dir: Path, expectations_dir: Path | None = None) -> QualityPlan:
+    contracts = load_contracts(contracts_dir)
     suites = expectations_dir or PROJECT_DIR / "expectations"
     order = contracts.load_order()
     reads = {}

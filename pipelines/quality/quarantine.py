@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -37,21 +36,13 @@ from pipelines.lake.partitions import Partition, verified_data_file, verified_qu
 from pipelines.lake.publish import current_manifest, locked, publish_partition
 from pipelines.lake.quarantine import record_from
 from pipelines.quality.suites import CheckSpec
-from pipelines.sql import q, sql_str
+from pipelines.sql import q, sql_literal, sql_str
 
 GATE_PREFIX = "gx:"
 
 
 class QuarantineError(RuntimeError):
     """Gate quarantine could not be applied consistently; nothing was republished."""
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return sql_str(str(value))
 
 
 def _record_sql(contract: Contract, encrypt_udf: str | None) -> str:
@@ -77,11 +68,11 @@ def violations_sql(spec: CheckSpec, view: str) -> str:
         parts = []
         if kw.get("min_value") is not None:
             parts.append(
-                f"{col} {'<=' if kw.get('strict_min') else '<'} {_literal(kw['min_value'])}"
+                f"{col} {'<=' if kw.get('strict_min') else '<'} {sql_literal(kw['min_value'])}"
             )
         if kw.get("max_value") is not None:
             parts.append(
-                f"{col} {'>=' if kw.get('strict_max') else '>'} {_literal(kw['max_value'])}"
+                f"{col} {'>=' if kw.get('strict_max') else '>'} {sql_literal(kw['max_value'])}"
             )
         return (
             f"SELECT _source_file, _source_row FROM {q(view)} "

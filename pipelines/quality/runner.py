@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pipelines.contracts import ContractSet, load_contracts
+from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
 from pipelines.lake.partitions import (
@@ -428,7 +428,7 @@ def configured_keyring(settings: Settings) -> KeyRing | None:
 def validate_partition(
     table: str,
     interval: Interval,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     run_id: str,
     contracts: ContractSet | None = None,
@@ -438,7 +438,6 @@ def validate_partition(
     """Validate ``table``'s partition for ``interval``; store everything; gate rows (with
     ``keyring``, their non-PII values are kept in the quarantine, encrypted)."""
     started = time.perf_counter()
-    settings = settings or Settings()
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
     part = find_partition(settings, table, interval)
@@ -468,30 +467,13 @@ def validate_partition(
         _create_views(con, settings, contracts, suite, part)
         result = _run_gx(con, suite, run_id, run_time)
         by_name = {s.name: s for s in suite.specs}
-        outcomes = []
-        for evr in result.results:
-            name = str((evr.expectation_config.meta or {}).get("name"))
-            outcomes.append(_check_outcome(by_name[name], evr))
-        gated = gate_quarantine.GateQuarantine({}, {}, None)
-        rules = [
-            c.spec
-            for c in outcomes
-            if c.spec.quarantine and c.error is None and (c.unexpected_count or 0) > 0
+        outcomes = [
+            _check_outcome(by_name[str((evr.expectation_config.meta or {}).get("name"))], evr)
+            for evr in result.results
         ]
-        if quarantine_rows and rules:
-            encrypt_udf = None
-            if keyring is not None:
-                encrypt_udf = register_encrypt_udf(con, Encryptor(keyring))
-            gated = gate_quarantine.apply(
-                con, contract, part, rules, data_view=table, run_id=run_id, encrypt_udf=encrypt_udf
-            )
-            for c in outcomes:
-                if c.spec.name in gated.found and gated.found[c.spec.name] != c.unexpected_count:
-                    raise QualityError(
-                        f"{table}: {c.spec.name}: GX counted {c.unexpected_count} failing rows "
-                        f"but the quarantine query found {gated.found[c.spec.name]}"
-                    )
-                c.quarantined = gated.found.get(c.spec.name, 0)
+        gated = gate_quarantine.GateQuarantine({}, {}, None)
+        if quarantine_rows:
+            gated = _gate_rows(con, contract, part, outcomes, run_id=run_id, keyring=keyring)
     finally:
         con.close()
     # The version the results vouch for: the partition as published after failing rows moved
@@ -511,15 +493,7 @@ def validate_partition(
     }
     check_rows = [check_row(base, table, c, vouched_version) for c in outcomes]
     check_rows += undeclared_pii_rows(base, manifest, vouched_version)
-    result_json = _scrub(result.to_json_dict())
-    for evr in result_json.get("results", []):
-        info = evr.get("exception_info") or {}
-        if isinstance(info, dict):
-            evr["exception_info"] = _redact_exception_info(info)
-        meta = (evr.get("expectation_config") or {}).get("meta") or {}
-        result_part = evr.get("result")
-        if meta.get("pii") and isinstance(result_part, dict) and "observed_value" in result_part:
-            result_part["observed_value"] = _withhold(result_part["observed_value"])
+    result_json = _stored_result(result.to_json_dict())
     result_json.setdefault("meta", {})["pipelines"] = {
         **base,
         "outcomes": {c.spec.name: c.outcome for c in outcomes},
@@ -542,15 +516,73 @@ def validate_partition(
         validated_at=validated_at,
         paths={k: str(v) for k, v in paths.items()},
     )
+    _log_validation(validation)
+    return validation
+
+
+def _gate_rows(
+    con: Any,
+    contract: Contract,
+    part: Partition,
+    outcomes: list[CheckOutcome],
+    *,
+    run_id: str,
+    keyring: KeyRing | None,
+) -> gate_quarantine.GateQuarantine:
+    """Move the rows the quarantining checks failed to the quarantine (non-PII values kept
+    encrypted with ``keyring``); each check's count must be what GX counted."""
+    table = contract.table
+    rules = [
+        c.spec
+        for c in outcomes
+        if c.spec.quarantine and c.error is None and (c.unexpected_count or 0) > 0
+    ]
+    if not rules:
+        return gate_quarantine.GateQuarantine({}, {}, None)
+    encrypt_udf = None
+    if keyring is not None:
+        encrypt_udf = register_encrypt_udf(con, Encryptor(keyring))
+    gated = gate_quarantine.apply(
+        con, contract, part, rules, data_view=table, run_id=run_id, encrypt_udf=encrypt_udf
+    )
+    for c in outcomes:
+        if c.spec.name in gated.found and gated.found[c.spec.name] != c.unexpected_count:
+            raise QualityError(
+                f"{table}: {c.spec.name}: GX counted {c.unexpected_count} failing rows "
+                f"but the quarantine query found {gated.found[c.spec.name]}"
+            )
+        c.quarantined = gated.found.get(c.spec.name, 0)
+    return gated
+
+
+def _stored_result(result_json: dict[str, Any]) -> dict[str, Any]:
+    """GX's result as stored: scrubbed, exceptions redacted, a PII check's observed value
+    withheld."""
+    result_json = _scrub(result_json)
+    for evr in result_json.get("results", []):
+        info = evr.get("exception_info") or {}
+        if isinstance(info, dict):
+            evr["exception_info"] = _redact_exception_info(info)
+        meta = (evr.get("expectation_config") or {}).get("meta") or {}
+        result_part = evr.get("result")
+        if meta.get("pii") and isinstance(result_part, dict) and "observed_value" in result_part:
+            result_part["observed_value"] = _withhold(result_part["observed_value"])
+    return result_json
+
+
+def _log_validation(validation: TableValidation) -> None:
+    """One line per table run; a warning per failed critical check and per waiting child."""
+    table = validation.table
+    moved = validation.quarantined
     log.info(
         "quality %s %s: %d checks, %d passed, %d warned, %d failed%s (%.1fs)",
         table,
-        part.name,
-        len(outcomes),
+        validation.partition,
+        len(validation.checks),
         validation.count("passed"),
         validation.count("warned"),
         validation.count("failed"),
-        f"; quarantined {sum(gated.moved.values())} row(s)" if gated.moved else "",
+        f"; quarantined {sum(moved.values())} row(s)" if moved else "",
         validation.seconds,
     )
     for c in validation.failed_critical:
@@ -565,7 +597,6 @@ def validate_partition(
             table,
             child.split("/", 1)[0],
         )
-    return validation
 
 
 def _redact_exception_info(info: dict[str, Any]) -> dict[str, Any]:

@@ -213,23 +213,6 @@ def pool_small(
     return pooled_counts, pooled_ref
 
 
-def group_counts(counts: Mapping[str, int], groups: Mapping[str, str]) -> dict[str, int]:
-    """Re-key counts by ``groups`` (e.g. state -> region); unmapped keys stay as they are."""
-    out: dict[str, int] = {}
-    for k, v in counts.items():
-        g = groups.get(k, k)
-        out[g] = out.get(g, 0) + v
-    return out
-
-
-def group_shares(reference: Mapping[str, float], groups: Mapping[str, str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in reference.items():
-        g = groups.get(k, k)
-        out[g] = out.get(g, 0.0) + v
-    return out
-
-
 @dataclass
 class Comparison:
     """Everything a representativeness or drift check reports about one column."""

@@ -32,7 +32,15 @@ from typing import Any
 
 import yaml
 
-from pipelines.contracts import Column, Contract, ContractSet, Generalization, PiiClass, Protection
+from pipelines.contracts import (
+    Column,
+    Contract,
+    ContractSet,
+    ForeignKey,
+    Generalization,
+    PiiClass,
+    Protection,
+)
 from pipelines.lake.interval import Interval
 from pipelines.protection.generalize import AGE_BANDS, OLDEST_BAND
 from pipelines.protection_types import protection_type
@@ -283,10 +291,23 @@ def contract_checks(
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> list[CheckSpec]:
     """Everything the contract says about a lake partition, as expectations."""
+    specs = _table_checks(contract, loaded)
+    for col in contract.written_columns:
+        specs += _column_checks(col)
+    specs += _key_checks(contract)
+    for fk in contract.foreign_keys:
+        specs.append(_foreign_key_check(contract, contracts, fk))
+    specs.extend(quarantine_evidence(contract))
+    specs.append(_quarantine_share_check(contract, read, max_quarantine_share))
+    return specs
+
+
+def _table_checks(contract: Contract, loaded: int) -> list[CheckSpec]:
+    """The lake columns and types are the contract's; the row count is the manifest's."""
     types = {c.lake_name: c.lake_type for c in contract.written_columns}
     types.update({"_source_file": "VARCHAR", "_source_row": "BIGINT"})
     types.update(contract.surrogate_columns)
-    specs = [
+    return [
         _contract(
             "contract.schema",
             "expect_table_column_types_to_match",
@@ -300,48 +321,57 @@ def contract_checks(
             description="the partition holds the rows its manifest says were loaded",
         ),
     ]
-    for col in contract.written_columns:
-        if col.required:
-            specs.append(
-                _contract(
-                    f"contract.required.{col.name}",
-                    "expect_column_values_to_not_be_null",
-                    {"column": col.lake_name},
-                    col,
-                )
+
+
+def _column_checks(col: Column) -> list[CheckSpec]:
+    """Required; then a protected column's protection check, or a clear column's range,
+    allowed values and pattern."""
+    specs: list[CheckSpec] = []
+    if col.required:
+        specs.append(
+            _contract(
+                f"contract.required.{col.name}",
+                "expect_column_values_to_not_be_null",
+                {"column": col.lake_name},
+                col,
             )
-        if col.protection is not Protection.KEEP:
-            protected = _protection_check(col)
-            if protected is not None:
-                specs.append(protected)
-            continue
-        if col.min is not None or col.max is not None:
-            specs.append(
-                _contract(
-                    f"contract.range.{col.name}",
-                    "expect_column_values_to_be_between",
-                    _range_kwargs(col),
-                    col,
-                )
+        )
+    if col.protection is not Protection.KEEP:
+        protected = _protection_check(col)
+        return specs if protected is None else [*specs, protected]
+    if col.min is not None or col.max is not None:
+        specs.append(
+            _contract(
+                f"contract.range.{col.name}",
+                "expect_column_values_to_be_between",
+                _range_kwargs(col),
+                col,
             )
-        if col.allowed_values:
-            specs.append(
-                _contract(
-                    f"contract.allowed_values.{col.name}",
-                    "expect_column_values_to_be_in_set",
-                    {"column": col.lake_name, "value_set": list(col.allowed_values)},
-                    col,
-                )
+        )
+    if col.allowed_values:
+        specs.append(
+            _contract(
+                f"contract.allowed_values.{col.name}",
+                "expect_column_values_to_be_in_set",
+                {"column": col.lake_name, "value_set": list(col.allowed_values)},
+                col,
             )
-        if col.pattern:
-            specs.append(
-                _contract(
-                    f"contract.pattern.{col.name}",
-                    "expect_column_values_to_match_regex",
-                    {"column": col.lake_name, "regex": col.pattern},
-                    col,
-                )
+        )
+    if col.pattern:
+        specs.append(
+            _contract(
+                f"contract.pattern.{col.name}",
+                "expect_column_values_to_match_regex",
+                {"column": col.lake_name, "regex": col.pattern},
+                col,
             )
+        )
+    return specs
+
+
+def _key_checks(contract: Contract) -> list[CheckSpec]:
+    """The primary key (one column or compound) and the surrogate row key are unique."""
+    specs: list[CheckSpec] = []
     pk = [contract.column(c) for c in contract.primary_key]
     if len(pk) == 1:
         specs.append(
@@ -376,51 +406,55 @@ def contract_checks(
                 description="the surrogate row key is unique",
             )
         )
-    for fk in contract.foreign_keys:
-        own = contract.column(fk.column)
-        ref = contracts[fk.ref_table].column(fk.ref_column)
-        query = (
-            f"SELECT b._source_file, b._source_row FROM {{batch}} AS b "
-            f"LEFT JOIN (SELECT DISTINCT {q(ref.lake_name)} AS k FROM {q(lake_view(fk.ref_table))}) AS r "
-            f"ON b.{q(own.lake_name)} = r.k "
-            f"WHERE b.{q(own.lake_name)} IS NOT NULL AND r.k IS NULL"
-        )
-        specs.append(
-            CheckSpec(
-                name=f"contract.foreign_key.{fk.column}",
-                type="expect_unexpected_rows_to_be_at_most",
-                kwargs={
-                    "unexpected_rows_query": query,
-                    "max_count": 0,
-                    "rule": f"{fk.column} has a matching {fk.references}",
-                },
-                severity="critical",
-                source="contract",
-                column=fk.column,
-                quarantine=True,
-                pii=_is_pii(own),
-                description=f"every {fk.column} has a matching {fk.references} in the lake",
-            )
-        )
-    specs.extend(quarantine_evidence(contract))
-    allowed = math.floor(max_quarantine_share * read + 1e-9)
-    specs.append(
-        CheckSpec(
-            name="contract.quarantine_share",
-            type="expect_unexpected_rows_to_be_at_most",
-            kwargs={
-                "unexpected_rows_query": (
-                    f"SELECT _source_file, _source_row FROM {q(quarantine_view(contract.table))}"
-                ),
-                "max_count": allowed,
-                "rule": f"at most {max_quarantine_share:.0%} of the {read} records read are quarantined",
-            },
-            severity="critical",
-            source="contract",
-            description="ingestion quarantined few enough records to trust the partition",
-        )
-    )
     return specs
+
+
+def _foreign_key_check(contract: Contract, contracts: ContractSet, fk: ForeignKey) -> CheckSpec:
+    """Every value of ``fk``'s column has its referenced row in the lake (quarantining)."""
+    own = contract.column(fk.column)
+    ref = contracts[fk.ref_table].column(fk.ref_column)
+    query = (
+        f"SELECT b._source_file, b._source_row FROM {{batch}} AS b "
+        f"LEFT JOIN (SELECT DISTINCT {q(ref.lake_name)} AS k FROM {q(lake_view(fk.ref_table))}) AS r "
+        f"ON b.{q(own.lake_name)} = r.k "
+        f"WHERE b.{q(own.lake_name)} IS NOT NULL AND r.k IS NULL"
+    )
+    return CheckSpec(
+        name=f"contract.foreign_key.{fk.column}",
+        type="expect_unexpected_rows_to_be_at_most",
+        kwargs={
+            "unexpected_rows_query": query,
+            "max_count": 0,
+            "rule": f"{fk.column} has a matching {fk.references}",
+        },
+        severity="critical",
+        source="contract",
+        column=fk.column,
+        quarantine=True,
+        pii=_is_pii(own),
+        description=f"every {fk.column} has a matching {fk.references} in the lake",
+    )
+
+
+def _quarantine_share_check(
+    contract: Contract, read: int, max_quarantine_share: float
+) -> CheckSpec:
+    """Ingestion quarantined at most ``max_quarantine_share`` of the records it read."""
+    allowed = math.floor(max_quarantine_share * read + 1e-9)
+    return CheckSpec(
+        name="contract.quarantine_share",
+        type="expect_unexpected_rows_to_be_at_most",
+        kwargs={
+            "unexpected_rows_query": (
+                f"SELECT _source_file, _source_row FROM {q(quarantine_view(contract.table))}"
+            ),
+            "max_count": allowed,
+            "rule": f"at most {max_quarantine_share:.0%} of the {read} records read are quarantined",
+        },
+        severity="critical",
+        source="contract",
+        description="ingestion quarantined few enough records to trust the partition",
+    )
 
 
 def freshness_checks(contract: Contract, interval: Interval) -> list[CheckSpec]:
@@ -502,36 +536,13 @@ def file_checks(
     table = contract.table if contract else suite.table
     for number, raw in enumerate(suite.expectations, 1):
         where = f"{suite.path}: expectation {number}"
-        if not isinstance(raw, dict) or "type" not in raw:
-            raise SuiteError(f"{where}: needs a 'type'")
-        meta = dict(raw.get("meta") or {})
-        name = meta.get("name")
-        if not name:
-            raise SuiteError(f"{where}: meta.name is required")
-        if name in names:
-            raise SuiteError(f"{where}: duplicate name {name!r}")
-        names.add(name)
-        severity = meta.get("severity", "warning")
-        source = meta.get("source", "business_rule")
-        if severity not in SEVERITIES:
-            raise SuiteError(f"{where}: severity must be one of {SEVERITIES}")
-        if source not in SOURCES or source == "contract":
-            raise SuiteError(
-                f"{where}: source must be one of {SOURCES[1:]} (contract checks are derived)"
-            )
+        meta = _expectation_meta(raw, where, names)
+        name, severity, source = meta["name"], meta["severity"], meta["source"]
         kwargs = _substitute(dict(raw.get("kwargs") or {}), table)
         type_ = str(raw["type"])
         quarantine = bool(meta.get("quarantine", False))
-        if quarantine and type_ not in _QUARANTINABLE:
-            raise SuiteError(f"{where}: {type_} cannot quarantine rows")
-        if (
-            quarantine
-            and type_ == "expect_column_pair_values_a_to_be_greater_than_b"
-            and (kwargs.get("ignore_row_if") != "either_value_is_missing")
-        ):
-            raise SuiteError(
-                f"{where}: quarantining pair rules need ignore_row_if: either_value_is_missing"
-            )
+        if quarantine:
+            _check_quarantinable(where, type_, kwargs)
         if type_ == "expect_column_shares_to_match_reference":
             kwargs = _resolve_shares(kwargs, suite, where, reference_dir)
             group_key = str(sorted((kwargs.get("groups") or {}).items()))
@@ -568,6 +579,42 @@ def file_checks(
             )
         )
     return specs
+
+
+def _expectation_meta(raw: Any, where: str, names: set[str]) -> dict[str, Any]:
+    """A suite entry's ``meta`` with its name (unique: added to ``names``), severity and
+    source checked and defaulted; a ``SuiteError`` names what to write instead."""
+    if not isinstance(raw, dict) or "type" not in raw:
+        raise SuiteError(f"{where}: needs a 'type'")
+    meta = dict(raw.get("meta") or {})
+    name = meta.get("name")
+    if not name:
+        raise SuiteError(f"{where}: meta.name is required")
+    if name in names:
+        raise SuiteError(f"{where}: duplicate name {name!r}")
+    names.add(name)
+    meta["severity"] = meta.get("severity", "warning")
+    meta["source"] = meta.get("source", "business_rule")
+    if meta["severity"] not in SEVERITIES:
+        raise SuiteError(f"{where}: severity must be one of {SEVERITIES}")
+    if meta["source"] not in SOURCES or meta["source"] == "contract":
+        raise SuiteError(
+            f"{where}: source must be one of {SOURCES[1:]} (contract checks are derived)"
+        )
+    return meta
+
+
+def _check_quarantinable(where: str, type_: str, kwargs: Mapping[str, Any]) -> None:
+    """A quarantining expectation is one whose failing rows can be selected, exactly."""
+    if type_ not in _QUARANTINABLE:
+        raise SuiteError(f"{where}: {type_} cannot quarantine rows")
+    if (
+        type_ == "expect_column_pair_values_a_to_be_greater_than_b"
+        and kwargs.get("ignore_row_if") != "either_value_is_missing"
+    ):
+        raise SuiteError(
+            f"{where}: quarantining pair rules need ignore_row_if: either_value_is_missing"
+        )
 
 
 def _resolve_shares(

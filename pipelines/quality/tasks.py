@@ -20,7 +20,7 @@ from typing import Any
 from pipelines.failures import TableFailure
 from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
-from pipelines.taskscope import fail_without_retry, task_scope
+from pipelines.taskscope import fail_without_retry, task_scope, task_settings
 
 log = logging.getLogger("pipelines.quality")
 
@@ -146,7 +146,7 @@ def _decide(
     from pipelines.quality.explain import foreign_key_parents
     from pipelines.quality.summary import latest_rows, summarize
 
-    settings = settings or Settings()
+    settings = task_settings(settings)
     interval = _interval(data_interval_start, data_interval_end)
     run = _run_id(run_id, interval)
     expected = tables or load_contracts(settings.contracts_dir).load_order()

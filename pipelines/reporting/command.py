@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.console import error_message
+from pipelines.settings import settings_for
 
 EPILOG = """\
 examples:
@@ -31,17 +32,10 @@ examples:
 """
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from pipelines.settings import Settings
-
-    settings = getattr(args, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
-
-
 def _open(args: argparse.Namespace) -> Any:
     from pipelines.reporting.store import open_store
 
-    return open_store(_settings(args), args.events)
+    return open_store(settings_for(args), args.events)
 
 
 def _graph(con: Any, run: str | None) -> Any:
@@ -53,7 +47,7 @@ def _graph(con: Any, run: str | None) -> Any:
 def _cmd_rebuild(args: argparse.Namespace) -> int:
     from pipelines.reporting.store import events_path, rebuild_store, store_path
 
-    settings = _settings(args)
+    settings = settings_for(args)
     events = args.events or events_path(settings)
     result = rebuild_store(events, store_path(settings))
     print(
@@ -136,7 +130,7 @@ def _cmd_pii(args: argparse.Namespace) -> int:
 def _cmd_page(args: argparse.Namespace) -> int:
     from pipelines.reporting.page import page_path, write_page
 
-    target = args.out or page_path(_settings(args))
+    target = args.out or page_path(settings_for(args))
     with _open(args) as con:
         path = write_page(con, target, run=args.run or "latest")
     print(f"lineage page: {path}")
@@ -149,7 +143,7 @@ def _cmd_explain_model(args: argparse.Namespace) -> int:
 
     try:
         model = args.table.strip()[len("model:") :]
-        row = explain_training_row(_settings(args), model, args.key, args.model_version)
+        row = explain_training_row(settings_for(args), model, args.key, args.model_version)
     except (LookupError, ValueError, StaleRelease) as exc:
         print(error_message(exc), file=sys.stderr)
         return 1
@@ -176,7 +170,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"error: --as-of must be a date YYYY-MM-DD, got {args.as_of!r}", file=sys.stderr)
         return 1
     try:
-        result = explain(_settings(args), args.table, args.key, as_of)
+        result = explain(settings_for(args), args.table, args.key, as_of)
     except (LookupError, StaleRelease) as exc:
         print(error_message(exc), file=sys.stderr)
         return 1
@@ -193,7 +187,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     from pipelines.lineage.send import SendFailed, send_events
     from pipelines.reporting.store import events_path
 
-    path = args.events or events_path(_settings(args))
+    path = args.events or events_path(settings_for(args))
     if not Path(path).is_file():
         print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
         return 1
@@ -214,6 +208,20 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common(parser: argparse.ArgumentParser, run: str | None = "every run") -> None:
+    parser.add_argument(
+        "--events",
+        type=Path,
+        help="event log (JSON lines, or a folder of them); default <data_dir>/lineage/events.jsonl",
+    )
+    if run:
+        parser.add_argument(
+            "--run",
+            help="only this run and the runs under it (a run id, or `latest` for the "
+            f"most recent DAG run); default: {run}",
+        )
+
+
 def register(subparsers: Any) -> None:
     """Add ``pipelines lineage rebuild|trace|pii|page|explain|send``."""
     lineage = subparsers.add_parser(
@@ -226,28 +234,24 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = lineage.add_subparsers(dest="lineage_command", metavar="ACTION", required=True)
+    _add_rebuild(actions)
+    _add_trace(actions)
+    _add_pii(actions)
+    _add_page(actions)
+    _add_explain(actions)
+    _add_send(actions)
 
-    def common(parser: argparse.ArgumentParser, run: str | None = "every run") -> None:
-        parser.add_argument(
-            "--events",
-            type=Path,
-            help="event log (JSON lines, or a folder of them); default "
-            "<data_dir>/lineage/events.jsonl",
-        )
-        if run:
-            parser.add_argument(
-                "--run",
-                help="only this run and the runs under it (a run id, or `latest` for the "
-                f"most recent DAG run); default: {run}",
-            )
 
+def _add_rebuild(actions: Any) -> None:
     rebuild = actions.add_parser(
         "rebuild",
         help="rebuild the lineage store from the event log (atomic, idempotent)",
     )
-    common(rebuild, run=None)
+    _common(rebuild, run=None)
     rebuild.set_defaults(func=_cmd_rebuild)
 
+
+def _add_trace(actions: Any) -> None:
     tr = actions.add_parser(
         "trace",
         help="the upstream column graph of <table.column> down to the landing files",
@@ -263,9 +267,11 @@ def register(subparsers: Any) -> None:
     tr.add_argument("--downstream", action="store_true", help="what depends on the column (impact)")
     tr.add_argument("--format", choices=["text", "json"], default="text")
     tr.add_argument("--depth", type=int, help="stop after N edges")
-    common(tr)
+    _common(tr)
     tr.set_defaults(func=_cmd_trace)
 
+
+def _add_pii(actions: Any) -> None:
     pii = actions.add_parser(
         "pii",
         help="PII-derived warehouse columns (exit status 1 if a mart has one)",
@@ -279,16 +285,20 @@ def register(subparsers: Any) -> None:
         help="follow only DIRECT edges (ignore joins, filters, grouping on PII)",
     )
     pii.add_argument("--format", choices=["text", "json"], default="text")
-    common(pii)
+    _common(pii)
     pii.set_defaults(func=_cmd_pii)
 
+
+def _add_page(actions: Any) -> None:
     page = actions.add_parser("page", help="write the lineage page (one self-contained HTML file)")
     page.add_argument(
         "--out", type=Path, help="output file; default <data_dir>/reports/lineage/index.html"
     )
-    common(page, run="latest")
+    _common(page, run="latest")
     page.set_defaults(func=_cmd_page)
 
+
+def _add_explain(actions: Any) -> None:
     ex = actions.add_parser(
         "explain",
         help="the landing records one served feature row (or training row) was computed from",
@@ -316,6 +326,8 @@ def register(subparsers: Any) -> None:
     )
     ex.set_defaults(func=_cmd_explain)
 
+
+def _add_send(actions: Any) -> None:
     send = actions.add_parser(
         "send",
         help="replay the event log to an OpenLineage HTTP endpoint (Marquez)",
@@ -325,5 +337,5 @@ def register(subparsers: Any) -> None:
         "the endpoint refuses.",
     )
     send.add_argument("--url", required=True, help="e.g. http://localhost:5000 (Marquez's API)")
-    common(send, run=None)
+    _common(send, run=None)
     send.set_defaults(func=_cmd_send)

@@ -305,23 +305,11 @@ def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["event_time"] or datetime.min, reverse=True)
 
 
-def load_graph(con: duckdb.DuckDBPyConnection, scope: frozenset[str] | None = None) -> Graph:
-    """The column graph of the store, restricted to the runs in ``scope`` (None: all runs).
-
-    Reads whole tables without bound parameters (binding Python values makes DuckDB import
-    pandas, seconds on a cold start) and filters in Python: the store is small.
-    """
-    datasets = {
-        (ns, name): Dataset(ns, name, symlink, kind, desc, owners)
-        for ns, name, symlink, kind, desc, owners in con.execute(
-            "SELECT namespace, name, symlink, kind, description, owners FROM datasets"
-        ).fetchall()
-    }
-    fields: dict[tuple[str, str], list[tuple[str, str | None, str | None]]] = defaultdict(list)
-    for ns, name, fname, ftype, fdesc in con.execute(
-        "SELECT namespace, name, field, type, description FROM fields ORDER BY ordinal, field"
-    ).fetchall():
-        fields[(ns, name)].append((fname, ftype, fdesc))
+def _load_edges(
+    con: duckdb.DuckDBPyConnection, scope: frozenset[str] | None
+) -> tuple[list[Edge], list[Edge]]:
+    """The column edges and the dataset-level edges in ``scope``, each once, with the runs
+    and jobs that recorded it and when it was last seen."""
     grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in con.execute(
         "SELECT out_namespace, out_name, out_field, in_namespace, in_name, in_field, type, "
@@ -353,6 +341,27 @@ def load_graph(con: duckdb.DuckDBPyConnection, scope: frozenset[str] | None = No
             last_seen=entry["last"],
         )
         (edges if out_field and in_field else dataset_edges).append(edge)
+    return edges, dataset_edges
+
+
+def load_graph(con: duckdb.DuckDBPyConnection, scope: frozenset[str] | None = None) -> Graph:
+    """The column graph of the store, restricted to the runs in ``scope`` (None: all runs).
+
+    Reads whole tables without bound parameters (binding Python values makes DuckDB import
+    pandas, seconds on a cold start) and filters in Python: the store is small.
+    """
+    datasets = {
+        (ns, name): Dataset(ns, name, symlink, kind, desc, owners)
+        for ns, name, symlink, kind, desc, owners in con.execute(
+            "SELECT namespace, name, symlink, kind, description, owners FROM datasets"
+        ).fetchall()
+    }
+    fields: dict[tuple[str, str], list[tuple[str, str | None, str | None]]] = defaultdict(list)
+    for ns, name, fname, ftype, fdesc in con.execute(
+        "SELECT namespace, name, field, type, description FROM fields ORDER BY ordinal, field"
+    ).fetchall():
+        fields[(ns, name)].append((fname, ftype, fdesc))
+    edges, dataset_edges = _load_edges(con, scope)
     tags: dict[Column, dict[str, str | None]] = defaultdict(dict)
     for ns, name, fname, key_, value in con.execute(
         "SELECT namespace, name, coalesce(field, ''), key, value FROM tags ORDER BY 1, 2, 3, 4"

@@ -95,6 +95,19 @@ def _scoped_datasets(graph: Graph) -> list[tuple[str, str]]:
 
 def _layout(graph: Graph, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Box]:
     """Longest-path layers over column edges, then a barycentre ordering within each layer."""
+    layer = _layers(graph, keys)
+    boxes = {k: _Box(graph.dataset(k), graph.columns_of(k), layer[k]) for k in keys}
+    by_layer: dict[int, list[_Box]] = defaultdict(list)
+    for key in sorted(
+        keys, key=lambda k: (LAYERS.index(graph.dataset(k).layer), graph.dataset(k).label, k)
+    ):
+        by_layer[boxes[key].layer].append(boxes[key])
+    _place(graph, by_layer)
+    return boxes
+
+
+def _layers(graph: Graph, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Each dataset's layer: at least its kind's rank, and right of every parent."""
     parents: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
     for edge in graph.edges:  # dataset-level edges (lookups, filters) do not move a box
         if edge.input.dataset_key != edge.output.dataset_key:
@@ -116,12 +129,11 @@ def _layout(graph: Graph, keys: list[tuple[str, str]]) -> dict[tuple[str, str], 
 
     for key in keys:
         depth(key, frozenset())
-    boxes = {k: _Box(graph.dataset(k), graph.columns_of(k), layer[k]) for k in keys}
-    by_layer: dict[int, list[_Box]] = defaultdict(list)
-    for key in sorted(
-        keys, key=lambda k: (LAYERS.index(graph.dataset(k).layer), graph.dataset(k).label, k)
-    ):
-        by_layer[boxes[key].layer].append(boxes[key])
+    return layer
+
+
+def _place(graph: Graph, by_layer: dict[int, list[_Box]]) -> None:
+    """Position the boxes layer by layer, each ordered by the height of its inputs."""
     positions: dict[Column, float] = {}
     for index in sorted(by_layer):
         column = by_layer[index]
@@ -145,7 +157,6 @@ def _layout(graph: Graph, keys: list[tuple[str, str]]) -> dict[tuple[str, str], 
                 positions[Column(box.dataset.namespace, box.dataset.name, name)] = box.anchor(
                     name, "out"
                 )[1]
-    return boxes
 
 
 def _marker(
@@ -183,6 +194,33 @@ def _svg(
     for key, box in sorted(boxes.items(), key=lambda kv: (kv[1].layer, kv[1].y)):
         for name in box.columns:
             col_ids[Column(key[0], key[1], name)] = len(col_ids)
+    edges_svg, adjacency = _edges_svg(graph, boxes, col_ids)
+    layers = sorted({b.layer for b in boxes.values()})
+    for index in layers:
+        names = sorted(
+            {b.dataset.layer for b in boxes.values() if b.layer == index},
+            key=LAYERS.index,
+        )
+        x = MARGIN + index * (BOX_W + GAP_X)
+        parts.append(
+            f'<text class="layer" x="{x}" y="{MARGIN + 16}">{_e(" / ".join(names))}</text>'
+        )
+    parts.append('<g class="edges">' + "".join(edges_svg) + "</g>")
+    for key, box in sorted(boxes.items(), key=lambda kv: (kv[1].layer, kv[1].y)):
+        state = status.get(key, "none")
+        parts += _box_svg(graph, box, state, col_ids, sources, derived)
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        f'aria-label="column lineage graph">{"".join(parts)}</svg>'
+    )
+    return svg, {"edges": adjacency}
+
+
+def _edges_svg(
+    graph: Graph, boxes: dict[tuple[str, str], _Box], col_ids: dict[Column, int]
+) -> tuple[list[str], list[list[int]]]:
+    """One curve per column edge between two drawn boxes, and its (input, output) ids."""
     edges_svg: list[str] = []
     adjacency: list[list[int]] = []
     for edge in graph.edges:
@@ -202,66 +240,66 @@ def _svg(
             f'd="M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} '
             f'{x2:.0f},{y2:.0f}"><title>{_e(title)}</title></path>'
         )
-    layers = sorted({b.layer for b in boxes.values()})
-    for index in layers:
-        names = sorted(
-            {b.dataset.layer for b in boxes.values() if b.layer == index},
-            key=LAYERS.index,
-        )
-        x = MARGIN + index * (BOX_W + GAP_X)
+    return edges_svg, adjacency
+
+
+def _box_svg(
+    graph: Graph,
+    box: _Box,
+    state: str,
+    col_ids: dict[Column, int],
+    sources: set[Column],
+    derived: set[Column],
+) -> list[str]:
+    """One dataset's box: its header (name, layer or file, quality) and a row per column."""
+    ds = box.dataset
+    sub = ds.layer
+    if ds.kind == "landing":
+        sub = "/".join(Path(ds.name).parts[-2:])
+    parts = [
+        f'<g class="box q-{state}" transform="translate({box.x:.0f},{box.y:.0f})">',
+        f'<rect class="frame" width="{BOX_W}" height="{box.height:.0f}" rx="6">'
+        f"<title>{_e(ds.namespace)} {_e(ds.name)}</title></rect>",
+        f'<rect class="head" width="{BOX_W}" height="{HEADER_H - 4}" rx="6"/>',
+        f'<text class="name" x="10" y="18">{_e(_clip(ds.label, 36))}</text>',
+        f'<text class="sub" x="10" y="33">{_e(_clip(sub, 46))}</text>',
+        f'<text class="quality" x="10" y="49">quality: {_e(state)}</text>',
+    ]
+    for i, name in enumerate(box.columns):
+        column = Column(ds.namespace, ds.name, name)
+        parts += _column_svg(graph, column, HEADER_H + ROW_H * i, col_ids[column], sources, derived)
+    parts.append("</g>")
+    return parts
+
+
+def _column_svg(
+    graph: Graph, column: Column, y: int, cid: int, sources: set[Column], derived: set[Column]
+) -> list[str]:
+    """One column's row: its name, then its PII marker or else its type."""
+    type_ = graph.field_type(column) or ""
+    parts = [
+        f'<g class="col" id="c{cid}" data-c="{cid}">',
+        f'<rect class="row" y="{y}" width="{BOX_W}" height="{ROW_H}"/>',
+        f'<text class="field" x="10" y="{y + 14}">{_e(_clip(column.field))}'
+        f"<title>{_e(graph.label(column))} {_e(type_)}</title></text>",
+    ]
+    marker = _marker(graph, column, sources, derived)
+    if marker:
+        cls, text = marker
+        w = 8 + 6.5 * len(text)
         parts.append(
-            f'<text class="layer" x="{x}" y="{MARGIN + 16}">{_e(" / ".join(names))}</text>'
+            f'<rect class="marker {cls}" x="{BOX_W - w - 6:.0f}" y="{y + 3}" '
+            f'width="{w:.0f}" height="{ROW_H - 6}" rx="3"/>'
+            f'<text class="marker-text" x="{BOX_W - w / 2 - 6:.0f}" y="{y + 13}" '
+            f'text-anchor="middle">{_e(text)}</text>'
         )
-    parts.append('<g class="edges">' + "".join(edges_svg) + "</g>")
-    for key, box in sorted(boxes.items(), key=lambda kv: (kv[1].layer, kv[1].y)):
-        ds = box.dataset
-        state = status.get(key, "none")
-        sub = ds.layer
-        if ds.kind == "landing":
-            sub = "/".join(Path(ds.name).parts[-2:])
-        parts.append(f'<g class="box q-{state}" transform="translate({box.x:.0f},{box.y:.0f})">')
+    elif type_:
         parts.append(
-            f'<rect class="frame" width="{BOX_W}" height="{box.height:.0f}" rx="6">'
-            f"<title>{_e(ds.namespace)} {_e(ds.name)}</title></rect>"
+            f'<text class="type" x="{BOX_W - 10}" y="{y + 14}" text-anchor="end">'
+            f"{_e(_clip(type_, 14))}</text>"
         )
-        parts.append(f'<rect class="head" width="{BOX_W}" height="{HEADER_H - 4}" rx="6"/>')
-        parts.append(f'<text class="name" x="10" y="18">{_e(_clip(ds.label, 36))}</text>')
-        parts.append(f'<text class="sub" x="10" y="33">{_e(_clip(sub, 46))}</text>')
-        parts.append(f'<text class="quality" x="10" y="49">quality: {_e(state)}</text>')
-        for i, name in enumerate(box.columns):
-            column = Column(key[0], key[1], name)
-            y = HEADER_H + ROW_H * i
-            type_ = graph.field_type(column) or ""
-            cid = col_ids[column]
-            parts.append(f'<g class="col" id="c{cid}" data-c="{cid}">')
-            parts.append(f'<rect class="row" y="{y}" width="{BOX_W}" height="{ROW_H}"/>')
-            parts.append(
-                f'<text class="field" x="10" y="{y + 14}">{_e(_clip(name))}'
-                f"<title>{_e(graph.label(column))} {_e(type_)}</title></text>"
-            )
-            marker = _marker(graph, column, sources, derived)
-            if marker:
-                cls, text = marker
-                w = 8 + 6.5 * len(text)
-                parts.append(
-                    f'<rect class="marker {cls}" x="{BOX_W - w - 6:.0f}" y="{y + 3}" '
-                    f'width="{w:.0f}" height="{ROW_H - 6}" rx="3"/>'
-                    f'<text class="marker-text" x="{BOX_W - w / 2 - 6:.0f}" y="{y + 13}" '
-                    f'text-anchor="middle">{_e(text)}</text>'
-                )
-            elif type_:
-                parts.append(
-                    f'<text class="type" x="{BOX_W - 10}" y="{y + 14}" text-anchor="end">'
-                    f"{_e(_clip(type_, 14))}</text>"
-                )
-            parts.append("</g>")
-        parts.append("</g>")
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'aria-label="column lineage graph">{"".join(parts)}</svg>'
-    )
-    return svg, {"edges": adjacency}
+    parts.append("</g>")
+    return parts
 
 
 CSS = """

@@ -210,6 +210,21 @@ def _symlink(facets: dict[str, Any]) -> str | None:
     return str(names[0]) if names else None
 
 
+def _version_and_partition(facets: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A dataset's version and partition facet; for a read of several partitions, the set's
+    hash stands for the version."""
+    version = (facets.get("datasetVersion") or {}).get("datasetVersion")
+    partition = dict(facets.get("pipelines_partition") or {})
+    partitions = facets.get("pipelines_partitions") or {}
+    if not version and not partition and partitions.get("versions_sha256"):
+        version = partitions["versions_sha256"]
+        partition = {
+            "table": partitions.get("table"),
+            "partition": _partition_set(partitions),
+        }
+    return version, partition
+
+
 def _partition_set(facet: dict[str, Any]) -> str:
     """``dt=2018-01-01..dt=2018-01-07 (7 partitions, set hash)`` for a read of many."""
     count = _int(facet.get("partitions")) or 0
@@ -393,6 +408,28 @@ class _Loader:
         key = (ns, name)
         if role and run_id:
             self.rows.io.add((ns, name, run_id, role, job_name))
+        self._dataset_row(key, facets, when)
+        schema = (facets.get("schema") or {}).get("fields")
+        if isinstance(schema, list):
+            cols = [
+                (ns, name, _str(f.get("name")), _str(f.get("type")), _str(f.get("description")), i)
+                for i, f in enumerate(schema)
+                if isinstance(f, dict) and f.get("name")
+            ]
+            _put(self.rows.fields, key, when, cols)
+        version, partition = _version_and_partition(facets)
+        rows = (facets.get("dataQualityMetrics") or facets.get("outputStatistics") or {}).get(
+            "rowCount"
+        )
+        if (version or partition) and role and run_id:
+            self._version(ns, name, _str(version), role, run_id, job_name, when, partition, rows)
+        lineage = facets.get("columnLineage") or {}
+        self._edges(ns, name, lineage, run_id, job_name, when)
+        self._assertions(ns, name, _str(version), facets, run_id, job_name, when)
+        self._tags(key, facets, run_id, when)
+
+    def _dataset_row(self, key: tuple[str, str], facets: dict[str, Any], when: datetime) -> None:
+        """The dataset's first and last sighting, symlink, description and owners."""
         row = self.rows.datasets.setdefault(
             key,
             {"symlink": None, "description": None, "owners": None, "first": when, "last": when},
@@ -409,38 +446,25 @@ class _Loader:
             row["owners"] = ", ".join(
                 str(o.get("name")) for o in owners if isinstance(o, dict) and o.get("name")
             )
-        schema = (facets.get("schema") or {}).get("fields")
-        if isinstance(schema, list):
-            cols = [
-                (ns, name, _str(f.get("name")), _str(f.get("type")), _str(f.get("description")), i)
-                for i, f in enumerate(schema)
-                if isinstance(f, dict) and f.get("name")
-            ]
-            _put(self.rows.fields, key, when, cols)
-        version = (facets.get("datasetVersion") or {}).get("datasetVersion")
-        partition = dict(facets.get("pipelines_partition") or {})
-        partitions = facets.get("pipelines_partitions") or {}
-        if not version and not partition and partitions.get("versions_sha256"):
-            # a read of several partitions: the set's hash stands for the version
-            version = partitions["versions_sha256"]
-            partition = {
-                "table": partitions.get("table"),
-                "partition": _partition_set(partitions),
-            }
-        rows = (facets.get("dataQualityMetrics") or facets.get("outputStatistics") or {}).get(
-            "rowCount"
-        )
-        if (version or partition) and role and run_id:
-            self._version(ns, name, _str(version), role, run_id, job_name, when, partition, rows)
-        lineage = facets.get("columnLineage") or {}
-        self._edges(ns, name, lineage, run_id, job_name, when)
+
+    def _assertions(
+        self,
+        ns: str,
+        name: str,
+        version: str | None,
+        facets: dict[str, Any],
+        run_id: str | None,
+        job_name: str | None,
+        when: datetime,
+    ) -> None:
+        """The data quality assertions recorded on the dataset (version) by this run."""
         for assertion in (facets.get("dataQualityAssertions") or {}).get("assertions") or []:
             if not isinstance(assertion, dict) or not assertion.get("assertion"):
                 continue
             akey = (
                 ns,
                 name,
-                _str(version),
+                version,
                 str(assertion["assertion"]),
                 _str(assertion.get("name")),
                 _str(assertion.get("column")),
@@ -453,7 +477,7 @@ class _Loader:
                 (
                     ns,
                     name,
-                    _str(version),
+                    version,
                     str(assertion["assertion"]),
                     _str(assertion.get("name")),
                     _str(assertion.get("column")),
@@ -464,6 +488,12 @@ class _Loader:
                     when,
                 ),
             )
+
+    def _tags(
+        self, key: tuple[str, str], facets: dict[str, Any], run_id: str | None, when: datetime
+    ) -> None:
+        """The tags facet: one row per tag (dataset or field)."""
+        ns, name = key
         tags = (facets.get("tags") or {}).get("tags")
         if isinstance(tags, list):
             tag_rows = [

@@ -64,6 +64,19 @@ def _suggest(text: str, options: list[str], n: int = 6) -> list[str]:
     return [o for o in options if o.rsplit(".", 1)[-1] == tail][:n]
 
 
+def _named_datasets(graph: Graph, ref: str) -> list[dict[str, list[Dataset]]]:
+    """The datasets ``ref`` names, by label: exactly (symlink or name), then by a suffix."""
+    tiers: list[dict[str, list[Dataset]]] = [{}, {}]
+    for dataset in graph.datasets.values():
+        exact = ref in (dataset.symlink, dataset.name)
+        suffix = ref == _short(dataset) or any(
+            dataset.name.endswith(sep + ref) for sep in (".", "/")
+        )
+        if exact or suffix:
+            tiers[0 if exact else 1].setdefault(dataset.label, []).append(dataset)
+    return tiers
+
+
 def resolve(graph: Graph, text: str) -> list[Column]:
     """The columns ``text`` names: one dataset's column, or the same column of every landing
     file sharing one symlink (``landing.orders.customer_id``). Raises
@@ -81,15 +94,7 @@ def resolve(graph: Graph, text: str) -> list[Column]:
             [],
         )
     ref, name = text.rsplit(".", 1)
-    tiers: list[dict[str, list[Dataset]]] = [{}, {}]
-    for dataset in graph.datasets.values():
-        exact = ref in (dataset.symlink, dataset.name)
-        suffix = ref == _short(dataset) or any(
-            dataset.name.endswith(sep + ref) for sep in (".", "/")
-        )
-        if exact or suffix:
-            tiers[0 if exact else 1].setdefault(dataset.label, []).append(dataset)
-    for groups in tiers:
+    for groups in _named_datasets(graph, ref):
         if not groups:
             continue
         having = {
@@ -345,6 +350,23 @@ def _checks_text(checks: list[dict[str, Any]]) -> list[str]:
 
 def render_text(result: Trace) -> str:
     """A readable tree, then the datasets on the way with versions and checks."""
+    lines = _tree_lines(result) + _notes_lines(result)
+    lines.append("")
+    lines.append("datasets on the way:")
+    order = sorted(
+        result.dataset_info.items(),
+        key=lambda kv: (
+            min((d for c, d in result.depths.items() if c.dataset_key == kv[0]), default=99),
+            kv[0],
+        ),
+    )
+    for key, info in order:
+        lines += _dataset_lines(result.graph.dataset(key), info)
+    return "\n".join(lines)
+
+
+def _tree_lines(result: Trace) -> list[str]:
+    """Each start column, then the columns it reaches as a tree (a repeat says "see above")."""
     g = result.graph
     downstream = result.direction == "downstream"
     by_node: dict[Column, list[Edge]] = {}
@@ -372,51 +394,57 @@ def render_text(result: Trace) -> str:
         lines.append(_node_text(g, col))
         shown.add(col)
         walk(col, "")
+    return lines
+
+
+def _notes_lines(result: Trace) -> list[str]:
+    """Nothing recorded, the depth limit reached, and the whole datasets affected."""
+    lines: list[str] = []
     if not result.edges:
         lines.append(
             "  (no downstream columns recorded)"
-            if downstream
+            if result.direction == "downstream"
             else "  (no upstream columns recorded: a landing file, or no lineage emitted)"
         )
     if result.truncated:
         lines.append(f"  ... stopped at depth {result.depth_limit} (use --depth to go further)")
     if result.dataset_impacts:
+        g = result.graph
         lines.append("")
         lines.append("whole datasets affected (dataset-level joins, filters, grouping):")
         for edge in result.dataset_impacts:
             lines.append(
                 f"  {g.dataset(edge.output).label}  <- {g.label(edge.input)} [{_edge_text(edge)}]"
             )
-    lines.append("")
-    lines.append("datasets on the way:")
-    order = sorted(
-        result.dataset_info.items(),
-        key=lambda kv: (
-            min((d for c, d in result.depths.items() if c.dataset_key == kv[0]), default=99),
-            kv[0],
-        ),
-    )
-    for key, info in order:
-        dataset = g.dataset(key)
-        lines.append(f"  {dataset.label}  ({dataset.layer})  quality: {info['quality']}")
-        if info.get("jurisdictions"):
-            lines.append(f"    subjects in: {', '.join(info['jurisdictions'])}")
-        if dataset.kind == "landing":
-            lines.append(f"    file: {dataset.name}")
-        vers = info["versions"]
-        seen: list[str] = []
-        for v in vers:
-            if v["version"] and v["version"] not in seen:
-                seen.append(v["version"])
-        if seen:
-            more = f" (+{len(seen) - 5} more)" if len(seen) > 5 else ""
-            details = []
-            for version in seen[:5]:
-                row = next(v for v in vers if v["version"] == version)
-                where = f" {row['partition']}" if row.get("partition") else ""
-                details.append(f"{_short_id(version)}{where}")
-            lines.append(f"    versions: {', '.join(details)}{more}")
-        lines += _checks_text(info["assertions"])
-        for edge in info["indirect_inputs"][:8]:
-            lines.append(f"    dataset-level input: {edge['input_label']} [{edge['subtype']}]")
-    return "\n".join(lines)
+    return lines
+
+
+def _dataset_lines(dataset: Dataset, info: dict[str, Any]) -> list[str]:
+    """One dataset on the way: its quality, file, versions, checks and dataset-level inputs."""
+    lines = [f"  {dataset.label}  ({dataset.layer})  quality: {info['quality']}"]
+    if info.get("jurisdictions"):
+        lines.append(f"    subjects in: {', '.join(info['jurisdictions'])}")
+    if dataset.kind == "landing":
+        lines.append(f"    file: {dataset.name}")
+    lines += _versions_lines(info["versions"])
+    lines += _checks_text(info["assertions"])
+    for edge in info["indirect_inputs"][:8]:
+        lines.append(f"    dataset-level input: {edge['input_label']} [{edge['subtype']}]")
+    return lines
+
+
+def _versions_lines(vers: list[dict[str, Any]]) -> list[str]:
+    """The first five distinct versions with their partitions, and how many more."""
+    seen: list[str] = []
+    for v in vers:
+        if v["version"] and v["version"] not in seen:
+            seen.append(v["version"])
+    if not seen:
+        return []
+    more = f" (+{len(seen) - 5} more)" if len(seen) > 5 else ""
+    details = []
+    for version in seen[:5]:
+        row = next(v for v in vers if v["version"] == version)
+        where = f" {row['partition']}" if row.get("partition") else ""
+        details.append(f"{_short_id(version)}{where}")
+    return [f"    versions: {', '.join(details)}{more}"]

@@ -10,6 +10,8 @@ import sys
 from datetime import date
 from typing import Any
 
+from pipelines.settings import settings_for
+
 EPILOG = """\
 examples:
   pipelines warehouse sources --check       # is the dbt sources file in sync with contracts/?
@@ -19,17 +21,10 @@ examples:
 """
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from pipelines.settings import Settings
-
-    settings = getattr(args, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
-
-
 def _cmd_sources(args: argparse.Namespace) -> int:
     from pipelines.warehouse.sources import SOURCES_FILE, check_sources, write_sources
 
-    settings = _settings(args)
+    settings = settings_for(args)
     if args.check:
         problem = check_sources(settings)
         if problem:
@@ -45,7 +40,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from pipelines.console import table
     from pipelines.warehouse.build import build_features
 
-    settings = _settings(args)
+    settings = settings_for(args)
     result = build_features(
         settings,
         args.as_of,
@@ -69,7 +64,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_docs(args: argparse.Namespace) -> int:
     from pipelines.warehouse.dbt import generate_docs
 
-    print(f"dbt docs: {generate_docs(_settings(args), args.as_of, echo=print)}")
+    print(f"dbt docs: {generate_docs(settings_for(args), args.as_of, echo=print)}")
     return 0
 
 

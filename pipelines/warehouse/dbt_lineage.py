@@ -229,7 +229,7 @@ def _parent(parent: ev.RunRef | None, invocation: str) -> ev.RunRef:
 def dbt_events(
     target_dir: Path,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     parent: ev.RunRef | None = None,
     warehouse: Path | None = None,
     project_dir: Path | None = None,
@@ -237,7 +237,6 @@ def dbt_events(
     contracts: ContractSet | None = None,
 ) -> DbtLineage:
     """Build (not send) the events of the dbt run whose artifacts are in ``target_dir``."""
-    settings = settings or Settings()
     warehouse = warehouse or settings.warehouse
     if contracts is None:
         try:
@@ -432,7 +431,7 @@ def _model_events(
 def emit_dbt_run(
     target_dir: Path,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     parent: ev.RunRef | None = None,
     warehouse: Path | None = None,
     project_dir: Path | None = None,
@@ -444,7 +443,6 @@ def emit_dbt_run(
     ``parent`` defaults to the enclosing ``task_run`` (the build task). Failures (missing
     artifacts, a transport error) are logged and recorded in ``errors.jsonl``.
     """
-    settings = settings or Settings()
     if client.disabled():
         return DbtLineage()
     try:

@@ -199,14 +199,13 @@ def declared(settings: Settings) -> list[FeatureTable]:
     return out
 
 
-def feature_tables(settings: Settings | None = None) -> list[FeatureTable]:
+def feature_tables(settings: Settings) -> list[FeatureTable]:
     """The feature tables that are on: declared, and in no package or in a package that is on."""
-    settings = settings or Settings()
     on = set(packages_on(settings))
     return [t for t in declared(settings) if t.package is None or t.package in on]
 
 
-def feature_table_names(settings: Settings | None = None) -> tuple[str, ...]:
+def feature_table_names(settings: Settings) -> tuple[str, ...]:
     return tuple(t.name for t in feature_tables(settings))
 
 

@@ -1,6 +1,6 @@
 """The protected lake inside the warehouse: a partition registry and one view per table.
 
-``register_lake(con, selection)`` (re)creates schema ``lake`` in the warehouse with
+``register_lake(con, selection, contracts=...)`` (re)creates schema ``lake`` in the warehouse with
 
 - ``lake.partitions``: one row per selected partition (table, partition, interval, dataset
   version, run id, contract version, manifest and data file paths, rows loaded), i.e. the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.contracts import Contract, ContractSet, load_contracts
+from pipelines.contracts import Contract, ContractSet
 from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import Partition, verified_data_files
 from pipelines.lake.storage import LakeStorage
@@ -165,18 +165,13 @@ def register_lake(
     con: duckdb.DuckDBPyConnection,
     selection: Mapping[str, Sequence[Partition]],
     *,
-    contracts: ContractSet | None = None,
+    contracts: ContractSet,
 ) -> None:
     """Replace schema ``lake`` with the registry of ``selection`` and one view per table.
 
     ``selection`` maps table names to the partitions to expose (for example the partitions
     that passed the quality gate); tables left out, or given no partitions, get empty views.
-    ``contracts`` defaults to the contracts in ``Settings().contracts_dir``.
     """
-    if contracts is None:
-        from pipelines.settings import Settings
-
-        contracts = load_contracts(Settings().contracts_dir)
     rows = _registry_rows(selection, contracts)
     stores = {p.store.root: p.store for parts in selection.values() for p in parts}
     for store in stores.values():

@@ -186,7 +186,7 @@ def lake_view_events(
 def emit_lake_registration(
     selection: Mapping[str, Sequence[Partition]],
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     parent: ev.RunRef | None = None,
     warehouse: Path | None = None,
     contracts: ContractSet | None = None,
@@ -197,7 +197,6 @@ def emit_lake_registration(
     Call it after ``register_lake`` succeeded. ``parent`` defaults to the enclosing
     ``task_run`` (the build task). Returns the number of events sent; never raises.
     """
-    settings = settings or Settings()
     if client.disabled():
         return 0
     try:

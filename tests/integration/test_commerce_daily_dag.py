@@ -23,7 +23,7 @@ from tests.conftest import InstallAirflowDb
 from tests.factories import CANARIES, DAY, Rows, _id, clean_day, write_day
 
 pytestmark = pytest.mark.integration
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 LOGICAL_DATE = "2018-01-02"  # the daily interval [2018-01-01, 2018-01-02)
 
 

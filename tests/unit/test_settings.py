@@ -59,3 +59,21 @@ def test_empty_environment_values_mean_unset(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PIPELINES_KEYS", " ")
     settings = Settings()
     assert settings.key_file is None and settings.keys is None
+
+
+def test_a_command_resolves_its_settings_once(tmp_path: Path):
+    from argparse import Namespace
+
+    from pipelines.settings import settings_for
+
+    resolved = Settings(data_dir=tmp_path / "resolved")
+    assert settings_for(Namespace(settings=resolved, data_dir="/ignored")) is resolved
+    config = tmp_path / "settings.toml"
+    config.write_text('data_dir = "/from/file"\nduckdb_threads = 1\n')
+    # the main CLI's --settings is settings_file; a sub-CLI's is settings (a path)
+    for args in (Namespace(settings_file=config), Namespace(settings=config)):
+        built = settings_for(args)
+        assert (built.data_dir, built.duckdb_threads) == (Path("/from/file"), 1)
+    both = settings_for(Namespace(settings=config, data_dir=str(tmp_path / "arg")))
+    assert (both.data_dir, both.duckdb_threads) == (tmp_path / "arg", 1)
+    assert settings_for(Namespace()).data_dir == Settings().data_dir

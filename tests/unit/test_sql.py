@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.sql import json_path, q, sql_str
+from pipelines.sql import json_path, q, sql_literal, sql_str
 
 AWKWARD = ["plain", "O'Brien", 'say "hi"', "semi; DROP TABLE x; --", "''", "$.a.b", "ção"]
 
@@ -28,3 +28,11 @@ def test_a_json_path_names_one_key_whatever_it_holds() -> None:
 
 def _js(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def test_a_configured_value_reads_back_as_itself() -> None:
+    con = duckdb.connect()
+    for value in [True, False, 0, -7, 2**40, 0.5, -1.25e-5, *AWKWARD]:
+        assert con.execute(f"SELECT {sql_literal(value)}").fetchone() == (value,), value
+    # a boolean is not taken for the number it also is
+    assert con.execute(f"SELECT typeof({sql_literal(True)})").fetchone() == ("BOOLEAN",)

@@ -14,7 +14,7 @@ from pipelines.features.release import Release
 from pipelines.features.snapshots import write_release
 from pipelines.settings import PROJECT_DIR, Settings
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pipelines.hashing import file_sha256
 from pipelines.quality import store
 from pipelines.settings import Settings
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 AS_OF = date(2018, 3, 1)
 START, END = datetime(2018, 2, 28, tzinfo=UTC), datetime(2018, 3, 1, tzinfo=UTC)

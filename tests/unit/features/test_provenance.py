@@ -34,7 +34,7 @@ from pipelines.quality.tasks import gate
 from pipelines.settings import Settings
 from tests.unit.quality.conftest import validate_all
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 pytestmark = pytest.mark.integration  # ingests, gates and builds with dbt (integration tier)
 

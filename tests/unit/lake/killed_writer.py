@@ -14,6 +14,7 @@ from pipelines.ingest import ingest_table
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.storage import S3Storage
+from pipelines.settings import Settings
 
 _put = S3Storage.put
 
@@ -27,7 +28,7 @@ def _put_then_die(self: S3Storage, local: Path, rel: str) -> None:
 def main() -> None:
     table, start, end = sys.argv[1:4]
     S3Storage.put = _put_then_die  # type: ignore[method-assign]
-    ingest_table(table, Interval.parse(start, end))
+    ingest_table(table, Interval.parse(start, end), Settings())  # a process of its own: its edge
     sys.exit("the manifest was written: the writer was not killed")
 
 

@@ -26,7 +26,7 @@ from pipelines.protection import KeyRing
 from pipelines.quality import tasks as quality
 from pipelines.settings import Settings
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 START = date(2018, 1, 1)
 EARLY = date(2018, 1, 5)

@@ -19,9 +19,10 @@ from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import read_release, write_release
 from pipelines.privacy.anonymity import Policy, evaluate, policy_for
+from pipelines.settings import Settings
 from pipelines.warehouse.project import DBT_PROJECT_DIR
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 AS_OF = date(2018, 1, 8)
 STATES = ["SP", "RJ", "MG", "AC", "RS"]

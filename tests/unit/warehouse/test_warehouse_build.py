@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from pipelines.features.paths import feature_table_names
+from pipelines.settings import Settings
 from pipelines.warehouse.build import build_features, snapshot_rows
 from pipelines.warehouse.dbt import DbtError, DbtResult, run_dbt
 from pipelines.warehouse.lake_views import select_partitions
 from tests.unit.warehouse.conftest import AS_OF, LATER, GeneratedLake, query
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 pytestmark = pytest.mark.integration  # three dbt builds (integration tier)
 

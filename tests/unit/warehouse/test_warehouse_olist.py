@@ -10,10 +10,11 @@ import pytest
 from pipelines.features.paths import feature_table_names
 from pipelines.ingest import ingest_table
 from pipelines.lake.interval import Interval
+from pipelines.settings import Settings
 from pipelines.warehouse.build import build_features
 from tests.conftest import olist_sample
 
-FEATURE_TABLES = feature_table_names()  # the declared feature tables (Olist package on)
+FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
 pytestmark = [pytest.mark.olist, pytest.mark.integration]  # a dbt build
 WHOLE_HISTORY = Interval.parse("2016-09-01", "2018-11-01")
