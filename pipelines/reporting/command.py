@@ -191,7 +191,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     if not Path(path).is_file():
         print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
         return 1
-    settings = _settings(args)
+    settings = settings_for(args)
     events = list(iter_events(Path(path)))
     subjects = sorted({s for event in events for s in transfer.event_subjects(event)})
     refused = transfer.refusal(settings, transfer.without_userinfo(args.url), subjects)
