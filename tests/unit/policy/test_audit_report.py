@@ -11,6 +11,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.policy import PurposeRefused
 from pipelines.policy.enforce import enforce_purpose
+from pipelines.privacy.anonymity import Policy, Result
+from pipelines.privacy.anonymity_audit import GateAudit, record_decisions
 from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing, keyring_from_settings
 from pipelines.settings import Settings
@@ -26,6 +28,8 @@ def test_the_report_renders_the_window_without_personal_data(
     log = AuditLog(keyed.audit, keyring_from_settings(keyed))
     log.append(actor="agent-7", action="reidentify", reason=f"ticket from {CANARY}")
     log.append(actor="dpo", action="privacy_erase", reason="erasure request 42")
+    blocked = Result(Policy("customer_features", ("customer_state", "age_band")), 31, 1, 2, 1)
+    record_decisions(GateAudit(log), [blocked], release_id="r-7", as_of="2018-01-08", run_id="x")
     with pytest.raises(PurposeRefused):
         enforce_purpose(keyed, "customer_features", "credit_scoring", actor="notebook")
     args = ["--data-dir", str(settings.data_dir)]
@@ -37,6 +41,10 @@ def test_the_report_renders_the_window_without_personal_data(
     assert main([*args, *report]) == 0
     html = out.read_text()
     assert "Re-identifications and erasures (2)" in html
+    gate = html.split("k-anonymity at feature publication (1)")[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", gate)
+    assert cells[1:10] == ["r-7", "2018-01-08", "customer_features", "1", "5", "", "0", "True",
+                           "blocked"]  # fmt: skip
     assert "Refused uses and transfers (1)" in html
     assert "ml-platform@example.com" in html and "resolved" in html
     assert re.search(r"<td>\d+\.\d h</td>", html)  # time to resolution
