@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.protection import KeyRing
@@ -72,6 +73,13 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for var in ("PIPELINES_KEYS", "PIPELINES_KEY_FILE", "PIPELINES_SETTINGS_FILE"):
         monkeypatch.delenv(var, raising=False)
     return Settings(data_dir=tmp_path / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
+
+
+@pytest.fixture
+def keyed_settings(settings: Settings, keyring: KeyRing) -> Settings:
+    """``settings`` whose key ring is ``keyring`` (as ``PIPELINES_KEYS`` gives it): for steps
+    that resolve the key ring from their settings, like those that write the audit log."""
+    return settings.model_copy(update={"keys": SecretStr(keyring.to_json())})
 
 
 WriteLanding = Callable[..., Path]

@@ -53,6 +53,7 @@ def _release_facet(release: Any) -> Any:
                 enforced=bool(a.get("enforced")),
                 blocked=bool(a.get("enforced") and a.get("problems")),
                 suppressed=int(a.get("suppressed") or 0),
+                audit_seq=a.get("audit_seq"),
             )
             for table, a in sorted((release.checks.get("anonymity") or {}).items())
         ],

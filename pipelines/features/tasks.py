@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.failures import TableFailure
 from pipelines.features.paths import feature_table, feature_table_names, snapshot_file
 from pipelines.lake.storage import lake_store
 from pipelines.settings import Settings
 from pipelines.taskscope import fail_without_retry, task_scope
+
+if TYPE_CHECKING:
+    from pipelines.privacy.anonymity_audit import GateAudit
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +151,18 @@ def publish(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Serve the release if every feature table's checks passed (warnings allowed)."""
+    """Serve the release if every feature table's checks passed (warnings allowed) and the
+    k-anonymity gate let it through; the gate's decisions go to the audit log, under the key
+    ring of ``settings`` (resolved here, the edge of the DAG task and of the CLI)."""
     from pipelines.features.lineage import publish_lineage
+    from pipelines.privacy.anonymity_audit import publication_audit
 
     with task_scope(
         "publish_features", data_interval_start, data_interval_end, run_id, settings
     ) as (settings, lineage):
-        release = _decide_publication(data_interval_end, run_id, settings)
+        release = _decide_publication(
+            data_interval_end, run_id, settings, publication_audit(settings)
+        )
         lineage.fail_with(lambda: publish_lineage(settings, release))
         if release.status != "published":
             raise FeatureGateFailed(
@@ -171,8 +179,11 @@ def publish(
     }
 
 
-def _decide_publication(data_interval_end: datetime, run_id: str | None, settings: Settings) -> Any:
-    """Record on the release whether every feature table's checks passed, and return it."""
+def _decide_publication(
+    data_interval_end: datetime, run_id: str | None, settings: Settings, audit: GateAudit
+) -> Any:
+    """Record on the release whether every feature table's checks passed, and return it;
+    the k-anonymity gate's decisions also go to ``audit``."""
     from pipelines.features.snapshots import read_release, write_release
     from pipelines.features.stored import publish_release
     from pipelines.hashing import file_sha256
@@ -205,7 +216,7 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
             o: sum(1 for r in mine if r["outcome"] == o) for o in ("passed", "warned", "failed")
         }
     release.checks = checks
-    problems += _anonymity_problems(settings, as_of, release)
+    problems += _anonymity_problems(settings, as_of, release, run, audit)
     release.problems = problems
     release.status = "failed" if problems else "published"
     write_release(settings, release)
@@ -214,11 +225,16 @@ def _decide_publication(data_interval_end: datetime, run_id: str | None, setting
     return release
 
 
-def _anonymity_problems(settings: Settings, as_of: date, release: Any) -> list[str]:
+def _anonymity_problems(
+    settings: Settings, as_of: date, release: Any, run: str, audit: GateAudit
+) -> list[str]:
     """The k-anonymity / l-diversity gate (:mod:`pipelines.privacy.anonymity`): recorded on
-    the release under ``checks["anonymity"]``; enforcing tables below k refuse publication."""
+    the release under ``checks["anonymity"]`` and in the audit log (one entry per table,
+    :mod:`pipelines.privacy.anonymity_audit`); enforcing tables below k refuse publication,
+    and so does a missing audit key."""
     from pipelines.contracts import load_contracts
     from pipelines.privacy.anonymity import gate_problems, snapshot_results
+    from pipelines.privacy.anonymity_audit import record_decisions
     from pipelines.warehouse.project import DBT_PROJECT_DIR
 
     snapshots = {t: snapshot_file(settings, t, as_of) for t in feature_table_names(settings)}
@@ -229,7 +245,12 @@ def _anonymity_problems(settings: Settings, as_of: date, release: Any) -> list[s
                          "enforced": r.policy.enforce, "problems": r.problems}
         for r in results
     }  # fmt: skip
-    return gate_problems(results)
+    seqs = record_decisions(
+        audit, results, release_id=release.release_id, as_of=as_of.isoformat(), run_id=run
+    )
+    for table, seq in seqs.items():
+        release.checks["anonymity"][table]["audit_seq"] = seq
+    return gate_problems(results) + (audit.problems if results else [])
 
 
 def publish_for_airflow(

@@ -302,6 +302,7 @@ class AnonymityCheck:
     enforced: bool
     blocked: bool
     suppressed: int = attr.field(default=0)
+    audit_seq: int | None = attr.field(default=None)  # the decision's audit log entry
 
 
 @_custom

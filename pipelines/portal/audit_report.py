@@ -1,6 +1,7 @@
 """``pipelines audit report --from --to``: one HTML page for auditors over a time window.
 
-Sections: gate decisions (runs), findings with their owners, states and time to resolution,
+Sections: gate decisions (runs), the k-anonymity gate's decisions at feature publication
+(their audit entries: figures per table, never a value), findings with their owners, states and time to resolution,
 re-identifications and erasures (and the other data-subject actions of the audit log), and
 refused uses and transfers. Everything comes from the quality results store and the audit
 log; entries show who, what, when and the (scrubbed) reason, never a subject token.
@@ -35,6 +36,11 @@ class PrintFailed(OSError):
 def browser() -> str | None:
     """A headless Chromium to print with (``PATH``), or None."""
     return next((found for name in BROWSERS if (found := shutil.which(name))), None)
+
+
+ANONYMITY_ACTION = "anonymity_gate"  # pipelines.privacy.anonymity_audit.ACTION
+ANONYMITY_FIGURES = ("release_id", "as_of", "table", "k", "required_k", "l", "suppressed",
+                     "enforced", "outcome")  # fmt: skip
 
 
 def _day(value: Any) -> str:
@@ -82,9 +88,20 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _anonymity_row(entry: dict[str, Any]) -> dict[str, Any]:
+    details = entry.get("details") or {}
+    return {
+        "time": entry["time"],
+        **{name: details.get(name) for name in ANONYMITY_FIGURES},
+        "audit_seq": entry["seq"],
+        "keyed": entry.get("key_id") is not None,
+    }
+
+
 def sections(settings: Settings, start: date, end: date) -> list[tuple[str, list[str], list]]:
     entries = _entries(settings, start, end)
     gates = [g for g in data.gates(settings) if _within(g["decided_at"], start, end)]
+    anonymity = [_anonymity_row(x) for x in entries if x["action"] == ANONYMITY_ACTION]
     subject = [_entry_row(x) for x in entries if x["action"] in SUBJECT_ACTIONS]
     refused = [
         _entry_row(x)
@@ -98,6 +115,11 @@ def sections(settings: Settings, start: date, end: date) -> list[tuple[str, list
             "Runs and gates",
             ["interval_start", "interval_end", "run_id", "gate", "decided_at"],
             gates,
+        ),
+        (
+            "k-anonymity at feature publication",
+            ["time", *ANONYMITY_FIGURES, "audit_seq", "keyed"],
+            anonymity,
         ),
         (
             "Findings",

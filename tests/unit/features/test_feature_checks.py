@@ -15,6 +15,7 @@ from pipelines.features.paths import feature_table_names, snapshot_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import read_release, write_release
 from pipelines.hashing import file_sha256
+from pipelines.protection import AuditLog, KeyRing
 from pipelines.quality import store
 from pipelines.settings import Settings
 
@@ -92,7 +93,15 @@ def _no_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
 
 
-def test_valid_snapshots_pass_every_critical_check_and_are_published(settings: Settings):
+@pytest.fixture
+def settings(keyed_settings: Settings) -> Settings:
+    """With a key ring: publication writes the k-anonymity gate's decisions to the audit log."""
+    return keyed_settings
+
+
+def test_valid_snapshots_pass_every_critical_check_and_are_published(
+    settings: Settings, keyring: KeyRing
+):
     build_release(settings)
     results = check_all(settings)
     assert all(r["failed"] == 0 for r in results.values()), results
@@ -101,6 +110,12 @@ def test_valid_snapshots_pass_every_critical_check_and_are_published(settings: S
     assert published["release_id"] == "r-test"
     release = read_release(settings, AS_OF)
     assert release.status == "published" and release.problems == []
+    # the k-anonymity gate's decision on the one table with quasi-identifiers, audited
+    [entry] = [e for e in AuditLog(settings.audit, keyring).entries()]
+    assert (entry["action"], entry["key_id"]) == ("anonymity_gate", "a1")
+    assert entry["details"]["table"] == "customer_features"
+    assert (entry["details"]["outcome"], entry["details"]["rows"]) == ("passed", N)
+    assert release.checks["anonymity"]["customer_features"]["audit_seq"] == entry["seq"]
     # the stored results name the snapshot file's content hash as the version validated
     rows = [r for r in store.read_checks(settings) if r["table"] == "seller_features"]
     assert {r["dataset_version"] for r in rows} == {
@@ -246,3 +261,22 @@ def test_cli_lists_shows_and_exports_the_published_release(
         tasks.publish(START, END, RUN, settings=settings)
     assert main([*base, "releases"]) == 1
     assert "failed" in capsys.readouterr().out
+
+
+def test_without_an_audit_key_the_gate_is_logged_unauthenticated_and_nothing_is_published(
+    settings: Settings,
+):
+    """As for a re-identification refused for want of keys: the decision is logged (no MAC)
+    and refused; nothing is served whose gate decision is not in the chained log."""
+    unkeyed = settings.model_copy(update={"keys": None})
+    build_release(unkeyed)
+    check_all(unkeyed)
+    with pytest.raises(tasks.FeatureGateFailed, match="audit log: no audit key"):
+        tasks.publish(START, END, RUN, settings=unkeyed)
+    assert read_release(unkeyed, AS_OF).status == "failed"
+    [entry] = AuditLog(unkeyed.audit).entries()
+    assert (entry["action"], entry["key_id"], entry["details"]["outcome"]) == (
+        "anonymity_gate",
+        None,
+        "passed",
+    )

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time
 from itertools import pairwise
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from pipelines.contracts import ContractSet
 from pipelines.features import tasks
 from pipelines.features.paths import feature_table_names
@@ -54,9 +56,12 @@ def build(root: Path, contracts: ContractSet, keyring: KeyRing | None = None) ->
     pass the ``keyring`` a later Airflow run will use (its key file), if any."""
     from pipelines.generate import generate
 
-    settings = Settings(data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=2)
-    generate(settings.landing, orders=ORDERS, days=DAYS, start=START, seed=7, fmt="csv")
     keyring = keyring or KeyRing.generate(note="training tests")
+    settings = Settings(
+        data_dir=root / "data", duckdb_memory_limit="1GB", duckdb_threads=2,
+        keys=SecretStr(keyring.to_json()),  # publication audits the k-anonymity gate
+    )  # fmt: skip
+    generate(settings.landing, orders=ORDERS, days=DAYS, start=START, seed=7, fmt="csv")
     client.reset_clients()
     for interval in intervals():
         run_id = f"manual__{interval.end.date().isoformat()}"

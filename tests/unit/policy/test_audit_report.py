@@ -17,6 +17,8 @@ from pipelines.cli import main
 from pipelines.policy import PurposeRefused, TransferRefused
 from pipelines.policy.enforce import enforce_purpose, enforce_transfer
 from pipelines.portal.audit_report import browser
+from pipelines.privacy.anonymity import Policy, Result
+from pipelines.privacy.anonymity_audit import GateAudit, record_decisions
 from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing, keyring_from_settings
 from pipelines.settings import Settings
@@ -25,6 +27,7 @@ from tests.unit.portal import cdp
 CANARY = "joana.canary@example.org"
 SECTIONS = (
     "Runs and gates (1)",
+    "k-anonymity at feature publication (1)",
     "Findings (2)",
     "Re-identifications and erasures (2)",
     "Refused uses and transfers (2)",
@@ -48,6 +51,8 @@ def audited(
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     with pytest.raises(QualityGateFailed):  # orders has no results: the gate fails, recorded
         gate(now, now.replace(hour=(now.hour + 1) % 24), "manual__a", ["orders"], settings=keyed)
+    blocked = Result(Policy("customer_features", ("customer_state", "age_band")), 31, 1, 2, 1)
+    record_decisions(GateAudit(log), [blocked], release_id="r-7", as_of="2018-01-08", run_id="x")
     with pytest.raises(PurposeRefused):
         enforce_purpose(keyed, "customer_features", "credit_scoring", actor="notebook")
     with pytest.raises(TransferRefused):
@@ -69,6 +74,10 @@ def test_the_report_renders_the_window_without_personal_data(audited: list[str],
     html = out.read_text()
     for section in SECTIONS:
         assert section in html
+    gate = html.split("k-anonymity at feature publication (1)")[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", gate)
+    assert cells[1:10] == ["r-7", "2018-01-08", "customer_features", "1", "5", "", "0", "True",
+                           "blocked"]  # fmt: skip
     assert "ml-platform@example.com" in html and "resolved" in html
     assert re.search(r"<td>\d+\.\d h</td>", html)  # time to resolution
     assert CANARY not in html
