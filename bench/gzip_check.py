@@ -7,7 +7,7 @@ hex ids like Olist's, so it compresses like the real file) to ``bench/results/``
 ``--repeat`` times each, on a warm page cache:
 
 * ``sha256``: what ingestion's hash thread did before (:func:`pipelines.hashing.file_sha256`);
-* ``read_to_end``: what it does now, SHA-256 and streaming zlib inflate with every gzip
+* ``read_to_end``: what it does now, SHA-256 and streaming inflate (``zlib-ng``) with every gzip
   member's CRC-32 and length checked (:func:`pipelines.ingest.integrity.read_to_end`);
 * ``duckdb_parse``: DuckDB reading the same file as text (``count(*)`` of ``read_csv``), the
   parse that ingestion runs meanwhile on another thread, for scale.

@@ -4,12 +4,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import re
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.protection import detect as detect_module
 from pipelines.protection.detect import (
     DETECTORS,
     Entity,
@@ -214,7 +216,8 @@ _ATOMS = [
     " at ", " arroba ", " dot ", " ponto ", "[at]", "www.", "http://", "Rua ", "Av. ", "Street",
     "straat ", "Kerk", "529.982.247-25", "4111111111111111", "１", "９", "\xa0", "tel ", "06-",
     "٣", "\u2003", "．", "＋", "＠", "\u2013", "nº ", "(at)", " punt ", "Ave",
-    "Maria", "Souza", "Jan", " de ", "São ", "Vries", "Ana Paula",
+    "Maria", "Souza", "Jan", " de ", "São ", "Vries", "Ana Paula", " van der ", " da ", "bom ",
+    "Silva", "Muito ",
 ]  # fmt: skip
 
 
@@ -225,6 +228,35 @@ def test_prefilter_never_hides_a_finding(values: list[str]) -> None:
     exactly what the value-by-value one does."""
     array = pa.array(values, pa.string())
     assert scrub_arrow(array, "BR").to_pylist() == [redact_text(v, "BR") for v in values]
+
+
+_SHORTCUTS = [
+    (detect_module._AT_HINT, [detect_module._EMAIL_RE, detect_module._OBFUSCATED_RE]),
+    (detect_module._URL_HINT, [detect_module._URL_RE]),
+    (re.compile("@"), [detect_module._HANDLE_RE]),
+    (re.compile(r"\d"), [detect_module._ADDRESS_RE]),
+]
+"""Cheap tests that let a detector skip its patterns: each must hold wherever they match."""
+
+
+def _shortcut_misses(text: str) -> list[str]:
+    norm = normalise(text)
+    return [
+        hint.pattern
+        for hint, patterns in _SHORTCUTS
+        if any(p.search(norm) for p in patterns) and not hint.search(norm)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_ATOMS), max_size=30).map("".join))
+def test_detector_shortcuts_never_skip_a_match(text: str) -> None:
+    assert _shortcut_misses(text) == []
+
+
+def test_detector_shortcuts_hold_on_the_corpus(snippets: list) -> None:
+    assert [s.text for s in snippets if _shortcut_misses(s.text)] == []
+    assert _shortcut_misses("ana (at) mail.com, www.x.nl, @ana_b, Rua Augusta 1500") == []
 
 
 def test_random_texts_lose_every_planted_identifier() -> None:
