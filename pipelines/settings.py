@@ -20,12 +20,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from pipelines.pgstate import check_url
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The repository root (where ``contracts/``, ``dags/`` and ``dbt_project/`` live)."""
@@ -102,6 +104,18 @@ class Settings(BaseSettings):
     audit_log: Path | None = Field(
         default=None, description="Append-only audit log (JSON lines); default <data_dir>/audit."
     )
+    audit_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL: the audit log in PostgreSQL instead of `audit_log`.",
+    )
+    lineage_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL: lineage events in PostgreSQL instead of a local file.",
+    )
+    lock_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL: partition locks as advisory locks, not local files.",
+    )
     contracts_dir: Path = Field(
         default=PROJECT_DIR / "contracts", description="Source contracts (*.yml)."
     )
@@ -155,12 +169,22 @@ class Settings(BaseSettings):
         "key_file",
         "keys",
         "dbt_models_dir",
+        "audit_url",
+        "lineage_url",
+        "lock_url",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         """``PIPELINES_KEY_FILE=`` (empty) means "not set", not the current directory."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("audit_url", "lineage_url", "lock_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None:
+            check_url(value.get_secret_value(), str(info.field_name))
+        return value
 
     @field_validator("duckdb_threads")
     @classmethod

@@ -36,6 +36,7 @@ from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.emit import LineageParts
 from pipelines.protection.audit import head_record
+from pipelines.protection.audit_pg import open_audit_log
 from pipelines.protection_types import lineage_description, protection_type
 from pipelines.rowchecks import names_by_column
 from pipelines.settings import Settings
@@ -93,7 +94,7 @@ def _interval(manifest: Manifest) -> Interval:
 
 def audit_head(settings: Settings) -> dict[str, Any] | None:
     """The audit log's head as stored (``seq`` and ``mac``), or None if unreadable."""
-    return head_record(settings.audit)
+    return head_record(open_audit_log(settings))
 
 
 def ingestion_lineage(

@@ -373,7 +373,9 @@ def ingest_table(
     failure = None
     try:
         lock_dir = lock_root(lake_store(settings)) / table
-        with partition_lock(lock_dir, interval.partition, timeout=lock_timeout):
+        with partition_lock(
+            lock_dir, interval.partition, timeout=lock_timeout, lock_url=settings.lock_url
+        ):
             return _ingest_table(
                 table, interval, settings, run_id=run_id, keyring=keyring, contracts=contracts
             )
@@ -406,7 +408,7 @@ def _ingest_table(
     store = lake_store(settings)  # where partitions are published and read
     KeyRegistry.for_lake(lake).bind(keyring)  # other bytes under a known key id: stop here
     table_dir = lake / table
-    clean_leftovers(table_dir, held=interval.partition)
+    clean_leftovers(table_dir, held=interval.partition, lock_url=settings.lock_url)
     _check_existing(store, contract, interval)
     protection = KeyedProtection(keyring)
     _check_key_versions(store, contracts, contract, interval, keyring)

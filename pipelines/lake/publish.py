@@ -15,8 +15,10 @@ the lake's own filesystem, so it holds between processes, Airflow tasks and Cele
 that share the lake: on one machine always (the embedded default; compose's workers share a
 volume on one host), across machines on shared storage whose locks are coherent between
 clients (NFSv4, CephFS, Lustre with ``flock``). A filesystem without file locks is an error
-by name, never a silent fallback. The kernel releases the lock when its process dies, so a
-crashed run never blocks the next one. A second run of the same partition waits for the
+by name, never a silent fallback. Workers that share no filesystem set ``lock_url``: the lock
+is then a PostgreSQL advisory lock per table and partition (:mod:`pipelines.lake.pglock`).
+The kernel (or PostgreSQL, when the session ends) releases the lock when its process dies, so
+a crashed run never blocks the next one. A second run of the same partition waits for the
 lock, and fails with :class:`PartitionBusy` after its timeout.
 
 **Clean-up removes only dead runs' leftovers.** Hidden ``.staging-*`` / ``.trash-*`` folders
@@ -38,9 +40,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+from pydantic import SecretStr
 
 from pipelines.lake.manifest import MANIFEST_NAME, Manifest
 from pipelines.lake.partitions import Partition
+from pipelines.lake.pglock import AdvisoryLock
 from pipelines.lake.storage import LakeStorage
 from pipelines.lake.stored import publish_staged
 
@@ -64,7 +68,9 @@ def _fsync_tree(folder: Path) -> None:
     _fsync_tree_dir(folder)
 
 
-def _lock(table_dir: Path, partition: str) -> FileLock:
+def _lock(table_dir: Path, partition: str, lock_url: SecretStr | None) -> FileLock | AdvisoryLock:
+    if lock_url is not None:
+        return AdvisoryLock(lock_url, table_dir.name, partition)
     folder = table_dir.parent / LOCKS_DIR / table_dir.name
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(
@@ -76,11 +82,16 @@ def _lock(table_dir: Path, partition: str) -> FileLock:
 
 @contextmanager
 def partition_lock(
-    table_dir: Path, partition: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
+    table_dir: Path,
+    partition: str,
+    *,
+    timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_url: SecretStr | None = None,
 ) -> Iterator[None]:
-    """Hold ``table_dir/partition``'s writer lock; wait up to ``timeout`` seconds for it."""
+    """Hold ``table_dir/partition``'s writer lock; wait up to ``timeout`` seconds for it
+    (an advisory lock in PostgreSQL when ``lock_url`` is set, else a file lock)."""
     table_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(table_dir, partition)
+    lock = _lock(table_dir, partition, lock_url)
     where = f"{table_dir.name}/{partition}"
     try:
         lock.acquire(timeout=0)
@@ -108,7 +119,9 @@ def _leftover_partition(name: str) -> str | None:
     return None
 
 
-def clean_leftovers(table_dir: Path, held: str | None = None) -> list[Path]:
+def clean_leftovers(
+    table_dir: Path, held: str | None = None, lock_url: SecretStr | None = None
+) -> list[Path]:
     """Remove staging/trash folders that no live run holds; returns what was removed.
 
     ``held`` is the partition whose lock the caller holds: its leftovers are dead. Those of
@@ -126,7 +139,7 @@ def clean_leftovers(table_dir: Path, held: str | None = None) -> list[Path]:
         if partition == held:
             removed += _remove(folders)
             continue
-        lock = _lock(table_dir, partition)
+        lock = _lock(table_dir, partition, lock_url)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -191,9 +204,16 @@ def lock_root(store: LakeStorage) -> Path:
 
 
 @contextmanager
-def locked(part: Partition, *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold ``part``'s writer lock (:func:`partition_lock`)."""
-    with partition_lock(lock_root(part.store) / part.table, part.name, timeout=timeout):
+def locked(
+    part: Partition,
+    *,
+    timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_url: SecretStr | None = None,
+) -> Iterator[None]:
+    """Hold ``part``'s writer lock (:func:`partition_lock`; with ``lock_url`` a PostgreSQL
+    advisory lock, which holds across machines also for a lake on an object store)."""
+    root = lock_root(part.store) / part.table
+    with partition_lock(root, part.name, timeout=timeout, lock_url=lock_url):
         yield
 
 

@@ -6,7 +6,9 @@ Configuration, as openlineage-python reads it (first found wins for the file):
 2. a transport in ``openlineage.yml`` (``$OPENLINEAGE_CONFIG``, else ``./openlineage.yml``,
    else ``~/.openlineage/openlineage.yml``), in ``OPENLINEAGE__TRANSPORT__*`` variables, or
    ``OPENLINEAGE_URL`` (HTTP, e.g. Marquez at ``http://marquez:5000``): the client uses it;
-3. otherwise, a JSON-lines file: ``<data_dir>/lineage/events.jsonl``, one event per line.
+3. otherwise, the ``lineage_url`` setting when it holds a ``postgresql://`` URL: one row per
+   event in PostgreSQL (:mod:`pipelines.lineage.pgevents`), for workers that share no disk;
+4. otherwise, a JSON-lines file: ``<data_dir>/lineage/events.jsonl``, one event per line.
 
 The default file transport (:mod:`pipelines.lineage.transport`) appends each event with one
 ``write(2)`` on an ``O_APPEND`` descriptor, so task processes writing at the same time never
@@ -106,7 +108,8 @@ def _quiet_library() -> None:
 def get_client(settings: Settings) -> Any:
     """The process's OpenLineage client for these settings (created once, then reused)."""
     where = configured_transport()
-    key = (str(events_path(settings)), where or "")
+    pg = settings.lineage_url.get_secret_value() if settings.lineage_url else ""
+    key = (str(events_path(settings)), where or pg)
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
@@ -114,14 +117,20 @@ def get_client(settings: Settings) -> Any:
 
             _quiet_library()
             if where is None:
-                from pipelines.lineage.transport import JsonLinesConfig, JsonLinesTransport
-
-                transport = JsonLinesTransport(JsonLinesConfig(str(events_path(settings))))
-                client = OpenLineageClient(transport=transport)
+                client = OpenLineageClient(transport=_default_transport(settings))
             else:
                 client = OpenLineageClient()
             _CLIENTS[key] = client
     return client
+
+
+def _default_transport(settings: Settings) -> Any:
+    """PostgreSQL when ``lineage_url`` is set, else the JSON-lines file."""
+    from pipelines.lineage import transport
+
+    if settings.lineage_url is not None:
+        return transport.PostgresTransport(settings.lineage_url)
+    return transport.JsonLinesTransport(transport.JsonLinesConfig(str(events_path(settings))))
 
 
 def reset_clients() -> None:
@@ -136,7 +145,13 @@ def describe(settings: Settings) -> str:
     """One line saying where events go."""
     if disabled():
         return "lineage disabled (OPENLINEAGE_DISABLED=true)"
-    return configured_transport() or f"file {events_path(settings)}"
+    if configured := configured_transport():
+        return configured
+    if settings.lineage_url is not None:
+        from pipelines.lineage.pgevents import where
+
+        return f"PostgreSQL {where(settings.lineage_url)}"
+    return f"file {events_path(settings)}"
 
 
 def read_events(path: Path | Settings) -> list[dict[str, Any]]:

@@ -153,10 +153,15 @@ def build_safely(settings: Settings, what: str, builder: Builder | None) -> Line
 
 
 def _marker(settings: Settings, dag_run: runs.RunRef, attempt: str, name: str) -> bool:
-    """Create a marker once; True for the process that created it."""
+    """Create a marker once; True for the process that created it (in PostgreSQL when
+    ``lineage_url`` is set: workers share no folder)."""
+    suffix = f"-{attempt}" if attempt else ""
+    if settings.lineage_url is not None:
+        from pipelines.lineage.pgevents import claim_marker
+
+        return claim_marker(settings.lineage_url, f"{dag_run.run_id}{suffix}.{name}")
     folder = client.lineage_dir(settings) / "dag_runs"
     folder.mkdir(parents=True, exist_ok=True)
-    suffix = f"-{attempt}" if attempt else ""
     path = folder / f"{dag_run.run_id}{suffix}.{name}"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

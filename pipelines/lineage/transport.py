@@ -1,4 +1,5 @@
-"""The default transport: one event per line, appended with a single ``write(2)``.
+"""Our transports: the default JSON-lines file (one event per line, appended with a single
+``write(2)``), and PostgreSQL (one row per event, the ``lineage_url`` setting).
 
 Usable from ``openlineage.yml`` too::
 
@@ -15,8 +16,10 @@ from typing import Any
 
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Config, Transport
+from pydantic import SecretStr
 
 from pipelines.lineage.lines import append_line
+from pipelines.lineage.pgevents import insert_events
 
 
 @dataclass
@@ -42,3 +45,28 @@ class JsonLinesTransport(Transport):
 
     def emit(self, event: Any) -> None:
         append_line(self.path, Serde.to_json(event))
+
+
+@dataclass
+class PostgresConfig(Config):
+    url: str
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> PostgresConfig:
+        if "url" not in params:
+            raise RuntimeError("the PostgreSQL transport needs `url` (postgresql://...)")
+        return cls(url=str(params["url"]))
+
+
+class PostgresTransport(Transport):
+    """One row per event in PostgreSQL (:mod:`pipelines.lineage.pgevents`), committed before
+    ``emit`` returns: for workers that share no disk (the ``lineage_url`` setting)."""
+
+    kind = "pipelines_postgres"
+    config_class = PostgresConfig
+
+    def __init__(self, config: PostgresConfig | SecretStr) -> None:
+        self.url = config if isinstance(config, SecretStr) else SecretStr(config.url)
+
+    def emit(self, event: Any) -> None:
+        insert_events(self.url, [Serde.to_json(event)])

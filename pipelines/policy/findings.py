@@ -18,6 +18,7 @@ from typing import Any
 
 from pipelines.policy.model import Policy
 from pipelines.protection.audit import AuditLog
+from pipelines.protection.audit_pg import open_audit_log
 from pipelines.settings import Settings
 
 _OWN = {"kind", "table", "partition", "what", "column", "severity"}
@@ -72,9 +73,9 @@ def _log(settings: Settings) -> AuditLog:
     from pipelines.protection.keys import keyring_from_settings
 
     try:
-        return AuditLog(settings.audit, keyring_from_settings(settings))
+        return open_audit_log(settings, keyring_from_settings(settings))
     except (KeyRingError, OSError):
-        return AuditLog(settings.audit)
+        return open_audit_log(settings)
 
 
 def _append(
@@ -130,7 +131,7 @@ def owner_of(policy: Policy, contract_owners: Mapping[str, str], table: str) -> 
 
 def _entries(settings: Settings) -> list[dict[str, Any]]:
     return [
-        e for e in AuditLog(settings.audit).entries() if str(e["action"]).startswith(ACTION_PREFIX)
+        e for e in open_audit_log(settings).entries() if str(e["action"]).startswith(ACTION_PREFIX)
     ]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipelines.portal import data
 from pipelines.portal.html import CSS, e, table
-from pipelines.protection.audit import AuditLog
+from pipelines.protection.audit_pg import open_audit_log
 from pipelines.settings import Settings
 
 SUBJECT_ACTIONS = ("reidentify", "privacy_erase", "privacy_export", "retention_purge")
@@ -73,7 +73,7 @@ def _finding_rows(settings: Settings, start: date, end: date) -> list[dict[str, 
 
 
 def _entries(settings: Settings, start: date, end: date) -> list[dict[str, Any]]:
-    return [e for e in AuditLog(settings.audit).entries() if _within(e["time"], start, end)]
+    return [e for e in open_audit_log(settings).entries() if _within(e["time"], start, end)]
 
 
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:

@@ -77,20 +77,21 @@ def pii_map(settings: Settings) -> list[dict[str, Any]]:
 def _verify(settings: Settings) -> str:
     """The chain's status in words, checked like ``pipelines audit verify`` (MACs, head file,
     heads recorded in lineage) with the key ring the portal runs with."""
-    from pipelines.protection import AuditLog, keyring_from_settings
+    from pipelines.protection import keyring_from_settings
     from pipelines.protection.audit import lineage_anchors
+    from pipelines.protection.audit_pg import open_audit_log
     from pipelines.protection.errors import AuditLogError, ProtectionError
-    from pipelines.reporting.store import events_path
+    from pipelines.reporting.store import event_source, event_texts
 
     try:
         keyring = keyring_from_settings(settings)
     except ProtectionError:
         return "not verified: the portal runs without the key ring (PIPELINES_KEY_FILE)"
-    log = AuditLog(settings.audit, keyring)
-    if not log.path.exists() and not log.head_path.exists():
+    log = open_audit_log(settings, keyring)
+    if not log.exists():
         return "ok: no entries yet"
     try:
-        report = log.verify(lineage_anchors(events_path(settings)))
+        report = log.verify(lineage_anchors(event_texts(event_source(settings))))
     except AuditLogError as exc:
         return f"tampered: {exc}"
     return (
@@ -100,7 +101,7 @@ def _verify(settings: Settings) -> str:
 
 def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
     """(chain status in words, entries newest first). Entries carry digests and ids only."""
-    from pipelines.protection import AuditLog
+    from pipelines.protection.audit_pg import open_audit_log
 
     rows = [
         {
@@ -112,7 +113,7 @@ def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
             "subject": e.get("subject"),
             "details": ", ".join(f"{k}={v}" for k, v in sorted((e.get("details") or {}).items())),
         }
-        for e in AuditLog(settings.audit).entries()
+        for e in open_audit_log(settings).entries()
     ]
     return _verify(settings), list(reversed(rows))
 
@@ -120,10 +121,7 @@ def audit(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
 def _training_events(settings: Settings) -> list[dict[str, Any]]:
     """The COMPLETE events of training runs, located through the lineage store's event index
     (file and line) and read from the event log itself."""
-    import json
-    from pathlib import Path
-
-    from pipelines.reporting.store import LineageStoreError, open_store
+    from pipelines.reporting.store import LineageStoreError, located_events, open_store
 
     try:
         with open_store(settings, None) as con:
@@ -133,14 +131,7 @@ def _training_events(settings: Settings) -> list[dict[str, Any]]:
             ).fetchall()
     except LineageStoreError:
         return []
-    wanted: dict[str, set[int]] = {}
-    for file, line in located:
-        wanted.setdefault(file, set()).add(int(line))
-    events = []
-    for file, lines in wanted.items():
-        raw = Path(file).read_bytes().split(b"\n")
-        events += [json.loads(raw[n - 1]) for n in sorted(lines) if n <= len(raw)]
-    return events
+    return located_events(settings, located)
 
 
 def consumers(settings: Settings) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ SUBJECT_HELP = "the person: their customer_unique_id, or its token (p1:...)"
 def _context(args: argparse.Namespace, action: str) -> Any:
     from pipelines.lake.subjects import subject_graph
     from pipelines.privacy.authorize import audit_outcome, authorize
-    from pipelines.protection.audit import AuditLog
+    from pipelines.protection.audit_pg import open_audit_log
     from pipelines.protection.errors import KeyRingError
     from pipelines.protection.keys import keyring_from_settings
 
@@ -33,10 +33,10 @@ def _context(args: argparse.Namespace, action: str) -> Any:
     try:
         keyring = keyring_from_settings(settings)
     except KeyRingError as exc:  # refused for want of keys: logged, without a MAC
-        audit_outcome(AuditLog(settings.audit), None, action=action, actor=args.actor,
+        audit_outcome(open_audit_log(settings), None, action=action, actor=args.actor,
                       reason=args.reason, outcome="refused", error=exc, unauthenticated=True)  # fmt: skip
         raise
-    log = AuditLog(settings.audit, keyring)
+    log = open_audit_log(settings, keyring)
     request = authorize(
         log, keyring, settings.lake, action=action, actor=args.actor, reason=args.reason,
         subject=args.subject, subject_table=graph.subject_column.split(".")[0],
@@ -246,13 +246,13 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     from pipelines.policy.enforce import enforce_transfer
     from pipelines.privacy.dp import ACTION, BudgetExhausted, release_counts, segment_counts
     from pipelines.privacy.lineage import JOB_PREFIX, dp_lineage
-    from pipelines.protection.audit import AuditLog
+    from pipelines.protection.audit_pg import open_audit_log
     from pipelines.protection.keys import keyring_from_settings
 
     settings = settings_for(args)
     if not args.actor.strip() or not args.reason.strip():
         raise ValueError("a DP release needs an actor and a reason (audited)")
-    log = AuditLog(settings.audit, keyring_from_settings(settings))
+    log = open_audit_log(settings, keyring_from_settings(settings))
     snapshot = snapshot_file(settings, args.table, date.fromisoformat(args.as_of))
     segments = _public_segments(load_contracts(settings.contracts_dir), args.table, args.by)
     dataset = f"features.{args.table}"

@@ -106,7 +106,10 @@ def erase(
         con = connect(keyring)
         try:
             load_keys(con, found.keys)
-            cert.lake = [rewrite_partition(con, h.partition, graph, contracts) for h in found.hits]
+            cert.lake = [
+                rewrite_partition(con, h.partition, graph, contracts, lock_url=settings.lock_url)
+                for h in found.hits
+            ]
             cert.features = rewrite_features(con, features_dir(settings), cert.lake)
             if rebuild:
                 cert.rebuilt = rebuild_features(settings, {r.new_version for r in cert.lake})

@@ -40,7 +40,7 @@ class Purged:
 def _purge_lake(settings: Settings, table: str, cutoff: datetime, out: Purged) -> None:
     for part in partitions(settings.lake, table):
         if part.interval.end <= cutoff:
-            with partition_lock(part.folder.parent, part.name):
+            with partition_lock(part.folder.parent, part.name, lock_url=settings.lock_url):
                 shutil.rmtree(part.folder)
             out.partitions.append(
                 {"table": table, "partition": part.name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+from pydantic import SecretStr
 
 from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
@@ -53,12 +54,15 @@ def rewrite_partition(
     part: Partition,
     graph: SubjectGraph,
     contracts: ContractSet,
+    *,
+    lock_url: SecretStr | None = None,
 ) -> Rewritten:
-    """Rewrite ``part`` without the rows matching the keys loaded on ``con``."""
+    """Rewrite ``part`` without the rows matching the keys loaded on ``con`` (under its lock:
+    advisory in PostgreSQL when ``lock_url`` is set)."""
     contract = contracts[part.table]
     table = graph.table(part.table)
     assert table is not None
-    with locked(part):
+    with locked(part, lock_url=lock_url):
         data = sql_str(str(verified_data_file(part)))
         quarantine = sql_str(str(verified_quarantine_file(part)))
         old = part.manifest

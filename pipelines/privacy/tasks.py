@@ -20,14 +20,14 @@ def purge_retention(
     interval's end; audited, with a lineage run naming every purged partition."""
     from pipelines.contracts import load_contracts
     from pipelines.privacy.retention import purge, purge_lineage
-    from pipelines.protection.audit import AuditLog
+    from pipelines.protection.audit_pg import open_audit_log
     from pipelines.protection.keys import keyring_from_settings
 
     with task_scope(
         "purge_retention", data_interval_start, data_interval_end, run_id, settings
     ) as (settings, lineage):
         contracts = load_contracts(settings.contracts_dir)
-        log = AuditLog(settings.audit, keyring_from_settings(settings))
+        log = open_audit_log(settings, keyring_from_settings(settings))
         purged = purge(settings, contracts, log, now=data_interval_end, actor="pipelines")
         seq, _ = log.head()
         lineage.complete_with(lambda: purge_lineage(settings, contracts, purged, seq))

@@ -113,10 +113,28 @@ class AuditLog:
         self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
         self._keyring = keyring
 
+    @property
+    def where(self) -> str:
+        """Where the log is, for messages (a path, or a URL without its password)."""
+        return str(self.path)
+
+    @property
+    def head_where(self) -> str:
+        """Where the head is recorded, for messages."""
+        return f"head file {self.head_path}"
+
+    def exists(self) -> bool:
+        """Whether anything was ever written (entries or a head)."""
+        return self.path.exists() or self.head_path.exists()
+
+    def with_keyring(self, keyring: KeyRing | None) -> AuditLog:
+        """The same log, appended to and verified with ``keyring``."""
+        return type(self)(self.path, keyring)
+
     def _key(self, key_id: str | None = None) -> KeyMaterial:
         if self._keyring is None:
             raise AuditLogError(
-                f"audit log {self.path}: no key ring to MAC or verify entries with; configure "
+                f"audit log {self.where}: no key ring to MAC or verify entries with; configure "
                 "the key ring (PIPELINES_KEY_FILE or PIPELINES_KEYS)"
             )
         keyset = self._keyring.keyset(Purpose.AUDIT)
@@ -149,23 +167,23 @@ class AuditLog:
             if not isinstance(detail, _Scalar):
                 raise TypeError(f"audit detail {name!r} must be a JSON scalar")
         key = None if unauthenticated else self._key()
+        fields = {
+            "actor": actor.strip(),
+            "action": action.strip(),
+            "reason": scrub_reason(reason.strip()),
+            "subject": subject,
+            "details": clean_details,
+        }
+        return self._append(fields, key)
+
+    def _append(self, fields: Mapping[str, Any], key: KeyMaterial | None) -> dict[str, Any]:
+        """Chain ``fields`` onto the checked head and store the entry, under the file lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev_mac = self._checked_head(fd)
-            entry: dict[str, Any] = {
-                "seq": seq + 1,
-                "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-                "actor": actor.strip(),
-                "action": action.strip(),
-                "reason": scrub_reason(reason.strip()),
-                "subject": subject,
-                "details": clean_details,
-                "prev_mac": prev_mac,
-                "key_id": key.id if key else None,
-            }
-            entry["mac"] = entry_mac(entry, key)
+            seq, prev_mac = self._checked_head(self._last_entry(fd))
+            entry = new_entry(seq, prev_mac, fields, key)
             line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
             data = line.encode() + b"\n"
             while data:
@@ -199,15 +217,14 @@ class AuditLog:
             int(entry["seq"]), str(entry["mac"])
         except (ValueError, KeyError, TypeError):
             raise AuditLogError(
-                f"audit log {self.path}: last entry is unreadable; run `pipelines audit verify`"
+                f"audit log {self.where}: last entry is unreadable; run `pipelines audit verify`"
             ) from None
         if not isinstance(entry, dict):
-            raise AuditLogError(f"audit log {self.path}: last entry is not a JSON object")
+            raise AuditLogError(f"audit log {self.where}: last entry is not a JSON object")
         return entry
 
-    def _checked_head(self, fd: int) -> tuple[int, str]:
-        """The last entry's ``(seq, mac)`` after checking its MAC and the head file."""
-        entry = self._last_entry(fd)
+    def _checked_head(self, entry: dict[str, Any] | None) -> tuple[int, str]:
+        """The last entry's ``(seq, mac)`` after checking its MAC and the head."""
         if entry is None:
             return 0, GENESIS
         seq = int(entry["seq"])
@@ -216,7 +233,7 @@ class AuditLog:
         problem = self._mac_problem(entry) or self._head_problem(entry)
         if problem:
             raise AuditLogTampered(
-                f"audit log {self.path} fails verification at seq {seq}: {problem}; "
+                f"audit log {self.where} fails verification at seq {seq}: {problem}; "
                 "run `pipelines audit verify`",
                 seq,
             )
@@ -252,33 +269,43 @@ class AuditLog:
             os.fsync(fh.fileno())
         os.replace(tmp, self.head_path)
 
-    def _head_problem(self, last: Mapping[str, Any]) -> str | None:
-        """Whether the head file vouches for ``last`` (it may lag by one entry: a crash
-        between the two writes)."""
+    def _stored_head(self) -> dict[str, Any] | str:
+        """The head file's content, or what is wrong with it."""
         try:
             head = json.loads(self.head_path.read_text(encoding="utf-8"))
-            seq, mac, key_id = int(head["seq"]), str(head["mac"]), head.get("key_id")
         except FileNotFoundError:
-            return f"the head file {self.head_path} is missing"
+            return f"the {self.head_where} is missing"
+        except ValueError:
+            return f"the {self.head_where} is unreadable"
+        return head if isinstance(head, dict) else f"the {self.head_where} is unreadable"
+
+    def _head_problem(self, last: Mapping[str, Any]) -> str | None:
+        """Whether the head vouches for ``last`` (it may lag by one entry: a crash between
+        the two writes)."""
+        head = self._stored_head()
+        if isinstance(head, str):
+            return head
+        try:
+            seq, mac, key_id = int(head["seq"]), str(head["mac"]), head.get("key_id")
         except (ValueError, KeyError, TypeError):
-            return f"the head file {self.head_path} is unreadable"
+            return f"the {self.head_where} is unreadable"
         last_seq = int(last["seq"])
         lagging = seq == last_seq - 1 and mac == last.get("prev_mac")
         if not lagging and (seq, mac) != (last_seq, last.get("mac")):
             return (
-                f"the head file {self.head_path} records seq {seq} but the log ends at seq "
+                f"the {self.head_where} records seq {seq} but the log ends at seq "
                 f"{last_seq} (entries removed, or the log replaced)"
             )
         if key_id is None:
             if seq == last_seq and last.get("key_id") is not None:
-                return f"the head file {self.head_path} has no MAC but the last entry is keyed"
+                return f"the {self.head_where} has no MAC but the last entry is keyed"
             return None
         try:
             key = self._key(str(key_id))
         except UnknownKeyIdError:
-            return f"the head file's audit key {key_id!r} is not in the key ring"
+            return f"the {self.head_where}'s audit key {key_id!r} is not in the key ring"
         if not hmac.compare_digest(str(head.get("head_mac")), _head_mac(seq, mac, key)):
-            return f"the head file {self.head_path}: MAC does not match (forged or edited)"
+            return f"the {self.head_where}: MAC does not match (forged or edited)"
         return None
 
     def entries(self) -> list[dict[str, Any]]:
@@ -295,7 +322,7 @@ class AuditLog:
             fail = _link_problem(entry, seq, prev_mac) or self._mac_problem(entry)
             if fail:
                 raise AuditLogTampered(
-                    f"audit log {self.path} fails verification at seq {seq}: {fail}", seq
+                    f"audit log {self.where} fails verification at seq {seq}: {fail}", seq
                 )
             unauthenticated += entry.get("key_id") is None
             prev_mac = entry["mac"]
@@ -304,13 +331,13 @@ class AuditLog:
             problem = self._head_problem(entries[-1][1])
             if problem:
                 raise AuditLogTampered(
-                    f"audit log {self.path} fails verification at seq {count + 1}: {problem}",
+                    f"audit log {self.where} fails verification at seq {count + 1}: {problem}",
                     count + 1,
                 )
-        elif self.head_path.exists():
+        elif self._has_head():
             raise AuditLogTampered(
-                f"audit log {self.path} fails verification at seq 1: the log is empty or gone "
-                f"but the head file {self.head_path} exists",
+                f"audit log {self.where} fails verification at seq 1: the log is empty or gone "
+                f"but the {self.head_where} records entries",
                 1,
             )
         checked = 0
@@ -319,7 +346,7 @@ class AuditLog:
             if anchor.seq > count or macs[anchor.seq] != anchor.mac:
                 seq = min(anchor.seq, count + 1)
                 raise AuditLogTampered(
-                    f"audit log {self.path} fails verification at seq {seq}: {anchor.where} "
+                    f"audit log {self.where} fails verification at seq {seq}: {anchor.where} "
                     f"recorded head seq {anchor.seq} ({anchor.mac[:16]}...) but the log "
                     + (
                         f"ends at seq {count}"
@@ -330,6 +357,9 @@ class AuditLog:
                 )
             checked += 1
         return Verified(count, unauthenticated, checked)
+
+    def _has_head(self) -> bool:
+        return self.head_path.exists()
 
     def _read(self, strict: bool = False) -> list[tuple[int, dict[str, Any]]]:
         try:
@@ -349,22 +379,37 @@ class AuditLog:
                     raise ValueError
             except ValueError:
                 if not strict:
-                    raise AuditLogError(f"audit log {self.path}: line {seq} is not JSON") from None
+                    raise AuditLogError(f"audit log {self.where}: line {seq} is not JSON") from None
                 raise AuditLogTampered(
-                    f"audit log {self.path} fails verification at seq {seq}: not a JSON object",
+                    f"audit log {self.where} fails verification at seq {seq}: not a JSON object",
                     seq,
                 ) from None
             out.append((seq, entry))
         if strict and not trailing_ok:
             seq = len(lines)
             raise AuditLogTampered(
-                f"audit log {self.path} fails verification at seq {seq}: incomplete last line",
+                f"audit log {self.where} fails verification at seq {seq}: incomplete last line",
                 seq,
             )
         return out
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
+
+
+def new_entry(
+    seq: int, prev_mac: str, fields: Mapping[str, Any], key: KeyMaterial | None
+) -> dict[str, Any]:
+    """The entry after ``(seq, prev_mac)``: ``fields``, the time, the link and its MAC."""
+    entry: dict[str, Any] = {
+        "seq": seq + 1,
+        "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        **fields,
+        "prev_mac": prev_mac,
+        "key_id": key.id if key else None,
+    }
+    entry["mac"] = entry_mac(entry, key)
+    return entry
 
 
 def _link_problem(entry: dict[str, Any], seq: int, prev_mac: str) -> str | None:
@@ -381,25 +426,28 @@ ANCHOR_FACETS = ("pipelines_ingestion", "pipelines_gate")
 """Run facets that record the audit head (``audit_head``): every ingestion run, every gate."""
 
 
-def head_record(path: Path) -> dict[str, Any] | None:
-    """The head of the log at ``path`` as stored, for lineage (``seq`` and ``mac``; not
-    verified, no key needed), or None if it cannot be read (``audit verify`` says why)."""
+def head_record(log: AuditLog) -> dict[str, Any] | None:
+    """The head of ``log`` as stored, for lineage (``seq`` and ``mac``; not verified, no key
+    needed), or None if it cannot be read (``audit verify`` says why)."""
     try:
-        seq, mac = AuditLog(path).head()
+        seq, mac = log.head()
     except (AuditLogError, OSError):
         return None
     return {"seq": seq, "mac": mac}
 
 
-def lineage_anchors(events: Path) -> list[Anchor]:
-    """The audit heads recorded in an OpenLineage event log (the ``audit_head`` of the run
-    facets in :data:`ANCHOR_FACETS`), one per facet that has one."""
-    try:
-        text = events.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
+def lineage_anchors(events: Path | Iterable[str]) -> list[Anchor]:
+    """The audit heads recorded in OpenLineage events, a JSON-lines file or its lines (the
+    ``audit_head`` of the run facets in :data:`ANCHOR_FACETS`), one per facet that has one."""
+    if isinstance(events, Path):
+        try:
+            lines: Iterable[str] = events.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+    else:
+        lines = events
     out = []
-    for line in text.splitlines():
+    for line in lines:
         if '"audit_head"' not in line:
             continue
         try:

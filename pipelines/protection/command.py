@@ -19,6 +19,7 @@ from typing import Any
 from pipelines.console import safe_error
 from pipelines.contracts import ContractError
 from pipelines.protection.audit import AuditLog, lineage_anchors
+from pipelines.protection.audit_pg import open_audit_log
 from pipelines.protection.errors import KeyRingError, ProtectionError
 from pipelines.protection.kek import (
     AIRFLOW_VARIABLE,
@@ -155,12 +156,12 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
         keyring = keyring_from_settings(settings)
     except KeyRingError as exc:  # refused for want of keys: logged, without a MAC
         audit_request(
-            AuditLog(settings.audit), actor=args.actor, reason=args.reason, token=args.token,
+            open_audit_log(settings), actor=args.actor, reason=args.reason, token=args.token,
             details={"table": args.table, "column": args.column, "key_id": None},
             outcome="refused", error=exc, unauthenticated=True,
         )  # fmt: skip
         raise
-    log = AuditLog(settings.audit, keyring)
+    log = open_audit_log(settings, keyring)
     value = reidentify(
         keyring,
         log,
@@ -173,22 +174,22 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
         registry=KeyRegistry.for_lake(settings.lake),
     )
     seq, _ = log.head()
-    print(f"(audited as entry {seq} in {log.path})", file=sys.stderr)
+    print(f"(audited as entry {seq} in {log.where})", file=sys.stderr)
     print(value)
     return 0
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
-    from pipelines.reporting.store import events_path
+    from pipelines.reporting.store import event_source, event_texts
 
     settings = settings_for(args)
-    log = AuditLog(Path(args.path) if args.path else settings.audit)
-    if not log.path.exists() and not log.head_path.exists():
-        print(f"no audit log at {log.path} (nothing audited yet)")
+    log = AuditLog(Path(args.path)) if args.path else open_audit_log(settings)
+    if not log.exists():
+        print(f"no audit log at {log.where} (nothing audited yet)")
         return 0
-    log = AuditLog(log.path, keyring_from_settings(settings))
-    events = Path(args.lineage) if args.lineage else events_path(settings)
-    anchors = lineage_anchors(events)
+    log = log.with_keyring(keyring_from_settings(settings))
+    events = event_source(settings, Path(args.lineage) if args.lineage else None)
+    anchors = lineage_anchors(event_texts(events))
     report = log.verify(anchors)
     seq, head = log.head()
     unauthenticated = (
@@ -197,8 +198,8 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"audit log {log.path}: OK, {report.entries} entries{unauthenticated}, head seq {seq} "
-        f"mac {head[:16]}...; head file {log.head_path} agrees; {report.anchors} head(s) "
+        f"audit log {log.where}: OK, {report.entries} entries{unauthenticated}, head seq {seq} "
+        f"mac {head[:16]}...; {log.head_where} agrees; {report.anchors} head(s) "
         f"recorded in lineage ({events}) agree"
     )
     return 0

@@ -27,6 +27,7 @@ from pipelines.lineage import naming
 from pipelines.lineage.checks import assertions_facet, metrics_facet, quality_run_facet
 from pipelines.lineage.emit import LineageParts
 from pipelines.protection.audit import head_record
+from pipelines.protection.audit_pg import open_audit_log
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/quality/runner.py"
@@ -170,7 +171,7 @@ def gate_lineage(
             t: {k: int(v) for k, v in counts.items()}
             for t, counts in (decision.get("tables") or {}).items()
         },
-        audit_head=head_record(settings.audit),
+        audit_head=head_record(open_audit_log(settings)),
     )
     return LineageParts(
         inputs=inputs,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from pydantic import SecretStr
 
 from pipelines.contracts import Contract
 from pipelines.hashing import file_sha256
@@ -101,6 +102,7 @@ def apply(
     data_view: str,
     run_id: str,
     encrypt_udf: str | None = None,
+    lock_url: SecretStr | None = None,
 ) -> GateQuarantine:
     """Move the rows failing ``specs`` (quarantine rules) to the partition's quarantine;
     ``encrypt_udf`` (registered on ``con``) keeps their non-PII values, encrypted."""
@@ -135,7 +137,7 @@ def apply(
         "AS reasons FROM _gate_failures GROUP BY _source_file, _source_row"
     )
     moved_rows = int(con.execute("SELECT count(*) FROM _gate_rows").fetchone()[0])  # type: ignore[index]
-    with locked(partition):
+    with locked(partition, lock_url=lock_url):
         ensure_unchanged(partition)
         _republish(con, contract, partition, moved_rows, run_id, encrypt_udf)
     moved = dict(

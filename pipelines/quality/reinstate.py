@@ -106,7 +106,7 @@ def reinstate(
         }
         if not back:
             return {}
-        with locked(part):
+        with locked(part, lock_url=settings.lock_url):
             ensure_unchanged(part)
             _republish(con, part, [str(c[0]) for c in columns], sum(back.values()))
     log.info(

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import SecretStr
+
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import Manifest
@@ -473,7 +475,15 @@ def validate_partition(
         ]
         gated = gate_quarantine.GateQuarantine({}, {}, None)
         if quarantine_rows:
-            gated = _gate_rows(con, contract, part, outcomes, run_id=run_id, keyring=keyring)
+            gated = _gate_rows(
+                con,
+                contract,
+                part,
+                outcomes,
+                run_id=run_id,
+                keyring=keyring,
+                lock_url=settings.lock_url,
+            )
     finally:
         con.close()
     # The version the results vouch for: the partition as published after failing rows moved
@@ -528,6 +538,7 @@ def _gate_rows(
     *,
     run_id: str,
     keyring: KeyRing | None,
+    lock_url: SecretStr | None = None,
 ) -> gate_quarantine.GateQuarantine:
     """Move the rows the quarantining checks failed to the quarantine (non-PII values kept
     encrypted with ``keyring``); each check's count must be what GX counted."""
@@ -543,7 +554,14 @@ def _gate_rows(
     if keyring is not None:
         encrypt_udf = register_encrypt_udf(con, Encryptor(keyring))
     gated = gate_quarantine.apply(
-        con, contract, part, rules, data_view=table, run_id=run_id, encrypt_udf=encrypt_udf
+        con,
+        contract,
+        part,
+        rules,
+        data_view=table,
+        run_id=run_id,
+        encrypt_udf=encrypt_udf,
+        lock_url=lock_url,
     )
     for c in outcomes:
         if c.spec.name in gated.found and gated.found[c.spec.name] != c.unexpected_count:

@@ -45,10 +45,10 @@ def _graph(con: Any, run: str | None) -> Any:
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> int:
-    from pipelines.reporting.store import events_path, rebuild_store, store_path
+    from pipelines.reporting.store import event_source, rebuild_store, store_path
 
     settings = settings_for(args)
-    events = args.events or events_path(settings)
+    events = event_source(settings, args.events)
     result = rebuild_store(events, store_path(settings))
     print(
         f"lineage store {result.store}: {result.events:,} events, {result.runs:,} runs, "
@@ -183,16 +183,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _cmd_send(args: argparse.Namespace) -> int:
     from pipelines.lineage import transfer
-    from pipelines.lineage.client import iter_events
     from pipelines.lineage.send import SendFailed, send_events
-    from pipelines.reporting.store import events_path
+    from pipelines.reporting.store import event_source, has_events, read_events
 
-    path = args.events or events_path(settings_for(args))
-    if not Path(path).is_file():
+    path = event_source(settings_for(args), args.events)
+    if not has_events(path):
         print(f"error: no event log at {path} (run the pipeline first)", file=sys.stderr)
         return 1
     settings = settings_for(args)
-    events = list(iter_events(Path(path)))
+    events = [line.event for line in read_events(path)]
     subjects = sorted({s for event in events for s in transfer.event_subjects(event)})
     refused = transfer.refusal(settings, transfer.without_userinfo(args.url), subjects)
     if refused is not None:  # nothing is sent: the rules refuse the destination

@@ -1,6 +1,7 @@
 """The lineage store: the OpenLineage event log loaded into its own DuckDB file.
 
-``rebuild_store`` reads the JSON-lines event log (one OpenLineage event per line) and writes
+``rebuild_store`` reads the event log (a JSON-lines file, one OpenLineage event per line, or
+the ``pipelines_lineage_events`` table in PostgreSQL when ``lineage_url`` is set) and writes
 ``<data_dir>/lineage/lineage.duckdb`` with these tables (never the warehouse):
 
 ==================  ==========================================================================
@@ -38,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from pydantic import SecretStr
 
-from pipelines.lineage import naming
+from pipelines.lineage import naming, pgevents
 from pipelines.redact import redact_text
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
@@ -48,6 +50,8 @@ __all__ = [
     "LineageStoreError",
     "RebuildResult",
     "dataset_kind",
+    "event_source",
+    "event_texts",
     "events_path",
     "is_stale",
     "open_store",
@@ -70,6 +74,63 @@ def events_path(settings: Settings) -> Path:
     keeps them equal; that module is not imported here because it loads the OpenLineage
     client, half a second on every command)."""
     return settings.data_dir / "lineage" / "events.jsonl"
+
+
+@dataclass(frozen=True)
+class PgEvents:
+    """The events recorded in PostgreSQL (``lineage_url``)."""
+
+    url: SecretStr
+
+    def __str__(self) -> str:
+        return pgevents.where(self.url)
+
+
+EventSource = Path | PgEvents
+"""Where events are read from: a JSON-lines file (or folder), or PostgreSQL."""
+
+
+def event_source(settings: Settings, events: Path | None = None) -> EventSource:
+    """``events`` if given, else PostgreSQL when ``lineage_url`` is set, else the file."""
+    if events is not None:
+        return Path(events)
+    if settings.lineage_url is not None:
+        return PgEvents(settings.lineage_url)
+    return events_path(settings)
+
+
+def has_events(source: EventSource) -> bool:
+    """Whether anything was recorded there."""
+    if isinstance(source, PgEvents):
+        return pgevents.state(source.url)[0] > 0
+    return bool(_log_files(source))
+
+
+def event_texts(source: EventSource) -> Iterator[str]:
+    """The JSON text of every event, oldest first (for the audit log's lineage anchors)."""
+    if isinstance(source, PgEvents):
+        for _, text in pgevents.iter_rows(source.url):
+            yield text
+        return
+    for file in _log_files(source):
+        yield from file.read_text(encoding="utf-8").splitlines()
+
+
+def located_events(settings: Settings, located: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The events at ``(file, line)`` pairs of the store's ``events`` table, read from the log
+    itself (``line`` is the row id when the events are in PostgreSQL)."""
+    wanted: dict[str, set[int]] = {}
+    for file, line in located:
+        wanted.setdefault(file, set()).add(int(line))
+    source = event_source(settings)
+    if isinstance(source, PgEvents):
+        ids = sorted(n for lines in wanted.values() for n in lines)
+        return [json.loads(text) for text in pgevents.events_by_id(source.url, ids)]
+    events = []
+    for file, lines in wanted.items():
+        raw = Path(file).read_bytes().split(b"\n")
+        events += [json.loads(raw[n - 1]) for n in sorted(lines) if n <= len(raw)]
+    return events
 
 
 def store_path(settings: Settings) -> Path:
@@ -115,7 +176,7 @@ def dataset_kind(namespace: str, name: str, symlink: str | None) -> str:
 
 @dataclass(frozen=True)
 class LogLine:
-    path: Path
+    path: Path | str
     line: int
     event: dict[str, Any]
 
@@ -128,6 +189,7 @@ class ReadReport:
     events: int = 0
     bytes: int = 0
     sha256: str = ""
+    last_id: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -137,16 +199,20 @@ def _log_files(path: Path) -> list[Path]:
     return [path] if path.is_file() else []
 
 
-def read_events(path: Path, report: ReadReport | None = None) -> Iterator[LogLine]:
-    """Yield the events of a JSON-lines log (a file, or a folder of ``*.jsonl*`` files).
+def read_events(source: EventSource, report: ReadReport | None = None) -> Iterator[LogLine]:
+    """Yield the events of a JSON-lines log (a file, or a folder of ``*.jsonl*`` files), or
+    of the PostgreSQL table (``line`` is the row's ``id``).
 
     Blank lines are ignored. A last line that is not valid JSON is treated as a torn write:
     skipped, with a warning in ``report``. Any other invalid line raises
     :class:`LineageStoreError` naming the file and line.
     """
     report = report if report is not None else ReadReport()
+    if isinstance(source, PgEvents):
+        yield from _read_pg(source, report)
+        return
     digest = hashlib.sha256()
-    for file in _log_files(path):
+    for file in _log_files(source):
         data = file.read_bytes()
         digest.update(data)
         report.bytes += len(data)
@@ -172,6 +238,24 @@ def read_events(path: Path, report: ReadReport | None = None) -> Iterator[LogLin
                 ) from exc
             report.events += 1
             yield LogLine(file, index + 1, event)
+    report.sha256 = digest.hexdigest()
+
+
+def _read_pg(source: PgEvents, report: ReadReport) -> Iterator[LogLine]:
+    """The rows of the PostgreSQL table as log lines (the database checked their JSON)."""
+    digest = hashlib.sha256()
+    label = str(source)
+    for row_id, text in pgevents.iter_rows(source.url):
+        data = text.encode("utf-8")
+        digest.update(data + b"\n")
+        report.bytes += len(data) + 1
+        report.lines += 1
+        event = json.loads(text)
+        if not isinstance(event, dict):
+            raise LineageStoreError(f"{label} id {row_id}: not an OpenLineage event object")
+        report.events += 1
+        report.last_id = row_id
+        yield LogLine(label, row_id, event)
     report.sha256 = digest.hexdigest()
 
 
@@ -794,7 +878,7 @@ def _write(con: duckdb.DuckDBPyConnection, rows: _Rows, meta: dict[str, str], fo
 @dataclass(frozen=True)
 class RebuildResult:
     store: Path
-    events_file: Path
+    events_file: EventSource
     events: int
     runs: int
     datasets: int
@@ -803,14 +887,14 @@ class RebuildResult:
     warnings: list[str]
 
 
-def rebuild_store(events: Path, store: Path) -> RebuildResult:
+def rebuild_store(events: EventSource, store: Path) -> RebuildResult:
     """Build ``store`` from the event log ``events``, atomically; returns what was loaded.
 
     A missing log gives an empty store (and a warning), so queries answer "nothing yet".
     """
     report = ReadReport()
     loader = _Loader()
-    if not _log_files(events):
+    if not has_events(events):
         report.warnings.append(f"no lineage events at {events} (nothing published yet?)")
     for item in read_events(events, report):
         loader.add(item)
@@ -826,6 +910,7 @@ def rebuild_store(events: Path, store: Path) -> RebuildResult:
         "events_lines": str(report.lines),
         "events_bytes": str(report.bytes),
         "events_sha256": report.sha256,
+        "events_last_id": str(report.last_id),
         "format": "1",
     }
     try:
@@ -854,30 +939,46 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def is_stale(events: Path, store: Path) -> bool:
+def _stored_meta(store: Path) -> dict[str, str] | None:
+    try:
+        with duckdb.connect(str(store), read_only=True) as con:
+            return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except duckdb.Error:
+        return None  # not a store this version wrote
+
+
+def _pg_stale(events: PgEvents, store: Path) -> bool:
+    """Whether the table holds other events than the store was built from (count, last id)."""
+    meta = _stored_meta(store)
+    if meta is None or meta.get("events_path") != str(events):
+        return True
+    count, last = pgevents.state(events.url)
+    return (meta.get("events_lines"), meta.get("events_last_id")) != (str(count), str(last))
+
+
+def is_stale(events: EventSource, store: Path) -> bool:
     """Whether the store is missing, older than the event log, or built from another log."""
     if not store.is_file():
         return True
+    if isinstance(events, PgEvents):
+        return _pg_stale(events, store)
     files = _log_files(events)
     newest = max((f.stat().st_mtime_ns for f in files), default=0)
     if newest > store.stat().st_mtime_ns:
         return True
-    try:
-        with duckdb.connect(str(store), read_only=True) as con:
-            row = con.execute("SELECT value FROM meta WHERE key = 'events_path'").fetchone()
-    except duckdb.Error:
-        return True  # not a store this version wrote
-    return row is None or row[0] != str(events)
+    meta = _stored_meta(store)
+    return meta is None or meta.get("events_path") != str(events)
 
 
 def open_store(
     settings: Settings, events: Path | None = None, *, refresh: bool = True
 ) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the store, rebuilt first when the log is newer."""
-    events = events or events_path(settings)
+    """A read-only connection to the store, rebuilt first when the log is newer (the log:
+    ``events`` if given, else :func:`event_source`)."""
+    source = event_source(settings, events)
     store = store_path(settings)
-    if refresh and is_stale(events, store):
-        rebuild_store(events, store)
+    if refresh and is_stale(source, store):
+        rebuild_store(source, store)
     if not store.is_file():
         raise LineageStoreError(
             f"no lineage store at {store}; run `pipelines lineage rebuild` first"

@@ -10,9 +10,9 @@ def print_lineage(settings: Settings) -> int:
     from pipelines.reporting.graph import load_graph
     from pipelines.reporting.page import page_path, write_page
     from pipelines.reporting.pii import mart_violations, pii_derived
-    from pipelines.reporting.store import events_path, open_store
+    from pipelines.reporting.store import event_source, has_events, open_store
 
-    if not events_path(settings).exists():
+    if not has_events(event_source(settings)):
         print("Lineage: no events recorded")
         return 1
     with open_store(settings) as con:
@@ -34,6 +34,6 @@ def print_lineage(settings: Settings) -> int:
         + (", ".join(graph.label(f.column) for f in violations) if violations else "none")
     )
     print(f"lineage page:      {page}")
-    print(f"event log:         {events_path(settings)}")
+    print(f"event log:         {event_source(settings)}")
     print("trace a feature:   .venv/bin/pipelines lineage trace customer_features.orders")
     return 1 if violations else 0

@@ -45,6 +45,7 @@ ROOT_MODULES = {
     "deploy": "core",
     "odcs": "core",
     "failures": "core",
+    "pgstate": "core",
     # what reaches a terminal or a log: redaction and the console
     "redact": "console",
     "console": "console",
