@@ -157,6 +157,23 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session on the machine's server (dropped after)."""
+    from tests.pgdb import temporary_database
+
+    with temporary_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A ``postgresql://`` URL whose search path is a new, empty schema of this test."""
+    from tests.pgdb import new_schema
+
+    return new_schema(pg_database)
+
+
 @pytest.fixture
 def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     """The S3 server's credentials and endpoint in this test's environment."""
