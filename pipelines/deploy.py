@@ -23,6 +23,31 @@ LINEAGE_SERVICES = ("marquez-init", "marquez", "marquez-web")
 
 MARQUEZ_URL = "http://marquez:5000"
 
+STATE_SERVICES = ("state-db-init",)
+"""Creates the database of the pipeline's shared state (audit log, lineage events, locks)."""
+
+STATE_DB_URL = "postgresql://airflow:${POSTGRES_PASSWORD:-airflow}@postgres:5432/pipelines"
+"""The state database in compose (the password interpolated by compose from the host)."""
+
+STATE_SETTINGS = ("audit_url", "lineage_url", "lock_url")
+"""Settings that put shared state in PostgreSQL; compose sets each to :data:`STATE_DB_URL`."""
+
+OBJECT_STORE_SERVICES = ("minio", "minio-init")
+"""The S3-compatible object store (MinIO) and its bucket's creation."""
+
+S3_ENDPOINT = "http://minio:9000"
+LAKE_BUCKET = "lake"
+LAKE_URL = f"s3://{LAKE_BUCKET}/lake"
+"""The lake in compose (``PIPELINES_LAKE_URL``, which the host's ``.env`` may set empty)."""
+
+OBJECT_STORE_ENV = {
+    "AWS_ACCESS_KEY_ID": "${MINIO_ROOT_USER:-pipelines}",
+    "AWS_SECRET_ACCESS_KEY": "${MINIO_ROOT_PASSWORD:-pipelines-minio}",
+    "PIPELINES_S3_ENDPOINT": S3_ENDPOINT,
+}
+"""The object store's credentials and endpoint as compose sets them: read from the environment
+by DuckDB's S3 secret (``pipelines.lake.extensions``), not settings fields."""
+
 AIRFLOW_SERVICES = (
     "airflow-init",
     "airflow-api-server",
@@ -36,7 +61,11 @@ AIRFLOW_SERVICES = (
 WORKER_SERVICE = "airflow-worker"
 """The service to scale: ``docker compose up --scale airflow-worker=3``."""
 
-LONG_RUNNING_SERVICES = (*INFRA_SERVICES, *(s for s in AIRFLOW_SERVICES if s != "airflow-init"))
+LONG_RUNNING_SERVICES = (
+    *INFRA_SERVICES,
+    "minio",
+    *(s for s in AIRFLOW_SERVICES if s != "airflow-init"),
+)
 """Services that must declare a health check."""
 
 OPTIONAL_SERVICES: dict[str, str] = {}
@@ -115,4 +144,5 @@ def pipelines_env_in_compose() -> dict[str, str]:
         "PIPELINES_LAKE_DIR": VOLUMES["lake"],
         "PIPELINES_WAREHOUSE_PATH": f"{VOLUMES['warehouse']}/warehouse.duckdb",
         "PIPELINES_KEY_FILE": KEY_FILE_IN_CONTAINER,
+        **{f"{ENV_PREFIX}{name.upper()}": STATE_DB_URL for name in STATE_SETTINGS},
     }

@@ -70,7 +70,7 @@ def test_pipelines_variables_are_settings_fields(compose):
     known = set(deploy.settings_env().values())
     assert known == {f"PIPELINES_{f.upper()}" for f in Settings.model_fields}
     env = compose["services"]["airflow-worker"]["environment"]
-    used = {k for k in env if k.startswith("PIPELINES_")}
+    used = {k for k in env if k.startswith("PIPELINES_")} - set(deploy.OBJECT_STORE_ENV)
     assert used <= known, used - known
     for name, value in deploy.pipelines_env_in_compose().items():
         assert env[name] == value, name
@@ -87,6 +87,9 @@ def test_settings_read_the_compose_environment(monkeypatch):
     assert str(settings.landing) == deploy.VOLUMES["landing"]
     assert str(settings.warehouse.parent) == deploy.VOLUMES["warehouse"]
     assert str(settings.key_file) == deploy.KEY_FILE_IN_CONTAINER
+    for name in deploy.STATE_SETTINGS:
+        url = getattr(settings, name)
+        assert url is not None and url.get_secret_value() == deploy.STATE_DB_URL, name
 
 
 def test_volumes_are_declared_and_mounted_on_every_airflow_service(compose):
@@ -125,9 +128,9 @@ def test_worker_is_scalable(compose):
     assert "ports" not in worker
 
 
-def test_marquez_is_the_default_lineage_backend_beside_the_file_store(compose):
-    """A plain ``docker compose up`` starts Marquez; events go to it and to the JSON-lines
-    store the ``pipelines lineage`` CLI reads, and the provider names runs in our namespace."""
+def test_marquez_is_the_default_lineage_backend_beside_the_store(compose):
+    """A plain ``docker compose up`` starts Marquez; events go to it and to the store the
+    ``pipelines lineage`` CLI reads, and the provider names runs in our namespace."""
     for name in deploy.LINEAGE_SERVICES:
         assert "profiles" not in compose["services"][name], name
     env = compose["services"]["airflow-worker"]["environment"]
@@ -135,8 +138,7 @@ def test_marquez_is_the_default_lineage_backend_beside_the_file_store(compose):
     prefix = "OPENLINEAGE__TRANSPORT__TRANSPORTS__"
     assert env[prefix + "MARQUEZ__TYPE"] == "http"
     assert deploy.MARQUEZ_URL in env[prefix + "MARQUEZ__URL"]
-    assert env[prefix + "STORE__TYPE"] == "pipelines.lineage.transport.JsonLinesTransport"
-    assert env[prefix + "STORE__LOG_FILE_PATH"].startswith("/data/lineage/")
+    assert env[prefix + "STORE__TYPE"].startswith("pipelines.lineage.transport.")
     assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == env["OPENLINEAGE_NAMESPACE"]
     # the provider's task events carry our datasets and facets (pipelines/lineage/provider.py)
     assert env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] == "pipelines.lineage.provider.TaskExtractor"
@@ -182,3 +184,44 @@ def test_the_stack_has_a_login_with_a_first_admin(compose):
     assert ":admin" in users
     assert deploy.PASSWORDS_SECRET in compose["secrets"]
     assert deploy.PASSWORDS_SECRET in compose["services"]["airflow-api-server"]["secrets"]
+
+
+def test_shared_state_is_in_postgres_and_the_object_store_is_minio(compose):
+    """Workers share no disk for the audit log, lineage events and partition locks (the state
+    database), and the object store's credentials come from the environment."""
+    env = compose["services"][deploy.WORKER_SERVICE]["environment"]
+    for name in deploy.STATE_SETTINGS:
+        assert env[f"PIPELINES_{name.upper()}"] == deploy.STATE_DB_URL, name
+    prefix = "OPENLINEAGE__TRANSPORT__TRANSPORTS__STORE__"
+    assert env[prefix + "TYPE"] == "pipelines.lineage.transport.PostgresTransport"
+    assert env[prefix + "URL"] == deploy.STATE_DB_URL
+    for name, value in deploy.OBJECT_STORE_ENV.items():
+        assert env[name] == value, name
+    assert env["PIPELINES_LAKE_URL"] == "${PIPELINES_LAKE_URL-" + deploy.LAKE_URL + "}"
+    services = compose["services"]
+    assert set(deploy.STATE_SERVICES) | set(deploy.OBJECT_STORE_SERVICES) <= set(services)
+    assert "CREATE DATABASE pipelines" in " ".join(services["state-db-init"]["command"])
+    assert deploy.LAKE_BUCKET in " ".join(services["minio-init"]["entrypoint"])
+    minio = services["minio"]["environment"]
+    assert minio["MINIO_ROOT_USER"] == env["AWS_ACCESS_KEY_ID"]
+    assert minio["MINIO_ROOT_PASSWORD"] == env["AWS_SECRET_ACCESS_KEY"]
+    for name in deploy.AIRFLOW_SERVICES:
+        if name != "airflow-init":
+            deps = services[name]["depends_on"]
+            for init in ("state-db-init", "minio-init"):
+                assert deps[init]["condition"] == "service_completed_successfully", name
+
+
+def test_the_composite_transport_reaches_marquez_and_postgres(monkeypatch):
+    """openlineage-python builds the stack's transport, ours included, from its variables."""
+    from openlineage.client import OpenLineageClient
+
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "composite")
+    prefix = "OPENLINEAGE__TRANSPORT__TRANSPORTS__"
+    monkeypatch.setenv(prefix + "MARQUEZ__TYPE", "http")
+    monkeypatch.setenv(prefix + "MARQUEZ__URL", deploy.MARQUEZ_URL)
+    monkeypatch.setenv(prefix + "STORE__TYPE", "pipelines.lineage.transport.PostgresTransport")
+    monkeypatch.setenv(prefix + "STORE__URL", deploy.STATE_DB_URL)
+    transport = OpenLineageClient().transport
+    kinds = sorted(t.kind for t in transport.transports)
+    assert kinds == ["http", "pipelines_postgres"]

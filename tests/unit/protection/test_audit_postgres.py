@@ -101,9 +101,7 @@ def test_tampering_is_detected(pg_url: str, keyring: KeyRing, edit: str, seq: in
     assert caught.value.seq == seq
 
 
-def test_an_append_after_tampering_the_last_entry_is_refused(
-    pg_url: str, keyring: KeyRing
-) -> None:
+def test_an_append_after_tampering_the_last_entry_is_refused(pg_url: str, keyring: KeyRing) -> None:
     log = PgAuditLog(pg_url, keyring)
     _append(log, "alice", 2)
     _sql(pg_url, f"UPDATE {TABLE} SET actor = 'mallory' WHERE seq = 2")
@@ -121,7 +119,10 @@ def _run(*argv: str) -> int:
 
 
 def test_audit_verify_command_reads_postgres(
-    pg_url: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    pg_url: str,
+    clean_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     key_file = clean_env / "keys.json"
     assert _run("keys", "init", "--path", str(key_file)) == 0
