@@ -22,7 +22,10 @@ A request refused because the key ring is missing or unusable is still logged, a
 *unauthenticated* entry (``key_id`` null, ``mac`` = ``sha256:`` of the entry): it keeps the
 chain (the next keyed entry MACs its link) and ``verify`` counts such entries.
 
-Appends take an exclusive ``fcntl.flock``, so several processes can append safely.
+Appends take an exclusive ``fcntl.flock``, so several processes can append safely. With the
+``audit_url`` setting the log is in PostgreSQL instead (:mod:`pipelines.protection.audit_pg`:
+the same entries and checks, a head row instead of the head file, appends serialized by a row
+lock), for workers that share no disk.
 
 No clear-text PII: ``subject`` must be a pseudonymization token or ``sha256:<hex>`` of a token
 (:func:`subject_digest`); ``reason`` goes through :func:`scrub_reason`. ``details`` holds

@@ -376,9 +376,13 @@ def _add_audit(subparsers: Any) -> None:
             "entry (seq) and exit 1."
         ),
     )
-    verify.add_argument("--path", help="audit log file (default: from settings)")
     verify.add_argument(
-        "--lineage", help="OpenLineage event log (default: <data_dir>/lineage/events.jsonl)"
+        "--path", help="audit log file (default: from settings: audit_url, else audit_log)"
+    )
+    verify.add_argument(
+        "--lineage",
+        help="OpenLineage event log (default: the lineage_url table, else "
+        "<data_dir>/lineage/events.jsonl)",
     )
     verify.set_defaults(func=_guarded(_cmd_audit_verify))
     report = audit_sub.add_parser(
