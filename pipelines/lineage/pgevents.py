@@ -11,11 +11,12 @@ No OpenLineage import here: reporting reads events without loading the client.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import SecretStr
 
-from pipelines.pgstate import connect, display_url, lock_key
+from pipelines.pgstate import StateStoreError, connect, display_url, lock_key
 
 TABLE = "pipelines_lineage_events"
 _SCHEMA = f"""
@@ -39,34 +40,43 @@ def ensure_table(cur: Any) -> None:
     cur.execute(_SCHEMA)
 
 
-def insert_events(url: SecretStr | str, events: list[str]) -> None:
-    """Append ``events`` (JSON texts) in one transaction."""
+@contextmanager
+def _session(url: SecretStr | str) -> Iterator[Any]:
+    """A connection; a database error becomes :class:`StateStoreError` naming its class and
+    SQLSTATE only (a driver's message may quote the data)."""
+    import psycopg2
+
     con = connect(url)
     try:
-        with con, con.cursor() as cur:
-            ensure_table(cur)
-            cur.executemany(f"INSERT INTO {TABLE} (event) VALUES (%s)", [(e,) for e in events])
+        yield con
+    except psycopg2.Error as exc:
+        raise StateStoreError(
+            f"lineage events at {where(url)}: PostgreSQL refused ({type(exc).__name__}, "
+            f"{exc.pgcode or 'no code'})"
+        ) from None
     finally:
         con.close()
+
+
+def insert_events(url: SecretStr | str, events: list[str]) -> None:
+    """Append ``events`` (JSON texts) in one transaction."""
+    with _session(url) as con, con, con.cursor() as cur:
+        ensure_table(cur)
+        cur.executemany(f"INSERT INTO {TABLE} (event) VALUES (%s)", [(e,) for e in events])
 
 
 def state(url: SecretStr | str) -> tuple[int, int]:
     """``(count, last id)`` of the recorded events (``(0, 0)`` before the first)."""
-    con = connect(url)
-    try:
-        with con, con.cursor() as cur:
-            ensure_table(cur)
-            cur.execute(f"SELECT count(*), coalesce(max(id), 0) FROM {TABLE}")
-            count, last = cur.fetchone()
-    finally:
-        con.close()
+    with _session(url) as con, con, con.cursor() as cur:
+        ensure_table(cur)
+        cur.execute(f"SELECT count(*), coalesce(max(id), 0) FROM {TABLE}")
+        count, last = cur.fetchone()
     return int(count), int(last)
 
 
 def iter_rows(url: SecretStr | str) -> Iterator[tuple[int, str]]:
     """``(id, event JSON text)`` of every event, oldest first, fetched in batches."""
-    con = connect(url)
-    try:
+    with _session(url) as con:
         with con, con.cursor() as cur:
             ensure_table(cur)
         with con, con.cursor(name="pipelines_lineage_events") as cur:
@@ -74,30 +84,20 @@ def iter_rows(url: SecretStr | str) -> Iterator[tuple[int, str]]:
             cur.execute(f"SELECT id, event::text FROM {TABLE} ORDER BY id")
             for row_id, text in cur:
                 yield int(row_id), str(text)
-    finally:
-        con.close()
 
 
 def events_by_id(url: SecretStr | str, ids: list[int]) -> list[str]:
-    """The JSON texts of the events with these ``id``\\ s, in ``id`` order."""
-    con = connect(url)
-    try:
-        with con, con.cursor() as cur:
-            cur.execute(f"SELECT event::text FROM {TABLE} WHERE id = ANY(%s) ORDER BY id", (ids,))
-            return [str(row[0]) for row in cur.fetchall()]
-    finally:
-        con.close()
+    """The JSON texts of the events with these ids, in id order."""
+    with _session(url) as con, con, con.cursor() as cur:
+        cur.execute(f"SELECT event::text FROM {TABLE} WHERE id = ANY(%s) ORDER BY id", (ids,))
+        return [str(row[0]) for row in cur.fetchall()]
 
 
 def claim_marker(url: SecretStr | str, name: str) -> bool:
     """Record ``name`` once; True for the one caller that recorded it (the DAG run's events
     are sent once, whichever worker gets there first)."""
-    con = connect(url)
-    try:
-        with con, con.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("lineage/schema"),))
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE}_markers (name text PRIMARY KEY)")
-            cur.execute(f"INSERT INTO {TABLE}_markers VALUES (%s) ON CONFLICT DO NOTHING", (name,))
-            return bool(cur.rowcount == 1)
-    finally:
-        con.close()
+    with _session(url) as con, con, con.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("lineage/schema"),))
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE}_markers (name text PRIMARY KEY)")
+        cur.execute(f"INSERT INTO {TABLE}_markers VALUES (%s) ON CONFLICT DO NOTHING", (name,))
+        return bool(cur.rowcount == 1)

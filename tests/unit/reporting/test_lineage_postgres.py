@@ -134,3 +134,11 @@ def test_audit_anchors_are_read_from_postgres(
     with pytest.raises(AuditLogTampered) as caught:
         log.verify(anchors)  # lineage saw an entry the log no longer has
     assert caught.value.seq == seq + 1
+
+
+def test_a_dag_run_marker_is_claimed_once_across_workers(pg_url: str) -> None:
+    from pipelines.lineage.pgevents import claim_marker
+
+    assert claim_marker(pg_url, "run-1.start") is True
+    assert claim_marker(pg_url, "run-1.start") is False  # another worker: already sent
+    assert claim_marker(pg_url, "run-1.complete") is True
