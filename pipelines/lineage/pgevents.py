@@ -10,13 +10,14 @@ No OpenLineage import here: reporting reads events without loading the client.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from pydantic import SecretStr
 
-from pipelines.pgstate import StateStoreError, connect, display_url, lock_key
+from pipelines.pgstate import StateStoreError, connect, display_url, lock_key, secret
 
 TABLE = "pipelines_lineage_events"
 _SCHEMA = f"""
@@ -34,10 +35,19 @@ def where(url: SecretStr | str) -> str:
     return f"{display_url(url)} table {TABLE}"
 
 
-def ensure_table(cur: Any) -> None:
-    """Create the table unless it exists (serialized: concurrent creators would collide)."""
+_READY: set[tuple[int, str]] = set()
+"""(process, URL) pairs whose table is known to exist."""
+
+
+def ensure_table(cur: Any, url: SecretStr | str) -> None:
+    """Create the table unless it exists (serialized: concurrent creators would collide);
+    once per process and URL."""
+    ready = (os.getpid(), secret(url))
+    if ready in _READY:
+        return
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("lineage/schema"),))
     cur.execute(_SCHEMA)
+    _READY.add(ready)
 
 
 @contextmanager
@@ -59,16 +69,18 @@ def _session(url: SecretStr | str) -> Iterator[Any]:
 
 
 def insert_events(url: SecretStr | str, events: list[str]) -> None:
-    """Append ``events`` (JSON texts) in one transaction."""
+    """Append ``events`` (JSON texts) in one transaction, committed without waiting for the
+    disk (as the file transport, which does not fsync; a server crash may lose the last)."""
     with _session(url) as con, con, con.cursor() as cur:
-        ensure_table(cur)
+        ensure_table(cur, url)
+        cur.execute("SET LOCAL synchronous_commit TO OFF")
         cur.executemany(f"INSERT INTO {TABLE} (event) VALUES (%s)", [(e,) for e in events])
 
 
 def state(url: SecretStr | str) -> tuple[int, int]:
     """``(count, last id)`` of the recorded events (``(0, 0)`` before the first)."""
     with _session(url) as con, con, con.cursor() as cur:
-        ensure_table(cur)
+        ensure_table(cur, url)
         cur.execute(f"SELECT count(*), coalesce(max(id), 0) FROM {TABLE}")
         count, last = cur.fetchone()
     return int(count), int(last)
@@ -78,7 +90,7 @@ def iter_rows(url: SecretStr | str) -> Iterator[tuple[int, str]]:
     """``(id, event JSON text)`` of every event, oldest first, fetched in batches."""
     with _session(url) as con:
         with con, con.cursor() as cur:
-            ensure_table(cur)
+            ensure_table(cur, url)
         with con, con.cursor(name="pipelines_lineage_events") as cur:
             cur.itersize = _BATCH
             cur.execute(f"SELECT id, event::text FROM {TABLE} ORDER BY id")

@@ -68,6 +68,7 @@ class PgAuditLog(AuditLog):
         self.url = url if isinstance(url, SecretStr) else SecretStr(url)
         self._keyring = keyring
         self._ready = False
+        self._active: Any = None  # the cursor of the transaction under way, if any
 
     @property
     def where(self) -> str:
@@ -82,7 +83,11 @@ class PgAuditLog(AuditLog):
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        """A cursor in one transaction (committed on success, rolled back on any error)."""
+        """A cursor in one transaction (committed on success, rolled back on any error); a
+        call inside a transaction under way (the head checked during an append) joins it."""
+        if self._active is not None:
+            yield self._active
+            return
         import psycopg2
 
         try:
@@ -95,7 +100,11 @@ class PgAuditLog(AuditLog):
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("audit/schema"),))
                     cur.execute(_SCHEMA)
                     self._ready = True
-                yield cur
+                self._active = cur
+                try:
+                    yield cur
+                finally:
+                    self._active = None
         except psycopg2.Error as exc:
             raise AuditLogError(
                 f"audit log {self.where}: PostgreSQL refused ({type(exc).__name__}, "
