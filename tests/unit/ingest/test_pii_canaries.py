@@ -34,7 +34,9 @@ def _quarantined(lake: Path) -> set[tuple[str, str, str]]:
     return {(Path(f).parent.parent.name, check, column) for f, check, column in rows}
 
 
-def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_path: Path):
+def _plant(contracts, write_landing) -> None:  # type: ignore[no-untyped-def]
+    """The day's landing files with canaries in PII columns, quarantined rows and a line too
+    malformed to parse."""
     rows = copy_rows(clean_day())
     rows["customer_profiles"][1]["birth_date"] = "CANARYNAME-not-a-date"  # quarantined row
     rows["customers"][2]["customer_state"] = "XX"  # quarantined row with PII columns
@@ -53,6 +55,13 @@ def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_p
         "synthetic_customer_profiles.csv",
         "\n".join([header, *good, malformed]) + "\n",
     )
+
+
+CANARIES_ALL = [*CANARIES, "canary.gamma", "canary.epsilon", "canary.zeta", "97777-5555"]
+
+
+def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_path: Path):
+    _plant(contracts, write_landing)
     key_file = tmp_path / "keys.json"
     create_keyring(key_file)
     env = dict(
@@ -86,13 +95,62 @@ def test_no_canary_leaves_the_pipeline(settings, contracts, write_landing, tmp_p
     assert ("orders", "not_allowed", "order_status") in failed
     assert ("order_reviews", "type_error", "review_score") in failed
     assert ("order_payments", "not_allowed", "payment_type") in failed
-    canaries = [*CANARIES, "canary.gamma", "canary.epsilon", "canary.zeta", "97777-5555"]
+    canaries = CANARIES_ALL
     leaks = []
     for path in files:
         data = path.read_bytes()
         leaks += [f"{path}: {c}" for c in canaries if c.encode() in data]
     leaks += [f"output: {c}" for c in canaries if c in output]
     assert leaks == []
+
+
+def _postgres_text(url: str) -> str:
+    """Every row of every table in the URL's schema, as text."""
+    import psycopg2
+
+    con = psycopg2.connect(url)
+    try:
+        with con, con.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = current_schema()")  # fmt: skip
+            tables = [row[0] for row in cur.fetchall()]
+            text = ""
+            for table in tables:
+                cur.execute(f'SELECT t::text FROM "{table}" AS t')
+                text += "\n".join(row[0] for row in cur.fetchall())
+    finally:
+        con.close()
+    return text
+
+
+def test_no_canary_reaches_the_postgres_state(
+    settings, contracts, write_landing, tmp_path: Path, pg_url: str, monkeypatch
+):
+    """The DAG's ingestion tasks (lineage on) with lineage events, the audit log and the
+    partition locks in PostgreSQL: events land in the table, not in a file, and no canary
+    reaches any table."""
+    from datetime import UTC, datetime
+
+    from pipelines import tasks
+    from tests.unit.lineage.emit_helpers import pipeline_env
+
+    _plant(contracts, write_landing)
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    for name in ("LINEAGE_URL", "AUDIT_URL", "LOCK_URL"):
+        monkeypatch.setenv(f"PIPELINES_{name}", pg_url)
+    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+    with pipeline_env(settings.data_dir, key_file):
+        quarantined = sum(
+            tasks.ingest(table, start, end, "canary-pg")["quarantined"]
+            for table in contracts.load_order()
+        )
+    assert quarantined > 0
+    text = _postgres_text(pg_url)
+    assert '"eventType"' in text and "pipelines_ingestion" in text
+    assert not (settings.data_dir / "lineage" / "events.jsonl").exists()
+    assert not (settings.lake / ".locks").exists()  # the locks were advisory locks
+    assert [c for c in CANARIES_ALL if c in text] == []
 
 
 # Clear values staging needs: the e-mail (pattern check), the birth date (generalized to an
