@@ -77,3 +77,15 @@ def test_a_command_resolves_its_settings_once(tmp_path: Path):
     both = settings_for(Namespace(settings=config, data_dir=str(tmp_path / "arg")))
     assert (both.data_dir, both.duckdb_threads) == (tmp_path / "arg", 1)
     assert settings_for(Namespace()).data_dir == Settings().data_dir
+
+
+def test_state_urls_are_postgres_secrets(monkeypatch: pytest.MonkeyPatch):
+    url = "postgresql://state:pw-s3cret@db.example:5432/pipelines"
+    monkeypatch.setenv("PIPELINES_AUDIT_URL", url)
+    monkeypatch.setenv("PIPELINES_LINEAGE_URL", "")
+    settings = Settings(lock_url=url)
+    assert settings.audit_url is not None and settings.audit_url.get_secret_value() == url
+    assert settings.lock_url is not None and settings.lineage_url is None
+    assert "pw-s3cret" not in repr(settings) and "pw-s3cret" not in str(settings.describe())
+    with pytest.raises(ValueError, match="lineage_url must be a postgresql:// URL"):
+        Settings(lineage_url="http://marquez:5000")
