@@ -25,7 +25,7 @@ PARTITION = "dt=2018-01-02"
 def _hold(lake: str, url: str, held: Any, go: Any) -> None:
     with partition_lock(Path(lake) / "orders", PARTITION, lock_url=SecretStr(url)):
         held.set()
-        go.wait(120)
+        go.poll(120)  # a pipe, not an Event: a killed waiter on an Event wedges its set()
 
 
 def _take(lake: str, url: str, acquired: Any) -> None:
@@ -56,13 +56,14 @@ def _poll(condition: Any, what: str) -> None:
 
 @pytest.fixture
 def holder(pg_url: str, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
-    """A process holding the partition's lock (lake folder ``a``) until ``go`` is set."""
-    held, go = FORK.Event(), FORK.Event()
-    process = FORK.Process(target=_hold, args=(str(tmp_path / "a"), pg_url, held, go))
+    """A process holding the partition's lock (lake folder ``a``) until ``go`` is sent."""
+    held = FORK.Event()
+    wait_end, go = FORK.Pipe(duplex=False)
+    process = FORK.Process(target=_hold, args=(str(tmp_path / "a"), pg_url, held, wait_end))
     process.start()
     assert held.wait(60), "the holder never took the lock"
     yield process, go
-    go.set()
+    go.send(True)
     process.join(60)
 
 
@@ -75,7 +76,7 @@ def test_two_writers_without_a_shared_disk_serialize(
     waiter.start()
     _poll(lambda: _waiting_advisory_locks(pg_url) == 1, "the second writer to wait")
     assert not acquired.is_set()
-    go.set()
+    go.send(True)
     assert acquired.wait(60), "the second writer never got the lock after the first let go"
     waiter.join(60)
     assert waiter.exitcode == 0
