@@ -211,7 +211,8 @@ def _common(parser: argparse.ArgumentParser, run: str | None = "every run") -> N
     parser.add_argument(
         "--events",
         type=Path,
-        help="event log (JSON lines, or a folder of them); default <data_dir>/lineage/events.jsonl",
+        help="event log (JSON lines, or a folder of them); default: the lineage_url table in "
+        "PostgreSQL when set, else <data_dir>/lineage/events.jsonl",
     )
     if run:
         parser.add_argument(
