@@ -38,7 +38,7 @@ OBJECT_STORE_SERVICES = ("minio", "minio-init")
 S3_ENDPOINT = "http://minio:9000"
 LAKE_BUCKET = "lake"
 LAKE_URL = f"s3://{LAKE_BUCKET}/lake"
-"""The lake in compose (``PIPELINES_LAKE_URL``, which the host's ``.env`` may set empty)."""
+"""The lake on the stack's MinIO, opt-in: ``PIPELINES_LAKE_URL`` in the host's ``.env``."""
 
 OBJECT_STORE_ENV = {
     "AWS_ACCESS_KEY_ID": "${MINIO_ROOT_USER:-pipelines}",

@@ -197,7 +197,8 @@ def test_shared_state_is_in_postgres_and_the_object_store_is_minio(compose):
     assert env[prefix + "URL"] == deploy.STATE_DB_URL
     for name, value in deploy.OBJECT_STORE_ENV.items():
         assert env[name] == value, name
-    assert env["PIPELINES_LAKE_URL"] == "${PIPELINES_LAKE_URL-" + deploy.LAKE_URL + "}"
+    # opt-in until every reader takes a lake on the object store (docs/table-format.md)
+    assert env["PIPELINES_LAKE_URL"] == "${PIPELINES_LAKE_URL-}"
     services = compose["services"]
     assert set(deploy.STATE_SERVICES) | set(deploy.OBJECT_STORE_SERVICES) <= set(services)
     assert "CREATE DATABASE pipelines" in " ".join(services["state-db-init"]["command"])
