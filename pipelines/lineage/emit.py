@@ -297,7 +297,7 @@ class TaskLineage:
             from openlineage.client.event_v2 import RunState
 
             parts = build_safely(self.settings, f"COMPLETE of {self.run.job}", self._complete)
-            if self._hand_over(parts):
+            if self._hand_over(parts, RunState.COMPLETE):
                 return
             self.emit(self._event(RunState.COMPLETE, parts))
             if self.airflow is not None and not self.airflow.downstream:
@@ -313,9 +313,11 @@ class TaskLineage:
             from pipelines.lineage import events as ev
 
             parts = build_safely(self.settings, f"FAIL of {self.run.job}", self._fail)
-            if self._hand_over(parts):  # the provider's FAIL says why, from the raised error
+            error_facet = ev.error_facet(error)
+            # the provider's FAIL says why, from the raised error
+            if self._hand_over(parts, RunState.FAIL, errorMessage=error_facet):
                 return
-            self.emit(self._event(RunState.FAIL, parts, errorMessage=ev.error_facet(error)))
+            self.emit(self._event(RunState.FAIL, parts, errorMessage=error_facet))
             final = type(error).__name__ in NO_RETRY_ERRORS or (
                 self.airflow is not None and self.airflow.last_try
             )
@@ -324,8 +326,10 @@ class TaskLineage:
         except Exception as exc:
             record_failure(self.settings, "FAIL", exc)
 
-    def _hand_over(self, parts: LineageParts | None) -> bool:
-        """Give the provider this run's datasets and facets; False when it does not cover it."""
+    def _hand_over(self, parts: LineageParts | None, state: RunState, **extra: Any) -> bool:
+        """Give the provider this run's datasets and facets; False when it does not cover it.
+        Our own ``state`` event (with ``extra`` run facets) is what the transfer rules judge
+        against the provider's transport, and what stays in-house if they refuse it."""
         if not self.provider or self.airflow is None:
             return False
         from pipelines.lineage import events as ev
@@ -333,7 +337,8 @@ class TaskLineage:
 
         parts = parts or LineageParts()
         parts.run_facets = {"pipelines_airflow": ev.airflow_facet(self.airflow), **parts.run_facets}
-        provider.hand_over(self.airflow, parts)
+        event = self._event(state, parts, **extra)
+        provider.hand_over(self.airflow, provider.allowed(self.settings, parts, event))
         return True
 
     def _dag(self) -> runs.RunRef | None:

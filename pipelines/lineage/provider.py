@@ -14,6 +14,12 @@ nothing over gets the provider's own fallbacks (hook lineage, inlets and outlets
 
 When the provider is not active or the extractor is not registered, :func:`covers` is False
 and task runs emit their own events, with the provider's run ids (:mod:`runs`).
+
+The provider sends its events through its own transport, a destination like ours: before
+the hand-over, :func:`allowed` applies the policy's transfer rules
+(:mod:`pipelines.lineage.transfer`) to where the provider's transport goes. Refused, the
+provider gets no datasets and none of our facets but the task's ``pipelines_airflow`` (its
+event then carries what its START carries), and our full event is kept in-house.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 
     from pipelines.lineage.emit import LineageParts
     from pipelines.lineage.runs import AirflowRun
+    from pipelines.settings import Settings
 
 EXTRACTOR = f"{__name__}.TaskExtractor"
 """The value of ``[openlineage] extractors`` that registers :class:`TaskExtractor`."""
@@ -73,6 +80,32 @@ def _policy_extracts(airflow: AirflowRun) -> bool:
 def _key(dag_id: str, run_id: str, task_id: str, map_index: Any, try_number: Any) -> Key:
     index = -1 if map_index is None else int(map_index)
     return (str(dag_id), str(run_id), str(task_id), index, int(try_number or 1))
+
+
+def destinations() -> list[str]:
+    """Where the provider's transport sends events outside this machine, from its
+    ``[openlineage]`` options (:func:`pipelines.lineage.transfer.provider_backends`)."""
+    from airflow.providers.openlineage import conf
+
+    from pipelines.lineage import transfer
+
+    return transfer.provider_backends(
+        conf.config_conn_id(), conf.config_path(check_legacy_env_var=False), conf.transport()
+    )
+
+
+def allowed(settings: Settings, parts: LineageParts, event: RunEvent) -> LineageParts:
+    """``parts`` if the transfer rules let ``event`` (our event made of them) reach the
+    provider's transport; otherwise ``event`` is kept in-house (the local event log and a
+    ``refused_transfer`` finding) and only the ``pipelines_airflow`` run facet is handed."""
+    from pipelines.lineage import transfer
+
+    why = transfer.refused(settings, event, destinations())
+    if why is None:
+        return parts
+    transfer.keep_in_house(settings, event, why)
+    kept = {k: v for k, v in parts.run_facets.items() if k == "pipelines_airflow"}
+    return type(parts)(run_facets=kept)
 
 
 def hand_over(airflow: AirflowRun, parts: LineageParts) -> None:

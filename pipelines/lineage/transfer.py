@@ -13,6 +13,11 @@ it is appended to the local event log instead (``pipelines lineage send`` can re
 allowed backend later), a ``refused_transfer`` finding for the pipeline owner is opened (once
 while it stays open) and a warning is logged. The pipeline never fails because of lineage.
 ``pipelines lineage send`` refuses the whole replay instead (a person asked for it).
+
+Inside Airflow, where the OpenLineage provider emits a task's events with what the task
+hands over (:mod:`pipelines.lineage.provider`), the same rule applies to the provider's
+transport (:func:`provider_backends`): a refused hand-over gives the provider nothing that
+derives from subjects, and our full event is kept in-house the same way.
 """
 
 from __future__ import annotations
@@ -45,8 +50,11 @@ IN_HOUSE = ("file", "console")
 
 def _file_config() -> dict[str, Any] | None:
     path = client._config_file()
-    if path is None:
-        return None
+    return None if path is None else _transport_in(path)
+
+
+def _transport_in(path: Path) -> dict[str, Any] | None:
+    """The ``transport`` of an ``openlineage.yml``, if it names a type."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
@@ -93,6 +101,21 @@ def backends() -> list[str]:
     return [without_userinfo(t) for t in targets]
 
 
+def provider_backends(connection: str, config_path: str, transport: dict[str, Any]) -> list[str]:
+    """Where the Airflow OpenLineage provider's client sends events outside this machine,
+    from its ``[openlineage]`` options, resolved in the provider's order: ``config_conn_id``
+    (an Airflow connection, read as ``connection:<id>``: undeclared unless a prefix names it),
+    ``config_path`` (an ``openlineage.yml``), ``transport`` (JSON); without a transport
+    there, openlineage-python's own configuration, as :func:`backends` reads it."""
+    if connection:
+        return [f"connection:{connection}"]
+    if config_path:
+        found = _transport_in(Path(config_path))
+    else:
+        found = transport if transport.get("type") else None
+    return backends() if found is None else [without_userinfo(t) for t in _remote(found)]
+
+
 def without_userinfo(url: str) -> str:
     """``https://user:secret@host/p?key=k`` -> ``https://host/p`` (no credentials, no query)."""
     return _USERINFO.sub(r"\1", url).split("?", 1)[0]
@@ -125,10 +148,13 @@ def refusal(settings: Settings, target: str, subjects: list[str]) -> TransferRef
     return None
 
 
-def refused(settings: Settings, event: Any) -> TransferRefused | None:
-    """Why ``event`` may not go to the configured backends, or None (in-house or allowed).
-    One refusing backend keeps the event in-house: the client sends to all of them."""
-    targets = backends()
+def refused(
+    settings: Settings, event: Any, targets: list[str] | None = None
+) -> TransferRefused | None:
+    """Why ``event`` may not go to ``targets`` (default: our client's :func:`backends`), or
+    None (in-house or allowed). One refusing backend keeps the event in-house: the client
+    sends to all of them."""
+    targets = backends() if targets is None else targets
     subjects = event_subjects(event) if targets else []
     return next((r for t in targets if (r := refusal(settings, t, subjects)) is not None), None)
 

@@ -5,20 +5,24 @@ the DAG run's START of an ``airflow dags test`` run goes out once, through the p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
-from pipelines.lineage import client, naming
+from pipelines.lineage import client, naming, transfer
 from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage.emit import LineageParts, task_run
-from pipelines.lineage.provider import EXTRACTOR, TaskExtractor
-from pipelines.settings import Settings
+from pipelines.lineage.jurisdiction import facets_for
+from pipelines.lineage.provider import EXTRACTOR, TaskExtractor, destinations
+from pipelines.policy import load_policy
+from pipelines.policy.findings import findings
+from pipelines.settings import PROJECT_DIR, Settings
 from tests.unit.lineage.emit_helpers import clean_lineage_env
 from tests.unit.lineage.ol_schema import validate_events
 
@@ -216,3 +220,100 @@ def test_only_the_running_task_instances_lineage_is_kept(provider: Path, context
     extractor = TaskExtractor(_operator("ingest_orders"))
     assert extractor.extract_on_complete(first).outputs == []
     assert len(extractor.extract_on_complete(second).outputs) == 2
+
+
+def _policy_settings(tmp_path: Path, where: str) -> Settings:
+    """The demo policy, with ``http://127.0.0.1:`` declared in jurisdiction ``where``."""
+    raw = yaml.safe_load((PROJECT_DIR / "policy.yml").read_text())
+    raw["destinations"].append(
+        {"name": "lineage", "prefix": "http://127.0.0.1:", "jurisdiction": where}
+    )
+    path = tmp_path / "policy.yml"
+    path.write_text(yaml.safe_dump(raw))
+    transfer.reset()
+    return Settings(data_dir=tmp_path / "data", policy_file=path)
+
+
+def _orders(settings: Settings) -> Callable[[], LineageParts]:
+    """The orders partition, its facets saying its subjects are in BR."""
+    out = ev.output_dataset("file", "/lake/orders", facets_for(settings, "orders"))
+    return lambda: LineageParts(outputs=[out])
+
+
+def _to_http(monkeypatch: pytest.MonkeyPatch, context: FakeContext) -> None:
+    """The provider's transport: HTTP; the scheduler started the run (nothing is sent)."""
+    context.user = None
+    transport = {"type": "http", "url": "http://user:pw@127.0.0.1:9/"}
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+    _clear_provider_caches()
+
+
+def test_the_provider_gets_no_subject_data_for_a_backend_the_policy_refuses(
+    provider: Path, context: FakeContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    _to_http(monkeypatch, context)
+    settings = _policy_settings(tmp_path, "US")  # BR subjects may go to BR, EU only
+    ti = context.run("ingest_orders")
+    for _ in range(2):
+        with task_run("ingest_orders", settings=settings) as lineage:
+            lineage.complete_with(_orders(settings))
+    handed = TaskExtractor(_operator("ingest_orders")).extract_on_complete(ti)
+    assert (handed.inputs, handed.outputs, handed.job_facets) == ([], [], {})
+    assert list(handed.run_facets) == ["pipelines_airflow"]
+    kept = client.read_events(settings)  # our full events, in the local log
+    assert [(e["eventType"], e["job"]["name"]) for e in kept] == [
+        ("COMPLETE", "commerce_daily.ingest_orders")
+    ] * 2
+    assert kept[0]["outputs"][0]["facets"]["pipelines_jurisdiction"]["subjects"] == ["BR"]
+    [finding] = findings(settings, load_policy(settings.policy_file))
+    assert (finding.kind, finding.dataset) == ("refused_transfer", "http://127.0.0.1:9/")
+    assert "subjects are in BR" in finding.what and "not US" in finding.what
+
+
+def test_a_failed_tasks_refused_lineage_is_kept_with_its_error(
+    provider: Path, context: FakeContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    _to_http(monkeypatch, context)
+    settings = _policy_settings(tmp_path, "US")
+    ti = context.run("ingest_orders")
+    with pytest.raises(OSError), task_run("ingest_orders", settings=settings) as lineage:
+        lineage.fail_with(_orders(settings))
+        raise OSError("disk full")
+    assert TaskExtractor(_operator("ingest_orders")).extract_on_failure(ti).outputs == []
+    [kept] = client.read_events(settings)
+    assert kept["eventType"] == "FAIL"
+    assert kept["run"]["facets"]["errorMessage"]["message"].startswith("OSError")
+
+
+def test_an_allowed_provider_backend_gets_the_facets(
+    provider: Path, context: FakeContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    _to_http(monkeypatch, context)
+    settings = _policy_settings(tmp_path, "EU")
+    ti = context.run("ingest_orders")
+    with task_run("ingest_orders", settings=settings) as lineage:
+        lineage.complete_with(_orders(settings))
+    handed = TaskExtractor(_operator("ingest_orders")).extract_on_complete(ti)
+    assert [d.name for d in handed.outputs] == ["/lake/orders"]
+    assert handed.outputs[0].facets == _orders(settings)().outputs[0].facets
+    assert client.read_events(settings) == []
+    assert findings(settings, load_policy(settings.policy_file)) == []
+
+
+def test_the_providers_backends_are_read_in_the_providers_order(
+    provider: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    assert destinations() == []  # the fixture's JSON-lines file: in-house
+    monkeypatch.delenv("AIRFLOW__OPENLINEAGE__TRANSPORT")
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")  # the client's own default
+    _clear_provider_caches()
+    assert destinations() == ["http://marquez:5000"]
+    config = tmp_path / "provider.yml"
+    config.write_text("transport:\n  type: http\n  url: https://k:s@lineage.example.com\n")
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__CONFIG_PATH", str(config))
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", '{"type": "console"}')
+    _clear_provider_caches()
+    assert destinations() == ["https://lineage.example.com"]  # config_path wins
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID", "ol_marquez")
+    _clear_provider_caches()
+    assert destinations() == ["connection:ol_marquez"]  # undeclared unless a prefix names it
