@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 BYTECODE := $(VENV)/.bytecode
 SITE := $(VENV)/lib/python3.11/site-packages
 
-.PHONY: demo test test-unit test-integration test-stack project-bytecode lint typecheck setup clean bench browser
+.PHONY: demo test checks test-unit test-integration test-stack project-bytecode lint typecheck setup clean bench browser
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 ($(PYTHON)) is required"; exit 1; }
@@ -50,6 +50,11 @@ browser:
 #   unit         everything not marked integration (pytest-xdist, one test file per worker)
 #   integration  real Airflow (`airflow dags test`) and dbt builds
 #   stack        Airflow on PostgreSQL with Celery workers and Redis (one module, one process)
+# `make test` runs them in two stages of two jobs each, where one job leaves the other's core
+# idle: ruff and mypy (one process) beside the unit tier, then the stack tier (mostly waiting
+# for its scheduler and workers) beside the integration tier. A job's output is printed when
+# it ends (make --output-sync), so the two never interleave; a failure in the first stage
+# stops `make test` before the second.
 # A tier that selects no test (pytest exit code 5, e.g. with PYTEST_ARGS="-k ...") says so and
 # passes, except the unit tier, which is never empty.
 PYTEST_ARGS ?=
@@ -60,7 +65,11 @@ define tier
 	else exit $$code; fi
 endef
 
-test: $(STAMP) project-bytecode browser lint typecheck test-unit test-integration test-stack
+test: $(STAMP) project-bytecode browser
+	@$(MAKE) --no-print-directory -j2 --output-sync=target checks test-unit
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-integration test-stack
+
+checks: lint typecheck
 
 test-unit: $(STAMP) project-bytecode
 	$(call tier,unit,not integration,-n auto --dist loadfile,never-empty)
