@@ -539,21 +539,34 @@ def generate_docs(
     as_of: date | None = None,
     *,
     echo: Callable[[str], None] | None = None,
+    reuse: bool = False,
 ) -> Path:
     """``dbt docs generate --static`` on the current warehouse; returns the site's index.
 
     The site goes to ``<data_dir>/reports/dbt/``: ``index.html`` is dbt's single-file static
     page (manifest and catalog embedded, opens offline), next to ``manifest.json`` and
     ``catalog.json``. dbt's own copies stay in ``<data_dir>/dbt/target``. ``as_of`` only
-    sets the date shown in compiled SQL (default: today).
+    sets the date shown in compiled SQL (default: today). With ``reuse`` an existing site is
+    kept when nothing it shows changed since it was generated
+    (:mod:`pipelines.warehouse.docs_inputs`: the project, the vars, the date, the warehouse's
+    relations and columns); dbt does not run.
     """
-    variables = {"as_of": as_of.isoformat()} if as_of else None
-    result = run_dbt(["docs", "generate", "--static"], settings, variables, echo=echo)
+    from pipelines.warehouse.docs_inputs import docs_digest, record_digest, site_digest
+
     site = docs_dir(settings)
+    variables = {"as_of": as_of.isoformat()} if as_of else None
+    inputs = docs_digest(settings, project_dir(settings), project_vars(settings), as_of)
+    if reuse and inputs is not None and site_digest(site) == inputs:
+        (echo or log.info)(
+            "dbt docs: the project and the warehouse's schema are unchanged; site kept"
+        )
+        return site / "index.html"
+    result = run_dbt(["docs", "generate", "--static"], settings, variables, echo=echo)
     site.mkdir(parents=True, exist_ok=True)
     static = result.target_dir / "static_index.html"
     if not static.is_file():
         raise DbtError(dataclasses.replace(result, errors=("dbt wrote no static_index.html",)))
+    record_digest(site, None)
     for source, name in (
         (static, "index.html"),
         (result.manifest_path, "manifest.json"),
@@ -561,4 +574,5 @@ def generate_docs(
     ):
         if source is not None:
             shutil.copyfile(source, site / name)
+    record_digest(site, inputs)
     return site / "index.html"

@@ -76,6 +76,13 @@ def test_no_canary_in_the_warehouse_or_dbt_artifacts(settings, keyring, contract
         assert (target / artifact).is_file(), artifact
     assert any((target / "compiled").rglob("*.sql")) and any((target / "run").rglob("*.sql"))
     assert site.is_file()
+    # feature_docs the next day: nothing the site shows changed, so dbt does not run again
+    generated = site.stat().st_mtime_ns
+    kept: list[str] = []
+    assert generate_docs(settings, date(2018, 1, 10), echo=kept.append, reuse=True) == site
+    assert site.stat().st_mtime_ns == generated and kept == [
+        "dbt docs: the project and the warehouse's schema are unchanged; site kept"
+    ]
 
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         leaks, values = _relation_leaks(con)
