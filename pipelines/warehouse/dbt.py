@@ -1,7 +1,8 @@
 """Run dbt on the feature project from Python, quietly, and return what it did.
 
 ``run_dbt(["build"], settings, vars={"as_of": "2018-01-08"})`` runs dbt in a **child
-process** (``python -m dbt.cli.main``), not in-process through ``dbtRunner``:
+process** (:mod:`pipelines.warehouse.dbt_child`: a fork of a server that imported dbt once,
+or ``python -m dbt.cli.main``), not in-process through ``dbtRunner``:
 
 - the caller never holds the warehouse file: DuckDB allows one writing process per file and
   dbt-duckdb keeps its database handle in a class-level singleton that it drops only at
@@ -18,7 +19,8 @@ process** (``python -m dbt.cli.main``), not in-process through ``dbtRunner``:
   (both through a project shell in ``<data_dir>/dbt/project`` when not the repo's), and the
   var ``feature_packages_on`` turns on the feature packages whose lake tables have contracts.
 
-The price is importing dbt once per call (about 4-5 s on the project machines). Outputs:
+The price of a child per call is small once the fork server has imported dbt (the first call
+of a process pays the import, 1.5-2.5 CPU s on the project machines). Outputs:
 ``--target-path <data_dir>/dbt/target`` and ``--log-path <data_dir>/dbt/logs``, so the
 repository stays clean. The terminal gets one line per model (and per failing or warning
 test) and a summary line; passing tests are only counted. Everything else goes to
@@ -33,7 +35,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -46,6 +47,8 @@ from typing import Any
 
 from pipelines.lake.storage import LAKE_URL_ENV
 from pipelines.settings import Settings
+from pipelines.warehouse.dbt_child import SECRET_ENV as _SECRET_ENV
+from pipelines.warehouse.dbt_child import start as start_child
 from pipelines.warehouse.project import DBT_PROJECT_DIR, dbt_dir, log_dir, target_dir
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,6 @@ _RESULT_EVENTS = frozenset(
     }
 )
 _BAD = frozenset({"error", "fail", "runtime error"})
-_SECRET_ENV = ("PIPELINES_KEYS", "PIPELINES_KEY_FILE")
 BUILD_VALUES = frozenset({"as_of", "release_id", "run_id"})
 """Vars that change every build: passed as ``PIPELINES_BUILD_<NAME>`` environment variables
 (read by ``macros/point_in_time.sql`` only while dbt executes), not ``--vars``: any change of
@@ -452,17 +454,9 @@ def run_dbt(
     stream = _Stream(say, verbose)
     started = time.perf_counter()
     project = project_dir(settings)
-    with subprocess.Popen(
-        _command(args, settings, {**project_vars(settings), **(vars or {})}, project),
-        cwd=project,
-        env=_child_env(settings, vars),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as proc:
-        assert proc.stdout is not None
+    command = _command(args, settings, {**project_vars(settings), **(vars or {})}, project)
+    # command = [python, -m, dbt.cli.main, <dbt's arguments>]: the child runs dbt's entry point
+    with start_child(command[3:], _child_env(settings, vars), project) as proc:
         fired = threading.Event()
 
         def stop() -> None:
@@ -473,7 +467,7 @@ def run_dbt(
         if watchdog is not None:
             watchdog.start()
         try:
-            for line in proc.stdout:
+            for line in proc:
                 stream.feed(line)
             returncode = proc.wait()
         finally:
