@@ -2,6 +2,7 @@
 
     python -m pipelines.airflow_runs commerce_daily 2018-01-02 2018-01-03 ...
     python -m pipelines.airflow_runs commerce_daily --keep-going 2018-01-02 2018-01-03
+    python -m pipelines.airflow_runs --commands '[["db", "migrate"], ["pools", "set", ...]]'
 
 Each date runs exactly as ``airflow dags test DAG DATE`` does: Airflow's own command, parsed
 by Airflow's CLI parser, in turn, stopping at the first failed run (exit code 1; with
@@ -14,6 +15,10 @@ providers and connecting to the metadata database (5-10 s per date on the projec
 comes from the environment (``AIRFLOW_HOME`` and ``AIRFLOW__*``, see
 :func:`pipelines.demo.airflow_env`).
 
+``--commands`` runs other Airflow CLI commands the same way, one after the other in one
+process, stopping at the first that fails (``pipelines.demo.prepare_airflow``: ``db migrate``
+and ``pools set`` in one process, not two).
+
 Before each date it prints ``[DAG RUNS] run <i>/<n> <dag_id> <logical date>``, after a failed
 run ``[DAG RUNS] failed <dag_id> <logical date>: <reason>``, and after every run
 ``[DAG RUNS] done <i>/<n> <dag_id> <logical date> exit=<0|1>``:
@@ -23,6 +28,7 @@ run ``[DAG RUNS] failed <dag_id> <logical date>: <reason>``, and after every run
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 MARKER = "[DAG RUNS]"
@@ -87,8 +93,29 @@ def run_dates(dag_id: str, logical_dates: list[str], keep_going: bool = False) -
     return status
 
 
+def run_commands(commands: list[list[str]]) -> int:
+    """Airflow CLI commands (``["db", "migrate"]``, ...) in turn in this process; the exit
+    code of the first that fails, else 0."""
+    from airflow.cli import cli_parser
+    from airflow.configuration import write_default_airflow_configuration_if_needed
+
+    write_default_airflow_configuration_if_needed()
+    parser = cli_parser.get_parser()
+    for command in commands:
+        args = parser.parse_args(command)
+        try:
+            args.func(args)
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                print(f"{MARKER} failed: airflow {' '.join(command)}: {exc.code}", flush=True)
+                return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--commands"] and len(args) == 2:
+        return run_commands(json.loads(args[1]))
     keep_going = "--keep-going" in args
     args = [a for a in args if a != "--keep-going"]
     if len(args) < 2 or args[0] in ("-h", "--help"):

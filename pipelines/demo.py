@@ -267,15 +267,18 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 def prepare_airflow(env: dict[str, str], log_path: Path, show_tasks: bool = False) -> int:
-    """Migrate the metadata database and create the warehouse pool (idempotent)."""
-    code = run_airflow(["db", "migrate"], env, log_path, show_tasks=show_tasks)
-    if code != 0:
-        return code
-    return run_airflow(
+    """Migrate the metadata database and create the warehouse pool (idempotent), in one
+    Airflow process."""
+    commands = [
+        ["db", "migrate"],
         ["pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"],
+    ]
+    return run_airflow(
+        ["--commands", json.dumps(commands)],
         env,
         log_path,
         show_tasks=show_tasks,
+        program=[sys.executable, "-m", "pipelines.airflow_runs"],
     )
 
 
