@@ -48,7 +48,8 @@ browser:
 
 # Three tiers, fastest feedback first; each stops `make test` when it fails:
 #   unit         everything not marked integration (pytest-xdist, one test file per worker)
-#   integration  real Airflow (`airflow dags test`) and dbt builds
+#   integration  real Airflow (`airflow dags test`) and dbt builds; the modules marked
+#                `first` (DAG runs, the longest) start first, not the ones with most tests
 #   stack        Airflow on PostgreSQL with Celery workers and Redis (one module, one process)
 # `make test` runs them in two stages of two jobs each, where one job leaves the other's core
 # idle: ruff and mypy (one process) beside the unit tier, then the stack tier (mostly waiting
@@ -75,7 +76,7 @@ test-unit: $(STAMP) project-bytecode
 	$(call tier,unit,not integration,-n auto --dist loadfile,never-empty)
 
 test-integration: $(STAMP) project-bytecode browser
-	$(call tier,integration,integration and not stack,-n auto --dist loadfile,may-be-empty)
+	$(call tier,integration,integration and not stack,-n auto --dist loadfile --no-loadscope-reorder,may-be-empty)
 
 test-stack: $(STAMP) project-bytecode
 	$(call tier,stack,stack,-p no:xdist,may-be-empty)

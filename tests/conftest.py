@@ -27,13 +27,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "stack: starts the production stack (Airflow on PostgreSQL, Celery workers, Redis); "
         "runs last, in the stack tier",
     )
+    config.addinivalue_line(
+        "markers",
+        "first: a long module (Airflow DAG runs): starts before the others of its tier, so "
+        "the xdist workers do not end on it",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A ``stack`` test is an integration test too, so the three tiers never overlap."""
+    """A ``stack`` test is an integration test too, so the three tiers never overlap. Tests
+    marked ``first`` come first (otherwise in collection order): with ``--dist loadfile
+    --no-loadscope-reorder`` (Makefile) the workers start on the longest modules."""
     for item in items:
         if item.get_closest_marker("stack") and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
 
 
 @pytest.fixture(autouse=True)
