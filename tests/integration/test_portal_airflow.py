@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from pipelines import deploy
-from pipelines.demo import airflow_env, prepare_airflow
+from pipelines.demo import airflow_env
 from pipelines.settings import Settings
+from tests.conftest import InstallAirflowDb
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,9 @@ def _request(
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def api_server(
+    tmp_path_factory: pytest.TempPathFactory, airflow_db: InstallAirflowDb
+) -> Iterator[tuple[str, dict[str, str]]]:
     root = tmp_path_factory.mktemp("portal-airflow")
     settings = Settings(data_dir=root / "data")
     passwords = {user: f"pw-{user}-{int(time.time())}" for user in USERS}
@@ -80,7 +83,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         },
     )
     log = root / "airflow.log"
-    assert prepare_airflow(env, log) == 0, log.read_text()[-2000:]
+    airflow_db(env)  # migrated once per session (prepare_airflow)
     airflow = str(Path(sys.executable).parent / "airflow")
     with log.open("a") as out:
         proc = subprocess.Popen(

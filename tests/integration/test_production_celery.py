@@ -48,7 +48,7 @@ import pytest
 
 from pipelines import deploy
 from pipelines.contracts import ContractSet
-from pipelines.demo import WAREHOUSE_POOL, airflow_env, prepare_airflow, run_airflow
+from pipelines.demo import airflow_env, prepare_airflow, run_airflow
 from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
@@ -184,6 +184,11 @@ class Stack:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def prepare(self) -> None:
+        """``db migrate`` and ``pools set`` in one Airflow process (:func:`prepare_airflow`)."""
+        log = self.root / "logs" / "prepare.log"
+        assert prepare_airflow(self.env, log) == 0, log.read_text()[-4000:]
+
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         return _sql(self.database, query, *args)
 
@@ -317,8 +322,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _admin(f'CREATE DATABASE "{database}"')
     st = Stack(root, env, database, queue, settings)
     try:
-        st.airflow("db", "migrate")
-        st.airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time")
+        st.prepare()  # db migrate and the warehouse pool, as prepare_airflow does
         st.start("api-server", "api-server", "--port", env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].split(":")[2].split("/")[0])  # fmt: skip
         st.start("scheduler", "scheduler")
         st.start("dag-processor", "dag-processor")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
 from tests.unit.models.training_lake import HORIZON_DAYS, build
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.first]  # DAG runs: started first
 DAG_ID = "train_repeat_purchase"
+RUNS = [sys.executable, "-m", "pipelines.airflow_runs"]
 DAILY = "2018-01-14"  # commerce_daily's interval [2018-01-13, 2018-01-14): features as of 01-14
 
 
@@ -60,12 +62,13 @@ def _run(
     airflow_db(env)  # migrated once per session (with the warehouse pool)
     daily = run_airflow(["dags", "test", "commerce_daily", DAILY], env, log, show_tasks=False)
     assert daily == 0, log.read_text()[-4000:]
-    for args in (
+    commands = [
         ["pools", "set", "default_pool", "0", "no executor slot: tasks test runs the task"],
         ["dags", "pause", "commerce_daily"],
         ["scheduler", "--num-runs", "1", "--skip-serve-logs"],
-    ):
-        assert run_airflow(args, env, log, show_tasks=False) == 0, log.read_text()[-4000:]
+    ]  # in one Airflow process (pipelines.airflow_runs --commands), one after the other
+    code = run_airflow(["--commands", json.dumps(commands)], env, log, False, program=RUNS)
+    assert code == 0, log.read_text()[-4000:]
     run_id = _asset_triggered_run(env)
     params = ["--task-params", f'{{"horizon_days": {HORIZON_DAYS}}}']
     code = run_airflow(
