@@ -98,7 +98,7 @@ def _add(stages: dict[str, float], name: str, seconds: float) -> None:
 
 
 def _process_stages(proc: dict[str, Any], stages: dict[str, float]) -> None:
-    if proc["args"][0] in ("db", "pools"):
+    if proc["args"][0] in ("db", "pools", "--commands"):  # prepare_airflow
         _add(stages, "airflow prepare (db migrate, pool)", proc["end"] - proc["start"])
         return
     tasks = _tasks(proc)
