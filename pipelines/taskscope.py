@@ -54,7 +54,6 @@ def task_scope(
     """
     from pipelines.console import task_logging
     from pipelines.lineage.emit import task_run
-    from pipelines.redact import redact_exception
 
     task_logging()
     if validates:
@@ -70,22 +69,44 @@ def task_scope(
         data_interval_end,
         settings,
     )
+    with (
+        task_run(
+            task_id,
+            run_id=run_id,
+            settings=settings,
+            interval=(data_interval_start, data_interval_end),
+        ) as lineage,
+        redaction_boundary(),
+    ):
+        yield settings, lineage
+
+
+@contextmanager
+def redaction_boundary() -> Iterator[None]:
+    """What may leave an Airflow task: log records pass
+    :class:`pipelines.redact.RedactingFilter` (:func:`pipelines.console.task_logging`), and an
+    exception leaving the block has its text, and that of every exception chained to it, made
+    safe (:func:`pipelines.redact.redact_exception`): neither Airflow's task log nor the
+    OpenLineage provider's FAIL event (built from the raised exception) can quote a record.
+
+    :func:`task_scope` runs its block in it; a task entry point that does not use
+    :func:`task_scope` wraps its body in it. Nested boundaries are harmless (a redacted
+    exception is marked safe and passes unchanged).
+    """
+    from pipelines.console import task_logging
+    from pipelines.redact import redact_exception
+
+    task_logging()
     stand_in: BaseException | None = None
-    with task_run(
-        task_id,
-        run_id=run_id,
-        settings=settings,
-        interval=(data_interval_start, data_interval_end),
-    ) as lineage:
-        try:
-            yield settings, lineage
-        except Exception as exc:
-            raised = redact_exception(exc)
-            if raised is exc:
-                raise
-            stand_in = raised
-        if stand_in is not None:
-            raise stand_in  # outside the except block: the clear original is not its context
+    try:
+        yield
+    except Exception as exc:
+        raised = redact_exception(exc)
+        if raised is exc:
+            raise
+        stand_in = raised
+    if stand_in is not None:
+        raise stand_in  # outside the except block: the clear original is not its context
 
 
 def fail_without_retry(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from pipelines.taskscope import fail_without_retry, task_scope
+from pipelines.taskscope import fail_without_retry, redaction_boundary, task_scope
 
 START, END = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
 
@@ -34,6 +34,17 @@ def test_a_decision_fails_without_retry_and_other_errors_stay_what_they_are() ->
     assert isinstance(raised.value.__cause__, GateFailed)
     with pytest.raises(KeyError):  # retrying may help: Airflow's retries apply
         fail_without_retry(GateFailed, _broken)
+
+
+def test_a_decision_keeps_its_text_through_the_redaction_boundary() -> None:
+    with (
+        pytest.raises(AirflowFailException, match=r"orders\.order_id unique"),
+        redaction_boundary(),
+    ):
+        fail_without_retry(GateFailed, _decide, passed=False)
+    with pytest.raises(KeyError) as raised, redaction_boundary():  # a library's: text withheld
+        {}["canary.nu@CANARYMAIL.example"]
+    assert "CANARYMAIL" not in str(raised.value) and "withheld" in str(raised.value)
 
 
 def test_the_block_runs_as_the_tasks_lineage_run(settings) -> None:
