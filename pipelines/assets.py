@@ -87,12 +87,14 @@ def gate_with_assets(
     to its asset event (a failed gate fails the task, so no event is emitted)."""
     from pipelines.quality.tasks import gate_for_airflow
     from pipelines.settings import Settings
+    from pipelines.taskscope import redaction_boundary
 
-    decision = gate_for_airflow(data_interval_start, data_interval_end, run_id)
-    settings = Settings()
-    for table in tables:
-        outlet_events[lake_asset(table)].extra.update(lake_extra(settings, table, decision))
-    return decision
+    with redaction_boundary():
+        decision = gate_for_airflow(data_interval_start, data_interval_end, run_id)
+        settings = Settings()
+        for table in tables:
+            outlet_events[lake_asset(table)].extra.update(lake_extra(settings, table, decision))
+        return decision
 
 
 def asset_extra(release: Release, table: str) -> dict[str, Any]:
@@ -120,9 +122,11 @@ def publish_with_assets(
     from pipelines.features.snapshots import read_release
     from pipelines.features.tasks import as_of_for, publish_for_airflow
     from pipelines.settings import Settings
+    from pipelines.taskscope import redaction_boundary
 
-    result = publish_for_airflow(data_interval_start, data_interval_end, run_id)
-    release = read_release(Settings(), as_of_for(data_interval_end))
-    for table in release.features:
-        outlet_events[feature_asset(table)].extra.update(asset_extra(release, table))
-    return result
+    with redaction_boundary():
+        result = publish_for_airflow(data_interval_start, data_interval_end, run_id)
+        release = read_release(Settings(), as_of_for(data_interval_end))
+        for table in release.features:
+            outlet_events[feature_asset(table)].extra.update(asset_extra(release, table))
+        return result

@@ -299,25 +299,25 @@ def redact_exception(exc: BaseException) -> BaseException:
     whose text cannot be replaced is returned (or linked) as a :class:`RedactedError`.
     """
     top = _redact_one(exc)
-    done = {id(exc), id(top)}
+    done = {id(exc): top, id(top): top}  # each exception seen -> what stands for it
     todo = [top]
     while todo:
         current = todo.pop()
         for member in getattr(current, "exceptions", None) or ():  # an exception group
             if isinstance(member, BaseException) and id(member) not in done:
-                done.add(id(member))
+                done[id(member)] = member
                 if _redact_one(member) is member:
                     todo.append(member)
         for link in ("__cause__", "__context__"):
             chained = getattr(current, link)
-            if chained is None or id(chained) in done:
+            if chained is None:
                 continue
-            done.add(id(chained))
-            replaced = _redact_one(chained)
-            done.add(id(replaced))
-            if replaced is not chained:
-                setattr(current, link, replaced)
-            todo.append(replaced)
+            if id(chained) not in done:  # the same exception may be cause and context
+                done[id(chained)] = replaced = _redact_one(chained)
+                done[id(replaced)] = replaced
+                todo.append(replaced)
+            if done[id(chained)] is not chained:
+                setattr(current, link, done[id(chained)])
     return top
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.taskscope import fail_without_retry, task_settings
+from pipelines.taskscope import fail_without_retry, redaction_boundary, task_settings
 
 TABLE = "customer_features"
 
@@ -18,10 +18,11 @@ def triggering_as_of(events: Mapping[Any, Sequence[Any]] | None) -> str | None:
 
     if not events:
         return None
-    found = [e for e in events.get(feature_asset(TABLE)) or [] if (e.extra or {}).get("as_of")]
-    if not found:
-        return None
-    return str(max(found, key=lambda e: e.timestamp).extra["as_of"])
+    with redaction_boundary():
+        found = [e for e in events.get(feature_asset(TABLE)) or [] if (e.extra or {}).get("as_of")]
+        if not found:
+            return None
+        return str(max(found, key=lambda e: e.timestamp).extra["as_of"])
 
 
 def train_repeat_purchase(
@@ -34,7 +35,14 @@ def train_repeat_purchase(
     the declared ``purpose``; too little data or a purpose the policy refuses fails without
     retrying (a retry would read the same release under the same policy). Returns the
     version, metrics, purpose, the release and where the card is."""
-    from pipelines.console import task_logging
+    with redaction_boundary():
+        return _train(run_id, horizon_days, release_as_of, purpose)
+
+
+def _train(
+    run_id: str | None, horizon_days: int | None, release_as_of: str | None, purpose: str | None
+) -> dict[str, Any]:
+    """:func:`train_repeat_purchase` inside its redaction boundary."""
     from pipelines.models.repeat_purchase import (
         DEFAULT_HORIZON_DAYS,
         PURPOSE,
@@ -43,7 +51,6 @@ def train_repeat_purchase(
     )
     from pipelines.policy import PurposeRefused
 
-    task_logging()
     trained = fail_without_retry(
         (NotEnoughData, PurposeRefused),
         train,

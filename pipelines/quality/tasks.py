@@ -20,7 +20,7 @@ from typing import Any
 from pipelines.failures import TableFailure
 from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
-from pipelines.taskscope import fail_without_retry, task_scope, task_settings
+from pipelines.taskscope import fail_without_retry, redaction_boundary, task_scope, task_settings
 
 log = logging.getLogger("pipelines.quality")
 
@@ -83,26 +83,33 @@ def build_docs(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Build the Data Docs site and log the run's summary; returns counts and the site path."""
+    """Build the Data Docs site and log the run's summary; returns counts and the site path.
+    The summary is read after the lineage run, still inside the redaction boundary."""
     from pipelines.quality.docs import build_docs as build
     from pipelines.quality.lineage import docs_lineage
-    from pipelines.quality.summary import latest_rows, render, summarize
 
     interval = _interval(data_interval_start, data_interval_end)
-    run = _run_id(run_id, interval)
-    with task_scope("quality_report", interval.start, interval.end, run_id, settings) as (
-        settings,
-        lineage,
-    ):
-        index = build(settings, clean=False)  # only the new results' pages
-        lineage.complete_with(lambda: docs_lineage(settings, str(index)))
+    with redaction_boundary():
+        with task_scope("quality_report", interval.start, interval.end, run_id, settings) as (
+            settings,
+            lineage,
+        ):
+            index = build(settings, clean=False)  # only the new results' pages
+            lineage.complete_with(lambda: docs_lineage(settings, str(index)))
+        return _log_summary(settings, _run_id(run_id, interval), str(index))
+
+
+def _log_summary(settings: Settings, run: str, index: str) -> dict[str, Any]:
+    """Log the run's quality summary; returns it with the Data Docs site's path."""
+    from pipelines.quality.summary import latest_rows, render, summarize
+
     rows, runs = latest_rows(settings, run)
     summaries = summarize(rows)
-    for line in render(summaries, runs, str(index)).splitlines():
+    for line in render(summaries, runs, index).splitlines():
         log.info("%s", line)
     return {
         "run_id": run,
-        "docs": str(index),
+        "docs": index,
         "tables": {
             s.table: {"passed": s.passed, "warned": s.warned, "failed": s.failed} for s in summaries
         },

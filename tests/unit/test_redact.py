@@ -108,6 +108,33 @@ def test_redact_exception_works_in_place_through_the_whole_chain(tmp_path: Path)
     assert "ConversionException" in printed and "ValueError" in printed
 
 
+class _AttributeError(Exception):
+    """A library's error whose text comes from an attribute: replaced by a stand-in."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__()
+        self.value = value
+
+    def __str__(self) -> str:
+        return f"bad value {self.value}"
+
+
+_AttributeError.__module__ = "somelib"
+
+
+def test_an_exception_both_cause_and_context_is_replaced_on_both_links() -> None:
+    try:
+        try:
+            raise _AttributeError(EMAIL)
+        except _AttributeError as inner:
+            raise ValueError("reading failed") from inner  # inner: its cause and its context
+    except ValueError as exc:
+        raised = redact.redact_exception(exc)
+    assert raised.__cause__ is raised.__context__
+    assert isinstance(raised.__cause__, redact.RedactedError)
+    assert "CANARY" not in str(raised.__context__) and "canary" not in str(raised.__context__)
+
+
 def test_a_key_error_is_replaced_in_place() -> None:
     exc = redact.redact_exception(KeyError(EMAIL))
     assert "CANARY" not in str(exc)
