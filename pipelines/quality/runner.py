@@ -427,6 +427,27 @@ def configured_keyring(settings: Settings) -> KeyRing | None:
         return None
 
 
+def _partition_after_reinstating(
+    settings: Settings,
+    contracts: ContractSet,
+    table: str,
+    interval: Interval,
+    run_id: str,
+    keyring: KeyRing | None,
+    *,
+    reinstating: bool,
+) -> tuple[Partition, dict[str, int]]:
+    """The partition to validate, after orphans whose parents are back returned to it (not
+    ``reinstating``: the gate quarantines nothing, so it reinstates nothing either)."""
+    part = find_partition(settings, table, interval)
+    if not reinstating:
+        return part, {}
+    reinstated = reinstate.reinstate(settings, contracts, part, run_id=run_id, keyring=keyring)
+    if reinstated:
+        part = find_partition(settings, table, interval)
+    return part, reinstated
+
+
 def validate_partition(
     table: str,
     interval: Interval,
@@ -442,12 +463,9 @@ def validate_partition(
     started = time.perf_counter()
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
-    part = find_partition(settings, table, interval)
-    reinstated = {}
-    if quarantine_rows:  # orphans whose parents are back return before the batch is checked
-        reinstated = reinstate.reinstate(settings, contracts, part, run_id=run_id, keyring=keyring)
-        if reinstated:
-            part = find_partition(settings, table, interval)
+    part, reinstated = _partition_after_reinstating(
+        settings, contracts, table, interval, run_id, keyring, reinstating=quarantine_rows
+    )
     manifest = part.manifest
     previous, previous_label = store.previous_good_batch(
         settings, table, before=interval.start.isoformat()
