@@ -1,60 +1,8 @@
 -- One row per order purchased before as_of, with what was known about it at as_of
 -- (rules: macros/point_in_time.sql). Money in BRL.
--- The order's items, payments and reviews are aggregated in ONE group by over their union,
--- and joined to int_orders_as_of (a table): one large hash join per query. Three aggregates
--- joined in one query ran out of memory at 10M order items (BENCHMARKS.md).
-with lines as (
-    select
-        order_id,
-        1 as item_row,
-        price,
-        freight_value,
-        null as payment_row,
-        null as payment_value,
-        null as payment_type,
-        null as payment_installments,
-        null as review_row,
-        null as review_score,
-        null as review_answered_at,
-        null as review_id
-    from {{ ref('stg_order_items') }}
-    union all
-    select
-        order_id, null, null, null,
-        1, payment_value, payment_type, payment_installments,
-        null, null, null, null
-    from {{ ref('stg_order_payments') }}
-    union all
-    -- only reviews answered before as_of: the score is known from its answer time
-    select
-        order_id, null, null, null,
-        null, null, null, null,
-        1, review_score, review_answered_at, review_id
-    from {{ ref('stg_order_reviews') }}
-    where review_answered_at < {{ as_of_ts() }}
-),
-
-per_order as (
-    select
-        order_id,
-        count(item_row) as item_count,
-        sum(price) as items_value,
-        sum(freight_value) as freight_value,
-        count(payment_row) as payment_count,
-        sum(payment_value) as payment_value,
-        coalesce(sum(payment_value) filter (where payment_type = 'credit_card'), 0) as credit_card_value,
-        coalesce(sum(payment_value) filter (where payment_type = 'boleto'), 0) as boleto_value,
-        coalesce(sum(payment_value) filter (where payment_type = 'voucher'), 0) as voucher_value,
-        coalesce(sum(payment_value) filter (where payment_type = 'debit_card'), 0) as debit_card_value,
-        max(payment_installments) as max_installments,
-        count(review_row) as review_count,
-        sum(review_score) as review_score_sum,
-        arg_max(review_score, row(review_answered_at, review_id))
-            filter (where review_row is not null) as review_score
-    from lines
-    group by order_id
-)
-
+-- Two tables joined once: int_orders_as_of (order and customer) and int_order_line_totals
+-- (items, payments, reviews per order). One large hash join per query: at 10M order items
+-- more in one query ran out of memory at 3GB (BENCHMARKS.md).
 select
     orders.*,
     coalesce(per_order.item_count, 0) as item_count,
@@ -73,4 +21,5 @@ select
     coalesce(per_order.review_score_sum, 0) as review_score_sum,
     per_order.review_score
 from {{ ref('int_orders_as_of') }} as orders
-left join per_order on orders.order_id = per_order.order_id
+left join {{ ref('int_order_line_totals') }} as per_order
+    on orders.order_id = per_order.order_id
