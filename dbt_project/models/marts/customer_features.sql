@@ -1,55 +1,16 @@
 -- Customer features as of var `as_of`, one row per person (pseudonymized customer_unique_id)
 -- with at least one order placed before as_of. Orders known to be canceled at as_of count in
--- canceled_orders and review behaviour only; everything else uses the other orders.
-with orders as (
-    select * from {{ ref('int_order_facts') }}
-    where customer_unique_token is not null
-),
-
-per_customer as (
-    select
-        customer_unique_token,
-        count(*) filter (where not is_canceled) as orders,
-        count(*) filter (where is_canceled) as canceled_orders,
-        coalesce(sum(order_value) filter (where not is_canceled), 0) as spend,
-        min(purchased_at) as first_purchase_at,
-        max(purchased_at) as last_purchase_at,
-        count(*) filter (
-            where not is_canceled and purchased_at >= {{ as_of_ts() }} - interval 90 day
-        ) as orders_90d,
-        sum(payment_value) filter (where not is_canceled) as payment_value,
-        sum(credit_card_value) filter (where not is_canceled) as credit_card_value,
-        sum(boleto_value) filter (where not is_canceled) as boleto_value,
-        sum(voucher_value) filter (where not is_canceled) as voucher_value,
-        sum(debit_card_value) filter (where not is_canceled) as debit_card_value,
-        count(*) filter (where not is_canceled and uses_installments) as installment_orders,
-        avg(max_installments) filter (where not is_canceled) as avg_installments,
-        sum(review_count) as review_count,
-        sum(review_score_sum) as review_score_sum,
-        count(*) filter (where has_delivery_outcome) as delivery_outcomes,
-        count(*) filter (where is_late) as late_deliveries,
-        arg_max(customer_state, row(purchased_at, order_id)) as customer_state
-    from orders
-    group by customer_unique_token
-),
-
-category_items as (
-    select
-        customer_unique_token,
-        category,
-        count(*) as items,
-        sum(price) as value
-    from {{ ref('int_order_item_facts') }}
-    where not is_canceled and category is not null and customer_unique_token is not null
-    group by customer_unique_token, category
+-- canceled_orders and review behaviour only; everything else uses the other orders. The
+-- per-person aggregate and favourite category are tables of their own
+-- (int_customer_order_totals, int_customer_favourite_category): at 10M order items this
+-- query joining them as CTEs ran out of memory at 3GB (BENCHMARKS.md).
+with per_customer as (
+    select * from {{ ref('int_customer_order_totals') }}
 ),
 
 favourite as (
-    select customer_unique_token, category as favourite_category
-    from category_items
-    qualify row_number() over (
-        partition by customer_unique_token order by items desc, value desc, category
-    ) = 1
+    select customer_unique_token, favourite_category
+    from {{ ref('int_customer_favourite_category') }}
 ),
 
 profiles as (
