@@ -16,7 +16,7 @@ read once (page cache warm):
 2. **quality gate** (``bench.quality``), on the lake the pipeline just wrote: the gate's
    suites through Great Expectations against the same checks as plain DuckDB SQL (the GX
    import, a fixed cost per process, is reported apart);
-3. **feature build** (``bench.features``), on the same lake: ``dbt build`` (19 models, the
+3. **feature build** (``bench.features``), on the same lake: ``dbt build`` (21 models, the
    data tests and unit tests) against the SQL dbt compiled, run on one DuckDB connection.
    Both at ``--memory-limit`` (default 3GB, the pipeline's default ``duckdb_memory_limit``):
    the dbt side's peak RSS is the dbt process's.

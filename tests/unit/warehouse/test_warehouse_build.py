@@ -113,7 +113,7 @@ def test_dbt_build_passes_on_generated_data(builds: Builds, generated_lake: Gene
         assert result.manifest_path and result.run_results_path
         assert result.run_results and result.run_results["results"]
     counts = builds.early.counts()
-    assert counts["model success"] == 19
+    assert counts["model success"] == 21
     assert counts["unit_test pass"] >= 5
     # every feature table has rows, and rows_affected reports the snapshot size
     rows = snapshot_rows(generated_lake.settings, AS_OF)
@@ -128,7 +128,7 @@ def test_terminal_output_is_one_line_per_model_and_a_summary(builds: Builds):
     summaries = [line for line in lines if line.startswith("dbt build: ok")]
     assert len(summaries) == 3
     assert sum(1 for line in lines if " model customer_features " in line) == 3
-    assert len(lines) <= 3 * (19 + 1)  # passing tests are counted, not listed
+    assert len(lines) <= 3 * (21 + 1)  # passing tests are counted, not listed
 
 
 def test_builds_with_new_as_of_and_run_stamps_reuse_the_parsed_project(builds: Builds):
