@@ -141,6 +141,17 @@ def _server() -> _Server:
         return _SERVER
 
 
+def stop_server() -> None:
+    """Stop this process's server, if it started one, and wait for it: from then on its dbt
+    children's CPU time and peak memory count in ``getrusage(RUSAGE_CHILDREN)`` (benchmarks
+    read it before the process exits). The next dbt call starts a new server."""
+    global _SERVER
+    with _LOCK:
+        if _SERVER is not None:
+            _SERVER.stop()
+            _SERVER = None
+
+
 class _Forked:
     """A dbt child forked by the server."""
 
