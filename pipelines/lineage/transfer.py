@@ -4,7 +4,8 @@ only if the policy's transfer rules allow it.
 An event's datasets carry their subjects' jurisdictions (``pipelines_jurisdiction``,
 :mod:`pipelines.lineage.jurisdiction`); their names, schemas and statistics are data derived
 from those subjects. The local event log (``<data_dir>/lineage/events.jsonl``, or a file
-transport) is in-house and always allowed. A remote transport (``OPENLINEAGE_URL``,
+transport) and this project's PostgreSQL event store (the state database) are in-house and
+always allowed. A remote transport (``OPENLINEAGE_URL``,
 ``OPENLINEAGE__TRANSPORT__URL``, an ``openlineage.yml`` ``url``; ``pipelines lineage send
 --url``) is looked up in the policy's ``destinations`` like any export.
 
@@ -33,6 +34,7 @@ import yaml
 from pipelines.lineage import client
 from pipelines.lineage.jurisdiction import KEY, policy_of
 from pipelines.lineage.lines import append_line
+from pipelines.lineage.transport import JsonLinesTransport, PostgresTransport
 from pipelines.policy.enforce import TransferRefused, check_subjects
 from pipelines.policy.findings import finding_id, open_finding, state_of
 from pipelines.settings import Settings
@@ -46,6 +48,16 @@ _RECORDED: set[str] = set()
 
 IN_HOUSE = ("file", "console")
 """Transport types that keep events on this machine (besides this project's own)."""
+OWN_STORES = (JsonLinesTransport, PostgresTransport)
+"""This project's own event stores, in-house like the local log: the JSON-lines file and the
+state database of workers that share no disk (the ``lineage_url`` setting)."""
+
+
+def _in_house(kind: str) -> bool:
+    """A transport type (openlineage's name, our ``kind`` or a class path) that keeps events
+    in-house."""
+    own = {n for c in OWN_STORES for n in (c.kind, f"{c.__module__}.{c.__qualname__}")}
+    return kind in IN_HOUSE or kind in own
 
 
 def _file_config() -> dict[str, Any] | None:
@@ -85,7 +97,7 @@ def _remote(transport: dict[str, Any]) -> list[str]:
     if kind == "composite" or (not kind and subs):
         items = subs.values() if isinstance(subs, dict) else subs or []
         return [t for sub in items if isinstance(sub, dict) for t in _remote(sub)]
-    if kind in IN_HOUSE or kind.endswith("JsonLinesTransport"):
+    if _in_house(kind):
         return []
     return [str(transport.get("url") or f"transport:{kind or 'unknown'}")]
 

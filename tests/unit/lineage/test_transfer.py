@@ -130,6 +130,13 @@ def test_the_configured_backends_are_read_like_openlineage_does(
         "pipelines.lineage.transport.JsonLinesTransport",
     )
     assert transfer.backends() == ["http://marquez:5000"]
+    # the stack's store since workers share no disk: the state database is in-house too
+    monkeypatch.setenv(
+        "OPENLINEAGE__TRANSPORT__TRANSPORTS__STORE__TYPE",
+        "pipelines.lineage.transport.PostgresTransport",
+    )
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TRANSPORTS__STORE__URL", "postgresql://a@db/p")
+    assert transfer.backends() == ["http://marquez:5000"]
     config = tmp_path / "openlineage.yml"
     config.write_text("transport:\n  type: file\n  log_file_path: /tmp/x.jsonl\n")
     assert transfer.backends() == []  # the file wins, and a file stays in-house
