@@ -119,6 +119,15 @@ def s3_env_from_airflow(conn_id: str) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
+def resolved_s3_env(env: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """The :data:`S3_ENV` variables to use: ``env`` (default ``os.environ``) when it holds a
+    key id, else those of the Airflow connection named by ``PIPELINES_S3_CONN_ID``."""
+    env = os.environ if env is None else env
+    if not env.get(S3_ENV["KEY_ID"]) and env.get(CONN_ID_ENV):
+        return s3_env_from_airflow(env[CONN_ID_ENV])
+    return env
+
+
 def s3_secret_from_env(
     con: duckdb.DuckDBPyConnection, env: Mapping[str, str] | None = None, name: str = "lake_s3"
 ) -> bool:
@@ -129,9 +138,7 @@ def s3_secret_from_env(
     S3-compatible server (MinIO, moto); plain ``http://`` turns TLS off and uses path-style
     URLs, which such servers expect.
     """
-    env = os.environ if env is None else env
-    if not env.get(S3_ENV["KEY_ID"]) and env.get(CONN_ID_ENV):
-        env = s3_env_from_airflow(env[CONN_ID_ENV])
+    env = resolved_s3_env(env)
     if not env.get(S3_ENV["KEY_ID"]):
         return False
     load_extensions(con, ["httpfs"])

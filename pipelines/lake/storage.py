@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import duckdb
 
 from pipelines.hashing import file_sha256
+from pipelines.lake import s3client
 from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
@@ -123,11 +124,14 @@ class LocalStorage:
 
 @dataclass
 class S3Storage:
-    """A bucket (and prefix) read and written through DuckDB's httpfs."""
+    """A bucket (and prefix): DuckDB reads it through httpfs (:meth:`uri`, :meth:`prepare`);
+    objects are written, read whole, hashed and deleted through an S3 client in streamed
+    parts (:mod:`pipelines.lake.s3client`), so a large file never sits in memory."""
 
     root: str
     env: dict[str, str] | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
+    _client: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -141,6 +145,15 @@ class S3Storage:
                 self.prepare(con)
                 self._con = con
             return self._con
+
+    def _s3(self) -> Any:
+        with self._lock:  # boto3 clients are thread-safe once made
+            if self._client is None:
+                self._client = s3client.s3_client(self.env)
+            return self._client
+
+    def _key(self, rel: str) -> tuple[str, str]:
+        return s3client.split_url(self.uri(rel))
 
     @property
     def versioned(self) -> bool:
@@ -157,41 +170,36 @@ class S3Storage:
     def get(self, rel: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
         staged = local.with_name(f".{local.name}.{os.getpid()}")
-        self._connection().cursor().execute(
-            f"COPY (SELECT content FROM read_blob({sql_str(self.uri(rel))})) "
-            f"TO {sql_str(str(staged))} (FORMAT blob)"
-        )
+        bucket, key = self._key(rel)
+        self._s3().download_file(bucket, key, str(staged), Config=s3client.transfer_config())
         staged.replace(local)
 
     def delete(self, rel: str) -> None:
-        # httpfs writes but does not delete; an S3 client would (boto3 is not a dependency)
-        raise NotImplementedError(f"{self.uri(rel)}: deleting from an object store")
+        bucket, key = self._key(rel)
+        self._s3().delete_object(Bucket=bucket, Key=key)
 
     def uri(self, rel: str) -> str:
         return f"{self.root.rstrip('/')}/{rel}"
 
     def sha256(self, rel: str) -> str | None:
-        url = self.uri(rel)
-        con = self._connection().cursor()  # verified reads hash on several threads
-        if not con.execute(f"SELECT count(*) FROM glob({sql_str(url)})").fetchone()[0]:  # type: ignore[index]
+        bucket, key = self._key(rel)
+        client = self._s3()
+        if not s3client.exists(client, bucket, key):
             return None
-        row = con.execute(f"SELECT content FROM read_blob({sql_str(url)})").fetchone()
-        return hashlib.sha256(row[0] if row else b"").hexdigest()
+        digest = hashlib.sha256()
+        for chunk in s3client.iter_chunks(client, bucket, key):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     def read_text(self, rel: str) -> str:
-        url = sql_str(self.uri(rel))
-        row = (
-            self._connection().cursor().execute(f"SELECT content FROM read_blob({url})").fetchone()
-        )
-        return bytes(row[0]).decode("utf-8") if row else ""
+        bucket, key = self._key(rel)
+        return b"".join(s3client.iter_chunks(self._s3(), bucket, key)).decode("utf-8")
 
     def put(self, local: Path, rel: str) -> None:
-        # one PUT of the whole file through httpfs: the object appears whole or not at all
-        con = self._connection()
-        con.execute(
-            f"COPY (SELECT content FROM read_blob({sql_str(str(local))})) "
-            f"TO {sql_str(self.uri(rel))} (FORMAT blob)"
-        )
+        # one PUT, or a multipart upload completed at the end: the object appears whole or
+        # not at all
+        bucket, key = self._key(rel)
+        self._s3().upload_file(str(local), bucket, key, Config=s3client.transfer_config())
 
     def listdir(self, rel: str) -> list[str]:
         prefix = self.uri(rel).rstrip("/") + "/"

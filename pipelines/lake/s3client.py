@@ -1,0 +1,86 @@
+"""An S3 client (boto3) for what DuckDB's httpfs does not do well: deleting objects, and
+copying large files in streamed parts (httpfs reads a whole object into one value).
+
+Credentials and endpoint are the ones DuckDB's secret uses
+(:func:`pipelines.lake.extensions.resolved_s3_env`): the environment, or the Airflow
+connection named by ``PIPELINES_S3_CONN_ID``; never code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pipelines.lake.extensions import S3_ENV, resolved_s3_env
+
+CHUNK = 8 * 1024 * 1024
+"""Bytes per streamed read (and the multipart threshold and part size of uploads)."""
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/key`` -> ``("bucket", "some/key")``."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"{url!r} is not an s3:// URL")
+    bucket, _, key = url[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def s3_client(env: Mapping[str, str] | None = None) -> Any:
+    """A boto3 S3 client for the resolved S3 settings (path-style for a custom endpoint, as
+    MinIO and moto expect)."""
+    import boto3
+    from botocore.config import Config
+
+    values = resolved_s3_env(env)
+    if not values.get(S3_ENV["KEY_ID"]):
+        raise RuntimeError(
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+            "PIPELINES_S3_ENDPOINT for MinIO or moto), or PIPELINES_S3_CONN_ID."
+        )
+    endpoint = values.get(S3_ENV["ENDPOINT"]) or None
+    if endpoint and "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    return boto3.client(
+        "s3",
+        aws_access_key_id=values[S3_ENV["KEY_ID"]],
+        aws_secret_access_key=values.get(S3_ENV["SECRET"]),
+        region_name=values.get(S3_ENV["REGION"]) or "us-east-1",
+        endpoint_url=endpoint,
+        config=Config(s3={"addressing_style": "path"} if endpoint else {}),
+    )
+
+
+def transfer_config() -> Any:
+    """Multipart above :data:`CHUNK`: an upload becomes visible whole, at its completion."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=CHUNK, multipart_chunksize=CHUNK)
+
+
+def exists(client: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def iter_chunks(client: Any, bucket: str, key: str) -> Iterator[bytes]:
+    """The object's bytes in pieces of at most :data:`CHUNK`."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        yield from body.iter_chunks(CHUNK)
+    finally:
+        body.close()
+
+
+def list_keys(client: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Every key under ``prefix`` (all pages)."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for item in page.get("Contents", []):
+            yield str(item["Key"])

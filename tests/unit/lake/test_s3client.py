@@ -1,0 +1,51 @@
+"""The S3 client side of the lake's storage: streamed writes, reads, hashes and deletes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from pipelines.lake import s3client
+from pipelines.lake.storage import lake_storage
+from tests.s3server import S3Server
+
+
+def test_a_file_larger_than_a_part_goes_up_and_down_whole(s3_env: S3Server, tmp_path: Path):
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(s3client.CHUNK * 2 + 123))  # a multipart upload
+    store = lake_storage(f"s3://{s3_env.bucket}/{tmp_path.name}")
+    store.put(big, "w/big.bin")
+
+    assert store.sha256("w/big.bin") == hashlib.sha256(big.read_bytes()).hexdigest()
+    store.get("w/big.bin", tmp_path / "back" / "big.bin")
+    assert (tmp_path / "back" / "big.bin").read_bytes() == big.read_bytes()
+    assert store.listdir("w") == ["big.bin"]
+
+
+def test_delete_removes_the_object_and_a_missing_one_is_no_error(s3_env: S3Server, tmp_path: Path):
+    small = tmp_path / "m.json"
+    small.write_text('{"a": 1}')
+    store = lake_storage(f"s3://{s3_env.bucket}/{tmp_path.name}")
+    store.put(small, "t/m.json")
+    assert store.read_text("t/m.json") == '{"a": 1}'
+
+    store.delete("t/m.json")
+    store.delete("t/m.json")
+    assert store.sha256("t/m.json") is None
+    assert store.listdir("t") == []
+
+
+def test_without_credentials_the_client_says_what_to_set(monkeypatch: pytest.MonkeyPatch):
+    for name in ("AWS_ACCESS_KEY_ID", "PIPELINES_S3_CONN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="AWS_ACCESS_KEY_ID"):
+        s3client.s3_client()
+
+
+def test_split_url_names_bucket_and_key():
+    assert s3client.split_url("s3://b/x/y.parquet") == ("b", "x/y.parquet")
+    with pytest.raises(ValueError, match="not an s3:// URL"):
+        s3client.split_url("/tmp/x")
