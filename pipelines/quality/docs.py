@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipelines.quality import gxsetup, store
+from pipelines.quality import gxsetup, store, stored
 from pipelines.settings import Settings
 
 DEFAULT_RUNS = 30
@@ -57,6 +57,8 @@ def build_docs(settings: Settings, run_ids: list[str] | None = None, *, clean: b
         index.write_text(
             "<html><body><p>No quality results yet.</p></body></html>\n", encoding="utf-8"
         )
+    if stored.on_store(settings):  # for readers on other machines (pipelines quality summary)
+        stored.publish_site(settings, site)
     return index
 
 

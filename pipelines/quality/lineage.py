@@ -12,7 +12,6 @@ as inputs. Observed values are reported only when they are numbers (counts, shar
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from pipelines.lineage.checks import assertions_facet, metrics_facet, quality_ru
 from pipelines.lineage.emit import LineageParts
 from pipelines.protection.audit import head_record
 from pipelines.protection.audit_pg import open_audit_log
+from pipelines.quality import stored
 from pipelines.settings import Settings
 
 SOURCE = "pipelines/quality/runner.py"
@@ -184,16 +184,17 @@ def stored_gate_lineage(settings: Settings, run_id: str) -> LineageParts | None:
     """:func:`gate_lineage` of the decision the gate stored for ``run_id`` (for its FAIL event)."""
     from pipelines.quality import store
 
-    path = store.quality_dir(settings) / "gates" / f"run={store.run_key(run_id)}.json"
-    if not path.is_file():
-        return None
-    return gate_lineage(json.loads(path.read_text(encoding="utf-8")), settings)
+    decision = store.read_gate(settings, run_id)
+    return None if decision is None else gate_lineage(decision, settings)
 
 
 def docs_lineage(settings: Settings, index: str) -> LineageParts:
-    """The Data Docs site the report task wrote."""
-    site = Path(index).parent
+    """The Data Docs site the report task wrote (in store mode: its copy on the store)."""
+    if stored.on_store(settings):
+        ns, name = naming.lake_dataset(str(settings.lake_url), stored.SITE_PREFIX)
+    else:
+        ns, name = naming.FILE_NAMESPACE, naming.absolute(Path(index).parent)
     return LineageParts(
-        outputs=[ev.output_dataset(naming.FILE_NAMESPACE, naming.absolute(site))],
+        outputs=[ev.output_dataset(ns, name)],
         job_facets={"sourceCodeLocation": ev.source_location("pipelines/quality/docs.py")},
     )

@@ -14,6 +14,11 @@ Layout under ``<data_dir>/quality/`` (one file per run and table; re-validating 
 ``gates/run=<run key>.json``
     the gate decision of a run.
 
+With the lake on an object store (``lake_url``), every file is also put on the store under
+``_quality/<same relative path>`` and readers read the store's files through their own
+``<data_dir>/quality`` as a verified cache (:mod:`pipelines.quality.stored`), so a validation
+on one worker and the gate on another agree. With a local lake, local files only.
+
 Query it with DuckDB, e.g.
 ``SELECT * FROM read_parquet('.data/quality/checks/*/*.parquet') ORDER BY validated_at``.
 """
@@ -31,6 +36,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.quality import stored
 from pipelines.settings import Settings
 
 CHECK_SCHEMA = pa.schema(
@@ -112,19 +118,26 @@ def docs_dir(settings: Settings) -> Path:
     return settings.data_dir / "reports" / "quality"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Any, settings: Settings | None = None) -> None:
+    """Write ``path`` through a temp file and a rename; with ``settings`` in store mode, the
+    written file also goes to the store (before the rename) under the same relative path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
+        if settings is not None and stored.on_store(settings):
+            base = quality_dir(settings)
+            stored.put_result(settings, tmp, base, path.relative_to(base).as_posix())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _write_parquet(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
+def _write_parquet(
+    path: Path, rows: list[dict[str, Any]], schema: pa.Schema, settings: Settings
+) -> None:
     table = pa.Table.from_pylist(rows, schema=schema)
-    _atomic_write(path, lambda p: pq.write_table(table, p, compression="zstd"))
+    _atomic_write(path, lambda p: pq.write_table(table, p, compression="zstd"), settings)
 
 
 def write_table_run(
@@ -142,22 +155,36 @@ def write_table_run(
         "stats": base / "stats" / f"run={key}" / f"{table}.parquet",
         "result": base / "results" / f"run={key}" / f"{table}.json",
     }
-    _write_parquet(paths["checks"], checks, CHECK_SCHEMA)
-    _write_parquet(paths["stats"], stats, STATS_SCHEMA)
+    _write_parquet(paths["checks"], checks, CHECK_SCHEMA, settings)
+    _write_parquet(paths["stats"], stats, STATS_SCHEMA, settings)
     text = json.dumps(result_json, indent=1, default=str, sort_keys=True)
-    _atomic_write(paths["result"], lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    _atomic_write(paths["result"], lambda p: p.write_text(text + "\n", encoding="utf-8"), settings)
     return paths
 
 
 def write_gate(settings: Settings, run_id: str, decision: dict[str, Any]) -> Path:
     path = quality_dir(settings) / "gates" / f"run={run_key(run_id)}.json"
     text = json.dumps(decision, indent=2, default=str)
-    _atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    _atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"), settings)
     return path
 
 
-def _read_all(folder: Path, schema: pa.Schema) -> pa.Table:
-    files = sorted(folder.glob("run=*/*.parquet")) if folder.is_dir() else []
+def _files(settings: Settings, kind: str, pattern: str) -> list[Path]:
+    """The stored files of ``kind`` (``checks``, ``stats``, ``results``, ``gates``), sorted:
+    local ones matching ``pattern``, or in store mode those on the store, through the cache."""
+    folder = quality_dir(settings) / kind
+    if stored.on_store(settings):
+        suffix = pattern.rpartition("*")[2]
+        return [
+            p
+            for p in stored.sync(settings, quality_dir(settings), kind, suffix)
+            if p.relative_to(folder).match(pattern)
+        ]
+    return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+
+def _read_all(settings: Settings, kind: str, schema: pa.Schema) -> pa.Table:
+    files = _files(settings, kind, "run=*/*.parquet")
     if not files:
         return pa.Table.from_batches([], schema=schema)  # schema.empty_table() imports pandas
     return pa.concat_tables(_read_one(f, schema) for f in files)
@@ -174,11 +201,11 @@ def _read_one(path: Path, schema: pa.Schema) -> pa.Table:
 
 def read_checks(settings: Settings) -> list[dict[str, Any]]:
     """Every stored check row (small: one row per check per run and table)."""
-    return _read_all(quality_dir(settings) / "checks", CHECK_SCHEMA).to_pylist()
+    return _read_all(settings, "checks", CHECK_SCHEMA).to_pylist()
 
 
 def read_stats(settings: Settings) -> list[dict[str, Any]]:
-    return _read_all(quality_dir(settings) / "stats", STATS_SCHEMA).to_pylist()
+    return _read_all(settings, "stats", STATS_SCHEMA).to_pylist()
 
 
 def run_ids(settings: Settings) -> list[str]:
@@ -191,11 +218,14 @@ def run_ids(settings: Settings) -> list[str]:
 
 
 def result_files(settings: Settings, runs: Iterable[str] | None = None) -> list[Path]:
+    if runs is None:
+        return _files(settings, "results", "run=*/*.json")
+    if stored.on_store(settings):
+        folders = {f"run={run_key(r)}" for r in runs}
+        return [p for p in _files(settings, "results", "run=*/*.json") if p.parent.name in folders]
     base = quality_dir(settings) / "results"
     if not base.is_dir():
         return []
-    if runs is None:
-        return sorted(base.glob("run=*/*.json"))
     return sorted(p for r in runs for p in (base / f"run={run_key(r)}").glob("*.json"))
 
 
@@ -244,7 +274,23 @@ def previous_good_batch(
 
 def read_gates(settings: Settings) -> list[dict[str, Any]]:
     """Every stored gate decision (one JSON file per run)."""
-    folder = quality_dir(settings) / "gates"
-    if not folder.is_dir():
-        return []
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("run=*.json"))]
+    return [
+        json.loads(p.read_text(encoding="utf-8")) for p in _files(settings, "gates", "run=*.json")
+    ]
+
+
+def read_gate(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    """The gate decision stored for ``run_id``, or None."""
+    name = f"run={run_key(run_id)}.json"
+    for path in _files(settings, "gates", name):
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    return None
+
+
+def docs_index(settings: Settings) -> Path:
+    """The Data Docs site's ``index.html``; in store mode the site is first brought from the
+    store (the latest built by any worker), when it has one."""
+    site = docs_dir(settings)
+    if stored.on_store(settings):
+        stored.fetch_site(settings, site)
+    return site / "index.html"

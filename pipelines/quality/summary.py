@@ -179,7 +179,7 @@ def print_summary(
     rows, runs = latest_rows(settings, run_id, interval)
     contracts = load_contracts(settings.contracts_dir)
     summaries = summarize(rows, contracts.load_order(), foreign_key_parents(contracts))
-    index = store.docs_dir(settings) / "index.html"
+    index = store.docs_index(settings)
     if as_json:
         print(
             json.dumps(
