@@ -135,6 +135,21 @@ def test_a_changed_object_is_refused_and_a_rewritten_one_fetched_again(two_worke
     assert [r["outcome"] for r in store.read_checks(b)] == ["warned"]
 
 
+def test_the_writer_reads_its_own_results_without_fetching_them(two_workers, monkeypatch) -> None:
+    a, _ = two_workers
+    _validate(a, RUN, "2018-01-02")
+    store.write_gate(a, RUN, {"run_id": RUN, "passed": True})
+
+    def no_fetch(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the writer's own file was fetched again")
+
+    monkeypatch.setattr(stored, "_fetch", no_fetch)
+    assert len(store.read_checks(a)) == 1 and store.read_gate(a, RUN) == {
+        "run_id": RUN,
+        "passed": True,
+    }
+
+
 def test_a_local_file_the_store_lacks_is_not_read_in_store_mode(two_workers) -> None:
     a, b = two_workers
     _validate(a, RUN, "2018-01-02")
@@ -175,6 +190,15 @@ def test_the_data_docs_site_is_put_on_the_store_and_pulled_verified(two_workers)
     with pytest.raises(stored.QualityStoreError, match="does not match"):
         store.docs_index(b)
     assert not (index.parent / "validations" / "orders.html").exists()
+
+
+def test_the_data_docs_lineage_names_the_site_on_the_store(two_workers) -> None:
+    from pipelines.quality.lineage import docs_lineage
+
+    a, _ = two_workers
+    bucket, key = stored._location(a, stored.SITE_PREFIX)
+    (output,) = docs_lineage(a, str(store.docs_dir(a) / "index.html")).outputs
+    assert (output.namespace, output.name) == (f"s3://{bucket}", key)
 
 
 def test_the_embedded_default_touches_no_store(settings: Settings, monkeypatch) -> None:
