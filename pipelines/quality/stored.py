@@ -66,12 +66,14 @@ def _location(settings: Settings, rel: str) -> tuple[str, str]:
 def _client() -> Any:
     from pipelines.lake.extensions import CONN_ID_ENV, S3_ENV
 
-    return _cached_client(tuple(os.environ.get(n, "") for n in (*S3_ENV.values(), CONN_ID_ENV)))
+    names = (*S3_ENV.values(), CONN_ID_ENV)
+    return _cached_client(os.getpid(), tuple(os.environ.get(n, "") for n in names))
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_client(env: tuple[str, ...]) -> Any:
-    """One boto3 client per process and set of S3 settings (``env`` is only the cache key)."""
+def _cached_client(pid: int, env: tuple[str, ...]) -> Any:
+    """One boto3 client per process (a forked child makes its own) and set of S3 settings
+    (the arguments are only the cache key)."""
     from pipelines.lake import s3client
 
     return s3client.s3_client()
