@@ -125,7 +125,9 @@ def ensure_sample(settings: Settings, orders: int, days: int, seed: int) -> None
     import json
 
     from pipelines.generate import generate
+    from pipelines.ingest.landing import local_landing
 
+    local_landing(settings, "pipelines demo")  # it generates its sample into a local folder
     marker = settings.landing / "_generation.json"
     wanted = {"orders": orders, "days": days, "seed": seed, "start": DEMO_START.isoformat()}
     if marker.exists():

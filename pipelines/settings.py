@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         default=None,
         description="Where source files arrive, as <date>/<file>; default <data_dir>/landing.",
     )
+    landing_url: str | None = Field(
+        default=None,
+        description="Landing files on an S3-compatible store, s3://bucket/prefix, as "
+        "<prefix>/<date>/<file> (credentials as for lake_url); unset: the local landing_dir.",
+    )
     lake_dir: Path | None = Field(
         default=None, description="Protected, partitioned Parquet lake; default <data_dir>/lake."
     )
@@ -162,6 +167,7 @@ class Settings(BaseSettings):
     @field_validator(
         "settings_file",
         "landing_dir",
+        "landing_url",
         "lake_dir",
         "lake_url",
         "warehouse_path",
@@ -184,6 +190,16 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
             check_url(value.get_secret_value(), str(info.field_name))
+        return value
+
+    @field_validator("landing_url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("s3://") and value[5:].strip("/")):
+            raise ValueError(
+                f"landing_url must be s3://bucket[/prefix], got {value!r}; for a local "
+                "folder set landing_dir instead"
+            )
         return value
 
     @field_validator("duckdb_threads")
@@ -244,7 +260,7 @@ class Settings(BaseSettings):
         for name in type(self).model_fields:
             value = getattr(self, name)
             out[name] = "**********" if isinstance(value, SecretStr) else str(value)
-        out["landing (effective)"] = str(self.landing)
+        out["landing (effective)"] = self.landing_url or str(self.landing)
         out["lake (effective)"] = str(self.lake)
         out["warehouse (effective)"] = str(self.warehouse)
         return out

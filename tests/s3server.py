@@ -87,3 +87,15 @@ def start_s3_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def upload_landing_tree(server: S3Server, folder: Path, prefix: str) -> str:
+    """Upload a local landing tree (``<YYYY-MM-DD>/<file>``, as ``pipelines generate`` or the
+    ``write_landing`` fixture write it) to ``s3://<bucket>/<prefix>`` on ``server``; returns
+    that URL, the ``landing_url`` to ingest it from."""
+    from pipelines.ingest.landing import upload_landing
+    from pipelines.lake.storage import lake_storage
+
+    url = f"s3://{server.bucket}/{prefix.strip('/')}"
+    upload_landing(folder, lake_storage(url, server.env()))
+    return url

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pipelines.generate.defects import KINDS, parse_kinds
-from pipelines.generate.report import MANIFEST
+from pipelines.generate.report import MANIFEST, GenerationReport
 from pipelines.generate.run import generate, mean_items_per_order
 from pipelines.generate.writers import FORMATS
 
@@ -33,6 +35,7 @@ examples:
   pipelines generate --items 10000000 --out /tmp/bench --days 14 --chunk-rows 500000
   pipelines generate --orders 5000 --out /tmp/dirty --defects all --defect-count 5
   pipelines generate --orders 1000 --out /tmp/json --format jsonl --force
+  pipelines generate --orders 2000 --out s3://bucket/landing   # generated locally, then uploaded
 """
 
 
@@ -80,7 +83,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=_positive,
         help=f"target number of order items instead (orders = items / {mean_items_per_order():.3f})",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output folder (landing root)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder (landing root), or s3://bucket/prefix: generated in a temporary "
+        "folder, then uploaded (credentials as for PIPELINES_LANDING_URL)",
+    )
     parser.add_argument("--seed", type=_non_negative, default=42, help="random seed (default 42)")
     parser.add_argument(
         "--start",
@@ -135,9 +143,17 @@ def run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if str(args.out).startswith("s3://"):
+        return _to_store(args, progress)
+    return _report(_generate(args, Path(args.out), progress))
+
+
+def _generate(
+    args: argparse.Namespace, out: Path, progress: Callable[[str], None]
+) -> GenerationReport | None:
     try:
-        report = generate(
-            args.out,
+        return generate(
+            out,
             orders=args.orders,
             items=args.items,
             seed=args.seed,
@@ -153,13 +169,41 @@ def run(args: argparse.Namespace) -> int:
         )
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def _report(report: GenerationReport | None, where: str | None = None) -> int:
+    if report is None:
         return 2
+    where = where or str(report.out)
     width = max(len(t) for t in report.rows)
     for table, rows in report.rows.items():
         print(f"{table:<{width}}  {rows:>12,}")
-    print(f"{len(report.files)} files in {len(report.rows_by_day)} folders under {report.out}")
+    print(f"{len(report.files)} files in {len(report.rows_by_day)} folders under {where}")
     if report.defects:
-        print(f"{len(report.defects)} injected defects listed in {report.out / MANIFEST}")
+        print(f"{len(report.defects)} injected defects listed in {where}/{MANIFEST}")
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _to_store(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    """Generate into a temporary folder, then upload it to the ``s3://`` landing ``--out``
+    (objects of the same names are replaced; a non-empty prefix needs ``--force``)."""
+    from pipelines.ingest.landing import upload_landing
+    from pipelines.lake.storage import lake_storage
+
+    url = str(args.out).rstrip("/")
+    store = lake_storage(url)
+    top = store.scan("")
+    if (top.folders or top.files) and not args.force:
+        print(f"error: {url} is not empty; use --force to upload over it", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="generate-") as tmp:
+        report = _generate(args, Path(tmp), progress)
+        if report is None:
+            return 2
+        names = upload_landing(Path(tmp), store)
+        if not args.quiet:
+            progress(f"uploaded {len(names)} files to {url}")
+        return _report(report, url)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from pipelines.contracts import Column, Contract, ContractSet, ForeignKey
+from pipelines.ingest.landing import landing_location
 from pipelines.ingest.protect import UdfProtection
 from pipelines.ingest.transform import staged_query
 from pipelines.lake.interval import Interval
@@ -114,7 +115,7 @@ def ingestion_lineage(
     checks = row_check_names(contract)
     fk_columns = {fk.column: fk for fk in contract.foreign_keys}
     for entry in manifest.source_files:
-        path = settings.landing / entry.path
+        path = landing_location(settings, entry.path)  # a local path or an s3:// URL
         columns = [c for c in contract.column_names if c not in entry.missing_columns]
         inputs.append(
             ds.landing_file_input(

@@ -26,7 +26,13 @@ from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.hashing import file_sha256
 from pipelines.ingest.direct import can_load_direct, load_direct
 from pipelines.ingest.integrity import CorruptFileError, read_to_end
-from pipelines.ingest.landing import LandingFile, find_landing_files
+from pipelines.ingest.landing import (
+    LandingFile,
+    fetch_landing_files,
+    find_landing_files,
+    find_stored_files,
+    landing_store,
+)
 from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import (
@@ -413,17 +419,15 @@ def _ingest_table(
     protection = KeyedProtection(keyring)
     _check_key_versions(store, contracts, contract, interval, keyring)
 
-    files = find_landing_files(settings.landing, contract, interval)
-    check_file_names(contract, files)  # before any name is logged or written
-    log.info("%s: %d landing file(s) for %s", table, len(files), interval)
-
-    cleanup = ExitStack()
-    scratch = cleanup.enter_context(scratch_folder(settings.data_dir / "tmp", table))
-    con = _connect(settings, scratch)  # staged rows: protected values only, may spill
-    source = _connect(settings, None)  # reads files: clear text, never spills
-    loader: StagedLoader | None = None
-    try:
+    with ExitStack() as cleanup:  # closed last to first: loader, source, con, scratch
+        scratch = cleanup.enter_context(scratch_folder(settings.data_dir / "tmp", table))
+        files = _landing_files(settings, contract, interval, scratch)
+        con = _connect(settings, scratch)  # staged rows: protected values only, may spill
+        cleanup.callback(con.close)
+        source = _connect(settings, None)  # reads files: clear text, never spills
+        cleanup.callback(source.close)
         loader = _staging(source, con, contract, interval, protection, files, settings)
+        cleanup.callback(loader.close)
 
         stages: dict[str, float] = {}
         mark = time.perf_counter()
@@ -465,12 +469,6 @@ def _ingest_table(
             if not store.versioned
             else store.uri(f"{table}/{interval.partition}")
         )
-    finally:
-        if loader is not None:
-            loader.close()
-        source.close()
-        con.close()
-        cleanup.close()
     result = IngestResult(
         table,
         partition_dir,
@@ -482,6 +480,33 @@ def _ingest_table(
     )
     _log_ingested(result)
     return result
+
+
+def _landing_files(
+    settings: Settings, contract: Contract, interval: Interval, scratch: Path
+) -> list[LandingFile]:
+    """The interval's landing files as local files: the local landing's own, or copies of
+    the objects on the landing store (``landing_url``) in ``scratch``, each checked against
+    its listed size. Their names are checked before any is logged, written or copied."""
+    store = landing_store(settings)
+    if store is None:
+        files = find_landing_files(settings.landing, contract, interval)
+        check_file_names(contract, files)
+    else:
+        listed = find_stored_files(store, contract, interval)
+        check_file_names(contract, listed)
+        started = time.perf_counter()
+        files = fetch_landing_files(store, listed, scratch / "landing")
+        log.info(
+            "%s: copied %d landing file(s), %s bytes, from %s in %.1fs",
+            contract.table,
+            len(files),
+            f"{sum(f.size for f in listed):,}",
+            store.root,
+            time.perf_counter() - started,
+        )
+    log.info("%s: %d landing file(s) for %s", contract.table, len(files), interval)
+    return files
 
 
 def _balanced_counts(table: str, interval: Interval, counts: Counts) -> Counts:

@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.contracts import Column, Contract
-from pipelines.ingest.landing import LandingFile
+from pipelines.ingest.landing import LandingFile, StoredLandingFile
 from pipelines.lake.manifest import UndeclaredPiiFinding
 from pipelines.protection.detect import DEFAULT_REGION, detect, entities_in, redact_text
 from pipelines.sql import q, sql_str
@@ -73,7 +73,7 @@ def _what_to_do(contract: Contract) -> str:
     )
 
 
-def check_file_names(contract: Contract, files: Sequence[LandingFile]) -> None:
+def check_file_names(contract: Contract, files: Sequence[LandingFile | StoredLandingFile]) -> None:
     """Raise if a landing file's name holds personal data (whatever ``on_hit`` says: the
     name would be written as the provenance of every row). The error shows the name with
     the value replaced by its placeholder."""

@@ -84,3 +84,23 @@ def list_keys(client: Any, bucket: str, prefix: str) -> Iterator[str]:
     for page in pages:
         for item in page.get("Contents", []):
             yield str(item["Key"])
+
+
+def list_level(client: Any, bucket: str, prefix: str) -> tuple[list[str], dict[str, int]]:
+    """One level under the folder ``prefix`` (no trailing ``/``; empty: the bucket's top):
+    the sub-folder names (sorted) and each object's name and size (in name order), all
+    pages. An object named like the folder itself (a folder marker) is no file."""
+    start = f"{prefix}/" if prefix else ""
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=start, Delimiter="/"
+    )
+    folders: set[str] = set()
+    files: dict[str, int] = {}
+    for page in pages:
+        for common in page.get("CommonPrefixes", []):
+            folders.add(str(common["Prefix"])[len(start) :].rstrip("/"))
+        for item in page.get("Contents", []):
+            name = str(item["Key"])[len(start) :]
+            if name:
+                files[name] = int(item["Size"])
+    return sorted(folders), dict(sorted(files.items()))

@@ -35,6 +35,16 @@ LAKE_URL_ENV = "PIPELINES_LAKE_URL"
 """The environment variable of the ``lake_url`` setting (also read by dbt's plugin)."""
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What is directly under one folder of a storage: sub-folder names and file sizes."""
+
+    folders: list[str]
+    """Names of the sub-folders, sorted."""
+    files: dict[str, int]
+    """File name -> size in bytes, in name order."""
+
+
 class LakeStorage(Protocol):
     @property
     def root(self) -> str:
@@ -79,6 +89,10 @@ class LakeStorage(Protocol):
         """Copy ``rel`` to the local file ``local`` (written beside it, then renamed)."""
         ...
 
+    def scan(self, rel: str) -> Listing:
+        """The folders and the files (with their sizes) directly under folder ``rel``."""
+        ...
+
 
 @dataclass(frozen=True)
 class LocalStorage:
@@ -120,6 +134,16 @@ class LocalStorage:
 
     def get(self, rel: str, local: Path) -> None:
         LocalStorage(str(local.parent)).put(self._path(rel), local.name)
+
+    def scan(self, rel: str) -> Listing:
+        folder = self._path(rel)
+        if not folder.is_dir():
+            return Listing([], {})
+        entries = sorted(folder.iterdir())
+        return Listing(
+            [e.name for e in entries if e.is_dir()],
+            {e.name: e.stat().st_size for e in entries if e.is_file()},
+        )
 
 
 @dataclass
@@ -177,6 +201,11 @@ class S3Storage:
     def delete(self, rel: str) -> None:
         bucket, key = self._key(rel)
         self._s3().delete_object(Bucket=bucket, Key=key)
+
+    def scan(self, rel: str) -> Listing:
+        bucket, key = self._key(rel)
+        folders, files = s3client.list_level(self._s3(), bucket, key.rstrip("/"))
+        return Listing(folders, files)
 
     def uri(self, rel: str) -> str:
         return f"{self.root.rstrip('/')}/{rel}"

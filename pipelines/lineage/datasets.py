@@ -193,7 +193,7 @@ def lake_table_read(settings: Settings, contract: Contract, until: datetime) -> 
 
 
 def landing_file_input(
-    path: Path,
+    path: Path | str,
     contract: Contract,
     *,
     sha256: str,

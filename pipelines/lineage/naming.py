@@ -20,6 +20,10 @@ feature snapshots   ``file``                       absolute path of ``<data_dir>
 trained model       ``file``                       absolute path of ``<data_dir>/models/<model>``
 ==================  =============================  ==========================================
 
+On an object store (``landing_url``, ``lake_url`` = ``s3://<bucket>/<prefix>``) a landing
+file is namespace ``s3://<bucket>``, name ``<prefix>/<date>/<file>``, and a lake table
+``s3://<bucket>``, ``<prefix>/<table>``.
+
 Each dataset also has a short logical name (its ``symlinks`` facet): ``landing.<table>``,
 ``lake.<table>``, ``warehouse.<relation>`` (e.g. ``warehouse.orders`` for the view
 ``warehouse.lake.orders``, ``warehouse.customer_features``), ``features.<table>`` (the
@@ -102,7 +106,14 @@ def absolute(path: Path | str) -> str:
     return os.path.abspath(os.fspath(path))
 
 
-def landing_dataset(path: Path) -> tuple[str, str]:
+def landing_dataset(path: Path | str) -> tuple[str, str]:
+    """A landing file's dataset: ``file`` and its absolute path, or on an object store
+    (``s3://bucket/prefix/<date>/<file>``) namespace ``s3://bucket`` and name
+    ``prefix/<date>/<file>``, as :func:`lake_dataset` names the lake."""
+    text = str(path)
+    if text.startswith("s3://"):
+        bucket, _, key = text[len("s3://") :].partition("/")
+        return f"s3://{bucket}", key.strip("/")
     return FILE_NAMESPACE, absolute(path)
 
 

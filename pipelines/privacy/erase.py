@@ -23,6 +23,7 @@ from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.features.paths import features_dir
+from pipelines.ingest.landing import local_landing
 from pipelines.lake.subject_match import load_keys
 from pipelines.lake.subjects import SubjectGraph
 from pipelines.lake.suppression import add_subject
@@ -97,6 +98,8 @@ def erase(
     rebuild: bool = True,
 ) -> Certificate:
     """Erase ``request``'s subject everywhere (see the module docstring)."""
+    if landing:  # before anything changes: rewriting landing files needs them local
+        local_landing(settings, "privacy erase (without --keep-landing)")
     cert = Certificate(request.subject, graph.subject_column, graph.names)
     try:
         found = locate(settings.lake, contracts, graph, request.token, keyring)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
-from pipelines.ingest.landing import find_landing_files
+from pipelines.ingest.landing import find_landing_files, landing_store, purge_stored_landing
 from pipelines.lake.interval import Interval
 from pipelines.lake.partitions import partitions
 from pipelines.lake.publish import partition_lock
@@ -51,9 +51,14 @@ def _purge_lake(settings: Settings, table: str, cutoff: datetime, out: Purged) -
 def _purge_landing(
     settings: Settings, contracts: ContractSet, table: str, cutoff: datetime, out: Purged
 ) -> None:
+    old = Interval(datetime(1900, 1, 1, tzinfo=UTC), cutoff)
+    store = landing_store(settings)
+    if store is not None:  # landing_url: the objects, each hashed before its delete
+        for entry in purge_stored_landing(store, contracts[table], old):
+            out.landing.append({"table": table, **entry})
+        return
     if not settings.landing.is_dir():
         return
-    old = Interval(datetime(1900, 1, 1, tzinfo=UTC), cutoff)
     for file in find_landing_files(settings.landing, contracts[table], old):
         digest = file_sha256(file.path)
         file.path.unlink()

@@ -27,6 +27,7 @@ import duckdb
 from pipelines.contracts import ContractSet, Protection
 from pipelines.features.paths import features_dir
 from pipelines.hashing import file_sha256
+from pipelines.ingest.landing import local_landing
 from pipelines.lake.partitions import partitions, verified_data_file, verified_quarantine_file
 from pipelines.lake.subject_match import (
     digest,
@@ -127,6 +128,7 @@ def verify_erasure(
     graph: SubjectGraph,
     token: str,
 ) -> Verification:
+    landing = local_landing(settings, "privacy verify")  # it searches the landing files too
     subject = "sha256:" + digest(token)
     listing = read_list(settings.lake)
     entry = listing["subjects"].get(subject)
@@ -148,7 +150,7 @@ def verify_erasure(
             for name, n in warehouse_hits(con, "wh").items():
                 result.findings[f"warehouse:{name}"] = n
         register_token_udf(con, Pseudonymizer(keyring, key_id_of(token)))
-        for name in landing_hits(con, settings.landing, contracts, graph):
+        for name in landing_hits(con, landing, contracts, graph):
             result.findings[f"landing:{name}"] = 1
     finally:
         con.close()
