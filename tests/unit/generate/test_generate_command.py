@@ -75,3 +75,22 @@ def test_bad_arguments_exit_with_usage(argv: list[str]) -> None:
 def test_all_defects(tmp_path: Path) -> None:
     args = _parser().parse_args(["generate", "--orders", "5", "--out", "x", "--defects", "all"])
     assert "late_file" in args.defects and len(args.defects) == 7
+
+
+def test_generates_onto_an_object_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], s3_env
+) -> None:
+    from pipelines.lake.storage import lake_storage
+
+    url = f"s3://{s3_env.bucket}/{tmp_path.name}/landing"
+    argv = ["generate", "--orders", "50", "--days", "1", "--out", url, "-q"]
+    assert _run(argv) == 0
+    assert f"folders under {url}" in capsys.readouterr().out
+    store = lake_storage(url)
+    top = store.scan("")
+    assert top.folders[0] == "2018-01-01" and "_generation.json" in top.files
+    assert "olist_orders_dataset.csv.gz" in store.scan("2018-01-01").files
+
+    assert _run(argv) == 2  # not empty: --force uploads over it
+    assert "is not empty" in capsys.readouterr().err
+    assert _run([*argv, "--force"]) == 0

@@ -198,10 +198,18 @@ def test_commands_that_read_a_local_landing_say_so(settings, keyring, contracts)
         local_landing(on_s3, "privacy verify")
 
     from pipelines.lake.subjects import subject_graph
+    from pipelines.privacy.authorize import Request
+    from pipelines.privacy.erase import erase
     from pipelines.privacy.verify import verify_erasure
 
+    graph = subject_graph(contracts)
     with pytest.raises(LandingOnStoreError, match="landing_url = s3://lake/landing"):
-        verify_erasure(on_s3, keyring, contracts, subject_graph(contracts), "token")
+        verify_erasure(on_s3, keyring, contracts, graph, "token")
+    log = AuditLog(on_s3.audit, keyring)
+    request = Request("privacy_erase", "t", "test", "token")
+    with pytest.raises(LandingOnStoreError, match=r"^privacy erase \(without --keep-landing\)"):
+        erase(on_s3, keyring, log, request, contracts, graph)
+    assert not on_s3.audit.exists(), "refused before anything changed"
 
 
 def test_landing_names_and_settings_on_a_store():
