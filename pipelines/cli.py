@@ -379,7 +379,7 @@ def _add_run(sub: Any) -> None:
         description="Runs `airflow dags test commerce_daily` (embedded SQLite metadata under "
         "<data_dir>/airflow, as `make demo` does) for each daily interval in [--from, --to), "
         "all in one Airflow process: ingestion, the quality gate, the feature build and release. The landing files must "
-        "be there already (<data_dir>/landing/<YYYY-MM-DD>/ or PIPELINES_LANDING_DIR). Keys: "
+        "be there already (<data_dir>/landing/<YYYY-MM-DD>/, PIPELINES_LANDING_DIR or PIPELINES_LANDING_URL). Keys: "
         "PIPELINES_KEY_FILE / PIPELINES_KEYS, else a local development key ring.",
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

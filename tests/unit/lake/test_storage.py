@@ -111,3 +111,16 @@ def test_a_republished_partition_leaves_its_old_files_unreferenced(tmp_path: Pat
     publish(7)
     assert partitions(storage, "orders")[0].data_rel == second.data_rel
     assert unreferenced(storage, "orders") == [first.data_rel]
+
+
+def test_scan_lists_one_level_with_sizes_the_same_on_both(storage: LakeStorage, tmp_path: Path):
+    for rel, size in [("a/x.csv", 3), ("a/b/y.csv", 5), ("a/c.txt", 0), ("top.json", 2)]:
+        local = tmp_path / "src" / rel.replace("/", "_")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(b"z" * size)
+        storage.put(local, rel)
+    top = storage.scan("")
+    assert (top.folders, top.files) == (["a"], {"top.json": 2})
+    inner = storage.scan("a")
+    assert (inner.folders, inner.files) == (["b"], {"c.txt": 0, "x.csv": 3})
+    assert storage.scan("missing") == storage.scan("a/b/y.csv") == type(top)([], {})
