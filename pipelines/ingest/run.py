@@ -67,12 +67,13 @@ from pipelines.lake.publish import (
     partition_lock,
     publish_partition,
 )
+from pipelines.lake.state import key_registry
 from pipelines.lake.storage import LakeStorage, lake_store
-from pipelines.lake.suppression import suppress_staged
+from pipelines.lake.suppression import suppress_staged, suppression_state
 from pipelines.protection import KeyRing, keyring_from_settings
 from pipelines.protection.encrypt import MALFORMED_RECORD, encryption_context
 from pipelines.protection.pseudonymize import TOKEN_SCHEME
-from pipelines.protection.registry import KeyRegistry, check_recorded
+from pipelines.protection.registry import check_recorded
 from pipelines.settings import Settings
 from pipelines.sql import q, sql_str
 
@@ -410,9 +411,9 @@ def _ingest_table(
     contracts = contracts or load_contracts(settings.contracts_dir)
     contract = contracts[table]
     keyring = keyring or keyring_from_settings(settings)
-    lake = settings.lake  # local: keys registry, suppression list, locks (and partitions)
+    lake = settings.lake  # local: locks, staging (and partitions of a local lake)
     store = lake_store(settings)  # where partitions are published and read
-    KeyRegistry.for_lake(lake).bind(keyring)  # other bytes under a known key id: stop here
+    key_registry(settings).bind(keyring)  # other bytes under a known key id: stop here
     table_dir = lake / table
     clean_leftovers(table_dir, held=interval.partition, lock_url=settings.lock_url)
     _check_existing(store, contract, interval)
@@ -437,7 +438,7 @@ def _ingest_table(
             log.warning("%s: %s", table, warning)
         undeclared = check_columns(con, contract, _staged_files(reads))
         stages["read"], mark = _lap(mark)
-        suppressed = suppress_staged(con, lake, contracts, contract)
+        suppressed = suppress_staged(con, suppression_state(settings), contracts, contract)
         store.prepare(con)  # the foreign-key lookups read the published lake
         _key_checks(con, store, contracts, contract, interval)
         dropped = apply_row_key(con, contract)

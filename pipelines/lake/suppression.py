@@ -7,13 +7,15 @@ rows that match it, before the key checks, and counts them as ``suppressed`` in 
 accounting (``read = loaded + quarantined + dropped + suppressed``): never silently. A row
 suppressed there adds its own referenced keys to the list (a new ``customer_id`` of an erased
 person suppresses the orders placed under it when ``orders`` is ingested next).
+
+With the lake on an object store the list is ``_state/suppression.json`` there, shared by
+every worker, and an update holds the ``lock_url`` advisory lock
+(:func:`suppression_state`, :mod:`pipelines.lake.state`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from filelock import FileLock
 
 from pipelines.contracts import Contract, ContractSet
+from pipelines.lake.state import state_file
 from pipelines.lake.subject_match import data_value, load_keys, row_condition
 from pipelines.lake.subjects import DEFAULT_SUBJECT_COLUMN, subject_graph
+from pipelines.settings import Settings
+from pipelines.statefile import LocalStateFile, StateFile
 
 FOLDER = "_privacy"
 NAME = "suppression.json"
@@ -35,11 +39,28 @@ def suppression_file(lake: Path) -> Path:
     return lake / FOLDER / NAME
 
 
-def read_list(lake: Path) -> dict[str, Any]:
+def _local(lake: Path) -> LocalStateFile:
     path = suppression_file(lake)
-    if not path.is_file():
+    return LocalStateFile(path, path.with_suffix(".lock"))
+
+
+def suppression_state(settings: Settings) -> StateFile:
+    """The list: ``<lake_dir>/_privacy/suppression.json``, or ``_state/suppression.json`` on
+    the lake's object store."""
+    local = _local(settings.lake)
+    return state_file(settings, NAME, local.path, local.lock)
+
+
+def _state(lake: Path | StateFile) -> StateFile:
+    return _local(lake) if isinstance(lake, Path) else lake
+
+
+def read_list(lake: Path | StateFile) -> dict[str, Any]:
+    """The list of a local lake folder, or of a state (:func:`suppression_state`)."""
+    text = _state(lake).read()
+    if text is None:
         return {"subject_column": DEFAULT_SUBJECT_COLUMN, "subjects": {}}
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(text)
     return data
 
 
@@ -53,19 +74,18 @@ def all_keys(listing: dict[str, Any]) -> dict[str, set[str]]:
 
 
 @contextmanager
-def _locked(lake: Path) -> Iterator[dict[str, Any]]:
+def _locked(lake: Path | StateFile) -> Iterator[dict[str, Any]]:
     """The list, read under its lock; written back atomically when the block ends."""
-    path = suppression_file(lake)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_suffix(".lock"), thread_local=False):
-        listing = read_list(lake)
+    state = _state(lake)
+    with state.locked():
+        listing = read_list(state)
         yield listing
-        tmp = path.with_name(f".{NAME}.{uuid.uuid4().hex[:8]}")
-        tmp.write_text(json.dumps(listing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        state.write(json.dumps(listing, indent=2, sort_keys=True) + "\n")
 
 
-def add_subject(lake: Path, subject: str, keys: dict[str, set[str]], subject_column: str) -> None:
+def add_subject(
+    lake: Path | StateFile, subject: str, keys: dict[str, set[str]], subject_column: str
+) -> None:
     """Put a subject (``sha256:`` digest of the token) and its key digests on the list."""
     with _locked(lake) as listing:
         listing["subject_column"] = subject_column
@@ -76,7 +96,7 @@ def add_subject(lake: Path, subject: str, keys: dict[str, set[str]], subject_col
             entry["keys"][key] = sorted(set(entry["keys"].get(key, [])) | digests)
 
 
-def _add_derived(lake: Path, derived: dict[str, set[str]]) -> None:
+def _add_derived(lake: Path | StateFile, derived: dict[str, set[str]]) -> None:
     """Keys of rows suppressed at ingestion, recorded under a subject of their own."""
     if not any(derived.values()):
         return
@@ -89,7 +109,10 @@ def _add_derived(lake: Path, derived: dict[str, set[str]]) -> None:
 
 
 def suppress_staged(
-    con: duckdb.DuckDBPyConnection, lake: Path, contracts: ContractSet, contract: Contract
+    con: duckdb.DuckDBPyConnection,
+    lake: Path | StateFile,
+    contracts: ContractSet,
+    contract: Contract,
 ) -> int:
     """Delete the suppressed subjects' rows from ``staged``; return how many."""
     listing = read_list(lake)

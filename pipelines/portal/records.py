@@ -162,7 +162,8 @@ def consumers(settings: Settings) -> list[dict[str, Any]]:
 DP_DIR = ("privacy", "representativeness")
 """Where ``pipelines privacy dp-representativeness`` (and the DAG task
 ``release_representativeness``) record each release: ``<data_dir>/privacy/representativeness/
-<table>/<partition>/<column>.<dataset version>.json`` (:mod:`pipelines.privacy.representativeness`)."""
+<table>/<partition>/<column>.<dataset version>.json`` (:mod:`pipelines.privacy.representativeness`);
+with the lake on an object store, ``_state/representativeness/...`` there."""
 
 NOT_RELEASED = "no release for this table: exact shares are for governance only"
 
@@ -183,11 +184,16 @@ DP_COLUMNS = [
 def _dp_record(settings: Settings, table: str, folder: Any, column: str) -> dict[str, Any] | None:
     import json
 
+    from pipelines.lake.state import state_file
+
     version = str(folder.manifest.dataset_version).removeprefix("sha256:")
-    path = settings.data_dir.joinpath(*DP_DIR, table, folder.name, f"{column}.{version}.json")
-    if not path.is_file():
+    rel = f"{table}/{folder.name}/{column}.{version}.json"
+    text = state_file(
+        settings, f"{DP_DIR[-1]}/{rel}", settings.data_dir.joinpath(*DP_DIR, rel)
+    ).read()
+    if text is None:
         return None
-    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    record: dict[str, Any] = json.loads(text)
     return record
 
 
@@ -209,11 +215,11 @@ def dp_segments(settings: Settings, wanted: set[tuple[str, str, str]]) -> list[d
     or that the budget was spent, or that nothing is released yet. Reads records only: a view
     spends no privacy budget."""
     from pipelines.lake.partitions import partitions
+    from pipelines.lake.storage import lake_store
 
     rows: list[dict[str, Any]] = []
-    current = {
-        (t, p.name): p for t in sorted({w[0] for w in wanted}) for p in partitions(settings.lake, t)
-    }
+    store = lake_store(settings)
+    current = {(t, p.name): p for t in sorted({w[0] for w in wanted}) for p in partitions(store, t)}
     unreleased: set[tuple[str, str]] = set()
     for table, partition, column in sorted(wanted):
         part = current.get((table, partition))

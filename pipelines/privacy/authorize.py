@@ -89,8 +89,10 @@ def authorize(
     reason: object,
     subject: object,
     subject_table: str,
+    registry: KeyRegistry | None = None,
 ) -> Request:
-    """The request, checked; a refusal is audited and raised."""
+    """The request, checked; a refusal is audited and raised. ``registry``: the lake's key
+    registry (:func:`pipelines.lake.state.key_registry`; default the local lake's)."""
     try:
         if not isinstance(actor, str) or not actor.strip():
             raise PrivacyRequestRefused(f"{action} needs an actor (who is asking)")
@@ -98,7 +100,7 @@ def authorize(
             raise PrivacyRequestRefused(f"{action} needs a reason (why it is needed)")
         if not isinstance(subject, str) or not subject.strip():
             raise PrivacyRequestRefused(f"{action} needs a subject (customer_unique_id or token)")
-        KeyRegistry.for_lake(lake).check(keyring)
+        (registry or KeyRegistry.for_lake(lake)).check(keyring)
         token = subject_token(subject.strip(), keyring, lake, subject_table)
     except Exception as exc:
         audit_outcome(

@@ -21,6 +21,7 @@ SUBJECT_HELP = "the person: their customer_unique_id, or its token (p1:...)"
 
 
 def _context(args: argparse.Namespace, action: str) -> Any:
+    from pipelines.lake.state import key_registry
     from pipelines.lake.subjects import subject_graph
     from pipelines.privacy.authorize import audit_outcome, authorize
     from pipelines.protection.audit_pg import open_audit_log
@@ -40,6 +41,7 @@ def _context(args: argparse.Namespace, action: str) -> Any:
     request = authorize(
         log, keyring, settings.lake, action=action, actor=args.actor, reason=args.reason,
         subject=args.subject, subject_table=graph.subject_column.split(".")[0],
+        registry=key_registry(settings),
     )  # fmt: skip
     return settings, contracts, graph, keyring, log, request
 
@@ -244,7 +246,13 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     from pipelines.features.paths import snapshot_file
     from pipelines.lineage.emit import task_run
     from pipelines.policy.enforce import enforce_transfer
-    from pipelines.privacy.dp import ACTION, BudgetExhausted, release_counts, segment_counts
+    from pipelines.privacy.dp import (
+        ACTION,
+        BudgetExhausted,
+        ledger_state,
+        release_counts,
+        segment_counts,
+    )
     from pipelines.privacy.lineage import JOB_PREFIX, dp_lineage
     from pipelines.protection.audit_pg import open_audit_log
     from pipelines.protection.keys import keyring_from_settings
@@ -264,7 +272,7 @@ def _cmd_dp_release(args: argparse.Namespace) -> int:
     with task_run("dp_release", settings=settings, job_prefix=JOB_PREFIX) as lineage:
         try:
             noisy = release_counts(
-                settings.data_dir, dataset, args.by, segment_counts(snapshot, args.by, segments),
+                ledger_state(settings), dataset, args.by, segment_counts(snapshot, args.by, segments),
                 args.epsilon, budget=args.budget,
             )  # fmt: skip
         except BudgetExhausted as exc:
@@ -326,9 +334,9 @@ def _destination(to: str) -> str:
 
 
 def _cmd_dp_budget(args: argparse.Namespace) -> int:
-    from pipelines.privacy.dp import read_ledger, spent
+    from pipelines.privacy.dp import ledger_state, read_ledger, spent
 
-    ledger = read_ledger(settings_for(args).data_dir)
+    ledger = read_ledger(ledger_state(settings_for(args)))
     for dataset, entry in sorted(ledger.items()):
         print(
             f"{dataset}: spent epsilon {spent(entry):g} of {float(entry['budget']):g} "

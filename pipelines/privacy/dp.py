@@ -14,19 +14,25 @@ epsilon (sequential composition: the spent epsilon is their sum). A release that
 the sum over the budget is refused. Each release and refusal is an audit entry, and a
 released one an OpenLineage run reading the snapshot with a ``pipelines_privacy`` facet
 (dataset, epsilon).
+
+With the lake on an object store (``lake_url``) the ledger is ``_state/dp_ledger.json``
+there (:func:`ledger_state`), shared by every worker, and a release holds the ``lock_url``
+advisory lock while it reads, spends and writes the ledger: a budget is never spent twice by
+two workers (:mod:`pipelines.lake.state`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from pipelines.lake.state import state_file
+from pipelines.settings import Settings
+from pipelines.statefile import LocalStateFile, StateFile
 
 DEFAULT_BUDGET = 1.0
 ACTION = "privacy_dp_release"
@@ -40,11 +46,29 @@ def ledger_file(data_dir: Path) -> Path:
     return data_dir / "privacy" / "dp_ledger.json"
 
 
-def read_ledger(data_dir: Path) -> dict[str, Any]:
+def _local(data_dir: Path) -> LocalStateFile:
     path = ledger_file(data_dir)
-    if not path.is_file():
+    return LocalStateFile(path, path.with_suffix(".lock"))
+
+
+def ledger_state(settings: Settings) -> StateFile:
+    """The ledger: ``<data_dir>/privacy/dp_ledger.json``, or ``_state/dp_ledger.json`` on the
+    lake's object store."""
+    local = _local(settings.data_dir)
+    return state_file(settings, "dp_ledger.json", local.path, local.lock)
+
+
+def _state(ledger: Path | StateFile) -> StateFile:
+    """A data dir's ledger, or the ledger state given."""
+    return _local(ledger) if isinstance(ledger, Path) else ledger
+
+
+def read_ledger(ledger: Path | StateFile) -> dict[str, Any]:
+    """The ledger of a data dir, or of a state (:func:`ledger_state`)."""
+    text = _state(ledger).read()
+    if text is None:
         return {}
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(text)
     return data
 
 
@@ -84,14 +108,8 @@ def laplace_counts(counts: list[int], epsilon: float) -> tuple[list[int], float]
     return list(measurement(counts)), scale
 
 
-def _write(path: Path, ledger: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(ledger, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def release_counts(
-    data_dir: Path,
+    ledger_at: Path | StateFile,
     dataset: str,
     by: str,
     true_counts: dict[str, int],
@@ -99,13 +117,13 @@ def release_counts(
     *,
     budget: float | None = None,
 ) -> NoisyCounts:
-    """Spend ``epsilon`` of ``dataset``'s budget on noisy ``true_counts``; or refuse."""
+    """Spend ``epsilon`` of ``dataset``'s budget on noisy ``true_counts``; or refuse.
+    ``ledger_at``: a data dir (its local ledger) or :func:`ledger_state`."""
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, not {epsilon}")
-    path = ledger_file(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_suffix(".lock"), thread_local=False):
-        ledger = read_ledger(data_dir)
+    state = _state(ledger_at)
+    with state.locked():
+        ledger = read_ledger(state)
         entry = ledger.setdefault(dataset, {"budget": budget or DEFAULT_BUDGET, "releases": []})
         used = spent(entry)
         if used + epsilon > float(entry["budget"]) + 1e-12:
@@ -127,7 +145,7 @@ def release_counts(
                 "segments": len(segments),
             }
         )
-        _write(path, ledger)
+        state.write(json.dumps(ledger, indent=2, sort_keys=True) + "\n")
     return NoisyCounts(
         dataset, by, epsilon, scale, dict(zip(segments, noisy, strict=True)), release_id,
         used + epsilon, float(entry["budget"]),

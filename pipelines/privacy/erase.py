@@ -26,7 +26,7 @@ from pipelines.features.paths import features_dir
 from pipelines.ingest.landing import local_landing
 from pipelines.lake.subject_match import load_keys
 from pipelines.lake.subjects import SubjectGraph
-from pipelines.lake.suppression import add_subject
+from pipelines.lake.suppression import add_subject, suppression_state
 from pipelines.privacy.authorize import Request, audit_outcome
 from pipelines.privacy.derived import DerivedRewrite, rewrite_features, rewrite_warehouse
 from pipelines.privacy.landing import LandingRewrite, register_token_udf, rewrite_landing
@@ -104,7 +104,7 @@ def erase(
     try:
         found = locate(settings.lake, contracts, graph, request.token, keyring)
         found.add(CIPHERTEXT_KEY, found.ciphertexts)
-        add_subject(settings.lake, request.subject, found.keys, graph.subject_column)
+        add_subject(suppression_state(settings), request.subject, found.keys, graph.subject_column)
         cert.keys = {k: len(v) for k, v in sorted(found.keys.items())}
         con = connect(keyring)
         try:

@@ -20,13 +20,16 @@ every other reader (the portal's engineering and ML roles) reads what this modul
   (noisy counts and shares only), one audit entry, and one OpenLineage run per call reading
   the released partitions. A record is never made twice for the same version and column: a
   page view reads records and spends nothing.
+* **Shared by workers** with the lake on an object store (``lake_url``): the partitions are
+  read there, and the records are ``_state/representativeness/<table>/<partition>/...`` on
+  the store; one call holds the ``representativeness`` lock (with ``lock_url``, an advisory
+  lock across machines) from looking for a record to writing it, so two workers never
+  release (and spend on) the same version twice (:mod:`pipelines.lake.state`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,10 +39,13 @@ import duckdb
 
 from pipelines.contracts import ContractSet
 from pipelines.lake.partitions import Partition, partitions, verified_data_file
-from pipelines.privacy.dp import BudgetExhausted, NoisyCounts, release_counts
+from pipelines.lake.state import state_file, state_lock
+from pipelines.lake.storage import lake_store
+from pipelines.privacy.dp import BudgetExhausted, NoisyCounts, ledger_state, release_counts
 from pipelines.protection.audit import AuditLog
 from pipelines.settings import Settings
 from pipelines.sql import q, sql_str
+from pipelines.statefile import StateFile
 
 ACTION = "privacy_dp_representativeness"
 DEFAULT_EPSILON = 0.1
@@ -62,9 +68,21 @@ def records_dir(settings: Settings) -> Path:
     return settings.data_dir / "privacy" / "representativeness"
 
 
-def record_file(settings: Settings, part: Partition, column: str) -> Path:
+def _record_rel(part: Partition, column: str) -> str:
     version = part.manifest.dataset_version.removeprefix("sha256:")
-    return records_dir(settings) / part.table / part.name / f"{column}.{version}.json"
+    return f"{part.table}/{part.name}/{column}.{version}.json"
+
+
+def record_file(settings: Settings, part: Partition, column: str) -> Path:
+    """The record's local file (the embedded default's)."""
+    return records_dir(settings) / _record_rel(part, column)
+
+
+def record_state(settings: Settings, part: Partition, column: str) -> StateFile:
+    """The record: :func:`record_file`, or on the lake's object store
+    ``_state/representativeness/<table>/<partition>/<column>.<version>.json``."""
+    rel = _record_rel(part, column)
+    return state_file(settings, f"representativeness/{rel}", records_dir(settings) / rel)
 
 
 def ledger_dataset(part: Partition) -> str:
@@ -113,25 +131,16 @@ def true_counts(part: Partition, target: Target) -> dict[str, int]:
     """Rows of the partition per public segment (verified read; values never leave SQL)."""
     named = [s for s in target.segments if s not in (OTHER, MISSING)]
     col = f"CAST({q(target.column)} AS VARCHAR)"
-    rows = (
-        duckdb.connect()
-        .execute(
-            f"SELECT CASE WHEN {col} IS NULL THEN '{MISSING}' "
-            f"WHEN list_contains(?, {col}) THEN {col} ELSE '{OTHER}' END, count(*) "
-            f"FROM read_parquet({sql_str(str(verified_data_file(part)))}) GROUP BY 1",
-            [named],
-        )
-        .fetchall()
-    )
+    con = duckdb.connect()
+    part.store.prepare(con)  # a lake on an object store: httpfs and its secret
+    rows = con.execute(
+        f"SELECT CASE WHEN {col} IS NULL THEN '{MISSING}' "
+        f"WHEN list_contains(?, {col}) THEN {col} ELSE '{OTHER}' END, count(*) "
+        f"FROM read_parquet({sql_str(str(verified_data_file(part)))}) GROUP BY 1",
+        [named],
+    ).fetchall()
     seen = {str(k): int(n) for k, n in rows}
     return {s: seen.get(s, 0) for s in target.segments}
-
-
-def _write(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _base(part: Partition, target: Target, epsilon: float) -> dict[str, Any]:
@@ -201,7 +210,7 @@ def release_one(
     details = {k: base[k] for k in ("ledger_dataset", "column", "dataset_version", "epsilon")}
     try:
         noisy = release_counts(
-            settings.data_dir, base["ledger_dataset"], target.column, true_counts(part, target),
+            ledger_state(settings), base["ledger_dataset"], target.column, true_counts(part, target),
             epsilon, budget=budget,
         )  # fmt: skip
     except BudgetExhausted:
@@ -216,7 +225,8 @@ def release_one(
                      "spent": noisy.spent, "budget": noisy.budget},
         )  # fmt: skip
     record["audit_seq"] = entry["seq"]
-    _write(record_file(settings, part, target.column), record)
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    record_state(settings, part, target.column).write(text)
     return record
 
 
@@ -230,12 +240,15 @@ def release_pending(
     epsilon: float = DEFAULT_EPSILON,
     budget: float | None = None,
 ) -> Outcome:
-    """Release every (current partition version, segment column) not recorded yet."""
+    """Release every (current partition version, segment column) not recorded yet, under
+    the ``representativeness`` lock (no other worker releases the same one meanwhile; with
+    nothing to release, no lock is taken)."""
     out = Outcome([], [])
-    for target in targets(settings, contracts):
-        for part in partitions(settings.lake, target.table):
-            if record_file(settings, part, target.column).is_file():
-                continue  # released (or refused) once for this version: never again
+    if not _pending(settings, contracts):
+        return out
+    lock = records_dir(settings).parent / "representativeness.lock"
+    with state_lock(settings, "representativeness.lock", lock):
+        for part, target in _pending(settings, contracts):  # again, under the lock
             record = release_one(
                 settings, log, part, target, actor=actor, reason=reason, epsilon=epsilon,
                 budget=budget,
@@ -244,3 +257,15 @@ def release_pending(
             if record["status"] == "released" and part not in out.read:
                 out.read.append(part)
     return out
+
+
+def _pending(settings: Settings, contracts: ContractSet) -> list[tuple[Partition, Target]]:
+    """Every (current partition version, segment column) without a record: a version is
+    released (or refused) once, never again."""
+    store = lake_store(settings)
+    return [
+        (part, target)
+        for target in targets(settings, contracts)
+        for part in partitions(store, target.table)
+        if record_state(settings, part, target.column).read() is None
+    ]

@@ -37,7 +37,7 @@ from pipelines.lake.subject_match import (
     row_condition,
 )
 from pipelines.lake.subjects import SubjectGraph
-from pipelines.lake.suppression import read_list
+from pipelines.lake.suppression import read_list, suppression_state
 from pipelines.privacy.derived import count_subject_rows, snapshot_files, warehouse_hits
 from pipelines.privacy.landing import landing_hits, register_token_udf
 from pipelines.privacy.locate import connect
@@ -130,7 +130,7 @@ def verify_erasure(
 ) -> Verification:
     landing = local_landing(settings, "privacy verify")  # it searches the landing files too
     subject = "sha256:" + digest(token)
-    listing = read_list(settings.lake)
+    listing = read_list(suppression_state(settings))
     entry = listing["subjects"].get(subject)
     keys = {k: set(v) for k, v in (entry or {}).get("keys", {}).items()}
     keys.setdefault(graph.subject_column, set()).add(digest(token))

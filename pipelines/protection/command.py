@@ -171,12 +171,19 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
         actor=args.actor,
         reason=args.reason,
         contracts=contracts,
-        registry=KeyRegistry.for_lake(settings.lake),
+        registry=_registry(settings),
     )
     seq, _ = log.head()
     print(f"(audited as entry {seq} in {log.where})", file=sys.stderr)
     print(value)
     return 0
+
+
+def _registry(settings: Settings) -> KeyRegistry:
+    """The lake's key registry (local, or on the lake's object store)."""
+    from pipelines.lake.state import key_registry
+
+    return key_registry(settings)
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -12,20 +12,21 @@ start) and :meth:`KeyRegistry.check` (re-identification) compare every key of th
 what the registry records for its id, and raise :class:`KeyMismatchError` on a difference;
 ``bind`` then records the ids it did not know yet. Partition manifests record the active
 fingerprints too (:func:`check_recorded`), which catches a mismatch if the registry is lost.
+
+The registry is a :class:`~pipelines.statefile.StateFile`: the local file above (the
+embedded default), or, with the lake on an object store, ``_state/keys.json`` there, which
+every worker shares (:func:`pipelines.lake.state.key_registry`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from pipelines.protection.errors import KeyMismatchError, KeyRingFormatError
 from pipelines.protection.keys import KeyMaterial, KeyRing, Purpose
+from pipelines.statefile import LocalStateFile, StateFile
 
 REGISTRY_NAME = "_keys.json"
 FORMAT_VERSION = 1
@@ -61,62 +62,79 @@ def check_recorded(
 
 
 class KeyRegistry:
-    """``<lake>/_keys.json``: id -> fingerprint per purpose, appended to under a lock."""
+    """id -> fingerprint per purpose, in a state file (``<lake>/_keys.json`` by default),
+    appended to under its lock."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, state: StateFile | Path):
+        self.state: StateFile = LocalStateFile(Path(state)) if isinstance(state, Path) else state
 
     @classmethod
     def for_lake(cls, lake: Path) -> KeyRegistry:
         return cls(Path(lake) / REGISTRY_NAME)
 
+    @property
+    def where(self) -> str:
+        return self.state.where
+
+    @property
+    def path(self) -> Path:
+        """The registry's local file (a local lake's; a lake on a store has none)."""
+        if not isinstance(self.state, LocalStateFile):
+            raise ValueError(f"the key registry is at {self.where}: no local file")
+        return self.state.path
+
     def known(self) -> Known:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (ValueError, UnicodeDecodeError):
+            text = self.state.read()
+            if text is None:
+                return {}
+            data = json.loads(text)
+        except ValueError:  # UnicodeDecodeError too
             raise KeyRingFormatError(
-                f"{self.path}: the lake's key registry is not JSON; restore it from a backup "
+                f"{self.where}: the lake's key registry is not JSON; restore it from a backup "
                 "(it holds key ids and fingerprints only)"
             ) from None
         keys = data.get("keys") if isinstance(data, dict) else None
         if not isinstance(keys, dict) or data.get("format") != FORMAT_VERSION:
-            raise KeyRingFormatError(f"{self.path}: not a key registry of format {FORMAT_VERSION}")
+            raise KeyRingFormatError(f"{self.where}: not a key registry of format {FORMAT_VERSION}")
         return {str(p): dict(ids) for p, ids in keys.items() if isinstance(ids, dict)}
 
     def check(self, keyring: KeyRing, purposes: Iterable[Purpose | str] | None = None) -> None:
         """Raise :class:`KeyMismatchError` if a key of the ring has another fingerprint than
         the registry records for its id."""
-        _compare(keyring, self.known(), self.path, purposes)
+        _compare(keyring, self.known(), self.where, purposes)
 
     def bind(self, keyring: KeyRing) -> None:
-        """:meth:`check`, then record the ids of the ring the registry does not know yet."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(
-            self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600
-        )
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """:meth:`check`, then record the ids of the ring the registry does not know yet
+        (under the registry's lock; a ring whose ids are all known needs no lock)."""
+        known = self.known()
+        _compare(keyring, known, self.where, None)
+        if not _added(keyring, known):
+            return
+        with self.state.locked():
             known = self.known()
-            _compare(keyring, known, self.path, None)
-            added = False
-            for purpose in keyring.purposes():
-                ids = known.setdefault(purpose.value, {})
-                for key_id, fingerprint in keyring.keyset(purpose).fingerprints().items():
-                    if key_id not in ids:
-                        ids[key_id], added = fingerprint, True
-            if added:
-                _write_replace(self.path, {"format": FORMAT_VERSION, "note": _NOTE, "keys": known})
-        finally:
-            os.close(lock)
+            _compare(keyring, known, self.where, None)
+            if _added(keyring, known):
+                data = {"format": FORMAT_VERSION, "note": _NOTE, "keys": known}
+                self.state.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def __repr__(self) -> str:
-        return f"KeyRegistry({str(self.path)!r})"
+        return f"KeyRegistry({self.where!r})"
+
+
+def _added(keyring: KeyRing, known: Known) -> bool:
+    """Record in ``known`` the ring's ids it lacks; whether there were any."""
+    added = False
+    for purpose in keyring.purposes():
+        ids = known.setdefault(purpose.value, {})
+        for key_id, fingerprint in keyring.keyset(purpose).fingerprints().items():
+            if key_id not in ids:
+                ids[key_id], added = fingerprint, True
+    return added
 
 
 def _compare(
-    keyring: KeyRing, known: Known, path: Path, purposes: Iterable[Purpose | str] | None
+    keyring: KeyRing, known: Known, where: str, purposes: Iterable[Purpose | str] | None
 ) -> None:
     wanted = keyring.purposes() if purposes is None else [Purpose(p) for p in purposes]
     for purpose in wanted:
@@ -124,14 +142,4 @@ def _compare(
         for key_id, key in keyring.keyset(purpose).keys.items():
             recorded = recorded_ids.get(key_id)
             if recorded is not None and not key.matches_fingerprint(recorded):
-                raise mismatch(key, recorded, str(path))
-
-
-def _write_replace(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                raise mismatch(key, recorded, where)

@@ -46,6 +46,7 @@ ROOT_MODULES = {
     "odcs": "core",
     "failures": "core",
     "pgstate": "core",
+    "statefile": "core",
     # what reaches a terminal or a log: redaction and the console
     "redact": "console",
     "console": "console",

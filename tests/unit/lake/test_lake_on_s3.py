@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from pydantic import SecretStr
 
 from pipelines.contracts import ContractSet
 from pipelines.ingest import ingest_table
@@ -39,10 +40,17 @@ def s3_lake(
     contracts: ContractSet,
     write_landing,
     s3_env: S3Server,
+    pg_url: str,
     tmp_path: Path,
 ) -> Settings:
-    """A day ingested into ``s3://lake/<test>``; the worker's local folders hold no data."""
-    on_s3 = settings.model_copy(update={"lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}"})
+    """A day ingested into ``s3://lake/<test>``; the worker's local folders hold no data (the
+    shared state, e.g. the key registry, is on the store and locked in PostgreSQL)."""
+    on_s3 = settings.model_copy(
+        update={
+            "lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}",
+            "lock_url": SecretStr(pg_url),
+        }
+    )
     write_day(write_landing, contracts, clean_day())
     for table in TABLES:
         ingest_table(table, INTERVAL, on_s3, keyring=keyring, contracts=contracts)
@@ -148,11 +156,17 @@ def test_the_feature_build_reads_the_lake_on_s3(
     contracts: ContractSet,
     write_landing,
     s3_env: S3Server,
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     """Ingestion -> quality gate -> feature build, with the lake on S3: dbt's DuckDB reads
     the ``lake.*`` views' ``s3://`` files through httpfs (``warehouse/dbt_lake.py``)."""
-    on_s3 = settings.model_copy(update={"lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}"})
+    on_s3 = settings.model_copy(
+        update={
+            "lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}",
+            "lock_url": SecretStr(pg_url),
+        }
+    )
     write_day(write_landing, contracts, clean_day())
     for table in contracts.load_order():
         ingest_table(table, INTERVAL, on_s3, keyring=keyring, contracts=contracts)
