@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.lake.state import state_file
 from pipelines.settings import Settings
 from pipelines.statefile import LocalStateFile, StateFile
 
@@ -54,6 +53,8 @@ def _local(data_dir: Path) -> LocalStateFile:
 def ledger_state(settings: Settings) -> StateFile:
     """The ledger: ``<data_dir>/privacy/dp_ledger.json``, or ``_state/dp_ledger.json`` on the
     lake's object store."""
+    from pipelines.lake.state import state_file  # the lake's storage: DuckDB, on demand
+
     local = _local(settings.data_dir)
     return state_file(settings, "dp_ledger.json", local.path, local.lock)
 

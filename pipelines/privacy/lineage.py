@@ -96,7 +96,7 @@ def representativeness_lineage(
     from pipelines.lineage.emit import LineageParts
 
     inputs = [
-        lake_partition_input(settings, contracts[p.table], p.folder, p.manifest)
+        lake_partition_input(settings, contracts[p.table], p.location, p.manifest)
         for p in outcome.read
     ]
     facet = privacy_facet(

@@ -24,6 +24,7 @@ from pipelines.lake.subjects import subject_graph
 from pipelines.lake.suppression import add_subject, read_list, suppression_state
 from pipelines.portal.records import dp_segments
 from pipelines.privacy.dp import BudgetExhausted, ledger_state, read_ledger, release_counts, spent
+from pipelines.privacy.lineage import representativeness_lineage
 from pipelines.privacy.representativeness import release_pending
 from pipelines.protection import AuditLog, KeyRing
 from pipelines.protection.errors import KeyMismatchError
@@ -129,6 +130,8 @@ def test_a_dp_release_on_one_worker_is_not_spent_again_on_the_other(
     ledger = read_ledger(ledger_state(b))
     assert spent(ledger["lake.customers/dt=2018-01-01"]) == pytest.approx(0.1)
     assert not (a.data_dir / "privacy").exists(), "nothing in the worker's own folder"
+    [read] = representativeness_lineage(a, contracts, first, None).inputs  # the task's lineage
+    assert read.namespace == "s3://lake"
 
     assert release(b).records == []  # the store's record: never released (spent) again
     assert read_ledger(ledger_state(b)) == ledger
