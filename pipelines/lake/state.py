@@ -23,15 +23,19 @@ Without ``lake_url`` (the embedded default) nothing changes: the same local file
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 from pydantic import SecretStr
 
 from pipelines.lake import s3client
+from pipelines.lake.extensions import CONN_ID_ENV, S3_ENV
 from pipelines.lake.pglock import AdvisoryLock
 from pipelines.lake.storage import S3Storage, lake_store
 from pipelines.protection.registry import REGISTRY_NAME, KeyRegistry
@@ -49,6 +53,21 @@ class StateLockRequired(RuntimeError):
 
 class StateBusy(RuntimeError):
     """Another worker held the state's lock for longer than the timeout."""
+
+
+def _client(store: S3Storage) -> Any:
+    """A boto3 client for ``store``: one per process (a forked worker child makes its own)
+    and set of S3 settings."""
+    if store.env is not None:
+        return s3client.s3_client(store.env)
+    names = (*S3_ENV.values(), CONN_ID_ENV)
+    return _cached_client(os.getpid(), tuple(os.environ.get(n, "") for n in names))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_client(pid: int, env: tuple[str, ...]) -> Any:
+    """The arguments are only the cache key."""
+    return s3client.s3_client()
 
 
 @contextmanager
@@ -92,7 +111,7 @@ class StoreStateFile:
 
         bucket, key = s3client.split_url(self.where)
         try:
-            body = self.store._s3().get_object(Bucket=bucket, Key=key)["Body"]
+            body = _client(self.store).get_object(Bucket=bucket, Key=key)["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -107,7 +126,7 @@ class StoreStateFile:
 
     def write(self, text: str) -> None:
         bucket, key = s3client.split_url(self.where)
-        self.store._s3().put_object(
+        _client(self.store).put_object(
             Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/json"
         )
 
