@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.hashing import file_sha256
@@ -61,14 +62,16 @@ def _same_content(mine: IngestResult, theirs: IngestResult) -> None:
 
 
 def test_ingestion_from_landing_on_s3_publishes_what_a_local_run_publishes(
-    settings, keyring, contracts, write_landing, s3_env: S3Server, tmp_path: Path
+    settings, keyring, contracts, write_landing, s3_env: S3Server, pg_url: str, tmp_path: Path
 ):
     write_day(write_landing, contracts, clean_day(), fmt="csv.gz")
     url = upload_landing_tree(s3_env, settings.landing, f"{tmp_path.name}/landing")
     local = _ingest(settings, keyring, contracts)
 
     on_s3 = _worker(settings, "w1", landing_url=url)
-    both = _worker(settings, "w2", landing_url=url, lake_url=f"s3://lake/{tmp_path.name}/lake")
+    # the lake on the store too: its shared state (key registry) is locked in PostgreSQL
+    lake = f"s3://lake/{tmp_path.name}/lake"
+    both = _worker(settings, "w2", landing_url=url, lake_url=lake, lock_url=SecretStr(pg_url))
     for worker in (on_s3, both):
         results = _ingest(worker, keyring, contracts)
         for mine, theirs in zip(local, results, strict=True):
