@@ -35,9 +35,11 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,9 @@ SELECT md5('order' || ((i + {offset}) // 2)::VARCHAR) AS order_id,
        round((i * 104729 % 5000) / 100.0, 2)::DECIMAL(10, 2) AS freight_value
 FROM range({n}) t(i)
 """
+SCAN_SQL = "SELECT count(*), sum(price) FROM {t}"
+COUNT_SQL = "SELECT count(*) FROM {t}"
+LOOKUP_SQL = "SELECT * FROM {{t}} WHERE order_id = '{key}'"
 
 
 def _con() -> duckdb.DuckDBPyConnection:
@@ -221,32 +226,101 @@ def concurrent_writers(kind: str, spec: dict[str, Any], intervals: tuple[int, in
         raise RuntimeError(f"{kind}: a concurrent writer failed (exit codes {failed})")
 
 
-def run_side(kind: str, spec: dict[str, Any], items: int) -> dict[str, Any]:
-    r: dict[str, Any] = {}
-    write = lake_write if kind == "lake" else ducklake_write
-    query: Callable[[str], list[Any]] = (
-        (lambda sql: lake_query(spec, sql))
-        if kind == "lake"
-        else (lambda sql: ducklake_query(spec, sql))
+@dataclass(frozen=True)
+class Side:
+    """One table format's steps, each opening its own connection or catalog."""
+
+    open: Callable[[], Any]
+    write: Callable[[int], Any]
+    scan: Callable[[], list[Any]]  # [(count, sum of price)]
+    lookup: Callable[[str], list[Any]]  # the rows of one order_id
+    first_version: Callable[[], Any]  # what ``as_of`` needs (untimed)
+    as_of: Callable[[Any], int]  # the row count as of the first write
+    writers: Callable[[tuple[int, int]], Any]  # two processes writing at once
+    size: Callable[[], int]
+    imports: str = "duckdb"  # what a task of this side imports
+
+
+def import_seconds(modules: str) -> float:
+    """Seconds to import ``modules`` in a new interpreter (what every task process pays)."""
+    code = f"import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=300
     )
+    return round(float(out.stdout.strip()), 3)
+
+
+def _count(rows: list[Any]) -> int:
+    return int(rows[0][0])
+
+
+def lake_side(spec: dict[str, Any]) -> Side:
+    return Side(
+        open=lambda: _con().close(),
+        write=lambda k: lake_write(spec, k),
+        scan=lambda: lake_query(spec, SCAN_SQL),
+        lookup=lambda key: lake_query(spec, LOOKUP_SQL.format(key=key)),
+        first_version=lambda: "dt=2026-01-01",
+        as_of=lambda v: _count(lake_query(spec, COUNT_SQL, v)),
+        writers=lambda ks: concurrent_writers("lake", spec, ks),
+        size=lambda: lake_size(spec),
+    )
+
+
+def ducklake_side(spec: dict[str, Any]) -> Side:
+    return Side(
+        open=lambda: _open(spec),
+        write=lambda k: ducklake_write(spec, k),
+        scan=lambda: ducklake_query(spec, SCAN_SQL),
+        lookup=lambda key: ducklake_query(spec, LOOKUP_SQL.format(key=key)),
+        first_version=lambda: ducklake_first_version(spec),
+        as_of=lambda v: _count(ducklake_query(spec, COUNT_SQL, v)),
+        writers=lambda ks: concurrent_writers("ducklake", spec, ks),
+        size=lambda: ducklake_size(spec),
+    )
+
+
+def iceberg_side(spec: dict[str, Any]) -> Side:
+    from bench import table_format_iceberg as ice
+
+    return Side(
+        open=lambda: ice.iceberg_open(spec),
+        write=lambda k: ice.iceberg_write(spec, k),
+        scan=lambda: ice.iceberg_scan(spec),
+        lookup=lambda key: ice.iceberg_lookup(spec, key),
+        first_version=lambda: ice.iceberg_first_snapshot(spec),
+        as_of=lambda v: ice.iceberg_count_as_of(spec, v),
+        writers=lambda ks: ice.iceberg_writers(spec, ks),
+        size=lambda: ice.iceberg_size(spec),
+        imports=ice.IMPORTS,
+    )
+
+
+SIDES: dict[str, Callable[[dict[str, Any]], Side]] = {
+    "lake": lake_side,
+    "ducklake": ducklake_side,
+    "iceberg": iceberg_side,
+}
+
+
+def run_side(kind: str, spec: dict[str, Any], items: int) -> dict[str, Any]:
+    """Every step of one side, timed, from an empty table; the row counts checked."""
+    side = SIDES[kind](spec)
+    r: dict[str, Any] = {"import (new process)": import_seconds(side.imports)}
     key = duckdb.sql("SELECT md5('order' || 12345)").fetchone()[0]  # type: ignore[index]
-    _timed(r, "open", (lambda: _con().close()) if kind == "lake" else (lambda: _open(spec)))
-    _timed(r, "write 1", lambda: write(spec, 1))
-    _timed(r, "write 2", lambda: write(spec, 2))
-    scan = _timed(r, "full scan", lambda: query("SELECT count(*), sum(price) FROM {t}"))
-    found = _timed(r, "key lookup", lambda: query(f"SELECT * FROM {{t}} WHERE order_id = '{key}'"))
-    if kind == "lake":
-        first = _timed(
-            r, "as-of", lambda: lake_query(spec, "SELECT count(*) FROM {t}", "dt=2026-01-01")
-        )
-    else:
-        v1 = ducklake_first_version(spec)
-        first = _timed(r, "as-of", lambda: ducklake_query(spec, "SELECT count(*) FROM {t}", v1))
-    _timed(r, "2 writers", lambda: concurrent_writers(kind, spec, (3, 4)))
-    total = query("SELECT count(*) FROM {t}")[0][0]
-    r["rows"] = {"after 2": scan[0][0], "as-of 1": first[0][0], "after 4": total}
+    _timed(r, "write 1", lambda: side.write(1))
+    _timed(r, "write 2", lambda: side.write(2))
+    _timed(r, "open", side.open)  # after the writes: Iceberg loads the table, which exists now
+    scan = _timed(r, "full scan", side.scan)
+    found = _timed(r, "key lookup", lambda: side.lookup(key))
+    first = side.first_version()
+    as_of = _timed(r, "as-of", lambda: side.as_of(first))
+    writers = _timed(r, "2 writers", lambda: side.writers((3, 4)))
+    if writers is not None:
+        r["writers"] = writers
+    r["rows"] = {"after 2": scan[0][0], "as-of 1": as_of, "after 4": _count(side.scan())}
     r["lookup rows"] = len(found)
-    r["bytes"] = lake_size(spec) if kind == "lake" else ducklake_size(spec)
+    r["bytes"] = side.size()
     expected = {"after 2": 2 * items, "as-of 1": items, "after 4": 4 * items}
     if r["rows"] != expected:
         raise RuntimeError(f"{kind}: rows {r['rows']}, expected {expected}")
@@ -255,28 +329,37 @@ def run_side(kind: str, spec: dict[str, Any], items: int) -> dict[str, Any]:
 
 def _specs(workdir: Path, inputs: list[Path], s3: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     paths = [str(p) for p in inputs]
+    local = {"inputs": paths}
+    remote = {"inputs": paths, "env": s3.env()} if s3 is not None else None
+    iceberg = {"reports": str(workdir)}
     specs: dict[str, tuple[str, dict[str, Any]]] = {
-        "lake": ("lake", {"root": str(workdir / "lake"), "inputs": paths}),
+        "lake": ("lake", {"root": str(workdir / "lake")} | local),
         "ducklake-local": (
             "ducklake",
-            {
-                "database": "storage_bench_local",
-                "data": str(workdir / "ducklake") + "/",
-                "inputs": paths,
-            },
+            {"database": "storage_bench_local", "data": str(workdir / "ducklake") + "/"} | local,
         ),
     }
-    if s3 is not None:
+    if remote is not None:
         specs["ducklake-s3"] = (
             "ducklake",
-            {
-                "database": "storage_bench_s3",
-                "data": f"s3://{s3.bucket}/ducklake/",
-                "inputs": paths,
-                "env": s3.env(),
-            },
+            {"database": "storage_bench_s3", "data": f"s3://{s3.bucket}/ducklake/"} | remote,
+        )
+    specs["iceberg-local"] = (
+        "iceberg",
+        _iceberg_spec("iceberg_bench_local", str(workdir / "iceberg")) | iceberg | local,
+    )
+    if remote is not None:
+        specs["iceberg-s3"] = (
+            "iceberg",
+            _iceberg_spec("iceberg_bench_s3", f"s3://{s3.bucket}/iceberg") | iceberg | remote,
         )
     return specs
+
+
+def _iceberg_spec(database: str, data: str) -> dict[str, Any]:
+    from bench.table_format_iceberg import catalog_uri
+
+    return {"database": database, "uri": catalog_uri(database), "data": data}
 
 
 def _reset(name: str, spec: dict[str, Any]) -> None:
@@ -288,6 +371,12 @@ def _reset(name: str, spec: dict[str, Any]) -> None:
             Path(spec[key]).mkdir(parents=True)
 
 
+def _no_retry_probe(spec: dict[str, Any]) -> dict[str, Any]:
+    from bench.table_format_iceberg import no_retry_probe
+
+    return no_retry_probe(spec, (3, 4))
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -297,7 +386,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000, help="order items per interval")
     parser.add_argument("--repeat", type=int, default=1, help="rounds, sides interleaved")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--no-s3", action="store_true", help="skip the S3 side (no moto)")
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 sides (no moto)")
+    parser.add_argument("--sides", default="", help="comma-separated side names (default: all)")
     args = parser.parse_args()
     workdir = args.workdir or ROOT / ".data" / f"bench-table-format-{args.items}"
     inputs = make_inputs(workdir, args.items, 4)
@@ -310,11 +400,15 @@ def main() -> None:
             (workdir / "moto").mkdir(exist_ok=True)
             s3 = stack.enter_context(start_s3_server(workdir / "moto"))
         specs = _specs(workdir, inputs, s3)
+        if args.sides:
+            specs = {name: specs[name] for name in args.sides.split(",")}
         for round_ in range(args.repeat):
             results = {}
             for name, (kind, spec) in specs.items():
                 _reset(name, spec)
                 results[name] = run_side(kind, spec, args.items)
+                if name == "iceberg-local":  # the catalog protocol is the same on S3
+                    results[name]["no-retry probe"] = _no_retry_probe(spec)
                 print(round_, name, json.dumps(results[name]), flush=True)
             out["rounds"].append(results)
     out["load after"] = _load()
