@@ -5,6 +5,7 @@ as-of read at the first snapshot."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,22 @@ def test_a_key_lookup_returns_the_orders_items(spec: dict[str, Any]) -> None:
     rows = side.lookup(key)
     assert len(rows) == 2  # order 10 has items 1 and 2 in the first interval
     assert {row[0] for row in rows} == {key}
+
+
+def test_the_product_does_not_import_pyiceberg() -> None:
+    """pyiceberg is a dev dependency for this benchmark: nothing the product ships imports it."""
+    root = Path(__file__).resolve().parents[3]
+    found = []
+    for folder in ("pipelines", "dags"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                if any(n.split(".")[0] == "pyiceberg" for n in names):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, f"pyiceberg is in the dev group only; imported at {found}"
