@@ -1,6 +1,6 @@
-"""Benchmark: the lake's table format, today's lake against DuckLake, in one run.
+"""Benchmark: the lake's table format, today's lake against DuckLake and Iceberg, in one run.
 
-    python -m bench.table_format --items 1000000 --repeat 1
+    python -m bench.table_format --items 1000000 --repeat 2 [--no-s3] [--sides lake,...]
 
 Sides (run interleaved, each from an empty table, in every round):
 
@@ -13,16 +13,20 @@ Sides (run interleaved, each from an empty table, in every round):
   ``extra_info``.
 * ``ducklake-s3``: the same with the data files on an S3-compatible server (moto's
   standalone server on localhost, started here; credentials from the environment).
+* ``iceberg-local`` / ``iceberg-s3``: pyiceberg with a SQL catalog in PostgreSQL
+  (``bench/table_format_iceberg.py`` says how each step is done there).
 
-Per side: ``open`` (a connection: for DuckLake, loading the extensions and attaching the
-catalog, which every other step pays again, as every task would), ``write 1`` (the first interval's N order items into an empty table), ``write 2``
-(append a second interval), ``full scan`` (count and sum over every row), ``key lookup``
-(one ``order_id``), ``as-of`` (the table as of the first commit: DuckLake's time travel; the
-lake's nearest equivalent is reading the first interval's partition, since it keeps one
-version per partition), ``2 writers`` (two processes each committing one more interval to
-the same table at once; both must land) and the data's size. Input: two (four, with the
-concurrent writers) intervals of generated order items in the Olist ``order_items`` shape,
-written once to Parquet before the timings.
+Per side: ``import (new process)`` (what a task process imports, timed in a fresh
+interpreter), ``write 1`` (the first interval's N order items into an empty table),
+``write 2`` (append a second interval), ``open`` (a connection: for DuckLake, loading the
+extensions and attaching the catalog; for Iceberg, the catalog and the table; every other
+step pays it again, as every task would), ``full scan`` (count and sum over every row),
+``key lookup`` (one ``order_id``), ``as-of`` (the table as of the first commit: the
+format's time travel; the lake's nearest equivalent is reading the first interval's
+partition, since it keeps one version per partition), ``2 writers`` (two processes each
+committing one more interval to the same table at once; both must land) and the data's
+size. Input: two (four, with the concurrent writers) intervals of generated order items in
+the Olist ``order_items`` shape, written once to Parquet before the timings.
 
 Results are printed and written to ``bench/results/table-format-<items>.json``.
 """
