@@ -77,13 +77,12 @@ def test_the_product_does_not_import_pyiceberg() -> None:
     for folder in ("pipelines", "dags"):
         for path in sorted((root / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = (
-                    [a.name for a in node.names]
-                    if isinstance(node, ast.Import)
-                    else [node.module or ""]
-                    if isinstance(node, ast.ImportFrom)
-                    else []
-                )
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                else:
+                    continue
                 if any(n.split(".")[0] == "pyiceberg" for n in names):
                     found.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not found, f"pyiceberg is in the dev group only; imported at {found}"
