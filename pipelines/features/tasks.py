@@ -9,6 +9,12 @@
 ``docs``    ``dbt docs generate`` for governance staff.
 
 Features as of ``D`` = the interval end's date: they see events before ``D 00:00 UTC``.
+
+With the lake on an object store (``lake_url``) the four tasks may run on workers that share
+no disk: ``build`` first takes the last pushed warehouse (``warehouse/stored.py``), then puts
+the new one there and hands its snapshots and release over (``features/stored.py``);
+``check`` and ``publish`` take them from there through the local cache, verified by SHA-256;
+``docs`` takes the warehouse and puts the site there.
 """
 
 from __future__ import annotations
@@ -60,12 +66,14 @@ def build(
     from pipelines.features.lineage import build_lineage
     from pipelines.features.release import select_release
     from pipelines.features.snapshots import export_snapshots, write_release
+    from pipelines.features.stored import hand_over_build
     from pipelines.lineage.runs import now
     from pipelines.warehouse.build import connect, feature_vars, register
     from pipelines.warehouse.dbt import run_dbt
     from pipelines.warehouse.dbt_lineage import emit_dbt_run
     from pipelines.warehouse.lake_views_lineage import emit_lake_registration
     from pipelines.warehouse.project import target_dir
+    from pipelines.warehouse.stored import pull_warehouse, push_warehouse
 
     as_of = as_of_for(data_interval_end)
     with task_scope("build_features", data_interval_start, data_interval_end, run_id, settings) as (
@@ -84,6 +92,7 @@ def build(
         contracts = load_contracts(settings.contracts_dir)
         selection = release.selection(lake_store(settings))
         started = datetime.fromisoformat(now())
+        pull_warehouse(settings)  # store mode: the marts keep earlier snapshots (incremental)
         register(settings, selection, contracts=contracts)
         emit_lake_registration(selection, settings=settings, contracts=contracts, started=started)
         try:
@@ -97,6 +106,9 @@ def build(
         release.status = "built"
         release.dbt = result.summary()
         write_release(settings, release)
+        # store mode: the warehouse (pointer last), then the snapshots and the release (last)
+        push_warehouse(settings, release_id=release.release_id, as_of=release.as_of)
+        hand_over_build(settings, release)
         lineage.complete_with(lambda: build_lineage(settings, release))
     log.info(
         "features as of %s built from %d lake partitions: %s",
@@ -124,12 +136,14 @@ def check(
     """Validate one feature snapshot with its GX suite (results stored, never raises on a
     failed check: :func:`publish` decides)."""
     from pipelines.features.lineage import check_lineage
+    from pipelines.features.stored import fetch_built
     from pipelines.quality.features import validate_snapshot
 
     as_of = as_of_for(data_interval_end)
     with task_scope(
         f"check_{table}", data_interval_start, data_interval_end, run_id, settings, validates=True
     ) as (settings, lineage):
+        fetch_built(settings, as_of, (table,))  # store mode: the build's, verified, cached
         snapshot = snapshot_file(settings, table, as_of)
         spec = feature_table(settings, table)
         validation = validate_snapshot(
@@ -185,12 +199,13 @@ def _decide_publication(
     """Record on the release whether every feature table's checks passed, and return it;
     the k-anonymity gate's decisions also go to ``audit``."""
     from pipelines.features.snapshots import read_release, write_release
-    from pipelines.features.stored import publish_release
+    from pipelines.features.stored import fetch_built, publish_release
     from pipelines.hashing import file_sha256
     from pipelines.quality import store
 
     as_of = as_of_for(data_interval_end)
-    release = read_release(settings, as_of)
+    # store mode: the build's release and snapshots from the store (verified) into the cache
+    release = fetch_built(settings, as_of) or read_release(settings, as_of)
     run = run_id or f"manual__{as_of.isoformat()}"
     partition = f"as_of={as_of.isoformat()}"
     tables = feature_table_names(settings)
@@ -270,14 +285,19 @@ def docs(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """``dbt docs generate`` into ``<data_dir>/reports/dbt`` (a static site), unless the site
-    there already shows this project and warehouse schema (a day's new rows change neither)."""
+    there already shows this project and warehouse schema (a day's new rows change neither).
+    With the lake on an object store the warehouse comes from there first and the site goes
+    there after (:mod:`pipelines.warehouse.stored`)."""
     from pipelines.quality.lineage import docs_lineage
     from pipelines.warehouse.dbt import generate_docs
+    from pipelines.warehouse.stored import pull_warehouse, push_docs
 
     with task_scope("feature_docs", data_interval_start, data_interval_end, run_id, settings) as (
         settings,
         lineage,
     ):
+        pull_warehouse(settings)  # store mode: the last build's warehouse, if not already here
         index = generate_docs(settings, reuse=True)
+        push_docs(settings, index.parent)  # store mode: under _reports/dbt/
         lineage.complete_with(lambda: docs_lineage(settings, str(index)))
     return {"docs": str(index)}

@@ -63,8 +63,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _cmd_docs(args: argparse.Namespace) -> int:
     from pipelines.warehouse.dbt import generate_docs
+    from pipelines.warehouse.stored import pull_warehouse
 
-    print(f"dbt docs: {generate_docs(settings_for(args), args.as_of, echo=print)}")
+    settings = settings_for(args)
+    pull_warehouse(settings)  # lake on an object store: the last build's warehouse
+    print(f"dbt docs: {generate_docs(settings, args.as_of, echo=print)}")
     return 0
 
 
