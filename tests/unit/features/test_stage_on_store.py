@@ -85,7 +85,7 @@ def test_built_on_one_worker_checked_and_published_on_another(workers) -> None:
 
 
 def test_a_rebuild_after_the_checks_is_not_published(workers) -> None:
-    """"The snapshot changed after it was validated" keeps its meaning: the build on the
+    """Publish's "the snapshot changed after it was validated" keeps its meaning: the build on the
     store changed since worker B checked it (a local cache file is not the snapshot)."""
     a, b = workers
     _build_on(a)
