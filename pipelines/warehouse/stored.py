@@ -11,7 +11,8 @@ follow the pointer only):
 A task that reads or extends the warehouse on another worker (the next build, ``feature_docs``)
 first makes its local ``settings.warehouse`` a copy of the pointed file (:func:`pull_warehouse`:
 nothing is copied when the local file already has that hash; a copy is verified before it
-replaces the local file). Uploads and downloads stream in parts (boto3 multipart), so a
+replaces the local file). A push deletes the warehouse objects older than the one it
+replaces. Uploads and downloads stream in parts (boto3 multipart), so a
 warehouse of several GB never sits in memory. The dbt docs site goes to ``_reports/dbt/``
 (:func:`push_docs`), its digest file last. With a local lake every function does nothing: the
 embedded default keeps its one local warehouse.
@@ -66,6 +67,7 @@ def push_warehouse(settings: Settings, *, release_id: str, as_of: str) -> dict[s
     store = _store(settings)
     if store is None:
         return None
+    previous = current_warehouse(settings)
     with connect(settings) as con:  # everything in the file itself, no write-ahead log beside
         con.execute("CHECKPOINT")
     local = settings.warehouse
@@ -80,7 +82,18 @@ def push_warehouse(settings: Settings, *, release_id: str, as_of: str) -> dict[s
         "pushed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _put_text(store, json.dumps(pointer, indent=2, sort_keys=True) + "\n", POINTER, local)
+    _prune(store, keep={pointer["file"], previous["file"] if previous else ""})
     return pointer
+
+
+def _prune(store: LakeStorage, keep: set[str]) -> None:
+    """Delete the warehouse objects other than ``keep`` (the current one and the one it
+    replaced, which a reader that read the old pointer may still be copying): a warehouse
+    of several GB per build would otherwise pile up."""
+    for name in store.listdir(PREFIX):
+        rel = f"{PREFIX}/{name}"
+        if name.startswith("warehouse-") and name.endswith(".duckdb") and rel not in keep:
+            store.delete(rel)
 
 
 def current_warehouse(settings: Settings) -> dict[str, Any] | None:

@@ -158,6 +158,12 @@ def test_the_warehouse_goes_through_the_store_pointer_last(workers) -> None:
     _warehouse(b, 3)  # a stale local warehouse (say, from an earlier build on B)
     pull_warehouse(b)
     assert _rows(b) == 10
+    for rows in (20, 30):  # later builds: the current warehouse and the one before it stay
+        _warehouse(a, rows)
+        second = push_warehouse(a, release_id="r2", as_of="2018-03-02")
+    assert second is not None
+    names = lake_store(a).listdir("_warehouse")  # the first is gone
+    assert len(names) == 3 and pointer["file"].removeprefix("_warehouse/") not in names
 
 
 def test_a_tampered_warehouse_object_is_refused_and_the_local_one_kept(workers) -> None:
