@@ -73,7 +73,7 @@ def push_warehouse(settings: Settings, *, release_id: str, as_of: str) -> dict[s
     local = settings.warehouse
     sha = file_sha256(local)
     store.put(local, warehouse_rel(sha))
-    pointer = {
+    pointer: dict[str, Any] = {
         "file": warehouse_rel(sha),
         "sha256": sha,
         "bytes": local.stat().st_size,
@@ -82,7 +82,7 @@ def push_warehouse(settings: Settings, *, release_id: str, as_of: str) -> dict[s
         "pushed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _put_text(store, json.dumps(pointer, indent=2, sort_keys=True) + "\n", POINTER, local)
-    _prune(store, keep={pointer["file"], previous["file"] if previous else ""})
+    _prune(store, keep={warehouse_rel(sha), str(previous["file"]) if previous else ""})
     return pointer
 
 
