@@ -7,7 +7,6 @@ renders the dbt docs from the warehouse C pushed."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from pipelines.lake.interval import Interval
 from pipelines.lake.storage import lake_store
 from pipelines.protection import KeyRing
 from pipelines.quality import tasks as quality
-from pipelines.quality.store import quality_dir
 from pipelines.settings import Settings
 from pipelines.warehouse.stored import current_warehouse
 from tests.s3server import S3Server
@@ -76,10 +74,8 @@ def test_build_check_publish_and_docs_on_workers_without_a_shared_disk(
     first = current_warehouse(b)
     assert first is not None and first["as_of"] == MIDDLE.isoformat()
 
-    # C: no warehouse, no snapshots. The quality results store is not this test's subject
-    # (its own move to the store is separate): C gets A's as a shared one would give it.
-    shutil.copytree(quality_dir(a), quality_dir(c))
-    assert not c.warehouse.exists()
+    # C: no warehouse, no snapshots, no quality results (it reads the gate's from the store)
+    assert not c.data_dir.exists()
     tasks.build(_at(MIDDLE), _at(END), runs[END], settings=c)
     assert _marts_dates(c) == {MIDDLE, END}  # A's snapshot kept: C started from A's warehouse
     pointer = current_warehouse(b)
