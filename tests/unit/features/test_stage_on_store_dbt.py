@@ -49,7 +49,7 @@ def _no_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.integration  # three dbt builds and a docs generation
 def test_build_check_publish_and_docs_on_workers_without_a_shared_disk(
-    settings: Settings, contracts: ContractSet, s3_env: S3Server, tmp_path: Path
+    settings: Settings, contracts: ContractSet, s3_env: S3Server, pg_url: str, tmp_path: Path
 ) -> None:
     from pipelines.generate import generate
 
@@ -58,6 +58,7 @@ def test_build_check_publish_and_docs_on_workers_without_a_shared_disk(
         update={
             "lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}",
             "keys": SecretStr(keyring.to_json()),
+            "lock_url": SecretStr(pg_url),  # the lake's shared state (key registry) is locked
         }
     )
     b = a.model_copy(update={"data_dir": tmp_path / "worker-b"})
