@@ -143,6 +143,21 @@ def partitions_until(lake: Path | str | LakeStorage, table: str, end: datetime) 
     return [p for p in partitions(lake, table) if p.interval.start < end]
 
 
+class PartitionSuperseded(LakeIntegrityError):
+    """A partition's objects were deleted because a newer manifest replaced (or retention
+    removed) the one the reader listed; re-running reads the current version."""
+
+
+def _superseded(part: Partition) -> bool:
+    """Whether the manifest published now differs from the one ``part`` was listed with."""
+    rel = part.rel(MANIFEST_NAME)
+    if not part.store.versioned:
+        return False
+    if part.store.sha256(rel) is None:
+        return True
+    return Manifest.model_validate_json(part.store.read_text(rel)) != part.manifest
+
+
 def _verified(part: Partition, rel: str, expected: str) -> str:
     start, end = part.manifest.interval_start[:10], part.manifest.interval_end[:10]
     fix = (
@@ -151,6 +166,13 @@ def _verified(part: Partition, rel: str, expected: str) -> str:
     )
     where, uri = f"{part.table}/{part.name}", part.store.uri(rel)
     found = part.store.sha256(rel)
+    if found is None and _superseded(part):
+        raise PartitionSuperseded(
+            f"{where}: the version this run listed ({part.manifest.dataset_version}) was "
+            f"replaced or removed while it was being read (a re-run, an erasure or retention "
+            f"deleted {uri}); nothing was read from it. Re-run the task: it reads the "
+            "partition as published now."
+        )
     if found is None:
         raise LakeIntegrityError(
             f"{where}: {uri} is missing but its manifest records SHA-256 {expected}. {fix}"

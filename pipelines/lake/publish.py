@@ -46,7 +46,7 @@ from pipelines.lake.manifest import MANIFEST_NAME, Manifest
 from pipelines.lake.partitions import Partition
 from pipelines.lake.pglock import AdvisoryLock
 from pipelines.lake.storage import LakeStorage
-from pipelines.lake.stored import publish_staged
+from pipelines.lake.stored import delete_stored_partition, publish_staged
 
 log = logging.getLogger(__name__)
 
@@ -243,3 +243,19 @@ def publish_partition(
     with tempfile.TemporaryDirectory(prefix=f"publish-{table}-", dir=scratch) as tmp:
         yield Path(tmp)
         publish_staged(store, table, partition, Path(tmp))
+
+
+def remove_partition(part: Partition) -> Manifest | None:
+    """Delete ``part`` from the lake (retention); the caller holds its lock. Locally its
+    folder; on an object store its manifest first, then every object under it
+    (:func:`pipelines.lake.stored.delete_stored_partition`). The manifest deleted, as it was
+    published at that moment (another run may have replaced ``part``'s), or None when the
+    partition was already gone."""
+    if part.store.versioned:
+        return delete_stored_partition(part.store, part.table, part.name)
+    folder = part.folder
+    if not (folder / MANIFEST_NAME).is_file():
+        return None
+    manifest = Manifest.read(folder)
+    shutil.rmtree(folder)
+    return manifest

@@ -68,3 +68,46 @@ def unreferenced(store: LakeStorage, table: str) -> list[str]:
             if rel not in named and not name.startswith("."):
                 found.append(rel)
     return sorted(found)
+
+
+def partition_objects(store: LakeStorage, table: str, partition: str) -> list[str]:
+    """Every object under ``table/partition/`` (the manifest, current and superseded data
+    and quarantine objects, a killed writer's), relative to the lake root."""
+    folder = f"{table}/{partition}"
+    return [f"{folder}/{n}" for n in store.listdir(folder) if not n.startswith(".")]
+
+
+def _current(store: LakeStorage, table: str, partition: str) -> Manifest | None:
+    rel = f"{table}/{partition}/{MANIFEST_NAME}"
+    if store.sha256(rel) is None:
+        return None
+    return Manifest.model_validate_json(store.read_text(rel))
+
+
+def delete_unreferenced(store: LakeStorage, table: str, partition: str) -> list[str]:
+    """Delete the objects of ``table/partition`` that its current manifest does not name
+    (superseded versions, a killed writer's objects); what was deleted. The caller holds the
+    partition's lock (no live writer has objects there), and accepts that a reader which
+    listed the previous manifest and is still reading its objects fails ("object missing",
+    naming the partition) instead of reading them."""
+    manifest = _current(store, table, partition)
+    keep: set[str] = set()
+    if manifest is not None:
+        part = Partition(table, partition, manifest, store)
+        keep = {part.rel(MANIFEST_NAME), part.data_rel, part.quarantine_rel}
+    gone = [rel for rel in partition_objects(store, table, partition) if rel not in keep]
+    for rel in gone:
+        store.delete(rel)
+    return gone
+
+
+def delete_stored_partition(store: LakeStorage, table: str, partition: str) -> Manifest | None:
+    """Delete ``table/partition`` from the object store: its manifest first (readers follow
+    manifests only, so the partition disappears at once), then every object under it. The
+    caller holds the partition's lock. The deleted manifest, or None if there was none."""
+    manifest = _current(store, table, partition)
+    if manifest is not None:
+        store.delete(f"{table}/{partition}/{MANIFEST_NAME}")
+    for rel in partition_objects(store, table, partition):
+        store.delete(rel)
+    return manifest

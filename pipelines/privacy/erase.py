@@ -5,7 +5,8 @@
 2. Put the subject's key digests on the suppression list first, so an ingestion that runs
    meanwhile or later drops their rows (:mod:`~pipelines.lake.suppression`).
 3. Rewrite every lake partition holding them (data and quarantine) as a new dataset
-   version; the old files are deleted. Then the feature snapshots, their releases and the
+   version; the old files are deleted (on an object store: after the new manifest, the
+   superseded objects, and every object of the subject's tables no manifest names). Then the feature snapshots, their releases and the
    warehouse (:mod:`~pipelines.privacy.derived`); the feature tables of every as-of date that
    read a rewritten partition are built again from the rewritten lake, so no aggregate
    (product, seller) keeps the person's contribution (:mod:`~pipelines.privacy.rebuild`);
@@ -24,6 +25,7 @@ from typing import Any
 from pipelines.contracts import ContractSet
 from pipelines.features.paths import features_dir
 from pipelines.ingest.landing import local_landing
+from pipelines.lake.storage import lake_store
 from pipelines.lake.subject_match import load_keys
 from pipelines.lake.subjects import SubjectGraph
 from pipelines.lake.suppression import add_subject, suppression_state
@@ -32,7 +34,7 @@ from pipelines.privacy.derived import DerivedRewrite, rewrite_features, rewrite_
 from pipelines.privacy.landing import LandingRewrite, register_token_udf, rewrite_landing
 from pipelines.privacy.locate import connect, locate
 from pipelines.privacy.rebuild import Rebuilt, rebuild_features
-from pipelines.privacy.rewrite import Rewritten, rewrite_partition
+from pipelines.privacy.rewrite import Rewritten, delete_leftovers, rewrite_partition
 from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of
@@ -55,6 +57,8 @@ class Certificate:
     rebuilt: list[Rebuilt] = field(default_factory=list)
     landing: list[LandingRewrite] = field(default_factory=list)
     keys: dict[str, int] = field(default_factory=dict)
+    unreferenced_deleted: int = 0
+    """Objects of the subject's tables no manifest named, deleted from the object store."""
     audit_seq: int | None = None
 
     @property
@@ -82,6 +86,7 @@ class Certificate:
             "aggregates_kept": self.aggregates_kept,
             "landing": [r.as_dict() for r in self.landing],
             "suppressed_keys": self.keys,
+            "unreferenced_deleted": self.unreferenced_deleted,
             "rows_removed": self.rows_removed,
         }
 
@@ -102,17 +107,21 @@ def erase(
         local_landing(settings, "privacy erase (without --keep-landing)")
     cert = Certificate(request.subject, graph.subject_column, graph.names)
     try:
-        found = locate(settings.lake, contracts, graph, request.token, keyring)
+        store = lake_store(settings)
+        found = locate(store, contracts, graph, request.token, keyring)
         found.add(CIPHERTEXT_KEY, found.ciphertexts)
         add_subject(suppression_state(settings), request.subject, found.keys, graph.subject_column)
         cert.keys = {k: len(v) for k, v in sorted(found.keys.items())}
-        con = connect(keyring)
+        con = connect(keyring, store)
         try:
             load_keys(con, found.keys)
             cert.lake = [
                 rewrite_partition(con, h.partition, graph, contracts, lock_url=settings.lock_url)
                 for h in found.hits
             ]
+            cert.unreferenced_deleted = len(
+                delete_leftovers(store, graph.names, lock_url=settings.lock_url)
+            )
             cert.features = rewrite_features(con, features_dir(settings), cert.lake)
             if rebuild:
                 cert.rebuilt = rebuild_features(settings, {r.new_version for r in cert.lake})

@@ -17,6 +17,7 @@ import duckdb
 from pipelines.contracts import ContractSet, Protection
 from pipelines.features.paths import features_dir
 from pipelines.lake.partitions import verified_data_file
+from pipelines.lake.storage import lake_store
 from pipelines.lake.subject_match import load_keys, row_condition
 from pipelines.lake.subjects import SubjectGraph
 from pipelines.privacy.derived import snapshot_files, subject_rows_where
@@ -66,10 +67,11 @@ def subject_export(
     token: str,
 ) -> dict[str, Any]:
     """The person's rows: ``lake`` per table, ``features`` per snapshot, quarantine counts."""
-    found = locate(settings.lake, contracts, graph, token, keyring)
+    store = lake_store(settings)  # a local folder or the object store
+    found = locate(store, contracts, graph, token, keyring)
     encryptor = Encryptor(keyring)
     out: dict[str, Any] = {"lake": {}, "features": {}, "quarantined_records": {}}
-    con = connect(keyring)
+    con = connect(keyring, store)
     try:
         load_keys(con, found.keys)
         for hit in found.hits:

@@ -3,6 +3,8 @@
 Tables are visited parents first (:mod:`pipelines.lake.subjects`): the subject's rows of
 ``customers`` give their ``customer_id`` digests, which find their ``orders``, and so on.
 Only counts and digests come out; the lake files are read after their hashes are checked.
+The lake is a local folder or an object store (a :class:`~pipelines.lake.storage.LakeStorage`,
+``lake_store(settings)``): DuckDB reads its objects through httpfs.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import duckdb
 from pipelines.contracts import ContractSet, Protection
 from pipelines.lake.partitions import (
     Partition,
+    as_store,
     partitions,
     verified_data_file,
     verified_quarantine_file,
 )
 from pipelines.lake.quarantine import register_decrypt_udf
+from pipelines.lake.storage import LakeStorage
 from pipelines.lake.subject_match import (
     data_value,
     digest,
@@ -52,9 +56,13 @@ class Located:
         self.keys.setdefault(key, set()).update(digests)
 
 
-def connect(keyring: KeyRing) -> duckdb.DuckDBPyConnection:
+def connect(keyring: KeyRing, store: LakeStorage | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection that decrypts quarantine records and reads ``store`` (httpfs and the S3
+    secret for a lake on an object store)."""
     con = duckdb.connect(":memory:")
     register_decrypt_udf(con, keyring)
+    if store is not None:
+        store.prepare(con)
     return con
 
 
@@ -106,7 +114,7 @@ def _scan(
 
 
 def locate(
-    lake: Path,
+    lake: Path | LakeStorage,
     contracts: ContractSet,
     graph: SubjectGraph,
     subject_token: str,
@@ -119,11 +127,12 @@ def locate(
     found.add(graph.subject_column, {digest(subject_token)})
     for key, digests in (known or {}).items():
         found.add(key, digests)
-    con = connect(keyring)
+    store = as_store(lake)
+    con = connect(keyring, store)
     try:
         load_keys(con, found.keys)
         for table in graph.tables:
-            for part in partitions(lake, table.table):
+            for part in partitions(store, table.table):
                 hit = _scan(con, graph, contracts, part, found)
                 if hit.data_rows or hit.quarantine_rows:
                     found.hits.append(hit)

@@ -24,6 +24,7 @@ from pipelines.features.paths import features_dir, release_file
 from pipelines.features.release import Release
 from pipelines.features.snapshots import export_snapshots, read_release, write_release
 from pipelines.hashing import file_sha256
+from pipelines.lake.storage import lake_store
 from pipelines.privacy.derived import snapshot_files
 from pipelines.settings import Settings
 from pipelines.sql import q
@@ -94,7 +95,7 @@ def rebuild_date(settings: Settings, as_of: date, release: Release | None) -> Re
     result = build_features(
         settings,
         as_of,
-        selection=release.selection(settings.lake) if release else None,
+        selection=release.selection(lake_store(settings)) if release else None,
         release_id=release.release_id if release else "manual",
         run_id=(release.run_id if release else None) or "manual",
         check=False,

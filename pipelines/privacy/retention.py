@@ -1,7 +1,8 @@
 """Retention: landing files and lake partitions older than their contract's ``retention_days``.
 
 A lake partition whose interval ended more than ``retention_days`` before ``now`` is deleted
-(under its writer lock); a landing file of the table whose delivery date is that old is
+(under its writer lock; on an object store its manifest first, so readers lose it at once,
+then its objects); a landing file of the table whose delivery date is that old is
 deleted too. One audit entry lists what went (table, partition, dataset version; landing
 file names and hashes), and one OpenLineage run outputs each purged lake table with a
 ``lifecycleStateChange`` of ``DROP`` and the removed version. Tables without
@@ -11,7 +12,6 @@ file names and hashes), and one OpenLineage run outputs each purged lake table w
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +21,8 @@ from pipelines.hashing import file_sha256
 from pipelines.ingest.landing import find_landing_files, landing_store, purge_stored_landing
 from pipelines.lake.interval import Interval
 from pipelines.lake.partitions import partitions
-from pipelines.lake.publish import partition_lock
+from pipelines.lake.publish import locked, remove_partition
+from pipelines.lake.storage import lake_store
 from pipelines.protection.audit import AuditLog
 from pipelines.settings import Settings
 
@@ -38,14 +39,18 @@ class Purged:
 
 
 def _purge_lake(settings: Settings, table: str, cutoff: datetime, out: Purged) -> None:
-    for part in partitions(settings.lake, table):
+    """Delete ``table``'s partitions that ended by ``cutoff``, each under its writer lock:
+    a local folder, or on the object store the manifest first, then every object of the
+    partition (superseded and unfinished writes' objects included)."""
+    for part in partitions(lake_store(settings), table):
         if part.interval.end <= cutoff:
-            with partition_lock(part.folder.parent, part.name, lock_url=settings.lock_url):
-                shutil.rmtree(part.folder)
-            out.partitions.append(
-                {"table": table, "partition": part.name,
-                 "dataset_version": part.manifest.dataset_version}
-            )  # fmt: skip
+            with locked(part, lock_url=settings.lock_url):
+                gone = remove_partition(part)
+            if gone is not None:
+                out.partitions.append(
+                    {"table": table, "partition": part.name,
+                     "dataset_version": gone.dataset_version}
+                )  # fmt: skip
 
 
 def _purge_landing(
@@ -104,7 +109,7 @@ def purge_lineage(
 
     outputs = []
     for p in purged.partitions:
-        ns, name = lake_dataset(settings.lake, p["table"])
+        ns, name = lake_dataset(settings.lake_url or settings.lake, p["table"])
         drop = lifecycle_state_change_dataset.LifecycleStateChangeDatasetFacet(
             lifecycleStateChange=lifecycle_state_change_dataset.LifecycleStateChange.DROP
         )

@@ -2,14 +2,18 @@
 
 The new partition is built in a staging folder and swapped in by the same atomic publisher
 ingestion uses, under the partition's writer lock; the old folder is deleted (removed, not
-hidden). Its manifest keeps ``read`` and counts the removed rows as ``suppressed``, so the row
+hidden). On an object store the new objects and manifest are published, then every object of
+the partition the new manifest does not name is deleted, still under the lock: a reader that
+listed the old manifest and reads on fails with an error naming the partition
+(:class:`~pipelines.lake.partitions.PartitionSuperseded`, or DuckDB's "not found" for the
+object) and re-runs; none reads the erased rows once the erasure is done. Its manifest keeps ``read`` and counts the removed rows as ``suppressed``, so the row
 accounting still balances; ``dataset_version`` and ``quarantine_version`` are the new files'
 SHA-256.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 from pydantic import SecretStr
@@ -18,7 +22,15 @@ from pipelines.contracts import ContractSet
 from pipelines.hashing import file_sha256
 from pipelines.lake.manifest import DATA_NAME, QUARANTINE_NAME
 from pipelines.lake.partitions import Partition, verified_data_file, verified_quarantine_file
-from pipelines.lake.publish import locked, publish_partition
+from pipelines.lake.publish import (
+    current_manifest,
+    lock_root,
+    locked,
+    partition_lock,
+    publish_partition,
+)
+from pipelines.lake.storage import LakeStorage
+from pipelines.lake.stored import delete_unreferenced, unreferenced
 from pipelines.lake.subject_match import row_condition
 from pipelines.lake.subjects import SubjectGraph
 from pipelines.sql import sql_str
@@ -36,6 +48,9 @@ class Rewritten:
     new_quarantine_version: str
     data_rows_removed: int
     quarantine_rows_removed: int
+    objects_deleted: int = 0
+    """Objects of the partition deleted from the object store after the new manifest: the
+    superseded data and quarantine objects (and any other no manifest named)."""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -62,7 +77,9 @@ def rewrite_partition(
     contract = contracts[part.table]
     table = graph.table(part.table)
     assert table is not None
+    versioned = part.store.versioned
     with locked(part, lock_url=lock_url):
+        part = replace(part, manifest=current_manifest(part))  # a run may have replaced it
         data = sql_str(str(verified_data_file(part)))
         quarantine = sql_str(str(verified_quarantine_file(part)))
         old = part.manifest
@@ -99,6 +116,8 @@ def rewrite_partition(
                 }
             )
             new.write(folder)
+        # on an object store the superseded objects still hold the rows: deleted, not hidden
+        deleted = delete_unreferenced(part.store, part.table, part.name) if versioned else []
     return Rewritten(
         table=part.table,
         partition=part.name,
@@ -108,4 +127,23 @@ def rewrite_partition(
         new_quarantine_version=new.quarantine_version,
         data_rows_removed=old.counts.loaded - loaded,
         quarantine_rows_removed=old.counts.quarantined - quarantined,
+        objects_deleted=len(deleted),
     )
+
+
+def delete_leftovers(
+    store: LakeStorage, tables: list[str], *, lock_url: SecretStr | None = None
+) -> list[str]:
+    """On an object store: delete every object of ``tables`` that no manifest names
+    (superseded versions of partitions the erasure did not rewrite, unfinished writes: any
+    may hold the subject's rows), each partition's under its writer lock, so no live
+    writer's objects go. What was deleted; nothing for a local lake (a rewrite removes the
+    old folder there)."""
+    if not store.versioned:
+        return []
+    gone: list[str] = []
+    for table in tables:
+        for name in sorted({rel.split("/")[1] for rel in unreferenced(store, table)}):
+            with partition_lock(lock_root(store) / table, name, lock_url=lock_url):
+                gone += delete_unreferenced(store, table, name)
+    return gone

@@ -6,7 +6,9 @@ ciphertexts), plus the token itself:
 
 * every lake partition of every table: any text column of the data file holding one of
   them, and the quarantine rows matched like the erasure matches them (and their encrypted
-  columns);
+  columns); on an object store (``lake_url``) the partitions there, and also every data and
+  quarantine object of a table that no manifest names (superseded versions, unfinished
+  writes; locally, a crashed run's staging folders);
 * every feature snapshot and every warehouse table: any text column;
 * the retained landing files (their key columns pseudonymized on the fly);
 * the feature snapshots whose rebuild failed during the erasure (its certificate lists them)
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
@@ -29,6 +30,8 @@ from pipelines.features.paths import features_dir
 from pipelines.hashing import file_sha256
 from pipelines.ingest.landing import local_landing
 from pipelines.lake.partitions import partitions, verified_data_file, verified_quarantine_file
+from pipelines.lake.storage import LakeStorage, lake_store
+from pipelines.lake.stored import unreferenced
 from pipelines.lake.subject_match import (
     digest,
     in_any_key,
@@ -61,42 +64,72 @@ class Verification:
 
 
 def _quarantine_hits(
-    con: duckdb.DuckDBPyConnection, contracts: ContractSet, graph: SubjectGraph, part: object
-) -> int:
-    from pipelines.lake.partitions import Partition
-
-    assert isinstance(part, Partition)
-    contract = contracts[part.table]
+    con: duckdb.DuckDBPyConnection, contracts: ContractSet, graph: SubjectGraph, table: str,
+    uri: str,
+) -> int:  # fmt: skip
+    contract = contracts[table]
     terms = [
         in_any_key(quarantine_value(contract, c.name))
         for c in contract.written_columns
         if c.protection in (Protection.ENCRYPT, Protection.PSEUDONYMIZE)
     ]
-    table = graph.table(part.table)
-    if table is not None:
-        terms.append(row_condition(contract, table, quarantine=True))
+    subject_table = graph.table(table)
+    if subject_table is not None:
+        terms.append(row_condition(contract, subject_table, quarantine=True))
     if not terms:
         return 0
-    relation = f"read_parquet({sql_str(str(verified_quarantine_file(part)))})"
+    relation = f"read_parquet({sql_str(uri)})"
     row = con.execute(f"SELECT count(*) FROM {relation} WHERE {' OR '.join(terms)}").fetchone()
     return int(row[0]) if row else 0
 
 
+def _unreferenced_hits(
+    con: duckdb.DuckDBPyConnection,
+    store: LakeStorage,
+    contracts: ContractSet,
+    graph: SubjectGraph,
+    table: str,
+) -> tuple[dict[str, int], int]:
+    """The subject's rows in ``table``'s objects no manifest names (superseded versions, a
+    killed writer's objects): never read by a reader, but they must not hold the person."""
+    found, searched = {}, 0
+    for rel in unreferenced(store, table):
+        name = rel.rsplit("/", 1)[-1]
+        if not name.endswith(".parquet"):
+            continue
+        searched += 1
+        uri = store.uri(rel)
+        if name.startswith("quarantine"):
+            n = _quarantine_hits(con, contracts, graph, table, uri)
+        else:
+            n = count_subject_rows(con, f"read_parquet({sql_str(uri)})")
+        if n:
+            found[f"lake:{rel} (unreferenced)"] = n
+    return found, searched
+
+
 def _lake(
-    con: duckdb.DuckDBPyConnection, lake: Path, contracts: ContractSet, graph: SubjectGraph
+    con: duckdb.DuckDBPyConnection,
+    store: LakeStorage,
+    contracts: ContractSet,
+    graph: SubjectGraph,
 ) -> tuple[dict[str, int], int]:
     found, searched = {}, 0
     for table in contracts.load_order():
-        for part in partitions(lake, table):
+        for part in partitions(store, table):
             searched += 2
             data = count_subject_rows(
                 con, f"read_parquet({sql_str(str(verified_data_file(part)))})"
             )
-            quarantined = _quarantine_hits(con, contracts, graph, part)
+            quarantine = str(verified_quarantine_file(part))
+            quarantined = _quarantine_hits(con, contracts, graph, table, quarantine)
             if data:
                 found[f"lake:{table}/{part.name}/data"] = data
             if quarantined:
                 found[f"lake:{table}/{part.name}/quarantine"] = quarantined
+        left, n = _unreferenced_hits(con, store, contracts, graph, table)
+        found.update(left)
+        searched += n
     return found, searched
 
 
@@ -135,10 +168,11 @@ def verify_erasure(
     keys = {k: set(v) for k, v in (entry or {}).get("keys", {}).items()}
     keys.setdefault(graph.subject_column, set()).add(digest(token))
     result = Verification(subject, suppressed=entry is not None)
-    con = connect(keyring)
+    store = lake_store(settings)  # a local folder or the object store
+    con = connect(keyring, store)
     try:
         load_keys(con, keys)
-        result.findings, result.searched = _lake(con, settings.lake, contracts, graph)
+        result.findings, result.searched = _lake(con, store, contracts, graph)
         for path in snapshot_files(features_dir(settings)):
             result.searched += 1
             n = count_subject_rows(con, f"read_parquet({sql_str(str(path))})")
