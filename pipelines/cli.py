@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines.features.command import register as register_features
     from pipelines.generate.command import register as register_generate
+    from pipelines.lake.command import register as register_lake
     from pipelines.policy.command import register as register_policy
     from pipelines.portal.command import register as register_portal
     from pipelines.privacy.command import register as register_privacy
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_portal(sub)
     register_privacy(sub)
     register_policy(sub)
+    register_lake(sub)
 
     _add_ingest(sub)
     _add_summary(sub)

@@ -90,15 +90,20 @@ def delete_unreferenced(store: LakeStorage, table: str, partition: str) -> list[
     partition's lock (no live writer has objects there), and accepts that a reader which
     listed the previous manifest and is still reading its objects fails ("object missing",
     naming the partition) instead of reading them."""
+    gone = unreferenced_in(store, table, partition)
+    for rel in gone:
+        store.delete(rel)
+    return gone
+
+
+def unreferenced_in(store: LakeStorage, table: str, partition: str) -> list[str]:
+    """The objects of ``table/partition`` its current manifest (if any) does not name."""
     manifest = _current(store, table, partition)
     keep: set[str] = set()
     if manifest is not None:
         part = Partition(table, partition, manifest, store)
         keep = {part.rel(MANIFEST_NAME), part.data_rel, part.quarantine_rel}
-    gone = [rel for rel in partition_objects(store, table, partition) if rel not in keep]
-    for rel in gone:
-        store.delete(rel)
-    return gone
+    return [rel for rel in partition_objects(store, table, partition) if rel not in keep]
 
 
 def delete_stored_partition(store: LakeStorage, table: str, partition: str) -> Manifest | None:
