@@ -6,11 +6,14 @@
    meanwhile or later drops their rows (:mod:`~pipelines.lake.suppression`).
 3. Rewrite every lake partition holding them (data and quarantine) as a new dataset
    version; the old files are deleted (on an object store: after the new manifest, the
-   superseded objects, and every object of the subject's tables no manifest names). Then the feature snapshots, their releases and the
-   warehouse (:mod:`~pipelines.privacy.derived`); the feature tables of every as-of date that
-   read a rewritten partition are built again from the rewritten lake, so no aggregate
-   (product, seller) keeps the person's contribution (:mod:`~pipelines.privacy.rebuild`);
-   then the retained landing files (:mod:`~pipelines.privacy.landing`).
+   superseded objects, and every object of the subject's tables no manifest names). Then
+   the feature snapshots, their releases and the warehouse
+   (:mod:`~pipelines.privacy.derived`; with the lake on an object store, the releases
+   published there too: :mod:`~pipelines.privacy.stored_features`); the feature tables of
+   every as-of date that read a rewritten partition are built again from the rewritten
+   lake, so no aggregate (product, seller) keeps the person's contribution
+   (:mod:`~pipelines.privacy.rebuild`); then the retained landing files
+   (:mod:`~pipelines.privacy.landing`).
 4. Write the erasure certificate into the audit log (MAC-chained): tables, partitions with old
    and new versions, rows removed per artifact, key digests suppressed. Counts, names and
    hashes only; the subject appears as ``sha256:`` of its token. The run is in lineage too.
@@ -35,6 +38,7 @@ from pipelines.privacy.landing import LandingRewrite, register_token_udf, rewrit
 from pipelines.privacy.locate import connect, locate
 from pipelines.privacy.rebuild import Rebuilt, rebuild_features
 from pipelines.privacy.rewrite import Rewritten, delete_leftovers, rewrite_partition
+from pipelines.privacy.stored_features import pull_releases, push_releases
 from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of
@@ -59,6 +63,8 @@ class Certificate:
     keys: dict[str, int] = field(default_factory=dict)
     unreferenced_deleted: int = 0
     """Objects of the subject's tables no manifest named, deleted from the object store."""
+    snapshots_deleted: int = 0
+    """Superseded feature snapshot objects of republished releases deleted from the store."""
     audit_seq: int | None = None
 
     @property
@@ -87,6 +93,7 @@ class Certificate:
             "landing": [r.as_dict() for r in self.landing],
             "suppressed_keys": self.keys,
             "unreferenced_deleted": self.unreferenced_deleted,
+            "snapshots_deleted": self.snapshots_deleted,
             "rows_removed": self.rows_removed,
         }
 
@@ -122,9 +129,11 @@ def erase(
             cert.unreferenced_deleted = len(
                 delete_leftovers(store, graph.names, lock_url=settings.lock_url)
             )
+            pulled = pull_releases(settings)  # releases on the object store, into the cache
             cert.features = rewrite_features(con, features_dir(settings), cert.lake)
             if rebuild:
                 cert.rebuilt = rebuild_features(settings, {r.new_version for r in cert.lake})
+            cert.snapshots_deleted = len(push_releases(settings, pulled))
             cert.warehouse = rewrite_warehouse(con, settings.warehouse, fresh=bool(cert.rebuilt))
             if landing:
                 pseudo = Pseudonymizer(keyring, key_id_of(request.token))

@@ -22,6 +22,7 @@ from pipelines.lake.subject_match import load_keys, row_condition
 from pipelines.lake.subjects import SubjectGraph
 from pipelines.privacy.derived import snapshot_files, subject_rows_where
 from pipelines.privacy.locate import PartitionHit, connect, locate
+from pipelines.privacy.stored_features import pull_releases
 from pipelines.protection.encrypt import Encryptor, encryption_context
 from pipelines.protection.keys import KeyRing
 from pipelines.settings import Settings
@@ -68,6 +69,7 @@ def subject_export(
 ) -> dict[str, Any]:
     """The person's rows: ``lake`` per table, ``features`` per snapshot, quarantine counts."""
     store = lake_store(settings)  # a local folder or the object store
+    pull_releases(settings)  # feature releases published on the object store, into the cache
     found = locate(store, contracts, graph, token, keyring)
     encryptor = Encryptor(keyring)
     out: dict[str, Any] = {"lake": {}, "features": {}, "quarantined_records": {}}

@@ -9,7 +9,8 @@ ciphertexts), plus the token itself:
   columns); on an object store (``lake_url``) the partitions there, and also every data and
   quarantine object of a table that no manifest names (superseded versions, unfinished
   writes; locally, a crashed run's staging folders);
-* every feature snapshot and every warehouse table: any text column;
+* every feature snapshot and every warehouse table: any text column (on an object store,
+  also every Parquet object under ``_features/``);
 * the retained landing files (their key columns pseudonymized on the fly);
 * the feature snapshots whose rebuild failed during the erasure (its certificate lists them)
   and that still hold that version: aggregates keeping the person's contribution;
@@ -27,6 +28,7 @@ import duckdb
 
 from pipelines.contracts import ContractSet, Protection
 from pipelines.features.paths import features_dir
+from pipelines.features.stored import PREFIX as FEATURES_PREFIX
 from pipelines.hashing import file_sha256
 from pipelines.ingest.landing import local_landing
 from pipelines.lake.partitions import partitions, verified_data_file, verified_quarantine_file
@@ -133,6 +135,20 @@ def _lake(
     return found, searched
 
 
+def _stored_features(con: duckdb.DuckDBPyConnection, store: LakeStorage) -> dict[str, int]:
+    """The subject's rows in every Parquet object under ``_features/`` of a lake on an object
+    store (published snapshots, superseded ones and anything else kept there)."""
+    if not store.versioned:
+        return {}
+    pattern = sql_str(store.uri(f"{FEATURES_PREFIX}/**/*.parquet"))
+    found = {}
+    for (uri,) in con.execute(f"SELECT file FROM glob({pattern})").fetchall():
+        n = count_subject_rows(con, f"read_parquet({sql_str(str(uri))})")
+        if n:
+            found[f"features:{str(uri)[len(store.root.rstrip('/')) + 1 :]}"] = n
+    return found
+
+
 def aggregates_kept(settings: Settings, keyring: KeyRing, subject: str) -> dict[str, int]:
     """Feature snapshots an erasure of ``subject`` could not rebuild (its certificate says so)
     and that are still at the version it recorded: they hold the person's contribution."""
@@ -178,6 +194,7 @@ def verify_erasure(
             n = count_subject_rows(con, f"read_parquet({sql_str(str(path))})")
             if n:
                 result.findings[f"features:{path.parent.parent.name}/{path.parent.name}"] = n
+        result.findings.update(_stored_features(con, store))
         if settings.warehouse.is_file():
             con.execute(f"ATTACH {sql_str(str(settings.warehouse))} AS wh (READ_ONLY)")
             result.searched += 1

@@ -65,6 +65,26 @@ def _objects_holding(store: LakeStorage, tables: list[str], needle: str) -> list
     return found
 
 
+def _publish_release(settings: Settings, *tokens: str) -> str:
+    """A feature release as of 2018-01-08 published on the store, one row per token; the
+    snapshot object's name."""
+    from pipelines.features.release import Release
+    from pipelines.features.snapshots import write_release
+    from pipelines.features.stored import publish_release, snapshot_rel
+    from pipelines.hashing import file_sha256
+
+    snapshot = settings.data_dir / "features/customer_features/as_of=2018-01-08/data.parquet"
+    snapshot.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"customer_unique_token": list(tokens)}), snapshot)
+    release = Release("r1", "2018-01-08", None, [], [], "2018-01-08T00:00:00+00:00")
+    release.status = "published"
+    sha = file_sha256(snapshot)
+    release.features = {"customer_features": {"rows": 2, "sha256": sha, "decided_sha256": sha}}
+    write_release(settings, release)
+    assert publish_release(settings, release)
+    return snapshot_rel("customer_features", "2018-01-08", sha)
+
+
 def test_retention_on_s3_deletes_the_manifest_and_every_object_of_the_partition(
     s3_settings: Settings, contracts: ContractSet, keyring: KeyRing, write_landing, tmp_path: Path
 ) -> None:
@@ -131,19 +151,28 @@ def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     assert first.data_rel in unreferenced(store, "customers")
     assert f"{first.data_rel}" in _objects_holding(store, ["customers"], token)
 
+    old_snapshot = _publish_release(s3_lake, token, Pseudonymizer(keyring).token(_id("u", 2)))
+    shutil.rmtree(s3_lake.data_dir / "features")  # published from another worker
+
     export = subject_export(s3_lake, keyring, contracts, graph, token)
-    assert counts(export) == {"lake_rows": 11, "feature_rows": 0, "quarantined_records": 1}
+    assert counts(export) == {"lake_rows": 11, "feature_rows": 1, "quarantined_records": 1}
     assert len(export["lake"]["customers"]) == 2
     assert export["lake"]["customer_profiles"][0]["email"] == "canary.alpha@CANARYMAIL.example"
 
     log = AuditLog(s3_lake.audit, keyring)
     request = Request("privacy_erase", "alice", "DSR-1", token)
     [before] = partitions(store, "orders")
+    shutil.rmtree(s3_lake.data_dir / "features")  # the erasing worker has no cached release
     cert = erase(s3_lake, keyring, log, request, contracts, graph, rebuild=False)
     assert {r.table for r in cert.lake} == set(graph.names)
     assert all(r.objects_deleted >= 1 for r in cert.lake)  # the superseded data object(s)
     assert cert.unreferenced_deleted == 0  # customers' old version went with its rewrite
     assert _objects_holding(store, graph.names, token) == []
+    assert cert.snapshots_deleted == 1 and store.sha256(old_snapshot) is None
+    assert _objects_holding(store, ["_features"], token) == []
+    release = json.loads(store.read_text("_features/releases/as_of=2018-01-08.json"))
+    assert release["features"]["customer_features"]["rows"] == 1
+    assert release["features"]["customer_features"]["decided_sha256"] != old_snapshot
     for table in graph.names:
         assert unreferenced(store, table) == []
     with pytest.raises(PartitionSuperseded, match="orders/dt=2018-01-01"):
