@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lake.partitions import partitions
+from pipelines.lake.storage import LakeStorage
 from pipelines.protection.audit import AuditLog, subject_digest
 from pipelines.protection.errors import ReidentificationRefused
 from pipelines.protection.keys import KeyRing
@@ -39,7 +40,7 @@ class Request:
         return subject_digest(self.token)
 
 
-def subject_token(subject: str, keyring: KeyRing, lake: Path, table: str) -> str:
+def subject_token(subject: str, keyring: KeyRing, lake: Path | LakeStorage, table: str) -> str:
     """The token of ``subject`` (a token already, or the clear id pseudonymized with the key
     the lake's ``table`` was written with)."""
     if is_token(subject):
@@ -90,9 +91,12 @@ def authorize(
     subject: object,
     subject_table: str,
     registry: KeyRegistry | None = None,
+    store: LakeStorage | None = None,
 ) -> Request:
     """The request, checked; a refusal is audited and raised. ``registry``: the lake's key
-    registry (:func:`pipelines.lake.state.key_registry`; default the local lake's)."""
+    registry (:func:`pipelines.lake.state.key_registry`; default the local lake's).
+    ``store``: where the lake's partitions are (``lake_store(settings)``; default the local
+    folder ``lake``), whose manifests give the key a clear subject id is pseudonymized with."""
     try:
         if not isinstance(actor, str) or not actor.strip():
             raise PrivacyRequestRefused(f"{action} needs an actor (who is asking)")
@@ -101,7 +105,7 @@ def authorize(
         if not isinstance(subject, str) or not subject.strip():
             raise PrivacyRequestRefused(f"{action} needs a subject (customer_unique_id or token)")
         (registry or KeyRegistry.for_lake(lake)).check(keyring)
-        token = subject_token(subject.strip(), keyring, lake, subject_table)
+        token = subject_token(subject.strip(), keyring, store or lake, subject_table)
     except Exception as exc:
         audit_outcome(
             log, None, action=action, actor=actor, reason=reason, outcome="refused", error=exc

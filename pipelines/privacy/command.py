@@ -22,6 +22,7 @@ SUBJECT_HELP = "the person: their customer_unique_id, or its token (p1:...)"
 
 def _context(args: argparse.Namespace, action: str) -> Any:
     from pipelines.lake.state import key_registry
+    from pipelines.lake.storage import lake_store
     from pipelines.lake.subjects import subject_graph
     from pipelines.privacy.authorize import audit_outcome, authorize
     from pipelines.protection.audit_pg import open_audit_log
@@ -42,6 +43,7 @@ def _context(args: argparse.Namespace, action: str) -> Any:
         log, keyring, settings.lake, action=action, actor=args.actor, reason=args.reason,
         subject=args.subject, subject_table=graph.subject_column.split(".")[0],
         registry=key_registry(settings),
+        store=lake_store(settings),
     )  # fmt: skip
     return settings, contracts, graph, keyring, log, request
 

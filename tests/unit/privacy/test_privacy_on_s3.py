@@ -131,7 +131,7 @@ def test_retention_on_s3_deletes_the_manifest_and_every_object_of_the_partition(
 def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     s3_settings: Settings, contracts: ContractSet, keyring: KeyRing, write_landing, tmp_path: Path
 ) -> None:
-    from pipelines.privacy.authorize import Request
+    from pipelines.privacy.authorize import Request, subject_token
     from pipelines.privacy.erase import erase
     from pipelines.privacy.export import counts, subject_export
     from pipelines.privacy.lineage import erasure_lineage
@@ -160,6 +160,7 @@ def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     assert export["lake"]["customer_profiles"][0]["email"] == "canary.alpha@CANARYMAIL.example"
 
     log = AuditLog(s3_lake.audit, keyring)
+    assert subject_token(SUBJECT, keyring, store, "customers") == token  # key from the store
     request = Request("privacy_erase", "alice", "DSR-1", token)
     [before] = partitions(store, "orders")
     shutil.rmtree(s3_lake.data_dir / "features")  # the erasing worker has no cached release
