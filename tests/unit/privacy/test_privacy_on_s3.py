@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import SecretStr
 
 from pipelines.contracts import ContractSet
 from pipelines.ingest import ingest_table
@@ -34,8 +35,12 @@ INTERVAL = Interval.day(date.fromisoformat(DAY))
 
 
 @pytest.fixture
-def s3_settings(keyed_settings: Settings, s3_env: S3Server, tmp_path: Path) -> Settings:
-    return keyed_settings.model_copy(update={"lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}"})
+def s3_settings(
+    keyed_settings: Settings, s3_env: S3Server, pg_url: str, tmp_path: Path
+) -> Settings:
+    """The lake on S3; partition locks and the shared state's lock in PostgreSQL."""
+    lake_url = f"s3://{s3_env.bucket}/{tmp_path.name}"
+    return keyed_settings.model_copy(update={"lake_url": lake_url, "lock_url": SecretStr(pg_url)})
 
 
 def _ingest(settings: Settings, contracts: ContractSet, write_landing, tables: list[str]) -> None:
