@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from pipelines.protection_types import Protection, protection_type
+from pipelines.yamlfile import safe_load
 
 
 class ContractError(ValueError):
@@ -770,7 +771,7 @@ class ContractSet(Mapping[str, Contract]):
 
 def load_contract(path: Path) -> Contract:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ContractError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -8,9 +8,10 @@ compose stack set it): :class:`TaskExtractor` covers TaskFlow tasks (``@task``).
 (:func:`pipelines.lineage.emit.task_run`) then emits no task events of its own: it hands what
 its builder made (inputs and outputs with column lineage and masking, quality assertions,
 dataset versions, PII tags, our run and job facets) to :func:`hand_over`, and the provider's
-listener, in the same process after the task (it forks to emit), asks the extractor, which
-returns it as the ``OperatorLineage`` of the COMPLETE or FAIL event. A task that handed
-nothing over gets the provider's own fallbacks (hook lineage, inlets and outlets).
+listener, in the same process after the task (from a fork of it, or from a thread with
+``[openlineage] execute_in_thread``, which ``pipelines demo``/``run`` set), asks the
+extractor, which returns it as the ``OperatorLineage`` of the COMPLETE or FAIL event. A task
+that handed nothing over gets the provider's own fallbacks (hook lineage, inlets and outlets).
 
 When the provider is not active or the extractor is not registered, :func:`covers` is False
 and task runs emit their own events, with the provider's run ids (:mod:`runs`).
@@ -112,7 +113,7 @@ def hand_over(airflow: AirflowRun, parts: LineageParts) -> None:
     """Keep ``parts`` for the provider's COMPLETE or FAIL event of this task instance.
 
     A process runs one task instance at a time (``airflow dags test`` one after the other),
-    and the listener usually takes the parts in a forked child: an earlier task's parts are
+    and the listener takes the parts in a forked child or a thread: an earlier task's parts are
     dropped here, so a long ``dags test`` process does not keep every task's lineage."""
     key = _key(
         airflow.dag_id, airflow.run_id, airflow.task_id, airflow.map_index, airflow.try_number

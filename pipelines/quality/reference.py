@@ -22,6 +22,7 @@ import yaml
 
 from pipelines.quality.stats import MISSING
 from pipelines.settings import PROJECT_DIR
+from pipelines.yamlfile import safe_load
 
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 REFERENCE_DIR = EXPECTATIONS_DIR / "reference"
@@ -64,7 +65,7 @@ class Reference:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ReferenceError(f"reference file not found: {path}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise ReferenceError(f"{path}: expected a mapping")
     return raw

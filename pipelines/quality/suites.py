@@ -53,6 +53,7 @@ from pipelines.quality.reference import (
 )
 from pipelines.rowchecks import column_checks, table_checks
 from pipelines.sql import q, sql_str
+from pipelines.yamlfile import safe_load
 
 SEVERITIES = ("critical", "warning")
 SOURCES = ("contract", "freshness", "business_rule", "representativeness", "drift")
@@ -158,7 +159,7 @@ def load_suite_file(table: str, directory: Path = EXPECTATIONS_DIR) -> SuiteFile
     if not path.is_file():
         return SuiteFile(table, None, {}, [])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

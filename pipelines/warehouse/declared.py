@@ -36,6 +36,7 @@ import yaml
 
 from pipelines.settings import Settings
 from pipelines.warehouse.project import DBT_PROJECT_DIR
+from pipelines.yamlfile import safe_load
 
 _KEYS = {"entity_key", "as_of", "owner", "explain", "package"}
 
@@ -97,7 +98,7 @@ def model_dirs(settings: Settings) -> list[Path]:
 
 def feature_packages() -> dict[str, list[str]]:
     """``vars: feature_packages`` of ``dbt_project.yml``: package -> lake tables it reads."""
-    raw = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    raw = safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
     packages = (raw.get("vars") or {}).get("feature_packages") or {}
     return {str(k): [str(t) for t in v] for k, v in packages.items()}
 
@@ -118,7 +119,7 @@ def _yaml_files(folder: Path) -> Iterator[Path]:
 
 def _models(path: Path) -> list[dict[str, Any]]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path}: not valid YAML: {exc}") from exc
     models = raw.get("models") if isinstance(raw, dict) else None

@@ -47,6 +47,7 @@ ROOT_MODULES = {
     "failures": "core",
     "pgstate": "core",
     "statefile": "core",
+    "yamlfile": "core",
     # what reaches a terminal or a log: redaction and the console
     "redact": "console",
     "console": "console",

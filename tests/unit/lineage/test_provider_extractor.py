@@ -317,3 +317,28 @@ def test_the_providers_backends_are_read_in_the_providers_order(
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID", "ol_marquez")
     _clear_provider_caches()
     assert destinations() == ["connection:ol_marquez"]  # undeclared unless a prefix names it
+
+
+def test_the_embedded_airflow_emits_from_a_thread_not_a_fork_per_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``airflow dags test`` runs every task in one big process: the provider's listener
+    emits from a thread of it (``[openlineage] execute_in_thread``) unless told otherwise."""
+    from airflow.providers.openlineage import conf
+
+    from pipelines.demo import airflow_env
+
+    monkeypatch.delenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", raising=False)
+    settings = Settings(data_dir=tmp_path / "data")
+    env = airflow_env(settings, {})
+    monkeypatch.setenv(
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", env["AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD"]
+    )
+    _clear_provider_caches()
+    try:
+        assert conf.execute_in_thread() is True  # what the listener reads
+        monkeypatch.setenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "False")
+        env = airflow_env(settings, {})
+        assert env["AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD"] == "False"  # the user's choice
+    finally:
+        _clear_provider_caches()

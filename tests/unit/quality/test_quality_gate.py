@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -16,7 +17,7 @@ import duckdb
 from pipelines.contracts import ContractSet
 from pipelines.quality import store
 from pipelines.quality.command import main as quality_main
-from pipelines.quality.docs import build_docs
+from pipelines.quality.docs import RENDERED, SERIALIZED, build_docs
 from tests.unit.quality.conftest import PERIOD, Lake
 
 
@@ -155,6 +156,34 @@ def test_incremental_data_docs_render_only_new_or_changed_results(clean_lake: La
     rendered = {p.parts[-4] for p in pages if p.stat().st_mtime_ns != pages[p]}
     assert rendered == {"orders"}
     assert set(index.parent.glob("validations/**/*.html")) == set(pages)
+
+
+def _undated(html: str) -> str:
+    """A Data Docs page without the time GX built it and its random element ids."""
+    html = re.sub(r"\d{8}T\d{6}\.\d+Z", "<built>", html)
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", html)
+
+
+def test_unchanged_results_go_into_the_docs_store_as_kept_beside_the_site(clean_lake: Lake):
+    """An incremental build puts an unchanged result into GX's store as the string kept at
+    the last build (GX's own serialization of it): the pages and the index are the same."""
+    settings = clean_lake.settings
+    index = build_docs(settings)  # clean: every string made by GX, and kept
+    kept = index.parent / SERIALIZED
+    files = store.result_files(settings)
+    assert len(list(kept.glob("*.json"))) == len(files)
+    pages = {p: _undated(p.read_text()) for p in index.parent.glob("validations/**/*.html")}
+    fresh_index = _undated(index.read_text())
+
+    stale = next(kept.glob("*.json"))
+    stale.write_text(json.dumps({"stamp": [0, 0], "text": "not a result"}))  # not used
+    (kept / "of-a-result-no-longer-asked-for.json").write_text("{}")
+    (index.parent / RENDERED).unlink()  # every page rendered again, from the kept strings
+    again = build_docs(settings, clean=False)
+    assert _undated(again.read_text()) == fresh_index
+    assert {p: _undated(p.read_text()) for p in pages} == pages
+    assert len(list(kept.glob("*.json"))) == len(files)  # the other one is gone
+    assert json.loads(stale.read_text())["text"] != "not a result"  # made again by GX
 
 
 def test_data_docs_built_in_a_fresh_process_render_our_own_expectations(clean_lake: Lake):
