@@ -189,3 +189,20 @@ def fetch_releases(settings: Settings) -> int:
                 store.get(f"{PREFIX}/releases/{name}", path)
                 copied += 1
     return copied
+
+
+def drop_built(settings: Settings) -> list[str]:
+    """Delete every built hand-over on the object store (an erasure: they may hold the
+    person's rows; a publication still waiting for one then fails by name, and its
+    ``build_features`` re-runs). The deleted objects, relative to the lake root."""
+    store = _store(settings)
+    deleted: list[str] = []
+    folders = [BUILT]
+    while store is not None and folders:
+        folder = folders.pop()
+        listing = store.scan(folder)
+        folders += [f"{folder}/{name}" for name in listing.folders]
+        for name in listing.files:
+            store.delete(f"{folder}/{name}")
+            deleted.append(f"{folder}/{name}")
+    return sorted(deleted)

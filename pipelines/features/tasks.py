@@ -73,7 +73,7 @@ def build(
     from pipelines.warehouse.dbt_lineage import emit_dbt_run
     from pipelines.warehouse.lake_views_lineage import emit_lake_registration
     from pipelines.warehouse.project import target_dir
-    from pipelines.warehouse.stored import pull_warehouse, push_warehouse
+    from pipelines.warehouse.stored import pull_warehouse, push_warehouse, warehouse_lock
 
     as_of = as_of_for(data_interval_end)
     with task_scope("build_features", data_interval_start, data_interval_end, run_id, settings) as (
@@ -92,23 +92,26 @@ def build(
         contracts = load_contracts(settings.contracts_dir)
         selection = release.selection(lake_store(settings))
         started = datetime.fromisoformat(now())
-        pull_warehouse(settings)  # store mode: the marts keep earlier snapshots (incremental)
-        register(settings, selection, contracts=contracts)
-        emit_lake_registration(selection, settings=settings, contracts=contracts, started=started)
-        try:
-            result = run_dbt(
-                ["build"], settings, feature_vars(as_of, release.release_id, run_id or "manual")
+        with warehouse_lock(settings):  # store mode: pull, build, push as one writer
+            pull_warehouse(settings)  # store mode: the marts keep earlier snapshots (incremental)
+            register(settings, selection, contracts=contracts)
+            emit_lake_registration(
+                selection, settings=settings, contracts=contracts, started=started
             )
-        finally:  # a failed build still reports which models ran and which failed
-            emit_dbt_run(target_dir(settings), settings=settings, contracts=contracts)
-        with connect(settings) as con:
-            release.features = export_snapshots(con, settings, as_of)
-        release.status = "built"
-        release.dbt = result.summary()
-        write_release(settings, release)
-        # store mode: the warehouse (pointer last), then the snapshots and the release (last)
-        push_warehouse(settings, release_id=release.release_id, as_of=release.as_of)
-        hand_over_build(settings, release)
+            try:
+                result = run_dbt(
+                    ["build"], settings, feature_vars(as_of, release.release_id, run_id or "manual")
+                )
+            finally:  # a failed build still reports which models ran and which failed
+                emit_dbt_run(target_dir(settings), settings=settings, contracts=contracts)
+            with connect(settings) as con:
+                release.features = export_snapshots(con, settings, as_of)
+            release.status = "built"
+            release.dbt = result.summary()
+            write_release(settings, release)
+            # store mode: the warehouse (pointer last), then the snapshots and the release (last)
+            push_warehouse(settings, release_id=release.release_id, as_of=release.as_of)
+            hand_over_build(settings, release)
         lineage.complete_with(lambda: build_lineage(settings, release))
     log.info(
         "features as of %s built from %d lake partitions: %s",

@@ -27,6 +27,7 @@ from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.features.paths import features_dir
+from pipelines.features.stored import drop_built
 from pipelines.ingest.landing import local_landing
 from pipelines.lake.storage import lake_store
 from pipelines.lake.subject_match import load_keys
@@ -43,6 +44,7 @@ from pipelines.protection.audit import AuditLog
 from pipelines.protection.keys import KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer, key_id_of
 from pipelines.settings import Settings
+from pipelines.warehouse.stored import pull_warehouse, push_warehouse, warehouse_lock
 
 ACTION = "privacy_erase"
 CIPHERTEXT_KEY = "ciphertext"
@@ -65,6 +67,10 @@ class Certificate:
     """Objects of the subject's tables no manifest named, deleted from the object store."""
     snapshots_deleted: int = 0
     """Superseded feature snapshot objects of republished releases deleted from the store."""
+    warehouse_pushed: bool = False
+    """The rewritten warehouse replaced the store's (every older warehouse object deleted)."""
+    handovers_deleted: int = 0
+    """Unpublished built feature hand-over objects deleted from the store."""
     audit_seq: int | None = None
 
     @property
@@ -94,8 +100,34 @@ class Certificate:
             "suppressed_keys": self.keys,
             "unreferenced_deleted": self.unreferenced_deleted,
             "snapshots_deleted": self.snapshots_deleted,
+            "warehouse_pushed": self.warehouse_pushed,
+            "handovers_deleted": self.handovers_deleted,
             "rows_removed": self.rows_removed,
         }
+
+
+def _rewrite_derived(con: Any, settings: Settings, cert: Certificate, *, rebuild: bool) -> None:
+    """The feature snapshots, their releases and the warehouse. With the lake on an object
+    store, their copies there too, as the one warehouse writer: the warehouse and the
+    published releases are pulled, rewritten and pushed again (every older warehouse object
+    deleted), and the unpublished built hand-overs are deleted."""
+    with warehouse_lock(settings):
+        pointer = pull_warehouse(settings)  # the store's warehouse, if any, is the one to fix
+        pulled = pull_releases(settings)  # releases on the object store, into the cache
+        cert.features = rewrite_features(con, features_dir(settings), cert.lake)
+        if rebuild:
+            cert.rebuilt = rebuild_features(settings, {r.new_version for r in cert.lake})
+        cert.snapshots_deleted = len(push_releases(settings, pulled))
+        cert.warehouse = rewrite_warehouse(con, settings.warehouse, fresh=bool(cert.rebuilt))
+        if pointer is not None:
+            push_warehouse(
+                settings,
+                release_id=str(pointer.get("release_id")),
+                as_of=str(pointer.get("as_of")),
+                keep_previous=False,
+            )
+            cert.warehouse_pushed = True
+        cert.handovers_deleted = len(drop_built(settings))
 
 
 def erase(
@@ -129,12 +161,7 @@ def erase(
             cert.unreferenced_deleted = len(
                 delete_leftovers(store, graph.names, lock_url=settings.lock_url)
             )
-            pulled = pull_releases(settings)  # releases on the object store, into the cache
-            cert.features = rewrite_features(con, features_dir(settings), cert.lake)
-            if rebuild:
-                cert.rebuilt = rebuild_features(settings, {r.new_version for r in cert.lake})
-            cert.snapshots_deleted = len(push_releases(settings, pulled))
-            cert.warehouse = rewrite_warehouse(con, settings.warehouse, fresh=bool(cert.rebuilt))
+            _rewrite_derived(con, settings, cert, rebuild=rebuild)
             if landing:
                 pseudo = Pseudonymizer(keyring, key_id_of(request.token))
                 register_token_udf(con, pseudo)

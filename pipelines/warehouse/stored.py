@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.hashing import file_sha256
+from pipelines.lake.publish import lock_root, partition_lock
 from pipelines.lake.storage import LakeStorage, lake_store
 from pipelines.settings import Settings
 from pipelines.warehouse.build import connect
@@ -61,9 +64,27 @@ def _put_text(store: LakeStorage, text: str, rel: str, scratch: Path) -> None:
         staged.unlink(missing_ok=True)
 
 
-def push_warehouse(settings: Settings, *, release_id: str, as_of: str) -> dict[str, Any] | None:
+@contextmanager
+def warehouse_lock(settings: Settings) -> Iterator[None]:
+    """Hold it from pulling the warehouse to pushing it again (a build, an erasure): two
+    writers on different machines would otherwise each push their own copy, the later one
+    undoing the other (an erasure undone by a build that pulled before it). A PostgreSQL
+    advisory lock with ``lock_url``, else this machine's file lock; nothing with a local lake
+    (one DuckDB file, one writing process)."""
+    store = _store(settings)
+    if store is None:
+        yield
+        return
+    with partition_lock(lock_root(store) / PREFIX, "warehouse", lock_url=settings.lock_url):
+        yield
+
+
+def push_warehouse(
+    settings: Settings, *, release_id: str, as_of: str, keep_previous: bool = True
+) -> dict[str, Any] | None:
     """Put the local warehouse on the object store, then the pointer naming it; the pointer,
-    or None with a local lake. Call it when no process writes the warehouse."""
+    or None with a local lake. Call it under :func:`warehouse_lock`. ``keep_previous=False``
+    (an erasure) deletes every other warehouse object, the one just replaced included."""
     store = _store(settings)
     if store is None:
         return None
@@ -82,7 +103,8 @@ def push_warehouse(settings: Settings, *, release_id: str, as_of: str) -> dict[s
         "pushed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _put_text(store, json.dumps(pointer, indent=2, sort_keys=True) + "\n", POINTER, local)
-    _prune(store, keep={warehouse_rel(sha), str(previous["file"]) if previous else ""})
+    kept = str(previous["file"]) if previous and keep_previous else ""
+    _prune(store, keep={warehouse_rel(sha), kept})
     return pointer
 
 

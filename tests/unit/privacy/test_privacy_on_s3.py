@@ -90,6 +90,26 @@ def _publish_release(settings: Settings, *tokens: str) -> str:
     return snapshot_rel("customer_features", "2018-01-08", sha)
 
 
+def _store_warehouse_and_handover(settings: Settings, *tokens: str) -> str:
+    """Two builds' warehouses on the store (a feature table with one row per token), and a
+    built hand-over holding the tokens; the hand-over object's name."""
+    from pipelines.warehouse.stored import push_warehouse
+
+    for build in ("b1", "b2"):
+        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(settings.warehouse)) as con:
+            con.execute("CREATE OR REPLACE TABLE customer_features (customer_unique_token TEXT)")
+            con.executemany("INSERT INTO customer_features VALUES (?)", [[t] for t in tokens])
+            con.execute(f"CREATE OR REPLACE TABLE build AS SELECT '{build}' AS id")
+        push_warehouse(settings, release_id=build, as_of="2018-01-08")
+    settings.warehouse.unlink()  # built on another worker
+    built = settings.data_dir / "built.parquet"
+    pq.write_table(pa.table({"customer_unique_token": list(tokens)}), built)
+    rel = f"_features/built/as_of=2018-01-08/customer_features/data-{'a' * 64}.parquet"
+    lake_store(settings).put(built, rel)
+    return rel
+
+
 def test_retention_on_s3_deletes_the_manifest_and_every_object_of_the_partition(
     s3_settings: Settings, contracts: ContractSet, keyring: KeyRing, write_landing, tmp_path: Path
 ) -> None:
@@ -156,8 +176,10 @@ def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     assert first.data_rel in unreferenced(store, "customers")
     assert f"{first.data_rel}" in _objects_holding(store, ["customers"], token)
 
-    old_snapshot = _publish_release(s3_lake, token, Pseudonymizer(keyring).token(_id("u", 2)))
+    other = Pseudonymizer(keyring).token(_id("u", 2))
+    old_snapshot = _publish_release(s3_lake, token, other)
     shutil.rmtree(s3_lake.data_dir / "features")  # published from another worker
+    handover = _store_warehouse_and_handover(s3_lake, token, other)
 
     export = subject_export(s3_lake, keyring, contracts, graph, token)
     assert counts(export) == {"lake_rows": 11, "feature_rows": 1, "quarantined_records": 1}
@@ -181,6 +203,14 @@ def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     assert release["features"]["customer_features"]["decided_sha256"] != old_snapshot
     for table in graph.names:
         assert unreferenced(store, table) == []
+    # the store's warehouse: rewritten, pushed, no older copy left; hand-overs deleted
+    assert cert.warehouse_pushed and cert.handovers_deleted == 1
+    assert store.sha256(handover) is None
+    [kept] = [n for n in store.listdir("_warehouse") if n.endswith(".duckdb")]
+    local = tmp_path / "pulled.duckdb"
+    store.get(f"_warehouse/{kept}", local)
+    rows = duckdb.connect(str(local)).execute("SELECT * FROM customer_features").fetchall()
+    assert rows == [(other,)]
     with pytest.raises(PartitionSuperseded, match="orders/dt=2018-01-01"):
         verified_data_file(before)  # a reader still holding the old manifest
     certificate = json.loads(log.entries()[-1]["details"]["certificate"])
