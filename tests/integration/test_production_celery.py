@@ -1,22 +1,37 @@
-"""The production configuration without Docker: Airflow 3 on PostgreSQL with a Celery worker.
+"""The production configuration without Docker and without a shared disk: Airflow 3 on
+PostgreSQL with two Celery workers, the lake (and landing) on an S3 server, shared state in
+PostgreSQL.
 
-Starts a real ``airflow scheduler``, ``dag-processor``, ``api-server`` and ``celery worker``
-as processes against the machine's PostgreSQL (a fresh database per test module, dropped at
-the end) and Redis (a queue of its own, so parallel runs do not collide), with the same
-``AIRFLOW__*`` variables ``docker-compose.yml`` sets (names in ``pipelines.deploy``).
+Starts a real ``airflow scheduler``, ``dag-processor``, ``api-server`` and two ``celery
+worker`` processes against the machine's PostgreSQL (a fresh Airflow database and a fresh
+state database per test module, dropped at the end) and Redis (a queue of its own, so
+parallel runs do not collide), with the same ``AIRFLOW__*`` variables ``docker-compose.yml``
+sets (names in ``pipelines.deploy``), and moto's S3 server (``tests/s3server.py``):
 
-* Two overlapping intervals: a backfill of ``commerce_daily`` for 2018-01-01 and 2018-01-02
-  with two active runs at once; both succeed and every partition's manifest (counts,
-  dataset and quarantine versions) equals the embedded default's (``airflow dags test`` on
-  SQLite) on the same landing data and keys.
-* The governance portal behind Airflow's login (the compose file's SimpleAuthManager): a
+* **No shared disk.** ``PIPELINES_LAKE_URL`` (and ``PIPELINES_LANDING_URL``) are on the S3
+  server, the audit log, lineage events and partition locks (``PIPELINES_AUDIT_URL``,
+  ``..._LINEAGE_URL``, ``..._LOCK_URL``) in the state database. Each worker, and the
+  scheduler's side, has its own ``PIPELINES_DATA_DIR`` and its own copy of the key ring (as
+  a secret is mounted): no pipeline path in common (Airflow's own ``AIRFLOW_HOME`` and task
+  logs are shared; they are Airflow's, not the pipeline's). Each worker reports its own host
+  name (``tests/stack_host.py``), so the task instances say where they ran.
+* **Two overlapping intervals**: a backfill of ``commerce_daily`` for 2018-01-01 and
+  2018-01-02 with two active runs at once, both workers running tasks; both runs succeed
+  and every partition's manifest (counts, dataset and quarantine versions), read from the
+  store, equals the embedded default's (``airflow dags test`` on SQLite and local files) on
+  the same landing data and keys.
+* **Each worker killed once mid-write.** The workers talk S3 through a proxy
+  (``tests/s3proxy.py``), one listener per worker. The proxy holds worker A's first
+  ``PUT .../<table>/dt=<date>/manifest.json`` (the publication's commit, after its data
+  objects): while it is held, the partition's data object is on the store but no reader
+  sees the partition (or sees its previous version); then worker A's process group is
+  SIGKILLed and the held request dropped. The same with worker B's next manifest PUT (A is
+  dead, so it is B's), then both workers start again on the same data dirs: the killed
+  tasks are retried and the runs end with the clean content above.
+* **The governance portal** behind Airflow's login (the compose file's SimpleAuthManager): a
   caller without a token is refused, a browser is sent to the login page; the admin logs in
   through ``POST /auth/token`` and reads the portal's quality page of the runs above, a viewer
   (ML consumer) reads it too but is refused the PII map.
-* A worker crash: one ingest task of the first run is cleared (only it: no downstream task,
-  no reprocessing backfill) and the Celery worker is killed (SIGKILL, whole process group)
-  while it runs again; a new worker picks up the retry, only that task ran again, and the
-  partition's content hash equals the clean run's.
 
 Where PostgreSQL or Redis is not reachable the tests skip, saying which. Override the
 addresses with ``PIPELINES_IT_POSTGRES`` (libpq URL of a role that may create databases) and
@@ -28,7 +43,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,16 +59,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+import psutil
 import pytest
 
 from pipelines import deploy
 from pipelines.contracts import ContractSet
 from pipelines.demo import airflow_env, prepare_airflow, run_airflow
+from pipelines.lake.manifest import Manifest
 from pipelines.lake.partitions import partitions
+from pipelines.lake.storage import LakeStorage, lake_storage
+from pipelines.lake.stored import unreferenced
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
+from tests.s3proxy import Hold, S3Proxy, s3_proxy
+from tests.s3server import S3Server, start_s3_server
 
 # A whole stack and two DAG runs: the stack tier, after everything else.
 pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.timeout(3600)]
@@ -61,15 +84,21 @@ REDIS = os.environ.get("PIPELINES_IT_REDIS", "redis://127.0.0.1:6379/0")
 DAG_ID = "commerce_daily"
 # The backfill's from/to dates; the runs cover [2018-01-01, 2018-01-02) and [2018-01-02, 2018-01-03).
 FROM, TO = "2018-01-01", "2018-01-02"
-PARTITION = f"dt={FROM}"
+BUCKET = "lake"
+LAKE_URL = f"s3://{BUCKET}/lake"
+LANDING_URL = f"s3://{BUCKET}/landing"
+WORKERS = ("worker-a", "worker-b")
+# A partition's publication commit: its manifest, written after its data objects.
+MANIFEST_PUT = rf"^/{BUCKET}/lake/(?P<table>[a-z][a-z0-9_]*)/(?P<part>dt=[^/]+)/manifest\.json$"
 # Deadlines are generous (a loaded 2-core machine is many times slower than a quiet one); the
 # waits poll, so a quiet machine never waits them out.
-RUN_TIMEOUT = 1200  # seconds, for both runs together (each runs ingestion, quality and features)
+RUN_TIMEOUT = 1500  # seconds, for both runs together (each runs ingestion, quality and features)
 START_TIMEOUT = (
     600  # seconds, for the stack to come up, a backfill's runs to appear, a task to start
 )
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 USERS = {"admin": "admin", "analyst": "viewer"}  # Airflow user -> Airflow role
+LANDING_ON_STORE = "landing_url" in Settings.model_fields
 
 
 def _pg_connect(dbname: str | None = None) -> Any:
@@ -125,22 +154,76 @@ def _admin(statement: str) -> None:
         con.close()
 
 
+def _pg_auth_host() -> tuple[str, str]:
+    pg = urlsplit(POSTGRES)
+    auth = pg.username or "postgres"
+    if pg.password:
+        auth += f":{pg.password}"
+    return auth, f"{pg.hostname or '127.0.0.1'}:{pg.port or 5432}"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One machine of the deployment: its own data dir, its own copy of the key ring (as a
+    mounted secret) and its S3 endpoint (a worker's goes through the test's proxy)."""
+
+    name: str
+    home: Path
+    endpoint: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def setup(self, root: Path) -> None:
+        self.data_dir.mkdir(parents=True)
+        shutil.copyfile(root / "keyring.json", self.home / "keyring.json")
+        (self.home / "keyring.json").chmod(0o600)  # a key ring others can read is refused
+        if not LANDING_ON_STORE:  # until landing files are on the store: a copy each
+            shutil.copytree(root / "landing", self.home / "landing")
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "PIPELINES_DATA_DIR": str(self.data_dir),
+            "PIPELINES_KEY_FILE": str(self.home / "keyring.json"),
+            "PIPELINES_S3_ENDPOINT": self.endpoint,
+            "IT_WORKER_HOSTNAME": self.name,  # tests/stack_host.py
+        }
+        if not LANDING_ON_STORE:
+            env["PIPELINES_LANDING_DIR"] = str(self.home / "landing")
+        return env
+
+
 @dataclass
 class Stack:
-    """A running Airflow 3 deployment: its environment, database and processes."""
+    """A running Airflow 3 deployment: its environment, databases, nodes and processes."""
 
     root: Path
     env: dict[str, str]
     database: str
     queue: str
-    settings: Settings
+    s3: S3Server
+    proxy: S3Proxy
+    nodes: dict[str, Node]
+    log_ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    @property
+    def store(self) -> LakeStorage:
+        """The lake, read by the test straight from the S3 server (not through the proxy)."""
+        return lake_storage(LAKE_URL, env=self.s3.env())
+
+    def node_env(self, node: str) -> dict[str, str]:
+        return {**self.env, **self.nodes[node].env()}
+
+    def start(self, name: str, *args: str, node: str = "control") -> subprocess.Popen[bytes]:
         log = (self.root / "logs" / f"{name}.log").open("ab")
+        env = self.node_env(node)
+        if node in self.log_ports:  # each worker's log server on its own port
+            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(self.log_ports[node])
         proc = subprocess.Popen(
             [AIRFLOW, *args],
-            env=self.env,
+            env=env,
             cwd=PROJECT_DIR,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -149,36 +232,49 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        self.log_ports.setdefault(name, _free_port())
         host = f"{name}-{self.queue}@%h"
         return self.start(
-            name, "celery", "worker", "--queues", self.queue, "--concurrency", "8",
-            "--celery-hostname", host,
+            name, "celery", "worker", "--queues", self.queue, "--concurrency", "4",
+            "--celery-hostname", host, node=name,
         )  # fmt: skip
 
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+    def kill(self, name: str) -> None:
+        """SIGKILL ``name`` and every process it started, as when its machine dies (Airflow's
+        supervisor puts each task runner in a process group of its own, so killing the
+        worker's group alone would leave the task running)."""
         proc = self.procs.pop(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
+        tree = _frozen_tree(proc.pid)
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        psutil.wait_procs(tree, timeout=60)
         proc.wait(timeout=60)
 
     def stop_all(self) -> None:
+        trees = {name: _tree(proc.pid) for name, proc in self.procs.items()}
         for proc in self.procs.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):  # leave nothing behind
-                os.killpg(proc.pid, signal.SIGKILL)
+            for p in trees[name]:  # leave nothing behind, task runners included
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
         self.procs.clear()
 
     def airflow(self, *args: str, check: bool = True) -> str:
         done = subprocess.run(
-            [AIRFLOW, *args], env=self.env, cwd=PROJECT_DIR, capture_output=True, text=True
+            [AIRFLOW, *args],
+            env=self.node_env("control"),
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
         )
         if check and done.returncode != 0:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
@@ -187,7 +283,7 @@ class Stack:
     def prepare(self) -> None:
         """``db migrate`` and ``pools set`` in one Airflow process (:func:`prepare_airflow`)."""
         log = self.root / "logs" / "prepare.log"
-        assert prepare_airflow(self.env, log) == 0, log.read_text()[-4000:]
+        assert prepare_airflow(self.node_env("control"), log) == 0, log.read_text()[-4000:]
 
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         return _sql(self.database, query, *args)
@@ -213,16 +309,59 @@ class Stack:
             time.sleep(every)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.logs()}")
 
+    def kill_mid_write(self, worker: str, hold: Hold) -> tuple[str, str]:
+        """Wait until ``worker``'s write matching ``hold`` (a manifest PUT) is held; check
+        that no reader sees it although its data object is on the store; SIGKILL the worker
+        and drop the write. The (table, partition) it was writing."""
+        self.wait_for(f"{worker} to commit a partition", lambda: hold.caught, START_TIMEOUT, 0.2)
+        assert hold.held is not None
+        found = re.match(MANIFEST_PUT, unquote(urlsplit(hold.held.path).path))
+        assert found, hold.held
+        table, part = found["table"], found["part"]
+        held = Manifest.model_validate_json(hold.held.body)
+        visible = {p.name: p.manifest for p in partitions(self.store, table)}
+        assert visible.get(part) != held, "the held commit is visible"  # absent, or the old one
+        data = f"{table}/{part}/data-{held.dataset_version}.parquet"
+        assert self.store.sha256(data) == held.dataset_version  # ... its data object is there
+        if part not in visible:
+            assert data in unreferenced(self.store, table)
+        self.kill(worker)  # the worker and its tasks, at once
+        hold.drop()  # the commit never reaches the store
+        return table, part
 
-def _environment(root: Path, database: str, queue: str, api_port: int) -> dict[str, str]:
-    """The compose file's AIRFLOW__* and PIPELINES_* variables, pointed at this machine."""
-    pg = urlsplit(POSTGRES)
-    auth = pg.username or "postgres"
-    if pg.password:
-        auth += f":{pg.password}"
-    host = f"{pg.hostname or '127.0.0.1'}:{pg.port or 5432}"
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and its descendants (none when it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _frozen_tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and all its descendants, each stopped (SIGSTOP) so none forks another."""
+    stopped: dict[int, psutil.Process] = {}
+    while new := [p for p in _tree(pid) if p.pid not in stopped]:
+        for p in new:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.suspend()
+            stopped[p.pid] = p
+    return list(stopped.values())
+
+
+def _environment(root: Path, database: str, state: str, queue: str, s3: S3Server) -> dict[str, str]:
+    """The compose file's AIRFLOW__* and PIPELINES_* variables, pointed at this machine; the
+    per-machine ones (data dir, key file, S3 endpoint) are the nodes' (:class:`Node`)."""
+    auth, host = _pg_auth_host()
     secret = secrets.token_urlsafe(32)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PIPELINES_"))}
+    api_port = _free_port()
+    state_url = f"postgresql://{auth}@{host}/{state}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "PIPELINES_", "AWS_", "IT_"))
+    }
     env.update(
         {
             "AIRFLOW_HOME": str(root / "airflow"),
@@ -242,17 +381,23 @@ def _environment(root: Path, database: str, queue: str, api_port: int) -> dict[s
                 f"{u}:{r}" for u, r in USERS.items()
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(root / "passwords.json"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            # Each worker is a machine of its own: its host name (tests/stack_host.py).
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.stack_host.hostname",
+            "PYTHONPATH": str(PROJECT_DIR),
             # Only the runs this test creates: no run for "yesterday" when the DAG is unpaused.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            # A crashed worker's task is noticed in seconds and retried after 2 s.
+            # A killed worker's tasks are noticed in seconds and retried after 2 s; a task
+            # whose message a killed worker took before it ran is queued again.
             "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-            "PIPELINES_DATA_DIR": str(root / "data"),
-            "PIPELINES_LANDING_DIR": str(root / "landing"),
-            "PIPELINES_KEY_FILE": str(root / "keyring.json"),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+            # The store and the shared state: nothing the pipeline shares is on a disk.
+            "PIPELINES_LAKE_URL": LAKE_URL,
+            **({"PIPELINES_LANDING_URL": LANDING_URL} if LANDING_ON_STORE else {}),
+            **{f"PIPELINES_{name.upper()}": state_url for name in deploy.STATE_SETTINGS},
+            **{k: v for k, v in s3.env().items() if k != "PIPELINES_S3_ENDPOINT"},
             "PIPELINES_DUCKDB_MEMORY_LIMIT": "1GB",
             "PIPELINES_DUCKDB_THREADS": "1",
             "PYTHONWARNINGS": "ignore",
@@ -273,7 +418,7 @@ def _reference(root: Path, log: Path) -> dict[str, Any]:
         duckdb_threads=1,
     )
     env = airflow_env(settings, {})
-    env = {k: v for k, v in env.items() if not k.startswith("PIPELINES_")}
+    env = {k: v for k, v in env.items() if not k.startswith(("PIPELINES_", "AWS_", "IT_"))}
     env.update(
         PIPELINES_DATA_DIR=str(settings.data_dir),
         PIPELINES_LANDING_DIR=str(root / "landing"),
@@ -287,7 +432,9 @@ def _reference(root: Path, log: Path) -> dict[str, Any]:
     return {"settings": settings, "codes": codes}
 
 
-def _manifests(lake: Path, tables: list[str]) -> dict[tuple[str, str], tuple[Any, ...]]:
+def _manifests(
+    lake: Path | LakeStorage, tables: list[str]
+) -> dict[tuple[str, str], tuple[Any, ...]]:
     out = {}
     for table in tables:
         for part in partitions(lake, table):
@@ -303,6 +450,29 @@ def _manifests(lake: Path, tables: list[str]) -> dict[tuple[str, str], tuple[Any
     return out
 
 
+def _upload_landing(root: Path, s3: S3Server) -> None:
+    """The generated landing files onto the store, as ``<landing_url>/<date>/<file>``."""
+    from pipelines.lake.s3client import s3_client, split_url
+
+    client = s3_client(s3.env())
+    bucket, prefix = split_url(LANDING_URL)
+    for path in sorted((root / "landing").rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(root / "landing").as_posix()
+            client.upload_file(str(path), bucket, f"{prefix}/{rel}")
+
+
+@contextlib.contextmanager
+def _databases(*names: str) -> Iterator[None]:
+    for name in names:
+        _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield
+    finally:
+        for name in names:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _services_or_skip()
@@ -311,56 +481,87 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("celery")
     (root / "logs").mkdir()
     token = secrets.token_hex(4)
-    database, queue = f"airflow_it_{token}", f"it_{token}"
+    database, state, queue = f"airflow_it_{token}", f"pipelines_it_{token}", f"it_{token}"
     create_keyring(root / "keyring.json")
     (root / "passwords.json").write_text(
         json.dumps({user: secrets.token_urlsafe(12) for user in USERS})
     )
     generate(root / "landing", orders=300, days=2)
-    env = _environment(root, database, queue, _free_port())
-    settings = Settings(data_dir=root / "data", landing_dir=root / "landing")
-    _admin(f'CREATE DATABASE "{database}"')
-    st = Stack(root, env, database, queue, settings)
-    try:
-        st.prepare()  # db migrate and the warehouse pool, as prepare_airflow does
-        st.start("api-server", "api-server", "--port", env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].split(":")[2].split("/")[0])  # fmt: skip
-        st.start("scheduler", "scheduler")
-        st.start("dag-processor", "dag-processor")
-        st.start_worker()
-        base = env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].removesuffix("/execution/")
-
-        def api_up() -> bool:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v2/version", timeout=2):
-                    return True
-            except OSError:
-                return False
-
-        st.wait_for("the api-server", api_up, START_TIMEOUT)
-        st.wait_for(
-            f"{DAG_ID} to be parsed",
-            lambda: st.sql("SELECT 1 FROM dag WHERE dag_id = %s AND is_stale = false", DAG_ID),
-            START_TIMEOUT,
-        )
-        st.airflow("dags", "unpause", DAG_ID)
+    with contextlib.ExitStack() as resources:
+        s3 = resources.enter_context(start_s3_server(root / "logs", bucket=BUCKET))
+        proxy = resources.enter_context(s3_proxy(s3.endpoint))
+        resources.enter_context(_databases(database, state))
+        if LANDING_ON_STORE:
+            _upload_landing(root, s3)
+        nodes = {"control": Node("control", root / "control", s3.endpoint)}
+        nodes |= {w: Node(w, root / w, proxy.listen(w)) for w in WORKERS}
+        for node in nodes.values():
+            node.setup(root)
+        env = _environment(root, database, state, queue, s3)
+        st = Stack(root, env, database, queue, s3, proxy, nodes)
+        resources.callback(_forget_queue, queue)
+        resources.callback(st.stop_all)
+        _start(st)
         yield st
-    finally:
-        st.stop_all()
-        _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        with contextlib.suppress(Exception):
-            import redis
-
-            redis.Redis.from_url(REDIS).delete(queue)
 
 
-def test_two_overlapping_intervals_on_celery_match_the_embedded_default(
+def _forget_queue(queue: str) -> None:
+    with contextlib.suppress(Exception):
+        import redis
+
+        redis.Redis.from_url(REDIS).delete(queue)
+
+
+def _start(st: Stack) -> None:
+    st.prepare()  # db migrate and the warehouse pool, as prepare_airflow does
+    base = st.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].removesuffix("/execution/")
+    st.start("api-server", "api-server", "--port", base.rsplit(":", 1)[1])
+    st.start("scheduler", "scheduler")
+    st.start("dag-processor", "dag-processor")
+    for worker in WORKERS:
+        st.start_worker(worker)
+
+    def api_up() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v2/version", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    st.wait_for("the api-server", api_up, START_TIMEOUT)
+    st.wait_for(
+        f"{DAG_ID} to be parsed",
+        lambda: st.sql("SELECT 1 FROM dag WHERE dag_id = %s AND is_stale = false", DAG_ID),
+        START_TIMEOUT,
+    )
+    st.airflow("dags", "unpause", DAG_ID)
+
+
+def _no_shared_paths(st: Stack) -> None:
+    """No pipeline path of one node is, or is inside, another node's."""
+    paths = {
+        name: [Path(v) for k, v in node.env().items() if k.endswith(("_DIR", "_FILE"))]
+        for name, node in st.nodes.items()
+    }
+    for name, mine in paths.items():
+        for other, theirs in paths.items():
+            if other != name:
+                for a in mine:
+                    for b in theirs:
+                        assert not (a.is_relative_to(b) or b.is_relative_to(a)), (a, b)
+
+
+def test_two_workers_without_a_shared_disk_each_killed_mid_write_match_the_embedded_default(
     stack: Stack, contracts: ContractSet
 ):
+    _no_shared_paths(stack)
     reference: dict[str, Any] = {}
     thread = threading.Thread(
-        target=lambda: reference.update(_reference(stack.root, stack.root / "logs" / "ref.log"))
+        target=lambda: reference.update(_reference(stack.root, stack.root / "logs" / "ref.log")),
+        daemon=True,  # an interrupted test does not wait for it
     )
     thread.start()
+    first = stack.proxy.hold("worker-a", "PUT", MANIFEST_PUT)
     out = stack.airflow(
         "backfill", "create", "--dag-id", DAG_ID, "--from-date", FROM, "--to-date", TO,
         "--max-active-runs", "2",
@@ -375,6 +576,13 @@ def test_two_overlapping_intervals_on_celery_match_the_embedded_default(
         DAG_ID,
     )
     assert intervals == [("2018-01-01", "2018-01-02"), ("2018-01-02", "2018-01-03")]
+
+    # Each worker killed once while a partition's commit is in flight: A first; with A dead
+    # the next commit is B's. Then both start again on the same data dirs.
+    stack.kill_mid_write("worker-a", first)
+    stack.kill_mid_write("worker-b", stack.proxy.hold("worker-b", "PUT", MANIFEST_PUT))
+    for worker in WORKERS:
+        stack.start_worker(worker)
 
     done = stack.wait_for(
         "both runs to finish",
@@ -391,89 +599,31 @@ def test_two_overlapping_intervals_on_celery_match_the_embedded_default(
     )
     (_, s1, e1), (_, s2, e2) = spans
     assert max(s1, s2) < min(e1, e2), spans
-    # ... and ran on the Celery worker, not in-process.
-    queues = stack.sql("SELECT DISTINCT queue FROM task_instance")
-    assert queues == [(stack.queue,)]
+    # ... on the Celery workers, not in-process, both of them running tasks and publishing
+    # partitions; the killed tasks ran again.
+    assert stack.sql("SELECT DISTINCT queue FROM task_instance") == [(stack.queue,)]
+    hosts = stack.sql("SELECT DISTINCT hostname FROM task_instance ORDER BY 1")
+    assert hosts == [(w,) for w in WORKERS], hosts
+    commits = {
+        s.listener
+        for s in stack.proxy.requests(method="PUT")
+        if s.status == 200 and re.match(MANIFEST_PUT, unquote(urlsplit(s.path).path))
+    }
+    assert commits == set(WORKERS)
+    [(retried,)] = stack.sql("SELECT coalesce(sum(try_number - 1), 0) FROM task_instance")
+    assert retried >= 2, retried
 
     thread.join(timeout=RUN_TIMEOUT)
     assert not thread.is_alive(), "the embedded reference run did not finish"
     assert reference["codes"] == [0, 0, 0], (stack.root / "logs" / "ref.log").read_text()[-4000:]
     tables = list(contracts)
-    ours = _manifests(stack.settings.lake, tables)
+    ours = _manifests(stack.store, tables)
     theirs = _manifests(reference["settings"].lake, tables)
     assert len(ours) == 2 * len(tables)
     assert ours == theirs
-
-
-def test_worker_killed_mid_ingest_retries_and_the_partition_is_whole(stack: Stack):
-    table, task = "order_items", "ingest_order_items"
-    [clean] = [
-        p.manifest for p in partitions(stack.settings.lake, table) if p.folder.name == PARTITION
-    ]
-    [(run_id, tries_before)] = stack.sql(
-        "SELECT ti.run_id, ti.try_number FROM task_instance ti JOIN dag_run r USING (dag_id, run_id) "
-        "WHERE ti.task_id = %s AND r.data_interval_start = %s::timestamptz",
-        task,
-        FROM,
-    )
-
-    def state() -> tuple[int, str | None]:
-        [(tries, st)] = stack.sql(
-            "SELECT try_number, state FROM task_instance WHERE run_id = %s AND task_id = %s",
-            run_id,
-            task,
-        )
-        return tries, st
-
-    # Re-run the one task as an operator would: clear it, and only it (no downstream task, no
-    # reprocessing backfill): the scheduler queues it again for the Celery worker.
-    [(logical,)] = stack.sql("SELECT logical_date FROM dag_run WHERE run_id = %s", run_id)
-    tries_of_run = "SELECT task_id, try_number FROM task_instance WHERE run_id = %s"
-    others_before = {t: n for t, n in stack.sql(tries_of_run, run_id) if t != task}
-    # (Airflow 3.3 matches --task-regex as a substring: no anchors; no other task id
-    # contains "ingest_order_items".)
-    stack.airflow(
-        "tasks", "clear", DAG_ID, "--task-regex", task, "--start-date", logical.isoformat(),
-        "--end-date", logical.isoformat(), "--yes",
-    )  # fmt: skip
-    assert state()[1] != "success", "airflow tasks clear cleared nothing"
-    try:
-        stack.wait_for(f"{task} to run", lambda: state()[1] == "running", START_TIMEOUT, every=0.2)
-    except AssertionError as exc:
-        tis = stack.sql(
-            "SELECT task_id, state, try_number FROM task_instance WHERE run_id = %s", run_id
-        )
-        raise AssertionError(f"tis: {tis}\n{str(exc)[:3000]}") from None
-    stack.kill("worker")  # SIGKILL to the worker's process group: worker and task die at once
-    killed_try = state()[0]
-    stack.start_worker("worker2")
-
-    def finished() -> str | None:
-        st = stack.runs()[run_id]
-        return st if st in ("success", "failed") else None
-
-    done = stack.wait_for("the re-run to finish", finished, RUN_TIMEOUT, every=3)
-    tasks = dict(stack.sql("SELECT task_id, state FROM task_instance WHERE run_id = %s", run_id))
-    assert done == "success", (tasks, stack.logs())
-    assert set(tasks.values()) == {"success"}, tasks
-    # Only the killed task ran again: every other task of the run kept its tries.
-    others_after = {t: n for t, n in stack.sql(tries_of_run, run_id) if t != task}
-    assert others_after == others_before
-    tries, final = state()
-    assert final == "success"
-    assert tries > killed_try > tries_before, (tries_before, killed_try, tries)
-    [after] = [
-        p.manifest for p in partitions(stack.settings.lake, table) if p.folder.name == PARTITION
-    ]
-    assert after.run_id == run_id
-    assert after.dataset_version == clean.dataset_version
-    assert after.quarantine_version == clean.quarantine_version
-    assert after.counts == clean.counts
-    # The killed attempt left no second partition behind.
-    assert [p.folder.name for p in partitions(stack.settings.lake, table)] == [
-        PARTITION,
-        "dt=2018-01-02",
-    ]
+    # The content is on the store only: no node's data dir holds a lake partition.
+    for node in stack.nodes.values():
+        assert not list((node.data_dir / "lake").glob("*/dt=*")), node.name
 
 
 def _portal_get(base: str, path: str, token: str | None = None, accept: str = "text/html") -> Any:
