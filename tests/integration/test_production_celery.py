@@ -8,9 +8,10 @@ state database per test module, dropped at the end) and Redis (a queue of its ow
 parallel runs do not collide), with the same ``AIRFLOW__*`` variables ``docker-compose.yml``
 sets (names in ``pipelines.deploy``), and moto's S3 server (``tests/s3server.py``):
 
-* **No shared disk.** ``PIPELINES_LAKE_URL`` (and ``PIPELINES_LANDING_URL``) are on the S3
-  server, the audit log, lineage events and partition locks (``PIPELINES_AUDIT_URL``,
-  ``..._LINEAGE_URL``, ``..._LOCK_URL``) in the state database. Each worker, and the
+* **No shared disk.** ``PIPELINES_LAKE_URL`` and ``PIPELINES_LANDING_URL`` are on the S3
+  server (the landing files generated locally, then uploaded), the audit log, lineage
+  events and partition locks (``PIPELINES_AUDIT_URL``, ``..._LINEAGE_URL``,
+  ``..._LOCK_URL``) in the state database. Each worker, and the
   scheduler's side, has its own ``PIPELINES_DATA_DIR`` and its own copy of the key ring (as
   a secret is mounted): no pipeline path in common (Airflow's own ``AIRFLOW_HOME`` and task
   logs are shared; they are Airflow's, not the pipeline's). Each worker reports its own host
@@ -98,7 +99,6 @@ START_TIMEOUT = (
 )
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 USERS = {"admin": "admin", "analyst": "viewer"}  # Airflow user -> Airflow role
-LANDING_ON_STORE = "landing_url" in Settings.model_fields
 
 
 def _pg_connect(dbname: str | None = None) -> Any:
@@ -179,19 +179,14 @@ class Node:
         self.data_dir.mkdir(parents=True)
         shutil.copyfile(root / "keyring.json", self.home / "keyring.json")
         (self.home / "keyring.json").chmod(0o600)  # a key ring others can read is refused
-        if not LANDING_ON_STORE:  # until landing files are on the store: a copy each
-            shutil.copytree(root / "landing", self.home / "landing")
 
     def env(self) -> dict[str, str]:
-        env = {
+        return {
             "PIPELINES_DATA_DIR": str(self.data_dir),
             "PIPELINES_KEY_FILE": str(self.home / "keyring.json"),
             "PIPELINES_S3_ENDPOINT": self.endpoint,
             "IT_WORKER_HOSTNAME": self.name,  # tests/stack_host.py
         }
-        if not LANDING_ON_STORE:
-            env["PIPELINES_LANDING_DIR"] = str(self.home / "landing")
-        return env
 
 
 @dataclass
@@ -395,7 +390,7 @@ def _environment(root: Path, database: str, state: str, queue: str, s3: S3Server
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
             # The store and the shared state: nothing the pipeline shares is on a disk.
             "PIPELINES_LAKE_URL": LAKE_URL,
-            **({"PIPELINES_LANDING_URL": LANDING_URL} if LANDING_ON_STORE else {}),
+            "PIPELINES_LANDING_URL": LANDING_URL,
             **{f"PIPELINES_{name.upper()}": state_url for name in deploy.STATE_SETTINGS},
             **{k: v for k, v in s3.env().items() if k != "PIPELINES_S3_ENDPOINT"},
             "PIPELINES_DUCKDB_MEMORY_LIMIT": "1GB",
@@ -491,8 +486,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s3 = resources.enter_context(start_s3_server(root / "logs", bucket=BUCKET))
         proxy = resources.enter_context(s3_proxy(s3.endpoint))
         resources.enter_context(_databases(database, state))
-        if LANDING_ON_STORE:
-            _upload_landing(root, s3)
+        _upload_landing(root, s3)
         nodes = {"control": Node("control", root / "control", s3.endpoint)}
         nodes |= {w: Node(w, root / w, proxy.listen(w)) for w in WORKERS}
         for node in nodes.values():
