@@ -38,7 +38,12 @@ OBJECT_STORE_SERVICES = ("minio", "minio-init")
 S3_ENDPOINT = "http://minio:9000"
 LAKE_BUCKET = "lake"
 LAKE_URL = f"s3://{LAKE_BUCKET}/lake"
-"""The lake on the stack's MinIO, opt-in: ``PIPELINES_LAKE_URL`` in the host's ``.env``."""
+"""The stack's lake: on its MinIO (``PIPELINES_LAKE_URL``)."""
+LANDING_URL = f"s3://{LAKE_BUCKET}/landing"
+"""Where the stack's landing files arrive, ``<date>/<file>`` under it (``PIPELINES_LANDING_URL``)."""
+
+STORE_SETTINGS = {"lake_url": LAKE_URL, "landing_url": LANDING_URL}
+"""Settings that put the pipeline's data on the object store; compose sets each."""
 
 OBJECT_STORE_ENV = {
     "AWS_ACCESS_KEY_ID": "${MINIO_ROOT_USER:-pipelines}",
@@ -116,16 +121,12 @@ KEY_SECRET = "pipelines_keys"
 KEY_FILE_IN_CONTAINER = f"/run/secrets/{KEY_SECRET}"
 
 DATA_DIR_IN_CONTAINER = "/data"
-VOLUMES = {
-    "pipelines-data": DATA_DIR_IN_CONTAINER,
-    "landing": f"{DATA_DIR_IN_CONTAINER}/landing",
-    "lake": f"{DATA_DIR_IN_CONTAINER}/lake",
-    "warehouse": f"{DATA_DIR_IN_CONTAINER}/warehouse",
-    "reports": f"{DATA_DIR_IN_CONTAINER}/reports",
-    "lineage": f"{DATA_DIR_IN_CONTAINER}/lineage",
-    "airflow-logs": "/opt/airflow/logs",
-}
-"""Named volumes shared by every Airflow service, and where they are mounted."""
+"""Each container's own data dir: an anonymous volume (one per container, so one per replica
+of a scaled worker), never shared; in store mode a cache of the store and scratch space."""
+
+SHARED_VOLUMES = {"airflow-logs": "/opt/airflow/logs"}
+"""The named volumes Airflow services share, and where they are mounted: Airflow's task logs
+only. No pipeline data is on a shared volume (the store and PostgreSQL hold it)."""
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 """Airflow pool with one slot for tasks that write the DuckDB warehouse (one writer per file)."""
@@ -137,12 +138,10 @@ def settings_env() -> dict[str, str]:
 
 
 def pipelines_env_in_compose() -> dict[str, str]:
-    """The ``PIPELINES_*`` values compose sets on Airflow services (paths inside containers)."""
+    """The ``PIPELINES_*`` values compose sets on Airflow services."""
     return {
         "PIPELINES_DATA_DIR": DATA_DIR_IN_CONTAINER,
-        "PIPELINES_LANDING_DIR": VOLUMES["landing"],
-        "PIPELINES_LAKE_DIR": VOLUMES["lake"],
-        "PIPELINES_WAREHOUSE_PATH": f"{VOLUMES['warehouse']}/warehouse.duckdb",
         "PIPELINES_KEY_FILE": KEY_FILE_IN_CONTAINER,
+        **{f"{ENV_PREFIX}{name.upper()}": url for name, url in STORE_SETTINGS.items()},
         **{f"{ENV_PREFIX}{name.upper()}": STATE_DB_URL for name in STATE_SETTINGS},
     }

@@ -83,20 +83,25 @@ def test_settings_read_the_compose_environment(monkeypatch):
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert str(settings.data_dir) == deploy.DATA_DIR_IN_CONTAINER
-    assert str(settings.lake) == deploy.VOLUMES["lake"]
-    assert str(settings.landing) == deploy.VOLUMES["landing"]
-    assert str(settings.warehouse.parent) == deploy.VOLUMES["warehouse"]
+    for name, url in deploy.STORE_SETTINGS.items():
+        assert getattr(settings, name) == url, name
     assert str(settings.key_file) == deploy.KEY_FILE_IN_CONTAINER
     for name in deploy.STATE_SETTINGS:
         url = getattr(settings, name)
         assert url is not None and url.get_secret_value() == deploy.STATE_DB_URL, name
 
 
-def test_volumes_are_declared_and_mounted_on_every_airflow_service(compose):
-    assert set(deploy.VOLUMES) <= set(compose["volumes"])
-    wanted = {f"{name}:{path}" for name, path in deploy.VOLUMES.items()}
+def test_no_pipeline_data_is_on_a_shared_volume(compose):
+    """Workers share no disk: the only named volume of the Airflow services is Airflow's
+    logs; each container's data dir is an anonymous volume of its own (a replica of a scaled
+    worker gets a new one)."""
+    assert set(deploy.SHARED_VOLUMES) <= set(compose["volumes"])
+    shared = {f"{name}:{path}" for name, path in deploy.SHARED_VOLUMES.items()}
     for name, svc in _airflow_services(compose).items():
-        assert wanted <= set(svc["volumes"]), name
+        mounts = set(svc["volumes"])
+        assert mounts == shared | {deploy.DATA_DIR_IN_CONTAINER}, name
+    env = compose["services"][deploy.WORKER_SERVICE]["environment"]
+    assert env["PIPELINES_DATA_DIR"] == deploy.DATA_DIR_IN_CONTAINER
 
 
 def test_long_running_services_have_health_checks(compose):
@@ -197,8 +202,10 @@ def test_shared_state_is_in_postgres_and_the_object_store_is_minio(compose):
     assert env[prefix + "URL"] == deploy.STATE_DB_URL
     for name, value in deploy.OBJECT_STORE_ENV.items():
         assert env[name] == value, name
-    # opt-in until every reader takes a lake on the object store (docs/table-format.md)
-    assert env["PIPELINES_LAKE_URL"] == "${PIPELINES_LAKE_URL-}"
+    # the lake and the landing files are on MinIO by default
+    for name, url in deploy.STORE_SETTINGS.items():
+        assert env[f"PIPELINES_{name.upper()}"] == url, name
+        assert url.startswith(f"s3://{deploy.LAKE_BUCKET}/"), name
     services = compose["services"]
     assert set(deploy.STATE_SERVICES) | set(deploy.OBJECT_STORE_SERVICES) <= set(services)
     assert "CREATE DATABASE pipelines" in " ".join(services["state-db-init"]["command"])
