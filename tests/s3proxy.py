@@ -19,7 +19,7 @@ import http.client
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +46,7 @@ class Hold:
     listener: str
     method: str
     pattern: re.Pattern[str]
+    when: Callable[[Seen], bool] | None = None  # and this says yes (e.g. a write that changes)
     held: Seen | None = None
     _caught: threading.Event = field(default_factory=threading.Event)
     _released: threading.Event = field(default_factory=threading.Event)
@@ -106,8 +107,15 @@ class S3Proxy:
         self._servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 
-    def hold(self, listener: str, method: str, pattern: str) -> Hold:
-        rule = Hold(listener, method, re.compile(pattern))
+    def hold(
+        self,
+        listener: str,
+        method: str,
+        pattern: str,
+        when: Callable[[Seen], bool] | None = None,
+    ) -> Hold:
+        """Arm a rule: hold the first matching request (``when(request)`` true, if given)."""
+        rule = Hold(listener, method, re.compile(pattern), when)
         with self._lock:
             self._holds.append(rule)
         return rule
@@ -125,7 +133,9 @@ class S3Proxy:
         with self._lock:
             self.log.append(seen)
             for rule in self._holds:
-                if rule.matches(seen.listener, seen.method, seen.path):
+                if rule.matches(seen.listener, seen.method, seen.path) and (
+                    rule.when is None or rule.when(seen)
+                ):
                     rule.held = seen
                     rule._caught.set()
                     return rule

@@ -42,6 +42,8 @@ addresses with ``PIPELINES_IT_POSTGRES`` (libpq URL of a role that may create da
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import re
@@ -74,7 +76,7 @@ from pipelines.lake.storage import LakeStorage, lake_storage
 from pipelines.lake.stored import unreferenced
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
-from tests.s3proxy import Hold, S3Proxy, s3_proxy
+from tests.s3proxy import Hold, S3Proxy, Seen, s3_proxy
 from tests.s3server import S3Server, start_s3_server
 
 # A whole stack and two DAG runs: the stack tier, after everything else.
@@ -203,7 +205,7 @@ class Stack:
     log_ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def store(self) -> LakeStorage:
         """The lake, read by the test straight from the S3 server (not through the proxy)."""
         return lake_storage(LAKE_URL, env=self.s3.env())
@@ -303,6 +305,16 @@ class Stack:
                 return value
             time.sleep(every)
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.logs()}")
+
+    def hold_commit(self, worker: str) -> Hold:
+        """Arm the proxy: hold ``worker``'s next partition commit (a manifest PUT) that
+        changes the partition (a retried task may write the same manifest again)."""
+
+        def changes(seen: Seen) -> bool:
+            rel = unquote(urlsplit(seen.path).path).removeprefix(f"/{BUCKET}/lake/")
+            return self.store.sha256(rel) != hashlib.sha256(seen.body).hexdigest()
+
+        return self.proxy.hold(worker, "PUT", MANIFEST_PUT, when=changes)
 
     def kill_mid_write(self, worker: str, hold: Hold) -> tuple[str, str]:
         """Wait until ``worker``'s write matching ``hold`` (a manifest PUT) is held; check
@@ -555,7 +567,7 @@ def test_two_workers_without_a_shared_disk_each_killed_mid_write_match_the_embed
         daemon=True,  # an interrupted test does not wait for it
     )
     thread.start()
-    first = stack.proxy.hold("worker-a", "PUT", MANIFEST_PUT)
+    first = stack.hold_commit("worker-a")
     out = stack.airflow(
         "backfill", "create", "--dag-id", DAG_ID, "--from-date", FROM, "--to-date", TO,
         "--max-active-runs", "2",
@@ -574,7 +586,7 @@ def test_two_workers_without_a_shared_disk_each_killed_mid_write_match_the_embed
     # Each worker killed once while a partition's commit is in flight: A first; with A dead
     # the next commit is B's. Then both start again on the same data dirs.
     stack.kill_mid_write("worker-a", first)
-    stack.kill_mid_write("worker-b", stack.proxy.hold("worker-b", "PUT", MANIFEST_PUT))
+    stack.kill_mid_write("worker-b", stack.hold_commit("worker-b"))
     for worker in WORKERS:
         stack.start_worker(worker)
 
