@@ -113,7 +113,7 @@ def _pg_connect(dbname: str | None = None) -> Any:
         user=parts.username or "postgres",
         password=parts.password,
         dbname=dbname or parts.path.lstrip("/") or "postgres",
-        connect_timeout=3,
+        connect_timeout=30,  # a loaded machine's PostgreSQL may take seconds to accept
     )
 
 
@@ -295,16 +295,26 @@ class Stack:
         return dict(self.sql("SELECT run_id, state FROM dag_run WHERE dag_id = %s", DAG_ID))
 
     def wait_for(self, what: str, predicate: Any, timeout: float, every: float = 2.0) -> Any:
+        """Poll ``predicate`` until it returns a true value; a database that does not answer
+        in time is asked again (a loaded machine), a process that exits fails at once."""
+        import psycopg2
+
         deadline = time.monotonic() + timeout
+        last: Exception | None = None
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     raise AssertionError(f"{name} exited ({proc.returncode})\n{self.logs()}")
-            value = predicate()
+            try:
+                value = predicate()
+            except psycopg2.OperationalError as exc:
+                last, value = exc, None
             if value:
                 return value
             time.sleep(every)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.logs()}")
+        raise AssertionError(
+            f"timed out after {timeout:.0f}s waiting for {what} (last error: {last})\n{self.logs()}"
+        )
 
     def hold_commit(self, worker: str) -> Hold:
         """Arm the proxy: hold ``worker``'s next partition commit (a manifest PUT) that
