@@ -59,7 +59,7 @@ FEATURE_TABLES = feature_table_names(SETTINGS)
     tags=["commerce", "ingestion", "pii", "quality", "features"],
     # The retry delay comes from Airflow's [core] default_task_retry_delay (300 s by default).
     # A task that fails for good opens a finding and e-mails its owner (docs/policy.md).
-    default_args={"retries": 2, "on_failure_callback": OwnerNotifier()},
+    default_args={"retries": SETTINGS.dag_retries, "on_failure_callback": OwnerNotifier()},
     doc_md=__doc__,
 )
 def commerce_daily() -> None:

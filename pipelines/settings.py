@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     dag_catchup: bool = Field(
         default=False, description="Whether the scheduler runs missed intervals since the start."
     )
+    dag_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of a failed commerce_daily task (a lost worker costs every task "
+        "it ran one try).",
+    )
 
     @field_validator(
         "settings_file",
