@@ -15,12 +15,11 @@ from pipelines.settings import Settings
 
 def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
     contracts = load_contracts(settings.contracts_dir)
+    store = lake_store(settings)
     rows = []
     for name in contracts.load_order():
         parts = [
-            p
-            for p in partitions(lake_store(settings), name)
-            if interval is None or interval.overlaps(p.interval)
+            p for p in partitions(store, name) if interval is None or interval.overlaps(p.interval)
         ]
         checks: dict[str, int] = {}
         for p in parts:
@@ -39,7 +38,7 @@ def collect(settings: Settings, interval: Interval | None = None) -> list[dict]:
                 # quarantined only for a missing parent: back in the data at the next quality
                 # run of their partition once the parent is re-published
                 "pending_parent": sum(n for c, n in checks.items() if is_orphan_check(c)),
-                "location": str(settings.lake / name),
+                "location": store.uri(name),
             }
         )
     return rows
@@ -88,5 +87,11 @@ def print_summary(settings: Settings, interval: Interval | None, as_json: bool =
             "return at the next quality run once it is re-published): "
             + ", ".join(f"{t}={n:,}" for t, n in pending.items())
         )
-    print(f"lake: {settings.lake}  (data.parquet, quarantine.parquet, manifest.json per partition)")
+    store = lake_store(settings)
+    files = (
+        "data-<sha256>.parquet, quarantine-<sha256>.parquet"
+        if store.versioned
+        else "data.parquet, quarantine.parquet"
+    )
+    print(f"lake: {store.root}  ({files}, manifest.json per partition)")
     return 0 if balanced else 1

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.lake.partitions import partitions
+from pipelines.lake.storage import lake_store
 from pipelines.settings import Settings
 
 
@@ -19,8 +20,9 @@ def undeclared_inventory(
     what the contract's policy did (``finding``)."""
     contracts = contracts or load_contracts(settings.contracts_dir)
     found: dict[tuple[str, str, str], list[str]] = {}
+    store = lake_store(settings)
     for table in contracts.load_order():
-        for part in partitions(settings.lake, table):
+        for part in partitions(store, table):
             for u in part.manifest.undeclared_pii:
                 found.setdefault((table, u.column, u.entity), []).append(
                     f"{part.name}: {u.policy}, {u.hits:,} of {u.sampled:,} sampled, "

@@ -138,6 +138,17 @@ def partitions(lake: Path | str | LakeStorage, table: str) -> list[Partition]:
     return found
 
 
+RESERVED_PREFIXES = ("_", ".")
+"""Names at the lake's root that are no table: ``_quality/``, ``_state/``, ``_features/``,
+``_reports/``, ``_warehouse/``, ``_keys.json`` and hidden staging folders."""
+
+
+def tables(lake: Path | str | LakeStorage) -> list[str]:
+    """The lake's tables: the folders at its root (a local folder or the store's prefix, one
+    listing), the reserved names (:data:`RESERVED_PREFIXES`) left out; sorted."""
+    return [n for n in as_store(lake).scan("").folders if not n.startswith(RESERVED_PREFIXES)]
+
+
 def partitions_until(lake: Path | str | LakeStorage, table: str, end: datetime) -> list[Partition]:
     """Partitions whose interval starts before ``end`` (what a run for ``[.., end)`` may see)."""
     return [p for p in partitions(lake, table) if p.interval.start < end]

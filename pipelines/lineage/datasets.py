@@ -21,6 +21,7 @@ from openlineage.client.generated import (
 from pipelines.contracts import Contract, ContractSet, load_contracts
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, Manifest
 from pipelines.lake.partitions import Partition, in_partition, partitions_until
+from pipelines.lake.storage import lake_store
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.events import input_dataset, output_dataset
@@ -176,7 +177,7 @@ def partition_set_facet(table: str, parts: Sequence[Partition], until: datetime)
 
 def lake_table_read(settings: Settings, contract: Contract, until: datetime) -> InputDataset:
     """A read of every partition of a table up to ``until`` (foreign-key lookups)."""
-    parts = partitions_until(settings.lake, contract.table, until)
+    parts = partitions_until(lake_store(settings), contract.table, until)
     ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     return input_dataset(
         ns,

@@ -22,8 +22,12 @@ import polars as pl
 from pipelines.features.provenance import Provenance, StaleRelease
 from pipelines.features.provenance import explain as explain_feature_row
 from pipelines.features.provenance import render_text as render_feature_row
+from pipelines.lake.frames import scan_data
+from pipelines.lake.partitions import Partition, partitions
+from pipelines.lake.storage import lake_store
 from pipelines.models.record import models_dir
 from pipelines.settings import Settings
+from pipelines.warehouse.build import duckdb_config
 
 
 class ModelNotFound(LookupError):
@@ -84,39 +88,44 @@ def version_folder(settings: Settings, model: str, version: str | None) -> Path:
     return found[-1].parent
 
 
-def _label_partitions(settings: Settings, meta: dict[str, Any]) -> dict[str, list[Path]]:
-    """The data files of the label's lake partitions, checked against their recorded versions."""
-    from pipelines.lake.partitions import partitions
-
-    files: dict[str, list[Path]] = {}
+def _label_partitions(settings: Settings, meta: dict[str, Any]) -> dict[str, list[Partition]]:
+    """The label's lake partitions, at the versions the model was trained on (their files are
+    verified when read)."""
+    store = lake_store(settings)
+    found: dict[str, list[Partition]] = {}
+    current: dict[str, dict[str, Partition]] = {}
     for used in meta["labels"]["partitions"]:
         table, folder, version = used["table"], used["partition"], used["dataset_version"]
-        part = next((p for p in partitions(settings.lake, table) if p.name == folder), None)
+        if table not in current:
+            current[table] = {p.name: p for p in partitions(store, table)}
+        part = current[table].get(folder)
         if part is None or part.manifest.dataset_version != version:
             raise StaleRelease(
                 f"lake.{table} {folder}: re-ingested or removed since model "
                 f"{meta['model']} {meta['version']} was trained; its label rows can't be traced"
             )
-        files.setdefault(table, []).append(part.data_file)
-    return files
+        found.setdefault(table, []).append(part)
+    return found
 
 
 def label_rows(settings: Settings, meta: dict[str, Any], key: str) -> LabelRows:
     """The entity's orders in the label window ``[as_of, as_of + horizon_days)``."""
     start = date.fromisoformat(meta["features"][0]["as_of"])
     end = start + timedelta(days=int(meta["parameters"]["horizon_days"]))
-    files = _label_partitions(settings, meta)
+    parts = _label_partitions(settings, meta)
     locators: list[tuple[str, int]] = []
-    if files.get("orders") and files.get("customers"):
+    if parts.get("orders") and parts.get("customers"):
+        config = duckdb_config(settings)
         people = (
-            pl.scan_parquet(files["customers"])
+            scan_data(parts["customers"], ("customer_unique_id", "customer_id"), config=config)
             .filter(pl.col("customer_unique_id") == key)
             .select("customer_id")
         )
         stamp = pl.col("order_purchase_timestamp").cast(pl.Datetime("us", "UTC"))
         lo, hi = (pl.lit(d).cast(pl.Datetime("us", "UTC")) for d in (start, end))
+        columns = ("customer_id", "order_purchase_timestamp", "_source_file", "_source_row")
         rows = (
-            pl.scan_parquet(files["orders"])
+            scan_data(parts["orders"], columns, config=config)
             .filter((stamp >= lo) & (stamp < hi))
             .join(people.unique(), on="customer_id")
             .select("_source_file", "_source_row")

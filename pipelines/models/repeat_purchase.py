@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,6 +26,8 @@ import polars as pl
 
 from pipelines.features.api import FeatureNotFound, load_features, published_releases, training_set
 from pipelines.features.release import Release, as_of_datetime
+from pipelines.lake.frames import scan_data
+from pipelines.lake.storage import lake_store
 from pipelines.models.record import LabelSource, TrainingRecord, training_run, version_dir
 from pipelines.settings import Settings
 
@@ -79,7 +82,7 @@ def _release(settings: Settings, release_as_of: date | None) -> Release:
 def label_source(settings: Settings, release: Release, start: date, end: date) -> LabelSource:
     """The release's orders partitions overlapping ``[start, end)`` and all its customers
     partitions."""
-    selection = release.selection(settings.lake)
+    selection = release.selection(lake_store(settings))
     lo, hi = as_of_datetime(start), as_of_datetime(end)
     orders = [
         p for p in selection.get("orders", []) if p.interval.start < hi and p.interval.end > lo
@@ -92,16 +95,16 @@ def label_source(settings: Settings, release: Release, start: date, end: date) -
     )
 
 
-def labels_frame(source: LabelSource, start: date, end: date) -> pl.DataFrame:
-    """``customer_unique_token`` of every customer who ordered in ``[start, end)``."""
-    files = {
-        t: [str(p.data_file) for p in source.partitions if p.table == t]
-        for t in ("orders", "customers")
-    }
-    if not files["orders"] or not files["customers"]:
+def labels_frame(
+    source: LabelSource, start: date, end: date, config: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    """``customer_unique_token`` of every customer who ordered in ``[start, end)``, read
+    verified from the lake the partitions are on (``config``: DuckDB's, for an object store)."""
+    parts = {t: [p for p in source.partitions if p.table == t] for t in ("orders", "customers")}
+    if not parts["orders"] or not parts["customers"]:
         return pl.DataFrame({KEY: []}, schema={KEY: pl.Utf8})
-    orders = pl.scan_parquet(files["orders"]).select("customer_id", "order_purchase_timestamp")
-    customers = pl.scan_parquet(files["customers"]).select("customer_id", "customer_unique_id")
+    orders = scan_data(parts["orders"], ("customer_id", "order_purchase_timestamp"), config=config)
+    customers = scan_data(parts["customers"], ("customer_id", "customer_unique_id"), config=config)
     lo, hi = as_of_datetime(start), as_of_datetime(end)
     return (
         orders.filter(
@@ -170,6 +173,7 @@ def train(
     ``purpose`` is declared to the policy: a purpose customer_features is not approved for
     is refused (:class:`~pipelines.policy.PurposeRefused`) before anything is read."""
     from pipelines.models.card import build_card, write_card
+    from pipelines.warehouse.build import duckdb_config
 
     wanted = date.fromisoformat(release_as_of) if isinstance(release_as_of, str) else release_as_of
     release = _release(settings, wanted)
@@ -187,7 +191,7 @@ def train(
     }
     with training_run(MODEL, settings=settings, run_id=run_id) as run:
         source = label_source(settings, release, *window)
-        buyers = set(labels_frame(source, *window)[KEY].to_list())
+        buyers = set(labels_frame(source, *window, duckdb_config(settings))[KEY].to_list())
         events = fs.frame.select(KEY).with_columns(
             pl.lit(as_of_datetime(fs.as_of)).alias("label_time"),
             pl.col(KEY).is_in(list(buyers)).cast(pl.Int8).alias("label"),

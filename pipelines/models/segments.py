@@ -35,21 +35,22 @@ MONITORING_ONLY = ("features.customer_features.age_band", "lake.customer_profile
 
 def profile_genders(settings: Settings, release: Release, as_of: date) -> pl.DataFrame:
     """``customer_unique_token``, ``gender``: the latest profile known before ``as_of``."""
+    from pipelines.lake.frames import scan_data
+    from pipelines.lake.storage import lake_store
+    from pipelines.warehouse.build import duckdb_config
+
     parts = [
         p
-        for p in release.selection(settings.lake).get("customer_profiles", [])
+        for p in release.selection(lake_store(settings)).get("customer_profiles", [])
         if p.interval.start < as_of_datetime(as_of)
     ]
     if not parts:
         return pl.DataFrame(schema={KEY: pl.Utf8, "gender": pl.Utf8})
-    frames = [
-        pl.scan_parquet(p.data_file)
-        .select("customer_unique_id", "gender", "_source_row")
-        .with_columns(pl.lit(p.interval.start).alias("_start"))
-        for p in parts
-    ]
+    starts = {p.name: p.interval.start for p in parts}
+    columns = ("customer_unique_id", "gender", "_source_row")
+    frame = scan_data(parts, columns, partition_column="_start", config=duckdb_config(settings))
     return (
-        pl.concat(frames)
+        frame.with_columns(pl.col("_start").replace_strict(starts))
         .sort("_start", "_source_row")
         .group_by("customer_unique_id")
         .agg(pl.col("gender").last())

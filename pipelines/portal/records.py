@@ -48,15 +48,15 @@ def held_back(settings: Settings) -> list[dict[str, Any]]:
 
 def _key_versions(settings: Settings) -> dict[str, dict[str, str]]:
     """Table -> purpose -> key id used by its newest lake partition (ids, never key bytes)."""
-    from pipelines.lake.partitions import partitions
+    from pipelines.lake.partitions import partitions, tables
+    from pipelines.lake.storage import lake_store
 
+    store = lake_store(settings)
     out: dict[str, dict[str, str]] = {}
-    if not settings.lake.is_dir():
-        return out
-    for table_dir in sorted(p for p in settings.lake.iterdir() if p.is_dir()):
-        parts = partitions(settings.lake, table_dir.name)
+    for table in tables(store):
+        parts = partitions(store, table)
         if parts:
-            out[table_dir.name] = dict(parts[-1].manifest.key_versions)
+            out[table] = dict(parts[-1].manifest.key_versions)
     return out
 
 
