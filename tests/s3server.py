@@ -99,3 +99,17 @@ def upload_landing_tree(server: S3Server, folder: Path, prefix: str) -> str:
     url = f"s3://{server.bucket}/{prefix.strip('/')}"
     upload_landing(folder, lake_storage(url, server.env()))
     return url
+
+
+def mirror_lake(local_lake: Path, url: str, env: dict[str, str]) -> None:
+    """Publish every partition of the local lake folder ``local_lake`` to the store at ``url``
+    as ingestion there would (objects under their hashes, then the manifest): the same data,
+    the same manifests, for comparing a reader of a local lake with one of the store."""
+    from pipelines.lake.partitions import partitions, tables
+    from pipelines.lake.storage import lake_storage
+    from pipelines.lake.stored import publish_staged
+
+    store = lake_storage(url, env)
+    for table in tables(local_lake):
+        for part in partitions(local_lake, table):
+            publish_staged(store, table, part.name, part.folder)
