@@ -65,6 +65,7 @@ PROBE = textwrap.dedent(
             "timetable": type(dag.timetable).__name__,
             "retries": [t.retries for t in dag.tasks],
             "pools": {t.task_id: t.pool for t in dag.tasks if t.pool != "default_pool"},
+            "depends_on_past": sorted(t.task_id for t in dag.tasks if t.depends_on_past),
         }
         for dag_id, dag in bag.dags.items()
     }
@@ -158,6 +159,8 @@ def test_commerce_daily_task_graph(parsed):
         "build_features": "duckdb_warehouse",
         "feature_docs": "duckdb_warehouse",
     }
+    # cumulative marts: overlapping runs build features in interval order
+    assert dag["depends_on_past"] == ["build_features"]
     assert dag["catchup"] is False
     assert dag["timetable"] == "CronDataIntervalTimetable"
     assert dag["start_date"].endswith("+00:00")
