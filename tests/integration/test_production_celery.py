@@ -588,7 +588,7 @@ def test_two_workers_without_a_shared_disk_each_killed_mid_write_match_the_embed
     first = stack.hold_commit("worker-a")
     out = stack.airflow(
         "backfill", "create", "--dag-id", DAG_ID, "--from-date", FROM, "--to-date", TO,
-        "--max-active-runs", "2",
+        "--max-active-runs", "2", "--reprocess-behavior", "failed",  # depends_on_past
     )  # fmt: skip
     runs = stack.wait_for(
         "two backfill runs", lambda: len(stack.runs()) == 2 and stack.runs(), START_TIMEOUT
