@@ -87,11 +87,9 @@ def commerce_daily() -> None:
 
         return build_docs(data_interval_start, data_interval_end, run_id)
 
-    # The DuckDB warehouse takes one writing process at a time: every task that writes it runs
-    # in this one-slot pool (created by `airflow-init` / `pipelines demo`). The marts are
-    # cumulative: features as of D are built after those of the previous interval, so runs
-    # that overlap (catch-up, a backfill) never build D while an earlier interval's gate is
-    # still undecided (its partitions would be held back under later rows that reference them).
+    # One writing process per DuckDB file: the one-slot pool (made by `airflow-init` / `pipelines
+    # demo`). The marts are cumulative: built in interval order, so overlapping runs never build
+    # while an earlier interval's gate is undecided (README, "Backfilling a date range").
     @task(pool="duckdb_warehouse", execution_timeout=timedelta(hours=2), depends_on_past=True)
     def build_features(data_interval_start=None, data_interval_end=None, run_id=None):  # type: ignore[no-untyped-def]
         from pipelines.features.tasks import build
