@@ -31,7 +31,7 @@ from pathlib import Path
 from pipelines.features.paths import release_file, snapshot_file
 from pipelines.features.release import Release
 from pipelines.hashing import file_sha256
-from pipelines.lake.storage import LakeStorage, lake_store
+from pipelines.lake.storage import LakeStorage, object_store
 from pipelines.settings import Settings
 
 PREFIX = "_features"
@@ -40,11 +40,6 @@ BUILT = f"{PREFIX}/built"
 
 class StoredSnapshotError(RuntimeError):
     """A snapshot on the object store does not match its release; nothing was served."""
-
-
-def _store(settings: Settings) -> LakeStorage | None:
-    store = lake_store(settings)
-    return store if store.versioned else None
 
 
 def release_rel(as_of: str) -> str:
@@ -66,7 +61,7 @@ def built_snapshot_rel(table: str, as_of: str, sha256: str) -> str:
 def hand_over_build(settings: Settings, release: Release) -> bool:
     """Put ``release``'s built snapshots (the SHA-256 the export recorded), then its release
     file, on the object store; False (nothing done) with a local lake."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None:
         return False
     as_of = date.fromisoformat(release.as_of)
@@ -88,7 +83,7 @@ def fetch_built(
 
     Raises FileNotFoundError when no build of that date was handed over, and
     :class:`StoredSnapshotError` naming the object when a snapshot does not match."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None:
         return None
     rel = built_release_rel(as_of.isoformat())
@@ -136,7 +131,7 @@ def _cached(store: LakeStorage, rel: str, path: Path, sha: str, what: str, owner
 def publish_release(settings: Settings, release: Release) -> bool:
     """Put ``release``'s decided snapshots, then its release file, on the object store;
     False (nothing done) with a local lake."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None:
         return False
     as_of = date.fromisoformat(release.as_of)
@@ -153,7 +148,7 @@ def publish_release(settings: Settings, release: Release) -> bool:
 def fetch_release(settings: Settings, as_of: date) -> Path | None:
     """Copy the release as of ``as_of`` from the object store into the local cache; its
     path, or None with a local lake or when the store has none."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None or store.sha256(release_rel(as_of.isoformat())) is None:
         return None
     path = release_file(settings, as_of)
@@ -164,7 +159,7 @@ def fetch_release(settings: Settings, as_of: date) -> Path | None:
 def fetch_snapshot(settings: Settings, table: str, release: Release) -> Path | None:
     """Copy ``table``'s snapshot of ``release`` into the local cache unless the cached file
     already matches the decided SHA-256; its path, or None with a local lake."""
-    store = _store(settings)
+    store = object_store(settings)
     sha = (release.features.get(table) or {}).get("decided_sha256")
     if store is None or not sha:
         return None
@@ -178,7 +173,7 @@ def fetch_snapshot(settings: Settings, table: str, release: Release) -> Path | N
 
 def fetch_releases(settings: Settings) -> int:
     """Copy the releases on the object store that the local cache lacks; how many."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None:
         return 0
     copied = 0
@@ -195,7 +190,7 @@ def drop_built(settings: Settings) -> list[str]:
     """Delete every built hand-over on the object store (an erasure: they may hold the
     person's rows; a publication still waiting for one then fails by name, and its
     ``build_features`` re-runs). The deleted objects, relative to the lake root."""
-    store = _store(settings)
+    store = object_store(settings)
     deleted: list[str] = []
     folders = [BUILT]
     while store is not None and folders:

@@ -78,14 +78,6 @@ def iter_chunks(client: Any, bucket: str, key: str) -> Iterator[bytes]:
         body.close()
 
 
-def list_keys(client: Any, bucket: str, prefix: str) -> Iterator[str]:
-    """Every key under ``prefix`` (all pages)."""
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    for page in pages:
-        for item in page.get("Contents", []):
-            yield str(item["Key"])
-
-
 def list_level(client: Any, bucket: str, prefix: str) -> tuple[list[str], dict[str, int]]:
     """One level under the folder ``prefix`` (no trailing ``/``; empty: the bucket's top):
     the sub-folder names (sorted) and each object's name and size (in name order), all

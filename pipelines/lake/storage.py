@@ -269,3 +269,10 @@ def lake_store(settings: Settings) -> LakeStorage:
     """Where ``settings`` keep the lake's partitions: ``lake_url`` when set (an object store),
     else the local folder ``settings.lake``."""
     return lake_storage(settings.lake_url or settings.lake)
+
+
+def object_store(settings: Settings) -> LakeStorage | None:
+    """The lake's object store when ``settings`` put the lake on one (``lake_url``), else
+    None: what the stages hand over through the store is then kept on local disk."""
+    store = lake_store(settings)
+    return store if store.versioned else None

@@ -30,7 +30,7 @@ from typing import Any
 
 from pipelines.hashing import file_sha256
 from pipelines.lake.publish import lock_root, partition_lock
-from pipelines.lake.storage import LakeStorage, lake_store
+from pipelines.lake.storage import LakeStorage, object_store
 from pipelines.settings import Settings
 from pipelines.warehouse.build import connect
 from pipelines.warehouse.docs_inputs import DIGEST_FILE, site_digest
@@ -44,11 +44,6 @@ DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
 class StoredWarehouseError(RuntimeError):
     """The warehouse object on the store does not match its pointer; the local copy is kept."""
-
-
-def _store(settings: Settings) -> LakeStorage | None:
-    store = lake_store(settings)
-    return store if store.versioned else None
 
 
 def warehouse_rel(sha256: str) -> str:
@@ -71,7 +66,7 @@ def warehouse_lock(settings: Settings) -> Iterator[None]:
     undoing the other (an erasure undone by a build that pulled before it). A PostgreSQL
     advisory lock with ``lock_url``, else this machine's file lock; nothing with a local lake
     (one DuckDB file, one writing process)."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None:
         yield
         return
@@ -85,7 +80,7 @@ def push_warehouse(
     """Put the local warehouse on the object store, then the pointer naming it; the pointer,
     or None with a local lake. Call it under :func:`warehouse_lock`. ``keep_previous=False``
     (an erasure) deletes every other warehouse object, the one just replaced included."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None:
         return None
     previous = current_warehouse(settings)
@@ -120,7 +115,7 @@ def _prune(store: LakeStorage, keep: set[str]) -> None:
 
 def current_warehouse(settings: Settings) -> dict[str, Any] | None:
     """The pointer on the object store (None: a local lake, or no build pushed yet)."""
-    store = _store(settings)
+    store = object_store(settings)
     if store is None or store.sha256(POINTER) is None:
         return None
     pointer: dict[str, Any] = json.loads(store.read_text(POINTER))
@@ -131,7 +126,7 @@ def pull_warehouse(settings: Settings) -> dict[str, Any] | None:
     """Make the local warehouse the one the store's pointer names, unless it already is
     (same SHA-256); the pointer, or None with a local lake or before the first push (the
     local warehouse, if any, is then left as it is)."""
-    store = _store(settings)
+    store = object_store(settings)
     pointer = current_warehouse(settings)
     if store is None or pointer is None:
         return None
@@ -160,7 +155,7 @@ def push_docs(settings: Settings, site: Path) -> bool:
     """Put the dbt docs site at ``site`` on the object store under ``_reports/dbt/`` (its
     files, then its digest file), unless the store already has a site of that digest; False
     with a local lake or when nothing was put."""
-    store = _store(settings)
+    store = object_store(settings)
     digest = site_digest(site)
     if store is None or digest is None:
         return False
