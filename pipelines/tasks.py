@@ -48,18 +48,11 @@ def check_interval(
 ) -> dict[str, Any]:
     """The DAG's first task: the run's interval does not start before the configured start
     date (else ``AirflowFailException`` naming :class:`IntervalBeforeStartError`, no retry)."""
-    from pipelines.schedule import IntervalBeforeStartError, check_interval_start
-    from pipelines.taskscope import fail_without_retry, redaction_boundary, task_settings
+    from pipelines.taskscope import redaction_boundary, refuse_before_start, task_settings
 
     with redaction_boundary():
         settings = task_settings()
-        fail_without_retry(
-            IntervalBeforeStartError,
-            check_interval_start,
-            data_interval_start,
-            data_interval_end,
-            settings,
-        )
+        refuse_before_start(data_interval_start, data_interval_end, settings)
     return {
         "interval_start": data_interval_start.isoformat(),
         "interval_end": data_interval_end.isoformat(),

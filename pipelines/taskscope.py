@@ -38,6 +38,12 @@ def task_settings(settings: Settings | None = None) -> Settings:
     return settings if settings is not None else Settings()
 
 
+def refuse_before_start(start: datetime, end: datetime, settings: Settings) -> None:
+    """An interval that starts before the configured start date fails its task without a
+    retry (``AirflowFailException`` naming :class:`IntervalBeforeStartError`)."""
+    fail_without_retry(IntervalBeforeStartError, check_interval_start, start, end, settings)
+
+
 @contextmanager
 def task_scope(
     task_id: str,
@@ -63,13 +69,7 @@ def task_scope(
         configure_logging()
     settings = task_settings(settings)
     # Refuse an interval before the configured start by name, before anything runs.
-    fail_without_retry(
-        IntervalBeforeStartError,
-        check_interval_start,
-        data_interval_start,
-        data_interval_end,
-        settings,
-    )
+    refuse_before_start(data_interval_start, data_interval_end, settings)
     with (
         task_run(
             task_id,
