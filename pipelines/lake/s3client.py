@@ -8,10 +8,12 @@ connection named by ``PIPELINES_S3_CONN_ID``; never code.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pipelines.lake.extensions import S3_ENV, resolved_s3_env
+from pipelines.lake.extensions import CONN_ID_ENV, S3_ENV, resolved_s3_env
 
 CHUNK = 8 * 1024 * 1024
 """Bytes per streamed read (and the multipart threshold and part size of uploads)."""
@@ -48,6 +50,22 @@ def s3_client(env: Mapping[str, str] | None = None) -> Any:
         endpoint_url=endpoint,
         config=Config(s3={"addressing_style": "path"} if endpoint else {}),
     )
+
+
+def shared_client(env: Mapping[str, str] | None = None) -> Any:
+    """The process's boto3 client for these S3 settings (``env``, or the environment when
+    None): made on first use and made again in a forked child, since a client must not cross a
+    fork (Celery and Airflow fork task processes). Thread-safe once made."""
+    names = (*S3_ENV.values(), CONN_ID_ENV)
+    source = os.environ if env is None else env
+    key = tuple(source.get(n, "") for n in names)
+    return _cached_client(os.getpid(), key, None if env is None else tuple(sorted(env.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_client(pid: int, key: tuple[str, ...], env: tuple[tuple[str, str], ...] | None) -> Any:
+    """``pid`` and ``key`` are only the cache key."""
+    return s3_client(None if env is None else dict(env))
 
 
 def transfer_config() -> Any:

@@ -23,8 +23,6 @@ Without ``lake_url`` (the embedded default) nothing changes: the same local file
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -35,7 +33,6 @@ from filelock import FileLock, Timeout
 from pydantic import SecretStr
 
 from pipelines.lake import s3client
-from pipelines.lake.extensions import CONN_ID_ENV, S3_ENV
 from pipelines.lake.pglock import AdvisoryLock
 from pipelines.lake.storage import S3Storage, lake_store
 from pipelines.protection.registry import REGISTRY_NAME, KeyRegistry
@@ -56,18 +53,7 @@ class StateBusy(RuntimeError):
 
 
 def _client(store: S3Storage) -> Any:
-    """A boto3 client for ``store``: one per process (a forked worker child makes its own)
-    and set of S3 settings."""
-    if store.env is not None:
-        return s3client.s3_client(store.env)
-    names = (*S3_ENV.values(), CONN_ID_ENV)
-    return _cached_client(os.getpid(), tuple(os.environ.get(n, "") for n in names))
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_client(pid: int, env: tuple[str, ...]) -> Any:
-    """The arguments are only the cache key."""
-    return s3client.s3_client()
+    return s3client.shared_client(store.env)
 
 
 @contextmanager

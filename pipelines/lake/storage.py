@@ -155,26 +155,23 @@ class S3Storage:
     root: str
     env: dict[str, str] | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
-    _client: Any = field(default=None, init=False, repr=False)
+    _con_pid: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:  # verified reads hash on several threads
-            if self._con is None:
+            if self._con is None or self._con_pid != os.getpid():  # none crosses a fork
                 config: dict[str, Any] = {
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,
                 }
                 con = duckdb.connect(config=config)
                 self.prepare(con)
-                self._con = con
+                self._con, self._con_pid = con, os.getpid()
             return self._con
 
     def _s3(self) -> Any:
-        with self._lock:  # boto3 clients are thread-safe once made
-            if self._client is None:
-                self._client = s3client.s3_client(self.env)
-            return self._client
+        return s3client.shared_client(self.env)
 
     def _key(self, rel: str) -> tuple[str, str]:
         return s3client.split_url(self.uri(rel))

@@ -26,7 +26,6 @@ With a local lake nothing here runs: the files already are where readers look.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -64,19 +63,9 @@ def _location(settings: Settings, rel: str) -> tuple[str, str]:
 
 
 def _client() -> Any:
-    from pipelines.lake.extensions import CONN_ID_ENV, S3_ENV
-
-    names = (*S3_ENV.values(), CONN_ID_ENV)
-    return _cached_client(os.getpid(), tuple(os.environ.get(n, "") for n in names))
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_client(pid: int, env: tuple[str, ...]) -> Any:
-    """One boto3 client per process (a forked child makes its own) and set of S3 settings
-    (the arguments are only the cache key)."""
     from pipelines.lake import s3client
 
-    return s3client.s3_client()
+    return s3client.shared_client()
 
 
 def _stamp(path: Path) -> list[int] | None:

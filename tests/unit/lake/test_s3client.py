@@ -49,3 +49,25 @@ def test_split_url_names_bucket_and_key():
     assert s3client.split_url("s3://b/x/y.parquet") == ("b", "x/y.parquet")
     with pytest.raises(ValueError, match="not an s3:// URL"):
         s3client.split_url("/tmp/x")
+
+
+def test_one_client_per_process_and_a_forked_child_makes_its_own(s3_env: S3Server, tmp_path: Path):
+    """A boto3 client must not cross a fork: Celery and Airflow fork task processes."""
+    parent = s3client.shared_client()
+    assert s3client.shared_client() is parent
+    store = lake_storage(f"s3://{s3_env.bucket}/{tmp_path.name}")
+    assert store._s3() is parent  # the storage, the state and the quality store share it
+    small = tmp_path / "m.json"
+    small.write_text("{}")
+    pid = os.fork()
+    if pid == 0:  # the child: a new client that works, not the parent's object
+        try:
+            child = s3client.shared_client()
+            store.put(small, "fork/m.json")
+            os._exit(0 if child is not parent and store._s3() is child else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.sha256("fork/m.json") == hashlib.sha256(b"{}").hexdigest()
+    assert s3client.shared_client() is parent
