@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql:// URL: partition locks as advisory locks, not local files.",
     )
+    lake_catalog_url: SecretStr | None = Field(
+        default=None,
+        description="The lake's DuckLake catalog (with lake_url only): a postgresql:// URL, "
+        "or a local path to a .ducklake file (one machine); unset: manifest.json objects.",
+    )
     contracts_dir: Path = Field(
         default=PROJECT_DIR / "contracts", description="Source contracts (*.yml)."
     )
@@ -184,6 +189,7 @@ class Settings(BaseSettings):
         "audit_url",
         "lineage_url",
         "lock_url",
+        "lake_catalog_url",
         mode="before",
     )
     @classmethod
@@ -196,6 +202,18 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
             check_url(value.get_secret_value(), str(info.field_name))
+        return value
+
+    @field_validator("lake_catalog_url")
+    @classmethod
+    def _catalog_url(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value() if value is not None else ""
+        if value is not None and "://" in text:
+            check_url(text, "lake_catalog_url")
+        elif value is not None and not text.endswith(".ducklake"):
+            raise ValueError(
+                "lake_catalog_url must be a postgresql:// URL or a path to a .ducklake file"
+            )
         return value
 
     @field_validator("landing_url")

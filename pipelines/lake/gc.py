@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from pipelines.lake import s3client
 from pipelines.lake.publish import lock_root, partition_lock
 from pipelines.lake.storage import LakeStorage, S3Storage
-from pipelines.lake.stored import unreferenced, unreferenced_in
+from pipelines.lake.stored import forget, unreferenced, unreferenced_in
 
 
 @dataclass(frozen=True)
@@ -85,4 +85,5 @@ def collect(
                     if g.rel in still:
                         store.delete(g.rel)
                     found.append(Garbage(g.rel, g.modified, deleted=g.rel in still))
+                forget(store, [g.rel for g in old if g.rel in still])  # no as-of read reaches them
     return found

@@ -30,9 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pipelines.lake.ducklake import history as catalog_history
 from pipelines.lake.interval import Interval
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
-from pipelines.lake.storage import LakeStorage, LocalStorage, S3Storage, lake_storage
+from pipelines.lake.storage import (
+    LakeStorage,
+    LocalStorage,
+    S3Storage,
+    catalog_of,
+    lake_storage,
+)
 
 
 class LakeIntegrityError(RuntimeError):
@@ -118,10 +125,24 @@ def as_store(lake: Path | str | LakeStorage) -> LakeStorage:
     return lake_storage(lake) if isinstance(lake, (str, Path)) else lake
 
 
-def partitions(lake: Path | str | LakeStorage, table: str) -> list[Partition]:
+def partitions(
+    lake: Path | str | LakeStorage, table: str, snapshot: int | None = None
+) -> list[Partition]:
     """The published partitions of ``table``: ``dt=*`` folders holding a manifest (hidden
-    staging/trash folders excluded)."""
+    staging/trash folders excluded); with a DuckLake catalog, its manifest rows, as of
+    ``snapshot`` when given (time travel; only a store with a catalog keeps snapshots)."""
     store = as_store(lake)
+    catalog = catalog_of(store)
+    if catalog is not None:
+        return [
+            Partition(table, name, Manifest.model_validate_json(text), store)
+            for name, text in catalog_history.manifests(catalog, table, snapshot)
+        ]
+    if snapshot is not None:
+        raise ValueError(
+            f"{table}: an as-of listing (snapshot {snapshot}) needs the lake's DuckLake "
+            "catalog (lake_catalog_url); this lake keeps only the current version"
+        )
     if isinstance(store, S3Storage):
         texts = store.read_texts(f"{table}/dt=*/{MANIFEST_NAME}")
         return [
@@ -164,6 +185,10 @@ def _superseded(part: Partition) -> bool:
     rel = part.rel(MANIFEST_NAME)
     if not part.store.versioned:
         return False
+    catalog = catalog_of(part.store)
+    if catalog is not None:
+        now = catalog_history.manifest(catalog, part.table, part.name)
+        return now is None or Manifest.model_validate_json(now) != part.manifest
     if part.store.sha256(rel) is None:
         return True
     return Manifest.model_validate_json(part.store.read_text(rel)) != part.manifest

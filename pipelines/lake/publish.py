@@ -46,7 +46,7 @@ from pipelines.lake.manifest import MANIFEST_NAME, Manifest
 from pipelines.lake.partitions import Partition
 from pipelines.lake.pglock import AdvisoryLock
 from pipelines.lake.storage import LakeStorage
-from pipelines.lake.stored import delete_stored_partition, publish_staged
+from pipelines.lake.stored import current, delete_stored_partition, publish_staged
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,15 @@ def locked(
 
 def current_manifest(part: Partition) -> Manifest:
     """``part``'s manifest as published now (another run may have replaced it)."""
-    return Manifest.model_validate_json(part.store.read_text(part.rel(MANIFEST_NAME)))
+    if not part.store.versioned:
+        return Manifest.read(part.folder)
+    manifest = current(part.store, part.table, part.name)
+    if manifest is None:
+        raise FileNotFoundError(
+            f"{part.table}/{part.name}: no published version on {part.store.root} (retention "
+            "removed it, or it was never committed); re-run the task"
+        )
+    return manifest
 
 
 @contextmanager

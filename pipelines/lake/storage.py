@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+from pydantic import SecretStr
 
 from pipelines.hashing import file_sha256
 from pipelines.lake import s3client
+from pipelines.lake.ducklake.connection import LakeCatalog
 from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
@@ -154,6 +156,9 @@ class S3Storage:
 
     root: str
     env: dict[str, str] | None = None
+    catalog: LakeCatalog | None = None
+    """The DuckLake catalog that commits the lake's partitions; None: ``manifest.json``
+    objects are the commits (a store without a catalog)."""
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     _con_pid: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -248,24 +253,45 @@ class S3Storage:
         return {name[len(prefix) :]: text for name, text in rows}
 
 
-def lake_storage(root: str | Path, env: dict[str, str] | None = None) -> LakeStorage:
-    """The storage for a lake root: ``s3://…`` through httpfs, anything else a local folder."""
+def lake_storage(
+    root: str | Path, env: dict[str, str] | None = None, catalog: SecretStr | None = None
+) -> LakeStorage:
+    """The storage for a lake root: ``s3://…`` through httpfs, anything else a local folder.
+    ``catalog`` (a DuckLake catalog URL or ``.ducklake`` path) makes an object store's
+    commits DuckLake transactions; a local folder takes none."""
     text = str(root)
     if text.startswith("s3://"):
-        return _s3(text) if env is None else S3Storage(text, env)
+        if env is None:
+            return _s3(text, catalog)
+        return S3Storage(text, env, _catalog(catalog, text, env))
+    if catalog is not None:
+        raise ValueError(
+            f"lake at {text} is a local folder: a DuckLake catalog (lake_catalog_url) needs "
+            "the lake on an object store; set lake_url, or unset lake_catalog_url"
+        )
     return LocalStorage(text)
 
 
+def _catalog(url: SecretStr | None, root: str, env: dict[str, str] | None) -> LakeCatalog | None:
+    return None if url is None else LakeCatalog(url, root, env)
+
+
 @functools.lru_cache(maxsize=8)
-def _s3(root: str) -> S3Storage:
-    """One S3 storage (one httpfs connection) per root and process."""
-    return S3Storage(root)
+def _s3(root: str, catalog: SecretStr | None) -> S3Storage:
+    """One S3 storage (one httpfs connection, one attached catalog) per root and process."""
+    return S3Storage(root, None, _catalog(catalog, root, None))
 
 
 def lake_store(settings: Settings) -> LakeStorage:
-    """Where ``settings`` keep the lake's partitions: ``lake_url`` when set (an object store),
-    else the local folder ``settings.lake``."""
-    return lake_storage(settings.lake_url or settings.lake)
+    """Where ``settings`` keep the lake's partitions: ``lake_url`` when set (an object store,
+    with the DuckLake catalog ``lake_catalog_url`` when set), else the local folder
+    ``settings.lake``. Every reader and writer of the lake gets its store here."""
+    return lake_storage(settings.lake_url or settings.lake, catalog=settings.lake_catalog_url)
+
+
+def catalog_of(store: LakeStorage) -> LakeCatalog | None:
+    """``store``'s DuckLake catalog, or None (a local folder, or a store without one)."""
+    return store.catalog if isinstance(store, S3Storage) else None
 
 
 def object_store(settings: Settings) -> LakeStorage | None:

@@ -19,9 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.hashing import file_sha256
+from pipelines.lake.ducklake import commit as catalog_commit
+from pipelines.lake.ducklake import history as catalog_history
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
 from pipelines.lake.partitions import Partition, partitions
-from pipelines.lake.storage import LakeStorage
+from pipelines.lake.storage import LakeStorage, catalog_of
 
 
 class PublicationError(RuntimeError):
@@ -50,8 +52,30 @@ def publish_staged(store: LakeStorage, table: str, partition: str, staging: Path
     part = Partition(table, partition, manifest, store)
     store.put(staging / DATA_NAME, part.data_rel)
     store.put(staging / QUARANTINE_NAME, part.quarantine_rel)
-    store.put(staging / MANIFEST_NAME, part.rel(MANIFEST_NAME))  # the commit
+    if catalog_of(store) is None:
+        store.put(staging / MANIFEST_NAME, part.rel(MANIFEST_NAME))  # the commit
+    else:
+        _commit(part)
     return part
+
+
+def _commit(part: Partition) -> None:
+    """Commit ``part`` (its objects on the store) in the lake's DuckLake catalog."""
+    catalog = catalog_of(part.store)
+    assert catalog is not None
+    manifest = part.manifest
+    entry = catalog_commit.Entry(
+        part.table, part.name, manifest.model_dump_json(), part.data_uri,
+        part.store.uri(part.quarantine_rel),
+    )  # fmt: skip
+    extra = {
+        "table": part.table,
+        "partition": part.name,
+        "dataset_version": manifest.dataset_version,
+        "quarantine_version": manifest.quarantine_version,
+        "counts": manifest.counts.model_dump(),
+    }
+    catalog_commit.commit_partition(catalog, entry, manifest.run_id or "pipelines", extra)
 
 
 def unreferenced(store: LakeStorage, table: str) -> list[str]:
@@ -77,7 +101,13 @@ def partition_objects(store: LakeStorage, table: str, partition: str) -> list[st
     return [f"{folder}/{n}" for n in store.listdir(folder) if not n.startswith(".")]
 
 
-def _current(store: LakeStorage, table: str, partition: str) -> Manifest | None:
+def current(store: LakeStorage, table: str, partition: str) -> Manifest | None:
+    """``table/partition``'s manifest as committed now on ``store`` (its catalog row, or its
+    ``manifest.json`` object), or None."""
+    catalog = catalog_of(store)
+    if catalog is not None:
+        text = catalog_history.manifest(catalog, table, partition)
+        return None if text is None else Manifest.model_validate_json(text)
     rel = f"{table}/{partition}/{MANIFEST_NAME}"
     if store.sha256(rel) is None:
         return None
@@ -93,12 +123,13 @@ def delete_unreferenced(store: LakeStorage, table: str, partition: str) -> list[
     gone = unreferenced_in(store, table, partition)
     for rel in gone:
         store.delete(rel)
+    forget(store, gone)
     return gone
 
 
 def unreferenced_in(store: LakeStorage, table: str, partition: str) -> list[str]:
     """The objects of ``table/partition`` its current manifest (if any) does not name."""
-    manifest = _current(store, table, partition)
+    manifest = current(store, table, partition)
     keep: set[str] = set()
     if manifest is not None:
         part = Partition(table, partition, manifest, store)
@@ -109,10 +140,29 @@ def unreferenced_in(store: LakeStorage, table: str, partition: str) -> list[str]
 def delete_stored_partition(store: LakeStorage, table: str, partition: str) -> Manifest | None:
     """Delete ``table/partition`` from the object store: its manifest first (readers follow
     manifests only, so the partition disappears at once), then every object under it. The
-    caller holds the partition's lock. The deleted manifest, or None if there was none."""
-    manifest = _current(store, table, partition)
-    if manifest is not None:
-        store.delete(f"{table}/{partition}/{MANIFEST_NAME}")
-    for rel in partition_objects(store, table, partition):
+    caller holds the partition's lock. The deleted manifest, or None if there was none.
+    With a DuckLake catalog the manifest row and the files' rows go in one transaction, the
+    objects after, and the snapshots that still reach them are expired."""
+    catalog = catalog_of(store)
+    if catalog is not None:
+        text = catalog_commit.remove_partition(catalog, table, partition, "retention")
+        manifest = None if text is None else Manifest.model_validate_json(text)
+    else:
+        manifest = current(store, table, partition)
+        if manifest is not None:
+            store.delete(f"{table}/{partition}/{MANIFEST_NAME}")
+    gone = partition_objects(store, table, partition)
+    for rel in gone:
         store.delete(rel)
+    forget(store, gone)
     return manifest
+
+
+def forget(store: LakeStorage, deleted: list[str]) -> list[int]:
+    """With a DuckLake catalog: expire the snapshots from which time travel still reaches
+    the ``deleted`` objects (relative names), so no as-of read returns their rows; the
+    snapshots expired. Without one: nothing (no history is kept)."""
+    catalog = catalog_of(store)
+    if catalog is None or not deleted:
+        return []
+    return catalog_history.expire_referencing(catalog, [store.uri(rel) for rel in deleted])

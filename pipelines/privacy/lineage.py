@@ -36,20 +36,21 @@ def privacy_facet(action: str, audit_seq: int | None, **fields: Any) -> Pipeline
 
 
 def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificate) -> LineageParts:
-    from pipelines.lake.manifest import MANIFEST_NAME, Manifest
-    from pipelines.lake.partitions import Partition
     from pipelines.lake.storage import lake_store
+    from pipelines.lake.stored import current
     from pipelines.lineage.datasets import lake_partition_output
     from pipelines.lineage.emit import LineageParts
 
     store = lake_store(settings)  # a local folder or the object store
     outputs = []
     for r in cert.lake:
-        text = store.read_text(f"{r.table}/{r.partition}/{MANIFEST_NAME}")
-        part = Partition(r.table, r.partition, Manifest.model_validate_json(text), store)
-        outputs.append(
-            lake_partition_output(settings, contracts[r.table], part.location, part.manifest, {})
-        )
+        manifest = current(store, r.table, r.partition)
+        if manifest is None:
+            raise FileNotFoundError(
+                f"{r.table}/{r.partition}: no published version on {store.root}"
+            )
+        location = store.uri(f"{r.table}/{r.partition}")
+        outputs.append(lake_partition_output(settings, contracts[r.table], location, manifest, {}))
     artifacts = len(cert.lake) + len(cert.features) + len(cert.warehouse) + len(cert.landing)
     artifacts += sum(len(r.tables) for r in cert.rebuilt)
     facet = privacy_facet(

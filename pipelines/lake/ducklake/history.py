@@ -1,0 +1,155 @@
+"""Reading the DuckLake catalog: the manifests (now or as of a snapshot), the commits that
+changed a table, and expiring the snapshots that still reach deleted objects."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from pipelines.lake.ducklake.connection import ALIAS, MANIFESTS, CatalogError, LakeCatalog
+from pipelines.sql import sql_str
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One snapshot that changed a lake table."""
+
+    snapshot: int
+    time: datetime
+    run_id: str | None
+    message: str
+    partition: str
+    dataset_version: str | None
+    """The data file's SHA-256 the commit published (None for a removal)."""
+
+
+def _at(snapshot: int | None) -> str:
+    return "" if snapshot is None else f" AT (VERSION => {int(snapshot)})"
+
+
+def manifests(
+    catalog: LakeCatalog, table: str, snapshot: int | None = None
+) -> list[tuple[str, str]]:
+    """``(partition, manifest JSON)`` of ``table``'s partitions, now or as of ``snapshot``."""
+    cur = catalog.cursor()
+    try:
+        rows = cur.execute(
+            f'SELECT "partition", manifest FROM {ALIAS}.{MANIFESTS}{_at(snapshot)} '
+            'WHERE "table" = ? ORDER BY "partition"',
+            [table],
+        ).fetchall()
+    except duckdb.InvalidInputException as exc:  # no such snapshot (expired, or to come)
+        raise CatalogError(
+            f"{table}: no listing as of snapshot {snapshot} in {catalog.display} ({exc}); "
+            f"see `pipelines lake history --table {table}` for the snapshots kept"
+        ) from None
+    finally:
+        cur.close()
+    return [(str(p), str(m)) for p, m in rows]
+
+
+def manifest(catalog: LakeCatalog, table: str, partition: str) -> str | None:
+    """The manifest JSON of ``table/partition`` as committed now, or None."""
+    cur = catalog.cursor()
+    try:
+        row = cur.execute(
+            f'SELECT manifest FROM {ALIAS}.{MANIFESTS} WHERE "table" = ? AND "partition" = ?',
+            [table, partition],
+        ).fetchone()
+    finally:
+        cur.close()
+    return None if row is None else str(row[0])
+
+
+def _snapshot_now(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute(f"FROM ducklake_current_snapshot({sql_str(ALIAS)})").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def current_snapshot(catalog: LakeCatalog) -> int:
+    """The catalog's latest snapshot id."""
+    cur = catalog.cursor()
+    try:
+        return _snapshot_now(cur)
+    finally:
+        cur.close()
+
+
+def history(catalog: LakeCatalog, table: str) -> list[Commit]:
+    """The snapshots whose commit published or removed a partition of ``table``, oldest first."""
+    cur = catalog.cursor()
+    try:
+        rows = cur.execute(
+            "SELECT snapshot_id, snapshot_time, author, commit_message, commit_extra_info "
+            f"FROM ducklake_snapshots({sql_str(ALIAS)}) WHERE commit_extra_info IS NOT NULL "
+            "AND json_extract_string(commit_extra_info, '$.table') = ? ORDER BY snapshot_id",
+            [table],
+        ).fetchall()
+    finally:
+        cur.close()
+    commits = []
+    for snapshot, when, author, message, extra in rows:
+        info = json.loads(extra)
+        commits.append(
+            Commit(int(snapshot), when, author, str(message), str(info.get("partition")),
+                   info.get("dataset_version"))
+        )  # fmt: skip
+    return commits
+
+
+def referencing_snapshots(catalog: LakeCatalog, uris: Iterable[str]) -> list[int]:
+    """The snapshots, older than the current one, in which a manifest row named one of
+    ``uris`` (as data or quarantine file): those from which a time-travel read reaches it."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return []
+    cur = catalog.cursor()
+    try:
+        now = _snapshot_now(cur)
+        rows = cur.execute(
+            f"SELECT snapshot_id, change_type, rowid FROM ducklake_table_changes("
+            f"{sql_str(ALIAS)}, 'main', {sql_str(MANIFESTS)}, 0, {now}) "
+            "WHERE list_has_any([data_uri, quarantine_uri], ?) ORDER BY snapshot_id",
+            [wanted],
+        ).fetchall()
+        kept = {
+            int(r[0])
+            for r in cur.execute(
+                f"SELECT snapshot_id FROM ducklake_snapshots({sql_str(ALIAS)})"
+            ).fetchall()
+        }
+    finally:
+        cur.close()
+    return sorted(s for s in _live_spans(rows, now) if s in kept)
+
+
+def _live_spans(rows: list[tuple[int, str, int]], now: int) -> set[int]:
+    """Snapshots from each row's insertion to its deletion (excluded); a row still current
+    names an object that is not gone, and expires nothing."""
+    started: dict[int, int] = {}
+    found: set[int] = set()
+    for snapshot, change, rowid in rows:
+        if change == "insert":
+            started[rowid] = snapshot
+        elif change == "delete" and rowid in started:
+            found |= set(range(started.pop(rowid), min(snapshot, now)))
+    return found
+
+
+def expire_referencing(catalog: LakeCatalog, uris: Iterable[str]) -> list[int]:
+    """Expire every snapshot from which a time-travel read reaches one of ``uris`` (objects
+    erased or deleted); the snapshots expired."""
+    versions = referencing_snapshots(catalog, uris)
+    if versions:
+        cur = catalog.cursor()
+        try:
+            listed = ", ".join(str(v) for v in versions)
+            cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
+        finally:
+            cur.close()
+    return versions
