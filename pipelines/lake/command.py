@@ -1,9 +1,12 @@
-"""CLI: ``pipelines lake gc``: objects of a lake on an object store that no manifest names."""
+"""CLI: ``pipelines lake gc`` (objects of a lake on an object store that no manifest names),
+``pipelines lake history`` and ``pipelines lake partitions`` (with a DuckLake catalog: the
+commits that changed a table; its partitions now or as of a snapshot)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +55,81 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog(settings: Any) -> Any:
+    from pipelines.lake.storage import catalog_of, lake_store
+
+    catalog = catalog_of(lake_store(settings))
+    if catalog is None:
+        print(
+            "error: the lake keeps no history without a DuckLake catalog: set lake_url and "
+            "lake_catalog_url (PIPELINES_LAKE_CATALOG_URL)",
+            file=sys.stderr,
+        )
+    return catalog
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from pipelines.lake.ducklake.history import history
+
+    catalog = _catalog(settings_for(args))
+    if catalog is None:
+        return 2
+    commits = history(catalog, args.table)
+    for c in commits:
+        version = c.dataset_version or "-"
+        print(
+            f"  snapshot {c.snapshot}  {c.time.isoformat(timespec='seconds')}  "
+            f"{c.message}  run {c.run_id or '-'}  {c.partition}  dataset {version}"
+        )
+    print(f"{len(commits)} commit(s) changed {args.table} (catalog {catalog.display})")
+    return 0
+
+
+def _cmd_partitions(args: argparse.Namespace) -> int:
+    from pipelines.lake.ducklake.connection import CatalogError
+    from pipelines.lake.partitions import partitions
+    from pipelines.lake.storage import lake_store
+
+    settings = settings_for(args)
+    if args.snapshot is not None and _catalog(settings) is None:
+        return 2
+    try:
+        parts = partitions(lake_store(settings), args.table, snapshot=args.snapshot)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for part in parts:
+        counts = part.manifest.counts
+        print(
+            f"  {part.name}  dataset {part.manifest.dataset_version}  loaded {counts.loaded}  "
+            f"quarantined {counts.quarantined}  run {part.manifest.run_id or '-'}"
+        )
+    when = "now" if args.snapshot is None else f"as of snapshot {args.snapshot}"
+    print(f"{len(parts)} partition(s) of {args.table} {when}")
+    return 0
+
+
+def _register_catalog(lake_sub: Any) -> None:
+    history = lake_sub.add_parser(
+        "history",
+        help="the commits (snapshots) that changed a table (DuckLake catalog)",
+        description="With a DuckLake catalog (lake_catalog_url), every publication and "
+        "removal of a partition is a snapshot: list those of --table, oldest first, with "
+        "the run id, the partition and the dataset version it published.",
+    )
+    history.add_argument("--table", required=True, help="the lake table")
+    history.set_defaults(func=_cmd_history)
+    listing = lake_sub.add_parser(
+        "partitions",
+        help="a table's partitions, now or as of a snapshot",
+        description="The partitions of --table as published now or, with a DuckLake catalog, "
+        "as of --snapshot N (see `pipelines lake history`).",
+    )
+    listing.add_argument("--table", required=True, help="the lake table")
+    listing.add_argument("--snapshot", type=int, help="as of this snapshot (time travel)")
+    listing.set_defaults(func=_cmd_partitions)
+
+
 def register(sub: Any) -> None:
     lake = sub.add_parser("lake", help="maintain the lake on an object store")
     lake_sub = lake.add_subparsers(dest="lake_command", metavar="COMMAND", required=True)
@@ -73,3 +151,4 @@ def register(sub: Any) -> None:
     gc.add_argument("--actor", default="pipelines", help="who deletes (audited)")
     gc.add_argument("--reason", default="lake garbage collection", help="why (audited)")
     gc.set_defaults(func=_cmd_gc)
+    _register_catalog(lake_sub)
