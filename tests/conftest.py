@@ -175,6 +175,16 @@ def pg_database() -> Iterator[str]:
 
 
 @pytest.fixture
+def catalog_url() -> Iterator[SecretStr]:
+    """A new, empty PostgreSQL database for a DuckLake catalog (``lake_catalog_url``), dropped
+    after the test: DuckLake keeps its tables in the database's default schema."""
+    from tests.pgdb import temporary_database
+
+    with temporary_database("pipelines_dl") as url:
+        yield SecretStr(url)
+
+
+@pytest.fixture
 def pg_url(pg_database: str) -> str:
     """A ``postgresql://`` URL whose search path is a new, empty schema of this test."""
     from tests.pgdb import new_schema

@@ -27,9 +27,9 @@ def _with_path(url: str, path: str, query: str = "") -> str:
 
 
 @contextmanager
-def temporary_database() -> Iterator[str]:
+def temporary_database(prefix: str = "pipelines_test") -> Iterator[str]:
     """The URL of a new database, dropped (with its sessions) on exit."""
-    name = f"pipelines_test_{os.getpid()}_{secrets.token_hex(4)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     admin = psycopg2.connect(ADMIN_URL, connect_timeout=10)
     admin.autocommit = True
     try:
