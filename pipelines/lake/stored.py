@@ -75,7 +75,7 @@ def _commit(part: Partition) -> None:
         "quarantine_version": manifest.quarantine_version,
         "counts": manifest.counts.model_dump(),
     }
-    catalog_commit.commit_partition(catalog, entry, manifest.run_id or "pipelines", extra)
+    catalog_commit.commit_partition(catalog, entry, manifest.run_id, extra)
 
 
 def unreferenced(store: LakeStorage, table: str) -> list[str]:

@@ -93,7 +93,7 @@ def _swap_file(cur: Any, name: str, old: str | None, new: str) -> None:
     )
 
 
-def _message(cur: Any, author: str, message: str, extra: dict[str, Any]) -> None:
+def _message(cur: Any, author: str | None, message: str, extra: dict[str, Any]) -> None:
     cur.execute(
         f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
         [author, message, json.dumps(extra, sort_keys=True, separators=(",", ":"))],
@@ -101,7 +101,7 @@ def _message(cur: Any, author: str, message: str, extra: dict[str, Any]) -> None
 
 
 def commit_partition(
-    catalog: LakeCatalog, entry: Entry, author: str, extra: dict[str, Any]
+    catalog: LakeCatalog, entry: Entry, author: str | None, extra: dict[str, Any]
 ) -> None:
     """Publish ``entry`` (its objects already on the store) in one catalog transaction."""
 
