@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ from pipelines.cli import main
 from pipelines.lake.ducklake import CatalogError
 from pipelines.lake.ducklake.history import current_snapshot, history
 from pipelines.lake.extensions import load_extensions, s3_secret_from_env
+from pipelines.lake.gc import collect
 from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import LakeIntegrityError, partitions, verified_data_files
 from pipelines.lake.publish import remove_partition
@@ -206,3 +208,24 @@ def test_an_erasure_expires_every_snapshot_that_reaches_the_erased_rows(
     for snapshot in (s for s in kept if s >= before):
         assert subject not in _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})")
     assert _ids(con, "SELECT id FROM lake.orders") == [1, 3, 7]
+
+
+def test_gc_of_a_superseded_object_expires_the_snapshots_that_read_it(
+    store: LakeStorage, catalog_url: SecretStr, s3_env: S3Server, tmp_path: Path
+) -> None:
+    publish(store, "orders", DAYS[0], [1, 2], tmp_path)
+    catalog = catalog_of(store)
+    assert catalog is not None
+    old = current_snapshot(catalog)
+    publish(store, "orders", DAYS[0], [1, 2, 3], tmp_path)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    found = collect(store, ["orders"], grace=timedelta(0), now=later, delete=True)
+    assert [g.deleted for g in found] == [True]
+    con = _engine(catalog_url, s3_env)
+    kept = [
+        int(r[0])
+        for r in con.execute("SELECT snapshot_id FROM ducklake_snapshots('lake')").fetchall()
+    ]
+    assert old not in kept
+    for snapshot in (s for s in kept if s > old):  # each readable: no object is missing
+        assert _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})") == [1, 2, 3]

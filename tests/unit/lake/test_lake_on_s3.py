@@ -17,9 +17,11 @@ from pydantic import SecretStr
 
 from pipelines.contracts import ContractSet
 from pipelines.ingest import ingest_table
+from pipelines.lake.ducklake.history import history
+from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.lake.interval import Interval
 from pipelines.lake.partitions import LakeIntegrityError, partitions, verified_data_file
-from pipelines.lake.storage import LakeStorage, lake_store
+from pipelines.lake.storage import LakeStorage, catalog_of, lake_store
 from pipelines.lake.stored import unreferenced
 from pipelines.protection import KeyRing
 from pipelines.quality.runner import validate_partition
@@ -51,6 +53,10 @@ def s3_lake(
             "lock_url": SecretStr(pg_url),
         }
     )
+    return _ingested(on_s3, keyring, contracts, write_landing)
+
+
+def _ingested(on_s3: Settings, keyring: KeyRing, contracts: ContractSet, write_landing) -> Settings:
     write_day(write_landing, contracts, clean_day())
     for table in TABLES:
         ingest_table(table, INTERVAL, on_s3, keyring=keyring, contracts=contracts)
@@ -89,6 +95,53 @@ def test_ingestion_publishes_to_s3_and_the_gate_and_warehouse_read_it_verified(
     assert paths and all(p.startswith(f"{store.root}/") for (p,) in paths)
     row = con.execute("SELECT count(*) FROM lake.order_items").fetchone()
     assert row == (part.manifest.counts.loaded,)
+
+
+def test_with_a_ducklake_catalog_ingestion_the_gate_and_the_warehouse_read_it(
+    settings: Settings,
+    keyring: KeyRing,
+    contracts: ContractSet,
+    write_landing,
+    s3_env: S3Server,
+    pg_url: str,
+    catalog_url: SecretStr,
+    tmp_path: Path,
+) -> None:
+    on_s3 = settings.model_copy(
+        update={
+            "lake_url": f"s3://{s3_env.bucket}/{tmp_path.name}",
+            "lock_url": SecretStr(pg_url),
+            "lake_catalog_url": catalog_url,
+        }
+    )
+    _ingested(on_s3, keyring, contracts, write_landing)
+    store = lake_store(on_s3)
+    catalog = catalog_of(store)
+    assert catalog is not None
+    [part] = partitions(store, "order_items")
+    assert "manifest.json" not in store.listdir(f"order_items/{part.name}")  # catalog commits
+    [commit] = history(catalog, "order_items")
+    assert (commit.run_id, commit.dataset_version) == (
+        part.manifest.run_id,
+        part.manifest.dataset_version,
+    )
+
+    validation = validate_partition(
+        "order_items", INTERVAL, on_s3, run_id="r1", contracts=contracts, keyring=keyring
+    )
+    assert validation.failed_critical == []
+    con = duckdb.connect()
+    register_lake(con, select_partitions(store, contracts), contracts=contracts)
+    row = con.execute("SELECT count(*) FROM lake.order_items").fetchone()
+    assert row == (part.manifest.counts.loaded,)
+
+    other = duckdb.connect()  # another engine: only DuckDB's extensions and the catalog
+    load_extensions(other, ["ducklake", "postgres", "httpfs"])
+    s3_secret_from_env(other, s3_env.env())
+    other.execute(f"ATTACH 'ducklake:postgres:{catalog_url.get_secret_value()}' AS lake")
+    for table in TABLES:
+        loaded = sum(p.manifest.counts.loaded for p in partitions(store, table))
+        assert other.execute(f"SELECT count(*) FROM lake.{table}").fetchone() == (loaded,)
 
 
 def test_a_changed_object_on_s3_is_never_read(
