@@ -110,6 +110,34 @@ def _store_warehouse_and_handover(settings: Settings, *tokens: str) -> str:
     return rel
 
 
+def _no_snapshot_returns(settings: Settings, store: LakeStorage, token: str, first) -> None:
+    """Another engine attached to the DuckLake catalog reads every snapshot it keeps: none
+    returns the erased person's rows (those that did were expired)."""
+    from pipelines.lake.extensions import load_extensions, s3_secret_from_env
+
+    assert settings.lake_catalog_url is not None
+    con = duckdb.connect()
+    load_extensions(con, ["ducklake", "postgres", "httpfs"])
+    s3_secret_from_env(con)
+    con.execute(
+        f"ATTACH 'ducklake:postgres:{settings.lake_catalog_url.get_secret_value()}' AS lake"
+    )
+    kept = [r[0] for r in con.execute("SELECT snapshot_id FROM ducklake_snapshots('lake')")
+            .fetchall()]  # fmt: skip
+    read = 0
+    for snapshot in kept:
+        try:
+            rows = con.execute(f"SELECT * FROM lake.customers AT (VERSION => {snapshot})")
+        except duckdb.CatalogException:  # before the table's first commit
+            continue
+        assert token not in repr(rows.fetchall()), snapshot
+        read += 1
+    assert read >= 1
+    assert first.manifest.dataset_version not in repr(
+        con.execute("SELECT commit_extra_info FROM ducklake_snapshots('lake')").fetchall()
+    ), "the snapshot that published the superseded version holding the person is expired"
+
+
 def test_retention_on_s3_deletes_the_manifest_and_every_object_of_the_partition(
     s3_settings: Settings, contracts: ContractSet, keyring: KeyRing, write_landing, tmp_path: Path
 ) -> None:
@@ -153,8 +181,15 @@ def test_retention_on_s3_deletes_the_manifest_and_every_object_of_the_partition(
     assert output["name"] == f"{tmp_path.name}/order_reviews"
 
 
+@pytest.mark.parametrize("catalog", [False, True], ids=["manifests", "ducklake"])
 def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
-    s3_settings: Settings, contracts: ContractSet, keyring: KeyRing, write_landing, tmp_path: Path
+    s3_settings: Settings,
+    contracts: ContractSet,
+    keyring: KeyRing,
+    write_landing,
+    tmp_path: Path,
+    catalog: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
     from pipelines.privacy.authorize import Request, subject_token
     from pipelines.privacy.erase import erase
@@ -163,6 +198,9 @@ def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     from pipelines.privacy.verify import verify_erasure
 
     s3_lake = s3_settings
+    if catalog:  # the lake's commits in a DuckLake catalog: erasure also expires history
+        url = request.getfixturevalue("catalog_url")
+        s3_lake = s3_lake.model_copy(update={"lake_catalog_url": url})
     _ingest(s3_lake, contracts, write_landing, contracts.load_order())
     store = lake_store(s3_lake)
     graph = subject_graph(contracts)
@@ -221,6 +259,8 @@ def test_export_erase_and_verify_on_s3_leave_no_object_holding_the_person(
     result = verify_erasure(s3_lake, keyring, contracts, graph, token)
     assert result.absent, result.findings
     assert subject_export(s3_lake, keyring, contracts, graph, token)["lake"] == {}
+    if catalog:
+        _no_snapshot_returns(s3_lake, store, token, first)
 
     # A leftover on the store (say, a copy another tool put back) is found by verification.
     planted = tmp_path / "planted.parquet"
