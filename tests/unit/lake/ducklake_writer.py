@@ -37,13 +37,22 @@ def manifest(table: str, partition: str, folder: Path, rows: int) -> Manifest:
     )  # fmt: skip
 
 
-def publish(store: LakeStorage, table: str, partition: str, ids: list[int], out: Path) -> None:
-    """Publish ``table/partition`` holding rows ``ids`` (an empty quarantine)."""
+def publish(
+    store: LakeStorage,
+    table: str,
+    partition: str,
+    ids: list[int],
+    out: Path,
+    extra: str = "",
+) -> None:
+    """Publish ``table/partition`` holding rows ``ids`` (columns ``id``, ``v`` and the
+    select items ``extra``, e.g. ``", 1.5 AS w"``) and an empty quarantine."""
     with publish_partition(store, table, partition, out) as folder:
         values = ", ".join(f"({i}, 'v{i}')" for i in ids) or "(0, 'x')"
         where = "" if ids else " WHERE false"
         duckdb.execute(
-            f"COPY (SELECT * FROM (VALUES {values}) t(id, v){where}) TO '{folder / DATA_NAME}'"
+            f"COPY (SELECT *{extra} FROM (VALUES {values}) t(id, v){where}) "
+            f"TO '{folder / DATA_NAME}'"
         )
         duckdb.execute(
             f"COPY (SELECT 1 AS id, 'c' AS failed_check WHERE false) TO "

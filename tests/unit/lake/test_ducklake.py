@@ -17,15 +17,16 @@ from pydantic import SecretStr
 
 from pipelines.cli import main
 from pipelines.lake.ducklake import CatalogError
+from pipelines.lake.ducklake.commit import CatalogSchemaError
 from pipelines.lake.ducklake.history import current_snapshot, history
 from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.lake.gc import collect
 from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import LakeIntegrityError, partitions, verified_data_files
 from pipelines.lake.publish import remove_partition
-from pipelines.lake.storage import LakeStorage, catalog_of, lake_storage
+from pipelines.lake.storage import LakeStorage, catalog_of, lake_storage, lake_store
 from pipelines.lake.stored import delete_unreferenced, unreferenced
-from pipelines.settings import PROJECT_DIR
+from pipelines.settings import PROJECT_DIR, Settings
 from tests.s3server import S3Server
 from tests.unit.lake.ducklake_writer import publish
 
@@ -229,3 +230,37 @@ def test_gc_of_a_superseded_object_expires_the_snapshots_that_read_it(
     assert old not in kept
     for snapshot in (s for s in kept if s > old):  # each readable: no object is missing
         assert _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})") == [1, 2, 3]
+
+
+def test_new_columns_are_added_and_a_changed_type_is_refused_by_name(
+    store: LakeStorage, catalog_url: SecretStr, s3_env: S3Server, tmp_path: Path
+) -> None:
+    publish(store, "orders", DAYS[0], [1], tmp_path)
+    publish(store, "orders", DAYS[1], [2], tmp_path, extra=", 1.5::DOUBLE AS w")
+    con = _engine(catalog_url, s3_env)
+    rows = con.execute("SELECT id, w FROM lake.orders ORDER BY id").fetchall()
+    assert rows == [(1, None), (2, 1.5)]
+    with pytest.raises(CatalogSchemaError, match=r"orders: column w is DOUBLE .* but VARCHAR"):
+        publish(store, "orders", "dt=2024-01-03", [3], tmp_path, extra=", 'x' AS w")
+    assert [p.name for p in partitions(store, "orders")] == DAYS  # nothing of it visible
+
+
+def test_a_ducklake_file_catalog_and_the_settings_edges(
+    root: str, tmp_path: Path, settings: Settings
+) -> None:
+    local = SecretStr(str(tmp_path / "lake.ducklake"))
+    store = lake_storage(root, catalog=local)
+    publish(store, "orders", DAYS[0], [1, 2], tmp_path)
+    [part] = partitions(store, "orders")
+    assert part.manifest.counts.loaded == 2
+    assert (tmp_path / "lake.ducklake").is_file()
+
+    assert settings.model_copy(update={"lake_catalog_url": local}).lake_catalog_url == local
+    with pytest.raises(ValueError, match="lake_catalog_url must be a postgresql:// URL"):
+        Settings(lake_catalog_url="mysql://db/lake")
+    with pytest.raises(ValueError, match=r"lake_catalog_url must be .* \.ducklake file"):
+        Settings(lake_catalog_url=str(tmp_path / "lake.db"))
+    with pytest.raises(ValueError, match="needs the lake on an object store; set lake_url"):
+        lake_store(settings.model_copy(update={"lake_catalog_url": local}))
+    with pytest.raises(ValueError, match=r"as-of listing .* needs the lake's DuckLake catalog"):
+        partitions(lake_storage(root + "-plain"), "orders", snapshot=1)
