@@ -42,8 +42,10 @@ def manifests(
             'WHERE "table" = ? ORDER BY "partition"',
             [table],
         ).fetchall()
-    except duckdb.InvalidInputException as exc:  # no such snapshot (expired, or to come)
-        raise CatalogError(
+    except (duckdb.InvalidInputException, duckdb.CatalogException) as exc:
+        if snapshot is None:
+            raise
+        raise CatalogError(  # no such snapshot: expired, before the catalog, or to come
             f"{table}: no listing as of snapshot {snapshot} in {catalog.display} ({exc}); "
             f"see `pipelines lake history --table {table}` for the snapshots kept"
         ) from None
@@ -134,9 +136,9 @@ def _live_spans(rows: list[tuple[int, str, int]], now: int) -> set[int]:
     started: dict[int, int] = {}
     found: set[int] = set()
     for snapshot, change, rowid in rows:
-        if change == "insert":
+        if change in ("insert", "update_postimage"):
             started[rowid] = snapshot
-        elif change == "delete" and rowid in started:
+        elif change in ("delete", "update_preimage") and rowid in started:
             found |= set(range(started.pop(rowid), min(snapshot, now)))
     return found
 
