@@ -18,7 +18,9 @@ a local folder they are ``data.parquet`` and ``quarantine.parquet`` (a partition
 in whole by renames, :mod:`pipelines.lake.publish`). On an object store, where nothing
 renames, they are content-addressed, ``data-<sha256>.parquet`` and
 ``quarantine-<sha256>.parquet``, and the manifest, written last, is the commit: readers only
-follow a manifest, so objects of an unfinished or superseded write are never read.
+follow a manifest, so objects of an unfinished or superseded write are never read. With a
+DuckLake catalog the manifests are rows of its ``_pipelines_manifests`` table instead
+(:mod:`pipelines.lake.ducklake`), listed as of any snapshot it keeps.
 """
 
 from __future__ import annotations

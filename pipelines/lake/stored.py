@@ -12,6 +12,10 @@ An object store has no rename, so a partition cannot be swapped in whole as a lo
 A reader sees the previous manifest and its files, or the new ones, never a mix. A writer
 killed before step 2 leaves only objects no manifest names (:func:`unreferenced` lists them);
 a re-run writes the same keys for the same content, so it gives the same content hash.
+
+With a DuckLake catalog (``lake_catalog_url``) step 2 is a catalog transaction instead of
+``manifest.json`` (:mod:`pipelines.lake.ducklake.commit`), and deleting objects expires
+the snapshots that still reach them (:func:`forget`).
 """
 
 from __future__ import annotations
