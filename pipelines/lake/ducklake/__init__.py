@@ -8,7 +8,9 @@ transaction is the commit, and every commit is a snapshot (time travel, history)
 
 * :mod:`.connection`: :class:`LakeCatalog`, one attached DuckDB connection per process;
 * :mod:`.commit`: publishing and removing a partition (one transaction each);
-* :mod:`.history`: listing (as of a snapshot), the commit history, expiring snapshots.
+* :mod:`.history`: listing (as of a snapshot), the commit history, expiring snapshots;
+* :mod:`.releases`: the feature releases (``features__<table>`` tables and the
+  ``_pipelines_releases`` row of each as-of date), published in one transaction each.
 
 Build a store with a catalog from settings with
 :func:`pipelines.lake.storage.lake_store`; list with
