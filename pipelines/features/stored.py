@@ -6,6 +6,14 @@ snapshots there, content-addressed, and the release file last (the commit):
 ``<lake_url>/_features/<table>/as_of=<date>/data-<sha256>.parquet``
 ``<lake_url>/_features/releases/as_of=<date>.json``
 
+With the lake's DuckLake catalog (``lake_catalog_url``) the commit is a catalog transaction
+instead (:mod:`pipelines.lake.ducklake.releases`): each snapshot object is registered in the
+DuckLake table ``features__<table>`` (another engine reads it by SQL) and the release JSON is
+the as-of date's row of ``_pipelines_releases``; no release file is written, and readers
+follow the catalog (a re-published date replaces the cached copy; :func:`releases_at` reads
+the releases as of a snapshot). Deleting snapshot objects (an erasure) expires the snapshots
+that still reach them (:func:`forget_snapshots`).
+
 Before publication, the build hands its output to the check and publish tasks (which may run
 on other workers) the same way (:func:`hand_over_build`, :func:`fetch_built`):
 
@@ -31,7 +39,8 @@ from pathlib import Path
 from pipelines.features.paths import release_file, snapshot_file
 from pipelines.features.release import Release
 from pipelines.hashing import file_sha256
-from pipelines.lake.storage import LakeStorage, object_store
+from pipelines.lake.ducklake import releases as catalog_releases
+from pipelines.lake.storage import LakeStorage, catalog_of, object_store
 from pipelines.settings import Settings
 
 PREFIX = "_features"
@@ -128,28 +137,77 @@ def _cached(store: LakeStorage, rel: str, path: Path, sha: str, what: str, owner
         staged.unlink(missing_ok=True)
 
 
+def decided_snapshots(release: Release) -> dict[str, str]:
+    """table -> the SHA-256 its publication decided on (the snapshot object's name)."""
+    return {
+        table: str(info["decided_sha256"])
+        for table, info in sorted(release.features.items())
+        if isinstance(info, dict) and info.get("decided_sha256")
+    }
+
+
+def _files_of(store: LakeStorage) -> catalog_releases.ReleaseFiles:
+    """A release JSON -> {table: URI of its snapshot object on ``store``}."""
+
+    def files(text: str) -> dict[str, str]:
+        release = Release.from_json(text)
+        return {
+            table: store.uri(snapshot_rel(table, release.as_of, sha))
+            for table, sha in decided_snapshots(release).items()
+        }
+
+    return files
+
+
 def publish_release(settings: Settings, release: Release) -> bool:
-    """Put ``release``'s decided snapshots, then its release file, on the object store;
-    False (nothing done) with a local lake."""
+    """Put ``release``'s decided snapshots on the object store, then commit it: the release
+    file last, or with a DuckLake catalog one catalog transaction (the snapshots registered
+    in ``features__<table>``, the release a row of ``_pipelines_releases``; no release file
+    is written). False (nothing done) with a local lake."""
     store = object_store(settings)
     if store is None:
         return False
     as_of = date.fromisoformat(release.as_of)
-    for table, info in sorted(release.features.items()):
-        sha = info.get("decided_sha256")
-        if sha:
-            store.put(
-                snapshot_file(settings, table, as_of), snapshot_rel(table, release.as_of, sha)
-            )
-    store.put(release_file(settings, as_of), release_rel(release.as_of))  # the commit
+    for table, sha in decided_snapshots(release).items():
+        store.put(snapshot_file(settings, table, as_of), snapshot_rel(table, release.as_of, sha))
+    catalog = catalog_of(store)
+    if catalog is None:
+        store.put(release_file(settings, as_of), release_rel(release.as_of))  # the commit
+        return True
+    entry = catalog_releases.ReleaseEntry(
+        release.as_of, release.release_id, release_file(settings, as_of).read_text("utf-8"),
+        release.run_id, {"status": release.status},
+    )  # fmt: skip
+    catalog_releases.commit_release(catalog, entry, _files_of(store))
     return True
 
 
+def _cache_text(path: Path, text: str) -> Path:
+    """Make ``path`` hold ``text`` (replaced whole, and only when it differs)."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.fetch-{os.getpid()}")
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+    return path
+
+
 def fetch_release(settings: Settings, as_of: date) -> Path | None:
-    """Copy the release as of ``as_of`` from the object store into the local cache; its
-    path, or None with a local lake or when the store has none."""
+    """Copy the release as of ``as_of`` from the object store (with a catalog: the
+    catalog's row) into the local cache; its path, or None with a local lake or when the
+    store has none."""
     store = object_store(settings)
-    if store is None or store.sha256(release_rel(as_of.isoformat())) is None:
+    if store is None:
+        return None
+    catalog = catalog_of(store)
+    if catalog is not None:
+        text = catalog_releases.release(catalog, as_of.isoformat())
+        return None if text is None else _cache_text(release_file(settings, as_of), text)
+    if store.sha256(release_rel(as_of.isoformat())) is None:
         return None
     path = release_file(settings, as_of)
     store.get(release_rel(as_of.isoformat()), path)
@@ -172,18 +230,67 @@ def fetch_snapshot(settings: Settings, table: str, release: Release) -> Path | N
 
 
 def fetch_releases(settings: Settings) -> int:
-    """Copy the releases on the object store that the local cache lacks; how many."""
+    """Copy the releases on the object store that the local cache lacks (with a catalog:
+    also those whose cached copy differs from the catalog's, as after a re-publication);
+    how many."""
     store = object_store(settings)
     if store is None:
         return 0
+    catalog = catalog_of(store)
+    if catalog is not None:
+        copied = 0
+        for as_of, text in catalog_releases.releases(catalog).items():
+            path = release_file(settings, date.fromisoformat(as_of))
+            copied += not (path.is_file() and path.read_text(encoding="utf-8") == text)
+            _cache_text(path, text)
+        return copied
     copied = 0
-    for name in store.listdir(f"{PREFIX}/releases"):
-        if name.startswith("as_of=") and name.endswith(".json"):
-            path = release_file(settings, date.fromisoformat(name[len("as_of=") : -len(".json")]))
-            if not path.is_file():
-                store.get(f"{PREFIX}/releases/{name}", path)
-                copied += 1
+    for as_of in release_dates(store):
+        path = release_file(settings, date.fromisoformat(as_of))
+        if not path.is_file():
+            store.get(release_rel(as_of), path)
+            copied += 1
     return copied
+
+
+def release_dates(store: LakeStorage) -> list[str]:
+    """The as-of dates of the releases published on ``store`` (its catalog's rows, or its
+    release files), oldest first."""
+    catalog = catalog_of(store)
+    if catalog is not None:
+        return sorted(catalog_releases.releases(catalog))
+    names = store.listdir(f"{PREFIX}/releases")
+    return [
+        n[len("as_of=") : -len(".json")]
+        for n in names
+        if n.startswith("as_of=") and n.endswith(".json")
+    ]
+
+
+def releases_at(settings: Settings, snapshot: int) -> list[Release]:
+    """The releases published as of the DuckLake catalog's ``snapshot`` (time travel), oldest
+    first; nothing is cached. Needs the lake's catalog (``lake_catalog_url``)."""
+    store = object_store(settings)
+    catalog = None if store is None else catalog_of(store)
+    if catalog is None:
+        raise ValueError(
+            f"releases as of snapshot {snapshot} need the lake's DuckLake catalog "
+            "(lake_catalog_url); this lake keeps only the current release of each date"
+        )
+    texts = catalog_releases.releases(catalog, snapshot)
+    return [Release.from_json(texts[a]) for a in sorted(texts)]
+
+
+def forget_snapshots(settings: Settings, deleted: list[str]) -> list[int]:
+    """With a DuckLake catalog: expire the snapshots from which a read of a
+    ``features__<table>`` still reaches the ``deleted`` snapshot objects (relative names);
+    the snapshots expired. Without one: nothing (no history is kept)."""
+    store = object_store(settings)
+    catalog = None if store is None else catalog_of(store)
+    if store is None or catalog is None or not deleted:
+        return []
+    uris = [store.uri(rel) for rel in deleted]
+    return catalog_releases.expire_referencing(catalog, uris, _files_of(store))
 
 
 def drop_built(settings: Settings) -> list[str]:
