@@ -9,9 +9,12 @@ import os
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
+from pydantic import SecretStr
 
 from pipelines.features import tasks
+from pipelines.features.api import read_snapshot
 from pipelines.features.paths import release_file, snapshot_file
 from pipelines.features.snapshots import read_release
 from pipelines.features.stored import (
@@ -44,6 +47,7 @@ from tests.unit.features.test_feature_checks import (
     build_release,
     check_all,
 )
+from tests.unit.lake.test_ducklake import _engine
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +86,27 @@ def test_built_on_one_worker_checked_and_published_on_another(workers) -> None:
         assert Path(info["file"]) == local
         assert file_sha256(local) == info["sha256"] == info["decided_sha256"]
     assert lake_store(b).sha256(release_rel(AS_OF.isoformat())) is not None  # published
+
+
+def test_with_a_catalog_the_publication_is_a_catalog_commit_the_builder_follows(
+    workers, catalog_url: SecretStr, s3_env: S3Server
+) -> None:
+    """The lake's DuckLake catalog (``lake_catalog_url``): B's publication is one catalog
+    transaction, no release file; A, whose cache holds its own ``built`` release of that
+    date, serves the published one, and another engine reads the published rows."""
+    a, b = (w.model_copy(update={"lake_catalog_url": catalog_url}) for w in workers)
+    _build_on(a)
+    check_all(b)
+    assert tasks.publish(START, END, RUN, settings=b)["release_id"] == "r-test"
+    assert lake_store(b).sha256(release_rel(AS_OF.isoformat())) is None
+    assert read_release(a, AS_OF).status == "built"  # A's cache, until a reader asks
+    con = _engine(catalog_url, s3_env)
+    for table, info in read_release(b, AS_OF).features.items():
+        served = read_snapshot(table, settings=a)
+        assert served.release.status == "published" and served.file.is_relative_to(a.data_dir)
+        assert served.frame.equals(pl.read_parquet(snapshot_file(b, table, AS_OF)))
+        row = con.execute(f"SELECT count(*) FROM lake.features__{table}").fetchone()
+        assert row == (info["rows"],) == (served.frame.height,)
 
 
 def test_a_rebuild_after_the_checks_is_not_published(workers) -> None:
