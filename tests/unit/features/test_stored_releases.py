@@ -6,6 +6,7 @@ a row of ``_pipelines_releases``, and readers follow the catalog."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -38,14 +39,18 @@ AS_OF = "2018-01-03"
 TOKENS = {"p1:a": 2, "p1:b": 1}
 
 
-def _published(
-    settings: Settings, rows: dict[str, int] = TOKENS, release_id: str = "r1", tables=None
+def _written(
+    settings: Settings,
+    rows: dict[str, int] = TOKENS,
+    release_id: str = "r1",
+    tables: list[str] | None = None,
+    as_of: str = AS_OF,
 ) -> Release:
-    """A published release as of :data:`AS_OF`: ``customer_features`` (one row per token),
-    and the other ``tables`` with the same rows."""
+    """A release as of ``as_of`` on ``settings``' worker, status published but not on the
+    store yet: ``customer_features`` (one row per token) and the other ``tables`` alike."""
     features = {}
     for table in tables or ["customer_features"]:
-        path = snapshot_file(settings, table, date.fromisoformat(AS_OF))
+        path = snapshot_file(settings, table, date.fromisoformat(as_of))
         path.parent.mkdir(parents=True, exist_ok=True)
         pl.DataFrame(
             {"customer_unique_token": list(rows), "as_of_date": [date(2018, 1, 3)] * len(rows),
@@ -54,7 +59,7 @@ def _published(
         features[table] = {"decided_sha256": file_sha256(path), "rows": len(rows)}
     release = Release(
         release_id=release_id,
-        as_of=AS_OF,
+        as_of=as_of,
         run_id="run-1",
         partitions=[],
         held_back=[],
@@ -63,6 +68,14 @@ def _published(
         features=features,
     )
     write_release(settings, release)
+    return release
+
+
+def _published(
+    settings: Settings, rows: dict[str, int] = TOKENS, release_id: str = "r1", tables=None
+) -> Release:
+    """:func:`_written`, then published on the store."""
+    release = _written(settings, rows, release_id, tables)
     assert publish_release(settings, release)
     return release
 
@@ -171,6 +184,39 @@ def test_a_republished_date_replaces_the_release_and_its_rows(
     then = f"lake.features__customer_features AT (VERSION => {before})"
     assert _count(con, f"SELECT count(*) FROM {then}") == len(TOKENS)  # time travel
     assert [r.release_id for r in releases_at(reader, before)] == ["r1"]
+
+
+def test_publications_of_several_dates_at_once_all_land(
+    catalog_workers, tmp_path: Path, catalog_url: SecretStr, s3_env: S3Server
+) -> None:
+    """Three workers publish three dates at the same time (the catalog's transactions,
+    retried on a conflict): every release and every snapshot's rows are there."""
+    builder, _ = catalog_workers
+    _published(builder)  # the tables exist
+    days = ["2018-01-04", "2018-01-05", "2018-01-06"]
+    workers = [builder.model_copy(update={"data_dir": tmp_path / d}) for d in days]
+    released = [_written(w, release_id=d, as_of=d) for w, d in zip(workers, days, strict=True)]
+    failed: list[BaseException] = []
+
+    def publish(worker: Settings, release: Release) -> None:
+        try:
+            publish_release(worker, release)
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    threads = [
+        threading.Thread(target=publish, args=pair) for pair in zip(workers, released, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    con = _engine(catalog_url, s3_env)
+    as_ofs = [r[0] for r in con.execute("SELECT as_of FROM lake._pipelines_releases ORDER BY 1")
+              .fetchall()]  # fmt: skip
+    assert as_ofs == [AS_OF, *days]
+    assert _count(con, "SELECT count(*) FROM lake.features__customer_features") == 4 * len(TOKENS)
 
 
 def test_releases_as_of_a_snapshot_need_the_catalog(two_workers) -> None:
