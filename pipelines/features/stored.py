@@ -32,9 +32,11 @@ decided on. With a local lake nothing is copied: the files already are where rea
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pipelines.features.paths import release_file, snapshot_file
 from pipelines.features.release import Release
@@ -137,23 +139,25 @@ def _cached(store: LakeStorage, rel: str, path: Path, sha: str, what: str, owner
         staged.unlink(missing_ok=True)
 
 
-def decided_snapshots(release: Release) -> dict[str, str]:
-    """table -> the SHA-256 its publication decided on (the snapshot object's name)."""
+def decided_snapshots(features: dict[str, Any]) -> dict[str, str]:
+    """table -> the SHA-256 its publication decided on (the snapshot object's name), from a
+    release's ``features``."""
     return {
         table: str(info["decided_sha256"])
-        for table, info in sorted(release.features.items())
+        for table, info in sorted(features.items())
         if isinstance(info, dict) and info.get("decided_sha256")
     }
 
 
 def _files_of(store: LakeStorage) -> catalog_releases.ReleaseFiles:
-    """A release JSON -> {table: URI of its snapshot object on ``store``}."""
+    """A release JSON -> {table: URI of its snapshot object on ``store``} (read from the
+    JSON itself, so a release written by another version of the code still parses)."""
 
     def files(text: str) -> dict[str, str]:
-        release = Release.from_json(text)
+        data = json.loads(text)
         return {
-            table: store.uri(snapshot_rel(table, release.as_of, sha))
-            for table, sha in decided_snapshots(release).items()
+            table: store.uri(snapshot_rel(table, str(data["as_of"]), sha))
+            for table, sha in decided_snapshots(data.get("features") or {}).items()
         }
 
     return files
@@ -168,7 +172,7 @@ def publish_release(settings: Settings, release: Release) -> bool:
     if store is None:
         return False
     as_of = date.fromisoformat(release.as_of)
-    for table, sha in decided_snapshots(release).items():
+    for table, sha in decided_snapshots(release.features).items():
         store.put(snapshot_file(settings, table, as_of), snapshot_rel(table, release.as_of, sha))
     catalog = catalog_of(store)
     if catalog is None:

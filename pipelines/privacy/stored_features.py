@@ -37,7 +37,7 @@ Published = dict[str, tuple[str, dict[str, str]]]
 
 
 def _decided(settings: Settings, as_of: str) -> dict[str, str]:
-    return decided_snapshots(read_release(settings, date.fromisoformat(as_of)))
+    return decided_snapshots(read_release(settings, date.fromisoformat(as_of)).features)
 
 
 def pull_releases(settings: Settings) -> Published:
