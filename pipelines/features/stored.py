@@ -179,8 +179,8 @@ def publish_release(settings: Settings, release: Release) -> bool:
         store.put(release_file(settings, as_of), release_rel(release.as_of))  # the commit
         return True
     entry = catalog_releases.ReleaseEntry(
-        release.as_of, release.release_id, release_file(settings, as_of).read_text("utf-8"),
-        release.run_id, {"status": release.status},
+        release.as_of, release.release_id, release.to_json(), release.run_id,
+        {"status": release.status},
     )  # fmt: skip
     catalog_releases.commit_release(catalog, entry, _files_of(store))
     return True
