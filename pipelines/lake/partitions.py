@@ -63,6 +63,9 @@ class Partition:
     """The partition folder's name, ``dt=...``."""
     manifest: Manifest
     store: LakeStorage
+    snapshot: int | None = None
+    """With a DuckLake catalog, the snapshot whose commit published this version (filled by
+    the catalog's listing); None for a local lake or a store without a catalog."""
 
     @property
     def interval(self) -> Interval:
@@ -95,6 +98,15 @@ class Partition:
         if isinstance(self.store, LocalStorage):
             return self.folder
         return self.store.uri(f"{self.table}/{self.name}")
+
+    @property
+    def manifest_location(self) -> str:
+        """Where the manifest is (for lineage): its ``manifest.json`` (absolute path or URL),
+        or with a catalog its row there (:meth:`LakeCatalog.row_location`, no credential)."""
+        catalog = catalog_of(self.store)
+        if catalog is not None:
+            return catalog.row_location(self.table, self.name)
+        return in_partition(self.location, MANIFEST_NAME)
 
     @property
     def folder(self) -> Path:
@@ -137,8 +149,10 @@ def partitions(
     catalog = catalog_of(store)
     if catalog is not None:
         return [
-            Partition(table, name, Manifest.model_validate_json(text), store)
-            for name, text in catalog_history.manifests(catalog, table, snapshot)
+            Partition(
+                table, r.partition, Manifest.model_validate_json(r.manifest), store, r.snapshot
+            )
+            for r in catalog_history.manifests(catalog, table, snapshot)
         ]
     if snapshot is not None:
         raise ValueError(
@@ -170,6 +184,28 @@ def tables(lake: Path | str | LakeStorage) -> list[str]:
     """The lake's tables: the folders at its root (a local folder or the store's prefix, one
     listing), the reserved names (:data:`RESERVED_PREFIXES`) left out; sorted."""
     return [n for n in as_store(lake).scan("").folders if not n.startswith(RESERVED_PREFIXES)]
+
+
+def published(lake: Path | str | LakeStorage, table: str, name: str) -> Partition | None:
+    """``table``'s partition ``name`` as published now (with its snapshot on a catalog: one
+    row read), or None."""
+    store = as_store(lake)
+    catalog = catalog_of(store)
+    if catalog is not None:
+        row = catalog_history.current_row(catalog, table, name)
+        if row is None:
+            return None
+        manifest = Manifest.model_validate_json(row.manifest)
+        return Partition(table, name, manifest, store, row.snapshot)
+    if isinstance(store, S3Storage):
+        rel = f"{table}/{name}/{MANIFEST_NAME}"
+        if store.sha256(rel) is None:
+            return None
+        return Partition(table, name, Manifest.model_validate_json(store.read_text(rel)), store)
+    folder = Path(store.root) / table / name
+    if not (folder / MANIFEST_NAME).is_file():
+        return None
+    return Partition(table, name, Manifest.read(folder), store)
 
 
 def partitions_until(lake: Path | str | LakeStorage, table: str, end: datetime) -> list[Partition]:

@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 from pydantic import SecretStr
@@ -59,6 +61,23 @@ class LakeCatalog:
         """The catalog's name for messages (no password)."""
         text = secret(self.url)
         return display_url(text) if "://" in text else text
+
+    @property
+    def location(self) -> str:
+        """The catalog's name in lineage and the warehouse's registry, without any
+        credential: ``ducklake:postgresql://host:port/db`` (no user, password or options),
+        or ``ducklake:<absolute path>`` of a ``.ducklake`` file."""
+        text = secret(self.url)
+        if "://" not in text:
+            return f"ducklake:{Path(text).absolute()}"
+        parts = urlsplit(text)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        return f"ducklake:{parts.scheme}://{host}{parts.path}"
+
+    def row_location(self, table: str, partition: str) -> str:
+        """Where ``table/partition``'s manifest row is: :attr:`location`
+        ``#_pipelines_manifests/<table>/<partition>``."""
+        return f"{self.location}#{MANIFESTS}/{table}/{partition}"
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of this process's connection (one per call: cursors are per thread)."""

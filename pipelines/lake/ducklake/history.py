@@ -31,14 +31,27 @@ def _at(snapshot: int | None) -> str:
     return "" if snapshot is None else f" AT (VERSION => {int(snapshot)})"
 
 
-def manifests(
-    catalog: LakeCatalog, table: str, snapshot: int | None = None
-) -> list[tuple[str, str]]:
-    """``(partition, manifest JSON)`` of ``table``'s partitions, now or as of ``snapshot``."""
+@dataclass(frozen=True)
+class Row:
+    """One partition's manifest row, and the snapshot whose commit wrote it."""
+
+    partition: str
+    manifest: str
+    """The manifest's JSON."""
+    snapshot: int
+
+
+SNAPSHOT = "snapshot_id"
+"""DuckLake's virtual column: the snapshot that inserted a row (a commit deletes and
+re-inserts its partition's row, so it is that commit's snapshot, also as of an old one)."""
+
+
+def manifests(catalog: LakeCatalog, table: str, snapshot: int | None = None) -> list[Row]:
+    """The manifest rows of ``table``'s partitions, now or as of ``snapshot``."""
     cur = catalog.cursor()
     try:
         rows = cur.execute(
-            f'SELECT "partition", manifest FROM {ALIAS}.{MANIFESTS}{_at(snapshot)} '
+            f'SELECT "partition", manifest, {SNAPSHOT} FROM {ALIAS}.{MANIFESTS}{_at(snapshot)} '
             'WHERE "table" = ? ORDER BY "partition"',
             [table],
         ).fetchall()
@@ -51,20 +64,27 @@ def manifests(
         ) from None
     finally:
         cur.close()
-    return [(str(p), str(m)) for p, m in rows]
+    return [Row(str(p), str(m), int(s)) for p, m, s in rows]
 
 
-def manifest(catalog: LakeCatalog, table: str, partition: str) -> str | None:
-    """The manifest JSON of ``table/partition`` as committed now, or None."""
+def current_row(catalog: LakeCatalog, table: str, partition: str) -> Row | None:
+    """The manifest row of ``table/partition`` as committed now, or None."""
     cur = catalog.cursor()
     try:
         row = cur.execute(
-            f'SELECT manifest FROM {ALIAS}.{MANIFESTS} WHERE "table" = ? AND "partition" = ?',
+            f"SELECT manifest, {SNAPSHOT} FROM {ALIAS}.{MANIFESTS} "
+            'WHERE "table" = ? AND "partition" = ?',
             [table, partition],
         ).fetchone()
     finally:
         cur.close()
-    return None if row is None else str(row[0])
+    return None if row is None else Row(partition, str(row[0]), int(row[1]))
+
+
+def manifest(catalog: LakeCatalog, table: str, partition: str) -> str | None:
+    """The manifest JSON of ``table/partition`` as committed now, or None."""
+    row = current_row(catalog, table, partition)
+    return None if row is None else row.manifest
 
 
 def _snapshot_now(cur: duckdb.DuckDBPyConnection) -> int:
