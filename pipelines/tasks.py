@@ -27,7 +27,7 @@ def ingest(
         lineage,
     ):
         result = ingest_table(table, interval, settings, run_id=run_id)
-        lineage.complete_with(lambda: ingestion_lineage(result.manifest, result.location, settings))
+        lineage.complete_with(lambda: ingestion_lineage(result.manifest, settings))
     manifest = result.manifest
     return {
         "table": table,

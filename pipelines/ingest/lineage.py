@@ -100,7 +100,6 @@ def audit_head(settings: Settings) -> dict[str, Any] | None:
 
 def ingestion_lineage(
     manifest: Manifest,
-    partition_dir: Any,
     settings: Settings,
     contracts: ContractSet | None = None,
 ) -> LineageParts:
@@ -153,9 +152,8 @@ def ingestion_lineage(
         )
 
     lineage = f.column_lineage(fields, dataset_edges)
-    output = ds.lake_partition_output(
-        settings, contract, partition_dir, manifest, {"columnLineage": lineage}
-    )
+    part = ds.written_partition(settings, manifest)
+    output = ds.lake_partition_output(settings, contract, part, {"columnLineage": lineage})
     return LineageParts(
         inputs=inputs,
         outputs=[output],

@@ -19,9 +19,9 @@ from openlineage.client.generated import (
 )
 
 from pipelines.contracts import Contract, ContractSet, load_contracts
-from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, Manifest
-from pipelines.lake.partitions import Partition, in_partition, partitions_until
-from pipelines.lake.storage import lake_store
+from pipelines.lake.manifest import DATA_NAME, Manifest
+from pipelines.lake.partitions import Partition, in_partition, partitions_until, published
+from pipelines.lake.storage import catalog_of, lake_store
 from pipelines.lineage import facets as f
 from pipelines.lineage import naming
 from pipelines.lineage.events import input_dataset, output_dataset
@@ -97,58 +97,70 @@ def landing_tags(contract: Contract) -> Any:
     )
 
 
-def partition_facet(folder: Path | str, manifest: Manifest) -> Any:
+def partition_facet(
+    part: Partition, *, loaded: int | None = None, quarantined: int | None = None
+) -> Any:
+    """``pipelines_partition`` of ``part`` (row counts its manifest's unless given); with a
+    DuckLake catalog its ``snapshot`` and, as ``manifest``, its catalog row."""
+    manifest = part.manifest
     return f.custom(
         f.PipelinesPartitionDatasetFacet,
         table=manifest.table,
         partition=manifest.partition,
         interval_start=manifest.interval_start,
         interval_end=manifest.interval_end,
-        manifest=in_partition(folder, MANIFEST_NAME),
-        rows_loaded=manifest.counts.loaded,
-        rows_quarantined=manifest.counts.quarantined,
+        manifest=part.manifest_location,
+        rows_loaded=manifest.counts.loaded if loaded is None else loaded,
+        rows_quarantined=manifest.counts.quarantined if quarantined is None else quarantined,
+        snapshot=part.snapshot,
     )
 
 
 def lake_partition_facets(
-    settings: Settings, contract: Contract, folder: Path | str, manifest: Manifest
+    settings: Settings, contract: Contract, part: Partition
 ) -> dict[str, Any]:
-    """Facets of a lake table as one partition of it was written or read."""
+    """Facets of a lake table as one partition of it was written or read: ``datasetVersion``
+    is the data file's SHA-256 (what verified reads check), ``pipelines_partition`` adds the
+    catalog snapshot that committed it."""
     return {
         "schema": lake_schema(contract),
         "symlinks": f.symlink(naming.lake_symlink(contract.table)),
-        "datasetVersion": f.dataset_version(manifest.dataset_version),
-        "pipelines_partition": partition_facet(folder, manifest),
-        "tags": lake_tags(contract, manifest),
+        "datasetVersion": f.dataset_version(part.manifest.dataset_version),
+        "pipelines_partition": partition_facet(part),
+        "tags": lake_tags(contract, part.manifest),
         **contract_facets(contract),
         **facets_for(settings, contract.table),
     }
 
 
+def written_partition(settings: Settings, manifest: Manifest) -> Partition:
+    """The partition a run published with ``manifest``, with its catalog snapshot when the
+    catalog still holds that manifest (else, replaced since, without a snapshot)."""
+    store = lake_store(settings)
+    part = Partition(manifest.table, manifest.partition, manifest, store)
+    if catalog_of(store) is None:
+        return part
+    now = published(store, manifest.table, manifest.partition)
+    return now if now is not None and now.manifest == manifest else part
+
+
 def lake_partition_input(
     settings: Settings,
     contract: Contract,
-    folder: Path | str,
-    manifest: Manifest,
+    part: Partition,
     input_facets: dict[str, Any] | None = None,
 ) -> InputDataset:
     ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
-    return input_dataset(
-        ns, name, lake_partition_facets(settings, contract, folder, manifest), input_facets
-    )
+    return input_dataset(ns, name, lake_partition_facets(settings, contract, part), input_facets)
 
 
 def lake_partition_output(
-    settings: Settings,
-    contract: Contract,
-    folder: Path | str,
-    manifest: Manifest,
-    extra: dict[str, Any],
+    settings: Settings, contract: Contract, part: Partition, extra: dict[str, Any]
 ) -> OutputDataset:
     ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
-    data = Path(in_partition(folder, DATA_NAME))  # a local file, else not found: no size
+    data = Path(in_partition(part.location, DATA_NAME))  # a local file, else not found: no size
     stats = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-        rowCount=manifest.counts.loaded,
+        rowCount=part.manifest.counts.loaded,
         size=data.stat().st_size if data.is_file() else None,
         fileCount=1,
         producer=naming.PRODUCER,
@@ -156,7 +168,7 @@ def lake_partition_output(
     return output_dataset(
         ns,
         name,
-        {**lake_partition_facets(settings, contract, folder, manifest), **extra},
+        {**lake_partition_facets(settings, contract, part), **extra},
         {"outputStatistics": stats},
     )
 

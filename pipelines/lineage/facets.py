@@ -204,8 +204,11 @@ class PipelinesPartitionDatasetFacet(DatasetFacet):
     interval_start: str
     interval_end: str
     manifest: str
+    """Where the manifest is: its ``manifest.json``, or its DuckLake catalog row."""
     rows_loaded: int
     rows_quarantined: int
+    snapshot: int | None = attr.field(default=None)
+    """The DuckLake catalog snapshot that committed this version (None without a catalog)."""
 
 
 @_custom
@@ -290,6 +293,8 @@ class ReleasePartition:
     interval_start: str
     interval_end: str
     run_id: str | None = attr.field(default=None)
+    snapshot: int | None = attr.field(default=None)
+    """The DuckLake catalog snapshot that committed the version (None without a catalog)."""
 
 
 @attr.define

@@ -48,7 +48,7 @@ def _feature_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
 def _label_inputs(settings: Settings, record: TrainingRecord) -> list[Any]:
     contracts = ds.contracts_for(settings)
     return [
-        ds.lake_partition_input(settings, contracts[part.table], part.location, part.manifest)
+        ds.lake_partition_input(settings, contracts[part.table], part)
         for part in record.labels.partitions
         if part.table in contracts
     ]

@@ -36,21 +36,20 @@ def privacy_facet(action: str, audit_seq: int | None, **fields: Any) -> Pipeline
 
 
 def erasure_lineage(settings: Settings, contracts: ContractSet, cert: Certificate) -> LineageParts:
+    from pipelines.lake.partitions import published
     from pipelines.lake.storage import lake_store
-    from pipelines.lake.stored import current
     from pipelines.lineage.datasets import lake_partition_output
     from pipelines.lineage.emit import LineageParts
 
     store = lake_store(settings)  # a local folder or the object store
     outputs = []
     for r in cert.lake:
-        manifest = current(store, r.table, r.partition)
-        if manifest is None:
+        part = published(store, r.table, r.partition)
+        if part is None:
             raise FileNotFoundError(
                 f"{r.table}/{r.partition}: no published version on {store.root}"
             )
-        location = store.uri(f"{r.table}/{r.partition}")
-        outputs.append(lake_partition_output(settings, contracts[r.table], location, manifest, {}))
+        outputs.append(lake_partition_output(settings, contracts[r.table], part, {}))
     artifacts = len(cert.lake) + len(cert.features) + len(cert.warehouse) + len(cert.landing)
     artifacts += sum(len(r.tables) for r in cert.rebuilt)
     facet = privacy_facet(
@@ -100,10 +99,7 @@ def representativeness_lineage(
     from pipelines.lineage.datasets import lake_partition_input
     from pipelines.lineage.emit import LineageParts
 
-    inputs = [
-        lake_partition_input(settings, contracts[p.table], p.location, p.manifest)
-        for p in outcome.read
-    ]
+    inputs = [lake_partition_input(settings, contracts[p.table], p) for p in outcome.read]
     facet = privacy_facet(
         "dp_representativeness",
         audit_seq,

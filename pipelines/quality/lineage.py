@@ -12,12 +12,13 @@ as inputs. Observed values are reported only when they are numbers (counts, shar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipelines.contracts import ContractSet
 from pipelines.lake.interval import Interval
-from pipelines.lake.partitions import Partition, in_partition, partitions
+from pipelines.lake.partitions import Partition, partitions
 from pipelines.lake.storage import lake_store
 from pipelines.lineage import datasets as ds
 from pipelines.lineage import events as ev
@@ -41,15 +42,15 @@ def find_partition(settings: Settings, table: str, interval: Interval) -> Partit
     return None
 
 
-def partition_version(settings: Settings, table: str, interval: Interval) -> str | None:
-    """The current dataset version of ``table``'s partition for ``interval``; never raises.
+def partition_before(settings: Settings, table: str, interval: Interval) -> Partition | None:
+    """``table``'s partition for ``interval`` as published now; never raises.
 
     Called before validation: the gate may republish the partition (rows moved to the
-    quarantine), and the lineage names both the version GX read and the one published.
+    quarantine), and the lineage names both the version GX read (its SHA-256 and catalog
+    snapshot) and the one published.
     """
     try:
-        part = find_partition(settings, table, interval)
-        return part.manifest.dataset_version if part is not None else None
+        return find_partition(settings, table, interval)
     except Exception:
         return None
 
@@ -81,12 +82,12 @@ def validation_lineage(
     settings: Settings,
     contracts: ContractSet | None = None,
     *,
-    validated_version: str | None = None,
+    validated: Partition | None = None,
 ) -> LineageParts:
     """Lineage of one ``validate_partition`` result (a ``runner.TableValidation``).
 
-    ``validated_version``: the partition's version before validation (what GX read; see
-    :func:`partition_version`); by default the current one.
+    ``validated``: the partition as listed before validation (what GX read; see
+    :func:`partition_before`); by default the current one.
     """
     contracts = contracts or ds.contracts_for(settings)
     contract = contracts[validation.table]
@@ -95,20 +96,16 @@ def validation_lineage(
         raise LookupError(f"{validation.table}: no partition for {validation.interval}")
     manifest = part.manifest
     moved = sum(int(v) for v in (validation.quarantined or {}).values())
-    validated = validated_version or manifest.dataset_version
+    before = validated or part
+    version = before.manifest.dataset_version
     rows = manifest.counts.loaded + moved
 
-    facets = ds.lake_partition_facets(settings, contract, part.location, manifest)
-    facets["datasetVersion"] = f.dataset_version(validated)
-    facets["pipelines_partition"] = f.custom(
-        f.PipelinesPartitionDatasetFacet,
-        table=manifest.table,
-        partition=manifest.partition,
-        interval_start=manifest.interval_start,
-        interval_end=manifest.interval_end,
-        manifest=in_partition(part.location, "manifest.json"),
-        rows_loaded=rows,
-        rows_quarantined=manifest.counts.quarantined - moved,
+    facets = ds.lake_partition_facets(settings, contract, part)
+    facets["datasetVersion"] = f.dataset_version(version)
+    facets["pipelines_partition"] = ds.partition_facet(
+        replace(part, snapshot=before.snapshot),
+        loaded=rows,
+        quarantined=manifest.counts.quarantined - moved,
     )
     ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     assertions = assertions_facet(validation.checks)
@@ -126,14 +123,14 @@ def validation_lineage(
     for ref in _reads(settings, contract.table):
         inputs.append(ds.lake_table_read(settings, contracts[ref], validation.interval.end))
     outputs = []
-    if moved or validated != manifest.dataset_version:
+    if moved or version != manifest.dataset_version:
         # the republished partition is what the results vouch for: it carries them too
         outputs.append(
             ds.lake_partition_output(
-                settings, contract, part.location, manifest, {"dataQualityAssertions": assertions}
+                settings, contract, part, {"dataQualityAssertions": assertions}
             )
         )
-    run_facet = quality_run_facet(validation, validated, manifest.dataset_version)
+    run_facet = quality_run_facet(validation, version, manifest.dataset_version)
     return LineageParts(
         inputs=inputs,
         outputs=outputs,
@@ -157,9 +154,7 @@ def gate_lineage(
     for table in contracts.load_order():
         part = find_partition(settings, table, interval)
         if part is not None:
-            inputs.append(
-                ds.lake_partition_input(settings, contracts[table], part.location, part.manifest)
-            )
+            inputs.append(ds.lake_partition_input(settings, contracts[table], part))
     facet = f.custom(
         f.PipelinesGateRunFacet,
         passed=bool(decision["passed"]),

@@ -48,14 +48,14 @@ def validate(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Validate one lake table for the run's data interval (idempotent per interval)."""
-    from pipelines.quality.lineage import partition_version, validation_lineage
+    from pipelines.quality.lineage import partition_before, validation_lineage
     from pipelines.quality.runner import configured_keyring, validate_partition
 
     interval = _interval(data_interval_start, data_interval_end)
     with task_scope(
         f"quality_{table}", interval.start, interval.end, run_id, settings, validates=True
     ) as (settings, lineage):
-        before = partition_version(settings, table, interval)
+        before = partition_before(settings, table, interval)
         result = validate_partition(
             table,
             interval,
@@ -63,9 +63,7 @@ def validate(
             run_id=_run_id(run_id, interval),
             keyring=configured_keyring(settings),
         )
-        lineage.complete_with(
-            lambda: validation_lineage(result, settings, validated_version=before)
-        )
+        lineage.complete_with(lambda: validation_lineage(result, settings, validated=before))
     summary = result.summary()
     if fail_on_critical and result.failed_critical:
         raise QualityGateFailed(

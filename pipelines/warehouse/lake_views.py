@@ -29,7 +29,6 @@ from pipelines.contracts import Contract, ContractSet
 from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import Partition, verified_data_files
 from pipelines.lake.storage import LakeStorage
-from pipelines.lineage.datasets import in_partition
 from pipelines.sql import q, sql_str
 from pipelines.warehouse.project import LAKE_SCHEMA
 
@@ -137,8 +136,9 @@ def _data_location(part: Partition) -> str:
 
 
 def _manifest_location(part: Partition) -> str:
+    """A local manifest's resolved path; on a store its URL, or its DuckLake catalog row."""
     if part.store.versioned:
-        return in_partition(part.location, MANIFEST_NAME)
+        return part.manifest_location
     return str((part.folder / MANIFEST_NAME).resolve())
 
 

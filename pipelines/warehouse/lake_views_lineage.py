@@ -44,7 +44,7 @@ def registry_columns() -> list[tuple[str, str]]:
 def _lake_input(settings: Settings, contract: Contract, parts: Sequence[Partition]) -> InputDataset:
     if len(parts) == 1:
         part = parts[0]
-        return ds.lake_partition_input(settings, contract, part.location, part.manifest)
+        return ds.lake_partition_input(settings, contract, part)
     until = max((p.interval.end for p in parts), default=None)
     ns, name = naming.lake_dataset(settings.lake_url or settings.lake, contract.table)
     facets: dict[str, object] = {

@@ -82,7 +82,7 @@ def test_ingestion_from_landing_on_s3_publishes_what_a_local_run_publishes(
     entry = local[0].manifest.source_files[0]
     assert entry.path == f"{DAY}/olist_customers_dataset.csv.gz"
     customers = results[0]
-    parts = ingestion_lineage(customers.manifest, customers.location, both, contracts)
+    parts = ingestion_lineage(customers.manifest, both, contracts)
     [landing_input] = parts.inputs
     assert (landing_input.namespace, landing_input.name) == (
         "s3://lake",

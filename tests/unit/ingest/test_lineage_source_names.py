@@ -13,7 +13,7 @@ def test_landing_fields_carry_source_names_and_lake_fields_contract_names(
     settings = own_settings(settings, tmp_path)
     write_file(settings, "Online Retail 2010.csv", "csv")
     result = ingest(settings, keyring)
-    parts = ingestion_lineage(result.manifest, result.partition_dir, settings)
+    parts = ingestion_lineage(result.manifest, settings)
     (landing,) = parts.inputs
     fields = [field.name for field in landing.facets["schema"].fields]
     assert fields[:2] == ["Invoice", "StockCode"] and "Customer ID" in fields

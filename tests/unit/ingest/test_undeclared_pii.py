@@ -190,7 +190,7 @@ def test_a_finding_shows_in_inventory_lineage_quality_and_portal(
     }
     assert "undeclared" in render_markdown(listed)
 
-    parts = ingestion_lineage(result.manifest, result.partition_dir, settings, contracts)
+    parts = ingestion_lineage(result.manifest, settings, contracts)
     tags = parts.outputs[0].facets["tags"].tags
     assert {(t.key, t.value, t.field) for t in tags if t.key == "undeclared_pii"} == {
         ("undeclared_pii", "EMAIL", "product_category_name"),

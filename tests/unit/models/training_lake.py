@@ -76,9 +76,7 @@ def build(root: Path, contracts: ContractSet, keyring: KeyRing | None = None) ->
                     table, interval, settings, run_id=run_id, keyring=keyring, contracts=contracts
                 )
                 lineage.complete_with(
-                    lambda r=result: ingestion_lineage(
-                        r.manifest, r.partition_dir, settings, contracts
-                    )
+                    lambda r=result: ingestion_lineage(r.manifest, settings, contracts)
                 )
         for table in contracts.load_order():
             quality.validate(table, interval.start, interval.end, run_id, settings=settings)

@@ -57,7 +57,7 @@ def emitted(
                 table, INTERVAL, settings, run_id=RUN_ID, keyring=keyring, contracts=contracts
             )
             lineage.complete_with(
-                lambda r=result: ingestion_lineage(r.manifest, r.partition_dir, settings, contracts)
+                lambda r=result: ingestion_lineage(r.manifest, settings, contracts)
             )
     yield settings
     client.reset_clients()
