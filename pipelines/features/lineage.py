@@ -42,6 +42,7 @@ def _release_facet(release: Any) -> Any:
                 interval_start=p.interval_start,
                 interval_end=p.interval_end,
                 run_id=p.ingest_run_id,
+                snapshot=p.snapshot,
             )
             for p in release.partitions
         ],
@@ -90,7 +91,7 @@ def build_lineage(settings: Settings, release: Any) -> LineageParts:
     """The build task's inputs (released lake partitions) and outputs (the snapshots)."""
     contracts = ds.contracts_for(settings)
     inputs = [
-        ds.lake_partition_input(settings, contracts[table], part.location, part.manifest)
+        ds.lake_partition_input(settings, contracts[table], part)
         for table, parts in release.selection(lake_store(settings)).items()
         if table in contracts
         for part in parts

@@ -58,11 +58,20 @@ class PartitionUsed:
     gate_run_id: str | None = None
     checks_passed: int | None = None
     checks_warned: int | None = None
+    snapshot: int | None = None
+    """The DuckLake catalog snapshot of that version, as the release recorded it."""
+
+    @property
+    def version_text(self) -> str:
+        """``<sha256 prefix>``, and ``, snapshot N`` with a catalog."""
+        short = self.dataset_version[:12]
+        return short if self.snapshot is None else f"{short}, snapshot {self.snapshot}"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "partition": self.partition,
             "dataset_version": self.dataset_version,
+            "snapshot": self.snapshot,
             "ingest_run_id": self.ingest_run_id,
             "gate_run_id": self.gate_run_id,
             "checks_passed": self.checks_passed,
@@ -326,6 +335,7 @@ def explain(
                     gate.gate_run_id if gate else None,
                     gate.checks_passed if gate else None,
                     gate.checks_warned if gate else None,
+                    gate.snapshot if gate else None,
                 )
             )
         sources.append(
@@ -367,7 +377,7 @@ def render_text(prov: Provenance, limit: int = 5) -> str:
                 if p.gate_run_id
                 else "no gate record"
             )
-            lines.append(f"    partition {p.partition} ({p.dataset_version[:12]}), {checks}")
+            lines.append(f"    partition {p.partition} ({p.version_text}), {checks}")
         lines += [f"    {f}:{r}" for f, r in s.locators[:limit]]
         if s.rows > limit:
             lines.append(f"    ... and {s.rows - limit} more")

@@ -8,7 +8,8 @@ partitions whose interval ended by then, so a failed day never reaches a feature
 not even through a later day's build.
 
 The release is written as JSON next to the exported features and is what the ML API returns
-as release metadata: partitions, dataset versions, and the check results behind them.
+as release metadata: partitions, dataset versions (and, with a DuckLake catalog, the snapshot
+that committed each), and the check results behind them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class ReleasedPartition:
     checks_passed: int
     checks_warned: int
     data_file: str
+    snapshot: int | None = None
+    """The DuckLake catalog snapshot that committed this version (None without a catalog):
+    the release names the exact commit of each input."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ def select_release(
                         checks_passed=outcomes.count("passed"),
                         checks_warned=outcomes.count("warned"),
                         data_file=part.data_uri,
+                        snapshot=part.snapshot,
                     )
                 )
                 continue

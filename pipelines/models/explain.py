@@ -181,7 +181,7 @@ def render_text(row: TrainingRow, limit: int = 5) -> str:
         f"  window [{label.window[0]}, {label.window[1]}), {len(label.locators)} lake row(s):",
     ]
     lines += [
-        f"    partition lake.{p['table']} {p['partition']} ({p['dataset_version'][:12]})"
+        f"    partition lake.{p['table']} {p['partition']} ({_version_text(p)})"
         for p in label.partitions
     ]
     lines += [f"    {f}:{r}" for f, r in label.locators[:limit]]
@@ -190,6 +190,13 @@ def render_text(row: TrainingRow, limit: int = 5) -> str:
     if row.pii:
         lines += ["", "PII status:", *_pii_lines(row.pii)]
     return "\n".join(lines)
+
+
+def _version_text(used: dict[str, Any]) -> str:
+    """A label partition's SHA-256 prefix, and its catalog snapshot when the record has one."""
+    short = str(used["dataset_version"])[:12]
+    snapshot = used.get("snapshot")
+    return short if snapshot is None else f"{short}, snapshot {snapshot}"
 
 
 def _pii_lines(pii: dict[str, Any]) -> list[str]:

@@ -99,6 +99,18 @@ class LabelSource:
     def versions(self) -> list[tuple[str, str, str]]:
         return sorted((p.table, p.name, p.manifest.dataset_version) for p in self.partitions)
 
+    def entries(self) -> list[dict[str, Any]]:
+        """The partitions as the record names them: table, partition, dataset version and
+        the DuckLake catalog snapshot of that version (None without a catalog)."""
+        ordered = sorted(
+            self.partitions, key=lambda p: (p.table, p.name, p.manifest.dataset_version)
+        )
+        return [
+            {"table": p.table, "partition": p.name, "dataset_version": p.manifest.dataset_version,
+             "snapshot": p.snapshot}
+            for p in ordered
+        ]  # fmt: skip
+
 
 @dataclass
 class TrainingRecord:
@@ -158,10 +170,7 @@ class TrainingRecord:
             "labels": {
                 "description": self.labels.description,
                 "columns": [f"lake.{t}.{c}" for t, c in self.labels.columns],
-                "partitions": [
-                    {"table": t, "partition": p, "dataset_version": v}
-                    for t, p, v in self.labels.versions()
-                ],
+                "partitions": self.labels.entries(),
             },
         }
 
