@@ -20,7 +20,9 @@ renames, they are content-addressed, ``data-<sha256>.parquet`` and
 ``quarantine-<sha256>.parquet``, and the manifest, written last, is the commit: readers only
 follow a manifest, so objects of an unfinished or superseded write are never read. With a
 DuckLake catalog the manifests are rows of its ``_pipelines_manifests`` table instead
-(:mod:`pipelines.lake.ducklake`), listed as of any snapshot it keeps.
+(:mod:`pipelines.lake.ducklake`), listed as of any snapshot it keeps; a partition listed
+from a catalog carries the snapshot that committed it (:attr:`Partition.snapshot`, what
+lineage, releases and explain name beside the SHA-256).
 """
 
 from __future__ import annotations
