@@ -100,9 +100,10 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
         return 2
     for part in parts:
         counts = part.manifest.counts
+        committed = "" if part.snapshot is None else f"  snapshot {part.snapshot}"
         print(
             f"  {part.name}  dataset {part.manifest.dataset_version}  loaded {counts.loaded}  "
-            f"quarantined {counts.quarantined}  run {part.manifest.run_id or '-'}"
+            f"quarantined {counts.quarantined}  run {part.manifest.run_id or '-'}{committed}"
         )
     when = "now" if args.snapshot is None else f"as of snapshot {args.snapshot}"
     print(f"{len(parts)} partition(s) of {args.table} {when}")

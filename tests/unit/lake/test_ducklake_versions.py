@@ -243,7 +243,9 @@ def test_lineage_releases_and_explain_name_the_snapshot_and_no_password(
     as_of = ["--snapshot", str(sellers.snapshot)]
     assert main(["lake", "partitions", "--table", "sellers", *as_of]) == 0
     out, err = capfd.readouterr()
-    assert f"snapshot {now.snapshot}" in out
+    assert f"snapshot {now.snapshot}" in out  # the history
+    assert f"dataset {sellers.dataset_version}" in out  # the as-of listing, with its commit
+    assert f"run {RUN}  snapshot {sellers.snapshot}\n" in out
     written = events_path(settings).read_text()
     assert "_pipelines_manifests" in written
     for text in (written, out, err, caplog.text):
