@@ -93,7 +93,8 @@ def _swap_file(cur: Any, name: str, old: str | None, new: str) -> None:
     )
 
 
-def _message(cur: Any, author: str | None, message: str, extra: dict[str, Any]) -> None:
+def commit_message(cur: Any, author: str | None, message: str, extra: dict[str, Any]) -> None:
+    """Name the transaction's snapshot: its author (run id), message and extra JSON."""
     cur.execute(
         f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
         [author, message, json.dumps(extra, sort_keys=True, separators=(",", ":"))],
@@ -117,7 +118,7 @@ def commit_partition(
             f"INSERT INTO {ALIAS}.{MANIFESTS} VALUES (?, ?, ?, ?, ?)",
             [entry.table, entry.partition, entry.manifest, entry.data_uri, entry.quarantine_uri],
         )
-        _message(cur, author, f"publish {entry.table}/{entry.partition}", extra)
+        commit_message(cur, author, f"publish {entry.table}/{entry.partition}", extra)
 
     catalog.transaction(f"{entry.table}/{entry.partition}", work)
 
@@ -134,7 +135,7 @@ def remove_partition(catalog: LakeCatalog, table: str, partition: str, author: s
         cur.execute(f"DELETE FROM {ALIAS}.{MANIFESTS} {WHERE_PARTITION}", [table, partition])
         for name, uri in ((table, data_uri), (table + QUARANTINE_SUFFIX, quarantine_uri)):
             cur.execute(f"DELETE FROM {ALIAS}.{q(name)} WHERE filename = ?", [uri])
-        _message(
+        commit_message(
             cur, author, f"remove {table}/{partition}", {"table": table, "partition": partition}
         )
         return manifest

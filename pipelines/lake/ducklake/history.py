@@ -87,7 +87,7 @@ def manifest(catalog: LakeCatalog, table: str, partition: str) -> str | None:
     return None if row is None else row.manifest
 
 
-def _snapshot_now(cur: duckdb.DuckDBPyConnection) -> int:
+def snapshot_now(cur: duckdb.DuckDBPyConnection) -> int:
     row = cur.execute(f"FROM ducklake_current_snapshot({sql_str(ALIAS)})").fetchone()
     assert row is not None
     return int(row[0])
@@ -97,7 +97,7 @@ def current_snapshot(catalog: LakeCatalog) -> int:
     """The catalog's latest snapshot id."""
     cur = catalog.cursor()
     try:
-        return _snapshot_now(cur)
+        return snapshot_now(cur)
     finally:
         cur.close()
 
@@ -132,7 +132,7 @@ def referencing_snapshots(catalog: LakeCatalog, uris: Iterable[str]) -> list[int
         return []
     cur = catalog.cursor()
     try:
-        now = _snapshot_now(cur)
+        now = snapshot_now(cur)
         rows = cur.execute(
             f"SELECT snapshot_id, change_type, rowid FROM ducklake_table_changes("
             f"{sql_str(ALIAS)}, 'main', {sql_str(MANIFESTS)}, 0, {now}) "
@@ -147,10 +147,10 @@ def referencing_snapshots(catalog: LakeCatalog, uris: Iterable[str]) -> list[int
         }
     finally:
         cur.close()
-    return sorted(s for s in _live_spans(rows, now) if s in kept)
+    return sorted(s for s in live_spans(rows, now) if s in kept)
 
 
-def _live_spans(rows: list[tuple[int, str, int]], now: int) -> set[int]:
+def live_spans(rows: list[tuple[int, str, int]], now: int) -> set[int]:
     """Snapshots from each row's insertion to its deletion (excluded); a row still current
     names an object that is not gone, and expires nothing."""
     started: dict[int, int] = {}

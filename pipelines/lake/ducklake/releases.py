@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from pipelines.lake.ducklake.commit import _message, ensure_table
+from pipelines.lake.ducklake.commit import commit_message, ensure_table
 from pipelines.lake.ducklake.connection import ALIAS, RETRIES, CatalogError, LakeCatalog, has_table
-from pipelines.lake.ducklake.history import _live_spans, _snapshot_now
+from pipelines.lake.ducklake.history import live_spans, snapshot_now
 from pipelines.sql import q, sql_str
 
 RELEASES = "_pipelines_releases"
@@ -109,7 +109,7 @@ def commit_release(catalog: LakeCatalog, entry: ReleaseEntry, files_of: ReleaseF
         )
         extra = {"features_as_of": entry.as_of, "release_id": entry.release_id,
                  "files": files, **entry.extra}  # fmt: skip
-        _message(cur, entry.run_id, f"publish features as of {entry.as_of}", extra)
+        commit_message(cur, entry.run_id, f"publish features as of {entry.as_of}", extra)
 
     catalog.transaction(f"features as of {entry.as_of}", work)
 
@@ -171,7 +171,7 @@ def referencing_snapshots(
     try:
         if not wanted or not has_table(cur, RELEASES):
             return []
-        now = _snapshot_now(cur)
+        now = snapshot_now(cur)
         rows = cur.execute(
             f"SELECT snapshot_id, change_type, rowid, release FROM ducklake_table_changes("
             f"{sql_str(ALIAS)}, 'main', {sql_str(RELEASES)}, 0, {now}) ORDER BY snapshot_id"
@@ -184,7 +184,7 @@ def referencing_snapshots(
         for s, c, r, text in rows
         if wanted & set(files_of(str(text)).values())
     ]
-    return sorted(s for s in _live_spans(hits, now) if s in kept)
+    return sorted(s for s in live_spans(hits, now) if s in kept)
 
 
 def expire_referencing(
