@@ -98,15 +98,16 @@ class LakeCatalog:
         s3_secret_from_env(con, self.env)
         target = f"ducklake:postgres:{text}" if postgres else f"ducklake:{text}"
         data_path = f"{self.root.rstrip('/')}/{DATA_FOLDER}/"
+        statement = f"ATTACH {sql_str(target)} AS {ALIAS} (DATA_PATH {sql_str(data_path)})"
         try:
-            con.execute(f"ATTACH {sql_str(target)} AS {ALIAS} (DATA_PATH {sql_str(data_path)})")
+            _retrying(lambda: con.execute(statement))
+            _retrying(lambda: _create_manifests(con))
         except duckdb.Error as exc:
             con.close()
             raise CatalogError(
                 f"cannot attach the lake's DuckLake catalog at {self.display} "
                 f"({type(exc).__name__}); check lake_catalog_url and that its database runs"
             ) from None
-        _create_manifests(con)
         return con
 
     def transaction(self, what: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -138,27 +139,36 @@ def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute("ROLLBACK")
 
 
+def _retrying(work: Callable[[], object]) -> None:
+    """Run ``work``; on a DuckDB error run it again, up to :data:`RETRIES` times (several
+    processes attaching a new catalog at once: one initialises it, the others then attach;
+    PostgreSQL reports their clash as a unique or serialisation error, not a conflict)."""
+    for attempt in range(RETRIES):
+        try:
+            work()
+            return
+        except duckdb.Error:
+            if attempt == RETRIES - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
 def _create_manifests(con: Any) -> None:
     """On a new catalog: the manifests table, and no inlined data in the lake's tables (a
     delete of every row of an inlined-delete file would leave it listed, and read, after
     its object is deleted; not inlined, the file ends). Manifest rows stay inlined."""
-    for _ in range(RETRIES):  # two processes attaching a new catalog at once
-        try:
-            if has_table(con, MANIFESTS):
-                return
-            con.execute(f"CALL ducklake_set_option({sql_str(ALIAS)}, 'data_inlining_row_limit', 0)")
-            con.execute(
-                f'CREATE TABLE IF NOT EXISTS {ALIAS}.{MANIFESTS} ("table" VARCHAR, '
-                '"partition" VARCHAR, manifest VARCHAR, data_uri VARCHAR, '
-                "quarantine_uri VARCHAR)"
-            )
-            con.execute(
-                f"CALL ducklake_set_option({sql_str(ALIAS)}, 'data_inlining_row_limit', 1000, "
-                f"table_name => {sql_str(MANIFESTS)})"
-            )
-            return
-        except duckdb.TransactionException:
-            time.sleep(0.05)
+    if has_table(con, MANIFESTS):
+        return
+    con.execute(f"CALL ducklake_set_option({sql_str(ALIAS)}, 'data_inlining_row_limit', 0)")
+    con.execute(
+        f'CREATE TABLE IF NOT EXISTS {ALIAS}.{MANIFESTS} ("table" VARCHAR, '
+        '"partition" VARCHAR, manifest VARCHAR, data_uri VARCHAR, '
+        "quarantine_uri VARCHAR)"
+    )
+    con.execute(
+        f"CALL ducklake_set_option({sql_str(ALIAS)}, 'data_inlining_row_limit', 1000, "
+        f"table_name => {sql_str(MANIFESTS)})"
+    )
 
 
 def has_table(con: Any, name: str) -> bool:

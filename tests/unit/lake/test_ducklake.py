@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,6 +147,35 @@ def test_two_processes_committing_partitions_of_one_table_at_once_both_land(
     assert [p.name for p in listed] == [*days, "dt=2024-02-09"]
     con = _engine(catalog_url, s3_env)
     assert con.execute("SELECT count(*) FROM lake.orders").fetchone() == (81,)
+
+
+def test_processes_attaching_a_new_catalog_at_once_all_attach(
+    root: str, catalog_url: SecretStr, s3_env: S3Server, tmp_path: Path
+) -> None:
+    """The first tasks of a new deployment attach its empty catalog at the same moment: one
+    initialises it, the others attach after (PostgreSQL refused them while it did)."""
+    stores = [lake_storage(root, env=s3_env.env(), catalog=catalog_url) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def attach(store: LakeStorage) -> None:
+        catalog = catalog_of(store)
+        assert catalog is not None
+        start.wait(timeout=120)
+        try:
+            catalog.cursor().close()  # each its own DuckDB instance and PostgreSQL sessions
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attach, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == []
+    for number, store in enumerate(stores, start=1):
+        publish(store, "orders", f"dt=2024-03-0{number}", [number], tmp_path)
+    assert len(partitions(stores[0], "orders")) == len(stores)
 
 
 def test_a_writer_killed_before_its_commit_leaves_nothing_visible(
