@@ -48,7 +48,9 @@ class Hold:
     listener: str
     method: str
     pattern: re.Pattern[str]
-    when: Callable[[Seen], bool] | None = None  # and this says yes (e.g. a write that changes)
+    when: Callable[[Seen], bool] | None = None
+    """And this says yes (e.g. a write that changes the store); asked outside the proxy's
+    lock, so it may read the store or :meth:`S3Proxy.requests` (what came before)."""
     held: Seen | None = None
     _caught: threading.Event = field(default_factory=threading.Event)
     _released: threading.Event = field(default_factory=threading.Event)
@@ -134,10 +136,13 @@ class S3Proxy:
     def _claim(self, seen: Seen) -> Hold | None:
         with self._lock:
             self.log.append(seen)
-            for rule in self._holds:
-                if rule.matches(seen.listener, seen.method, seen.path) and (
-                    rule.when is None or rule.when(seen)
-                ):
+            rules = [r for r in self._holds if r.matches(seen.listener, seen.method, seen.path)]
+        for rule in rules:
+            # asked outside the lock: ``when`` may read the store or this proxy's log
+            if rule.when is not None and not rule.when(seen):
+                continue
+            with self._lock:
+                if rule.held is None:  # the first matching request only
                     rule.held = seen
                     rule._caught.set()
                     return rule

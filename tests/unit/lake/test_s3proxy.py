@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from urllib.parse import unquote
 
 from pipelines.lake.storage import S3Storage
-from tests.s3proxy import s3_proxy
+from tests.s3proxy import Seen, s3_proxy
 from tests.s3server import S3Server
 
 
@@ -25,7 +26,13 @@ def test_requests_pass_and_a_held_commit_is_dropped_or_forwarded(
         worker.put(data, "t/dt=1/data.bin")  # through the proxy, whole
         assert direct.sha256("t/dt=1/data.bin") == worker.sha256("t/dt=1/data.bin")
 
-        dropped = proxy.hold("w", "PUT", r"/t/dt=1/manifest\.json$")
+        def after_data(seen: Seen) -> bool:  # the proxy's log, read from ``when``
+            puts = proxy.requests("w", "PUT")
+            return any(
+                unquote(s.path).endswith("/t/dt=1/data.bin") and s.status == 200 for s in puts
+            )
+
+        dropped = proxy.hold("w", "PUT", r"/t/dt=1/manifest\.json$", when=after_data)
         # the writer itself retries a dropped connection; only its first try is held
         writer = threading.Thread(target=worker.put, args=(manifest, "t/dt=1/manifest.json"))
         writer.start()
