@@ -1,15 +1,18 @@
 """The production configuration without Docker and without a shared disk: Airflow 3 on
-PostgreSQL with two Celery workers, the lake (and landing) on an S3 server, shared state in
-PostgreSQL.
+PostgreSQL with two Celery workers, the lake (and landing) on an S3 server with its DuckLake
+catalog in PostgreSQL, shared state in PostgreSQL.
 
 Starts a real ``airflow scheduler``, ``dag-processor``, ``api-server`` and two ``celery
 worker`` processes against the machine's PostgreSQL (a fresh Airflow database and a fresh
-state database per test module, dropped at the end) and Redis (a queue of its own, so
+state database and a fresh DuckLake catalog database per test module, dropped at the end)
+and Redis (a queue of its own, so
 parallel runs do not collide), with the same ``AIRFLOW__*`` variables ``docker-compose.yml``
 sets (names in ``pipelines.deploy``), and moto's S3 server (``tests/s3server.py``):
 
 * **No shared disk.** ``PIPELINES_LAKE_URL`` and ``PIPELINES_LANDING_URL`` are on the S3
-  server (the landing files generated locally, then uploaded), the audit log, lineage
+  server (the landing files generated locally, then uploaded), the lake's commits in its
+  DuckLake catalog (``PIPELINES_LAKE_CATALOG_URL``, the catalog database: a partition's
+  commit is a catalog transaction, no ``manifest.json``), the audit log, lineage
   events and partition locks (``PIPELINES_AUDIT_URL``, ``..._LINEAGE_URL``,
   ``..._LOCK_URL``) in the state database. Each worker, and the
   scheduler's side, has its own ``PIPELINES_DATA_DIR`` and its own copy of the key ring (as
@@ -19,16 +22,20 @@ sets (names in ``pipelines.deploy``), and moto's S3 server (``tests/s3server.py`
 * **Two overlapping intervals**: a backfill of ``commerce_daily`` for 2018-01-01 and
   2018-01-02 with two active runs at once, both workers running tasks; both runs succeed
   and every partition's manifest (counts, dataset and quarantine versions), read from the
-  store, equals the embedded default's (``airflow dags test`` on SQLite and local files) on
-  the same landing data and keys.
+  store through its catalog, equals the embedded default's (``airflow dags test`` on SQLite
+  and local files) on the same landing data and keys. Another engine (plain DuckDB
+  attaching the catalog, no pipelines code) counts each table's rows as the manifests'
+  ``counts.loaded`` add up.
 * **Each worker killed once mid-write.** The workers talk S3 through a proxy
   (``tests/s3proxy.py``), one listener per worker. The proxy holds worker A's first
-  ``PUT .../<table>/dt=<date>/manifest.json`` (the publication's commit, after its data
-  objects): while it is held, the partition's data object is on the store but no reader
-  sees the partition (or sees its previous version); then worker A's process group is
-  SIGKILLed and the held request dropped. The same with worker B's next manifest PUT (A is
-  dead, so it is B's), then both workers start again on the same data dirs: the killed
-  tasks are retried and the runs end with the clean content above.
+  ``PUT .../<table>/dt=<date>/quarantine-<sha256>.parquet`` that changes the partition
+  (the publication's last object, after ``data-<sha256>.parquet`` and before the catalog
+  commit): while it is held, the partition's data object is on the store, unreferenced,
+  but no reader through the catalog sees the new version (it sees none, or the previous
+  one); then worker A's process group is SIGKILLed and the held request dropped, so the
+  commit never happens. The same with worker B's next such PUT (A is dead, so it is B's),
+  then both workers start again on the same data dirs: the killed tasks are retried and
+  the runs end with the clean content above.
 * **The governance portal** behind Airflow's login (the compose file's SimpleAuthManager): a
   caller without a token is refused, a browser is sent to the login page; the admin logs in
   through ``POST /auth/token`` and reads the portal's quality page of the runs above, a viewer
@@ -43,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import re
@@ -64,16 +70,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import duckdb
 import psutil
 import pytest
+from pydantic import SecretStr
 
 from pipelines import deploy
 from pipelines.contracts import ContractSet
 from pipelines.demo import airflow_env, prepare_airflow, run_airflow
-from pipelines.lake.manifest import Manifest
+from pipelines.lake.extensions import load_extensions
+from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import partitions
 from pipelines.lake.storage import LakeStorage, lake_storage
-from pipelines.lake.stored import unreferenced
+from pipelines.lake.stored import current, unreferenced
 from pipelines.protection import create_keyring
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.s3proxy import Hold, S3Proxy, Seen, s3_proxy
@@ -91,8 +100,11 @@ BUCKET = "lake"
 LAKE_URL = f"s3://{BUCKET}/lake"
 LANDING_URL = f"s3://{BUCKET}/landing"
 WORKERS = ("worker-a", "worker-b")
-# A partition's publication commit: its manifest, written after its data objects.
-MANIFEST_PUT = rf"^/{BUCKET}/lake/(?P<table>[a-z][a-z0-9_]*)/(?P<part>dt=[^/]+)/manifest\.json$"
+# A partition's objects, PUT in this order before its commit (a catalog transaction): the
+# data, then the quarantine, the last write on the store before the commit.
+PARTITION = rf"^/{BUCKET}/lake/(?P<table>[a-z][a-z0-9_]*)/(?P<part>dt=[^/]+)/"
+DATA_PUT = PARTITION + r"data-(?P<sha>[0-9a-f]{64})\.parquet$"
+QUARANTINE_PUT = PARTITION + r"quarantine-(?P<sha>[0-9a-f]{64})\.parquet$"
 # Deadlines are generous (a loaded 2-core machine is many times slower than a quiet one); the
 # waits poll, so a quiet machine never waits them out.
 RUN_TIMEOUT = 1500  # seconds, for both runs together (each runs ingestion, quality and features)
@@ -207,8 +219,10 @@ class Stack:
 
     @functools.cached_property
     def store(self) -> LakeStorage:
-        """The lake, read by the test straight from the S3 server (not through the proxy)."""
-        return lake_storage(LAKE_URL, env=self.s3.env())
+        """The lake with its catalog, read by the test straight from the S3 server (not
+        through the proxy), as any reader of the deployment reads it."""
+        url = SecretStr(self.env["PIPELINES_LAKE_CATALOG_URL"])
+        return lake_storage(LAKE_URL, env=self.s3.env(), catalog=url)
 
     def node_env(self, node: str) -> dict[str, str]:
         return {**self.env, **self.nodes[node].env()}
@@ -316,40 +330,62 @@ class Stack:
             f"timed out after {timeout:.0f}s waiting for {what} (last error: {last})\n{self.logs()}"
         )
 
+    def staged_data(self, worker: str, table: str, part: str) -> str | None:
+        """The SHA-256 of the data object ``worker`` last PUT (and the store took) under
+        ``table/part``: the data of the publication whose quarantine PUT follows it."""
+        for seen in reversed(self.proxy.requests(worker, "PUT")):
+            found = _match(DATA_PUT, seen)
+            if seen.status == 200 and found and (found["table"], found["part"]) == (table, part):
+                return found["sha"]
+        return None
+
     def hold_commit(self, worker: str, *, besides: tuple[str, str] | None = None) -> Hold:
-        """Arm the proxy: hold ``worker``'s next partition commit (a manifest PUT) that
-        changes the partition (a retried task may write the same manifest again), of another
-        partition than ``besides`` (table, partition): a task is killed once at most."""
+        """Arm the proxy: hold ``worker``'s next quarantine PUT, the last object before a
+        partition's catalog commit, of a publication that changes the partition (a retried
+        task may publish the same version again), of another partition than ``besides``
+        (table, partition): a task is killed once at most."""
 
         def changes(seen: Seen) -> bool:
-            path = unquote(urlsplit(seen.path).path)
-            found = re.match(MANIFEST_PUT, path)
-            if besides and found and (found["table"], found["part"]) == besides:
+            found = _match(QUARANTINE_PUT, seen)
+            if found is None or (found["table"], found["part"]) == besides:
                 return False
-            rel = path.removeprefix(f"/{BUCKET}/lake/")
-            return self.store.sha256(rel) != hashlib.sha256(seen.body).hexdigest()
+            data = self.staged_data(worker, found["table"], found["part"])
+            now = current(self.store, found["table"], found["part"])
+            new = (data, found["sha"])
+            return data is not None and (
+                now is None or (now.dataset_version, now.quarantine_version) != new
+            )
 
-        return self.proxy.hold(worker, "PUT", MANIFEST_PUT, when=changes)
+        return self.proxy.hold(worker, "PUT", QUARANTINE_PUT, when=changes)
 
     def kill_mid_write(self, worker: str, hold: Hold) -> tuple[str, str]:
-        """Wait until ``worker``'s write matching ``hold`` (a manifest PUT) is held; check
-        that no reader sees it although its data object is on the store; SIGKILL the worker
-        and drop the write. The (table, partition) it was writing."""
-        self.wait_for(f"{worker} to commit a partition", lambda: hold.caught, START_TIMEOUT, 0.2)
+        """Wait until ``worker``'s write matching ``hold`` (the PUT before a catalog commit)
+        is held; check that no reader through the catalog sees the new version although its
+        data object is on the store, unreferenced; SIGKILL the worker and drop the write.
+        The (table, partition) it was writing."""
+        self.wait_for(f"{worker} to publish a partition", lambda: hold.caught, START_TIMEOUT, 0.2)
         assert hold.held is not None
-        found = re.match(MANIFEST_PUT, unquote(urlsplit(hold.held.path).path))
+        found = _match(QUARANTINE_PUT, hold.held)
         assert found, hold.held
         table, part = found["table"], found["part"]
-        held = Manifest.model_validate_json(hold.held.body)
-        visible = {p.name: p.manifest for p in partitions(self.store, table)}
-        assert visible.get(part) != held, "the held commit is visible"  # absent, or the old one
-        data = f"{table}/{part}/data-{held.dataset_version}.parquet"
-        assert self.store.sha256(data) == held.dataset_version  # ... its data object is there
-        if part not in visible:
-            assert data in unreferenced(self.store, table)
+        data = self.staged_data(worker, table, part)
+        assert data is not None, hold.held
+        old = {p.name: p.manifest for p in partitions(self.store, table)}.get(part)
+        new = (data, found["sha"])
+        visible = None if old is None else (old.dataset_version, old.quarantine_version)
+        assert visible != new, "the held commit is visible"  # absent, or the previous version
+        rel = f"{table}/{part}/data-{data}.parquet"
+        assert self.store.sha256(rel) == data  # ... its data object is there
+        if old is None or old.dataset_version != data:
+            assert rel in unreferenced(self.store, table)  # ... and no commit names it
         self.kill(worker)  # the worker and its tasks, at once
-        hold.drop()  # the commit never reaches the store
+        hold.drop()  # the last object never reaches the store, the commit never happens
         return table, part
+
+
+def _match(pattern: str, seen: Seen) -> re.Match[str] | None:
+    """``pattern`` matched against the request's object path (query and encoding removed)."""
+    return re.match(pattern, unquote(urlsplit(seen.path).path))
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -372,7 +408,9 @@ def _frozen_tree(pid: int) -> list[psutil.Process]:
     return list(stopped.values())
 
 
-def _environment(root: Path, database: str, state: str, queue: str, s3: S3Server) -> dict[str, str]:
+def _environment(
+    root: Path, database: str, state: str, catalog: str, queue: str, s3: S3Server
+) -> dict[str, str]:
     """The compose file's AIRFLOW__* and PIPELINES_* variables, pointed at this machine; the
     per-machine ones (data dir, key file, S3 endpoint) are the nodes' (:class:`Node`)."""
     auth, host = _pg_auth_host()
@@ -421,6 +459,8 @@ def _environment(root: Path, database: str, state: str, queue: str, s3: S3Server
             # The store and the shared state: nothing the pipeline shares is on a disk.
             "PIPELINES_LAKE_URL": LAKE_URL,
             "PIPELINES_LANDING_URL": LANDING_URL,
+            # ... committed in the lake's DuckLake catalog, a database of its own
+            "PIPELINES_LAKE_CATALOG_URL": f"postgresql://{auth}@{host}/{catalog}",
             **{f"PIPELINES_{name.upper()}": state_url for name in deploy.STATE_SETTINGS},
             **{k: v for k, v in s3.env().items() if k != "PIPELINES_S3_ENDPOINT"},
             "PIPELINES_DUCKDB_MEMORY_LIMIT": "1GB",
@@ -507,6 +547,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (root / "logs").mkdir()
     token = secrets.token_hex(4)
     database, state, queue = f"airflow_it_{token}", f"pipelines_it_{token}", f"it_{token}"
+    catalog = f"lake_catalog_it_{token}"
     create_keyring(root / "keyring.json")
     (root / "passwords.json").write_text(
         json.dumps({user: secrets.token_urlsafe(12) for user in USERS})
@@ -515,13 +556,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with contextlib.ExitStack() as resources:
         s3 = resources.enter_context(start_s3_server(root / "logs", bucket=BUCKET))
         proxy = resources.enter_context(s3_proxy(s3.endpoint))
-        resources.enter_context(_databases(database, state))
+        resources.enter_context(_databases(database, state, catalog))
         _upload_landing(root, s3)
         nodes = {"control": Node("control", root / "control", s3.endpoint)}
         nodes |= {w: Node(w, root / w, proxy.listen(w)) for w in WORKERS}
         for node in nodes.values():
             node.setup(root)
-        env = _environment(root, database, state, queue, s3)
+        env = _environment(root, database, state, catalog, queue, s3)
         st = Stack(root, env, database, queue, s3, proxy, nodes)
         resources.callback(_forget_queue, queue)
         resources.callback(st.stop_all)
@@ -628,12 +669,12 @@ def test_two_workers_without_a_shared_disk_each_killed_mid_write_match_the_embed
     assert stack.sql("SELECT DISTINCT queue FROM task_instance") == [(stack.queue,)]
     hosts = stack.sql("SELECT DISTINCT hostname FROM task_instance ORDER BY 1")
     assert hosts == [(w,) for w in WORKERS], hosts
-    commits = {
+    published = {  # the last object before a commit, PUT by each worker
         s.listener
         for s in stack.proxy.requests(method="PUT")
-        if s.status == 200 and re.match(MANIFEST_PUT, unquote(urlsplit(s.path).path))
+        if s.status == 200 and _match(QUARANTINE_PUT, s)
     }
-    assert commits == set(WORKERS)
+    assert published == set(WORKERS)
     [(retried,)] = stack.sql("SELECT coalesce(sum(try_number - 1), 0) FROM task_instance")
     assert retried >= 2, retried
 
@@ -645,9 +686,36 @@ def test_two_workers_without_a_shared_disk_each_killed_mid_write_match_the_embed
     theirs = _manifests(reference["settings"].lake, tables)
     assert len(ours) == 2 * len(tables)
     assert ours == theirs
+    # The catalog commits (no manifest object); another engine reads what the manifests say.
+    for table, part in ours:
+        assert MANIFEST_NAME not in stack.store.listdir(f"{table}/{part}"), (table, part)
+    loaded = {t: sum(p.manifest.counts.loaded for p in partitions(stack.store, t)) for t in tables}
+    assert _engine_counts(stack, tables) == loaded
     # The content is on the store only: no node's data dir holds a lake partition.
     for node in stack.nodes.values():
         assert not list((node.data_dir / "lake").glob("*/dt=*")), node.name
+
+
+def _engine_counts(st: Stack, tables: list[str]) -> dict[str, int]:
+    """Each table's row count as another engine reads it: plain DuckDB attaching the DuckLake
+    catalog, with its own S3 secret (only the extensions' files come from the project)."""
+    con = duckdb.connect()
+    try:
+        load_extensions(con, ["ducklake", "postgres", "httpfs"])
+        s3 = st.s3
+        endpoint = s3.endpoint.split("://", 1)[-1]
+        con.execute(
+            "CREATE SECRET (TYPE s3, KEY_ID ?, SECRET ?, REGION ?, ENDPOINT ?, URL_STYLE 'path', "
+            "USE_SSL false)",
+            [s3.key_id, s3.secret, s3.region, endpoint],
+        )
+        con.execute(f"ATTACH 'ducklake:postgres:{st.env['PIPELINES_LAKE_CATALOG_URL']}' AS other")
+        counts = {}
+        for table in tables:
+            [(counts[table],)] = con.execute(f'SELECT count(*) FROM other."{table}"').fetchall()
+        return counts
+    finally:
+        con.close()
 
 
 def _portal_get(base: str, path: str, token: str | None = None, accept: str = "text/html") -> Any:
