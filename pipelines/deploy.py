@@ -24,13 +24,22 @@ LINEAGE_SERVICES = ("marquez-init", "marquez", "marquez-web")
 MARQUEZ_URL = "http://marquez:5000"
 
 STATE_SERVICES = ("state-db-init",)
-"""Creates the database of the pipeline's shared state (audit log, lineage events, locks)."""
+"""Creates the databases of the pipeline's shared state (audit log, lineage events, locks)
+and of the lake's DuckLake catalog."""
 
 STATE_DB_URL = "postgresql://airflow:${POSTGRES_PASSWORD:-airflow}@postgres:5432/pipelines"
 """The state database in compose (the password interpolated by compose from the host)."""
 
 STATE_SETTINGS = ("audit_url", "lineage_url", "lock_url")
 """Settings that put shared state in PostgreSQL; compose sets each to :data:`STATE_DB_URL`."""
+
+CATALOG_DB = "lake_catalog"
+CATALOG_DB_URL = f"postgresql://airflow:${{POSTGRES_PASSWORD:-airflow}}@postgres:5432/{CATALOG_DB}"
+"""The lake's DuckLake catalog in compose (``PIPELINES_LAKE_CATALOG_URL``): a database of
+its own in the same PostgreSQL; every partition's commit is a transaction there."""
+
+CATALOG_SETTINGS = {"lake_catalog_url": CATALOG_DB_URL}
+"""Settings that make the stack's lake a DuckLake; compose sets each."""
 
 OBJECT_STORE_SERVICES = ("minio", "minio-init")
 """The S3-compatible object store (MinIO) and its bucket's creation."""
@@ -144,4 +153,5 @@ def pipelines_env_in_compose() -> dict[str, str]:
         "PIPELINES_KEY_FILE": KEY_FILE_IN_CONTAINER,
         **{f"{ENV_PREFIX}{name.upper()}": url for name, url in STORE_SETTINGS.items()},
         **{f"{ENV_PREFIX}{name.upper()}": STATE_DB_URL for name in STATE_SETTINGS},
+        **{f"{ENV_PREFIX}{name.upper()}": url for name, url in CATALOG_SETTINGS.items()},
     }

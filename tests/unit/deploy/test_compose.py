@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pipelines import deploy
+from pipelines.lake.storage import catalog_of, lake_store
 from pipelines.settings import PROJECT_DIR, Settings
 
 
@@ -89,6 +90,12 @@ def test_settings_read_the_compose_environment(monkeypatch):
     for name in deploy.STATE_SETTINGS:
         url = getattr(settings, name)
         assert url is not None and url.get_secret_value() == deploy.STATE_DB_URL, name
+    for name, value in deploy.CATALOG_SETTINGS.items():
+        url = getattr(settings, name)
+        assert url is not None and url.get_secret_value() == value, name
+    # the stack's lake is a DuckLake: its store commits through the catalog (attached lazily)
+    catalog = catalog_of(lake_store(settings))
+    assert catalog is not None and catalog.display.endswith(f"/{deploy.CATALOG_DB}")
 
 
 def test_no_pipeline_data_is_on_a_shared_volume(compose):
@@ -208,7 +215,11 @@ def test_shared_state_is_in_postgres_and_the_object_store_is_minio(compose):
         assert url.startswith(f"s3://{deploy.LAKE_BUCKET}/"), name
     services = compose["services"]
     assert set(deploy.STATE_SERVICES) | set(deploy.OBJECT_STORE_SERVICES) <= set(services)
-    assert "CREATE DATABASE pipelines" in " ".join(services["state-db-init"]["command"])
+    init = " ".join(services["state-db-init"]["command"])
+    assert "CREATE DATABASE pipelines" in init
+    # the lake's DuckLake catalog, by default, in a database of its own
+    assert f"CREATE DATABASE {deploy.CATALOG_DB}" in init
+    assert env["PIPELINES_LAKE_CATALOG_URL"] == deploy.CATALOG_DB_URL
     assert deploy.LAKE_BUCKET in " ".join(services["minio-init"]["entrypoint"])
     minio = services["minio"]["environment"]
     assert minio["MINIO_ROOT_USER"] == env["AWS_ACCESS_KEY_ID"]
