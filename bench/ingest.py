@@ -138,9 +138,13 @@ def run_phase(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _child(name: str, workdir: Path, threads: int | None) -> None:
+def _child(
+    name: str, workdir: Path, threads: int | None, phases: dict[str, Any] | None = None
+) -> None:
+    """Run phase ``name`` (of ``phases``, default this module's) and print its JSON: the
+    result with its wall and CPU seconds and peak RSS."""
     started = time.perf_counter()
-    result = PHASES[name](workdir, threads)
+    result = (phases or PHASES)[name](workdir, threads)
     result["seconds"] = round(time.perf_counter() - started, 2)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)  # all threads
