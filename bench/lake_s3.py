@@ -18,7 +18,8 @@ lake: listing every table's partitions (twice: the first pays the connection and
 catalog, attaching it), then one verified read of ``order_items`` (its files' SHA-256
 checked, every column read once, the row count checked against the manifests). For
 ``s3-ducklake`` also the table's history and an as-of listing at its first commit, in the
-same process, and ``pipelines lake history`` as its own process.
+same process. Then ``pipelines lake partitions --table order_items`` as its own process
+(and for ``s3-ducklake`` ``pipelines lake history``), as an operator runs them.
 
 Each run is a child process (bytecode cached); an S3 run writes under a fresh prefix. The
 best run of each side is compared with ``local``. moto is an in-memory server on the same
@@ -150,15 +151,15 @@ def _measured(
     return result
 
 
-def _history_cli(env: dict[str, str]) -> dict:
-    """``pipelines lake history --table order_items`` as its own process."""
-    cmd = [sys.executable, "-m", "pipelines", "lake", "history", "--table", READ_TABLE]
+def _cli(env: dict[str, str], command: str) -> float:
+    """Wall seconds of ``pipelines lake COMMAND --table order_items`` as its own process."""
+    cmd = [sys.executable, "-m", "pipelines", "lake", command, "--table", READ_TABLE]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     seconds = round(time.perf_counter() - started, 2)
-    if done.returncode != 0 or f"changed {READ_TABLE}" not in done.stdout:
-        raise SystemExit(f"pipelines lake history failed:\n{done.stderr[-4000:]}")
-    return {"seconds": seconds, "output_lines": len(done.stdout.splitlines())}
+    if done.returncode != 0 or f" {READ_TABLE}" not in done.stdout:
+        raise SystemExit(f"pipelines lake {command} failed:\n{done.stderr[-4000:]}")
+    return seconds
 
 
 @contextmanager
@@ -191,9 +192,9 @@ def _side_env(
 def _one_run(side: str, env: dict[str, str], workdir: Path, threads: int | None) -> dict:
     ingest = _measured("pipeline", "bench.ingest", workdir, threads, env)
     read = _measured("read", "bench.lake_s3", workdir, threads, env)
-    run = {"ingest": ingest, "read": read}
+    run = {"ingest": ingest, "read": read, "partitions_cli_s": _cli(env, "partitions")}
     if side == "s3-ducklake":
-        run["history_cli"] = _history_cli(env)
+        run["history_cli_s"] = _cli(env, "history")
     return run
 
 
@@ -240,29 +241,31 @@ def _summary(runs: dict[str, list[dict]]) -> dict:
             "read_wall": round(read["process_seconds"] / local["read"]["process_seconds"], 2),
             "read_cpu": round(read["cpu_seconds"] / local["read"]["cpu_seconds"], 2),
         }
-        clis = [r["history_cli"]["seconds"] for r in runs[side] if "history_cli" in r]
-        if clis:
-            best[side]["history_cli_seconds"] = min(clis)
+        for cli in ("partitions_cli_s", "history_cli_s"):
+            seconds = [r[cli] for r in runs[side] if cli in r]
+            if seconds:
+                best[side][cli] = min(seconds)
     return best
 
 
 def _print(report: dict) -> None:
     print(f"rows read by ingestion: {report['sides']['local']['ingest']['rows']:,}")
     print("side | ingest wall s | CPU s | ratio wall/CPU | read process s | list 1st/2nd s | "
-          "verified read s | read CPU s | load")  # fmt: skip
+          "verified read s | read CPU s | `lake partitions` s | load")  # fmt: skip
     for side, best in report["sides"].items():
         ingest, read, ratio = best["ingest"], best["read"], best["ratio"]
         print(
             f"{side} | {ingest['seconds']:.1f} | {ingest['cpu_seconds']:.1f} | "
             f"{ratio['wall']:.2f}x/{ratio['cpu']:.2f}x | {read['process_seconds']:.2f} | "
             f"{read['list_first_s']:.3f}/{read['list_again_s']:.3f} | {read['read_s']:.3f} | "
-            f"{read['cpu_seconds']:.2f} | {ingest['load_average'][0]:.1f}"
+            f"{read['cpu_seconds']:.2f} | {best['partitions_cli_s']:.2f} | "
+            f"{ingest['load_average'][0]:.1f}"
         )
         if "history_s" in read:
             print(
                 f"  {side}: history {read['history_s']:.3f}s ({read['commits']} commit), "
                 f"as-of listing {read['as_of_s']:.3f}s, `pipelines lake history` "
-                f"{best['history_cli_seconds']:.2f}s (process)"
+                f"{best['history_cli_s']:.2f}s (process)"
             )
 
 
