@@ -155,7 +155,7 @@ class S3Storage:
     parts (:mod:`pipelines.lake.s3client`), so a large file never sits in memory."""
 
     root: str
-    env: dict[str, str] | None = None
+    env: dict[str, str] | None = field(default=None, repr=False)  # S3 keys
     catalog: LakeCatalog | None = None
     """The DuckLake catalog that commits the lake's partitions; None: ``manifest.json``
     objects are the commits (a store without a catalog)."""

@@ -51,7 +51,7 @@ class LakeCatalog:
 
     url: SecretStr
     root: str
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)  # S3 keys
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     _pid: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -64,3 +63,13 @@ def test_an_object_published_again_after_it_was_replaced_is_read_once(
     assert _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {middle})") == [4]
     files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'orders')").fetchall()
     assert files == [(part.data_uri,)]
+
+
+def test_repr_of_a_store_and_its_catalog_holds_no_credential() -> None:
+    env = {"AWS_SECRET_ACCESS_KEY": "s3-key-not-to-show"}
+    url = SecretStr("postgresql://u:pw-not-to-show@db.example:5432/lake")
+    store = lake_storage("s3://bucket/lake", env=env, catalog=url)
+    catalog = catalog_of(store)
+    for text in (repr(store), repr(catalog), str(catalog)):
+        assert "s3-key-not-to-show" not in text and "pw-not-to-show" not in text
+    assert isinstance(catalog, LakeCatalog) and catalog.env == env  # still used to attach
