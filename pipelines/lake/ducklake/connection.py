@@ -13,11 +13,11 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import duckdb
 from pydantic import SecretStr
@@ -79,6 +79,29 @@ class LakeCatalog:
         ``#_pipelines_manifests/<table>/<partition>``."""
         return f"{self.location}#{MANIFESTS}/{table}/{partition}"
 
+    def scrub(self, text: str) -> str:
+        """``text`` with the catalog's URL shown as :attr:`display` and no password left."""
+        url = secret(self.url)
+        text = text.replace(url, self.display)
+        for word in _passwords(url):
+            text = text.replace(word, "***")
+        return text
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor, closed after; an error naming the catalog's URL (DuckDB names it when
+        a reconnect fails) is raised again, of its type, without the password."""
+        cur = self.cursor()
+        try:
+            yield cur
+        except (duckdb.Error, CatalogError) as exc:
+            text = self.scrub(str(exc))
+            if text == str(exc):
+                raise
+            raise type(exc)(text) from None
+        finally:
+            cur.close()
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of this process's connection (one per call: cursors are per thread)."""
         with self._lock:
@@ -114,24 +137,31 @@ class LakeCatalog:
         """Run ``work`` in one catalog transaction; on a conflict with another writer's
         commit, roll back and run it again, up to :data:`RETRIES` times."""
         for attempt in range(RETRIES):
-            cur = self.cursor()
-            try:
-                cur.execute("BEGIN")
-                result = work(cur)
-                cur.execute("COMMIT")
-                return result
-            except duckdb.TransactionException:
-                _rollback(cur)
-                time.sleep(0.05 * 2**attempt)
-            except BaseException:
-                _rollback(cur)
-                raise
-            finally:
-                cur.close()
+            with self.session() as cur:
+                try:
+                    cur.execute("BEGIN")
+                    result = work(cur)
+                    cur.execute("COMMIT")
+                    return result
+                except duckdb.TransactionException:
+                    _rollback(cur)
+                except BaseException:
+                    _rollback(cur)
+                    raise
+            time.sleep(0.05 * 2**attempt)
         raise CatalogConflict(
             f"{what}: the commit to the DuckLake catalog at {self.display} conflicted with "
             f"other writers {RETRIES} times; nothing of it is visible. Re-run the task."
         )
+
+
+def _passwords(url: str) -> set[str]:
+    """The password of a ``postgresql://`` URL as written and decoded, and any
+    ``password=`` option's."""
+    parts = urlsplit(url)
+    raw = parts.netloc.rpartition("@")[0].partition(":")[2]
+    options = {v for k, v in parse_qsl(parts.query) if k == "password"}
+    return {w for w in (raw, unquote(raw), *options) if w}
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

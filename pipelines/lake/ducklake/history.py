@@ -48,36 +48,31 @@ re-inserts its partition's row, so it is that commit's snapshot, also as of an o
 
 def manifests(catalog: LakeCatalog, table: str, snapshot: int | None = None) -> list[Row]:
     """The manifest rows of ``table``'s partitions, now or as of ``snapshot``."""
-    cur = catalog.cursor()
-    try:
-        rows = cur.execute(
-            f'SELECT "partition", manifest, {SNAPSHOT} FROM {ALIAS}.{MANIFESTS}{_at(snapshot)} '
-            'WHERE "table" = ? ORDER BY "partition"',
-            [table],
-        ).fetchall()
-    except (duckdb.InvalidInputException, duckdb.CatalogException) as exc:
-        if snapshot is None:
-            raise
-        raise CatalogError(  # no such snapshot: expired, before the catalog, or to come
-            f"{table}: no listing as of snapshot {snapshot} in {catalog.display} ({exc}); "
-            f"see `pipelines lake history --table {table}` for the snapshots kept"
-        ) from None
-    finally:
-        cur.close()
+    with catalog.session() as cur:
+        try:
+            rows = cur.execute(
+                f'SELECT "partition", manifest, {SNAPSHOT} FROM {ALIAS}.{MANIFESTS}{_at(snapshot)} '
+                'WHERE "table" = ? ORDER BY "partition"',
+                [table],
+            ).fetchall()
+        except (duckdb.InvalidInputException, duckdb.CatalogException) as exc:
+            if snapshot is None:
+                raise
+            raise CatalogError(  # no such snapshot: expired, before the catalog, or to come
+                f"{table}: no listing as of snapshot {snapshot} in {catalog.display} ({exc}); "
+                f"see `pipelines lake history --table {table}` for the snapshots kept"
+            ) from None
     return [Row(str(p), str(m), int(s)) for p, m, s in rows]
 
 
 def current_row(catalog: LakeCatalog, table: str, partition: str) -> Row | None:
     """The manifest row of ``table/partition`` as committed now, or None."""
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         row = cur.execute(
             f"SELECT manifest, {SNAPSHOT} FROM {ALIAS}.{MANIFESTS} "
             'WHERE "table" = ? AND "partition" = ?',
             [table, partition],
         ).fetchone()
-    finally:
-        cur.close()
     return None if row is None else Row(partition, str(row[0]), int(row[1]))
 
 
@@ -95,25 +90,19 @@ def snapshot_now(cur: duckdb.DuckDBPyConnection) -> int:
 
 def current_snapshot(catalog: LakeCatalog) -> int:
     """The catalog's latest snapshot id."""
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         return snapshot_now(cur)
-    finally:
-        cur.close()
 
 
 def history(catalog: LakeCatalog, table: str) -> list[Commit]:
     """The snapshots whose commit published or removed a partition of ``table``, oldest first."""
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         rows = cur.execute(
             "SELECT snapshot_id, snapshot_time, author, commit_message, commit_extra_info "
             f"FROM ducklake_snapshots({sql_str(ALIAS)}) WHERE commit_extra_info IS NOT NULL "
             "AND json_extract_string(commit_extra_info, '$.table') = ? ORDER BY snapshot_id",
             [table],
         ).fetchall()
-    finally:
-        cur.close()
     commits = []
     for snapshot, when, author, message, extra in rows:
         info = json.loads(extra)
@@ -130,8 +119,7 @@ def referencing_snapshots(catalog: LakeCatalog, uris: Iterable[str]) -> list[int
     wanted = sorted(set(uris))
     if not wanted:
         return []
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         now = snapshot_now(cur)
         rows = cur.execute(
             f"SELECT snapshot_id, change_type, rowid FROM ducklake_table_changes("
@@ -145,8 +133,6 @@ def referencing_snapshots(catalog: LakeCatalog, uris: Iterable[str]) -> list[int
                 f"SELECT snapshot_id FROM ducklake_snapshots({sql_str(ALIAS)})"
             ).fetchall()
         }
-    finally:
-        cur.close()
     return sorted(s for s in live_spans(rows, now) if s in kept)
 
 
@@ -168,10 +154,7 @@ def expire_referencing(catalog: LakeCatalog, uris: Iterable[str]) -> list[int]:
     erased or deleted); the snapshots expired."""
     versions = referencing_snapshots(catalog, uris)
     if versions:
-        cur = catalog.cursor()
-        try:
+        with catalog.session() as cur:
             listed = ", ".join(str(v) for v in versions)
             cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
-        finally:
-            cur.close()
     return versions

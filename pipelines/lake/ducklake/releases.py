@@ -53,8 +53,7 @@ def feature_table(table: str) -> str:
 def ensure_releases(catalog: LakeCatalog) -> None:
     """Create the releases table (its rows inlined in the catalog: a commit writes no
     object for them) unless it exists."""
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         for _ in range(RETRIES):  # two first publications at once
             try:
                 if has_table(cur, RELEASES):
@@ -70,8 +69,6 @@ def ensure_releases(catalog: LakeCatalog) -> None:
                 return
             except duckdb.TransactionException:
                 time.sleep(0.05)
-    finally:
-        cur.close()
 
 
 def _swap(cur: duckdb.DuckDBPyConnection, table: str, old: str | None, new: str | None) -> None:
@@ -120,38 +117,33 @@ def _at(snapshot: int | None) -> str:
 
 def releases(catalog: LakeCatalog, snapshot: int | None = None) -> dict[str, str]:
     """as_of -> release JSON of every published release, now or as of ``snapshot``."""
-    cur = catalog.cursor()
-    try:
-        if snapshot is None and not has_table(cur, RELEASES):
-            return {}
-        rows = cur.execute(
-            f"SELECT as_of, release FROM {ALIAS}.{RELEASES}{_at(snapshot)} ORDER BY as_of"
-        ).fetchall()
-    except (duckdb.InvalidInputException, duckdb.CatalogException) as exc:
-        if snapshot is None:
-            raise
-        if snapshot in _kept(cur):  # a snapshot before the first release: none yet
-            return {}
-        raise CatalogError(  # no such snapshot: expired, or to come
-            f"no feature releases as of snapshot {snapshot} in {catalog.display} ({exc}); "
-            "ducklake_snapshots() lists the snapshots kept"
-        ) from None
-    finally:
-        cur.close()
+    with catalog.session() as cur:
+        try:
+            if snapshot is None and not has_table(cur, RELEASES):
+                return {}
+            rows = cur.execute(
+                f"SELECT as_of, release FROM {ALIAS}.{RELEASES}{_at(snapshot)} ORDER BY as_of"
+            ).fetchall()
+        except (duckdb.InvalidInputException, duckdb.CatalogException) as exc:
+            if snapshot is None:
+                raise
+            if snapshot in _kept(cur):  # a snapshot before the first release: none yet
+                return {}
+            raise CatalogError(  # no such snapshot: expired, or to come
+                f"no feature releases as of snapshot {snapshot} in {catalog.display} ({exc}); "
+                "ducklake_snapshots() lists the snapshots kept"
+            ) from None
     return {str(a): str(r) for a, r in rows}
 
 
 def release(catalog: LakeCatalog, as_of: str) -> str | None:
     """The release JSON published for ``as_of`` now, or None."""
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         if not has_table(cur, RELEASES):
             return None
         row = cur.execute(
             f"SELECT release FROM {ALIAS}.{RELEASES} WHERE as_of = ?", [as_of]
         ).fetchone()
-    finally:
-        cur.close()
     return None if row is None else str(row[0])
 
 
@@ -167,8 +159,7 @@ def referencing_snapshots(
     ``uris`` as a snapshot object: those from which a time-travel read of a
     ``features__<table>`` reaches it (the row and the files change in one commit)."""
     wanted = set(uris)
-    cur = catalog.cursor()
-    try:
+    with catalog.session() as cur:
         if not wanted or not has_table(cur, RELEASES):
             return []
         now = snapshot_now(cur)
@@ -177,8 +168,6 @@ def referencing_snapshots(
             f"{sql_str(ALIAS)}, 'main', {sql_str(RELEASES)}, 0, {now}) ORDER BY snapshot_id"
         ).fetchall()
         kept = _kept(cur)
-    finally:
-        cur.close()
     hits = [
         (int(s), str(c), int(r))
         for s, c, r, text in rows
@@ -194,10 +183,7 @@ def expire_referencing(
     (snapshot objects deleted, say by an erasure); the snapshots expired."""
     versions = referencing_snapshots(catalog, uris, files_of)
     if versions:
-        cur = catalog.cursor()
-        try:
+        with catalog.session() as cur:
             listed = ", ".join(str(v) for v in versions)
             cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
-        finally:
-            cur.close()
     return versions

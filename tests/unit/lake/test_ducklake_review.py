@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pytest
 from pydantic import SecretStr
 
 from pipelines.lake.ducklake import LakeCatalog
-from pipelines.lake.ducklake.history import current_snapshot
+from pipelines.lake.ducklake.history import current_snapshot, manifests, snapshot_now
+from pipelines.lake.ducklake.releases import releases
 from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.lake.partitions import partitions
 from pipelines.lake.storage import LakeStorage, catalog_of, lake_storage
+from pipelines.pgstate import connect
+from pipelines.sql import q
+from tests.pgdb import ADMIN_URL
 from tests.s3server import S3Server
 from tests.unit.lake.ducklake_writer import publish
 
@@ -73,3 +79,45 @@ def test_repr_of_a_store_and_its_catalog_holds_no_credential() -> None:
     for text in (repr(store), repr(catalog), str(catalog)):
         assert "s3-key-not-to-show" not in text and "pw-not-to-show" not in text
     assert isinstance(catalog, LakeCatalog) and catalog.env == env  # still used to attach
+
+
+@pytest.fixture
+def locked_out(catalog_url: SecretStr) -> Iterator[Callable[[], None]]:
+    """A function that refuses new connections to the catalog's database and ends those
+    open (a restart, a failover); allowed again after the test."""
+    name = urlsplit(catalog_url.get_secret_value()).path.lstrip("/")
+    admin = connect(ADMIN_URL, autocommit=True)
+
+    def lock_out() -> None:
+        with admin.cursor() as cur:
+            cur.execute(f"ALTER DATABASE {q(name)} ALLOW_CONNECTIONS false")
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [name],
+            )
+
+    yield lock_out
+    with admin.cursor() as cur:
+        cur.execute(f"ALTER DATABASE {q(name)} ALLOW_CONNECTIONS true")
+    admin.close()
+
+
+def test_a_lost_catalog_database_is_reported_without_its_password(
+    catalog_url: SecretStr, locked_out: Callable[[], None], tmp_path: Path
+) -> None:
+    parts = urlsplit(catalog_url.get_secret_value())  # trust auth: any password connects
+    netloc = f"{parts.username}:pw-not-to-show@{parts.hostname}:{parts.port}"
+    url = SecretStr(urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")))
+    catalog = LakeCatalog(url, f"s3://bucket/{tmp_path.name}", {})
+    assert current_snapshot(catalog) >= 0  # attached
+    locked_out()
+    for read in (
+        lambda: current_snapshot(catalog),
+        lambda: manifests(catalog, "orders"),
+        lambda: releases(catalog),
+        lambda: catalog.transaction("a commit", snapshot_now),
+    ):
+        with pytest.raises(duckdb.Error) as caught:
+            read()
+        assert "pw-not-to-show" not in str(caught.value)
+        assert catalog.display in str(caught.value)  # still names the catalog
