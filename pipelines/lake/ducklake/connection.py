@@ -35,6 +35,11 @@ RETRIES = 5
 
 T = TypeVar("T")
 
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
+"""A forked child's copies of its parent's connections, never closed: closing one tears
+down the parent's DuckDB instance (its threads are not in the child: a crash) and ends its
+PostgreSQL sessions (their sockets are the parent's)."""
+
 
 class CatalogError(RuntimeError):
     """The DuckLake catalog cannot be attached or used; the message says what to do."""
@@ -106,6 +111,8 @@ class LakeCatalog:
         """A cursor of this process's connection (one per call: cursors are per thread)."""
         with self._lock:
             if self._con is None or self._pid != os.getpid():  # a forked child attaches anew
+                if self._con is not None:
+                    _INHERITED.append(self._con)
                 self._con, self._pid = self._attach(), os.getpid()
             return self._con.cursor()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -121,3 +124,34 @@ def test_a_lost_catalog_database_is_reported_without_its_password(
             read()
         assert "pw-not-to-show" not in str(caught.value)
         assert catalog.display in str(caught.value)  # still names the catalog
+
+
+def test_a_forked_child_uses_the_catalog_and_the_parent_still_commits(
+    store: LakeStorage, tmp_path: Path
+) -> None:
+    publish(store, "orders", DAY, [1, 2, 3], tmp_path / "a")  # the parent has attached
+    catalog = catalog_of(store)
+    assert catalog is not None
+    before = current_snapshot(catalog)
+    pid = os.fork()
+    if pid == 0:  # a worker forked by Celery or multiprocessing, which leave by os._exit
+        code = 1
+        try:
+            code = 0 if [p.name for p in partitions(store, "orders")] == [DAY] else 2
+        finally:
+            os._exit(code)
+    status = _wait(pid)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    publish(store, "orders", DAY, [4], tmp_path / "b")
+    assert current_snapshot(catalog) > before
+
+
+def _wait(pid: int) -> int:
+    """The child's exit status; a child still running after a minute (hung) is killed."""
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
