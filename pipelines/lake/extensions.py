@@ -154,3 +154,14 @@ def s3_secret_from_env(
     )
     con.execute(f"CREATE OR REPLACE SECRET {name} (TYPE s3, {options})")
     return True
+
+
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
+
+
+def keep_inherited(con: duckdb.DuckDBPyConnection | None) -> None:
+    """Keep a forked child's copy ``con`` of its parent's connection, never closed: closing
+    it tears down the parent's DuckDB instance, whose threads are not in the child (a hang
+    or a crash), and ends its PostgreSQL sessions (the parent's sockets)."""
+    if con is not None:
+        _INHERITED.append(con)

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from pipelines.hashing import file_sha256
 from pipelines.lake import s3client
 from pipelines.lake.ducklake.connection import LakeCatalog
-from pipelines.lake.extensions import load_extensions, s3_secret_from_env
+from pipelines.lake.extensions import keep_inherited, load_extensions, s3_secret_from_env
 from pipelines.settings import Settings
 from pipelines.sql import sql_str
 
@@ -166,6 +166,7 @@ class S3Storage:
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:  # verified reads hash on several threads
             if self._con is None or self._con_pid != os.getpid():  # none crosses a fork
+                keep_inherited(self._con)
                 config: dict[str, Any] = {
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import duckdb
 from pydantic import SecretStr
 
-from pipelines.lake.extensions import load_extensions, s3_secret_from_env
+from pipelines.lake.extensions import keep_inherited, load_extensions, s3_secret_from_env
 from pipelines.pgstate import display_url, secret
 from pipelines.sql import sql_str
 
@@ -34,11 +34,6 @@ DATA_FOLDER = "_ducklake"
 RETRIES = 5
 
 T = TypeVar("T")
-
-_INHERITED: list[duckdb.DuckDBPyConnection] = []
-"""A forked child's copies of its parent's connections, never closed: closing one tears
-down the parent's DuckDB instance (its threads are not in the child: a crash) and ends its
-PostgreSQL sessions (their sockets are the parent's)."""
 
 
 class CatalogError(RuntimeError):
@@ -111,8 +106,7 @@ class LakeCatalog:
         """A cursor of this process's connection (one per call: cursors are per thread)."""
         with self._lock:
             if self._con is None or self._pid != os.getpid():  # a forked child attaches anew
-                if self._con is not None:
-                    _INHERITED.append(self._con)
+                keep_inherited(self._con)
                 self._con, self._pid = self._attach(), os.getpid()
             return self._con.cursor()
 

@@ -126,18 +126,20 @@ def test_a_lost_catalog_database_is_reported_without_its_password(
         assert catalog.display in str(caught.value)  # still names the catalog
 
 
-def test_a_forked_child_uses_the_catalog_and_the_parent_still_commits(
+def test_a_forked_child_uses_the_catalog_and_the_store_and_the_parent_still_commits(
     store: LakeStorage, tmp_path: Path
 ) -> None:
     publish(store, "orders", DAY, [1, 2, 3], tmp_path / "a")  # the parent has attached
     catalog = catalog_of(store)
     assert catalog is not None
     before = current_snapshot(catalog)
+    assert store.listdir("orders") == [DAY]  # and its httpfs connection
     pid = os.fork()
     if pid == 0:  # a worker forked by Celery or multiprocessing, which leave by os._exit
         code = 1
         try:
-            code = 0 if [p.name for p in partitions(store, "orders")] == [DAY] else 2
+            [part] = partitions(store, "orders")
+            code = 0 if store.listdir("orders") == [DAY] and part.name == DAY else 2
         finally:
             os._exit(code)
     status = _wait(pid)
