@@ -11,6 +11,7 @@ from datetime import datetime
 import duckdb
 
 from pipelines.lake.ducklake.connection import ALIAS, MANIFESTS, CatalogError, LakeCatalog
+from pipelines.lake.ducklake.stats import narrow_stats
 from pipelines.sql import sql_str
 
 
@@ -152,9 +153,12 @@ def live_spans(rows: list[tuple[int, str, int]], now: int) -> set[int]:
 def expire_referencing(catalog: LakeCatalog, uris: Iterable[str]) -> list[int]:
     """Expire every snapshot from which a time-travel read reaches one of ``uris`` (objects
     erased or deleted); the snapshots expired."""
+    uris = list(uris)
     versions = referencing_snapshots(catalog, uris)
     if versions:
         with catalog.session() as cur:
             listed = ", ".join(str(v) for v in versions)
             cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
+    if uris:
+        narrow_stats(catalog)  # DuckLake's table-wide min/max may still hold a deleted value
     return versions

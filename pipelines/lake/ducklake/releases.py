@@ -21,6 +21,7 @@ import duckdb
 from pipelines.lake.ducklake.commit import commit_message, ensure_table
 from pipelines.lake.ducklake.connection import ALIAS, RETRIES, CatalogError, LakeCatalog, has_table
 from pipelines.lake.ducklake.history import live_spans, snapshot_now
+from pipelines.lake.ducklake.stats import narrow_stats
 from pipelines.sql import q, sql_str
 
 RELEASES = "_pipelines_releases"
@@ -181,9 +182,12 @@ def expire_referencing(
 ) -> list[int]:
     """Expire every snapshot from which a read of a feature table reaches one of ``uris``
     (snapshot objects deleted, say by an erasure); the snapshots expired."""
+    uris = list(uris)
     versions = referencing_snapshots(catalog, uris, files_of)
     if versions:
         with catalog.session() as cur:
             listed = ", ".join(str(v) for v in versions)
             cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
+    if uris:
+        narrow_stats(catalog)  # DuckLake's table-wide min/max may still hold a deleted value
     return versions
