@@ -29,15 +29,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "first: a long module (Airflow DAG runs): starts before the others of its tier, so "
-        "the xdist workers do not end on it",
+        "first: a long module (Airflow DAG runs, dbt builds of a minute): starts before the "
+        "others of its tier, so the xdist workers end on short modules, at about the same time",
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A ``stack`` test is an integration test too, so the three tiers never overlap. Tests
     marked ``first`` come first (otherwise in collection order): with ``--dist loadfile
-    --no-loadscope-reorder`` (Makefile) the workers start on the longest modules."""
+    --no-loadscope-reorder`` (Makefile) the workers start on the longest modules and end on
+    short ones (a worker takes its next modules while it still has a few tests to run)."""
     for item in items:
         if item.get_closest_marker("stack") and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
