@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 BYTECODE := $(VENV)/.bytecode
 SITE := $(VENV)/lib/python3.11/site-packages
 
-.PHONY: demo test checks test-unit test-integration test-stack project-bytecode lint typecheck setup clean bench browser
+.PHONY: demo test checks unit-then-integration test-unit test-integration test-stack project-bytecode lint typecheck setup clean bench browser
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 ($(PYTHON)) is required"; exit 1; }
@@ -46,16 +46,19 @@ browser:
 		&& echo "installed chromium and poppler-utils for the browser tests"; } \
 		|| echo "chromium or pdftotext not available: the browser tests that need them will skip"
 
-# Three tiers, fastest feedback first; each stops `make test` when it fails:
+# Three tiers (`make test` runs them all; a unit failure stops it before the integration tier):
 #   unit         everything not marked integration (pytest-xdist, one test file per worker)
 #   integration  real Airflow (`airflow dags test`) and dbt builds; the modules marked
-#                `first` (DAG runs, the longest) start first, not the ones with most tests
+#                `first` (DAG runs, minute-long dbt builds) start first, not the ones with
+#                most tests, so both xdist workers end on short modules
 #   stack        Airflow on PostgreSQL with Celery workers and Redis (one module, one process)
-# `make test` runs ruff and mypy (one process) beside the unit tier (a job's output is printed
-# when it ends: make --output-sync), then the integration tier, then the stack tier. The stack
-# tier beside the integration tier saved about 4 minutes but failed once on a loaded machine
-# (the worker-kill test's cleared task finished before it was seen running), so it runs alone.
-# A failure stops `make test` at once.
+# `make test` runs three jobs side by side (a job's output is printed when it ends: make
+# --output-sync): ruff and mypy (one process); the stack tier (one process and its Airflow
+# and Celery services); and the unit tier, then, if it passed, the integration tier. The two
+# tiers of the third job use both cores only part of the time (a worker waiting on a build
+# another worker started, the last module of a tier), the stack mostly waits on its services:
+# side by side the three fill the cores (BENCHMARKS.md, CI). The stack test's waits poll with
+# deadlines made for a loaded machine. A failed job fails `make test` once the others end.
 # A tier that selects no test (pytest exit code 5, e.g. with PYTEST_ARGS="-k ...") says so and
 # passes, except the unit tier, which is never empty.
 PYTEST_ARGS ?=
@@ -67,11 +70,14 @@ define tier
 endef
 
 test: $(STAMP) project-bytecode browser
-	@$(MAKE) --no-print-directory -j2 --output-sync=target checks test-unit
-	@$(MAKE) --no-print-directory test-integration
-	@$(MAKE) --no-print-directory test-stack
+	@$(MAKE) --no-print-directory -j4 --output-sync=target checks test-stack unit-then-integration
 
 checks: lint typecheck
+
+# The integration tier only after the unit tier passed (a unit failure is the quick answer).
+unit-then-integration:
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-integration
 
 test-unit: $(STAMP) project-bytecode
 	$(call tier,unit,not integration,-n auto --dist loadfile,never-empty)
