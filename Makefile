@@ -53,12 +53,12 @@ browser:
 #                most tests, so both xdist workers end on short modules
 #   stack        Airflow on PostgreSQL with Celery workers and Redis (one module, one process)
 # `make test` runs three jobs side by side (a job's output is printed when it ends: make
-# --output-sync): ruff and mypy (one process); the stack tier (one process and its Airflow
-# and Celery services); and the unit tier, then, if it passed, the integration tier. The two
-# tiers of the third job use both cores only part of the time (a worker waiting on a build
-# another worker started, the last module of a tier), the stack mostly waits on its services:
-# side by side the three fill the cores (BENCHMARKS.md, CI). The stack test's waits poll with
-# deadlines made for a loaded machine. A failed job fails `make test` once the others end.
+# --output-sync): ruff and mypy; the stack tier; the unit tier, then (if it passed) the
+# integration tier. Alone, each leaves a core idle part of the time (mypy is one process, a
+# unit worker waits on a session build another worker started, the stack on its services
+# and queue); side by side they keep both cores busy (BENCHMARKS.md, CI). The stack test's
+# waits poll with deadlines made for a loaded machine. A failed job fails `make test` once
+# the others end.
 # A tier that selects no test (pytest exit code 5, e.g. with PYTEST_ARGS="-k ...") says so and
 # passes, except the unit tier, which is never empty.
 PYTEST_ARGS ?=
