@@ -222,16 +222,10 @@ class PartitionSuperseded(LakeIntegrityError):
 
 def _superseded(part: Partition) -> bool:
     """Whether the manifest published now differs from the one ``part`` was listed with."""
-    rel = part.rel(MANIFEST_NAME)
     if not part.store.versioned:
         return False
-    catalog = catalog_of(part.store)
-    if catalog is not None:
-        now = catalog_history.manifest(catalog, part.table, part.name)
-        return now is None or Manifest.model_validate_json(now) != part.manifest
-    if part.store.sha256(rel) is None:
-        return True
-    return Manifest.model_validate_json(part.store.read_text(rel)) != part.manifest
+    now = published(part.store, part.table, part.name)
+    return now is None or now.manifest != part.manifest
 
 
 def _verified(part: Partition, rel: str, expected: str) -> str:

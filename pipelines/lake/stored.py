@@ -26,7 +26,7 @@ from pipelines.hashing import file_sha256
 from pipelines.lake.ducklake import commit as catalog_commit
 from pipelines.lake.ducklake import history as catalog_history
 from pipelines.lake.manifest import DATA_NAME, MANIFEST_NAME, QUARANTINE_NAME, Manifest
-from pipelines.lake.partitions import Partition, partitions
+from pipelines.lake.partitions import Partition, partitions, published
 from pipelines.lake.storage import LakeStorage, catalog_of
 
 
@@ -108,14 +108,8 @@ def partition_objects(store: LakeStorage, table: str, partition: str) -> list[st
 def current(store: LakeStorage, table: str, partition: str) -> Manifest | None:
     """``table/partition``'s manifest as committed now on ``store`` (its catalog row, or its
     ``manifest.json`` object), or None."""
-    catalog = catalog_of(store)
-    if catalog is not None:
-        text = catalog_history.manifest(catalog, table, partition)
-        return None if text is None else Manifest.model_validate_json(text)
-    rel = f"{table}/{partition}/{MANIFEST_NAME}"
-    if store.sha256(rel) is None:
-        return None
-    return Manifest.model_validate_json(store.read_text(rel))
+    part = published(store, table, partition)
+    return None if part is None else part.manifest
 
 
 def delete_unreferenced(store: LakeStorage, table: str, partition: str) -> list[str]:

@@ -77,16 +77,16 @@ def current_row(catalog: LakeCatalog, table: str, partition: str) -> Row | None:
     return None if row is None else Row(partition, str(row[0]), int(row[1]))
 
 
-def manifest(catalog: LakeCatalog, table: str, partition: str) -> str | None:
-    """The manifest JSON of ``table/partition`` as committed now, or None."""
-    row = current_row(catalog, table, partition)
-    return None if row is None else row.manifest
-
-
 def snapshot_now(cur: duckdb.DuckDBPyConnection) -> int:
     row = cur.execute(f"FROM ducklake_current_snapshot({sql_str(ALIAS)})").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def kept_snapshots(cur: duckdb.DuckDBPyConnection) -> set[int]:
+    """The snapshots the catalog still keeps (not expired)."""
+    rows = cur.execute(f"SELECT snapshot_id FROM ducklake_snapshots({sql_str(ALIAS)})").fetchall()
+    return {int(r[0]) for r in rows}
 
 
 def current_snapshot(catalog: LakeCatalog) -> int:
@@ -128,12 +128,7 @@ def referencing_snapshots(catalog: LakeCatalog, uris: Iterable[str]) -> list[int
             "WHERE list_has_any([data_uri, quarantine_uri], ?) ORDER BY snapshot_id",
             [wanted],
         ).fetchall()
-        kept = {
-            int(r[0])
-            for r in cur.execute(
-                f"SELECT snapshot_id FROM ducklake_snapshots({sql_str(ALIAS)})"
-            ).fetchall()
-        }
+        kept = kept_snapshots(cur)
     return sorted(s for s in live_spans(rows, now) if s in kept)
 
 
@@ -150,15 +145,22 @@ def live_spans(rows: list[tuple[int, str, int]], now: int) -> set[int]:
     return found
 
 
+def expire(catalog: LakeCatalog, versions: list[int]) -> None:
+    """After objects were deleted: expire ``versions`` (the snapshots that still reach them),
+    then narrow the column statistics, whose table-wide min/max may still hold one of their
+    values (DuckLake only widens them)."""
+    if versions:
+        with catalog.session() as cur:
+            listed = ", ".join(str(v) for v in versions)
+            cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
+    narrow_stats(catalog)
+
+
 def expire_referencing(catalog: LakeCatalog, uris: Iterable[str]) -> list[int]:
     """Expire every snapshot from which a time-travel read reaches one of ``uris`` (objects
     erased or deleted); the snapshots expired."""
     uris = list(uris)
     versions = referencing_snapshots(catalog, uris)
-    if versions:
-        with catalog.session() as cur:
-            listed = ", ".join(str(v) for v in versions)
-            cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
     if uris:
-        narrow_stats(catalog)  # DuckLake's table-wide min/max may still hold a deleted value
+        expire(catalog, versions)
     return versions

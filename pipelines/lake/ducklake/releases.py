@@ -20,8 +20,7 @@ import duckdb
 
 from pipelines.lake.ducklake.commit import commit_message, ensure_table
 from pipelines.lake.ducklake.connection import ALIAS, RETRIES, CatalogError, LakeCatalog, has_table
-from pipelines.lake.ducklake.history import live_spans, snapshot_now
-from pipelines.lake.ducklake.stats import narrow_stats
+from pipelines.lake.ducklake.history import expire, kept_snapshots, live_spans, snapshot_now
 from pipelines.sql import q, sql_str
 
 RELEASES = "_pipelines_releases"
@@ -128,7 +127,7 @@ def releases(catalog: LakeCatalog, snapshot: int | None = None) -> dict[str, str
         except (duckdb.InvalidInputException, duckdb.CatalogException) as exc:
             if snapshot is None:
                 raise
-            if snapshot in _kept(cur):  # a snapshot before the first release: none yet
+            if snapshot in kept_snapshots(cur):  # a snapshot before the first release: none yet
                 return {}
             raise CatalogError(  # no such snapshot: expired, or to come
                 f"no feature releases as of snapshot {snapshot} in {catalog.display} ({exc}); "
@@ -148,11 +147,6 @@ def release(catalog: LakeCatalog, as_of: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _kept(cur: duckdb.DuckDBPyConnection) -> set[int]:
-    rows = cur.execute(f"SELECT snapshot_id FROM ducklake_snapshots({sql_str(ALIAS)})").fetchall()
-    return {int(r[0]) for r in rows}
-
-
 def referencing_snapshots(
     catalog: LakeCatalog, uris: Iterable[str], files_of: ReleaseFiles
 ) -> list[int]:
@@ -168,7 +162,7 @@ def referencing_snapshots(
             f"SELECT snapshot_id, change_type, rowid, release FROM ducklake_table_changes("
             f"{sql_str(ALIAS)}, 'main', {sql_str(RELEASES)}, 0, {now}) ORDER BY snapshot_id"
         ).fetchall()
-        kept = _kept(cur)
+        kept = kept_snapshots(cur)
     hits = [
         (int(s), str(c), int(r))
         for s, c, r, text in rows
@@ -184,10 +178,6 @@ def expire_referencing(
     (snapshot objects deleted, say by an erasure); the snapshots expired."""
     uris = list(uris)
     versions = referencing_snapshots(catalog, uris, files_of)
-    if versions:
-        with catalog.session() as cur:
-            listed = ", ".join(str(v) for v in versions)
-            cur.execute(f"CALL ducklake_expire_snapshots({sql_str(ALIAS)}, versions => [{listed}])")
     if uris:
-        narrow_stats(catalog)  # DuckLake's table-wide min/max may still hold a deleted value
+        expire(catalog, versions)
     return versions
