@@ -186,10 +186,11 @@ def publish_release(settings: Settings, release: Release) -> bool:
     return True
 
 
-def _cache_text(path: Path, text: str) -> Path:
-    """Make ``path`` hold ``text`` (replaced whole, and only when it differs)."""
+def _cache_text(path: Path, text: str) -> bool:
+    """Make ``path`` hold ``text`` (replaced whole, and only when it differs); whether it
+    was written."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return path
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.fetch-{os.getpid()}")
     try:
@@ -197,7 +198,7 @@ def _cache_text(path: Path, text: str) -> Path:
         os.replace(staged, path)
     finally:
         staged.unlink(missing_ok=True)
-    return path
+    return True
 
 
 def fetch_release(settings: Settings, as_of: date) -> Path | None:
@@ -210,7 +211,10 @@ def fetch_release(settings: Settings, as_of: date) -> Path | None:
     catalog = catalog_of(store)
     if catalog is not None:
         text = catalog_releases.release(catalog, as_of.isoformat())
-        return None if text is None else _cache_text(release_file(settings, as_of), text)
+        if text is None:
+            return None
+        _cache_text(release_file(settings, as_of), text)
+        return release_file(settings, as_of)
     if store.sha256(release_rel(as_of.isoformat())) is None:
         return None
     path = release_file(settings, as_of)
@@ -242,12 +246,10 @@ def fetch_releases(settings: Settings) -> int:
         return 0
     catalog = catalog_of(store)
     if catalog is not None:
-        copied = 0
-        for as_of, text in catalog_releases.releases(catalog).items():
-            path = release_file(settings, date.fromisoformat(as_of))
-            copied += not (path.is_file() and path.read_text(encoding="utf-8") == text)
-            _cache_text(path, text)
-        return copied
+        texts = catalog_releases.releases(catalog)
+        return sum(
+            _cache_text(release_file(settings, date.fromisoformat(a)), t) for a, t in texts.items()
+        )
     copied = 0
     for as_of in release_dates(store):
         path = release_file(settings, date.fromisoformat(as_of))
