@@ -37,6 +37,7 @@ from pipelines.warehouse.stored import (
     push_warehouse,
     warehouse_rel,
 )
+from tests.other_engine import other_engine
 from tests.s3server import S3Server
 from tests.unit.features.test_feature_checks import (
     AS_OF,
@@ -47,7 +48,6 @@ from tests.unit.features.test_feature_checks import (
     build_release,
     check_all,
 )
-from tests.unit.lake.test_ducklake import _engine
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +100,7 @@ def test_with_a_catalog_the_publication_is_a_catalog_commit_the_builder_follows(
     assert tasks.publish(START, END, RUN, settings=b)["release_id"] == "r-test"
     assert lake_store(b).sha256(release_rel(AS_OF.isoformat())) is None
     assert read_release(a, AS_OF).status == "built"  # A's cache, until a reader asks
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     for table, info in read_release(b, AS_OF).features.items():
         served = read_snapshot(table, settings=a)
         assert served.release.status == "published" and served.file.is_relative_to(a.data_dir)

@@ -32,8 +32,8 @@ from pipelines.lake.ducklake.history import current_snapshot
 from pipelines.lake.storage import catalog_of, lake_store
 from pipelines.privacy.stored_features import pull_releases, push_releases
 from pipelines.settings import Settings
+from tests.other_engine import other_engine
 from tests.s3server import S3Server
-from tests.unit.lake.test_ducklake import _engine
 
 AS_OF = "2018-01-03"
 TOKENS = {"p1:a": 2, "p1:b": 1}
@@ -151,7 +151,7 @@ def test_another_engine_reads_the_published_snapshots_from_the_catalog(
     tables hold exactly the published snapshots' rows, the release its row."""
     builder, _ = catalog_workers
     release = _published(builder, tables=["customer_features", "seller_features"])
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     for table in ("customer_features", "seller_features"):
         assert _count(con, f"SELECT count(*) FROM lake.features__{table}") == len(TOKENS)
     rows = con.execute("SELECT as_of, release_id, release FROM lake._pipelines_releases")
@@ -176,7 +176,7 @@ def test_a_republished_date_replaces_the_release_and_its_rows(
     _published(builder, {"p1:a": 3}, release_id="r2")  # seller_features no longer released
     assert _served(reader) == {"p1:a": 3}  # the catalog decides, not the cached r1
     assert read_release(reader, date.fromisoformat(AS_OF)).release_id == "r2"
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     assert con.execute("SELECT customer_unique_token, orders FROM lake.features__customer_features"
                        ).fetchall() == [("p1:a", 3)]  # fmt: skip
     assert _count(con, "SELECT count(*) FROM lake.features__seller_features") == 0
@@ -212,7 +212,7 @@ def test_publications_of_several_dates_at_once_all_land(
     for thread in threads:
         thread.join()
     assert failed == []
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     as_ofs = [r[0] for r in con.execute("SELECT as_of FROM lake._pipelines_releases ORDER BY 1")
               .fetchall()]  # fmt: skip
     assert as_ofs == [AS_OF, *days]
@@ -253,7 +253,7 @@ def test_an_erasure_republishes_and_expires_the_snapshots_that_reach_the_old_obj
     assert push_releases(eraser, pulled) == [old_rel]
     assert lake_store(eraser).sha256(old_rel) is None
     assert _served(builder) == {"p1:a": 2}
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     kept = [r[0] for r in con.execute("SELECT snapshot_id FROM ducklake_snapshots('lake')")
             .fetchall()]  # fmt: skip
     read = 0

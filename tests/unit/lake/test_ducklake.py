@@ -20,7 +20,6 @@ from pipelines.cli import main
 from pipelines.lake.ducklake import CatalogError
 from pipelines.lake.ducklake.commit import CatalogSchemaError
 from pipelines.lake.ducklake.history import current_snapshot, history
-from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.lake.gc import collect
 from pipelines.lake.manifest import MANIFEST_NAME
 from pipelines.lake.partitions import LakeIntegrityError, partitions, verified_data_files
@@ -28,6 +27,7 @@ from pipelines.lake.publish import remove_partition
 from pipelines.lake.storage import LakeStorage, catalog_of, lake_storage, lake_store
 from pipelines.lake.stored import delete_unreferenced, unreferenced
 from pipelines.settings import PROJECT_DIR, Settings
+from tests.other_engine import ids, other_engine
 from tests.s3server import S3Server
 from tests.unit.lake.ducklake_writer import publish
 
@@ -44,20 +44,6 @@ def store(root: str, catalog_url: SecretStr) -> LakeStorage:
     return lake_storage(root, catalog=catalog_url)
 
 
-def _engine(catalog_url: SecretStr, s3: S3Server) -> duckdb.DuckDBPyConnection:
-    """Another engine: plain DuckDB with the DuckLake catalog attached, no pipelines code
-    between it and the lake (the extensions loaded from their packages, the S3 secret)."""
-    con = duckdb.connect()
-    load_extensions(con, ["ducklake", "postgres", "httpfs"])
-    s3_secret_from_env(con, s3.env())
-    con.execute(f"ATTACH 'ducklake:postgres:{catalog_url.get_secret_value()}' AS lake")
-    return con
-
-
-def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> list[int]:
-    return sorted(int(r[0]) for r in con.execute(sql).fetchall())
-
-
 def test_commit_and_listing_equal_the_manifest_object_layout(
     store: LakeStorage, root: str, catalog_url: SecretStr, s3_env: S3Server, tmp_path: Path
 ) -> None:
@@ -71,11 +57,11 @@ def test_commit_and_listing_equal_the_manifest_object_layout(
     ]
     assert MANIFEST_NAME not in store.listdir(f"orders/{DAYS[0]}")  # the catalog commits
     files = verified_data_files(listed)
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     counts = sum(p.manifest.counts.loaded for p in listed)
     assert con.execute("SELECT count(*) FROM lake.orders").fetchone() == (counts,)
     union = f"SELECT id FROM read_parquet({files!r})"
-    assert _ids(con, "SELECT id FROM lake.orders") == _ids(con, union) == [1, 2, 3, 4, 5]
+    assert ids(con, "SELECT id FROM lake.orders") == ids(con, union) == [1, 2, 3, 4, 5]
 
 
 def test_a_republished_partition_replaces_the_old_and_time_travel_lists_it(
@@ -91,9 +77,9 @@ def test_a_republished_partition_replaces_the_old_and_time_travel_lists_it(
     assert new.manifest.counts.loaded == 4 and new.data_rel != old.data_rel
     [then] = partitions(store, "orders", snapshot=before)
     assert then.manifest == old.manifest
-    con = _engine(catalog_url, s3_env)
-    assert _ids(con, "SELECT id FROM lake.orders") == [1, 2, 3, 4]
-    assert _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {before})") == [1, 2, 3]
+    con = other_engine(catalog_url, s3_env.env())
+    assert ids(con, "SELECT id FROM lake.orders") == [1, 2, 3, 4]
+    assert ids(con, f"SELECT id FROM lake.orders AT (VERSION => {before})") == [1, 2, 3]
     commits = history(catalog, "orders")
     assert [(c.message, c.run_id, c.dataset_version) for c in commits] == [
         (f"publish orders/{DAYS[0]}", f"run-{DAYS[0]}", m.dataset_version)
@@ -145,7 +131,7 @@ def test_two_processes_committing_partitions_of_one_table_at_once_both_land(
         assert w.returncode == 0, err.decode()[-2000:]
     listed = partitions(store, "orders")
     assert [p.name for p in listed] == [*days, "dt=2024-02-09"]
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     assert con.execute("SELECT count(*) FROM lake.orders").fetchone() == (81,)
 
 
@@ -189,8 +175,8 @@ def test_a_writer_killed_before_its_commit_leaves_nothing_visible(
     [still] = partitions(store, "orders")
     assert still.manifest == old.manifest
     assert any("/data-" in rel for rel in unreferenced(store, "orders"))  # its objects only
-    con = _engine(catalog_url, s3_env)
-    assert _ids(con, "SELECT id FROM lake.orders") == [1, 2]
+    con = other_engine(catalog_url, s3_env.env())
+    assert ids(con, "SELECT id FROM lake.orders") == [1, 2]
 
 
 def test_retention_removes_the_partition_and_its_history(
@@ -205,8 +191,8 @@ def test_retention_removes_the_partition_and_its_history(
     assert remove_partition(first) == first.manifest
     assert [p.name for p in partitions(store, "orders")] == [DAYS[1]]
     assert store.listdir(f"orders/{DAYS[0]}") == []
-    con = _engine(catalog_url, s3_env)
-    assert _ids(con, "SELECT id FROM lake.orders") == [3]
+    con = other_engine(catalog_url, s3_env.env())
+    assert ids(con, "SELECT id FROM lake.orders") == [3]
     with pytest.raises(CatalogError, match="no listing as of snapshot"):
         partitions(store, "orders", snapshot=published)
     assert history(catalog, "orders")[-1].message == f"remove orders/{DAYS[0]}"
@@ -228,7 +214,7 @@ def test_an_erasure_expires_every_snapshot_that_reaches_the_erased_rows(
     publish(store, "orders", DAYS[0], [1, 3], tmp_path)
     deleted = delete_unreferenced(store, "orders", DAYS[0])
     assert len(deleted) == 2  # both earlier data objects (the empty quarantine is shared)
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     kept = [
         int(r[0])
         for r in con.execute("SELECT snapshot_id FROM ducklake_snapshots('lake')").fetchall()
@@ -237,8 +223,8 @@ def test_an_erasure_expires_every_snapshot_that_reaches_the_erased_rows(
     assert not set(holding) & set(kept)  # expired
     assert [c.partition for c in history(catalog, "orders")] == [DAYS[1], DAYS[0]]
     for snapshot in (s for s in kept if s >= before):
-        assert subject not in _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})")
-    assert _ids(con, "SELECT id FROM lake.orders") == [1, 3, 7]
+        assert subject not in ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})")
+    assert ids(con, "SELECT id FROM lake.orders") == [1, 3, 7]
 
 
 def test_gc_of_a_superseded_object_expires_the_snapshots_that_read_it(
@@ -252,14 +238,14 @@ def test_gc_of_a_superseded_object_expires_the_snapshots_that_read_it(
     later = datetime.now(UTC) + timedelta(hours=1)
     found = collect(store, ["orders"], grace=timedelta(0), now=later, delete=True)
     assert [g.deleted for g in found] == [True]
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     kept = [
         int(r[0])
         for r in con.execute("SELECT snapshot_id FROM ducklake_snapshots('lake')").fetchall()
     ]
     assert old not in kept
     for snapshot in (s for s in kept if s > old):  # each readable: no object is missing
-        assert _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})") == [1, 2, 3]
+        assert ids(con, f"SELECT id FROM lake.orders AT (VERSION => {snapshot})") == [1, 2, 3]
 
 
 def test_new_columns_are_added_and_a_changed_type_is_refused_by_name(
@@ -267,7 +253,7 @@ def test_new_columns_are_added_and_a_changed_type_is_refused_by_name(
 ) -> None:
     publish(store, "orders", DAYS[0], [1], tmp_path)
     publish(store, "orders", DAYS[1], [2], tmp_path, extra=", 1.5::DOUBLE AS w")
-    con = _engine(catalog_url, s3_env)
+    con = other_engine(catalog_url, s3_env.env())
     rows = con.execute("SELECT id, w FROM lake.orders ORDER BY id").fetchall()
     assert rows == [(1, None), (2, 1.5)]
     with pytest.raises(CatalogSchemaError, match=r"orders: column w is DOUBLE .* but VARCHAR"):

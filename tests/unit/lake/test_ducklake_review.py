@@ -17,12 +17,12 @@ from pipelines.lake.ducklake import LakeCatalog
 from pipelines.lake.ducklake.connection import ALIAS
 from pipelines.lake.ducklake.history import current_snapshot, manifests, snapshot_now
 from pipelines.lake.ducklake.releases import releases
-from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.lake.partitions import partitions
 from pipelines.lake.storage import LakeStorage, catalog_of, lake_storage
 from pipelines.lake.stored import delete_unreferenced
 from pipelines.pgstate import connect
 from pipelines.sql import q
+from tests.other_engine import ids, other_engine
 from tests.pgdb import ADMIN_URL
 from tests.s3server import S3Server
 from tests.unit.lake.ducklake_writer import publish
@@ -35,26 +35,14 @@ def store(s3_env: S3Server, tmp_path: Path, catalog_url: SecretStr) -> LakeStora
     return lake_storage(f"s3://{s3_env.bucket}/{tmp_path.name}", catalog=catalog_url)
 
 
-def _engine(catalog_url: SecretStr, s3: S3Server) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    load_extensions(con, ["ducklake", "postgres", "httpfs"])
-    s3_secret_from_env(con, s3.env())
-    con.execute(f"ATTACH 'ducklake:postgres:{catalog_url.get_secret_value()}' AS lake")
-    return con
-
-
-def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> list[int]:
-    return sorted(int(r[0]) for r in con.execute(sql).fetchall())
-
-
 def test_the_same_content_published_again_keeps_one_copy_of_its_rows(
     store: LakeStorage, catalog_url: SecretStr, s3_env: S3Server, tmp_path: Path
 ) -> None:
     publish(store, "orders", DAY, [1, 2, 3], tmp_path / "a")
     publish(store, "orders", DAY, [1, 2, 3], tmp_path / "b")
     [part] = partitions(store, "orders")
-    con = _engine(catalog_url, s3_env)
-    assert _ids(con, "SELECT id FROM lake.orders") == [1, 2, 3]
+    con = other_engine(catalog_url, s3_env.env())
+    assert ids(con, "SELECT id FROM lake.orders") == [1, 2, 3]
     files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'orders')").fetchall()
     assert files == [(part.data_uri,)]
 
@@ -69,9 +57,9 @@ def test_an_object_published_again_after_it_was_replaced_is_read_once(
     middle = current_snapshot(catalog)
     publish(store, "orders", DAY, [1, 2, 3], tmp_path / "c")  # back to the first object
     [part] = partitions(store, "orders")
-    con = _engine(catalog_url, s3_env)
-    assert _ids(con, "SELECT id FROM lake.orders") == [1, 2, 3]
-    assert _ids(con, f"SELECT id FROM lake.orders AT (VERSION => {middle})") == [4]
+    con = other_engine(catalog_url, s3_env.env())
+    assert ids(con, "SELECT id FROM lake.orders") == [1, 2, 3]
+    assert ids(con, f"SELECT id FROM lake.orders AT (VERSION => {middle})") == [4]
     files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'orders')").fetchall()
     assert files == [(part.data_uri,)]
 

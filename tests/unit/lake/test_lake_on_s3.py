@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from pipelines.contracts import ContractSet
 from pipelines.ingest import ingest_table
 from pipelines.lake.ducklake.history import history
-from pipelines.lake.extensions import load_extensions, s3_secret_from_env
 from pipelines.lake.interval import Interval
 from pipelines.lake.partitions import LakeIntegrityError, partitions, verified_data_file
 from pipelines.lake.storage import LakeStorage, catalog_of, lake_store
@@ -29,6 +28,7 @@ from pipelines.settings import PROJECT_DIR, Settings
 from pipelines.warehouse.build import build_features, snapshot_rows
 from pipelines.warehouse.lake_views import register_lake, select_partitions
 from tests.factories import DAY, clean_day, write_day
+from tests.other_engine import other_engine
 from tests.s3server import S3Server
 
 INTERVAL = Interval.parse(DAY, "2018-01-02")
@@ -135,10 +135,7 @@ def test_with_a_ducklake_catalog_ingestion_the_gate_and_the_warehouse_read_it(
     row = con.execute("SELECT count(*) FROM lake.order_items").fetchone()
     assert row == (part.manifest.counts.loaded,)
 
-    other = duckdb.connect()  # another engine: only DuckDB's extensions and the catalog
-    load_extensions(other, ["ducklake", "postgres", "httpfs"])
-    s3_secret_from_env(other, s3_env.env())
-    other.execute(f"ATTACH 'ducklake:postgres:{catalog_url.get_secret_value()}' AS lake")
+    other = other_engine(catalog_url, s3_env.env())  # only DuckDB's extensions, the catalog
     for table in TABLES:
         loaded = sum(p.manifest.counts.loaded for p in partitions(store, table))
         assert other.execute(f"SELECT count(*) FROM lake.{table}").fetchone() == (loaded,)

@@ -28,6 +28,7 @@ from pipelines.protection import AuditLog, KeyRing
 from pipelines.protection.pseudonymize import Pseudonymizer
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.factories import DAY, _id, clean_day, copy_rows, write_day
+from tests.other_engine import other_engine
 from tests.s3server import S3Server
 
 SUBJECT = _id("u", 1)
@@ -113,15 +114,8 @@ def _store_warehouse_and_handover(settings: Settings, *tokens: str) -> str:
 def _no_snapshot_returns(settings: Settings, store: LakeStorage, token: str, first) -> None:
     """Another engine attached to the DuckLake catalog reads every snapshot it keeps: none
     returns the erased person's rows (those that did were expired)."""
-    from pipelines.lake.extensions import load_extensions, s3_secret_from_env
-
     assert settings.lake_catalog_url is not None
-    con = duckdb.connect()
-    load_extensions(con, ["ducklake", "postgres", "httpfs"])
-    s3_secret_from_env(con)
-    con.execute(
-        f"ATTACH 'ducklake:postgres:{settings.lake_catalog_url.get_secret_value()}' AS lake"
-    )
+    con = other_engine(settings.lake_catalog_url)
     kept = [r[0] for r in con.execute("SELECT snapshot_id FROM ducklake_snapshots('lake')")
             .fetchall()]  # fmt: skip
     for table in ("customers", "features__customer_features"):  # a lake table, a release's
