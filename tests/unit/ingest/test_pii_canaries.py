@@ -153,6 +153,54 @@ def test_no_canary_reaches_the_postgres_state(
     assert [c for c in CANARIES_ALL if c in text] == []
 
 
+def _store_text(s3_env, prefix: str) -> str:
+    """Every object under ``s3://<bucket>/<prefix>/``, as text (bytes decoded leniently)."""
+    from pipelines.lake import s3client
+
+    client = s3client.shared_client()
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=s3_env.bucket, Prefix=f"{prefix}/"
+    )
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    assert keys, prefix
+    bodies = (client.get_object(Bucket=s3_env.bucket, Key=k)["Body"].read() for k in keys)
+    return "\n".join(b.decode("utf-8", "replace") for b in bodies)
+
+
+def test_no_canary_reaches_the_store_or_the_lake_catalog(
+    settings, contracts, write_landing, tmp_path: Path, pg_url: str, s3_env, catalog_url,
+    monkeypatch,
+):  # fmt: skip
+    """The ingestion tasks with the lake on S3 and its DuckLake catalog: no canary in any
+    object on the store, nor in any table of the catalog's database (manifest rows, commit
+    messages and extra info, the column statistics of lake and quarantine tables)."""
+    from datetime import UTC, datetime
+
+    from pipelines import tasks
+    from tests.unit.lineage.emit_helpers import pipeline_env
+
+    _plant(contracts, write_landing)
+    key_file = tmp_path / "keys.json"
+    create_keyring(key_file)
+    for name in ("LINEAGE_URL", "AUDIT_URL", "LOCK_URL"):
+        monkeypatch.setenv(f"PIPELINES_{name}", pg_url)
+    monkeypatch.setenv("PIPELINES_LAKE_URL", f"s3://{s3_env.bucket}/{tmp_path.name}")
+    monkeypatch.setenv("PIPELINES_LAKE_CATALOG_URL", catalog_url.get_secret_value())
+    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+    with pipeline_env(settings.data_dir, key_file):
+        quarantined = sum(
+            tasks.ingest(table, start, end, "canary-catalog")["quarantined"]
+            for table in contracts.load_order()
+        )
+    assert quarantined > 0
+    catalog = _postgres_text(catalog_url.get_secret_value())
+    assert "dataset_version" in catalog and "canary-catalog" in catalog  # manifests, commits
+    stored = _store_text(s3_env, tmp_path.name)
+    leaks = [f"catalog: {c}" for c in CANARIES_ALL if c in catalog]
+    leaks += [f"store: {c}" for c in CANARIES_ALL if c in stored]
+    assert leaks == []
+
+
 # Clear values staging needs: the e-mail (pattern check), the birth date (generalized to an
 # age band) and review texts (scrubbed in SQL). Everything else stays in the reading instance.
 NEEDED_IN_STAGING = {"CANARYMAIL", "canary.alpha", "canary.beta", "canary.review", "98888-7777"}
