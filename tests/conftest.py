@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from pipelines.contracts import ContractSet, load_contracts
 from pipelines.protection import KeyRing
 from pipelines.settings import PROJECT_DIR, Settings
+from tests import tiers
 from tests.s3server import S3Server
 
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
@@ -42,7 +43,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("stack") and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
+    _check_tiers(items)
     items.sort(key=lambda item: item.get_closest_marker("first") is None)
+
+
+def _check_tiers(items: list[pytest.Item]) -> None:
+    """Every test is in a file its tier collects (tests/tiers.py), before ``-m`` deselects."""
+    problems: dict[tuple[Path, frozenset[str]], str] = {}
+    for item in items:
+        key = (item.path, frozenset(m.name for m in item.iter_markers()) & tiers.TIER_MARKS)
+        if key not in problems and (key[1] or item.path.is_relative_to(tiers.INTEGRATION_DIR)):
+            problems[key] = tiers.misplaced(*key) or ""
+    wrong = sorted({f"{path}: {why}" for (path, _), why in problems.items() if why})
+    if wrong:
+        raise pytest.UsageError("tests outside their tier:\n" + "\n".join(wrong))
 
 
 @pytest.fixture(autouse=True)
