@@ -92,6 +92,8 @@ DB_DRIVER = "postgresql+psycopg2://"
 """SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed."""
 BROKER_SCHEME = "redis://"
 RESULT_BACKEND_SCHEME = "db+postgresql+psycopg2://"
+CELERY_CONFIG = "pipelines.worker.CELERY_CONFIG"
+"""``[celery] celery_config_options``: Airflow's default with the tasks' modules preloaded."""
 
 AIRFLOW_ENV = (
     "AIRFLOW__CORE__EXECUTOR",
@@ -101,6 +103,7 @@ AIRFLOW_ENV = (
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
     "AIRFLOW__CELERY__BROKER_URL",
     "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS",
 )
 """Airflow settings every Airflow service needs (both modes set them)."""
 

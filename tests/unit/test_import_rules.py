@@ -61,6 +61,7 @@ ROOT_MODULES = {
     "tasks": "tasks",
     "taskscope": "tasks",
     "assets": "tasks",
+    "worker": "tasks",
 }
 """Component of each module at the top of ``pipelines/`` (a new one must be placed here)."""
 

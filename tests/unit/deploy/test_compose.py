@@ -50,6 +50,7 @@ def test_airflow_services_share_one_configuration(compose):
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith(deploy.RESULT_BACKEND_SCHEME)
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-api-server:")
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/pipelines/dags"
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == deploy.CELERY_CONFIG
 
 
 def test_secrets_come_from_files_not_from_the_environment(compose):

@@ -1,0 +1,44 @@
+"""The Celery workers' configuration: Airflow's default, and the modules the DAGs' tasks
+import, imported once when a worker starts.
+
+A Celery worker's pool processes run each task in a process forked for it (Airflow's
+supervisor), which imports what the task body imports: Great Expectations for a quality
+task (seconds of CPU), DuckDB, pandas, the pipeline's modules. Imported once in the
+worker's main process (Celery's ``imports`` option, read before the pool starts), every
+task's process inherits them instead of importing them again; Airflow preloads its own
+operator modules the same way. The deployment points ``[celery] celery_config_options`` at
+:data:`CELERY_CONFIG` (``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS``, :data:`pipelines.deploy.CELERY_CONFIG`).
+
+Nothing here runs on import but the names: only a worker imports :data:`PRELOAD`. As with
+any module the worker holds, a changed ``pipelines`` package takes effect when the workers
+restart (the compose image holds the code; a new image restarts them anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+PRELOAD = (
+    # what commerce_daily's task bodies import (dags/commerce_daily.py) ...
+    "pipelines.tasks",
+    "pipelines.quality.tasks",
+    "pipelines.features.tasks",
+    "pipelines.privacy.tasks",
+    "pipelines.assets",
+    # ... and what those functions import when they run
+    "pipelines.ingest.lineage",
+    "pipelines.quality.lineage",
+    "pipelines.quality.runner",
+    "pipelines.quality.docs",
+    "pipelines.quality.summary",
+    "pipelines.privacy.retention",
+)
+"""Modules each worker imports at start, so its tasks' processes inherit them."""
+
+CELERY_CONFIG: dict[str, Any] = {
+    **DEFAULT_CELERY_CONFIG,
+    "imports": (*DEFAULT_CELERY_CONFIG.get("imports", ()), *PRELOAD),
+}
+"""Airflow's default Celery configuration, with :data:`PRELOAD` imported by each worker."""
