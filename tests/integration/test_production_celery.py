@@ -449,6 +449,9 @@ def _environment(
             # Only the runs this test creates: no run for "yesterday" when the DAG is unpaused.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # ... parsed once: the DAG files do not change during the test (each parse of
+            # both files costs the dag-processor a process and a second or two of CPU)
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
             # A killed worker's tasks are noticed in seconds and retried after 2 s; a task
             # whose message a killed worker took before it ran is queued again.
             "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
