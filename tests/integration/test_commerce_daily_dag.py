@@ -8,6 +8,7 @@ file fails its task with a message naming the file, and the downstream tasks do 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pipelines.demo import airflow_env, run_airflow
 from pipelines.features.paths import feature_table_names
 from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
+from pipelines.quality import store as quality_store
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
 from tests.factories import CANARIES, DAY, Rows, _id, clean_day, write_day
@@ -204,6 +206,12 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     assert states == dict.fromkeys(
         expected | {"check_interval", "quality_report", "quality_gate"} | features, "success"
     )
+    # the quality gate passed on the clean day, by its decision, and the Data Docs are built
+    # (the clean-day check of test_quality_gate_dag.py, which runs the failing day only)
+    run_key = quality_store.run_key(_airflow_run_id(env))
+    gate = quality_store.quality_dir(settings) / "gates" / f"run={run_key}.json"
+    assert json.loads(gate.read_text())["passed"] is True
+    assert (quality_store.docs_dir(settings) / "index.html").exists()
     for table in contracts:
         [part] = partitions(settings.lake, table)
         counts = part.manifest.counts

@@ -3,10 +3,14 @@
 Assumes the wiring described in ``pipelines/quality/tasks.py``: ``ingest_<t>`` ->
 ``quality_<t>`` (after the quality tasks of the tables it reads) -> ``quality_report``
 (trigger rule all_done) and ``quality_gate``; publication downstream of ``quality_gate``.
-A clean day passes the gate; a day whose payments do not add up to the order totals fails a
-critical check: ``quality_gate`` fails (without retrying), the Data Docs are still built,
-nothing downstream of the gate runs, and the owner notifier e-mails the failed table's owner
-(a real SMTP server on localhost, aiosmtpd).
+A day whose payments do not add up to the order totals fails a critical check:
+``quality_gate`` fails (without retrying), the Data Docs are still built, nothing downstream
+of the gate runs, and the owner notifier e-mails the failed table's owner (a real SMTP server
+on localhost, aiosmtpd). That a clean day passes the gate (every quality task and the gate
+succeed, the gate's decision says passed, the Data Docs are built) is checked on the clean
+day that ``test_commerce_daily_dag.test_daily_dag_ingests_every_table_without_leaking_pii``
+runs through the whole DAG: a second full run here (dbt build and docs included) cost about
+25 CPU s.
 """
 
 from __future__ import annotations
@@ -123,22 +127,6 @@ def _downstream_of_gate() -> list[str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_clean_day_passes_the_gate(airflow):
-    settings, write, run, log = airflow
-    write("2018-01-01", clean_day())
-    states = run("2018-01-02")  # the interval [2018-01-01, 2018-01-02)
-    quality = {t: s for t, s in states.items() if t.startswith("quality_")}
-    assert quality and all(s == "success" for s in quality.values()), (quality, log)
-    assert states["quality_gate"] == "success"
-    decision = json.loads(
-        (
-            store.quality_dir(settings) / "gates" / f"run={store.run_key(states['run_id'])}.json"
-        ).read_text()
-    )
-    assert decision["passed"] is True
-    assert (store.docs_dir(settings) / "index.html").exists()
-
-
 def test_critical_failure_stops_everything_downstream_of_the_gate(airflow, inbox):
     settings, write, run, log = airflow
     box, _ = inbox
@@ -147,7 +135,7 @@ def test_critical_failure_stops_everything_downstream_of_the_gate(airflow, inbox
     for payment in rows["order_payments"]:
         payment["payment_value"] = f"{float(payment['payment_value']) * 10:.2f}"
     write("2018-01-02", rows)
-    states = run("2018-01-03")  # the interval [2018-01-02, 2018-01-03)
+    states = run("2018-01-03")  # the interval [2018-01-02, 2018-01-03), the lake's first
     assert states["quality_order_payments"] == "success"  # validated, results stored
     assert states["quality_report"] == "success"  # Data Docs built all the same
     assert states["quality_gate"] == "failed"  # the run shows why ...
