@@ -30,21 +30,31 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "first: a long module (Airflow DAG runs, dbt builds of a minute): starts before the "
-        "others of its tier, so the xdist workers end on short modules, at about the same time",
+        "first(seconds): a long module (Airflow DAG runs, dbt builds of a minute): starts "
+        "before the others of its tier, the longest (its rough wall seconds on a quiet "
+        "machine) first, so the xdist workers end on short modules, at about the same time",
     )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A ``stack`` test is an integration test too, so the three tiers never overlap. Tests
-    marked ``first`` come first (otherwise in collection order): with ``--dist loadfile
-    --no-loadscope-reorder`` (Makefile) the workers start on the longest modules and end on
-    short ones (a worker takes its next modules while it still has a few tests to run)."""
+    marked ``first`` come first, longest first by the marker's seconds (otherwise in
+    collection order): with ``--dist loadfile --no-loadscope-reorder`` (Makefile) the workers
+    start on the longest modules and end on short ones (a worker takes its next modules while
+    it still has a few tests to run, so each starts on two). The first two are the training
+    DAG, which builds its lake for half a minute before it needs Airflow, and a DAG module
+    that needs Airflow at once: one worker migrates the session's Airflow database while the
+    other builds, instead of both waiting for it."""
     for item in items:
         if item.get_closest_marker("stack") and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
     _check_tiers(items)
-    items.sort(key=lambda item: item.get_closest_marker("first") is None)
+    items.sort(key=_start_order)
+
+
+def _start_order(item: pytest.Item) -> tuple[bool, float]:
+    first = item.get_closest_marker("first")
+    return first is None, -float(first.args[0]) if first and first.args else 0.0
 
 
 def _check_tiers(items: list[pytest.Item]) -> None:

@@ -26,7 +26,7 @@ from pipelines.demo import airflow_env
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.conftest import InstallAirflowDb
 
-pytestmark = [pytest.mark.integration, pytest.mark.first]  # DAG runs: started first
+pytestmark = [pytest.mark.integration, pytest.mark.first(36)]  # DAG runs: started first
 
 EXPORT = (
     PROJECT_DIR.parent

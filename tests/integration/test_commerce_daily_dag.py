@@ -24,7 +24,7 @@ from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
 from tests.factories import CANARIES, DAY, Rows, _id, clean_day, write_day
 
-pytestmark = [pytest.mark.integration, pytest.mark.first]  # DAG runs: started first
+pytestmark = [pytest.mark.integration, pytest.mark.first(60)]  # DAG runs: started first
 FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 LOGICAL_DATE = "2018-01-02"  # the daily interval [2018-01-01, 2018-01-02)
 

@@ -17,7 +17,7 @@ from pipelines.protection import create_keyring
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
 
-pytestmark = [pytest.mark.integration, pytest.mark.first]  # DAG runs: started first
+pytestmark = [pytest.mark.integration, pytest.mark.first(53)]  # DAG runs: started first
 
 
 def test_a_range_runs_day_by_day_and_names_the_failed_interval(

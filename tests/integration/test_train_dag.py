@@ -29,7 +29,7 @@ from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
 from tests.unit.models.training_lake import HORIZON_DAYS, LAST, MIDDLE, build
 
-pytestmark = [pytest.mark.integration, pytest.mark.first]  # DAG runs: started first
+pytestmark = [pytest.mark.integration, pytest.mark.first(85)]  # DAG runs: started first
 DAG_ID = "train_repeat_purchase"
 RUNS = [sys.executable, "-m", "pipelines.airflow_runs"]
 DAILY = "2018-01-14"  # commerce_daily's interval [2018-01-13, 2018-01-14): features as of 01-14

@@ -48,7 +48,7 @@ def _no_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.integration  # three dbt builds and a docs generation
-@pytest.mark.first  # a long module: started first
+@pytest.mark.first(40)  # a long module: started first
 def test_build_check_publish_and_docs_on_workers_without_a_shared_disk(
     settings: Settings, contracts: ContractSet, s3_env: S3Server, pg_url: str, tmp_path: Path
 ) -> None:

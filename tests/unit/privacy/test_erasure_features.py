@@ -61,7 +61,7 @@ def _warehouse_text(settings) -> str:
 
 
 @pytest.mark.integration  # two dbt builds
-@pytest.mark.first  # a long module: started first
+@pytest.mark.first(25)  # a long module: started first
 def test_an_erased_person_stays_out_of_features_after_the_pipeline_runs_again(
     settings, keyring, contracts, write_landing, tmp_path
 ):

@@ -25,7 +25,7 @@ from tests.unit.warehouse.conftest import AS_OF, LATER, GeneratedLake, query
 
 FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
-pytestmark = [pytest.mark.integration, pytest.mark.first]  # three dbt builds (integration tier)
+pytestmark = [pytest.mark.integration, pytest.mark.first(30)]  # three dbt builds (integration tier)
 
 KEYS = {
     "customer_features": "customer_unique_token",

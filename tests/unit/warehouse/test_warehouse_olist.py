@@ -16,7 +16,7 @@ from tests.conftest import olist_sample
 
 FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
 
-pytestmark = [pytest.mark.olist, pytest.mark.integration, pytest.mark.first]  # a dbt build
+pytestmark = [pytest.mark.olist, pytest.mark.integration, pytest.mark.first(9)]  # a dbt build
 WHOLE_HISTORY = Interval.parse("2016-09-01", "2018-11-01")
 AS_OF = date(2018, 6, 1)
 
