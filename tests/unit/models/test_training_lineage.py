@@ -19,6 +19,11 @@ from tests.unit.lineage.ol_schema import validate_events
 from tests.unit.models.conftest import TrainedTwice
 from tests.unit.models.training_lake import EARLY, HORIZON_DAYS, MIDDLE
 
+# builds the session's `trained` lake (~34 s) at the start of the unit tier, while the other
+# worker runs other modules: started when the workers reached tests/unit/models/ together, one
+# built it and the other waited ~32 s for it (tests/unit/models/conftest.py)
+pytestmark = pytest.mark.first(34)
+
 
 def _facets(dataset: dict[str, Any]) -> dict[str, Any]:
     return dataset.get("facets") or {}
