@@ -20,7 +20,7 @@ from typing import Any
 
 from pipelines.hashing import file_sha256
 from pipelines.lake.interval import Interval
-from pipelines.quality import engine, store
+from pipelines.quality import store
 from pipelines.quality.runner import (
     TableValidation,
     _check_outcome,
@@ -89,6 +89,8 @@ def validate_snapshot(
     previous, previous_label = store.previous_good_batch(
         settings, table, before=interval.start.isoformat()
     )
+    from pipelines.quality import engine  # imports GX: not for feature_suite's callers
+
     suite = feature_suite(table, previous, previous_label, settings, defaults)
     run_time = datetime.now(UTC)
     con = engine.connect(settings.duckdb_memory_limit, settings.duckdb_threads)

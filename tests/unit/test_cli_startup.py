@@ -101,23 +101,11 @@ def test_light_command_imports_no_heavy_library(
 
 
 def test_the_probe_sees_a_heavy_import(home: tuple[Path, Path]):
-    """The check can fail: a command that needs GX (the suite of a table) loads it."""
+    """The check can fail: a command that needs GX (building its Data Docs) loads it."""
     data_dir, key_file = home
     data_dir.mkdir(exist_ok=True)
     _, modules, _ = run_probe(["quality", "validate", "--help"], data_dir, key_file)
     assert heavy_in(modules) == []  # --help of a heavy command is light too
-    code, modules, stderr = run_probe(
-        [
-            "quality",
-            "validate",
-            "--table",
-            "orders",
-            "--start",
-            "2018-01-01",
-            "--end",
-            "2018-01-02",
-        ],
-        data_dir,
-        key_file,
-    )
+    # (``quality validate`` on an empty lake fails before it needs GX: not a heavy command)
+    code, modules, stderr = run_probe(["quality", "docs"], data_dir, key_file)
     assert "great_expectations" in heavy_in(modules), (code, stderr[-2000:])

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -19,12 +19,14 @@ from pipelines.lineage import events as ev
 from pipelines.lineage import facets as f
 from pipelines.lineage.emit import LineageParts, task_run
 from pipelines.lineage.jurisdiction import facets_for
-from pipelines.lineage.provider import EXTRACTOR, TaskExtractor, destinations
 from pipelines.policy import load_policy
 from pipelines.policy.findings import findings
 from pipelines.settings import PROJECT_DIR, Settings
 from tests.unit.lineage.emit_helpers import clean_lineage_env
 from tests.unit.lineage.ol_schema import validate_events
+
+if TYPE_CHECKING:
+    from pipelines.lineage.provider import TaskExtractor
 
 RUN = "manual__2018-01-02T00:00:00+00:00"
 STARTED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -72,6 +74,8 @@ def _clear_provider_caches() -> None:
 @pytest.fixture
 def provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The provider on, its events in ``provider.jsonl``, our extractor registered."""
+    from pipelines.lineage.provider import EXTRACTOR
+
     clean_lineage_env(monkeypatch)
     out = tmp_path / "provider.jsonl"
     transport = {
@@ -114,8 +118,19 @@ def _operator(task_id: str) -> Any:
         return body().operator
 
 
+def _extractor(task_id: str) -> TaskExtractor:
+    """Our extractor for a task. :mod:`pipelines.lineage.provider` (so Airflow and its
+    OpenLineage provider) is imported by the tests that run, not when the module is
+    collected: every xdist worker of every tier collects it."""
+    from pipelines.lineage.provider import TaskExtractor
+
+    return TaskExtractor(_operator(task_id))
+
+
 def test_the_provider_picks_our_extractor_for_taskflow_tasks(provider: Path):
     from airflow.providers.openlineage.extractors.manager import ExtractorManager
+
+    from pipelines.lineage.provider import TaskExtractor
 
     assert ExtractorManager().get_extractor_class(_operator("ingest_orders")) is TaskExtractor
 
@@ -129,7 +144,7 @@ def test_a_task_hands_its_lineage_to_the_providers_complete(
         lineage.complete_with(_lake)
     # none of our own task events: the provider emits them
     assert [e["job"]["name"] for e in client.read_events(settings)] == []
-    extractor = TaskExtractor(_operator("ingest_orders"))
+    extractor = _extractor("ingest_orders")
     assert extractor.extract().outputs == []  # START: before the task ran
     handed = extractor.extract_on_complete(ti)
     assert [d.name for d in handed.outputs] == ["/lake/orders"]
@@ -144,7 +159,7 @@ def test_a_failed_task_hands_its_failure_lineage_over(provider: Path, context: F
     with pytest.raises(OSError), task_run("quality_orders", settings=settings) as lineage:
         lineage.fail_with(_lake)
         raise OSError("disk full")
-    handed = TaskExtractor(_operator("quality_orders")).extract_on_failure(ti)
+    handed = _extractor("quality_orders").extract_on_failure(ti)
     assert [d.name for d in handed.outputs] == ["/lake/orders"]
     assert client.read_events(settings) == []
 
@@ -176,6 +191,7 @@ def test_the_embedded_airflow_sends_the_providers_events_where_ours_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from pipelines.demo import airflow_env
+    from pipelines.lineage.provider import EXTRACTOR
 
     clean_lineage_env(monkeypatch)
     for key in ("TRANSPORT", "CONFIG_PATH", "EXTRACTORS"):
@@ -217,7 +233,7 @@ def test_only_the_running_task_instances_lineage_is_kept(provider: Path, context
     for _ in range(2):  # two blocks in one task: both reach its event
         with task_run("ingest_orders", settings=settings) as lineage:
             lineage.complete_with(_lake)
-    extractor = TaskExtractor(_operator("ingest_orders"))
+    extractor = _extractor("ingest_orders")
     assert extractor.extract_on_complete(first).outputs == []
     assert len(extractor.extract_on_complete(second).outputs) == 2
 
@@ -257,7 +273,7 @@ def test_the_provider_gets_no_subject_data_for_a_backend_the_policy_refuses(
     for _ in range(2):
         with task_run("ingest_orders", settings=settings) as lineage:
             lineage.complete_with(_orders(settings))
-    handed = TaskExtractor(_operator("ingest_orders")).extract_on_complete(ti)
+    handed = _extractor("ingest_orders").extract_on_complete(ti)
     assert (handed.inputs, handed.outputs, handed.job_facets) == ([], [], {})
     assert list(handed.run_facets) == ["pipelines_airflow"]
     kept = client.read_events(settings)  # our full events, in the local log
@@ -279,7 +295,7 @@ def test_a_failed_tasks_refused_lineage_is_kept_with_its_error(
     with pytest.raises(OSError), task_run("ingest_orders", settings=settings) as lineage:
         lineage.fail_with(_orders(settings))
         raise OSError("disk full")
-    assert TaskExtractor(_operator("ingest_orders")).extract_on_failure(ti).outputs == []
+    assert _extractor("ingest_orders").extract_on_failure(ti).outputs == []
     [kept] = client.read_events(settings)
     assert kept["eventType"] == "FAIL"
     assert kept["run"]["facets"]["errorMessage"]["message"].startswith("OSError")
@@ -293,7 +309,7 @@ def test_an_allowed_provider_backend_gets_the_facets(
     ti = context.run("ingest_orders")
     with task_run("ingest_orders", settings=settings) as lineage:
         lineage.complete_with(_orders(settings))
-    handed = TaskExtractor(_operator("ingest_orders")).extract_on_complete(ti)
+    handed = _extractor("ingest_orders").extract_on_complete(ti)
     assert [d.name for d in handed.outputs] == ["/lake/orders"]
     assert handed.outputs[0].facets == _orders(settings)().outputs[0].facets
     assert client.read_events(settings) == []
@@ -303,6 +319,8 @@ def test_an_allowed_provider_backend_gets_the_facets(
 def test_the_providers_backends_are_read_in_the_providers_order(
     provider: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
+    from pipelines.lineage.provider import destinations
+
     assert destinations() == []  # the fixture's JSON-lines file: in-house
     monkeypatch.delenv("AIRFLOW__OPENLINEAGE__TRANSPORT")
     monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")  # the client's own default

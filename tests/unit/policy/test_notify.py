@@ -15,7 +15,6 @@ from pydantic import SecretStr
 
 from pipelines.policy import load_policy
 from pipelines.policy.findings import findings
-from pipelines.policy.notify import OwnerNotifier, notify_owner
 from pipelines.protection.keys import KeyRing
 from pipelines.settings import PROJECT_DIR, Settings
 
@@ -64,6 +63,8 @@ def dag():  # type: ignore[no-untyped-def]
 
 
 def test_commerce_daily_tasks_notify_their_owner_on_failure(dag):  # type: ignore[no-untyped-def]
+    from pipelines.policy.notify import OwnerNotifier  # Airflow: imported when run
+
     for task in dag.tasks:
         callbacks = task.on_failure_callback
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
@@ -73,6 +74,8 @@ def test_commerce_daily_tasks_notify_their_owner_on_failure(dag):  # type: ignor
 def test_a_failed_validation_reaches_the_tables_owner(  # type: ignore[no-untyped-def]
     dag, inbox, settings: Settings, keyring: KeyRing
 ):
+    from pipelines.policy.notify import notify_owner
+
     box, port = inbox
     smtp = settings.model_copy(
         update={
@@ -106,6 +109,8 @@ def test_a_failed_validation_reaches_the_tables_owner(  # type: ignore[no-untype
 def test_a_failure_of_no_single_table_reaches_the_pipeline_owner(  # type: ignore[no-untyped-def]
     dag, inbox, settings: Settings
 ):
+    from pipelines.policy.notify import notify_owner
+
     box, port = inbox
     smtp = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
     context = {"dag": dag, "task": dag.get_task("quality_gate"), "run_id": "manual__1"}
@@ -122,6 +127,7 @@ def test_a_failed_gate_reaches_the_owners_of_the_failed_tables(  # type: ignore[
     raises ``AirflowFailException`` from it, and the notifier finds the tables through it."""
     from datetime import UTC, datetime
 
+    from pipelines.policy.notify import notify_owner
     from pipelines.quality.tasks import QualityGateFailed, gate
     from pipelines.taskscope import fail_without_retry
 
@@ -150,6 +156,7 @@ def test_a_refused_feature_release_reaches_the_feature_tables_owner(  # type: ig
     dag, inbox, settings: Settings
 ):
     from pipelines.features.tasks import FeatureGateFailed, tables_at_fault
+    from pipelines.policy.notify import notify_owner
 
     box, port = inbox
     smtp = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})

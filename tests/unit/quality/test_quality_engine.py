@@ -8,6 +8,7 @@ fails: re-check whether the adapter is still needed (GX issues #10738, #11579).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import duckdb_engine
@@ -15,10 +16,14 @@ import pytest
 import sqlalchemy
 
 import pipelines.quality  # noqa: F401  (GX analytics off before GX is imported)
-from pipelines.quality import engine, gxsetup
 
-gx = pytest.importorskip("great_expectations")
-gxe = pytest.importorskip("great_expectations.expectations")
+# GX (and :mod:`pipelines.quality.engine`, which imports it) are imported when a test runs, not
+# when the module is collected: every xdist worker of every tier collects it (~3 CPU s).
+
+
+@pytest.fixture(scope="module")
+def gxe() -> Any:
+    return pytest.importorskip("great_expectations.expectations")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +41,9 @@ def parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(datasource_factory, parquet: Path, expectations: list) -> list:
+    gx = pytest.importorskip("great_expectations")
+    from pipelines.quality import engine, gxsetup
+
     con = engine.connect()
     engine.create_view(con, "items", [parquet], {})
     with gxsetup.quiet():
@@ -54,6 +62,8 @@ def _run(datasource_factory, parquet: Path, expectations: list) -> list:
 
 
 def _lake(context, con):
+    from pipelines.quality import engine
+
     return engine.add_lake_datasource(context, "lake", con)
 
 
@@ -72,11 +82,14 @@ def _plain(context, con):
 def test_versions_are_the_pinned_ones():
     from importlib.metadata import version
 
+    from pipelines.quality import engine
+
+    gx = pytest.importorskip("great_expectations")
     assert gx.__version__ == engine.GX_VERSION
     assert version("duckdb-engine") == engine.DUCKDB_ENGINE_VERSION
 
 
-def test_plain_gx_sql_path_on_duckdb_still_returns_empty_metrics(parquet):
+def test_plain_gx_sql_path_on_duckdb_still_returns_empty_metrics(parquet, gxe):
     [between, mean] = _run(
         _plain,
         parquet,
@@ -92,7 +105,7 @@ def test_plain_gx_sql_path_on_duckdb_still_returns_empty_metrics(parquet):
         assert "list index out of range" in messages, messages
 
 
-def test_failing_check_fails_with_the_exact_unexpected_count(parquet):
+def test_failing_check_fails_with_the_exact_unexpected_count(parquet, gxe):
     [result] = _run(
         _lake, parquet, [gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0)]
     )
@@ -102,7 +115,7 @@ def test_failing_check_fails_with_the_exact_unexpected_count(parquet):
     assert result.result["partial_unexpected_list"] == []  # never a sample value
 
 
-def test_aggregate_metric_reports_the_observed_value(parquet):
+def test_aggregate_metric_reports_the_observed_value(parquet, gxe):
     [ok, too_low] = _run(
         _lake,
         parquet,
@@ -116,7 +129,7 @@ def test_aggregate_metric_reports_the_observed_value(parquet):
     assert not too_low.success and too_low.result["observed_value"] == pytest.approx(50.38)
 
 
-def test_dialect_specific_expectations_work(parquet):
+def test_dialect_specific_expectations_work(parquet, gxe):
     [regex, like, pair, rows, unique] = _run(
         _lake,
         parquet,
@@ -135,7 +148,7 @@ def test_dialect_specific_expectations_work(parquet):
     assert unique.success and unique.result["unexpected_count"] == 0
 
 
-def test_anchored_patterns_agree_with_ingestion(tmp_path):
+def test_anchored_patterns_agree_with_ingestion(tmp_path, gxe):
     """DuckDB's ``~`` is a full match, PostgreSQL's (and GX's) a search. For anchored patterns
     they agree, and agree with ingestion's ``regexp_matches`` (RE2: ``$`` is the end of text)."""
     values = ["01310", "0131", "a01310", "013100", "01310\n", "99999"]
@@ -155,6 +168,8 @@ def test_anchored_patterns_agree_with_ingestion(tmp_path):
 def test_limits_are_rendered_as_literals():
     """GX asks for unexpected values with LIMIT n even for n = 0; DuckDB only skips the scan
     for a literal LIMIT 0 (a bound LIMIT $1 = 0 still reads the whole table)."""
+    from pipelines.quality import engine
+
     engine_ = sqlalchemy.create_engine(
         engine.CONNECTION_STRING, **engine.engine_kwargs(engine.connect())
     )
