@@ -4,9 +4,11 @@ gated, a feature release selected, and a re-identification in the audit log."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +20,7 @@ from pipelines.portal.access import Role
 from pipelines.portal.app import create_app
 from pipelines.protection import AuditLog, KeyRing, create_keyring, keyring_from_settings
 from pipelines.settings import Settings
+from tests.conftest import session_dir
 from tests.factories import DAY, clean_day, to_csv
 
 RUN = "manual__portal-test"
@@ -59,21 +62,23 @@ def _reidentify_once(settings: Settings, keyring: KeyRing, contracts: ContractSe
     )
 
 
-@pytest.fixture(scope="session")
-def portal_data(tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet) -> PortalData:
-    from pipelines.features.release import select_release
-    from pipelines.features.snapshots import write_release
-    from pipelines.quality.runner import validate_partition
-    from pipelines.quality.tasks import gate
-
-    root = tmp_path_factory.mktemp("portal")
-    create_keyring(root / "keys.json")
-    settings = Settings(
+def _settings(root: Path) -> Settings:
+    return Settings(
         data_dir=root / "data",
         key_file=root / "keys.json",
         duckdb_memory_limit="1GB",
         duckdb_threads=2,
     )
+
+
+def _build(root: Path, contracts: ContractSet) -> None:
+    from pipelines.features.release import select_release
+    from pipelines.features.snapshots import write_release
+    from pipelines.quality.runner import validate_partition
+    from pipelines.quality.tasks import gate
+
+    create_keyring(root / "keys.json")
+    settings = _settings(root)
     keyring = keyring_from_settings(settings)
     _write_day(settings, contracts)
     interval = Interval.day(date.fromisoformat(DAY))
@@ -83,7 +88,25 @@ def portal_data(tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet
     gate(interval.start, interval.end, RUN, settings=settings)
     write_release(settings, select_release(settings, date(2018, 1, 2), RUN))
     _reidentify_once(settings, keyring, contracts)
-    return PortalData(settings, keyring)
+
+
+@pytest.fixture(scope="session")
+def portal_data(tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet) -> PortalData:
+    """Built once per test session (the first xdist worker to need it builds it under a lock,
+    ~8 CPU s); each worker then works on its own copy, so nothing one worker's tests write
+    (audit entries, ledgers) reaches another's."""
+    from filelock import FileLock
+
+    shared = session_dir(tmp_path_factory) / "portal-data"
+    shared.mkdir(exist_ok=True)
+    with FileLock(str(shared / "build.lock")):
+        if not (shared / "built").exists():
+            _build(shared / "root", contracts)
+            (shared / "built").touch()
+    root = tmp_path_factory.mktemp("portal")
+    shutil.copytree(shared / "root", root, dirs_exist_ok=True)
+    settings = _settings(root)
+    return PortalData(settings, keyring_from_settings(settings))
 
 
 @pytest.fixture
