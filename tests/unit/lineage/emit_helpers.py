@@ -112,18 +112,52 @@ _DAY: dict[str, LineageDay] = {}
 
 
 def lineage_day(factory: pytest.TempPathFactory) -> LineageDay:
-    """Built once per session (ingestion + quality of 8 tables takes ~30 s)."""
+    """Built once per test session (ingestion + quality of 8 tables takes ~30 s): the first
+    xdist worker to need it builds it under a lock in the session's shared folder, the others
+    read the same folder (their tests only read it, and compare the events' paths with it)."""
     if "day" in _DAY:
         return _DAY["day"]
+    from filelock import FileLock
+
+    from tests.conftest import session_dir
+
+    root = session_dir(factory) / "lineage-day"
+    root.mkdir(exist_ok=True)
+    with FileLock(str(root.with_name("lineage-day.lock"))):
+        if not (root / "built.json").exists():
+            _build_day(root)
+    _DAY["day"] = _read_day(root)
+    return _DAY["day"]
+
+
+def _own_lineage_day(factory: pytest.TempPathFactory) -> LineageDay:
+    """A lineage day of this process alone, for a fixture that adds to it (``dbt_day``)."""
+    root = factory.mktemp("lineage-day")
+    _build_day(root)
+    return _read_day(root)
+
+
+def _read_day(root: Path) -> LineageDay:
+    key_file = root / "keys.json"
+    contracts = load_contracts(PROJECT_DIR / "contracts")
+    gate_error = json.loads((root / "built.json").read_text())["gate_error"]
+    with pipeline_env(root, key_file) as settings:
+        day = LineageDay(root, settings, contracts, key_file, gate_error=gate_error)
+        day.events = client.read_events(settings)
+    return day
+
+
+def _build_day(root: Path) -> None:
+    """The scenario through the DAG's task functions into ``root``; ``built.json`` last."""
     from pipelines import tasks
     from pipelines.protection import create_keyring
     from pipelines.quality import tasks as quality_tasks
     from pipelines.quality.tasks import QualityGateFailed
 
-    root = factory.mktemp("lineage-day")
     key_file = root / "keys.json"
     create_keyring(key_file)
     contracts = load_contracts(PROJECT_DIR / "contracts")
+    gate_error = ""
     with pipeline_env(root, key_file) as settings:
         write_scenario(settings, contracts)
         for table in contracts.load_order():
@@ -131,15 +165,11 @@ def lineage_day(factory: pytest.TempPathFactory) -> LineageDay:
         for table in contracts.load_order():
             quality_tasks.validate(table, START, END, RUN_ID)
         quality_tasks.build_docs(START, END, RUN_ID)
-        gate_error = ""
         try:
             quality_tasks.gate(START, END, RUN_ID)
         except QualityGateFailed as exc:
             gate_error = str(exc)
-        day = LineageDay(root, settings, contracts, key_file, gate_error=gate_error)
-        day.events = client.read_events(settings)
-    _DAY["day"] = day
-    return day
+    (root / "built.json").write_text(json.dumps({"gate_error": gate_error}))
 
 
 # dbt -----------------------------------------------------------------------------------------
@@ -242,7 +272,7 @@ def dbt_day(factory: pytest.TempPathFactory) -> DbtDay:
     from pipelines.warehouse.lake_views import register_lake, select_partitions
     from pipelines.warehouse.lake_views_lineage import emit_lake_registration
 
-    day = lineage_day(factory)
+    day = _own_lineage_day(factory)  # its build adds a warehouse and events to the day
     project = factory.mktemp("dbt-fixture")
     for name, text in DBT_PROJECT.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
