@@ -48,7 +48,8 @@ browser:
 		|| echo "chromium or pdftotext not available: the browser tests that need them will skip"
 
 # Three tiers (`make test` runs them all; a unit failure stops it before the integration tier):
-#   unit         everything not marked integration (pytest-xdist, one test file per worker)
+#   unit         everything not marked integration (pytest-xdist, one test file per worker;
+#                modules marked `first` start first, the rest in collection order)
 #   integration  real Airflow (`airflow dags test`) and dbt builds; the modules marked
 #                `first` (DAG runs, minute-long dbt builds) start first, not the ones with
 #                most tests, so both xdist workers end on short modules
@@ -83,7 +84,7 @@ unit-then-integration:
 	@$(MAKE) --no-print-directory test-integration
 
 test-unit: $(STAMP) project-bytecode
-	$(call tier,unit,not integration,-n auto --dist loadfile,never-empty,unit)
+	$(call tier,unit,not integration,-n auto --dist loadfile --no-loadscope-reorder,never-empty,unit)
 
 test-integration: $(STAMP) project-bytecode browser
 	$(call tier,integration,integration and not stack,-n auto --dist loadfile --no-loadscope-reorder,may-be-empty,integration)
