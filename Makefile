@@ -63,12 +63,12 @@ browser:
 # the others end.
 # A tier that selects no test (pytest exit code 5, e.g. with PYTEST_ARGS="-k ...") says so and
 # passes, except the unit tier, which is never empty.
-# Each tier collects only the files that can hold its tests (tests/tiers.py; with
-# PYTEST_ARGS, the paths are yours to give, else the whole suite).
+# Each tier collects only the files that can hold its tests (tests/tiers.py), unless
+# PYTEST_ARGS names paths of its own (a word starting with tests/).
 PYTEST_ARGS ?=
 define tier
 	@echo "== $(1) tier: pytest -m \"$(2)\""
-	@$(BIN)/pytest $(3) -m "$(2)" $(if $(PYTEST_ARGS),$(PYTEST_ARGS),$$($(BIN)/python -m tests.tiers $(5))); code=$$?; \
+	@$(BIN)/pytest $(3) -m "$(2)" $(if $(filter tests/%,$(PYTEST_ARGS)),,$$($(BIN)/python -m tests.tiers $(5))) $(PYTEST_ARGS); code=$$?; \
 	if [ $$code -eq 5 ] && [ "$(4)" = "may-be-empty" ]; then echo "$(1) tier: no test selected"; \
 	else exit $$code; fi
 endef
