@@ -124,8 +124,8 @@ class LakeCatalog:
         data_path = f"{self.root.rstrip('/')}/{DATA_FOLDER}/"
         statement = f"ATTACH {sql_str(target)} AS {ALIAS} (DATA_PATH {sql_str(data_path)})"
         try:
-            _retrying(lambda: con.execute(statement))
-            _retrying(lambda: _create_manifests(con))
+            retrying(lambda: con.execute(statement))
+            retrying(lambda: _create_manifests(con))
         except duckdb.Error as exc:
             con.close()
             raise CatalogError(
@@ -170,10 +170,11 @@ def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute("ROLLBACK")
 
 
-def _retrying(work: Callable[[], object]) -> None:
-    """Run ``work``; on a DuckDB error run it again, up to :data:`RETRIES` times (several
-    processes attaching a new catalog at once: one initialises it, the others then attach;
-    PostgreSQL reports their clash as a unique or serialisation error, not a conflict)."""
+def retrying(work: Callable[[], object]) -> None:
+    """Run ``work``; on a DuckDB error run it again, up to :data:`RETRIES` times, then raise
+    (several processes creating the catalog or one of its tables at once: one creates it, the
+    others then find it; PostgreSQL reports their clash as a unique or serialisation error,
+    not a conflict)."""
     for attempt in range(RETRIES):
         try:
             work()

@@ -12,14 +12,19 @@ to the features package.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import duckdb
 
 from pipelines.lake.ducklake.commit import commit_message, ensure_table
-from pipelines.lake.ducklake.connection import ALIAS, RETRIES, CatalogError, LakeCatalog, has_table
+from pipelines.lake.ducklake.connection import (
+    ALIAS,
+    CatalogError,
+    LakeCatalog,
+    has_table,
+    retrying,
+)
 from pipelines.lake.ducklake.history import expire, kept_snapshots, live_spans, snapshot_now
 from pipelines.sql import q, sql_str
 
@@ -52,23 +57,22 @@ def feature_table(table: str) -> str:
 
 def ensure_releases(catalog: LakeCatalog) -> None:
     """Create the releases table (its rows inlined in the catalog: a commit writes no
-    object for them) unless it exists."""
+    object for them) unless it exists; two first publications at once: one creates it."""
     with catalog.session() as cur:
-        for _ in range(RETRIES):  # two first publications at once
-            try:
-                if has_table(cur, RELEASES):
-                    return
-                cur.execute(
-                    f"CREATE TABLE IF NOT EXISTS {ALIAS}.{RELEASES} "
-                    "(as_of VARCHAR, release_id VARCHAR, release VARCHAR)"
-                )
-                cur.execute(
-                    f"CALL ducklake_set_option({sql_str(ALIAS)}, 'data_inlining_row_limit', "
-                    f"1000, table_name => {sql_str(RELEASES)})"
-                )
-                return
-            except duckdb.TransactionException:
-                time.sleep(0.05)
+        retrying(lambda: _create_releases(cur))
+
+
+def _create_releases(cur: duckdb.DuckDBPyConnection) -> None:
+    if has_table(cur, RELEASES):
+        return
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {ALIAS}.{RELEASES} "
+        "(as_of VARCHAR, release_id VARCHAR, release VARCHAR)"
+    )
+    cur.execute(
+        f"CALL ducklake_set_option({sql_str(ALIAS)}, 'data_inlining_row_limit', "
+        f"1000, table_name => {sql_str(RELEASES)})"
+    )
 
 
 def _swap(cur: duckdb.DuckDBPyConnection, table: str, old: str | None, new: str | None) -> None:
