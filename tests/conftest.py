@@ -160,6 +160,26 @@ def session_dir(factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder ``<session dir>/<name>``, filled by ``build(folder)`` once per test session:
+    the first pytest-xdist worker to ask builds it under a file lock, the others wait and get
+    the same folder (to read, or to copy before they change it). A build that failed (say a
+    timeout) is started again in an emptied folder."""
+    import shutil
+
+    from filelock import FileLock
+
+    base = session_dir(factory)
+    root, done = base / name, base / f"{name}.built"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            build(root)
+            done.touch()
+    return root
+
+
 InstallAirflowDb = Callable[[dict[str, str]], None]
 
 
@@ -171,19 +191,15 @@ def airflow_db(tmp_path_factory: pytest.TempPathFactory) -> InstallAirflowDb:
     workers share the result."""
     import shutil
 
-    from filelock import FileLock
-
     from pipelines.demo import airflow_env, prepare_airflow
 
-    root = session_dir(tmp_path_factory) / "airflow-db-template"
-    root.mkdir(exist_ok=True)
-    settings = Settings(data_dir=root / "data")
-    template = settings.data_dir / "airflow" / "airflow.db"
-    with FileLock(str(root / "build.lock")):
-        if not (root / "built").exists():
-            log = root / "airflow.log"
-            assert prepare_airflow(airflow_env(settings, {}), log) == 0, log.read_text()[-3000:]
-            (root / "built").touch()
+    def migrate(root: Path) -> None:
+        log = root / "airflow.log"
+        env = airflow_env(Settings(data_dir=root / "data"), {})
+        assert prepare_airflow(env, log) == 0, log.read_text()[-3000:]
+
+    root = built_once(tmp_path_factory, "airflow-db-template", migrate)
+    template = Settings(data_dir=root / "data").data_dir / "airflow" / "airflow.db"
 
     def install(env: dict[str, str]) -> None:
         home = Path(env["AIRFLOW_HOME"])

@@ -117,16 +117,9 @@ def lineage_day(factory: pytest.TempPathFactory) -> LineageDay:
     read the same folder (their tests only read it, and compare the events' paths with it)."""
     if "day" in _DAY:
         return _DAY["day"]
-    from filelock import FileLock
+    from tests.conftest import built_once
 
-    from tests.conftest import session_dir
-
-    root = session_dir(factory) / "lineage-day"
-    root.mkdir(exist_ok=True)
-    with FileLock(str(root.with_name("lineage-day.lock"))):
-        if not (root / "built.json").exists():
-            _build_day(root)
-    _DAY["day"] = _read_day(root)
+    _DAY["day"] = _read_day(built_once(factory, "lineage-day", _build_day))
     return _DAY["day"]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pipelines.contracts import ContractSet
 from pipelines.lineage import client
 from pipelines.models.repeat_purchase import Trained, train
 from pipelines.settings import Settings
-from tests.conftest import session_dir
+from tests.conftest import built_once, session_dir
 from tests.unit.models.training_lake import HORIZON_DAYS, LAST, MIDDLE, build
 
 
@@ -45,26 +44,24 @@ class TrainedTwice:
 def trained(
     tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet
 ) -> Iterator[TrainedTwice]:
-    from filelock import FileLock
+    def build_and_train(root: Path) -> None:
+        (root / "lake").mkdir()
+        settings = build(root / "lake", contracts)
+        first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
+        second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
+        pickled = pickle.dumps((settings, first, second))  # conftest classes do not pickle
+        (root / "trained.pickle").write_bytes(pickled)
 
-    root = session_dir(tmp_path_factory) / "models-trained"
-    root.mkdir(exist_ok=True)
+    home = session_dir(tmp_path_factory) / "models-home"
+    home.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         for var in ("PIPELINES_KEYS", "PIPELINES_KEY_FILE", "PIPELINES_SETTINGS_FILE"):
             mp.delenv(var, raising=False)
         for key in list(os.environ):
             if key.startswith("OPENLINEAGE"):
                 mp.delenv(key)
-        mp.setenv("HOME", str(root / "home"))  # no ~/.openlineage/openlineage.yml
-        mp.chdir(root)  # no ./openlineage.yml
-        built = root / "trained.pickle"
-        with FileLock(str(root / "build.lock")):
-            if not built.exists():  # a fresh folder: a failed build (timeout) leaves its own
-                settings = build(Path(tempfile.mkdtemp(dir=root, prefix="build-")), contracts)
-                first = train(release_as_of=MIDDLE, horizon_days=HORIZON_DAYS, settings=settings)
-                second = train(release_as_of=LAST, horizon_days=HORIZON_DAYS, settings=settings)
-                built.write_bytes(
-                    pickle.dumps((settings, first, second))
-                )  # conftest classes do not pickle
-        yield TrainedTwice(*pickle.loads(built.read_bytes()))
+        mp.setenv("HOME", str(home))  # no ~/.openlineage/openlineage.yml
+        mp.chdir(home)  # no ./openlineage.yml
+        built = built_once(tmp_path_factory, "models-trained", build_and_train)
+        yield TrainedTwice(*pickle.loads((built / "trained.pickle").read_bytes()))
     client.reset_clients()

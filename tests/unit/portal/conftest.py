@@ -20,7 +20,7 @@ from pipelines.portal.access import Role
 from pipelines.portal.app import create_app
 from pipelines.protection import AuditLog, KeyRing, create_keyring, keyring_from_settings
 from pipelines.settings import Settings
-from tests.conftest import session_dir
+from tests.conftest import built_once
 from tests.factories import DAY, clean_day, to_csv
 
 RUN = "manual__portal-test"
@@ -95,16 +95,9 @@ def portal_data(tmp_path_factory: pytest.TempPathFactory, contracts: ContractSet
     """Built once per test session (the first xdist worker to need it builds it under a lock,
     ~8 CPU s); each worker then works on its own copy, so nothing one worker's tests write
     (audit entries, ledgers) reaches another's."""
-    from filelock import FileLock
-
-    shared = session_dir(tmp_path_factory) / "portal-data"
-    shared.mkdir(exist_ok=True)
-    with FileLock(str(shared / "build.lock")):
-        if not (shared / "built").exists():
-            _build(shared / "root", contracts)
-            (shared / "built").touch()
+    shared = built_once(tmp_path_factory, "portal-data", lambda root: _build(root, contracts))
     root = tmp_path_factory.mktemp("portal")
-    shutil.copytree(shared / "root", root, dirs_exist_ok=True)
+    shutil.copytree(shared, root, dirs_exist_ok=True)
     settings = _settings(root)
     return PortalData(settings, keyring_from_settings(settings))
 
