@@ -123,12 +123,11 @@ def _postgres_text(url: str) -> str:
     return text
 
 
-def test_no_canary_reaches_the_postgres_state(
-    settings, contracts, write_landing, tmp_path: Path, pg_url: str, monkeypatch
-):
-    """The DAG's ingestion tasks (lineage on) with lineage events, the audit log and the
-    partition locks in PostgreSQL: events land in the table, not in a file, and no canary
-    reaches any table."""
+def _ingest_planted(  # type: ignore[no-untyped-def]
+    settings, contracts, write_landing, tmp_path: Path, pg_url: str, monkeypatch, run_id: str
+) -> None:
+    """The planted day through the DAG's ingestion tasks, with the audit log, lineage events
+    and locks in PostgreSQL (and whatever else ``monkeypatch`` set); some rows quarantined."""
     from datetime import UTC, datetime
 
     from pipelines import tasks
@@ -142,10 +141,19 @@ def test_no_canary_reaches_the_postgres_state(
     start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
     with pipeline_env(settings.data_dir, key_file):
         quarantined = sum(
-            tasks.ingest(table, start, end, "canary-pg")["quarantined"]
+            tasks.ingest(table, start, end, run_id)["quarantined"]
             for table in contracts.load_order()
         )
     assert quarantined > 0
+
+
+def test_no_canary_reaches_the_postgres_state(
+    settings, contracts, write_landing, tmp_path: Path, pg_url: str, monkeypatch
+):
+    """The DAG's ingestion tasks (lineage on) with lineage events, the audit log and the
+    partition locks in PostgreSQL: events land in the table, not in a file, and no canary
+    reaches any table."""
+    _ingest_planted(settings, contracts, write_landing, tmp_path, pg_url, monkeypatch, "canary-pg")
     text = _postgres_text(pg_url)
     assert '"eventType"' in text and "pipelines_ingestion" in text
     assert not (settings.data_dir / "lineage" / "events.jsonl").exists()
@@ -174,27 +182,12 @@ def test_no_canary_reaches_the_store_or_the_lake_catalog(
     """The ingestion tasks with the lake on S3 and its DuckLake catalog: no canary in any
     object on the store, nor in any table of the catalog's database (manifest rows, commit
     messages and extra info, the column statistics of lake and quarantine tables)."""
-    from datetime import UTC, datetime
-
-    from pipelines import tasks
-    from tests.unit.lineage.emit_helpers import pipeline_env
-
-    _plant(contracts, write_landing)
-    key_file = tmp_path / "keys.json"
-    create_keyring(key_file)
-    for name in ("LINEAGE_URL", "AUDIT_URL", "LOCK_URL"):
-        monkeypatch.setenv(f"PIPELINES_{name}", pg_url)
     monkeypatch.setenv("PIPELINES_LAKE_URL", f"s3://{s3_env.bucket}/{tmp_path.name}")
     monkeypatch.setenv("PIPELINES_LAKE_CATALOG_URL", catalog_url.get_secret_value())
-    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
-    with pipeline_env(settings.data_dir, key_file):
-        quarantined = sum(
-            tasks.ingest(table, start, end, "canary-catalog")["quarantined"]
-            for table in contracts.load_order()
-        )
-    assert quarantined > 0
+    run = "canary-catalog"
+    _ingest_planted(settings, contracts, write_landing, tmp_path, pg_url, monkeypatch, run)
     catalog = _postgres_text(catalog_url.get_secret_value())
-    assert "dataset_version" in catalog and "canary-catalog" in catalog  # manifests, commits
+    assert "dataset_version" in catalog and run in catalog  # manifests, commits
     stored = _store_text(s3_env, tmp_path.name)
     leaks = [f"catalog: {c}" for c in CANARIES_ALL if c in catalog]
     leaks += [f"store: {c}" for c in CANARIES_ALL if c in stored]
