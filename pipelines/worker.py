@@ -21,19 +21,37 @@ from typing import Any
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
 PRELOAD = (
-    # what commerce_daily's task bodies import (dags/commerce_daily.py) ...
+    # the modules the DAGs' task bodies import (dags/*.py; checked by tests/unit/test_worker.py) ...
     "pipelines.tasks",
     "pipelines.quality.tasks",
     "pipelines.features.tasks",
     "pipelines.privacy.tasks",
+    "pipelines.models.tasks",
     "pipelines.assets",
-    # ... and what those functions import when they run
+    # ... and what those functions import when they run: Great Expectations (quality.engine,
+    # seconds of CPU), the lake and its catalog, the warehouse's runner (not dbt: dbt runs in a
+    # child process of its own), lineage
     "pipelines.ingest.lineage",
     "pipelines.quality.lineage",
     "pipelines.quality.runner",
+    "pipelines.quality.engine",
+    "pipelines.quality.features",
     "pipelines.quality.docs",
     "pipelines.quality.summary",
+    "pipelines.features.lineage",
+    "pipelines.features.release",
+    "pipelines.features.snapshots",
+    "pipelines.features.stored",
+    "pipelines.warehouse.build",
+    "pipelines.warehouse.dbt",
+    "pipelines.warehouse.dbt_lineage",
+    "pipelines.warehouse.lake_views_lineage",
+    "pipelines.warehouse.stored",
+    "pipelines.privacy.anonymity_audit",
+    "pipelines.privacy.lineage",
+    "pipelines.privacy.representativeness",
     "pipelines.privacy.retention",
+    "pipelines.models.repeat_purchase",
 )
 """Modules each worker imports at start, so its tasks' processes inherit them."""
 
