@@ -281,13 +281,24 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 """One slot: DuckDB allows one writing process per database file."""
 
 
+PREPARE_COMMANDS = (
+    ("db", "migrate"),
+    ("pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"),
+)
+"""Airflow CLI commands that migrate the metadata database and create the warehouse pool."""
+
+
 def prepare_airflow(env: dict[str, str], log_path: Path, show_tasks: bool = False) -> int:
     """Migrate the metadata database and create the warehouse pool (idempotent), in one
     Airflow process."""
-    commands = [
-        ["db", "migrate"],
-        ["pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"],
-    ]
+    return run_airflow_commands([list(c) for c in PREPARE_COMMANDS], env, log_path, show_tasks)
+
+
+def run_airflow_commands(
+    commands: list[list[str]], env: dict[str, str], log_path: Path, show_tasks: bool = False
+) -> int:
+    """Airflow CLI ``commands`` in turn in one Airflow process (:mod:`pipelines.airflow_runs`),
+    stopping at the first that fails; its exit code, else 0."""
     return run_airflow(
         ["--commands", json.dumps(commands)],
         env,
