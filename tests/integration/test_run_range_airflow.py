@@ -1,10 +1,14 @@
 """`pipelines run --from --to` over two short days of generated data (real Airflow,
 `airflow dags test`, SQLite metadata): a good day runs green and is summarised with its gate,
 rows and release; a day whose orders file drifted fails, named with its interval, its failed
-task and what to look at."""
+task and what to look at. In that day's DAG run the drifted file fails its task with a message
+naming the file, the tasks downstream of it do not run, and its lineage says why."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -13,9 +17,12 @@ import pytest
 from pipelines.cli import main
 from pipelines.demo import airflow_env
 from pipelines.generate import generate
+from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
+
+DRIFTED = "2018-01-02"  # the second interval [2018-01-02, 2018-01-03): its orders file drifted
 
 pytestmark = [pytest.mark.integration, pytest.mark.first(53)]  # DAG runs: started first
 
@@ -35,10 +42,11 @@ def test_a_range_runs_day_by_day_and_names_the_failed_interval(
         monkeypatch.setenv(name, value)
     settings = Settings()
     generate(settings.landing, orders=120, days=2, seed=3, start=date(2018, 1, 1))
-    drifted = next((settings.landing / "2018-01-02").glob("olist_orders_dataset.*"))
+    drifted = next((settings.landing / DRIFTED).glob("olist_orders_dataset.*"))
     drifted.unlink()
     (drifted.parent / "olist_orders_dataset.csv").write_text("order_id,customer_id\nx,y\n")
-    airflow_db(airflow_env(settings, {}))  # migrated once per session
+    env = airflow_env(settings, {})
+    airflow_db(env)  # migrated once per session
 
     code = main(["run", "--from", "2018-01-01", "--to", "2018-01-03"])
     out = capsys.readouterr().out
@@ -58,3 +66,66 @@ def test_a_range_runs_day_by_day_and_names_the_failed_interval(
     assert "published" in summary["2018-01-01"]
     assert "FAILED: ingest_orders" in summary["2018-01-02"]
     assert "1 of 2 interval(s) succeeded" in out
+    _assert_the_drifted_run(settings, env)
+
+
+def _assert_the_drifted_run(settings: Settings, env: dict[str, str]) -> None:
+    """The failed task stopped its dependants; the log names the file; nothing was published."""
+    states = _task_states(env, DRIFTED)
+    assert states["ingest_orders"] == "failed"
+    assert states["ingest_customers"] == "success"
+    for child in ("ingest_order_items", "ingest_order_payments", "ingest_order_reviews"):
+        assert states[child] == "upstream_failed", child
+    assert states["quality_gate"] == "upstream_failed"  # nothing downstream publishes
+    logs = "".join(p.read_text() for p in settings.data_dir.rglob("run-airflow.log"))
+    assert f"{DRIFTED}/olist_orders_dataset.csv: missing column(s) order_status" in logs
+    assert [p.name for p in partitions(settings.lake, "orders")] == ["dt=2018-01-01"]
+    _assert_failure_lineage(settings)
+
+
+def _task_states(env: dict[str, str], interval_start: str) -> dict[str, str]:
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr "
+            "ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id "
+            "WHERE dr.dag_id = 'commerce_daily' AND dr.data_interval_start LIKE ?",
+            (f"{interval_start}%",),
+        ).fetchall()
+    assert rows, f"no task instance of the run of [{interval_start}, ...)"
+    return dict(rows)
+
+
+def _assert_failure_lineage(settings: Settings) -> None:
+    """The provider's FAIL of each try says why, the DAG run fails once, and no personal
+    value of the drifted day's landing files is in the events."""
+    from pipelines.lineage import client, naming
+    from tests.integration.dag_run_lineage import PROVIDER
+    from tests.unit.lineage.ol_schema import validate_events
+
+    events = client.read_events(settings)
+    validate_events(events)
+    job = naming.task_job("ingest_orders")
+    failed = [e for e in events if e["job"]["name"] == job and e["eventType"] == "FAIL"]
+    assert failed and all(e["producer"].startswith(PROVIDER) for e in failed)
+    for event in failed:
+        assert "missing column(s) order_status" in event["run"]["facets"]["errorMessage"]["message"]
+    runs = [e for e in events if e["job"]["name"] == job]
+    good = {e["run"]["runId"] for e in runs if e["eventType"] == "COMPLETE"}  # the good day's
+    tries = {e["run"]["runId"] for e in runs} - good
+    assert len(good) == 1 and len(tries) == len(failed)  # one FAIL per try, each its own run
+    dag_events = [e["eventType"] for e in events if e["job"]["name"] == "commerce_daily"]
+    assert dag_events == ["START", "COMPLETE", "START", "FAIL"]  # the good day, the drifted one
+    text = client.events_path(settings).read_text(encoding="utf-8")
+    personal = _personal_values(settings.landing / DRIFTED)
+    assert len(personal) > 50
+    assert [v for v in personal if v in text] == []
+
+
+def _personal_values(day: Path) -> set[str]:
+    """The e-mail addresses and phone numbers of a day's generated customer profiles."""
+    (path,) = day.glob("*customer_profiles*")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
+        rows = list(csv.DictReader(handle))
+    return {row[c] for row in rows for c in ("email", "phone") if row.get(c)}
