@@ -68,7 +68,7 @@ def build(
     from pipelines.features.snapshots import export_snapshots, write_release
     from pipelines.features.stored import hand_over_build
     from pipelines.lineage.runs import now
-    from pipelines.warehouse.build import connect, feature_vars, register
+    from pipelines.warehouse.build import build_args, connect, feature_vars, register
     from pipelines.warehouse.dbt import run_dbt
     from pipelines.warehouse.dbt_lineage import emit_dbt_run
     from pipelines.warehouse.lake_views_lineage import emit_lake_registration
@@ -100,7 +100,9 @@ def build(
             )
             try:
                 result = run_dbt(
-                    ["build"], settings, feature_vars(as_of, release.release_id, run_id or "manual")
+                    build_args(),
+                    settings,
+                    feature_vars(as_of, release.release_id, run_id or "manual"),
                 )
             finally:  # a failed build still reports which models ran and which failed
                 emit_dbt_run(target_dir(settings), settings=settings, contracts=contracts)

@@ -64,6 +64,24 @@ def feature_vars(as_of: date, release_id: str, run_id: str) -> dict[str, str]:
     return {"as_of": as_of.isoformat(), "release_id": release_id, "run_id": run_id}
 
 
+SKIP_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
+"""dbt's unit tests check the models' logic on fixed input rows, not the day's data: `make
+test` runs them and so does ``pipelines warehouse build --unit-tests``; a feature build skips
+them, as dbt advises for production runs (a third of a small build's time)."""
+
+
+def build_args(
+    *, select: Sequence[str] = (), full_refresh: bool = False, unit_tests: bool = False
+) -> list[str]:
+    """``dbt build`` with its selection: every model and data test, unit tests only on demand."""
+    args = ["build"]
+    if select:
+        args += ["--select", *select]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args if unit_tests else [*args, *SKIP_UNIT_TESTS]
+
+
 def build_features(
     settings: Settings,
     as_of: date,
@@ -73,6 +91,7 @@ def build_features(
     run_id: str = "manual",
     select: Sequence[str] = (),
     full_refresh: bool = False,
+    unit_tests: bool = False,
     check: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> DbtResult:
@@ -80,14 +99,11 @@ def build_features(
 
     Each build (re)writes the ``as_of`` snapshot of the feature tables, stamped with
     ``release_id`` and ``run_id``; earlier snapshots stay. ``select`` narrows the build
-    (dbt ``--select``); ``full_refresh`` drops the marts' earlier snapshots.
+    (dbt ``--select``); ``full_refresh`` drops the marts' earlier snapshots; ``unit_tests``
+    also runs dbt's unit tests (:data:`SKIP_UNIT_TESTS`).
     """
     register(settings, selection)
-    args = ["build"]
-    if select:
-        args += ["--select", *select]
-    if full_refresh:
-        args.append("--full-refresh")
+    args = build_args(select=select, full_refresh=full_refresh, unit_tests=unit_tests)
     result = run_dbt(
         args, settings, feature_vars(as_of, release_id, run_id), check=check, echo=echo
     )

@@ -48,6 +48,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         select=args.select or (),
         full_refresh=args.full_refresh,
+        unit_tests=args.unit_tests,
         echo=print,
     )
     rows = [
@@ -106,6 +107,12 @@ def register(subparsers: Any) -> None:
     build.add_argument("--select", nargs="+", help="dbt --select (default: everything)")
     build.add_argument(
         "--full-refresh", action="store_true", help="drop earlier snapshots of the marts"
+    )
+    build.add_argument(
+        "--unit-tests",
+        action="store_true",
+        help="also run dbt's unit tests (the models' logic on fixed rows; `make test` runs "
+        "them, scheduled builds skip them)",
     )
     build.set_defaults(func=_cmd_build)
 
