@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -291,11 +291,14 @@ PREPARE_COMMANDS = (
 def prepare_airflow(env: dict[str, str], log_path: Path, show_tasks: bool = False) -> int:
     """Migrate the metadata database and create the warehouse pool (idempotent), in one
     Airflow process."""
-    return run_airflow_commands([list(c) for c in PREPARE_COMMANDS], env, log_path, show_tasks)
+    return run_airflow_commands(PREPARE_COMMANDS, env, log_path, show_tasks)
 
 
 def run_airflow_commands(
-    commands: list[list[str]], env: dict[str, str], log_path: Path, show_tasks: bool = False
+    commands: Sequence[Sequence[str]],
+    env: dict[str, str],
+    log_path: Path,
+    show_tasks: bool = False,
 ) -> int:
     """Airflow CLI ``commands`` in turn in one Airflow process (:mod:`pipelines.airflow_runs`),
     stopping at the first that fails; its exit code, else 0."""

@@ -514,7 +514,7 @@ def _reference(root: Path, log: Path) -> dict[str, Any]:
         ["dags", "test", DAG_ID, logical, "--mark-success-pattern", REFERENCE_SKIPS]
         for logical in ("2018-01-02", "2018-01-03")
     ]
-    code = run_airflow_commands([*map(list, PREPARE_COMMANDS), *runs], env, log)
+    code = run_airflow_commands([*PREPARE_COMMANDS, *runs], env, log)
     return {"settings": settings, "code": code}
 
 
