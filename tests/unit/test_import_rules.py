@@ -246,12 +246,22 @@ class _Collector(ast.NodeVisitor):
     visit_Import = visit_ImportFrom = _import
 
 
+def _collect(path: Path, importer: str) -> _Collector:
+    collector = _Collector(importer, path)
+    collector.visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    return collector
+
+
+def imports_of(path: Path, importer: str) -> list[Import]:
+    """The project modules ``path`` imports, read as module ``importer`` (a DAG file too)."""
+    return _collect(path, importer).found
+
+
 def _imports() -> tuple[list[Import], dict[str, set[str]]]:
     found: list[Import] = []
     external: dict[str, set[str]] = {}
     for name, path in MODULES.items():
-        collector = _Collector(name, path)
-        collector.visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        collector = _collect(path, name)
         found += collector.found
         external[name] = collector.external
     return found, external

@@ -6,18 +6,16 @@ three CPU seconds per quality task), silently: these tests name what is missing.
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from pipelines.settings import PROJECT_DIR
 from pipelines.worker import CELERY_CONFIG, PRELOAD
+from tests.unit.test_import_rules import IMPORTS, imports_of
 
 DAGS = PROJECT_DIR / "dags"
 # What a task spends seconds importing; dbt is not among them: it runs in a child process.
@@ -31,28 +29,10 @@ PROBE = (
 )
 
 
-def _imported_in_functions(path: Path) -> set[str]:
-    """The ``pipelines`` modules imported inside the functions of ``path``."""
-    found: set[str] = set()
-    for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        for node in ast.walk(fn):
-            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                found.add(node.module)
-            elif isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] == "pipelines"}
-
-
 def _task_modules() -> set[str]:
-    return set().union(*(_imported_in_functions(p) for p in sorted(DAGS.glob("*.py"))))
-
-
-def _source(module: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.origin, module
-    return Path(spec.origin)
+    """The project modules the DAG files' task functions import."""
+    found = (imports_of(p, f"dags.{p.stem}") for p in sorted(DAGS.glob("*.py")))
+    return {i.imported for imports in found for i in imports if i.in_function}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +58,8 @@ def test_every_module_a_dag_task_imports_is_preloaded():
 
 
 def test_what_the_task_functions_import_when_they_run_is_preloaded(preloaded: set[str]):
-    inner = set().union(*(_imported_in_functions(_source(m)) for m in _task_modules()))
+    tasks = _task_modules()
+    inner = {i.imported for i in IMPORTS if i.importer in tasks and i.in_function}
     assert "pipelines.quality.runner" in inner  # the scan reads the task modules' functions
     missing = inner - preloaded
     assert not missing, f"add to pipelines.worker.PRELOAD: {sorted(missing)}"
