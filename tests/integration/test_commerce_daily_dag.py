@@ -23,6 +23,7 @@ from pipelines.quality import store as quality_store
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
 from tests.factories import CANARIES, Rows, _id, clean_day, write_day
+from tests.integration.airflow_state import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.first(35)]  # DAG runs: started first
 FEATURE_TABLES = feature_table_names(Settings())  # the declared feature tables (Olist package on)
@@ -39,15 +40,6 @@ def _run_dag(
     airflow_db(env)  # migrated once per session (prepare_airflow)
     code = run_airflow(["dags", "test", "commerce_daily", LOGICAL_DATE], env, log, show_tasks=False)
     return code, log, env
-
-
-def _task_states(env: dict[str, str]) -> dict[str, str]:
-    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    with sqlite3.connect(db) as con:
-        rows = con.execute(
-            "SELECT task_id, state FROM task_instance WHERE dag_id = 'commerce_daily'"
-        ).fetchall()
-    return dict(rows)
 
 
 def _files_under(*roots: Path) -> list[Path]:
@@ -194,7 +186,7 @@ def test_daily_dag_ingests_every_table_without_leaking_pii(
     code, log, env = _run_dag(settings, tmp_path, airflow_db)
     assert code == 0, log.read_text()[-5000:]
 
-    states = _task_states(env)
+    states = task_states(env)
     expected = {f"{stage}_{t}" for t in contracts for stage in ("ingest", "quality")}
     features = {
         "build_features",

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 from pipelines.demo import airflow_env, run_airflow
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
+from tests.integration.airflow_state import task_states
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +25,4 @@ def test_dags_test_before_the_start_date_fails_naming_the_setting(
     assert "DagRun failed" in text
     assert "starts before the configured start date 2011-01-01" in text
     assert "PIPELINES_DAG_START_DATE" in text
-    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
-        states = dict(
-            con.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = 'commerce_daily'"
-            ).fetchall()
-        )
-    assert states == {"check_interval": "failed"}
+    assert task_states(env) == {"check_interval": "failed"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pipelines.lake.partitions import partitions
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
+from tests.integration.airflow_state import task_states
 
 DRIFTED = "2018-01-02"  # the second interval [2018-01-02, 2018-01-03): its orders file drifted
 
@@ -71,7 +71,7 @@ def test_a_range_runs_day_by_day_and_names_the_failed_interval(
 
 def _assert_the_drifted_run(settings: Settings, env: dict[str, str]) -> None:
     """The failed task stopped its dependants; the log names the file; nothing was published."""
-    states = _task_states(env, DRIFTED)
+    states = task_states(env, interval_start=DRIFTED)
     assert states["ingest_orders"] == "failed"
     assert states["ingest_customers"] == "success"
     for child in ("ingest_order_items", "ingest_order_payments", "ingest_order_reviews"):
@@ -81,19 +81,6 @@ def _assert_the_drifted_run(settings: Settings, env: dict[str, str]) -> None:
     assert f"{DRIFTED}/olist_orders_dataset.csv: missing column(s) order_status" in logs
     assert [p.name for p in partitions(settings.lake, "orders")] == ["dt=2018-01-01"]
     _assert_failure_lineage(settings)
-
-
-def _task_states(env: dict[str, str], interval_start: str) -> dict[str, str]:
-    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    with sqlite3.connect(db) as con:
-        rows = con.execute(
-            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr "
-            "ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id "
-            "WHERE dr.dag_id = 'commerce_daily' AND dr.data_interval_start LIKE ?",
-            (f"{interval_start}%",),
-        ).fetchall()
-    assert rows, f"no task instance of the run of [{interval_start}, ...)"
-    return dict(rows)
 
 
 def _assert_failure_lineage(settings: Settings) -> None:
