@@ -68,3 +68,14 @@ def test_what_the_task_functions_import_when_they_run_is_preloaded(preloaded: se
 def test_the_heavy_libraries_are_preloaded_and_dbt_is_not(preloaded: set[str]):
     assert not set(HEAVY) - preloaded, f"not preloaded: {set(HEAVY) - preloaded}"
     assert "dbt" not in preloaded
+
+
+def test_a_worker_warms_boto3_once_before_its_pool_starts(monkeypatch: pytest.MonkeyPatch):
+    from celery.signals import worker_init
+
+    from pipelines.lake import s3client
+
+    calls: list[str] = []
+    monkeypatch.setattr(s3client, "warm", lambda: calls.append("warm"))
+    worker_init.send(sender=None)
+    assert calls == ["warm"]

@@ -71,3 +71,24 @@ def test_one_client_per_process_and_a_forked_child_makes_its_own(s3_env: S3Serve
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.sha256("fork/m.json") == hashlib.sha256(b"{}").hexdigest()
     assert s3client.shared_client() is parent
+
+
+def test_after_warm_a_client_reads_no_botocore_file(monkeypatch: pytest.MonkeyPatch):
+    """A Celery worker warms boto3 before its pool forks (pipelines.worker): the task
+    processes' clients then come from the parsed files, not from disk again."""
+    import boto3
+    import botocore.loaders
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # as in a new process
+    s3client.warm()
+
+    def refuse(self: object, file_path: str) -> None:
+        raise AssertionError(f"read {file_path} again")
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", refuse)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("PIPELINES_S3_ENDPOINT", "http://127.0.0.1:9")
+    client = s3client.s3_client()
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"
+    client.close()
