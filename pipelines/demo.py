@@ -222,9 +222,13 @@ def _airflow() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def runs_program() -> list[str]:
-    """:mod:`pipelines.airflow_runs` for :data:`DAG_ID`: ``airflow dags test`` per date."""
-    return [sys.executable, "-m", "pipelines.airflow_runs", DAG_ID]
+def runs_program(before: Sequence[Sequence[str]] = ()) -> list[str]:
+    """:mod:`pipelines.airflow_runs` for :data:`DAG_ID`: ``airflow dags test`` per date, after
+    the Airflow CLI commands ``before`` (e.g. :data:`PREPARE_COMMANDS`) in the same process."""
+    program = [sys.executable, "-m", "pipelines.airflow_runs"]
+    if before:
+        program += ["--before", json.dumps(before)]
+    return [*program, DAG_ID]
 
 
 def run_airflow(
@@ -321,16 +325,14 @@ def run_demo(settings: Settings, *, orders: int, days: int, seed: int) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "demo-airflow.log"
     log_path.write_text("")
-    _say(f"Preparing Airflow metadata (SQLite) in {env['AIRFLOW_HOME']} ...")
-    if prepare_airflow(env, log_path, show_tasks=True) != 0:  # heartbeat while it migrates
-        _say(f"airflow db migrate / pools set failed; see {log_path}")
-        return 1
+    _say(f"Preparing Airflow metadata (SQLite) in {env['AIRFLOW_HOME']}, then running {DAG_ID}")
+    _say(f"for {days} days, in one Airflow process (airflow dags test per day)")
     # A daily data-interval timetable maps logical date D+1 to the interval [D, D+1).
     logical = [(DEMO_START + timedelta(days=n + 1)).isoformat() for n in range(days)]
-    _say(f"Running {DAG_ID} for {days} days in one Airflow process (airflow dags test per day)")
-    code = run_airflow(logical, env, log_path, show_tasks=True, program=runs_program())
+    program = runs_program(before=PREPARE_COMMANDS)  # heartbeat while it migrates
+    code = run_airflow(logical, env, log_path, show_tasks=True, program=program)
     if code != 0:
-        _say(f"A DAG run failed (exit {code}); Airflow's log: {log_path}")
+        _say(f"Airflow failed (exit {code}): migrating, or a DAG run; Airflow's log: {log_path}")
         return code
     _say("")
     from pipelines.lake.interval import Interval

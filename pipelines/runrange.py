@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipelines.console import table
-from pipelines.demo import DAG_ID, airflow_env, ensure_keyring, prepare_airflow, runs_program
+from pipelines.demo import DAG_ID, PREPARE_COMMANDS, airflow_env, ensure_keyring, runs_program
 from pipelines.demo import run_airflow as _run_airflow
 from pipelines.lake.interval import Interval
 from pipelines.settings import Settings
@@ -204,9 +204,6 @@ def run_range(settings: Settings, start: date, end: date, *, keep_going: bool = 
     log_path = log_dir / "run-airflow.log"
     log_path.write_text("")
     _say(f"Preparing Airflow metadata (SQLite) in {env['AIRFLOW_HOME']} ...")
-    if prepare_airflow(env, log_path, show_tasks=True) != 0:
-        _say(f"airflow db migrate / pools set failed; see {log_path}")
-        return 1
     results = [IntervalResult(i) for i in intervals]
     follow = RangeRun(settings, results, env, log_path)
     dates = [logical_date(i) for i in intervals]
@@ -220,7 +217,7 @@ def run_range(settings: Settings, start: date, end: date, *, keep_going: bool = 
         log_path,
         True,
         follow.prefix,
-        program=runs_program(),
+        program=runs_program(before=PREPARE_COMMANDS),  # migrated in the same process
         on_line=follow.on_line,
     )
     if code != 0 and all(r.exit_code in (None, 0) for r in results):
