@@ -65,9 +65,8 @@ def _run(
     env = airflow_env(settings, extra)
     log = tmp_path / "airflow.log"
     airflow_db(env)  # migrated once per session (with the warehouse pool)
-    daily = run_airflow(["dags", "test", "commerce_daily", DAILY], env, log, show_tasks=False)
-    assert daily == 0, log.read_text()[-4000:]
     commands = [
+        ["dags", "test", "commerce_daily", DAILY],  # its tasks' outcome: asserted by the test
         ["pools", "set", "default_pool", "0", "no executor slot: tasks test runs the task"],
         ["dags", "pause", "commerce_daily"],
         ["scheduler", "--num-runs", "1", "--skip-serve-logs"],
