@@ -53,6 +53,12 @@ PRELOAD = (
     "pipelines.privacy.representativeness",
     "pipelines.privacy.retention",
     "pipelines.models.repeat_purchase",
+    # ... and the libraries those modules import only when a task needs them: the OpenLineage
+    # provider's API (asked whether it emits a task's events; 0.6 CPU s), OpenDP (privacy
+    # releases)
+    "airflow.providers.openlineage.api",
+    "airflow.providers.openlineage.utils.utils",
+    "opendp.prelude",
 )
 """Modules each worker imports at start, so its tasks' processes inherit them."""
 
