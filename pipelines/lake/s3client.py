@@ -60,15 +60,8 @@ def warm() -> None:
     calls this once before its pool starts (:mod:`pipelines.worker`): the task processes it
     forks inherit the parsed files and make their clients in milliseconds.
     """
-    import boto3
-
-    boto3.client(
-        "s3",
-        aws_access_key_id="warm",
-        aws_secret_access_key="warm",  # not a credential: no request is made
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-    ).close()
+    unused = {S3_ENV["KEY_ID"]: "warm", S3_ENV["SECRET"]: "warm"}  # no request is made
+    s3_client({**unused, S3_ENV["ENDPOINT"]: "http://127.0.0.1:9"}).close()
 
 
 def shared_client(env: Mapping[str, str] | None = None) -> Any:
