@@ -27,6 +27,7 @@ from pipelines.lineage import client, naming
 from pipelines.protection import create_keyring
 from pipelines.settings import Settings
 from tests.conftest import InstallAirflowDb
+from tests.integration.airflow_state import task_states
 from tests.unit.models.training_lake import HORIZON_DAYS, LAST, MIDDLE, build
 
 pytestmark = [pytest.mark.integration, pytest.mark.first(85)]  # DAG runs: started first
@@ -132,14 +133,9 @@ def test_airflow_trains_the_model_and_its_lineage_reaches_the_landing_files(
 
     code, log, env = _run(lake, tmp_path, airflow_db)
     assert code == 0, log.read_text()[-4000:]
+    assert task_states(env, DAG_ID) == {"train_model": "success"}
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
-        states = dict(
-            con.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = ?", [DAG_ID]
-            ).fetchall()
-        )
         [(run_id,)] = con.execute("SELECT run_id FROM dag_run WHERE dag_id = ?", [DAG_ID])
-    assert states == {"train_model": "success"}
     published = read_release(lake, date.fromisoformat(DAILY))
     assert published.status == "published"
     consumed = _consumed(env, run_id)
