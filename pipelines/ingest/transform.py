@@ -28,6 +28,7 @@ from pipelines.contracts import Column, Contract, Source
 from pipelines.ingest.readers import REASONS_TYPE
 from pipelines.ingest.timestamps import timestamp_error, timestamp_expr
 from pipelines.lake.interval import Interval
+from pipelines.lake.quarantine import held_clear
 from pipelines.protection.types import SqlKeys, Target, sql_form
 from pipelines.protection_types import PROTECTION_TYPES
 from pipelines.rowchecks import SEE_RECORD, ColumnSql, Failure, column_checks, table_checks
@@ -231,7 +232,7 @@ def staged_query(
     reasons = _reasons_sql(row_checks(contract, interval), source_reasons)
     record_fields = []
     for col in contract.written_columns:
-        if col.pii.value == "none":
+        if held_clear(col):  # the quarantine encrypts it (pipelines.lake.quarantine)
             value = f"r.{q(col.name)}"
         else:
             protected = _protected(col, contract, interval, protect, params, precomputed)

@@ -66,7 +66,8 @@ def reinstate(
 ) -> dict[str, int]:
     """Return ``part``'s orphans whose parents are back to its data; count them by check.
 
-    Quarantine records hold non-PII values encrypted (:mod:`pipelines.lake.quarantine`):
+    Quarantine records hold the values the lake keeps in clear encrypted
+    (:mod:`pipelines.lake.quarantine`):
     without ``keyring`` nothing can return, and the rows wait for a run that has it.
     """
     contract = contracts[part.table]
@@ -151,7 +152,7 @@ def _pending(
     values = records.lake_values_sql(contract, "record", records.DECRYPT_UDF)
     cells = []
     for name, kind in columns:
-        if name in values:  # PII columns as stored, the others decrypted
+        if name in values:  # protected columns as stored, the others decrypted
             cells.append(f"CAST({values[name]} AS {kind}) AS {q(name)}")
         else:  # _source_file, _source_row
             cells.append(f"CAST({q(name)} AS {kind}) AS {q(name)}")
@@ -163,12 +164,12 @@ def _pending(
 
 
 def _kept_values(contract: Contract) -> str:
-    """SQL ``AND ...``: the record kept every non-PII value (a gate run without the key ring
-    keeps none; such a row cannot return, it would come back empty)."""
+    """SQL ``AND ...``: the record kept every value the lake holds in clear (a gate run
+    without the key ring keeps none; such a row cannot return, it would come back empty)."""
     kept = [
         f"json_exists(record, {json_path(c.lake_name)})"
         for c in contract.written_columns
-        if c.pii.value == "none"
+        if records.held_clear(c)
     ]
     return "".join(f" AND {k}" for k in kept)
 

@@ -1,4 +1,5 @@
-"""Quarantine records: every non-PII value encrypted under its quarantine context, and back."""
+"""Quarantine records: every value the lake holds in clear encrypted under its quarantine
+context, and back."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def test_a_record_round_trips_through_encryption(contracts, keyring) -> None:
     KeyedProtection(keyring).register(con)
     quarantine.register_decrypt_udf(con, keyring)
     clear = {c.lake_name: f"value of {c.lake_name}" for c in contract.written_columns}
-    pii = {c.lake_name for c in contract.written_columns if c.pii.value != "none"}
+    protected = {c.lake_name for c in contract.written_columns if not quarantine.held_clear(c)}
     clear["order_approved_at"] = None
     con.execute("CREATE TABLE r AS SELECT ?::JSON AS record", [json.dumps(clear)])
     stored = con.execute(
@@ -24,7 +25,7 @@ def test_a_record_round_trips_through_encryption(contracts, keyring) -> None:
     ).fetchone()[0]
     held = json.loads(stored)
     assert all(
-        held[name] == clear[name] if name in pii or clear[name] is None else
+        held[name] == clear[name] if name in protected or clear[name] is None else
         held[name].startswith(keyring.encryption.active_id + ":")
         for name in clear
     )  # fmt: skip
@@ -35,3 +36,28 @@ def test_a_record_round_trips_through_encryption(contracts, keyring) -> None:
         [stored] * len(values),
     ).fetchone()
     assert dict(zip(values, back, strict=True)) == clear
+
+
+def test_a_kept_pii_column_is_encrypted_too(contracts, keyring) -> None:
+    """A quasi-identifier kept in clear (``customers.customer_state``) whose value failed its
+    check may hold anything (an e-mail address): the quarantine encrypts it like non-PII."""
+    contract = contracts["customers"]
+    kept = [
+        c for c in contract.written_columns if c.pii.value != "none" and quarantine.held_clear(c)
+    ]
+    assert "customer_state" in [c.name for c in kept]
+    con = duckdb.connect()
+    KeyedProtection(keyring).register(con)
+    clear = {c.lake_name: "canary@example.org" for c in contract.written_columns}
+    con.execute("CREATE TABLE r AS SELECT ?::JSON AS record", [json.dumps(clear)])
+    stored = con.execute(
+        f"SELECT {quarantine.record_sql(contract, 'record', ENCRYPT_UDF)} FROM r"
+    ).fetchone()[0]
+    held = json.loads(stored)
+    for col in kept:
+        assert held[col.lake_name].startswith(keyring.encryption.active_id + ":")
+    assert all(
+        held[c.lake_name] == "canary@example.org"
+        for c in contract.written_columns
+        if not quarantine.held_clear(c)
+    )  # protected columns are taken as the lake holds them (ingestion protected them)
