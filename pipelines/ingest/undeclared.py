@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,12 +28,13 @@ import pyarrow as pa
 from pipelines.contracts import Column, Contract
 from pipelines.ingest.landing import LandingFile, StoredLandingFile
 from pipelines.lake.manifest import UndeclaredPiiFinding
-from pipelines.protection.detect import DEFAULT_REGION, detect, entities_in, redact_text
+from pipelines.protection.detect import DEFAULT_REGION, detect, entities_in, mask
 from pipelines.sql import q, sql_str
 
 log = logging.getLogger(__name__)
 
 CHECK = "undeclared_pii"
+_NAME_SEPARATORS = re.compile(r"[-_/]")
 MAX_LOCATORS = 5
 
 
@@ -78,12 +80,15 @@ def check_file_names(contract: Contract, files: Sequence[LandingFile | StoredLan
     name would be written as the provenance of every row). The error shows the name with
     the value replaced by its placeholder."""
     for file in files:
-        found = sorted({f.entity.value for f in detect(file.relative, _region(contract))})
+        # "-", "_" and "/" separate a name's words: a value right after one is still read
+        words = _NAME_SEPARATORS.sub(" ", file.relative)  # same length: spans stay valid
+        found = detect(words, _region(contract))
         if found:
+            shown = mask(file.relative, found)
             raise UndeclaredPiiError(
-                f"{contract.table}: landing file {redact_text(file.relative, _region(contract))} "
-                f"holds personal data in its name ({', '.join(found)}); a file name is written "
-                "as the provenance of every row (manifest, lineage, logs), so it cannot be "
+                f"{contract.table}: landing file {shown} holds personal data in its name "
+                f"({', '.join(sorted({f.entity.value for f in found}))}); "
+                "a file name is written as the provenance of every row (manifest, lineage, logs), so it cannot be "
                 "loaded or quarantined: rename the file (keep <file_stem>[-<part>].<ext>) and "
                 "run again; nothing was published"
             )

@@ -16,10 +16,15 @@ EMAIL     ``[EMAIL]``     ``local@domain.tld``, and the spelled-out forms ``mari
                           ponto com``, ``jan [at] voorbeeld dot nl``, ``ana (at) mail.com``
                           (at/arroba/apenstaartje, dot/ponto/punt)
 URL       ``[URL]``       ``http(s)://...``, ``www....`` and bare domains with a common TLD
+IBAN      ``[IBAN]``      country code, check digits, up to 30 letters and digits (groups of
+                          four may be spaced), passing ISO 13616's modulo-97 check
 CNPJ      ``[CNPJ]``      ``12.345.678/0001-95`` or 14 digits, check digits (``tarja``)
-CARD      ``[CARD]``      13-19 digits (spaces or hyphens between) passing Luhn with a known
-                          issuer prefix and length (``tarja.validators.cartao``)
+CARD      ``[CARD]``      13-19 digits (spaces, dots or hyphens between) passing Luhn with a
+                          known issuer prefix and length (``tarja.validators.cartao``)
 CPF       ``[CPF]``       ``123.456.789-09`` or 11 digits, check digits (``tarja``)
+BIRTHDATE ``[BIRTHDATE]`` a date right after a birth word (``nasc``, ``born``, ``DOB``,
+                          ``geboren``...); other dates are left
+IP        ``[IP]``        an IPv4 address (not after ``versão``, ``version``, ``v``...)
 PHONE     ``[PHONE]``     ``phonenumbers``' matcher in the source's declared region (numbers
                           with ``+`` in any region), kept when the number is valid, written
                           like a phone (separators, 10+ digits), a Brazilian mobile without
@@ -39,7 +44,9 @@ word (``pedido 52998224725``, ``factuur ...``) are taken for that reference: one
 11 digits in a hundred closes a CPF's check digits.
 
 Text is first mapped character for character (same length, so spans stay valid) from
-full-width digits, Unicode dashes and no-break spaces to their ASCII forms.
+full-width letters, digits and signs, Unicode dashes and no-break spaces to their ASCII forms,
+and read without its invisible format characters (zero-width spaces and joiners, soft hyphens:
+``ana\u200b@mail.com`` is an e-mail address); a finding's span covers those inside it.
 
 Not detected: names written in lower case or in capitals, names with a first name or surname
 outside the gazetteer's (the 500 most frequent of each country it covers), and addresses
@@ -71,9 +78,12 @@ DEFAULT_REGION = "BR"
 class Entity(StrEnum):
     EMAIL = "EMAIL"
     URL = "URL"
+    IBAN = "IBAN"
     CNPJ = "CNPJ"
     CARD = "CARD"
     CPF = "CPF"
+    BIRTHDATE = "BIRTHDATE"
+    IP = "IP"
     PHONE = "PHONE"
     HANDLE = "HANDLE"
     ADDRESS = "ADDRESS"
@@ -112,8 +122,13 @@ _FOLD = {
 }  # every decimal digit: full-width, Arabic-Indic, Devanagari...
 _FOLD.update({c: ord("-") for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212)})
 _FOLD.update({c: ord(" ") for c in (0x00A0, 0x2007, 0x202F, 0x3000)})
-_FOLD.update({0xFF0B: ord("+"), 0xFF08: ord("("), 0xFF09: ord(")"), 0xFF20: ord("@")})
-_FOLD.update({0xFF0E: ord("."), 0xFF0D: ord("-")})
+_FOLD.update({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})  # full-width ASCII: ＠ ｚ ． ...
+_INVISIBLE = frozenset(
+    c for c in range(0x20000) if unicodedata.category(chr(c)) == "Cf" and c not in _FOLD
+)
+"""Format characters (zero-width space and joiners, soft hyphen, word joiner, BOM...): they
+show nothing, so ``ana\u200b@mail.com`` reads as an e-mail address; detection skips them."""
+_INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE)) + "]")
 
 
 def normalise(text: str) -> str:
@@ -122,6 +137,15 @@ def normalise(text: str) -> str:
     if text.isascii():
         return text  # nothing to fold (no key of _FOLD is ASCII)
     return text.translate(_FOLD)
+
+
+def _visible(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without :data:`_INVISIBLE` characters, and where each kept character was in
+    ``text`` (None when there were none)."""
+    if text.isascii() or not _INVISIBLE_RE.search(text):
+        return text, None
+    where = [i for i, c in enumerate(text) if ord(c) not in _INVISIBLE]
+    return "".join(text[i] for i in where), where
 
 
 def _count_digits(text: str) -> int:
@@ -139,11 +163,12 @@ _LABEL = r"[\w-]+"
 _EMAIL_RE = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,}}")
 _BRACKET_AT = r"\s*[\[({<]\s*(?:at|arroba|apenstaartje|@)\s*[\])}>]\s*"
 _WORD_AT = r"\s+(?:at|arroba|apenstaartje)\s+"
+_SPACED_AT = r"\s+@\s*|\s*@\s+"  # ana @ mail.com
 _BRACKET_DOT = r"\s*[\[({<]\s*(?:dot|ponto|punt|\.)\s*[\])}>]\s*"
 _WORD_DOT = r"\s+(?:dot|ponto|punt)\s+"
-_DOT = rf"(?:{_BRACKET_DOT}|{_WORD_DOT}|\.)"
+_DOT = rf"(?:{_BRACKET_DOT}|{_WORD_DOT}|\s*\.\s*)"
 _OBFUSCATED_RE = re.compile(
-    rf"(?<![\w.+-]){_LOCAL}(?P<at>{_BRACKET_AT}|{_WORD_AT}){_LABEL}(?:{_DOT}{_LABEL})*"
+    rf"(?<![\w.+-]){_LOCAL}(?P<at>{_BRACKET_AT}|{_WORD_AT}|{_SPACED_AT}){_LABEL}(?:{_DOT}{_LABEL})*"
     rf"{_DOT}(?:{_TLDS})\b",
     re.IGNORECASE,
 )
@@ -203,9 +228,10 @@ def _handles(text: str, region: str) -> Spans:
 
 _CPF_RE = re.compile(r"\d{3}[.\s]?\d{3}[.\s]?\d{3}[-.\s]?\d{2}")
 _CNPJ_RE = re.compile(r"\d{2}[.\s]?\d{3}[.\s]?\d{3}[/\s]?\d{4}[-.\s]?\d{2}")
-_CARD_RE = re.compile(r"\d(?:[ -]?\d){12,18}")
-_CHAIN = re.compile(r"(?<![\w.+-])\d+(?:[ ./-]\d+)*(?![\w-]|[.,]\d)")
-"""Groups of digits joined by single separators: where identifiers are looked for."""
+_CARD_RE = re.compile(r"\d(?:(?:[ .-]| {2,3})?\d){12,18}")
+_CHAIN = re.compile(r"(?<![\w.+-])\d+(?:(?:[ ./-]| {2,3})\d+)*(?![\w-]|[.,]\d)")
+"""Groups of digits joined by separators (one, or up to three spaces): where identifiers are
+looked for."""
 _GROUP = re.compile(r"\d+")
 _MAX_DIGITS = 19
 _REFERENCE_WORDS = (
@@ -246,6 +272,15 @@ def _tarja(name: str) -> Callable[[str], bool]:
     return is_valid
 
 
+_cartao = _tarja("cartao")
+
+
+def _card_valid(value: str) -> bool:
+    """Luhn, issuer prefix and length (tarja takes spaces and hyphens between groups; dots are
+    written too: ``4539.1773.0194.8269``)."""
+    return _cartao(" ".join(value.replace(".", " ").split()))
+
+
 _CPF_WORD = re.compile(r"\bcpf\b", re.IGNORECASE)
 
 
@@ -280,6 +315,61 @@ def _validated(
             yield start, end
 
     return find
+
+
+# --- IBAN, IP address, date of birth -------------------------------------------------------
+
+_IBAN_RE = re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?!\w)")
+
+
+def _iban_valid(value: str) -> bool:
+    """ISO 13616's check: the rearranged number, letters as 10-35, is 1 modulo 97."""
+    compact = value.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1
+
+
+def _ibans(text: str, region: str) -> Spans:
+    for m in _IBAN_RE.finditer(text):
+        value = m.group()
+        # a trailing group may be the next word (``... 7318 46 ok``): the longest valid prefix
+        for end in range(len(value), 14, -1):
+            if value[end - 1] != " " and _iban_valid(value[:end]):
+                yield m.start(), m.start() + end
+                break
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IP_RE = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+
+
+_VERSION_BEFORE = re.compile(r"(?:\bvers\w*|\bv|\brelease|\bbuild)\W{0,2}$", re.IGNORECASE)
+
+
+def _ips(text: str, region: str) -> Spans:
+    for m in _IP_RE.finditer(text):
+        if not _VERSION_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
+            yield m.span()  # not ``versão 2.1.3.4``
+
+
+_BIRTH_WORDS = (
+    r"nasc\w*|data\s+de\s+nascimento|born|birth(?:day|date)?|date\s+of\s+birth|"
+    r"d\.?o\.?b\.?|anivers[aá]rio|geboren|geboortedatum|verjaardag"
+)
+_BIRTHDATE_RE = re.compile(
+    rf"\b(?:{_BIRTH_WORDS})\W{{0,3}}(?:(?:em|on|in|op|:|de|dia)\s+)?"
+    r"(?P<date>\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}-\d{2}-\d{2})(?!\d)",
+    re.IGNORECASE,
+)
+"""A date right after a birth word (``nasc 17/04/1983``, ``born on 1983-04-17``): other dates
+in the text (a delivery, a purchase) are not personal data on their own."""
+
+
+def _birthdates(text: str, region: str) -> Spans:
+    for m in _BIRTHDATE_RE.finditer(text):
+        yield m.span("date")
 
 
 # --- phone numbers (phonenumbers) ---------------------------------------------------------
@@ -382,6 +472,11 @@ _ADDRESS_RE = re.compile(
             # Rua Augusta, 1500 / Av. Paulista 1000 / rua das Flores nº 12
             rf"\b(?i:{_PT_STREET})\s+(?:d[aoe]s?\s+)?[A-ZÀ-Ý]{_NAME}(?:\s+{_NAME}){{0,3}}?"
             r",?\s+(?:n[º°o.]*\s*)?\d{1,5}\b",
+            # rua augusta 1500 (lower case): the number ends the text or a clause, or an
+            # apartment word follows (not "a rua estava fechada por 2 dias")
+            rf"\b(?i:{_PT_STREET})\s+(?:d[aoe]s?\s+)?[a-zà-ÿ]{_NAME}(?:\s+{_NAME}){{0,2}}?"
+            r",?\s+(?:n[º°o.]*\s*)?\d{1,5}(?=\s*(?:$|[,;.!?)]|\s-|\s(?i:apto?\b|apartamento|casa\b"
+            r"|bloco|bl\b|sala\b|cep\b|fundos|andar)))",
             # 221 Baker Street / 1600 Pennsylvania Ave
             rf"\b\d{{1,5}}\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,3}}\s+(?i:{_EN_STREET})(?!\w)",
             # Kerkstraat 12 / Dorpsweg 5a / Stationsplein 1-3
@@ -470,9 +565,12 @@ def _names(text: str, region: str) -> Spans:
 DETECTORS: tuple[Detector, ...] = (
     Detector(Entity.EMAIL, _emails),
     Detector(Entity.URL, _urls),
+    Detector(Entity.IBAN, _ibans, min_digits=8),  # every country's IBAN has 8+ digits
     Detector(Entity.CNPJ, _validated(_CNPJ_RE, _tarja("cnpj")), min_digits=14),
-    Detector(Entity.CARD, _validated(_CARD_RE, _tarja("cartao")), min_digits=13),
+    Detector(Entity.CARD, _validated(_CARD_RE, _card_valid), min_digits=13),
     Detector(Entity.CPF, _validated(_CPF_RE, _tarja("cpf")), min_digits=11),
+    Detector(Entity.BIRTHDATE, _birthdates, min_digits=4),
+    Detector(Entity.IP, _ips, min_digits=4),
     Detector(Entity.PHONE, _phones, min_digits=_PHONE_MIN_DIGITS),
     Detector(Entity.HANDLE, _handles),
     Detector(Entity.ADDRESS, _addresses, min_digits=1),  # every form has a house number
@@ -501,7 +599,7 @@ def detect(text: str, region: str = DEFAULT_REGION) -> list[Finding]:
     region); numbers with ``+`` are recognised for any region.
     """
     check_region(region)
-    norm = normalise(text)
+    norm, where = _visible(normalise(text))
     digits = _count_digits(norm)
     plus = "+" in norm
     taken: list[Finding] = []
@@ -512,14 +610,22 @@ def detect(text: str, region: str = DEFAULT_REGION) -> list[Finding]:
         for start, end in found:
             if end > start and not any(start < f.end and f.start < end for f in taken):
                 taken.append(Finding(detector.entity, start, end))
+    if where is not None:  # spans in ``text``, invisible characters inside them included
+        taken = [Finding(f.entity, where[f.start], where[f.end - 1] + 1) for f in taken]
     return sorted(taken, key=lambda f: f.start)
 
 
 def redact_text(text: str, region: str = DEFAULT_REGION) -> str:
     """``text`` with every finding replaced by its placeholder (``[EMAIL]``, ``[PHONE]``...)."""
+    return mask(text, detect(text, region))
+
+
+def mask(text: str, findings: list[Finding]) -> str:
+    """``text`` with each of ``findings`` (in text order, from :func:`detect`) replaced by
+    its placeholder."""
     parts: list[str] = []
     last = 0
-    for f in detect(text, region):
+    for f in findings:
         parts += [text[last : f.start], f.entity.placeholder]
         last = f.end
     parts.append(text[last:])
@@ -549,6 +655,13 @@ CANDIDATE_PATTERNS = (
     # with a digit other than 0-9 (full-width...)
     r"[0-9](?:[^0-9A-Za-z]{0,4}[0-9]){6}|[+\x{FF0B}][^A-Za-z]{0,3}[0-9]",
     _OTHER_DIGIT,
+    # full-width ASCII and invisible format characters: rare in real text, detected folded
+    _re2_class(sorted({*range(0xFF01, 0xFF5F), *(c for c in _INVISIBLE if c < 0x10000)})),
+    # IP addresses (four numbers), IBANs (letters and digits mixed)
+    r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
+    r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}",
+    # a date after a birth word (a short year: fewer than seven digits)
+    rf"(?i:{_BIRTH_WORDS}).*[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2}}",
     # e-mails, handles, URLs
     r"[@\x{FF20}]|(?i:https?:|www[.\x{FF0E}])",
     rf"(?i:[.\x{{FF0E}}](?:{_TLDS})\b)",

@@ -128,11 +128,16 @@ def test_warn_policy_loads_and_records_the_finding(
     assert _leaks((result.partition_dir / "manifest.json").read_bytes()) == []
 
 
+@pytest.mark.parametrize(
+    ("part", "entity"),
+    [(EMAIL, "EMAIL"), ("73184626105", "CPF"), ("x_529.982.247-25", "CPF")],
+    ids=["email", "cpf-after-hyphen", "cpf-after-underscore"],
+)
 def test_a_file_name_holding_personal_data_fails_whatever_the_policy(
-    settings, keyring, contracts, write_landing, caplog
+    settings, keyring, contracts, write_landing, caplog, part, entity
 ):
     rows = _products("cama_mesa_banho")
-    name = f"olist_products_dataset-{EMAIL}.csv"
+    name = f"olist_products_dataset-{part}.csv"
     write_landing(DAY, name, to_csv(contracts, "products", rows))
     caplog.set_level(logging.DEBUG)
     for policy in ("fail", "warn"):
@@ -145,8 +150,11 @@ def test_a_file_name_holding_personal_data_fails_whatever_the_policy(
                 contracts=_with_policy(contracts, on_hit=policy),
             )
         message = str(raised.value)
-        assert "[EMAIL]" in message and "rename the file" in message
-        assert _leaks(message) == []
+        assert f"[{entity}]" in message and "rename the file" in message
+        assert (
+            f"olist_products_dataset-{part.split('_')[0] + '_' if '_' in part else ''}[" in message
+        )
+        assert _leaks(message) == [] and part not in message
     assert _leaks(caplog.text) == []
     assert not (settings.lake / "products" / INTERVAL.partition).exists()
 

@@ -81,10 +81,36 @@ def gen_card(rng: random.Random) -> str:
     )
     body = prefix + _digits(rng, length - len(prefix) - 1)
     v = body + cartao.luhn_check_digit(body)
-    sep = rng.choice([" ", "-", ""])
+    sep = rng.choice([" ", "-", "", ".", "  "])
     if length == 15:
         return sep.join([v[:4], v[4:10], v[10:]])
     return sep.join(v[i : i + 4] for i in range(0, 16, 4))
+
+
+_IBAN_COUNTRIES = {"DE": 18, "NL": 14, "BR": 25, "GB": 18, "PT": 21, "FR": 23, "ES": 20}
+"""Country -> BBAN length (digits; NL and GB start with a bank code of four letters)."""
+
+
+def gen_iban(rng: random.Random) -> str:
+    country = rng.choice(sorted(_IBAN_COUNTRIES))
+    length = _IBAN_COUNTRIES[country]
+    letters = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
+    bban = (letters + _digits(rng, length - 4)) if country in ("NL", "GB") else _digits(rng, length)
+    numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
+    v = f"{country}{98 - int(numeric) % 97:02d}{bban}"
+    return rng.choice([v, " ".join(v[i : i + 4] for i in range(0, len(v), 4))])
+
+
+def gen_ip(rng: random.Random) -> str:
+    return ".".join(str(rng.randint(first, 254)) for first in (1, 0, 0, 1))
+
+
+def gen_birthdate(rng: random.Random) -> str:
+    day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(1940, 2006)
+    return rng.choice(
+        [f"{day:02d}/{month:02d}/{year}", f"{day}/{month}/{year}", f"{year}-{month:02d}-{day:02d}",
+         f"{day:02d}.{month:02d}.{year}", f"{day:02d}-{month:02d}-{year % 100:02d}"]
+    )  # fmt: skip
 
 
 _FIRST = ["maria", "joao", "ana", "pedro", "jan", "sanne", "pieter", "john", "emily", "lucas"]
@@ -267,6 +293,9 @@ VALUES: dict[Entity, Value] = {
     Entity.HANDLE: lambda rng, lang: gen_handle(rng),
     Entity.ADDRESS: gen_address,
     Entity.NAME: gen_name,
+    Entity.IBAN: lambda rng, lang: gen_iban(rng),
+    Entity.IP: lambda rng, lang: gen_ip(rng),
+    Entity.BIRTHDATE: lambda rng, lang: gen_birthdate(rng),
 }
 
 TEMPLATES: dict[Entity, dict[str, list[str]]] = {
@@ -315,6 +344,21 @@ TEMPLATES: dict[Entity, dict[str, list[str]]] = {
         "pt": ["entregaram na {} e não aqui", "moro na {} apto 3", "endereço: {}, São Paulo"],
         "en": ["delivered to {} instead", "I live at {}, Springfield"],
         "nl": ["bezorgd op de {} in plaats van hier", "mijn adres: {}, Utrecht"],
+    },
+    Entity.IBAN: {
+        "pt": ["reembolso na conta IBAN {} por favor", "minha conta {}"],
+        "en": ["refund to IBAN {}", "my account {}, thanks"],
+        "nl": ["terugbetalen op {} graag", "rekening {}"],
+    },
+    Entity.IP: {
+        "pt": ["acessei do ip {} ontem", "meu ip {}"],
+        "en": ["logged in from {} twice", "IP address {}"],
+        "nl": ["ingelogd vanaf {}"],
+    },
+    Entity.BIRTHDATE: {
+        "pt": ["nasc {} cliente antigo", "data de nascimento: {}", "nasci em {}"],
+        "en": ["born on {}", "date of birth: {}", "DOB {} on file"],
+        "nl": ["geboren op {}", "geboortedatum {}"],
     },
     Entity.NAME: {
         "pt": [
@@ -378,6 +422,18 @@ RED_TEAM: list[Snippet] = [
     build("pt", "tel ", (Entity.PHONE, "3403-5382")),
     build("pt", "escreve ", (Entity.EMAIL, "maria arroba gmail ponto com")),
     build("nl", "mail ", (Entity.EMAIL, "jan [at] voorbeeld dot nl")),
+    # the second red team (2026-12-06): full-width letters, invisible characters, separators
+    build("pt", (Entity.EMAIL, "ｚｑ７ｐ４＠ｅｘａｍｐｌｅ．ｏｒｇ"), " ok"),
+    build("pt", "email ", (Entity.EMAIL, "zq7rv1\u200b@example.org")),
+    build("pt", "email ", (Entity.EMAIL, "zq7rv13@exam\u200bple.org")),
+    build("pt", "escreve ", (Entity.EMAIL, "zq7rv8 @ example . org")),
+    build("pt", "cartão ", (Entity.CARD, "4539.1773.0194.8269")),
+    build("pt", "cartão ", (Entity.CARD, "4539 1773 0194  8277")),
+    build("pt", "cpf ", (Entity.CPF, "731\u200b846\u200b259\u200b82")),
+    build("pt", "iban ", (Entity.IBAN, "DE74 3704 0044 0532 7318 46"), " ok"),
+    build("pt", "ip ", (Entity.IP, "10.77.13.202"), " ok"),
+    build("pt", "cliente nasc ", (Entity.BIRTHDATE, "17/04/1983")),
+    build("pt", "entregar na ", (Entity.ADDRESS, "rua zqcanaria 1507")),
 ]
 
 HARD_NEGATIVES: dict[str, list[str]] = {

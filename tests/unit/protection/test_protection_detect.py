@@ -25,7 +25,15 @@ from pipelines.protection.detect import (
 )
 from tests.unit.protection.detect_corpus import HARD_NEGATIVES, RED_TEAM, SEED, corpus, score
 
-STRUCTURED = (Entity.EMAIL, Entity.PHONE, Entity.CPF, Entity.CNPJ, Entity.CARD)
+STRUCTURED = (
+    Entity.EMAIL,
+    Entity.PHONE,
+    Entity.CPF,
+    Entity.CNPJ,
+    Entity.CARD,
+    Entity.IBAN,
+    Entity.IP,
+)
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +138,32 @@ def test_findings_do_not_overlap_and_earlier_detectors_win() -> None:
 def test_every_entity_has_a_detector_and_a_typed_placeholder() -> None:
     assert [d.entity for d in DETECTORS] == list(Entity)
     assert {e.placeholder for e in Entity} == {
-        "[EMAIL]", "[URL]", "[CNPJ]", "[CARD]", "[CPF]", "[PHONE]", "[HANDLE]", "[ADDRESS]",
-        "[NAME]",
+        "[EMAIL]", "[URL]", "[CNPJ]", "[CARD]", "[CPF]", "[IBAN]", "[BIRTHDATE]", "[IP]",
+        "[PHONE]", "[HANDLE]", "[ADDRESS]", "[NAME]",
     }  # fmt: skip
+
+
+def test_invisible_characters_do_not_hide_a_value() -> None:
+    """Zero-width spaces and joiners, soft hyphens and word joiners show nothing: the value
+    reads whole, and its span in the original text covers them."""
+    for mark in ("\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff"):
+        text = f"fale com ana{mark}@mail.com ou 529{mark}.982.247-25 hoje"
+        assert redact_text(text, "BR") == "fale com [EMAIL] ou [CPF] hoje", repr(mark)
+
+
+def test_version_numbers_are_not_ip_addresses() -> None:
+    assert redact_text("versão 2.1.3.4 do app", "BR") == "versão 2.1.3.4 do app"
+    assert redact_text("acesso do ip 192.168.0.12", "BR") == "acesso do ip [IP]"
+
+
+def test_iban_needs_its_check_digits() -> None:
+    assert redact_text("conta DE74 3704 0044 0532 7318 46", "BR") == "conta [IBAN]"
+    assert redact_text("conta DE75 3704 0044 0532 7318 46", "BR") != "conta [IBAN]"
+
+
+def test_a_date_is_a_birth_date_only_after_a_birth_word() -> None:
+    assert redact_text("entregue em 17/04/2018", "BR") == "entregue em 17/04/2018"
+    assert redact_text("nascida em 17/04/1983", "BR") == "nascida em [BIRTHDATE]"
 
 
 def test_normalise_keeps_length_and_maps_lookalikes() -> None:
@@ -217,7 +248,8 @@ _ATOMS = [
     "straat ", "Kerk", "529.982.247-25", "4111111111111111", "１", "９", "\xa0", "tel ", "06-",
     "٣", "\u2003", "．", "＋", "＠", "\u2013", "nº ", "(at)", " punt ", "Ave",
     "Maria", "Souza", "Jan", " de ", "São ", "Vries", "Ana Paula", " van der ", " da ", "bom ",
-    "Silva", "Muito ",
+    "Silva", "Muito ", "ｚ", "ｑ", "\u200b", "\u00ad", "DE74 3704 0044 0532 7318 46", " nasc ",
+    "17/04/1983", "10.77.13.202", " ip ", "4539.1773.0194.8269", "  ", "rua zq ", "1507",
 ]  # fmt: skip
 
 
@@ -278,6 +310,24 @@ def test_audit_reasons_are_scrubbed_by_the_same_detectors(tmp_path, keyring) -> 
     log.append(actor="alice", action="lookup", reason=reason, subject="p1:" + "ab" * 16)
     assert log.entries()[0]["reason"] == "titular cpf [CPF], tel [PHONE], [EMAIL]"
     assert "529.982" not in log.path.read_text()
+
+
+def test_audit_details_a_caller_typed_are_scrubbed_too(tmp_path, keyring) -> None:
+    """``pipelines reidentify --column <an e-mail address>``: the refused request's details
+    name the column as typed, so they pass the detectors as the reason does."""
+    from pipelines.protection import AuditLog
+
+    log = AuditLog(tmp_path / "audit.jsonl", keyring)
+    details = {
+        "table": "orders",
+        "column": "ｚｑ７＠ｅｘａｍｐｌｅ．ｏｒｇ",
+        "contract_checked": False,
+    }
+    log.append(actor="alice", action="reidentify", reason="ticket 1", details=details)
+    assert log.entries()[0]["details"] == {
+        "table": "orders", "column": "[EMAIL]", "contract_checked": False
+    }  # fmt: skip
+    assert log.verify().entries == 1
 
 
 @settings(max_examples=300, deadline=None)
