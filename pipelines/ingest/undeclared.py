@@ -1,13 +1,13 @@
 """Personal data nobody declared: sampling the columns a contract keeps in clear.
 
-After a load's rows are staged (typed and checked, PII protected), the rows still to be
-loaded are sampled in each column of :attr:`~pipelines.contracts.Contract.sampled_columns`:
-``undeclared_pii.sample_rows`` per landing file, evenly spread, in a small load; by whole
-vectors at random in a large one (:func:`_sample`, so the cost does not grow with the load).
-The sample goes through the same detectors as free text (:mod:`pipelines.protection.detect`),
-behind their vectorised RE2 prefilter, which also passes over single word tokens (ids,
-codes): most sampled values never reach Python. Landing file names are checked before
-anything is read.
+After a load's rows are staged (typed and checked, PII protected), every value still to be
+loaded is read in each column of :attr:`~pipelines.contracts.Contract.sampled_columns`, or,
+when the contract sets ``undeclared_pii.sample_rows``, a sample: that many rows per landing
+file, evenly spread, in a small load; whole vectors at random in a large one
+(:func:`_sample`). The values go through the same detectors as free text
+(:mod:`pipelines.protection.detect`), behind their vectorised RE2 prefilter, which also
+passes over single word tokens (ids, codes): most values never reach Python. Landing file
+names are checked before anything is read.
 
 What a hit does is the contract's :class:`~pipelines.contracts.UndeclaredPii` policy. Nothing
 here copies a value: findings carry the column, the detector, counts and record locators.
@@ -168,28 +168,46 @@ def _hits(sample: pa.Table, columns: Sequence[Column], region: str) -> list[_Hit
 
 def _describe(hit: _Hit) -> str:
     return (
-        f"{hit.column.name}: {hit.entity} in {len(hit.rows):,} of {hit.sampled:,} sampled "
-        f"values ({'; '.join(hit.locators)})"
+        f"{hit.column.name}: {hit.entity} in {len(hit.rows):,} of {hit.sampled:,} values read"
+        f"  ({'; '.join(hit.locators)})"
     )
 
 
-def _quarantine(
-    con: duckdb.DuckDBPyConnection, contract: Contract, hits: list[_Hit], region: str
-) -> dict[tuple[str, str], int]:
-    """Scan each column with a hit in full and quarantine every row the detectors flag;
-    return the rows quarantined per (column, entity)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _pii_failed (id BIGINT, col VARCHAR, entity VARCHAR)")
-    counts: dict[tuple[str, str], int] = {}
+def _full_hits(
+    con: duckdb.DuckDBPyConnection, hits: list[_Hit], region: str
+) -> dict[str, dict[str, list[int]]]:
+    """Per column with a sampled hit: every row of it the detectors flag, per entity."""
+    flagged: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for col in {h.column.name: h.column for h in hits}.values():
         full = _fetch(con, [col], f"{q(col.lake_name)} IS NOT NULL")
-        flagged: dict[str, list[int]] = defaultdict(list)
         for hit in _hits(full, [col], region):
-            flagged[hit.entity] = hit.rows
-        for entity, ids in flagged.items():
-            counts[(col.name, entity)] = len(ids)
+            flagged[col.name][hit.entity] = hit.rows
+    return flagged
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    hits: list[_Hit],
+    region: str,
+    scanned: bool,
+) -> dict[tuple[str, str], int]:
+    """Quarantine every row the detectors flag (``scanned``: the hits hold every row; else
+    each column with a hit is read in full first); return the rows per (column, entity)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _pii_failed (id BIGINT, col VARCHAR, entity VARCHAR)")
+    counts: dict[tuple[str, str], int] = {}
+    if scanned:
+        flagged: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        for hit in hits:
+            flagged[hit.column.name][hit.entity] = hit.rows
+    else:
+        flagged = _full_hits(con, hits, region)
+    for col_name, by_entity in flagged.items():
+        for entity, ids in by_entity.items():
+            counts[(col_name, entity)] = len(ids)
             con.execute(
                 "INSERT INTO _pii_failed SELECT unnest($ids), $col, $entity",
-                {"ids": ids, "col": col.name, "entity": entity},
+                {"ids": ids, "col": col_name, "entity": entity},
             )
     record_cols = ", ".join(
         f"{sql_str(c.lake_name)}: CAST({q(c.lake_name)} AS VARCHAR)"
@@ -216,7 +234,13 @@ def check_columns(
     if not columns:
         return []
     region = _region(contract)
-    hits = _hits(_sample(con, columns, files, policy.sample_rows), columns, region)
+    scanned = policy.sample_rows is None
+    values = (
+        _fetch(con, columns, "true")
+        if scanned
+        else _sample(con, columns, files, policy.sample_rows or 0)
+    )
+    hits = _hits(values, columns, region)
     if not hits:
         return []
     found = "; ".join(_describe(h) for h in hits)
@@ -225,7 +249,9 @@ def check_columns(
             f"{contract.table}: personal data in column(s) the contract keeps in clear: "
             f"{found}. To go on, {_what_to_do(contract)}; nothing was published"
         )
-    quarantined = _quarantine(con, contract, hits, region) if policy.on_hit == "quarantine" else {}
+    quarantined = (
+        _quarantine(con, contract, hits, region, scanned) if policy.on_hit == "quarantine" else {}
+    )
     log.warning(
         "%s: personal data in column(s) the contract keeps in clear: %s (undeclared_pii.on_hit: "
         "%s); to stop this, %s",

@@ -715,8 +715,10 @@ row, which the prefilter lets through (``test_a_word_token_holds_no_finding``)."
 def sample_candidates(values: pa.Array) -> pa.Array:
     """Like :func:`candidates`, and also false for single word tokens (ids, codes): the
     cheap test for columns that should hold no personal data at all."""
-    tokens = pc.match_substring_regex(values, _WORD_TOKEN)
-    return pc.and_kleene(candidates(values), pc.invert(pc.fill_null(tokens, False)))
+    tokens = pc.fill_null(pc.match_substring_regex(values, _WORD_TOKEN), False)
+    if pc.all(tokens).as_py():  # a column of ids: the prefilter need not read it again
+        return pc.invert(tokens)
+    return pc.and_kleene(candidates(values), pc.invert(tokens))
 
 
 def entities_in(values: pa.Array, region: str = DEFAULT_REGION) -> list[tuple[int, Entity]]:

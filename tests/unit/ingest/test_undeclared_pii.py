@@ -106,6 +106,22 @@ def test_quarantine_policy_quarantines_the_rows_encrypted(
     assert [leak for leak in leaks if leak[1]] == []
 
 
+@pytest.mark.parametrize("on_hit", ["warn", "quarantine"])
+def test_by_default_every_value_is_read(settings, keyring, contracts, write_landing, on_hit):
+    """No ``sample_rows``: one value among 3,002, at record 1,502, is found (a sample of
+    1,000 per file read every fourth row and missed it), and quarantine takes exactly it."""
+    rows = _products(*["cama_mesa_banho"] * 1501, EMAIL, *["beleza_saude"] * 1500)
+    write_landing(DAY, "olist_products_dataset.csv", to_csv(contracts, "products", rows))
+    contracts = _with_policy(contracts, on_hit=on_hit)
+    result = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    (finding,) = result.manifest.undeclared_pii
+    assert (finding.entity, finding.sampled, finding.hits) == ("EMAIL", 3002, 1)
+    assert finding.locators == [f"{DAY}/olist_products_dataset.csv record 1502"]
+    quarantined = 1 if on_hit == "quarantine" else 0
+    assert (result.counts.loaded, result.counts.quarantined) == (3002 - quarantined, quarantined)
+    assert finding.quarantined == quarantined
+
+
 def test_warn_policy_loads_and_records_the_finding(
     settings, keyring, contracts, write_landing, caplog
 ):
