@@ -122,7 +122,7 @@ _FOLD = {
 }  # every decimal digit: full-width, Arabic-Indic, Devanagari...
 _FOLD.update({c: ord("-") for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212)})
 _FOLD.update({c: ord(" ") for c in (0x00A0, 0x2007, 0x202F, 0x3000)})
-_FOLD.update({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})  # full-width ASCII: ＠ ｚ ． ...
+_FOLD.update({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})  # full-width ASCII (U+FF01-FF5E)
 _INVISIBLE = frozenset(
     c for c in range(0x20000) if unicodedata.category(chr(c)) == "Cf" and c not in _FOLD
 )
