@@ -40,6 +40,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.contracts import Column, Contract
+from pipelines.ingest import swallowed
 from pipelines.ingest.integrity import CorruptFileError, UnreadableFileError, read_to_end
 from pipelines.ingest.landing import LandingFile
 from pipelines.ingest.read_errors import reduced
@@ -313,7 +314,15 @@ def _csv_header(file: LandingFile) -> list[str] | None:
             f"{file.relative}: the header line is not UTF-8 text (byte {exc.start:,}), so its "
             "columns cannot be checked; deliver the file in UTF-8. Nothing was published."
         ) from None
-    return next(csv.reader(io.StringIO(text)))
+    try:
+        return next(csv.reader(io.StringIO(text)))
+    except csv.Error:
+        ends = "lone CR (\\r) line ends, which" if "\r" in text.rstrip("\r\n") else "a header"
+        raise UnreadableFileError(
+            f"{file.relative}: the header line cannot be read as CSV ({ends} this reader does "
+            "not take); deliver the file with LF or CRLF line ends and one header line. "
+            "Nothing was published."
+        ) from None
 
 
 _LINE_LIMITS = "max_line_size=10000000, buffer_size=33554432"
@@ -387,8 +396,28 @@ def _csv_rejects(
         f"FROM {rejects} GROUP BY line",
         [scan.read.file.relative],
     ).to_arrow_table()
+    shown = swallowed.rejected(source, rejects) if records.num_rows else None
     _drop_rejects(source, scan)
+    if shown is not None:
+        _check_nothing_swallowed(source, scan, shown)
+        _drop_rejects(source, scan)
     return records
+
+
+def _check_nothing_swallowed(
+    source: duckdb.DuckDBPyConnection, scan: FileScan, shown: swallowed.Rejected
+) -> None:
+    """Raise if the file's malformed records hid other records (:mod:`.swallowed`)."""
+    rejects, reject_scans = _rejects_tables(scan)
+    file = scan.read.file
+    again = csv_scan(
+        [str(file.path)],
+        scan.header,
+        "store_rejects=true",
+        f"rejects_table={sql_str(rejects)}",
+        f"rejects_scan={sql_str(reject_scans)}",
+    )
+    swallowed.check(file, scan.header, swallowed.kept_lines(source, again, scan.header), shown)
 
 
 _REJECT_REASON = (

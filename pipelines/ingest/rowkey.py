@@ -19,6 +19,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.contracts import ROW_KEY_COLUMN, Contract
+from pipelines.ingest.transform import lake_struct
 from pipelines.sql import q, sql_str
 
 EXACT_DUPLICATE = "exact_duplicate"
@@ -35,7 +36,9 @@ def apply_row_key(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
     con.execute(f"ALTER TABLE staged ADD COLUMN {key} VARCHAR")
     # Most rows are unique: key them all as first occurrences in one pass without a join,
     # then number the occurrences of the few fingerprints that repeat.
-    fingerprint = f"left(sha256(CAST(to_json({{{_struct(contract, 'staged')}}}) AS VARCHAR)), 32)"
+    fingerprint = (
+        f"left(sha256(CAST(to_json({{{lake_struct(contract, 'staged')}}}) AS VARCHAR)), 32)"
+    )
     con.execute(f"UPDATE staged SET {key} = {fingerprint} || '-1' WHERE _reasons IS NULL")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _row_keys AS SELECT id, "
@@ -56,7 +59,7 @@ def apply_row_key(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
             "UPDATE staged SET _reasons = [{'check': "
             f"{sql_str(EXACT_DUPLICATE)}, 'column': NULL, 'reason': 'exact duplicate of ' || "
             "f._source_file || ' row ' || f._source_row || ' (loaded)'}], "
-            f"_record = to_json({{{_struct(contract, 'staged', text=True)}}}), "
+            f"_record = to_json({{{lake_struct(contract, 'staged', text=True)}}}), "
             f"{q(ROW_KEY_COLUMN)} = NULL "
             "FROM _row_keys AS k JOIN staged AS f ON f.rowid = k.first "
             "WHERE staged.rowid = k.id AND k.occurrence > 1"
@@ -66,12 +69,3 @@ def apply_row_key(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
     dropped = con.execute("SELECT count(*) FROM _row_keys WHERE occurrence > 1").fetchone()
     con.execute("DELETE FROM staged WHERE rowid IN (SELECT id FROM _row_keys WHERE occurrence > 1)")
     return int(dropped[0]) if dropped else 0
-
-
-def _struct(contract: Contract, alias: str, *, text: bool = False) -> str:
-    """The fields of a struct literal of the lake values of ``alias`` (as text: ``_record``)."""
-    fields = []
-    for col in contract.written_columns:
-        value = f"{alias}.{q(col.lake_name)}"
-        fields.append(f"{sql_str(col.lake_name)}: {f'CAST({value} AS VARCHAR)' if text else value}")
-    return ", ".join(fields)

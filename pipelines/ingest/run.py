@@ -46,7 +46,7 @@ from pipelines.ingest.readers import (
 from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
-from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
+from pipelines.ingest.transform import PRECOMPUTED, lake_struct, protected_column, staged_query
 from pipelines.ingest.undeclared import StagedFile, check_columns, check_file_names
 from pipelines.lake import quarantine
 from pipelines.lake.interval import Interval
@@ -255,15 +255,20 @@ def _key_checks(
             "HAVING count(*) > 1)"
         ).fetchone()
     if duplicated and duplicated[0]:
+        same = " AND ".join(
+            f"d.{q(contract.column(c).lake_name)} = k.{q(contract.column(c).lake_name)}"
+            for c in contract.primary_key
+        )
         failures.append(
-            "SELECT d.rowid AS id, {'check': 'duplicate_key', "
+            "SELECT d.rowid AS _failed_row, {'check': 'duplicate_key', "
             f"'column': {sql_str(', '.join(contract.primary_key))}, "
             "'reason': 'duplicate primary key; the first occurrence (' || f._source_file || "
-            "' row ' || f._source_row || ') was loaded'} AS reason "
-            f"FROM (SELECT rowid, {pk} FROM staged WHERE _reasons IS NULL) AS d "
-            f"JOIN (SELECT {pk}, min(rowid) AS first FROM staged WHERE _reasons IS NULL "
-            f"GROUP BY {pk} HAVING count(*) > 1) AS k USING ({pk}) "
-            "JOIN staged AS f ON f.rowid = k.first WHERE d.rowid <> k.first"
+            "' row ' || f._source_row || ') was loaded'} AS _failed_reason "
+            "FROM staged AS d "
+            f"JOIN (SELECT {pk}, min(rowid) AS _first_row FROM staged WHERE _reasons IS NULL "
+            f"GROUP BY {pk} HAVING count(*) > 1) AS k ON {same} "
+            "JOIN staged AS f ON f.rowid = k._first_row "
+            "WHERE d._reasons IS NULL AND d.rowid <> k._first_row"
         )
     for fk in contract.foreign_keys:
         ref = contracts[fk.ref_table]
@@ -278,8 +283,9 @@ def _key_checks(
             )
         file_list = "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
         failures.append(
-            f"SELECT s.rowid AS id, {{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
-            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} AS reason "
+            f"SELECT s.rowid AS _failed_row, {{'check': 'orphan_fk', 'column': {sql_str(fk.column)}, "
+            f"'reason': 'no matching {fk.references} in the lake up to the interval end'}} "
+            "AS _failed_reason "
             f"FROM staged AS s WHERE s._reasons IS NULL AND s.{q(own_col)} IS NOT NULL "
             f"AND s.{q(own_col)} NOT IN (SELECT {q(ref_col)} FROM read_parquet({file_list}) "
             f"WHERE {q(ref_col)} IS NOT NULL)"
@@ -292,19 +298,16 @@ def _key_checks(
     for failure in failures[1:]:
         con.execute(f"INSERT INTO _key_failed {failure}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _key_failures AS SELECT id, list(reason) AS reasons "
-        "FROM _key_failed GROUP BY id"
+        "CREATE OR REPLACE TEMP TABLE _key_failures AS SELECT _failed_row, "
+        "list(_failed_reason) AS _failed_reasons FROM _key_failed GROUP BY _failed_row"
     )
     failed = con.execute("SELECT count(*) FROM _key_failures").fetchone()
     count = int(failed[0]) if failed else 0
     if count:
-        record_cols = ", ".join(
-            f"{sql_str(c.lake_name)}: CAST({q(c.lake_name)} AS VARCHAR)"
-            for c in contract.written_columns
-        )
+        record = lake_struct(contract, "staged", text=True)
         con.execute(
-            f"UPDATE staged SET _reasons = f.reasons, _record = to_json({{{record_cols}}}) "
-            "FROM _key_failures AS f WHERE staged.rowid = f.id"
+            f"UPDATE staged SET _reasons = f._failed_reasons, _record = to_json({{{record}}}) "
+            "FROM _key_failures AS f WHERE staged.rowid = f._failed_row"
         )
     return count
 

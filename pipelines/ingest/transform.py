@@ -57,6 +57,17 @@ def protected_column(col: Column) -> str:
     return f"_protected_{col.name}"
 
 
+def lake_struct(contract: Contract, alias: str, *, text: bool = False) -> str:
+    """The fields of a struct literal of the lake values of ``alias`` (as text: a quarantine
+    ``_record``). Qualified: an ``UPDATE staged ... FROM`` brings columns of its own, and a
+    contract's column may have the same name (``id``)."""
+    fields = []
+    for col in contract.written_columns:
+        value = f"{alias}.{q(col.lake_name)}"
+        fields.append(f"{sql_str(col.lake_name)}: {f'CAST({value} AS VARCHAR)' if text else value}")
+    return ", ".join(fields)
+
+
 @dataclass
 class StagedQuery:
     sql: str

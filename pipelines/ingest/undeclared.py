@@ -27,9 +27,10 @@ import pyarrow as pa
 
 from pipelines.contracts import Column, Contract
 from pipelines.ingest.landing import LandingFile, StoredLandingFile
+from pipelines.ingest.transform import lake_struct
 from pipelines.lake.manifest import UndeclaredPiiFinding
 from pipelines.protection.detect import DEFAULT_REGION, detect, entities_in, mask
-from pipelines.sql import q, sql_str
+from pipelines.sql import q
 
 log = logging.getLogger(__name__)
 
@@ -209,16 +210,13 @@ def _quarantine(
                 "INSERT INTO _pii_failed SELECT unnest($ids), $col, $entity",
                 {"ids": ids, "col": col_name, "entity": entity},
             )
-    record_cols = ", ".join(
-        f"{sql_str(c.lake_name)}: CAST({q(c.lake_name)} AS VARCHAR)"
-        for c in contract.written_columns
-    )
+    record = lake_struct(contract, "staged", text=True)
     con.execute(
-        "UPDATE staged SET _reasons = f.reasons, _record = to_json({" + record_cols + "}) "
-        "FROM (SELECT id, list({'check': 'undeclared_pii', 'column': col, 'reason': entity || "
-        "' found in a column the contract keeps in clear (undeclared_pii.on_hit: quarantine)'} "
-        "ORDER BY col, entity) AS reasons FROM _pii_failed GROUP BY id) AS f "
-        "WHERE staged.rowid = f.id"
+        "UPDATE staged SET _reasons = f._failed_reasons, _record = to_json({" + record + "}) "
+        "FROM (SELECT id AS _failed_row, list({'check': 'undeclared_pii', 'column': col, "
+        "'reason': entity || ' found in a column the contract keeps in clear "
+        "(undeclared_pii.on_hit: quarantine)'} ORDER BY col, entity) AS _failed_reasons "
+        "FROM _pii_failed GROUP BY id) AS f WHERE staged.rowid = f._failed_row"
     )
     return counts
 

@@ -179,6 +179,79 @@ def test_invalid_utf8_quarantines_its_record_only(
     assert record not in loaded_rows(result) and len(set(loaded_rows(result))) == 999
 
 
+@pytest.mark.parametrize(
+    ("table", "rows"), [("products", product_rows), ("customers", customer_rows)]
+)
+@pytest.mark.parametrize("rows_after", [3, 5000])  # the stray quote closes at the end or never
+def test_a_stray_quote_that_swallows_records_is_a_named_error_not_a_shorter_file(
+    settings, keyring, contracts, write_landing, table, rows, rows_after
+):
+    """``,"note`` with no closing quote: the parser reads the records after it into one field
+    and rejects that record; quarantining it would lose the records inside it."""
+    stem = contracts[table].source.file_stem
+    lines = to_csv(contracts, table, rows(5 + rows_after)).split("\n")
+    lines[5] = lines[5].replace(",", ',"', 1)  # record 5: a quote opens its second field
+    write_landing(DAY, f"{stem}.csv", "\n".join(lines).encode())
+    with pytest.raises(UnreadableFileError) as err:
+        ingest(table, settings, keyring, contracts)
+    message = str(err.value)
+    assert f"{DAY}/{stem}.csv: the malformed record 5 (at byte " in message
+    assert "fix the quote" in message and "Nothing was published" in message
+    assert partitions(settings.lake, table) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "rows"), [("products", product_rows), ("customers", customer_rows)]
+)
+def test_a_malformed_record_over_several_lines_is_quarantined_whole(
+    settings, keyring, contracts, write_landing, table, rows
+):
+    """A record whose quoted field holds line breaks and which has a field too many is one
+    malformed record; blank lines are skipped; the records around it load."""
+    stem = contracts[table].source.file_stem
+    lines = to_csv(contracts, table, rows(8)).split("\n")
+    lines[3] = lines[3] + ',"extra\nfield\nover lines"'
+    lines.insert(6, "")
+    write_landing(DAY, f"{stem}.csv", "\n".join(lines).encode())
+    result = ingest(table, settings, keyring, contracts)
+    assert_balanced(result, 8, 7, 1)
+    [bad] = quarantine(result)
+    assert (bad["_source_row"], bad["failed_check"]) == (3, "malformed_record")
+
+
+def test_a_primary_key_named_like_an_internal_column_quarantines_duplicates(
+    settings, keyring, contracts, write_landing
+):
+    """Key columns named ``id`` or ``first`` (any name a check's own SQL might use)."""
+    from pipelines.contracts import Contract, ContractSet
+
+    data = contracts["products"].model_dump(mode="json", exclude_none=True)
+    for column in data["columns"]:
+        if column["name"] == "product_id":
+            column.update(name="id", source_name="product_id")
+        if column["name"] == "product_name_lenght":
+            column.update(name="first", source_name="product_name_lenght", required=True)
+    data["primary_key"] = ["id", "first"]
+    only = ContractSet([Contract.model_validate(data)])
+    rows = product_rows(4)
+    rows[2] = dict(rows[0])  # record 3 repeats record 1's key
+    write_landing(DAY, "olist_products_dataset.csv", to_csv(contracts, "products", rows))
+    result = ingest("products", settings, keyring, only)
+    assert_balanced(result, 4, 3, 1)
+    [bad] = quarantine(result)
+    assert (bad["_source_row"], bad["failed_check"]) == (3, "duplicate_key")
+
+
+def test_csv_with_lone_cr_line_ends_is_a_named_error(settings, keyring, contracts, write_landing):
+    text = to_csv(contracts, "products", product_rows(3)).replace("\n", "\r")
+    write_landing(DAY, "olist_products_dataset.csv", text.encode())
+    with pytest.raises(UnreadableFileError) as err:
+        ingest("products", settings, keyring, contracts)
+    assert "olist_products_dataset.csv: the header line cannot be read as CSV (lone CR" in str(
+        err.value
+    )
+
+
 def test_a_header_that_is_not_utf8_is_a_named_error(settings, keyring, contracts, write_landing):
     text = to_csv(contracts, "products", product_rows(3)).encode()
     write_landing(DAY, "olist_products_dataset.csv", b"\xff\xff" + text)
