@@ -91,6 +91,35 @@ def find_landing_files(landing: Path, contract: Contract, interval: Interval) ->
     return found
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One delivery folder: its files and sub-folders (names only)."""
+
+    folder: str  # ``YYYY-MM-DD``
+    files: Sequence[str]
+    folders: Sequence[str] = ()
+
+
+def local_listings(landing: Path, interval: Interval) -> list[Listing]:
+    """The interval's delivery folders under ``landing``, as :class:`Listing` s."""
+    listings = []
+    for _, folder in delivery_folders(landing, interval):
+        entries = sorted(folder.iterdir())
+        files = [e.name for e in entries if e.is_file()]
+        listings.append(Listing(folder.name, files, [e.name for e in entries if e.is_dir()]))
+    return listings
+
+
+def stored_listings(store: LakeStorage, interval: Interval) -> list[Listing]:
+    """The interval's delivery folders on ``store``, as :class:`Listing` s."""
+    listings = []
+    for name in store.scan("").folders:
+        if delivery_day(name, interval) is not None:
+            scan = store.scan(name)
+            listings.append(Listing(name, sorted(scan.files), sorted(scan.folders)))
+    return listings
+
+
 # Landing files on an object store ------------------------------------------------------------
 
 

@@ -32,7 +32,10 @@ from pipelines.ingest.landing import (
     find_landing_files,
     find_stored_files,
     landing_store,
+    local_listings,
+    stored_listings,
 )
+from pipelines.ingest.landing_check import check_listings
 from pipelines.ingest.protect import ENCRYPT_UDF, KeyedProtection
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import (
@@ -425,7 +428,7 @@ def _ingest_table(
 
     with ExitStack() as cleanup:  # closed last to first: loader, source, con, scratch
         scratch = cleanup.enter_context(scratch_folder(settings.data_dir / "tmp", table))
-        files = _landing_files(settings, contract, interval, scratch)
+        files, landing_warnings = _landing_files(settings, contracts, contract, interval, scratch)
         con = _connect(settings, scratch)  # staged rows: protected values only, may spill
         cleanup.callback(con.close)
         source = _connect(settings, None)  # reads files: clear text, never spills
@@ -436,7 +439,7 @@ def _ingest_table(
         stages: dict[str, float] = {}
         mark = time.perf_counter()
         reads = _read_files(source, con, contract, interval, protection, loader, files)
-        warnings = [w for read, _ in reads for w in read.warnings]
+        warnings = [*landing_warnings, *(w for read, _ in reads for w in read.warnings)]
         for warning in warnings:
             log.warning("%s: %s", table, warning)
         undeclared = check_columns(con, contract, _staged_files(reads))
@@ -487,18 +490,26 @@ def _ingest_table(
 
 
 def _landing_files(
-    settings: Settings, contract: Contract, interval: Interval, scratch: Path
-) -> list[LandingFile]:
+    settings: Settings,
+    contracts: ContractSet,
+    contract: Contract,
+    interval: Interval,
+    scratch: Path,
+) -> tuple[list[LandingFile], list[str]]:
     """The interval's landing files as local files: the local landing's own, or copies of
     the objects on the landing store (``landing_url``) in ``scratch``, each checked against
-    its listed size. Their names are checked before any is logged, written or copied."""
+    its listed size. Their names are checked before any is logged, written or copied; entries
+    that look like the table's but would not be read are an error, files no contract claims
+    a warning (:mod:`pipelines.ingest.landing_check`)."""
     store = landing_store(settings)
     if store is None:
         files = find_landing_files(settings.landing, contract, interval)
         check_file_names(contract, files)
+        warnings = check_listings(local_listings(settings.landing, interval), contracts, contract)
     else:
         listed = find_stored_files(store, contract, interval)
         check_file_names(contract, listed)
+        warnings = check_listings(stored_listings(store, interval), contracts, contract)
         started = time.perf_counter()
         files = fetch_landing_files(store, listed, scratch / "landing")
         log.info(
@@ -510,7 +521,7 @@ def _landing_files(
             time.perf_counter() - started,
         )
     log.info("%s: %d landing file(s) for %s", contract.table, len(files), interval)
-    return files
+    return files, warnings
 
 
 def _balanced_counts(table: str, interval: Interval, counts: Counts) -> Counts:
