@@ -49,7 +49,7 @@ from pipelines.ingest.readers import (
 from pipelines.ingest.rowkey import apply_row_key
 from pipelines.ingest.scratch import scratch_folder
 from pipelines.ingest.stream import StagedLoader
-from pipelines.ingest.transform import PRECOMPUTED, lake_struct, protected_column, staged_query
+from pipelines.ingest.transform import is_precomputed, lake_struct, protected_column, staged_query
 from pipelines.ingest.undeclared import StagedFile, check_columns, check_file_names
 from pipelines.lake import quarantine
 from pipelines.lake.interval import Interval
@@ -135,7 +135,7 @@ def _create_staged(
     raw += [
         f"NULL::VARCHAR AS {q(protected_column(c))}"
         for c in contract.written_columns
-        if c.protection in PRECOMPUTED
+        if is_precomputed(c)
     ]
     source_file = "VARCHAR"
     if files:

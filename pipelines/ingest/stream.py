@@ -53,7 +53,7 @@ from pipelines.contracts import Column, Contract
 from pipelines.ingest.protect import KeyedProtection
 from pipelines.ingest.read_errors import reduced
 from pipelines.ingest.readers import FileScan, ProtectText, collect_malformed
-from pipelines.ingest.transform import PRECOMPUTED, protected_column, staged_query
+from pipelines.ingest.transform import is_precomputed, protected_column, staged_query
 from pipelines.lake.interval import Interval
 from pipelines.protection_types import protection_type
 from pipelines.sql import q
@@ -118,7 +118,7 @@ class StagedLoader:
         self._keyed = [
             _KeyedColumn(col.name, protected_column(col), protection.arrow_function(contract, col))
             for col in contract.written_columns
-            if col.protection in PRECOMPUTED
+            if is_precomputed(col)
         ]
         # Clear values cross into ``con`` only where a check or the lake form needs them; the
         # others are carried by their token or ciphertext, or by a presence marker.
@@ -128,7 +128,7 @@ class StagedLoader:
         for c in contract.columns:
             if needs_value(contract, c):
                 self._columns.append(c.name)
-            elif c.protection in PRECOMPUTED:
+            elif is_precomputed(c):
                 as_tokens.append(f"{q(protected_column(c))} AS {q(c.name)}")
             else:
                 self._presence.append(c.name)
@@ -137,6 +137,7 @@ class StagedLoader:
             contract, interval, relation, protection, precomputed=True, source_reasons=True
         )
         self._sql = f"INSERT INTO staged {query.sql}"
+        self._params = query.params or None  # a typed column's token: key-derived parameters
         self._protect_text = protect_text
         self._schema = self._stream_schema()
         self._readers = max(1, min(_READERS, threads))
@@ -175,7 +176,7 @@ class StagedLoader:
             reader.start()
         failure: BaseException | None = None
         try:
-            self._con.execute(self._sql)
+            self._con.execute(self._sql, self._params)
         except duckdb.Error as exc:
             # DuckDB's report can quote a record (or a reader's error): never raised as is.
             failure = reduced(exc, "staging the parsed records")
@@ -264,7 +265,7 @@ def needs_value(contract: Contract, col: Column) -> bool:
     """
     event = contract.event_time
     return (
-        (col.protection not in PRECOMPUTED and protection_type(col.protection).written)
+        (not is_precomputed(col) and protection_type(col.protection).written)
         or col.type != "string"
         or bool(col.pattern or col.allowed_values)
         or col.min is not None

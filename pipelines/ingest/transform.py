@@ -51,6 +51,30 @@ PRECOMPUTED = tuple(p for p, t in PROTECTION_TYPES.items() if t.precomputed)
 scrubbing (its detectors are Python: :mod:`pipelines.protection.detect`)."""
 
 
+def is_precomputed(col: Column) -> bool:
+    """Whether ingestion computes ``col``'s lake value on Arrow batches of its raw text.
+
+    Only for text columns: a typed column's token or ciphertext is of its typed value printed
+    canonically (``13085.0`` and ``13085`` are one integer, so one token), which the staged
+    query computes (:attr:`~pipelines.protection.types.Target.clear`)."""
+    return col.protection in PRECOMPUTED and col.type == "string"
+
+
+def canonical_text(col: Column, value: str, source: Source | None = None) -> str:
+    """``value`` as ingestion prints ``col``'s typed value before keyed protection
+    (:attr:`~pipelines.protection.types.Target.clear`): a subject id typed ``13085.0``
+    finds the token ingestion made of ``13085``. Text that does not parse stays as it is."""
+    if col.type == "string":
+        return value
+    import duckdb
+
+    with duckdb.connect() as con:
+        row = con.execute(
+            f"SELECT coalesce(CAST({typed_expr(col, '$v', source)} AS VARCHAR), $v)", {"v": value}
+        ).fetchone()
+    return str(row[0]) if row else value
+
+
 def protected_column(col: Column) -> str:
     """The raw-relation column holding ``col``'s precomputed token, ciphertext or scrubbed
     text."""
@@ -190,7 +214,7 @@ def _protected(
     params: dict,
     precomputed: bool,
 ) -> str:
-    if precomputed and col.protection in PRECOMPUTED:
+    if precomputed and is_precomputed(col):
         return f"r.{q(protected_column(col))}"
     reference = f"DATE '{interval.end.date().isoformat()}'"
     target = Target(contract, col, f"r.{q(col.name)}", f"r.t_{col.name}", reference)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.contracts import Column, Source
+from pipelines.ingest.transform import canonical_text
 from pipelines.lake.partitions import partitions
 from pipelines.lake.storage import LakeStorage
 from pipelines.protection.audit import AuditLog, subject_digest
@@ -40,11 +42,21 @@ class Request:
         return subject_digest(self.token)
 
 
-def subject_token(subject: str, keyring: KeyRing, lake: Path | LakeStorage, table: str) -> str:
+def subject_token(
+    subject: str,
+    keyring: KeyRing,
+    lake: Path | LakeStorage,
+    table: str,
+    column: Column | None = None,
+    source: Source | None = None,
+) -> str:
     """The token of ``subject`` (a token already, or the clear id pseudonymized with the key
-    the lake's ``table`` was written with)."""
+    the lake's ``table`` was written with, printed first as ingestion prints the subject
+    ``column``'s typed value: ``13085.0`` is the integer ``13085``)."""
     if is_token(subject):
         return subject
+    if column is not None:
+        subject = canonical_text(column, subject, source)
     key_id = None
     for part in partitions(lake, table):
         key_id = part.manifest.key_versions.get("pseudonymization") or key_id
@@ -92,6 +104,8 @@ def authorize(
     subject_table: str,
     registry: KeyRegistry | None = None,
     store: LakeStorage | None = None,
+    subject_column: Column | None = None,
+    source: Source | None = None,
 ) -> Request:
     """The request, checked; a refusal is audited and raised. ``registry``: the lake's key
     registry (:func:`pipelines.lake.state.key_registry`; default the local lake's).
@@ -105,7 +119,9 @@ def authorize(
         if not isinstance(subject, str) or not subject.strip():
             raise PrivacyRequestRefused(f"{action} needs a subject (customer_unique_id or token)")
         (registry or KeyRegistry.for_lake(lake)).check(keyring)
-        token = subject_token(subject.strip(), keyring, store or lake, subject_table)
+        token = subject_token(
+            subject.strip(), keyring, store or lake, subject_table, subject_column, source
+        )
     except Exception as exc:
         audit_outcome(
             log, None, action=action, actor=actor, reason=reason, outcome="refused", error=exc

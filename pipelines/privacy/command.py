@@ -32,6 +32,7 @@ def _context(args: argparse.Namespace, action: str) -> Any:
     settings = settings_for(args)
     contracts = load_contracts(settings.contracts_dir)
     graph = subject_graph(contracts, args.subject_column)
+    table, _, column = graph.subject_column.partition(".")
     try:
         keyring = keyring_from_settings(settings)
     except KeyRingError as exc:  # refused for want of keys: logged, without a MAC
@@ -41,9 +42,9 @@ def _context(args: argparse.Namespace, action: str) -> Any:
     log = open_audit_log(settings, keyring)
     request = authorize(
         log, keyring, settings.lake, action=action, actor=args.actor, reason=args.reason,
-        subject=args.subject, subject_table=graph.subject_column.split(".")[0],
-        registry=key_registry(settings),
-        store=lake_store(settings),
+        subject=args.subject, subject_table=table, registry=key_registry(settings),
+        store=lake_store(settings), subject_column=contracts[table].column(column),
+        source=contracts[table].source,
     )  # fmt: skip
     return settings, contracts, graph, keyring, log, request
 

@@ -58,6 +58,15 @@ class Target:
     reference_date: str = ""
 
     @property
+    def clear(self) -> str:
+        """The SQL of the text a token or ciphertext is computed from: a text column's raw
+        text; a typed column's typed value printed canonically (``13085.0`` and ``13085`` are
+        one integer), or its raw text where it did not parse (the record is quarantined)."""
+        if self.col.type == "string":
+            return self.raw
+        return f"coalesce(CAST({self.typed} AS VARCHAR), {self.raw})"
+
+    @property
     def context(self) -> str:
         """What an encryption of this column is bound to."""
         return encryption_context(self.contract.table, self.col.name)
@@ -88,11 +97,11 @@ def _generalized(t: Target, keys: SqlKeys) -> tuple[str, dict[str, bytes]]:
 APPLICATIONS: dict[Protection, Application] = {
     Protection.KEEP: Application(lambda t, keys: (t.typed, {})),
     Protection.PSEUDONYMIZE: Application(
-        lambda t, keys: keys.token(t.raw, f"p_{t.col.name}"),
+        lambda t, keys: keys.token(t.clear, f"p_{t.col.name}"),
         lambda t, keys: keys.pseudonymizer.tokens_arrow,
     ),
     Protection.ENCRYPT: Application(
-        lambda t, keys: (keys.encrypt(t.raw, t.context), {}),
+        lambda t, keys: (keys.encrypt(t.clear, t.context), {}),
         lambda t, keys: partial(keys.encryptor.encrypt_arrow, context=t.context),
     ),
     Protection.GENERALIZE: Application(_generalized),
