@@ -70,10 +70,12 @@ _QUOTING = "error_type IN ('UNQUOTED VALUE', 'UNTERMINATED QUOTES')"
 
 def rejected(source: duckdb.DuckDBPyConnection, rejects: str) -> Rejected | None:
     """The malformed records in ``rejects`` (DuckDB's reject table), None if there are none."""
+    # the text without its own line end (an open quote on the last line takes in only that)
+    text = "rtrim(first(csv_line), chr(13) || chr(10))"
     row = source.execute(
         f"SELECT count(*) + coalesce(sum({_newlines('csv_line')}), 0), min(line) - 1, "
         "arg_min(line_byte_position, line), count(*) FILTER (quoting AND csv_line LIKE "
-        "'%' || chr(10) || '%') FROM (SELECT line, first(csv_line) AS csv_line, "
+        f"'%' || chr(10) || '%') FROM (SELECT line, {text} AS csv_line, "
         f"min(line_byte_position) AS line_byte_position, bool_or({_QUOTING}) AS quoting "
         f"FROM {rejects} GROUP BY line)"
     ).fetchone()

@@ -61,7 +61,7 @@ _Scalar = str | int | float | bool | None
 
 
 def scrub_reason(text: str) -> str:
-    """Personal data in a free-text reason (or a detail a caller typed), replaced. The one
+    """Personal data in a free-text reason (or a name a caller typed), replaced. The one
     call site of the detector."""
     return scrub_text(text) or ""
 
@@ -170,8 +170,6 @@ class AuditLog:
         for name, detail in clean_details.items():
             if not isinstance(detail, _Scalar):
                 raise TypeError(f"audit detail {name!r} must be a JSON scalar")
-            if isinstance(detail, str):  # a column or table name as the caller typed it
-                clean_details[name] = scrub_reason(detail)
         key = None if unauthenticated else self._key()
         fields = {
             "actor": actor.strip(),

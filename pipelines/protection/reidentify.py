@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.contracts import Column, Contract, ContractSet, Protection, load_contracts
-from pipelines.protection.audit import AuditLog, subject_digest
+from pipelines.protection.audit import AuditLog, scrub_reason, subject_digest
 from pipelines.protection.encrypt import (
     MALFORMED_RECORD,
     QUARANTINE_PREFIX,
@@ -119,9 +119,9 @@ def reidentify(
     """
     key_id = token.partition(":")[0] if isinstance(token, str) else ""
     known_id = key_id in keyring.encryption or key_id in keyring.pseudonymization
-    details: dict[str, str | bool | None] = {
-        "table": table.table if isinstance(table, Contract) else table,
-        "column": column.name if isinstance(column, Column) else column,
+    details: dict[str, str | bool | None] = {  # names as typed: scrubbed like the reason
+        "table": scrub_reason(table.table if isinstance(table, Contract) else str(table)),
+        "column": scrub_reason(column.name if isinstance(column, Column) else str(column)),
         "key_id": key_id if known_id else None,
         "contract_checked": False,
     }
@@ -140,7 +140,11 @@ def reidentify(
         if not isinstance(token, str) or not token:
             raise ReidentificationRefused("re-identification needs the encrypted token")
         table_name, column_name, col = _resolve_column(table, column, contracts)
-        details.update(table=table_name, column=column_name, contract_checked=col is not None)
+        details.update(
+            table=scrub_reason(table_name),
+            column=scrub_reason(column_name),
+            contract_checked=col is not None,
+        )
         where = f"{table_name}.{column_name}"
         quarantined = _quarantined(column_name)
         if not quarantined and (

@@ -23,7 +23,7 @@ from pipelines.lake.interval import Interval
 from pipelines.protection import KeyRing
 from tests.factories import whole_landing_run
 
-NO_PII = {"order_items", "order_payments", "products", "sellers"}
+NO_PII = {"order_items", "order_payments", "products"}  # sellers: seller_city is scrubbed
 
 
 def _ingest_all(

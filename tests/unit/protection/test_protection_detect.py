@@ -312,22 +312,22 @@ def test_audit_reasons_are_scrubbed_by_the_same_detectors(tmp_path, keyring) -> 
     assert "529.982" not in log.path.read_text()
 
 
-def test_audit_details_a_caller_typed_are_scrubbed_too(tmp_path, keyring) -> None:
+def test_a_column_name_a_caller_typed_is_scrubbed_in_the_audit_log(tmp_path, keyring) -> None:
     """``pipelines reidentify --column <an e-mail address>``: the refused request's details
     name the column as typed, so they pass the detectors as the reason does."""
     from pipelines.protection import AuditLog
+    from pipelines.protection.errors import ReidentificationRefused
+    from pipelines.protection.reidentify import reidentify
 
     log = AuditLog(tmp_path / "audit.jsonl", keyring)
-    details = {
-        "table": "orders",
-        "column": "ｚｑ７＠ｅｘａｍｐｌｅ．ｏｒｇ",
-        "contract_checked": False,
-    }
-    log.append(actor="alice", action="reidentify", reason="ticket 1", details=details)
-    assert log.entries()[0]["details"] == {
-        "table": "orders", "column": "[EMAIL]", "contract_checked": False
-    }  # fmt: skip
-    assert log.verify().entries == 1
+    with pytest.raises((ReidentificationRefused, KeyError, ValueError)):
+        reidentify(
+            keyring, log, table="orders", column="ｚｑ７＠ｅｘａｍｐｌｅ．ｏｒｇ", token="e1:AAAA",
+            actor="alice", reason="ticket 1", contracts=None,
+        )  # fmt: skip
+    [entry] = log.entries()
+    assert entry["details"]["column"] == "[EMAIL]"
+    assert "ｚｑ７" not in log.path.read_text()
 
 
 @settings(max_examples=300, deadline=None)
