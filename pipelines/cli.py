@@ -130,19 +130,47 @@ def _cmd_contracts(args: argparse.Namespace) -> int:
         contract = contracts[args.table]
         print(json.dumps(contract.model_dump(mode="json", exclude={"path"}), indent=2))
     else:  # check
-        print(f"{len(contracts)} contracts in {settings.contracts_dir} are valid")
+        return _contracts_check(contracts, settings.contracts_dir)
+    return 0
+
+
+def _todos(value: object, where: str) -> list[str]:
+    """The fields of a contract's dump still holding a ``TODO`` placeholder."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in _todos(v, f"{where}.{k}" if where else k)]
+    if isinstance(value, list):
+        named = [v.get("name", i) if isinstance(v, dict) else i for i, v in enumerate(value)]
+        return [t for n, v in zip(named, value, strict=True) for t in _todos(v, f"{where}.{n}")]
+    return [where] if isinstance(value, str) and value.strip().upper().startswith("TODO") else []
+
+
+def _contracts_check(contracts: Any, folder: Path) -> int:
+    """Valid contracts; a placeholder ``contracts init`` left (``TODO: ...``) fails the check."""
+    todos = [
+        f"{contracts[t].path or t}: {field}"
+        for t in contracts.load_order()
+        for field in _todos(contracts[t].model_dump(mode="json", exclude={"path"}), "")
+    ]
+    if todos:
+        print(
+            f"{len(todos)} field(s) still hold a TODO placeholder from `contracts init`: fill "
+            "them in (owner: who answers for the source; description: what a record is):\n  "
+            + "\n  ".join(todos),
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{len(contracts)} contracts in {folder} are valid")
     return 0
 
 
 def _contract_init(args: argparse.Namespace) -> int:
-    from pipelines.quality.reference import EXPECTATIONS_DIR
     from pipelines.scaffold.command import init
 
     if not args.sample or not args.init_table:
         print("contracts init needs --from FILE and --table NAME", file=sys.stderr)
         return 2
     settings = args.settings
-    suites = args.suites_dir or EXPECTATIONS_DIR
+    suites = args.suites_dir or settings.expectations_dir
     return init(args.sample, args.init_table, settings.contracts_dir, suites, args.region)
 
 
@@ -350,7 +378,9 @@ def _add_contracts(sub: Any) -> None:
         help="init: where phone numbers without + are read (ISO code, default BR)",
     )
     contracts.add_argument(
-        "--suites-dir", type=Path, help="init: where the starter suite goes (default expectations/)"
+        "--suites-dir",
+        type=Path,
+        help="init: where the starter suite goes (default: the settings' expectations_dir)",
     )
     contracts.set_defaults(func=_cmd_contracts)
 

@@ -96,7 +96,7 @@ def _type_error(s: ColumnSql) -> list[Failure]:
 
 
 def _required(s: ColumnSql) -> list[Failure]:
-    return [Failure(f"{s.raw} IS NULL", "'required value is missing'")]
+    return [Failure(f"{s.raw} IS NULL", sql_str(f"{s.col.name}: required value is missing"))]
 
 
 def _range(s: ColumnSql) -> list[Failure]:

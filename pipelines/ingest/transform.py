@@ -187,7 +187,26 @@ def _type_message(col: Column, source: Source) -> str:
     raw = f"r.{q(col.name)}"
     if col.type == "timestamp":
         return f"({timestamp_error(raw, _shown(col, raw), source)}) || '{SEE_RECORD}'"
+    match = _DECIMAL.match(col.type)
+    if match:
+        return f"({_decimal_error(raw, _shown(col, raw), int(match[1]), int(match[2]))}) || '{SEE_RECORD}'"
     return f"{_shown(col, raw)} || ' is not a valid {col.type}{SEE_RECORD}'"
+
+
+def _decimal_error(raw: str, shown: str, precision: int, scale: int) -> str:
+    """Why a number does not fit ``decimal(precision,scale)``: too many decimals, or too
+    many digits before the point; else it is no number as the contract reads one."""
+    kind = f"decimal({precision},{scale})"
+    return (
+        f"CASE WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]*\\.[0-9]*[1-9][0-9]*') AND "
+        f"length(rtrim(regexp_extract(trim({raw}), '\\.([0-9]+)', 1), '0')) > {scale} "
+        f"THEN {shown} || ' has more than {scale} decimal place(s) ({kind}): round it at the "
+        "source or widen the scale' "
+        f"WHEN regexp_full_match(trim({raw}), '[+-]?[0-9]+(\\.[0-9]*)?') "
+        f"THEN {shown} || ' has more than {precision - scale} digit(s) before the decimal "
+        f"point ({kind})' "
+        f"ELSE {shown} || ' is not a valid {kind}' END"
+    )
 
 
 def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:

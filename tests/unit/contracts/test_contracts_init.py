@@ -111,6 +111,25 @@ def test_init_proposes_a_contract_that_passes_check_for_each_format(
     assert leaks == []
 
 
+def test_init_writes_the_starter_suite_into_the_settings_expectations_dir(
+    tmp_path: Path, monkeypatch, capsys
+):
+    """Without --suites-dir the suite goes where the shop's settings keep suites, never into
+    the repository's expectations/."""
+    sample = _write(tmp_path, "csv", _records())
+    monkeypatch.setenv("PIPELINES_CONTRACTS_DIR", str(tmp_path / "contracts"))
+    monkeypatch.setenv("PIPELINES_EXPECTATIONS_DIR", str(tmp_path / "shop-suites"))
+    code = main(["contracts", "init", "--from", str(sample), "--table", "shop_orders"])
+    assert code == 0, capsys.readouterr().out
+    assert (tmp_path / "shop-suites" / "shop_orders.yml").is_file()
+    capsys.readouterr()
+    # the draft's placeholders fail `contracts check` until someone fills them in
+    assert main(["contracts", "check"]) == 1
+    err = capsys.readouterr().err
+    assert "shop_orders.yml: owner" in err and "shop_orders.yml: description" in err
+    assert "columns.order_no.description" in err
+
+
 def test_init_against_an_existing_contract_prints_the_drift_and_writes_nothing(
     tmp_path: Path, monkeypatch, capsys
 ):

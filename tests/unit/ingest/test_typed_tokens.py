@@ -65,3 +65,20 @@ def test_a_subject_id_typed_another_way_finds_the_same_token(
     expected = Pseudonymizer(keyring).token("13085")
     assert subject_token("13085.0", keyring, settings.lake, "products", column) == expected
     assert subject_token("13085.0", keyring, settings.lake, "products") != expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("0.001", "price: the value has more than 2 decimal place(s) (decimal(12,2))"),
+        ("123456789012.5", "price: the value has more than 10 digit(s) before the decimal point"),
+        ("1,50", "price: the value is not a valid decimal(12,2)"),
+    ],
+)
+def test_a_decimal_that_does_not_fit_says_why(value: str, reason: str) -> None:
+    """The quarantine reason says what is wrong with the number, never the number."""
+    from pipelines.ingest.transform import _decimal_error
+
+    sql = _decimal_error("$v", "'price: the value'", 12, 2)
+    [(said,)] = duckdb.execute(f"SELECT {sql}", {"v": value}).fetchall()
+    assert said.startswith(reason) and value not in said
