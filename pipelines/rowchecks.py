@@ -91,8 +91,23 @@ def _literal(col: Column, value: object) -> str:
     return str(value)
 
 
+_CALENDAR = {"date": ("DATE '0001-01-01'", "DATE '9999-12-31'"),
+             "timestamp": ("TIMESTAMP '0001-01-01'", "TIMESTAMP '9999-12-31 23:59:59.999999'")}  # fmt: skip
+"""Years 1 to 9999: DuckDB also reads year 0 (1 BC) and years past 9999, which nothing
+downstream (Parquet readers, dbt, pandas) takes for the same day."""
+
+
 def _type_error(s: ColumnSql) -> list[Failure]:
-    return [Failure(f"{s.raw} IS NOT NULL AND {s.typed} IS NULL", s.type_message)]
+    failures = [Failure(f"{s.raw} IS NOT NULL AND {s.typed} IS NULL", s.type_message)]
+    if s.col.type in _CALENDAR:
+        low, high = _CALENDAR[s.col.type]
+        failures.append(
+            Failure(
+                f"{s.typed} NOT BETWEEN {low} AND {high}",
+                f"{s.shown} || ' is outside the years 1 to 9999{SEE_RECORD}'",
+            )
+        )
+    return failures
 
 
 def _required(s: ColumnSql) -> list[Failure]:

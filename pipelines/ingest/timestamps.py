@@ -25,7 +25,27 @@ OFFSET_PATTERN = r"'[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)?\s*([zZ]|[+-][0-9]{1,
 """A time followed by an offset, at the end of the (trimmed) value. A date alone
 (``2018-01-01``) has no time, so its ``-01`` is not taken for an offset."""
 
+_NUMERIC_OFFSET = (
+    r"'[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)?\s*[+-]([0-9]{1,2})(:?([0-9]{2}))?(:?[0-9]{2})?\s*$'"
+)
+"""A numeric offset after a time: group 3 its hours, group 5 its minutes."""
+
+MAX_OFFSET_MINUTES = 14 * 60
+"""The widest offset any zone uses (UTC+14, Kiribati); ``+25:00`` is no offset at all."""
+
 UTC = "UTC"
+
+
+def _offset_in_range(raw: str) -> str:
+    """SQL: whether ``raw``'s offset, if numeric, is a real one (up to 14 hours, minutes
+    under 60); DuckDB would convert ``10:00+99:00`` by 99 hours."""
+
+    def part(group: int) -> str:
+        text = f"regexp_extract(trim({raw}), {_NUMERIC_OFFSET}, {group})"
+        return f"coalesce(TRY_CAST(nullif({text}, '') AS INTEGER), 0)"
+
+    hours, minutes = part(3), part(5)
+    return f"({minutes} < 60 AND {hours} * 60 + {minutes} <= {MAX_OFFSET_MINUTES})"
 
 
 def has_offset(raw: str) -> str:
@@ -65,7 +85,10 @@ def timestamp_expr(raw: str, source: Source) -> str:
     naive = f"TRY_CAST({raw} AS TIMESTAMP)"
     trimmed = f"TRY_CAST(trim({raw}) AS TIMESTAMP)"
     if source.timestamp_offsets == "convert":
-        with_offset = f"timezone('UTC', TRY_CAST(trim({raw}) AS TIMESTAMPTZ))"
+        with_offset = (
+            f"CASE WHEN {_offset_in_range(raw)} "
+            f"THEN timezone('UTC', TRY_CAST(trim({raw}) AS TIMESTAMPTZ)) END"
+        )
     else:
         with_offset = "CAST(NULL AS TIMESTAMP)"
     return (

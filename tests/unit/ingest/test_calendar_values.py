@@ -1,0 +1,61 @@
+"""Dates and timestamps DuckDB would read but nothing downstream takes for the same value:
+years outside 1-9999 and offsets no zone uses are quarantined as ``type_error``."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.contracts import Contract, ContractSet
+from pipelines.ingest import ingest_table
+from pipelines.lake.interval import Interval
+from tests.factories import DAY
+
+INTERVAL = Interval.parse(DAY, "2018-01-02")
+
+PROBE = Contract.model_validate(
+    {
+        "table": "probe",
+        "version": 1,
+        "description": "dates and timestamps",
+        "owner": "data@example.com",
+        "source": {"file_stem": "probe"},
+        "primary_key": ["id"],
+        "columns": [
+            {"name": "id", "type": "string", "required": True, "description": "key"},
+            {"name": "d", "type": "date", "description": "a date"},
+            {"name": "ts", "type": "timestamp", "description": "a timestamp"},
+        ],
+    }
+)
+
+
+def test_out_of_range_years_and_offsets_are_quarantined(settings, keyring, write_landing):
+    rows = [
+        ("ok", "2018-01-01", "2018-01-01 10:00:00-03:00"),
+        ("year0", "0000-01-01", "2018-01-01 10:00:00"),
+        ("year10000", "10000-01-01", "2018-01-01 10:00:00"),
+        ("ts_year0", "2018-01-01", "0000-01-01 00:00:00"),
+        ("offset99", "2018-01-01", "2018-01-01 10:00:00+99:00"),
+        ("offset25", "2018-01-01", "2018-01-01 10:00+25:00"),
+        ("minutes75", "2018-01-01", "2018-01-01 10:00:00+05:75"),
+        ("plus14", "2018-01-01", "2018-01-01 10:00:00+14:00"),
+    ]
+    text = "id,d,ts\n" + "".join(",".join(r) + "\n" for r in rows)
+    write_landing(DAY, "probe.csv", text.encode())
+    result = ingest_table(
+        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([PROBE])
+    )
+    assert (result.counts.loaded, result.counts.quarantined) == (2, 6)
+    quarantined = duckdb.execute(
+        f"SELECT column_name, reason FROM read_parquet('{result.partition_dir}/quarantine.parquet') "
+        "ORDER BY _source_row"
+    ).fetchall()
+    assert [c for c, _ in quarantined] == ["d", "d", "ts", "ts", "ts", "ts"]
+    assert "outside the years 1 to 9999" in quarantined[2][1]
+    loaded = duckdb.execute(
+        f"SELECT id, ts FROM read_parquet('{result.partition_dir}/data.parquet') ORDER BY id"
+    ).fetchall()
+    assert [(i, str(t)) for i, t in loaded] == [
+        ("ok", "2018-01-01 13:00:00"),
+        ("plus14", "2017-12-31 20:00:00"),
+    ]
