@@ -99,6 +99,14 @@ downstream (Parquet readers, dbt, pandas) takes for the same day."""
 
 def _type_error(s: ColumnSql) -> list[Failure]:
     failures = [Failure(f"{s.raw} IS NOT NULL AND {s.typed} IS NULL", s.type_message)]
+    if s.col.type == "double":  # 'NaN', 'inf', and '1e400' (read as infinity)
+        failures.append(
+            Failure(
+                f"NOT isfinite({s.typed})",
+                f"{s.shown} || ' is not a finite number (NaN, infinity, or beyond the "
+                f"range of a double){SEE_RECORD}'",
+            )
+        )
     if s.col.type in _CALENDAR:
         low, high = _CALENDAR[s.col.type]
         failures.append(

@@ -1,5 +1,5 @@
-"""Dates and timestamps DuckDB would read but nothing downstream takes for the same value:
-years outside 1-9999 and offsets no zone uses are quarantined as ``type_error``."""
+"""Values DuckDB would read but nothing downstream takes for the same value: years outside
+1-9999, offsets no zone uses, numbers that are no finite double: ``type_error``."""
 
 from __future__ import annotations
 
@@ -59,3 +59,20 @@ def test_out_of_range_years_and_offsets_are_quarantined(settings, keyring, write
         ("ok", "2018-01-01 13:00:00"),
         ("plus14", "2017-12-31 20:00:00"),
     ]
+
+
+def test_numbers_that_are_no_finite_double_are_quarantined(settings, keyring, write_landing):
+    data = PROBE.model_dump(mode="json", exclude_none=True)
+    data["columns"].append({"name": "x", "type": "double", "description": "a number"})
+    contract = Contract.model_validate(data)
+    values = ["1.5", "1e400", "-1e400", "NaN", "inf", "-Infinity", "1e308"]
+    text = "id,d,ts,x\n" + "".join(f"r{i},,,{v}\n" for i, v in enumerate(values))
+    write_landing(DAY, "probe.csv", text.encode())
+    result = ingest_table(
+        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([contract])
+    )
+    assert (result.counts.loaded, result.counts.quarantined) == (2, 5)
+    reasons = duckdb.execute(
+        f"SELECT reason FROM read_parquet('{result.partition_dir}/quarantine.parquet')"
+    ).fetchall()
+    assert all("is not a finite number" in r for (r,) in reasons)
