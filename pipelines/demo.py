@@ -27,6 +27,10 @@ _PROGRESS = re.compile(r"\b(\w+: read [\d,]+, loaded [\d,]+, quarantined [\d,]+)
 _FAILURE = re.compile(
     r"Task failed with exception|Marking task as FAILED|error: |\[DAG RUNS\] failed "
 )
+_CAUSE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Failed|Refused|Mismatch)\w*): (.+)")
+"""A traceback's exception line (``pipelines.features.tasks.FeatureGateFailed: ...``): after
+a task failed, the first one is the cause, shown on the terminal (messages of our exceptions
+passed the redactor before reaching the log, :mod:`pipelines.redact`)."""
 _RUN = re.compile(r"\[DAG RUNS\] run (\d+)/(\d+) (\w+) (\d{4}-\d\d-\d\d)")
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\w+)")
 _TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\w+)")
@@ -46,6 +50,7 @@ class Progress:
         self._tasks_done = 0
         self._task_started = self._started = self._last_line = now()
         self._lock = threading.Lock()
+        self._failing = False  # a task failed: its traceback's first exception line is shown
 
     def feed(self, line: str) -> list[str]:
         """The terminal lines for one line of Airflow's output."""
@@ -64,6 +69,10 @@ class Progress:
                 out.append(progress.group(1))
             elif _FAILURE.search(line):
                 out.append(f"FAILED: {line.strip()[:300]}")
+                self._failing = True
+            elif self._failing and (cause := _CAUSE.match(line)):
+                out.append(f"  cause: {cause.group(1).rsplit('.', 1)[-1]}: {cause.group(2)[:400]}")
+                self._failing = False
             if out:
                 self._last_line = self._now()
             return out

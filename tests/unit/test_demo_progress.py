@@ -55,3 +55,24 @@ def test_each_day_of_the_one_airflow_process_gets_a_line():
     ]
     failed = "[DAG RUNS] failed commerce_daily 2018-01-03: DagRun failed"
     assert progress.feed(failed) == [f"FAILED: {failed}"]
+
+
+def test_a_failed_task_shows_the_cause_from_its_traceback():
+    """The terminal shows the first exception line after Airflow's failure line, not only
+    "Task failed with exception" (the rest stays in the log)."""
+    progress = Progress(now=lambda: 0.0)
+    lines = [
+        "2026-12-06T22:09:55Z [error    ] Task failed with exception     [task] loc=x.py:1",
+        "Traceback (most recent call last):",
+        '  File "/w/pipelines/features/tasks.py", line 187, in publish',
+        "pipelines.features.tasks.FeatureGateFailed: not published: critical check failed: "
+        "customer_rfm.rows_present",
+        "",
+        "airflow.sdk.exceptions.AirflowFailException: the task failed",
+    ]
+    shown = [out for line in lines for out in progress.feed(line)]
+    assert shown == [
+        f"FAILED: {lines[0]}",
+        "  cause: FeatureGateFailed: not published: critical check failed: "
+        "customer_rfm.rows_present",
+    ]
