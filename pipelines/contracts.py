@@ -246,9 +246,19 @@ class EventTime(BaseModel):
         description="How long before the interval start a record's event may lie.",
         examples=[48],
     )
+    allowed_ahead_hours: int | None = Field(
+        default=14,
+        ge=0,
+        description="How long after the interval end a record's event may lie (the default "
+        "covers any time zone's local midnight); a record further ahead is quarantined "
+        "(`ahead_of_interval`): it belongs to a later interval, or its date is wrong. "
+        "Null: never.",
+        examples=[0],
+    )
     on_late: Literal["quarantine", "load"] = Field(
         default="quarantine",
-        description="What happens to a record later than that (`late_arrival`).",
+        description="What happens to a record later than `allowed_lateness_hours` "
+        "(`late_arrival`) or further ahead than `allowed_ahead_hours` (`ahead_of_interval`).",
         examples=["load"],
     )
 
@@ -647,6 +657,9 @@ class Contract(BaseModel):
         for key, default in _LATER_FIELDS["source"]:
             if data["source"].get(key) == default:
                 del data["source"][key]
+        for key, default in _LATER_FIELDS["event_time"]:
+            if data.get("event_time") and data["event_time"].get(key) == default:
+                del data["event_time"][key]
         for column in data["columns"]:
             for key, default in _LATER_FIELDS["column"]:
                 if column.get(key) == default:
@@ -666,6 +679,7 @@ _LATER_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
         ("retention_days", None),
     ),
     "source": (("file_patterns", []),),
+    "event_time": (("allowed_ahead_hours", 14),),
     "column": (("source_name", None),),
 }
 """Fields added after contracts were first fingerprinted, with their defaults."""

@@ -80,8 +80,9 @@ class TableCheck:
     field: str
     column: Callable[[Contract], str | None]
     """The column it checks, or None when the contract does not ask for it."""
-    sql: Callable[[Contract, datetime], list[Failure]]
-    """Its failures, given the start of the data interval the records are ingested for."""
+    sql: Callable[[Contract, datetime, datetime], list[Failure]]
+    """Its failures, given the start and end of the data interval the records are ingested
+    for."""
     passing: Callable[[Contract], str]
 
 
@@ -193,7 +194,7 @@ def _late_column(contract: Contract) -> str | None:
     return event.column if event and event.on_late == "quarantine" else None
 
 
-def _late_arrival(contract: Contract, start: datetime) -> list[Failure]:
+def _late_arrival(contract: Contract, start: datetime, end: datetime) -> list[Failure]:
     event = contract.event_time
     assert event is not None
     hours = event.allowed_lateness_hours
@@ -214,6 +215,34 @@ def _late_passing(contract: Contract) -> str:
     return f"{event.column} is at most {event.allowed_lateness_hours}h before the interval"
 
 
+def _ahead_column(contract: Contract) -> str | None:
+    event = contract.event_time
+    if event is None or event.on_late != "quarantine" or event.allowed_ahead_hours is None:
+        return None
+    return event.column
+
+
+def _ahead_of_interval(contract: Contract, start: datetime, end: datetime) -> list[Failure]:
+    event = contract.event_time
+    assert event is not None and event.allowed_ahead_hours is not None
+    hours = event.allowed_ahead_hours
+    cutoff = (end + timedelta(hours=hours)).replace(tzinfo=None)
+    col = contract.column(event.column)
+    return [
+        Failure(
+            f"r.t_{col.name} >= TIMESTAMP '{cutoff.isoformat(sep=' ')}'",
+            f"'{col.name}: the event time is {hours}h or more after the interval end "
+            f"{end.isoformat()}: a record of a later interval (or a wrong date){SEE_RECORD}'",
+        )
+    ]
+
+
+def _ahead_passing(contract: Contract) -> str:
+    event = contract.event_time
+    assert event is not None
+    return f"{event.column} is less than {event.allowed_ahead_hours}h after the interval"
+
+
 TABLE_CHECKS: list[TableCheck] = [
     TableCheck(
         "late_arrival",
@@ -221,6 +250,13 @@ TABLE_CHECKS: list[TableCheck] = [
         _late_column,
         _late_arrival,
         _late_passing,
+    ),
+    TableCheck(
+        "ahead_of_interval",
+        "event_time.allowed_ahead_hours",
+        _ahead_column,
+        _ahead_of_interval,
+        _ahead_passing,
     ),
 ]
 """Table-level checks, after the column checks."""

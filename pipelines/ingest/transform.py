@@ -220,7 +220,8 @@ def row_checks(contract: Contract, interval: Interval) -> list[RowCheck]:
     for table_check, column in table_checks(contract):
         col = contract.column(column)
         checks += [
-            _reason(table_check.name, col, f) for f in table_check.sql(contract, interval.start)
+            _reason(table_check.name, col, f)
+            for f in table_check.sql(contract, interval.start, interval.end)
         ]
     return checks
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 
 from pipelines.contracts import Contract, ContractSet
@@ -76,3 +78,31 @@ def test_numbers_that_are_no_finite_double_are_quarantined(settings, keyring, wr
         f"SELECT reason FROM read_parquet('{result.partition_dir}/quarantine.parquet')"
     ).fetchall()
     assert all("is not a finite number" in r for (r,) in reasons)
+
+
+def test_events_ahead_of_the_interval_are_quarantined(settings, keyring, write_landing):
+    """A whole year's export in one day's folder, or a mistyped date: events 14 hours or more
+    after the interval end belong to a later interval (``ahead_of_interval``)."""
+    data = PROBE.model_dump(mode="json", exclude_none=True)
+    data["event_time"] = {"column": "ts"}
+    contract = Contract.model_validate(data)
+    end = INTERVAL.end.replace(tzinfo=None)
+    stamps = {
+        "in": INTERVAL.start.replace(tzinfo=None).isoformat(sep=" "),
+        "ahead13h": (end + timedelta(hours=13)).isoformat(sep=" "),
+        "ahead14h": (end + timedelta(hours=14)).isoformat(sep=" "),
+        "next_year": (end + timedelta(days=365)).isoformat(sep=" "),
+    }
+    text = "id,d,ts\n" + "".join(f"{k},,{v}\n" for k, v in stamps.items())
+    write_landing(DAY, "probe.csv", text.encode())
+    result = ingest_table(
+        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([contract])
+    )
+    rows = duckdb.execute(
+        f"SELECT failed_check, reason FROM read_parquet('{result.partition_dir}/quarantine.parquet') "
+        "ORDER BY _source_row"
+    ).fetchall()
+    assert (result.counts.loaded, result.counts.quarantined) == (2, 2)
+    assert [c for c, _ in rows] == ["ahead_of_interval", "ahead_of_interval"]
+    assert "14h or more after the interval end" in rows[0][1]
+    assert stamps["next_year"][:10] not in rows[1][1]  # the value itself is never shown
