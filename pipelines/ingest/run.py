@@ -150,15 +150,43 @@ def _create_staged(
     con.execute(f"CREATE TEMP TABLE staged AS {schema.sql}", schema.params or None)
 
 
-def _check_existing(lake: LakeStorage, contract: Contract, interval: Interval) -> None:
+def _check_existing(lake: LakeStorage, contract: Contract, interval: Interval) -> Manifest | None:
+    """The manifest of the partition published for ``interval`` (None: none yet); raises if
+    another partition overlaps it."""
+    same = None
     for part in partitions(lake, contract.table):
         other = part.interval
-        if other != interval and other.overlaps(interval):
+        if other == interval:
+            same = part.manifest
+        elif other.overlaps(interval):
             raise IngestionError(
                 f"{contract.table}: interval {interval} overlaps the existing partition "
                 f"{part.name} for {other}; intervals of one table must not overlap "
                 f"(delete {lake.uri(part.rel(''))} to re-cut the intervals)"
             )
+    return same
+
+
+def _redelivered(previous: Manifest | None, reads: list[tuple[FileRead, str]]) -> list[str]:
+    """A warning when the landing files differ from those the published partition of the
+    interval was loaded from: a re-delivery replaces it, and says so with both counts."""
+    if previous is None:
+        return []
+    before = {f.path: f.sha256 for f in previous.source_files}
+    now = {read.file.relative: sha for read, sha in reads}
+    if before == now:
+        return []
+    what = [
+        f"{len([p for p in before.keys() & now.keys() if before[p] != now[p]])} changed",
+        f"{len(before.keys() - now.keys())} gone",
+        f"{len(now.keys() - before.keys())} new",
+    ]
+    read = sum(r.records for r, _ in reads)
+    return [
+        f"the landing files differ from those the published partition was loaded from "
+        f"({', '.join(what)}): it is replaced, {previous.counts.read:,} records read before, "
+        f"{read:,} now; if a file went missing, restore it and run again"
+    ]
 
 
 def _check_key_versions(
@@ -422,7 +450,7 @@ def _ingest_table(
     key_registry(settings).bind(keyring)  # other bytes under a known key id: stop here
     table_dir = lake / table
     clean_leftovers(table_dir, held=interval.partition, lock_url=settings.lock_url)
-    _check_existing(store, contract, interval)
+    previous = _check_existing(store, contract, interval)
     protection = KeyedProtection(keyring)
     _check_key_versions(store, contracts, contract, interval, keyring)
 
@@ -439,7 +467,11 @@ def _ingest_table(
         stages: dict[str, float] = {}
         mark = time.perf_counter()
         reads = _read_files(source, con, contract, interval, protection, loader, files)
-        warnings = [*landing_warnings, *(w for read, _ in reads for w in read.warnings)]
+        warnings = [
+            *landing_warnings,
+            *(w for read, _ in reads for w in read.warnings),
+            *_redelivered(previous, reads),
+        ]
         for warning in warnings:
             log.warning("%s: %s", table, warning)
         undeclared = check_columns(con, contract, _staged_files(reads))

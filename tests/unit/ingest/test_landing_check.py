@@ -70,3 +70,18 @@ def test_ingestion_warns_of_unclaimed_files_when_it_found_none(
     result = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
     assert result.manifest.counts.read == 0
     assert any(f"{DAY}/products_export.csv" in w for w in result.warnings)
+
+
+def test_a_redelivery_that_differs_says_so_with_both_counts(
+    settings, keyring, contracts, write_landing
+) -> None:
+    rows = [dict(clean_day()["products"][0], product_id=f"p{i:031d}") for i in range(5)]
+    write_landing(DAY, "olist_products_dataset.csv", to_csv(contracts, "products", rows))
+    first = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert first.warnings == ()
+    again = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    assert again.warnings == ()  # the same files: an idempotent re-run says nothing
+    write_landing(DAY, "olist_products_dataset.csv", to_csv(contracts, "products", rows[:3]))
+    shorter = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
+    [warning] = shorter.warnings
+    assert "1 changed, 0 gone, 0 new" in warning and "5 records read before, 3 now" in warning
