@@ -63,7 +63,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             result = ingest_table(name, interval, settings, run_id=args.run_id, contracts=contracts)
         except Exception as exc:  # the next tables may not depend on it: go on, report at the end
             failed[name] = safe_error(exc)  # the redaction boundary (pipelines.redact)
-            print(f"error: {name}: {failed[name]}", file=sys.stderr)
+            said = failed[name].removeprefix(f"{name}: ")  # most messages name their table
+            print(f"error: {name}: {said}", file=sys.stderr)
             continue
         c = result.counts
         rows.append(

@@ -59,9 +59,10 @@ def latest_rows(
 
 
 def describe(row: dict[str, Any], because: str | None = None) -> str:
-    """``table.check: what was observed (rows quarantined) [governed by ...]``."""
+    """``table.check (partition): what was observed (rows quarantined) [governed by ...]``."""
     observed = observed_text(row["observed_value"], row["unexpected_count"], row["element_count"])
-    text = f"{row['table']}.{row['expectation']}: {observed}"
+    where = f" ({row['partition']})" if row.get("partition") else ""
+    text = f"{row['table']}.{row['expectation']}{where}: {observed}"
     if row["quarantined"]:
         text += f" ({row['quarantined']} rows quarantined)"
     if row["error"]:
