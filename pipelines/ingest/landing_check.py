@@ -6,7 +6,8 @@ before a load the interval's delivery folders are looked over:
 
 * a file or folder that is plainly the table's but cannot be read as such (``orders.CSV``,
   ``orders.csv.bz2``, ``orders.tsv``, a sub-folder ``orders/``) stops the load with an error
-  naming it: its records would otherwise be missing from a partition that looks complete;
+  naming it: its records would otherwise be missing from a partition that looks complete (a
+  sidecar of a delivered file, ``orders.csv.md5`` or ``orders.csv.done``, is no such file);
 * files no contract claims are named in a warning when the table found no file at all (a
   contract whose ``file_stem`` does not match what is delivered loads empty partitions).
 """
@@ -55,9 +56,12 @@ def check_listings(
                     f"{contract.source.file_stem}[-<part>].<ext>), never from a sub-folder: move "
                     "its files up and run again. Nothing was published."
                 )
+        files = set(listing.files)
         for name in listing.files:
             if _claims(contract, name):
                 mine += 1
+            elif name.rsplit(".", 1)[0] in files:
+                continue  # a sidecar of a delivered file: orders.csv.md5, orders.csv.done
             elif _looks_like(contract, name) and not any(_claims(c, name) for c in others):
                 raise LandingNameError(
                     f"{contract.table}: {listing.folder}/{name} looks like a {contract.table} "

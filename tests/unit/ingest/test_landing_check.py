@@ -32,6 +32,12 @@ def test_a_file_that_is_plainly_the_tables_but_unreadable_is_an_error(contracts,
     assert ".csv.gz" in str(err.value) and "Nothing was published" in str(err.value)
 
 
+def test_sidecars_of_delivered_files_are_no_files_of_the_table(contracts) -> None:
+    names = ["olist_products_dataset.csv", "olist_products_dataset.csv.md5",
+             "olist_products_dataset.csv.done"]  # fmt: skip
+    assert check_listings([Listing(DAY, names)], contracts, contracts["products"]) == []
+
+
 def test_a_sub_folder_named_like_the_table_is_an_error(contracts) -> None:
     listing = Listing(DAY, [], ["olist_products_dataset"])
     with pytest.raises(LandingNameError, match="is a folder; landing files are read from"):
