@@ -35,6 +35,17 @@ def _looks_like(contract: Contract, name: str) -> bool:
     return base == stem or base.startswith(stem + "-")
 
 
+SIDECARS = frozenset({"md5", "sha1", "sha256", "sha512", "crc", "sig", "asc", "done", "ok",
+                      "ready", "complete", "success", "lock"})  # fmt: skip
+"""Extensions of files that travel beside a delivered file (checksums, signatures, markers)."""
+
+
+def _sidecar(name: str, files: set[str]) -> bool:
+    """``orders.csv.md5`` beside ``orders.csv``: a checksum or marker, not a data file."""
+    base, _, ext = name.rpartition(".")
+    return ext.lower() in SIDECARS and base in files
+
+
 def _formats() -> str:
     return ", ".join(f".{f}" for f in sorted(LANDING_FORMATS))
 
@@ -60,8 +71,8 @@ def check_listings(
         for name in listing.files:
             if _claims(contract, name):
                 mine += 1
-            elif name.rsplit(".", 1)[0] in files:
-                continue  # a sidecar of a delivered file: orders.csv.md5, orders.csv.done
+            elif _sidecar(name, files):
+                continue
             elif _looks_like(contract, name) and not any(_claims(c, name) for c in others):
                 raise LandingNameError(
                     f"{contract.table}: {listing.folder}/{name} looks like a {contract.table} "
