@@ -24,9 +24,6 @@ from pipelines.ingest.integrity import UnreadableFileError
 from pipelines.ingest.landing import LandingFile
 from pipelines.sql import q
 
-SHOWN_LIMIT = 10_000
-"""DuckDB keeps at most this many characters of a rejected record's text."""
-
 
 class SwallowedRecordsError(UnreadableFileError):
     """A malformed CSV record took in lines that hold other records."""
