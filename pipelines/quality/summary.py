@@ -58,11 +58,12 @@ def latest_rows(
     return [r for r in rows if r["run_id"] == run_id], [run_id]
 
 
-def describe(row: dict[str, Any], because: str | None = None) -> str:
-    """``table.check (partition): what was observed (rows quarantined) [governed by ...]``."""
+def describe(row: dict[str, Any], because: str | None = None, *, where: bool = False) -> str:
+    """``table.check: what was observed (rows quarantined) [governed by ...]``; with
+    ``where``, the partition after the check's name (a warning list over several days)."""
     observed = observed_text(row["observed_value"], row["unexpected_count"], row["element_count"])
-    where = f" ({row['partition']})" if row.get("partition") else ""
-    text = f"{row['table']}.{row['expectation']}{where}: {observed}"
+    at = f" ({row['partition']})" if where and row.get("partition") else ""
+    text = f"{row['table']}.{row['expectation']}{at}: {observed}"
     if row["quarantined"]:
         text += f" ({row['quarantined']} rows quarantined)"
     if row["error"]:
@@ -105,7 +106,7 @@ def summarize(
                 failed=len(failed),
                 quarantined=sum(int(r["quarantined"] or 0) for r in rs),
                 failed_checks=[describe(r) for r in failed if not why[id(r)]],
-                warned_checks=[describe(r) for r in rs if r["outcome"] == "warned"],
+                warned_checks=[describe(r, where=True) for r in rs if r["outcome"] == "warned"],
                 consequences=[describe(r, why[id(r)]) for r in failed if why[id(r)]],
             )
         )

@@ -110,3 +110,19 @@ def test_a_foreign_key_failure_without_a_quarantining_parent_stays_critical(cont
     rows = [_row("order_items", "contract.foreign_key.order_id", "failed", quarantined=4)]
     [summary] = summarize(rows, None, foreign_key_parents(contracts))
     assert len(summary.failed_checks) == 1 and summary.consequences == []
+
+
+def test_warnings_name_their_partition_and_failures_keep_their_name():
+    """Over several days the warning list says which day each warning is from; a failed
+    check's text stays the check's (events and the gate's decision use it)."""
+    rows = [
+        _row("orders", "freshness.rows_present", "warned"),
+        _row("orders", "freshness.rows_present", "warned", partition="dt=2018-01-02"),
+        _row("orders", "contract.row_count", "failed"),
+    ]
+    [orders] = summarize(rows)
+    assert [w.split(":")[0] for w in orders.warned_checks] == [
+        "orders.freshness.rows_present (dt=2018-01-01)",
+        "orders.freshness.rows_present (dt=2018-01-02)",
+    ]
+    assert orders.failed_checks[0].startswith("orders.contract.row_count: ")
