@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from pipelines.contracts import LANDING_FORMATS, Contract, ContractSet
 from pipelines.ingest.landing import Listing, file_format
+from pipelines.ingest.undeclared import name_findings
 
 
 class LandingNameError(ValueError):
@@ -46,6 +47,11 @@ def _sidecar(name: str, files: set[str]) -> bool:
     return ext.lower() in SIDECARS and base in files
 
 
+def _shown(contract: Contract, folder: str, name: str) -> str:
+    """``folder/name`` as a message may show it: personal data in the name replaced."""
+    return name_findings(f"{folder}/{name}", contract.source.region or "BR")[0]
+
+
 def _formats() -> str:
     return ", ".join(f".{f}" for f in sorted(LANDING_FORMATS))
 
@@ -62,7 +68,8 @@ def check_listings(
         for name in listing.folders:
             if _looks_like(contract, name):
                 raise LandingNameError(
-                    f"{contract.table}: {listing.folder}/{name} is a folder; landing files are "
+                    f"{contract.table}: {_shown(contract, listing.folder, name)} is a folder; "
+                    "landing files are "
                     f"read from the delivery folder itself ({listing.folder}/"
                     f"{contract.source.file_stem}[-<part>].<ext>), never from a sub-folder: move "
                     "its files up and run again. Nothing was published."
@@ -75,12 +82,13 @@ def check_listings(
                 continue
             elif _looks_like(contract, name) and not any(_claims(c, name) for c in others):
                 raise LandingNameError(
-                    f"{contract.table}: {listing.folder}/{name} looks like a {contract.table} "
+                    f"{contract.table}: {_shown(contract, listing.folder, name)} looks like a "
+                    f"{contract.table} "
                     f"file but would not be read: landing files end in one of {_formats()} "
                     "(lower case). Convert or rename it and run again. Nothing was published."
                 )
             elif not any(_claims(c, name) for c in others):
-                unclaimed.append(f"{listing.folder}/{name}")
+                unclaimed.append(_shown(contract, listing.folder, name))
     if mine or not unclaimed:
         return []
     shown = ", ".join(unclaimed[:5]) + (

@@ -29,7 +29,7 @@ from pipelines.contracts import Column, Contract
 from pipelines.ingest.landing import LandingFile, StoredLandingFile
 from pipelines.ingest.transform import lake_struct
 from pipelines.lake.manifest import UndeclaredPiiFinding
-from pipelines.protection.detect import DEFAULT_REGION, detect, entities_in, mask
+from pipelines.protection.detect import DEFAULT_REGION, Finding, detect, entities_in, mask
 from pipelines.sql import q
 
 log = logging.getLogger(__name__)
@@ -76,16 +76,21 @@ def _what_to_do(contract: Contract) -> str:
     )
 
 
+def name_findings(name: str, region: str = DEFAULT_REGION) -> tuple[str, list[Finding]]:
+    """A landing file or folder name with personal data in it replaced, and the findings.
+    ``-``, ``_`` and ``/`` separate a name's words: a value right after one is read."""
+    words = _NAME_SEPARATORS.sub(" ", name)  # same length: spans stay valid
+    found = detect(words, region)
+    return (mask(name, found) if found else name), found
+
+
 def check_file_names(contract: Contract, files: Sequence[LandingFile | StoredLandingFile]) -> None:
     """Raise if a landing file's name holds personal data (whatever ``on_hit`` says: the
     name would be written as the provenance of every row). The error shows the name with
     the value replaced by its placeholder."""
     for file in files:
-        # "-", "_" and "/" separate a name's words: a value right after one is still read
-        words = _NAME_SEPARATORS.sub(" ", file.relative)  # same length: spans stay valid
-        found = detect(words, _region(contract))
+        shown, found = name_findings(file.relative, _region(contract))
         if found:
-            shown = mask(file.relative, found)
             raise UndeclaredPiiError(
                 f"{contract.table}: landing file {shown} holds personal data in its name "
                 f"({', '.join(sorted({f.entity.value for f in found}))}); "

@@ -91,3 +91,20 @@ def test_a_redelivery_that_differs_says_so_with_both_counts(
     shorter = ingest_table("products", INTERVAL, settings, keyring=keyring, contracts=contracts)
     [warning] = shorter.warnings
     assert "1 changed, 0 gone, 0 new" in warning and "5 records read before, 3 now" in warning
+
+
+def test_names_in_landing_messages_show_no_personal_data(contracts) -> None:
+    """A name the check reports may hold a CPF or an e-mail address: replaced, like a
+    claimed file's (``check_file_names``)."""
+    cpf = "52998224725"
+    for listing in (
+        Listing(DAY, [f"olist_products_dataset-{cpf}.CSV"]),
+        Listing(DAY, [], [f"olist_products_dataset-{cpf}"]),
+    ):
+        with pytest.raises(LandingNameError) as err:
+            check_listings([listing], contracts, contracts["products"])
+        assert cpf not in str(err.value) and "[CPF]" in str(err.value)
+    [warning] = check_listings(
+        [Listing(DAY, ["export_529.982.247-25.csv.gz"])], contracts, contracts["products"]
+    )
+    assert "529.982" not in warning and f"{DAY}/export_[CPF].csv.gz" in warning
