@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -91,32 +91,65 @@ def find_landing_files(landing: Path, contract: Contract, interval: Interval) ->
     return found
 
 
+class LandingNameError(ValueError):
+    """A landing file or folder looks like the table's (or a delivery folder) but would not
+    be read."""
+
+
 @dataclass(frozen=True)
 class Listing:
-    """One delivery folder: its files and sub-folders (names only)."""
+    """One delivery folder: its files, and its sub-folders with the files in each."""
 
     folder: str  # ``YYYY-MM-DD``
     files: Sequence[str]
-    folders: Sequence[str] = ()
+    folders: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+_LOOSE_DAY = re.compile(r"^(\d{4})[-_.]?(\d{1,2})[-_.]?(\d{1,2})$")
+
+
+def check_folder_names(names: Sequence[str], interval: Interval) -> None:
+    """Raise :class:`LandingNameError` for a landing folder named like a date inside
+    ``interval`` in another form than ``YYYY-MM-DD`` (``20180101``, ``2018-1-1``): its
+    files would never be read."""
+    for name in names:
+        loose = None if _DAY.match(name) else _LOOSE_DAY.match(name)
+        if loose is None:
+            continue
+        try:
+            day = date(*(int(g) for g in loose.groups()))
+        except ValueError:
+            continue
+        if interval.contains_day(day):
+            raise LandingNameError(
+                f"landing folder {name} looks like the delivery date {day.isoformat()}, inside "
+                f"the interval, but delivery folders are named YYYY-MM-DD: rename it to "
+                f"{day.isoformat()} and run again. Nothing was published."
+            )
 
 
 def local_listings(landing: Path, interval: Interval) -> list[Listing]:
     """The interval's delivery folders under ``landing``, as :class:`Listing` s."""
+    check_folder_names([e.name for e in landing.iterdir() if e.is_dir()], interval)
     listings = []
     for _, folder in delivery_folders(landing, interval):
         entries = sorted(folder.iterdir())
         files = [e.name for e in entries if e.is_file()]
-        listings.append(Listing(folder.name, files, [e.name for e in entries if e.is_dir()]))
+        subs = {e.name: sorted(f.name for f in e.iterdir()) for e in entries if e.is_dir()}
+        listings.append(Listing(folder.name, files, subs))
     return listings
 
 
 def stored_listings(store: LakeStorage, interval: Interval) -> list[Listing]:
     """The interval's delivery folders on ``store``, as :class:`Listing` s."""
+    top = store.scan("").folders
+    check_folder_names(top, interval)
     listings = []
-    for name in store.scan("").folders:
+    for name in top:
         if delivery_day(name, interval) is not None:
             scan = store.scan(name)
-            listings.append(Listing(name, sorted(scan.files), sorted(scan.folders)))
+            subs = {sub: sorted(store.scan(f"{name}/{sub}").files) for sub in scan.folders}
+            listings.append(Listing(name, sorted(scan.files), subs))
     return listings
 
 

@@ -17,12 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipelines.contracts import LANDING_FORMATS, Contract, ContractSet
-from pipelines.ingest.landing import Listing, file_format
+from pipelines.ingest.landing import LandingNameError, Listing, file_format
 from pipelines.ingest.undeclared import name_findings
-
-
-class LandingNameError(ValueError):
-    """A landing file or folder looks like the table's but would not be read."""
 
 
 def _claims(contract: Contract, name: str) -> bool:
@@ -30,10 +26,11 @@ def _claims(contract: Contract, name: str) -> bool:
 
 
 def _looks_like(contract: Contract, name: str) -> bool:
-    """Whether ``name`` starts like ``contract``'s files (any case, any extension)."""
+    """Whether ``name`` starts like ``contract``'s files (any case, any extension, any part
+    suffix: ``orders (1).csv``, ``orders_2.csv``)."""
     stem = contract.source.file_stem.lower()
     base = name.lower().split(".", 1)[0]
-    return base == stem or base.startswith(stem + "-")
+    return base == stem or (base.startswith(stem) and not base[len(stem)].isalpha())
 
 
 SIDECARS = frozenset({"md5", "sha1", "sha256", "sha512", "crc", "sig", "asc", "done", "ok",
@@ -65,11 +62,13 @@ def check_listings(
     mine = 0
     unclaimed: list[str] = []
     for listing in listings:
-        for name in listing.folders:
-            if _looks_like(contract, name):
+        for name, inside in listing.folders.items():
+            if _looks_like(contract, name) or any(
+                _claims(contract, f) or _looks_like(contract, f) for f in inside
+            ):
                 raise LandingNameError(
-                    f"{contract.table}: {_shown(contract, listing.folder, name)} is a folder; "
-                    "landing files are "
+                    f"{contract.table}: {_shown(contract, listing.folder, name)} is a "
+                    "sub-folder named like or holding this table's files; landing files are "
                     f"read from the delivery folder itself ({listing.folder}/"
                     f"{contract.source.file_stem}[-<part>].<ext>), never from a sub-folder: move "
                     "its files up and run again. Nothing was published."

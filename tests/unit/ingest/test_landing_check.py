@@ -22,6 +22,8 @@ INTERVAL = Interval.parse(DAY, "2018-01-02")
         "olist_products_dataset.tsv",
         "OLIST_PRODUCTS_DATASET-2.csv",
         "olist_products_dataset.zip",
+        "olist_products_dataset (1).csv.gz",
+        "olist_products_dataset_2.csv.gz",
     ],
 )
 def test_a_file_that_is_plainly_the_tables_but_unreadable_is_an_error(contracts, name) -> None:
@@ -39,9 +41,15 @@ def test_sidecars_of_delivered_files_are_no_files_of_the_table(contracts) -> Non
 
 
 def test_a_sub_folder_named_like_the_table_is_an_error(contracts) -> None:
-    listing = Listing(DAY, [], ["olist_products_dataset"])
-    with pytest.raises(LandingNameError, match="is a folder; landing files are read from"):
-        check_listings([listing], contracts, contracts["products"])
+    for listing in (
+        Listing(DAY, [], {"olist_products_dataset": []}),
+        Listing(DAY, [], {"extra": ["olist_products_dataset.csv.gz"]}),
+    ):
+        with pytest.raises(LandingNameError, match="never from a sub-folder"):
+            check_listings([listing], contracts, contracts["products"])
+    # a sub-folder of other things is not this table's business
+    assert check_listings([Listing(DAY, [], {"docs": ["README.txt"]})], contracts,
+                          contracts["products"]) == []  # fmt: skip
 
 
 def test_files_no_contract_claims_are_named_when_the_table_found_none(contracts) -> None:
@@ -99,7 +107,7 @@ def test_names_in_landing_messages_show_no_personal_data(contracts) -> None:
     cpf = "52998224725"
     for listing in (
         Listing(DAY, [f"olist_products_dataset-{cpf}.CSV"]),
-        Listing(DAY, [], [f"olist_products_dataset-{cpf}"]),
+        Listing(DAY, [], {f"olist_products_dataset-{cpf}": []}),
     ):
         with pytest.raises(LandingNameError) as err:
             check_listings([listing], contracts, contracts["products"])
@@ -108,3 +116,12 @@ def test_names_in_landing_messages_show_no_personal_data(contracts) -> None:
         [Listing(DAY, ["export_529.982.247-25.csv.gz"])], contracts, contracts["products"]
     )
     assert "529.982" not in warning and f"{DAY}/export_[CPF].csv.gz" in warning
+
+
+@pytest.mark.parametrize("folder", ["20180101", "2018-1-1", "2018_01_01"])
+def test_a_delivery_folder_named_like_a_date_in_another_form_is_an_error(folder) -> None:
+    from pipelines.ingest.landing import check_folder_names
+
+    with pytest.raises(LandingNameError, match=f"landing folder {folder} looks like"):
+        check_folder_names([folder, "2018-01-01"], INTERVAL)
+    check_folder_names(["20170101", "archive", "2018-01-01"], INTERVAL)  # outside: no error
