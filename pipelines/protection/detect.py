@@ -123,11 +123,44 @@ _FOLD = {
 _FOLD.update({c: ord("-") for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212)})
 _FOLD.update({c: ord(" ") for c in (0x00A0, 0x2007, 0x202F, 0x3000)})
 _FOLD.update({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})  # full-width ASCII (U+FF01-FF5E)
-_INVISIBLE = frozenset(
-    c for c in range(0x20000) if unicodedata.category(chr(c)) == "Cf" and c not in _FOLD
+_NFKC_BLOCKS = (
+    range(0x2000, 0x2C00),  # spaces, punctuation, super/subscripts, letterlike, enclosed
+    range(0x3000, 0x3040),  # CJK symbols and punctuation
+    range(0xFE50, 0xFE70),  # small form variants (﹫)
+    range(0xFF00, 0xFFF0),  # half- and full-width forms
+    range(0x1D400, 0x1D800),  # mathematical alphanumerics (bold, italic, script...)
+    range(0x1F100, 0x1F200),  # enclosed alphanumeric supplement
 )
-"""Format characters (zero-width space and joiners, soft hyphen, word joiner, BOM...): they
-show nothing, so ``ana\u200b@mail.com`` reads as an e-mail address; detection skips them."""
+"""Blocks whose characters Unicode's compatibility form (NFKC) maps to one ASCII character;
+not Latin-1 (``nº`` and ``ª`` stay what they are)."""
+for _block in _NFKC_BLOCKS:
+    for _c in _block:
+        _ascii = unicodedata.normalize("NFKC", chr(_c))
+        if _c not in _FOLD and len(_ascii) == 1 and _ascii.isascii() and _ascii.isprintable():
+            _FOLD[_c] = ord(_ascii)
+_FOLD.update({0x3002: ord("."), 0xFF61: ord(".")})  # ideographic full stops
+_FOLD.update({0xB9: ord("1"), 0xB2: ord("2"), 0xB3: ord("3")})  # Latin-1's superscripts
+_CONFUSABLES = dict(
+    zip(
+        "аеорсухіјѕһԁԛԝӏɡАВЕКМНОРСТХУІЈЅοανρυικΟΑΒΕΖΗΙΚΜΝΡΤΥΧ",
+        "aeopcyxijshdqwlgABEKMHOPCTXYIJSoavpuikOABEZHIKMNPTYX",
+        strict=True,
+    )
+)  # the look-alikes are the point
+"""Cyrillic and Greek letters that look like Latin ones (``gm\\u0430il.c\\u043em``), read as
+those."""
+_FOLD.update({ord(k): ord(v) for k, v in _CONFUSABLES.items()})
+_INVISIBLE = frozenset(
+    c
+    for c in (*range(0x20000), *range(0xE0000, 0xE0080))
+    if unicodedata.category(chr(c)) == "Cf" and c not in _FOLD
+) | frozenset(
+    (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0), 0x034F, 0x2800, 0x115F, 0x1160,
+     0x3164, 0xFFA0, 0x180B, 0x180C, 0x180D)
+)  # fmt: skip
+"""Characters that show nothing: format characters (zero-width space and joiners, soft
+hyphen, word joiner, BOM, tags), variation selectors, the combining grapheme joiner, blank
+fillers. ``ana\u200b@mail.com`` reads as an e-mail address: detection skips them."""
 _INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE)) + "]")
 
 
@@ -168,7 +201,7 @@ _BRACKET_DOT = r"\s*[\[({<]\s*(?:dot|ponto|punt|\.)\s*[\])}>]\s*"
 _WORD_DOT = r"\s+(?:dot|ponto|punt)\s+"
 _DOT = rf"(?:{_BRACKET_DOT}|{_WORD_DOT}|\s*\.\s*)"
 _OBFUSCATED_RE = re.compile(
-    rf"(?<![\w.+-]){_LOCAL}(?P<at>{_BRACKET_AT}|{_WORD_AT}|{_SPACED_AT}){_LABEL}(?:{_DOT}{_LABEL})*"
+    rf"(?<![\w.+-]){_LOCAL}(?P<at>{_BRACKET_AT}|{_WORD_AT}|{_SPACED_AT}|@){_LABEL}(?:{_DOT}{_LABEL})*"
     rf"{_DOT}(?:{_TLDS})\b",
     re.IGNORECASE,
 )
@@ -655,8 +688,8 @@ CANDIDATE_PATTERNS = (
     # with a digit other than 0-9 (full-width...)
     r"[0-9](?:[^0-9A-Za-z]{0,4}[0-9]){6}|[+\x{FF0B}][^A-Za-z]{0,3}[0-9]",
     _OTHER_DIGIT,
-    # full-width ASCII and invisible format characters: rare in real text, detected folded
-    _re2_class(sorted({*range(0xFF01, 0xFF5F), *(c for c in _INVISIBLE if c < 0x10000)})),
+    # letters, signs and spaces read as ASCII, and invisible characters: rare in real text
+    _re2_class(sorted({*(c for c in _FOLD if not chr(_FOLD[c]).isdigit()), *_INVISIBLE})),
     # IP addresses (four numbers), IBANs (letters and digits mixed)
     r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
     r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}",

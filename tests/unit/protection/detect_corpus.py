@@ -434,6 +434,20 @@ RED_TEAM: list[Snippet] = [
     build("pt", "ip ", (Entity.IP, "10.77.13.202"), " ok"),
     build("pt", "cliente nasc ", (Entity.BIRTHDATE, "17/04/1983")),
     build("pt", "entregar na ", (Entity.ADDRESS, "rua zqcanaria 1507")),
+    # the third look (a verifier, same day): look-alikes, compatibility forms, invisibles
+    build("pt", (Entity.EMAIL, "\U0001d41c\U0001d41a\U0001d427@\U0001d420\U0001d426.com")),
+    build("pt", "email ", (Entity.EMAIL, "canary\u0435@gm\u0430il.c\u043em")),
+    build("pt", "email ", (Entity.EMAIL, "canaryf@gmail.\ncom")),
+    build("pt", "cartão ", (Entity.CARD, "4111\u20091111\u20091111\u20091111")),
+    build(
+        "pt",
+        "cpf ",
+        (Entity.CPF, "\u2075\u00b2\u2079\u2079\u2078\u00b2\u00b2\u2074\u2077\u00b2\u2075"),
+    ),
+    build("pt", "email ", (Entity.EMAIL, "canaryg\ufe0f@gmail.com")),
+    build("pt", "email ", (Entity.EMAIL, "canaryh\ufe6bgmail.com")),
+    build("pt", "email ", (Entity.EMAIL, "y@gmail\u3002com")),
+    build("pt", "email ", (Entity.EMAIL, "ab\U000e0041c@gmail.com")),
 ]
 
 HARD_NEGATIVES: dict[str, list[str]] = {

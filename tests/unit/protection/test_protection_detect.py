@@ -250,6 +250,8 @@ _ATOMS = [
     "Maria", "Souza", "Jan", " de ", "São ", "Vries", "Ana Paula", " van der ", " da ", "bom ",
     "Silva", "Muito ", "ｚ", "ｑ", "\u200b", "\u00ad", "DE74 3704 0044 0532 7318 46", " nasc ",
     "17/04/1983", "10.77.13.202", " ip ", "4539.1773.0194.8269", "  ", "rua zq ", "1507",
+    "\u0430", "\u043e", "\U0001d41c", "\u2009", "\u2075", "\u00b2", "\ufe0f", "\ufe6b",
+    "\u3002", "\U000e0041", "gmail.\ncom",
 ]  # fmt: skip
 
 
