@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -48,9 +48,11 @@ def audited(
     log = AuditLog(keyed.audit, keyring_from_settings(keyed))
     log.append(actor="agent-7", action="reidentify", reason=f"ticket from {CANARY}")
     log.append(actor="dpo", action="privacy_erase", reason="erasure request 42")
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    # today's first hour: an interval inside the report's day whatever the time (at 23:00 the
+    # next hour's replace(hour=0) fell before the start)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with pytest.raises(QualityGateFailed):  # orders has no results: the gate fails, recorded
-        gate(now, now.replace(hour=(now.hour + 1) % 24), "manual__a", ["orders"], settings=keyed)
+        gate(start, start + timedelta(hours=1), "manual__a", ["orders"], settings=keyed)
     blocked = Result(Policy("customer_features", ("customer_state", "age_band")), 31, 1, 2, 1)
     record_decisions(GateAudit(log), [blocked], release_id="r-7", as_of="2018-01-08", run_id="x")
     with pytest.raises(PurposeRefused):
