@@ -115,14 +115,16 @@ class Detector:
 
 # --- normalisation: one character in, one character out ---------------------------------
 
-_FOLD = {
-    c: ord("0") + unicodedata.decimal(chr(c))
-    for c in range(0x80, 0x20000)
-    if unicodedata.category(chr(c)) == "Nd"
-}  # every decimal digit: full-width, Arabic-Indic, Devanagari...
+_FOLD: dict[int, int] = {}
+_FORMAT = {c for c in range(0xE0000, 0xE0080) if unicodedata.category(chr(c)) == "Cf"}  # tags
+for _c in range(0x80, 0x20000):  # one pass: every decimal digit, every format character
+    _category = unicodedata.category(chr(_c))
+    if _category == "Nd":  # full-width, Arabic-Indic, Devanagari...
+        _FOLD[_c] = ord("0") + unicodedata.decimal(chr(_c))
+    elif _category == "Cf":
+        _FORMAT.add(_c)
 _FOLD.update({c: ord("-") for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212)})
-_FOLD.update({c: ord(" ") for c in (0x00A0, 0x2007, 0x202F, 0x3000)})
-_FOLD.update({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})  # full-width ASCII (U+FF01-FF5E)
+_FOLD[0x00A0] = ord(" ")  # no-break space (other spaces: the NFKC blocks below)
 _NFKC_BLOCKS = (
     range(0x2000, 0x2C00),  # spaces, punctuation, super/subscripts, letterlike, enclosed
     range(0x3000, 0x3040),  # CJK symbols and punctuation
@@ -150,11 +152,7 @@ _CONFUSABLES = dict(
 """Cyrillic and Greek letters that look like Latin ones (``gm\\u0430il.c\\u043em``), read as
 those."""
 _FOLD.update({ord(k): ord(v) for k, v in _CONFUSABLES.items()})
-_INVISIBLE = frozenset(
-    c
-    for c in (*range(0x20000), *range(0xE0000, 0xE0080))
-    if unicodedata.category(chr(c)) == "Cf" and c not in _FOLD
-) | frozenset(
+_INVISIBLE = frozenset(c for c in _FORMAT if c not in _FOLD) | frozenset(
     (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0), 0x034F, 0x2800, 0x115F, 0x1160,
      0x3164, 0xFFA0, 0x180B, 0x180C, 0x180D)
 )  # fmt: skip
@@ -165,8 +163,8 @@ _INVISIBLE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVI
 
 
 def normalise(text: str) -> str:
-    """``text`` with every decimal digit (full-width...), Unicode dashes and odd spaces in
-    ASCII (same length)."""
+    """``text`` with every decimal digit, Unicode dash, odd space, compatibility form
+    (full-width, mathematical, superscript...) and Latin look-alike in ASCII (same length)."""
     if text.isascii():
         return text  # nothing to fold (no key of _FOLD is ASCII)
     return text.translate(_FOLD)
