@@ -46,7 +46,7 @@ def _sidecar(name: str, files: set[str]) -> bool:
 
 def _shown(contract: Contract, folder: str, name: str) -> str:
     """``folder/name`` as a message may show it: personal data in the name replaced."""
-    return name_findings(f"{folder}/{name}", contract.source.region or "BR")[0]
+    return name_findings(f"{folder}/{name}", contract)[0]
 
 
 def _formats() -> str:
@@ -77,16 +77,16 @@ def check_listings(
         for name in listing.files:
             if _claims(contract, name):
                 mine += 1
-            elif _sidecar(name, files):
-                continue
-            elif _looks_like(contract, name) and not any(_claims(c, name) for c in others):
+            elif _sidecar(name, files) or any(_claims(c, name) for c in others):
+                continue  # a checksum or marker beside a file, or another table's file
+            elif _looks_like(contract, name):
                 raise LandingNameError(
                     f"{contract.table}: {_shown(contract, listing.folder, name)} looks like a "
-                    f"{contract.table} "
-                    f"file but would not be read: landing files end in one of {_formats()} "
+                    f"{contract.table} file but would not be read: landing files end in one of "
+                    f"{_formats()} "
                     "(lower case). Convert or rename it and run again. Nothing was published."
                 )
-            elif not any(_claims(c, name) for c in others):
+            else:
                 unclaimed.append(_shown(contract, listing.folder, name))
     if mine or not unclaimed:
         return []

@@ -368,20 +368,25 @@ def _open_csv(contract: Contract, file: LandingFile, index: int) -> FileScan:
     result = _check_columns(contract, file, present)
     header = tuple(h.strip() for h in present)
     scan = FileScan(result, "", index, header=header)
-    rejects, reject_scans = _rejects_tables(scan)
-    source = csv_scan(
-        [str(file.path)],
-        header,
-        "store_rejects=true",
-        f"rejects_table={sql_str(rejects)}",
-        f"rejects_scan={sql_str(reject_scans)}",
-    )
+    source = _rejecting_scan(scan)
     select = csv_select_list(contract, header)
     scan.raw_sql = (
         f"SELECT {select}, {sql_str(file.relative)} AS _source_file, "
         f"NULL::BIGINT AS _source_row, {NO_SOURCE_REASONS} FROM {source}"
     )
     return scan
+
+
+def _rejecting_scan(scan: FileScan) -> str:
+    """``read_csv`` of the scan's file that stores malformed records in its reject tables."""
+    rejects, reject_scans = _rejects_tables(scan)
+    return csv_scan(
+        [str(scan.read.file.path)],
+        scan.header,
+        "store_rejects=true",
+        f"rejects_table={sql_str(rejects)}",
+        f"rejects_scan={sql_str(reject_scans)}",
+    )
 
 
 def _csv_rejects(
@@ -408,16 +413,8 @@ def _check_nothing_swallowed(
     source: duckdb.DuckDBPyConnection, scan: FileScan, shown: swallowed.Rejected
 ) -> None:
     """Raise if the file's malformed records hid other records (:mod:`.swallowed`)."""
-    rejects, reject_scans = _rejects_tables(scan)
-    file = scan.read.file
-    again = csv_scan(
-        [str(file.path)],
-        scan.header,
-        "store_rejects=true",
-        f"rejects_table={sql_str(rejects)}",
-        f"rejects_scan={sql_str(reject_scans)}",
-    )
-    swallowed.check(file, scan.header, swallowed.kept_lines(source, again, scan.header), shown)
+    kept = swallowed.kept_lines(source, _rejecting_scan(scan), scan.header)
+    swallowed.check(scan.read.file, scan.header, kept, shown)
 
 
 _REJECT_REASON = (

@@ -76,11 +76,12 @@ def _what_to_do(contract: Contract) -> str:
     )
 
 
-def name_findings(name: str, region: str = DEFAULT_REGION) -> tuple[str, list[Finding]]:
-    """A landing file or folder name with personal data in it replaced, and the findings.
-    ``-``, ``_`` and ``/`` separate a name's words: a value right after one is read."""
+def name_findings(name: str, contract: Contract) -> tuple[str, list[Finding]]:
+    """A landing file or folder name of ``contract``'s table with personal data in it
+    replaced, and the findings. ``-``, ``_`` and ``/`` separate a name's words: a value right
+    after one is read."""
     words = _NAME_SEPARATORS.sub(" ", name)  # same length: spans stay valid
-    found = detect(words, region)
+    found = detect(words, _region(contract))
     return (mask(name, found) if found else name), found
 
 
@@ -89,7 +90,7 @@ def check_file_names(contract: Contract, files: Sequence[LandingFile | StoredLan
     name would be written as the provenance of every row). The error shows the name with
     the value replaced by its placeholder."""
     for file in files:
-        shown, found = name_findings(file.relative, _region(contract))
+        shown, found = name_findings(file.relative, contract)
         if found:
             raise UndeclaredPiiError(
                 f"{contract.table}: landing file {shown} holds personal data in its name "
