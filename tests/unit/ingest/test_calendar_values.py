@@ -31,6 +31,21 @@ PROBE = Contract.model_validate(
 )
 
 
+def _load(settings, keyring, write_landing, contract: Contract, text: str):
+    """Ingest ``text`` as the day's ``probe.csv`` under ``contract`` alone."""
+    write_landing(DAY, "probe.csv", text.encode())
+    return ingest_table(
+        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([contract])
+    )
+
+
+def _quarantined(result, columns: str) -> list[tuple]:
+    return duckdb.execute(
+        f"SELECT {columns} FROM read_parquet('{result.partition_dir}/quarantine.parquet') "
+        "ORDER BY _source_row"
+    ).fetchall()
+
+
 def test_out_of_range_years_and_offsets_are_quarantined(settings, keyring, write_landing):
     rows = [
         ("ok", "2018-01-01", "2018-01-01 10:00:00-03:00"),
@@ -43,15 +58,9 @@ def test_out_of_range_years_and_offsets_are_quarantined(settings, keyring, write
         ("plus14", "2018-01-01", "2018-01-01 10:00:00+14:00"),
     ]
     text = "id,d,ts\n" + "".join(",".join(r) + "\n" for r in rows)
-    write_landing(DAY, "probe.csv", text.encode())
-    result = ingest_table(
-        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([PROBE])
-    )
+    result = _load(settings, keyring, write_landing, PROBE, text)
     assert (result.counts.loaded, result.counts.quarantined) == (2, 6)
-    quarantined = duckdb.execute(
-        f"SELECT column_name, reason FROM read_parquet('{result.partition_dir}/quarantine.parquet') "
-        "ORDER BY _source_row"
-    ).fetchall()
+    quarantined = _quarantined(result, "column_name, reason")
     assert [c for c, _ in quarantined] == ["d", "d", "ts", "ts", "ts", "ts"]
     assert "outside the years 1 to 9999" in quarantined[2][1]
     loaded = duckdb.execute(
@@ -69,14 +78,9 @@ def test_numbers_that_are_no_finite_double_are_quarantined(settings, keyring, wr
     contract = Contract.model_validate(data)
     values = ["1.5", "1e400", "-1e400", "NaN", "inf", "-Infinity", "1e308"]
     text = "id,d,ts,x\n" + "".join(f"r{i},,,{v}\n" for i, v in enumerate(values))
-    write_landing(DAY, "probe.csv", text.encode())
-    result = ingest_table(
-        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([contract])
-    )
+    result = _load(settings, keyring, write_landing, contract, text)
     assert (result.counts.loaded, result.counts.quarantined) == (2, 5)
-    reasons = duckdb.execute(
-        f"SELECT reason FROM read_parquet('{result.partition_dir}/quarantine.parquet')"
-    ).fetchall()
+    reasons = _quarantined(result, "reason")
     assert all("is not a finite number" in r for (r,) in reasons)
 
 
@@ -94,14 +98,8 @@ def test_events_ahead_of_the_interval_are_quarantined(settings, keyring, write_l
         "next_year": (end + timedelta(days=365)).isoformat(sep=" "),
     }
     text = "id,d,ts\n" + "".join(f"{k},,{v}\n" for k, v in stamps.items())
-    write_landing(DAY, "probe.csv", text.encode())
-    result = ingest_table(
-        "probe", INTERVAL, settings, keyring=keyring, contracts=ContractSet([contract])
-    )
-    rows = duckdb.execute(
-        f"SELECT failed_check, reason FROM read_parquet('{result.partition_dir}/quarantine.parquet') "
-        "ORDER BY _source_row"
-    ).fetchall()
+    result = _load(settings, keyring, write_landing, contract, text)
+    rows = _quarantined(result, "failed_check, reason")
     assert (result.counts.loaded, result.counts.quarantined) == (2, 2)
     assert [c for c, _ in rows] == ["ahead_of_interval", "ahead_of_interval"]
     assert "14h or more after the interval end" in rows[0][1]
